@@ -1,0 +1,74 @@
+// Package reading holds the plaintext a resident seals into an envelope: air-quality readings
+// mapped to a neighbourhood, and the parsers for the formats residents already have.
+//
+// A Reading never carries a precise location: the resident's side maps coordinates to a
+// neighbourhood id (the public grid's "cell") before anything is encrypted or sent.
+package reading
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Values are the measured quantities of one reading. A nil field is absent.
+// Units: µg/m³ for particulate matter, °C, %, hPa, dB(A).
+type Values struct {
+	PM10        *float64 `json:"pm10,omitempty"`
+	PM2_5       *float64 `json:"pm2_5,omitempty"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	Humidity    *float64 `json:"humidity,omitempty"`
+	Pressure    *float64 `json:"pressure,omitempty"`
+	NoiseLAeq   *float64 `json:"noise_laeq,omitempty"`
+}
+
+// Reading is one measurement of one sensor at one time, in one neighbourhood.
+type Reading struct {
+	Sensor     string    `json:"sensor"`
+	RecordedAt time.Time `json:"recorded_at"`
+	Cell       string    `json:"cell"`
+	Values     Values    `json:"values"`
+}
+
+// Batch is the plaintext of one sealed envelope: the readings of one resident for one UTC day.
+type Batch struct {
+	Version  int       `json:"v"`
+	Readings []Reading `json:"readings"`
+}
+
+// BatchVersion is the current plaintext format version.
+const BatchVersion = 1
+
+// Day returns the UTC calendar day of t as YYYY-MM-DD, the epoch an envelope belongs to.
+func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// ErrEmptyBatch is returned when a batch holds no readings.
+var ErrEmptyBatch = errors.New("reading: empty batch")
+
+// MarshalBatch encodes readings as the plaintext of one envelope.
+func MarshalBatch(rs []Reading) ([]byte, error) {
+	if len(rs) == 0 {
+		return nil, ErrEmptyBatch
+	}
+	b, err := json.Marshal(Batch{Version: BatchVersion, Readings: rs})
+	if err != nil {
+		return nil, fmt.Errorf("reading: marshal batch: %w", err)
+	}
+	return b, nil
+}
+
+// UnmarshalBatch decodes the plaintext of one envelope.
+func UnmarshalBatch(b []byte) (Batch, error) {
+	var batch Batch
+	if err := json.Unmarshal(b, &batch); err != nil {
+		return Batch{}, fmt.Errorf("reading: unmarshal batch: %w", err)
+	}
+	if batch.Version != BatchVersion {
+		return Batch{}, fmt.Errorf("reading: unsupported batch version %d", batch.Version)
+	}
+	return batch, nil
+}
+
+// F returns a pointer to v, for building Values.
+func F(v float64) *float64 { return &v }

@@ -1,0 +1,77 @@
+package crypto
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+)
+
+// Statement types.
+const (
+	TypeRegister         = "citizen.register"
+	TypeConsentGrant     = "consent.grant"
+	TypeConsentRevoke    = "consent.revoke"
+	TypePetitionSign     = "petition.sign"
+	TypePetitionWithdraw = "petition.withdraw"
+)
+
+// Statement is what a resident signs: a registration, a consent or its withdrawal, a petition
+// signature or its withdrawal. Fields are declared in lexicographic JSON key order: that order
+// is the canonical form.
+type Statement struct {
+	Citizen        string `json:"citizen"`
+	Erase          bool   `json:"erase,omitempty"`
+	Invite         string `json:"invite,omitempty"`
+	IssuedAt       string `json:"issued_at"`
+	Neighbourhood  string `json:"neighbourhood,omitempty"`
+	Nonce          string `json:"nonce"`
+	Petition       string `json:"petition,omitempty"`
+	Purpose        string `json:"purpose,omitempty"`
+	PurposeVersion int    `json:"purpose_version,omitempty"`
+	Recipient      string `json:"recipient,omitempty"`
+	SigningKey     string `json:"signing_key,omitempty"`
+	Type           string `json:"type"`
+}
+
+// SignedStatement is a statement with the resident's Ed25519 signature (standard base64).
+type SignedStatement struct {
+	Statement Statement `json:"statement"`
+	Signature string    `json:"signature"`
+}
+
+// Canonical returns the statement's canonical bytes, after checking every field.
+func (s Statement) Canonical() ([]byte, error) {
+	for _, f := range []struct{ name, v string }{
+		{"citizen", s.Citizen}, {"invite", s.Invite}, {"issued_at", s.IssuedAt},
+		{"neighbourhood", s.Neighbourhood}, {"nonce", s.Nonce}, {"petition", s.Petition},
+		{"purpose", s.Purpose}, {"recipient", s.Recipient}, {"signing_key", s.SigningKey},
+		{"type", s.Type},
+	} {
+		if err := checkField(f.name, f.v); err != nil {
+			return nil, err
+		}
+	}
+	return canonical(s)
+}
+
+// SignStatement fills in the citizen id and signs s with the wallet's key.
+func (w *Wallet) SignStatement(s Statement) (SignedStatement, error) {
+	s.Citizen = w.CitizenID()
+	msg, err := s.Canonical()
+	if err != nil {
+		return SignedStatement{}, fmt.Errorf("crypto: sign statement: %w", err)
+	}
+	return SignedStatement{Statement: s, Signature: base64.StdEncoding.EncodeToString(w.sign(domainStatement, msg))}, nil
+}
+
+// Verify checks the signature against pub and that pub is the key of the statement's citizen.
+func (s SignedStatement) Verify(pub ed25519.PublicKey) error {
+	if CitizenID(pub) != s.Statement.Citizen {
+		return ErrBadSignature
+	}
+	msg, err := s.Statement.Canonical()
+	if err != nil {
+		return err
+	}
+	return verify(pub, domainStatement, msg, s.Signature)
+}
