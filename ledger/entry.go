@@ -1,0 +1,83 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Entry types, the "type" field of every entry.
+const (
+	EntryPurpose        = "purpose.define"
+	EntryInvite         = "invite.create"
+	EntryRegister       = "citizen.register"
+	EntryConsentGrant   = "consent.grant"
+	EntryConsentRevoke  = "consent.revoke"
+	EntryPetition       = "petition.create"
+	EntryPetitionSign   = "petition.sign"
+	EntryPetitionRevoke = "petition.withdraw"
+	EntryRelease        = "release.publish"
+)
+
+// Entry is the JSON shape of every ledger entry. Which fields are set depends on Type:
+//
+//   - purpose.define: Purpose, PurposeVersion, Body (the purpose's policy document), Hash
+//     (SHA-256 of Body, hex).
+//   - invite.create: Hash (SHA-256 of the one-time code, hex; the code itself is never logged).
+//   - citizen.register: Citizen, SigningKey, Recipient, Hash (the invite's hash), IssuedAt,
+//     Nonce, Signature. The resident's neighbourhood is kept privately by the server, so the
+//     public signature (over a statement that named it) is not logged.
+//   - consent.grant / consent.revoke: Citizen, Purpose, PurposeVersion, Erase, IssuedAt,
+//     Nonce, Signature — the resident's statement and signature, verifiable by anyone with the
+//     signing key from the registration entry.
+//   - petition.create: Petition, Body (the petition document), Hash.
+//   - petition.sign / petition.withdraw: Petition, Nullifier — never the citizen id.
+//   - release.publish: Purpose, PurposeVersion, Epoch, Hash (SHA-256 of the release bytes).
+//
+// Fields are declared in lexicographic key order and entries are marshalled without HTML
+// escaping, like statements.
+type Entry struct {
+	Body           json.RawMessage `json:"body,omitempty"`
+	Citizen        string          `json:"citizen,omitempty"`
+	Epoch          string          `json:"epoch,omitempty"`
+	Erase          bool            `json:"erase,omitempty"`
+	Hash           string          `json:"hash,omitempty"`
+	IssuedAt       string          `json:"issued_at,omitempty"`
+	Nonce          string          `json:"nonce,omitempty"`
+	Nullifier      string          `json:"nullifier,omitempty"`
+	Petition       string          `json:"petition,omitempty"`
+	Purpose        string          `json:"purpose,omitempty"`
+	PurposeVersion int             `json:"purpose_version,omitempty"`
+	Recipient      string          `json:"recipient,omitempty"`
+	Signature      string          `json:"signature,omitempty"`
+	SigningKey     string          `json:"signing_key,omitempty"`
+	Type           string          `json:"type"`
+}
+
+// Marshal encodes the entry as the bytes to append.
+func (e Entry) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("ledger: marshal entry: %w", err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// ParseEntry decodes entry bytes, refusing unknown fields and missing types.
+func ParseEntry(b []byte) (Entry, error) {
+	var e Entry
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return Entry{}, fmt.Errorf("ledger: parse entry: %w", err)
+	}
+	if dec.More() {
+		return Entry{}, fmt.Errorf("ledger: parse entry: trailing data")
+	}
+	if e.Type == "" {
+		return Entry{}, fmt.Errorf("ledger: parse entry: no type")
+	}
+	return e, nil
+}

@@ -1,0 +1,77 @@
+package ledger
+
+import (
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+)
+
+// InclusionProof returns the RFC 6962 inclusion proof of entry index in the tree of size size.
+func (l *Log) InclusionProof(index, size uint64) ([][]byte, error) {
+	if size > l.Size() || index >= size {
+		return nil, ErrNotFound
+	}
+	nodes, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: inclusion proof: %w", err)
+	}
+	return l.rehash(nodes)
+}
+
+// ConsistencyProof returns the RFC 6962 consistency proof between tree sizes from and to.
+func (l *Log) ConsistencyProof(from, to uint64) ([][]byte, error) {
+	if to > l.Size() || from > to {
+		return nil, ErrNotFound
+	}
+	nodes, err := proof.Consistency(from, to)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: consistency proof: %w", err)
+	}
+	return l.rehash(nodes)
+}
+
+// LeafHashAt returns the stored leaf hash of entry index.
+func (l *Log) LeafHashAt(index uint64) ([]byte, error) {
+	if index >= l.Size() {
+		return nil, ErrNotFound
+	}
+	h, err := l.readNodes([]compact.NodeID{compact.NewNodeID(0, index)})
+	if err != nil {
+		return nil, err
+	}
+	return h[0], nil
+}
+
+func (l *Log) rehash(nodes proof.Nodes) ([][]byte, error) {
+	hashes, err := l.readNodes(nodes.IDs)
+	if err != nil {
+		return nil, err
+	}
+	p, err := nodes.Rehash(hashes, hasher.HashChildren)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: rehash proof: %w", err)
+	}
+	return p, nil
+}
+
+// readNodes reads stored perfect-subtree hashes. Stored nodes are immutable once written, so
+// a proof for any size up to the current one can be built from them.
+func (l *Log) readNodes(ids []compact.NodeID) ([][]byte, error) {
+	hashes := make([][]byte, len(ids))
+	err := l.db.View(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			v, err := readValue(txn, nodeKey(id))
+			if err != nil {
+				return fmt.Errorf("node %d/%d: %w", id.Level, id.Index, err)
+			}
+			hashes[i] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read nodes: %w", err)
+	}
+	return hashes, nil
+}
