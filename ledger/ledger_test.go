@@ -106,8 +106,8 @@ func TestRandomAppendsStayConsistent(t *testing.T) {
 		for round := 0; round < 12; round++ {
 			n := rng.IntN(20) + 1
 			var wg sync.WaitGroup
+			entries = append(entries, make([][]byte, n)...)
 			for j := 0; j < n; j++ {
-				entries = append(entries, nil)
 				e := entry(rng.Int())
 				wg.Go(func() {
 					r, err := l.Append(context.Background(), e)
