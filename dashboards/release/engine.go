@@ -1,0 +1,257 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server/store"
+)
+
+// GridNeighbourhoodDay is the grid name of daily per-neighbourhood releases.
+const GridNeighbourhoodDay = "neighbourhood×day"
+
+// Config wires the engine to the node.
+type Config struct {
+	Store  *store.Store
+	Ledger *ledger.Log
+	State  *state.State
+	// Identities are the purpose identities, by purpose id, loaded from their own files.
+	Identities map[string]age.Identity
+	// Cells are the grid's neighbourhood ids, in display order.
+	Cells []string
+	// Now is the clock (time.Now in production; tests move it).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Engine computes releases. RunDue may be called from a ticker; calls are serialised.
+type Engine struct {
+	cfg   Config
+	cells map[string]bool
+	mu    sync.Mutex
+}
+
+// New returns an engine.
+func New(cfg Config) *Engine {
+	cells := map[string]bool{}
+	for _, c := range cfg.Cells {
+		cells[c] = true
+	}
+	return &Engine{cfg: cfg, cells: cells}
+}
+
+// ErrNotClosed is returned when asked to release an epoch that has not closed yet.
+var ErrNotClosed = errors.New("release: epoch not closed yet")
+
+// Closes returns when a day's epoch closes: the end of the day plus the grace period.
+func Closes(day string, graceHours int) (time.Time, error) {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("release: day %q: %w", day, err)
+	}
+	return d.AddDate(0, 0, 1).Add(time.Duration(graceHours) * time.Hour), nil
+}
+
+// RunDue releases every closed, unreleased day of every daily purpose the engine holds a key
+// for. It returns how many releases it published.
+func (e *Engine) RunDue(ctx context.Context) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, p := range e.cfg.State.Purposes() {
+		if p.Release.Grid != GridNeighbourhoodDay || e.cfg.Identities[p.ID] == nil {
+			continue
+		}
+		days, err := e.cfg.Store.Days(p.ID)
+		if err != nil {
+			return n, err
+		}
+		released, err := e.cfg.Store.Epochs(p.ID)
+		if err != nil {
+			return n, err
+		}
+		done := map[string]bool{}
+		for _, d := range released {
+			done[d] = true
+		}
+		for _, day := range days {
+			if done[day] {
+				continue
+			}
+			if err := e.release(ctx, p, day); errors.Is(err, ErrNotClosed) {
+				continue
+			} else if err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// release computes, stores and logs one day's release.
+func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) error {
+	closes, err := Closes(day, p.Release.GraceHours)
+	if err != nil {
+		return err
+	}
+	if e.cfg.Now().Before(closes) {
+		return ErrNotClosed
+	}
+	start := time.Now()
+	copies, err := e.cfg.Store.ShareCopies(p.ID, day)
+	if err != nil {
+		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
+	}
+	// Only residents whose consent is still active are counted: a withdrawal before the
+	// epoch closes excludes them.
+	consenting := copies[:0]
+	for _, c := range copies {
+		if e.cfg.State.ActiveConsent(c.Citizen, p.ID) {
+			consenting = append(consenting, c)
+		}
+	}
+	contribs, rejected := e.reduce(consenting, p, day)
+	params := Params{
+		K: p.Release.K, Clamp: clamps(p),
+		Cells: e.cfg.Cells, Purpose: p.ID, Version: p.Version, Epoch: day, Resolution: 0.1,
+	}
+	body, err := marshal(aggregate(params, contribs))
+	if err != nil {
+		return err
+	}
+	entry, err := ledger.Entry{Type: ledger.EntryRelease, Purpose: p.ID, PurposeVersion: p.Version,
+		Epoch: day, Hash: state.Hash(body)}.Marshal()
+	if err != nil {
+		return err
+	}
+	r, err := e.cfg.Ledger.Append(ctx, entry, ledger.Put{Key: store.ReleaseKey(p.ID, day), Value: body})
+	if err != nil {
+		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
+	}
+	e.cfg.Logger.Info("release published", "purpose", p.ID, "epoch", day, "envelopes", len(copies),
+		"counted", len(contribs), "unreadable", rejected, "ledger_index", r.Index, "took", time.Since(start))
+	return nil
+}
+
+// reduce opens the share copies in parallel and reduces each resident to one contribution.
+// Envelopes that do not open or parse are counted, never logged with their content.
+func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) ([]contribution, int) {
+	id := e.cfg.Identities[p.ID]
+	type opened struct {
+		citizen string
+		rs      []reading.Reading
+		ok      bool
+	}
+	out := make([]opened, len(copies))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Go(func() {
+			for i := range next {
+				out[i].citizen = copies[i].Citizen
+				plain, err := crypto.Open(copies[i].Ciphertext, id)
+				if err != nil {
+					continue
+				}
+				b, err := reading.UnmarshalBatch(plain)
+				if err != nil {
+					continue
+				}
+				out[i].rs, out[i].ok = b.Readings, true
+			}
+		})
+	}
+	for i := range copies {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	byCitizen := map[string][]reading.Reading{}
+	rejected := 0
+	for _, o := range out {
+		if !o.ok {
+			rejected++
+			continue
+		}
+		for _, r := range o.rs {
+			if reading.Day(r.RecordedAt) == day && e.cells[r.Cell] {
+				byCitizen[o.citizen] = append(byCitizen[o.citizen], r)
+			}
+		}
+	}
+	citizens := make([]string, 0, len(byCitizen))
+	for c := range byCitizen {
+		citizens = append(citizens, c)
+	}
+	sort.Strings(citizens)
+	cl := clamps(p)
+	contribs := make([]contribution, 0, len(citizens))
+	for _, c := range citizens {
+		contribs = append(contribs, reduceResident(byCitizen[c], cl))
+	}
+	return contribs, rejected
+}
+
+// reduceResident attributes a resident's day to the neighbourhood holding most of their
+// readings (ties: the smallest id) and averages each statistic there, clamping PM means.
+func reduceResident(rs []reading.Reading, cl Clamps) contribution {
+	counts := map[string]int{}
+	for _, r := range rs {
+		counts[r.Cell]++
+	}
+	cell := ""
+	for c, n := range counts {
+		if n > counts[cell] || (n == counts[cell] && c < cell) {
+			cell = c
+		}
+	}
+	var s [4]float64
+	var n [4]int
+	for _, r := range rs {
+		if r.Cell != cell {
+			continue
+		}
+		for i, v := range []*float64{r.Values.PM2_5, r.Values.PM10, r.Values.Temperature, r.Values.Humidity} {
+			if v != nil {
+				s[i] += *v
+				n[i]++
+			}
+		}
+	}
+	mean := func(i int) float64 { return s[i] / float64(max(n[i], 1)) }
+	return contribution{
+		cell: cell,
+		pm25: clamp(mean(0), cl.PM25), hasPM25: n[0] > 0,
+		pm10: clamp(mean(1), cl.PM10), hasPM10: n[1] > 0,
+		temp: clamp(mean(2), cl.Temperature), hasTemp: n[2] > 0,
+		humid: clamp(mean(3), cl.Humidity), hasHumid: n[3] > 0,
+	}
+}
+
+func clamps(p *state.Purpose) Clamps {
+	return Clamps{PM25: p.Release.ClampPM25, PM10: p.Release.ClampPM10,
+		Temperature: temperatureRange, Humidity: humidityRange}
+}
+
+func marshal(d AirDay) ([]byte, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("release: marshal: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,99 @@
+package state
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"time"
+)
+
+// ReleasePolicy says what a purpose publishes and under which privacy parameters.
+type ReleasePolicy struct {
+	// Grid is the fixed public grid, e.g. "neighbourhood×day".
+	Grid string `json:"grid"`
+	// K is the least number of distinct contributors for a cell to be published.
+	K int `json:"k"`
+	// ClampPM25 and ClampPM10 bound each resident's daily mean (µg/m³).
+	ClampPM25 [2]float64 `json:"clamp_pm2_5"`
+	ClampPM10 [2]float64 `json:"clamp_pm10"`
+	// GraceHours is how long after a day ends late uploads are still accepted.
+	GraceHours int `json:"grace_hours"`
+}
+
+// Purpose is one immutable version of a purpose: what data it uses, what it publishes, and
+// the age recipient share copies are sealed to. Its JSON is logged as the body of a
+// purpose.define entry.
+type Purpose struct {
+	ID          string        `json:"id"`
+	Version     int           `json:"version"`
+	Title       string        `json:"title"`
+	Description string        `json:"description"`
+	Data        string        `json:"data"`
+	Recipient   string        `json:"recipient"`
+	Release     ReleasePolicy `json:"release"`
+
+	Key   string `json:"-"` // id@version
+	Index uint64 `json:"-"` // ledger index of the definition
+	Hash  string `json:"-"` // SHA-256 of the logged body
+}
+
+// Invite is a one-time registration code, known by its hash only.
+type Invite struct {
+	Key  string // hash of the code
+	Used bool
+}
+
+// Citizen is a registered resident, known by a pseudonymous id.
+type Citizen struct {
+	Key        string // citizen id
+	SigningKey ed25519.PublicKey
+	Recipient  string
+	Index      uint64
+}
+
+// Consent is a resident's current choice for one purpose.
+type Consent struct {
+	Key      string // citizen|purpose
+	Citizen  string
+	Purpose  string
+	Version  int
+	Active   bool
+	Erase    bool   // the last withdrawal asked to erase the vault too
+	Index    uint64 // ledger index of the last grant or revoke
+	IssuedAt string
+}
+
+// Petition is a petition document as logged, with its live exact counts.
+type Petition struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	Text      string    `json:"text"`
+	Scope     []string  `json:"scope"`
+	Opens     time.Time `json:"opens"`
+	Closes    time.Time `json:"closes"`
+	Threshold int       `json:"threshold"`
+
+	Key        string `json:"-"`
+	Index      uint64 `json:"-"`
+	Signatures int    `json:"-"`
+	Withdrawn  int    `json:"-"`
+}
+
+// Open reports whether the petition accepts signatures at t.
+func (p *Petition) Open(t time.Time) bool { return !t.Before(p.Opens) && t.Before(p.Closes) }
+
+// Nullifier is one signature slot of one petition.
+type Nullifier struct {
+	Key    string // petition|nullifier
+	Active bool
+}
+
+// nonce records that a citizen used a statement nonce.
+type nonce struct {
+	Key string // citizen|nonce
+}
+
+func decodeBody[T any](b json.RawMessage) (T, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
+}

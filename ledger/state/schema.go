@@ -1,0 +1,38 @@
+package state
+
+import "github.com/hashicorp/go-memdb"
+
+// Table names.
+const (
+	tablePurposes   = "purposes"
+	tableInvites    = "invites"
+	tableCitizens   = "citizens"
+	tableConsents   = "consents"
+	tablePetitions  = "petitions"
+	tableNullifiers = "nullifiers"
+	tableNonces     = "nonces"
+)
+
+// schema is the whole read model. Every object has a string Key as its primary id; secondary
+// indexes are named after the field they index.
+func schema() *memdb.DBSchema {
+	key := &memdb.IndexSchema{Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}}
+	simple := func(name string, extra ...*memdb.IndexSchema) *memdb.TableSchema {
+		idx := map[string]*memdb.IndexSchema{"id": key}
+		for _, e := range extra {
+			idx[e.Name] = e
+		}
+		return &memdb.TableSchema{Name: name, Indexes: idx}
+	}
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		tablePurposes: simple(tablePurposes,
+			&memdb.IndexSchema{Name: "purpose", Indexer: &memdb.StringFieldIndex{Field: "ID"}}),
+		tableInvites:  simple(tableInvites),
+		tableCitizens: simple(tableCitizens),
+		tableConsents: simple(tableConsents,
+			&memdb.IndexSchema{Name: "citizen", Indexer: &memdb.StringFieldIndex{Field: "Citizen"}}),
+		tablePetitions:  simple(tablePetitions),
+		tableNullifiers: simple(tableNullifiers),
+		tableNonces:     simple(tableNonces),
+	}}
+}

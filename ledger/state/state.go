@@ -1,0 +1,287 @@
+// Package state is Commons' read model: the current citizens, purposes, consents, petitions
+// and used nonces, kept in go-memdb and rebuilt at start by replaying the ledger. It is never
+// the source of truth: the ledger is. Apply is called by the ledger's sequencer for each
+// committed entry, in log order, and by Replay at start.
+//
+// State also arbitrates concurrent writes: a handler Reserves the keys its statement would
+// use (a nonce, a consent, an invite, a nullifier) before appending, so two requests can never
+// both pass a check that only one of them may pass.
+package state
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
+)
+
+// ErrBusy is returned by Reserve when another request holds one of the keys.
+var ErrBusy = errors.New("state: a conflicting request is in flight")
+
+// State is the read model. It is safe for concurrent use.
+type State struct {
+	db  *memdb.MemDB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]struct{}
+}
+
+// New returns an empty read model.
+func New(logger *slog.Logger) (*State, error) {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, fmt.Errorf("state: new: %w", err)
+	}
+	return &State{db: db, log: logger, pending: map[string]struct{}{}}, nil
+}
+
+// Replay applies every entry of the log, in order.
+func (s *State) Replay(ctx context.Context, l *ledger.Log) error {
+	if err := l.Scan(ctx, 0, l.Size(), func(i uint64, e []byte) error {
+		s.Apply(i, e)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("state: replay: %w", err)
+	}
+	return nil
+}
+
+// Reserve claims keys for one in-flight request; call the returned release once the request
+// is answered (after the entry is applied).
+func (s *State) Reserve(keys ...string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		if _, busy := s.pending[k]; busy {
+			return nil, ErrBusy
+		}
+	}
+	for _, k := range keys {
+		s.pending[k] = struct{}{}
+	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, k := range keys {
+			delete(s.pending, k)
+		}
+	}, nil
+}
+
+// Hash is the hex SHA-256 used for invite codes and logged documents.
+func Hash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func join(parts ...string) string { return strings.Join(parts, "|") }
+
+// Apply updates the model with one committed entry. An entry that cannot be applied is logged
+// and skipped: it is already durable, and the server validated it before appending.
+func (s *State) Apply(index uint64, b []byte) {
+	e, err := ledger.ParseEntry(b)
+	if err == nil {
+		txn := s.db.Txn(true)
+		if err = apply(txn, index, e); err == nil {
+			txn.Commit()
+			return
+		}
+		txn.Abort()
+	}
+	s.log.Error("state: entry not applied", "index", index, "err", err)
+}
+
+func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
+	switch e.Type {
+	case ledger.EntryPurpose:
+		p, err := decodeBody[Purpose](e.Body)
+		if err != nil {
+			return err
+		}
+		p.Key, p.Index, p.Hash = fmt.Sprintf("%s@%d", p.ID, p.Version), index, e.Hash
+		return txn.Insert(tablePurposes, &p)
+	case ledger.EntryInvite:
+		return txn.Insert(tableInvites, &Invite{Key: e.Hash})
+	case ledger.EntryRegister:
+		pub, err := crypto.DecodeKey(e.SigningKey)
+		if err != nil {
+			return err
+		}
+		if err := txn.Insert(tableInvites, &Invite{Key: e.Hash, Used: true}); err != nil {
+			return err
+		}
+		if err := txn.Insert(tableNonces, &nonce{Key: join(e.Citizen, e.Nonce)}); err != nil {
+			return err
+		}
+		return txn.Insert(tableCitizens, &Citizen{Key: e.Citizen, SigningKey: pub, Recipient: e.Recipient, Index: index})
+	case ledger.EntryConsentGrant, ledger.EntryConsentRevoke:
+		if err := txn.Insert(tableNonces, &nonce{Key: join(e.Citizen, e.Nonce)}); err != nil {
+			return err
+		}
+		return txn.Insert(tableConsents, &Consent{
+			Key: join(e.Citizen, e.Purpose), Citizen: e.Citizen, Purpose: e.Purpose, Version: e.PurposeVersion,
+			Active: e.Type == ledger.EntryConsentGrant, Erase: e.Erase, Index: index, IssuedAt: e.IssuedAt,
+		})
+	case ledger.EntryPetition:
+		p, err := decodeBody[Petition](e.Body)
+		if err != nil {
+			return err
+		}
+		p.Key, p.Index = p.ID, index
+		return txn.Insert(tablePetitions, &p)
+	case ledger.EntryPetitionSign, ledger.EntryPetitionRevoke:
+		return applySignature(txn, e)
+	case ledger.EntryRelease:
+		return nil // releases are read from the store; the entry is their public commitment
+	default:
+		return fmt.Errorf("unknown entry type %q", e.Type)
+	}
+}
+
+func applySignature(txn *memdb.Txn, e ledger.Entry) error {
+	raw, err := txn.First(tablePetitions, "id", e.Petition)
+	if err != nil || raw == nil {
+		return fmt.Errorf("signature for unknown petition")
+	}
+	p := *raw.(*Petition) // copy: inserted objects are never modified
+	sign := e.Type == ledger.EntryPetitionSign
+	if sign {
+		p.Signatures++
+	} else {
+		p.Signatures--
+		p.Withdrawn++
+	}
+	if err := txn.Insert(tablePetitions, &p); err != nil {
+		return err
+	}
+	return txn.Insert(tableNullifiers, &Nullifier{Key: join(e.Petition, e.Nullifier), Active: sign})
+}
+
+func first[T any](s *State, table string, key string) (*T, bool) {
+	raw, err := s.db.Txn(false).First(table, "id", key)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*T), true
+}
+
+// Citizen returns a registered resident.
+func (s *State) Citizen(id string) (*Citizen, bool) { return first[Citizen](s, tableCitizens, id) }
+
+// CitizenCount is the number of registered residents.
+func (s *State) CitizenCount() int { return count(s, tableCitizens) }
+
+func count(s *State, table string) int {
+	it, err := s.db.Txn(false).Get(table, "id")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for o := it.Next(); o != nil; o = it.Next() {
+		n++
+	}
+	return n
+}
+
+// Invite reports whether an invite hash exists and whether it was used.
+func (s *State) Invite(hash string) (exists, used bool) {
+	inv, ok := first[Invite](s, tableInvites, hash)
+	if !ok {
+		return false, false
+	}
+	return true, inv.Used
+}
+
+// NonceUsed reports whether a citizen already used a statement nonce.
+func (s *State) NonceUsed(citizen, n string) bool {
+	_, ok := first[nonce](s, tableNonces, join(citizen, n))
+	return ok
+}
+
+// Purpose returns the latest version of a purpose.
+func (s *State) Purpose(id string) (*Purpose, bool) {
+	it, err := s.db.Txn(false).Get(tablePurposes, "purpose", id)
+	if err != nil {
+		return nil, false
+	}
+	var latest *Purpose
+	for o := it.Next(); o != nil; o = it.Next() {
+		if p := o.(*Purpose); latest == nil || p.Version > latest.Version {
+			latest = p
+		}
+	}
+	return latest, latest != nil
+}
+
+// Purposes returns the latest version of every purpose, sorted by id.
+func (s *State) Purposes() []*Purpose {
+	it, err := s.db.Txn(false).Get(tablePurposes, "id")
+	if err != nil {
+		return nil
+	}
+	latest := map[string]*Purpose{}
+	for o := it.Next(); o != nil; o = it.Next() {
+		if p := o.(*Purpose); latest[p.ID] == nil || p.Version > latest[p.ID].Version {
+			latest[p.ID] = p
+		}
+	}
+	out := make([]*Purpose, 0, len(latest))
+	for _, p := range latest {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Consent returns a resident's current choice for a purpose.
+func (s *State) Consent(citizen, purpose string) (*Consent, bool) {
+	return first[Consent](s, tableConsents, join(citizen, purpose))
+}
+
+// ActiveConsent reports whether a resident currently consents to the latest version of a
+// purpose.
+func (s *State) ActiveConsent(citizen, purpose string) bool {
+	c, ok := s.Consent(citizen, purpose)
+	if !ok || !c.Active {
+		return false
+	}
+	p, ok := s.Purpose(purpose)
+	return ok && p.Version == c.Version
+}
+
+// Petition returns a petition with its live counts.
+func (s *State) Petition(id string) (*Petition, bool) { return first[Petition](s, tablePetitions, id) }
+
+// Petitions returns every petition, most recently created first.
+func (s *State) Petitions() []*Petition {
+	it, err := s.db.Txn(false).Get(tablePetitions, "id")
+	if err != nil {
+		return nil
+	}
+	var out []*Petition
+	for o := it.Next(); o != nil; o = it.Next() {
+		out = append(out, o.(*Petition))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index > out[j].Index })
+	return out
+}
+
+// Nullifier reports whether a petition nullifier was ever used and whether it is active.
+func (s *State) Nullifier(petition, n string) (seen, active bool) {
+	v, ok := first[Nullifier](s, tableNullifiers, join(petition, n))
+	if !ok {
+		return false, false
+	}
+	return true, v.Active
+}

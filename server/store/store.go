@@ -1,0 +1,231 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/commons-city/commons/crypto"
+)
+
+// Errors the server maps to client answers.
+var (
+	// ErrReplay is returned for a contribution whose nonce was already used.
+	ErrReplay = errors.New("store: contribution replayed")
+	// ErrEpochClosed is returned for a share copy of a day whose release is published.
+	ErrEpochClosed = errors.New("store: epoch already released")
+	// ErrNotFound is returned for a missing release or record.
+	ErrNotFound = errors.New("store: not found")
+)
+
+const sep = "\x00"
+
+// Store is the server's storage beside the ledger.
+type Store struct {
+	db *badger.DB
+}
+
+// New wraps an open Badger database.
+func New(db *badger.DB) *Store { return &Store{db: db} }
+
+func key(prefix string, parts ...string) []byte {
+	var b bytes.Buffer
+	b.WriteString(prefix)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(p)
+	}
+	return b.Bytes()
+}
+
+// CitizenRecordKey is the key of a resident's private record (their neighbourhood). The
+// server writes it atomically with the registration entry (ledger.Put).
+func CitizenRecordKey(citizen string) []byte { return key("p/citizen/", citizen) }
+
+// Neighbourhood returns a resident's neighbourhood from their private record.
+func (s *Store) Neighbourhood(citizen string) (string, error) {
+	var n string
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(CitizenRecordKey(citizen))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		v, err := item.ValueCopy(nil)
+		n = string(v)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: neighbourhood: %w", err)
+	}
+	return n, nil
+}
+
+// PutContribution stores every envelope of a verified contribution in one synced
+// transaction, refusing a replayed nonce and share copies of an already released day. The
+// contribution is stored whole or not at all.
+func (s *Store) PutContribution(c crypto.Contribution, id string) error {
+	for {
+		err := s.db.Update(func(txn *badger.Txn) error {
+			nk := key("n/", c.Citizen, c.Nonce)
+			if _, err := txn.Get(nk); err == nil {
+				return ErrReplay
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			if err := txn.Set(nk, []byte(id)); err != nil {
+				return err
+			}
+			for _, e := range c.Envelopes {
+				var k []byte
+				if e.Purpose == crypto.VaultPurpose {
+					k = key("v/", c.Citizen, e.Day, id)
+				} else {
+					// Reading the release key makes a concurrent release commit conflict
+					// with this transaction, so no share copy lands in a closed epoch.
+					if _, err := txn.Get(ReleaseKey(e.Purpose, e.Day)); err == nil {
+						return ErrEpochClosed
+					} else if !errors.Is(err, badger.ErrKeyNotFound) {
+						return err
+					}
+					k = key("s/", e.Purpose, e.Day, c.Citizen, id)
+				}
+				if err := txn.Set(k, e.Ciphertext); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, badger.ErrConflict) {
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrReplay) && !errors.Is(err, ErrEpochClosed) {
+			return fmt.Errorf("store: put contribution: %w", err)
+		}
+		return err
+	}
+}
+
+// ShareCopy is one sealed share copy, with the pseudonymous id of its owner.
+type ShareCopy struct {
+	Citizen    string
+	Ciphertext []byte
+}
+
+// ShareCopies returns every share copy stored for a purpose and day.
+func (s *Store) ShareCopies(purpose, day string) ([]ShareCopy, error) {
+	var out []ShareCopy
+	prefix := append(key("s/", purpose, day), sep...)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			rest := it.Item().Key()[len(prefix):]
+			citizen, _, _ := bytes.Cut(rest, []byte(sep))
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out = append(out, ShareCopy{Citizen: string(citizen), Ciphertext: v})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: share copies: %w", err)
+	}
+	return out, nil
+}
+
+// Days returns the days, in order, for which share copies of a purpose are stored.
+func (s *Store) Days(purpose string) ([]string, error) {
+	var days []string
+	prefix := append(key("s/", purpose), sep...)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); {
+			rest := it.Item().Key()[len(prefix):]
+			day, _, _ := bytes.Cut(rest, []byte(sep))
+			days = append(days, string(day))
+			// Skip to the next day: seek past every key of this one.
+			it.Seek(append(append(bytes.Clone(prefix), day...), sep[0]+1))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: days: %w", err)
+	}
+	return days, nil
+}
+
+// VaultCopies calls fn with every vault copy of a resident, in day order.
+func (s *Store) VaultCopies(citizen string, fn func(day string, ciphertext []byte) error) error {
+	prefix := append(key("v/", citizen), sep...)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			day, _, _ := bytes.Cut(it.Item().Key()[len(prefix):], []byte(sep))
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if err := fn(string(day), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: vault copies: %w", err)
+	}
+	return nil
+}
+
+// ReleaseKey is the key of a release. The release engine writes it atomically with the
+// release's ledger entry (ledger.Put), so a release is never stored without being logged.
+func ReleaseKey(purpose, epoch string) []byte { return key("r/", purpose, epoch) }
+
+// Release returns the stored bytes of a release.
+func (s *Store) Release(purpose, epoch string) ([]byte, error) {
+	var b []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(ReleaseKey(purpose, epoch))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		b, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("store: release: %w", err)
+	}
+	return b, err
+}
+
+// Epochs returns the released epochs of a purpose, in order.
+func (s *Store) Epochs(purpose string) ([]string, error) {
+	var out []string
+	prefix := append(key("r/", purpose), sep...)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			out = append(out, string(it.Item().Key()[len(prefix):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: epochs: %w", err)
+	}
+	return out, nil
+}
