@@ -87,11 +87,6 @@ type Nullifier struct {
 	Active bool
 }
 
-// nonce records that a citizen used a statement nonce.
-type nonce struct {
-	Key string // citizen|nonce
-}
-
 func decodeBody[T any](b json.RawMessage) (T, error) {
 	var v T
 	err := json.Unmarshal(b, &v)

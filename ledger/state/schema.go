@@ -10,7 +10,6 @@ const (
 	tableConsents   = "consents"
 	tablePetitions  = "petitions"
 	tableNullifiers = "nullifiers"
-	tableNonces     = "nonces"
 )
 
 // schema is the whole read model. Every object has a string Key as its primary id; secondary
@@ -33,6 +32,5 @@ func schema() *memdb.DBSchema {
 			&memdb.IndexSchema{Name: "citizen", Indexer: &memdb.StringFieldIndex{Field: "Citizen"}}),
 		tablePetitions:  simple(tablePetitions),
 		tableNullifiers: simple(tableNullifiers),
-		tableNonces:     simple(tableNonces),
 	}}
 }

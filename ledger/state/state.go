@@ -1,5 +1,4 @@
-// Package state is Commons' read model: the current citizens, purposes, consents, petitions
-// and used nonces, kept in go-memdb and rebuilt at start by replaying the ledger. It is never
+// Package state is Commons' read model: the current citizens, purposes, consents and petitions, kept in go-memdb and rebuilt at start by replaying the ledger. It is never
 // the source of truth: the ledger is. Apply is called by the ledger's sequencer for each
 // committed entry, in log order, and by Replay at start.
 //
@@ -121,14 +120,8 @@ func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
 		if err := txn.Insert(tableInvites, &Invite{Key: e.Hash, Used: true}); err != nil {
 			return err
 		}
-		if err := txn.Insert(tableNonces, &nonce{Key: join(e.Citizen, e.Nonce)}); err != nil {
-			return err
-		}
 		return txn.Insert(tableCitizens, &Citizen{Key: e.Citizen, SigningKey: pub, Recipient: e.Recipient, Index: index})
 	case ledger.EntryConsentGrant, ledger.EntryConsentRevoke:
-		if err := txn.Insert(tableNonces, &nonce{Key: join(e.Citizen, e.Nonce)}); err != nil {
-			return err
-		}
 		return txn.Insert(tableConsents, &Consent{
 			Key: join(e.Citizen, e.Purpose), Citizen: e.Citizen, Purpose: e.Purpose, Version: e.PurposeVersion,
 			Active: e.Type == ledger.EntryConsentGrant, Erase: e.Erase, Index: index, IssuedAt: e.IssuedAt,
@@ -201,12 +194,6 @@ func (s *State) Invite(hash string) (exists, used bool) {
 		return false, false
 	}
 	return true, inv.Used
-}
-
-// NonceUsed reports whether a citizen already used a statement nonce.
-func (s *State) NonceUsed(citizen, n string) bool {
-	_, ok := first[nonce](s, tableNonces, join(citizen, n))
-	return ok
 }
 
 // Purpose returns the latest version of a purpose.

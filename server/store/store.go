@@ -229,3 +229,75 @@ func (s *Store) Epochs(purpose string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// NonceKey is the key recording that a citizen used a statement nonce. The server writes it
+// atomically with the statement's ledger entry (ledger.Put): petition entries do not name the
+// citizen, so the public log alone cannot refuse their replays.
+func NonceKey(citizen, nonce string) []byte { return key("p/nonce/", citizen, nonce) }
+
+// NonceUsed reports whether a citizen already used a statement nonce.
+func (s *Store) NonceUsed(citizen, nonce string) (bool, error) {
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(NonceKey(citizen, nonce))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: nonce: %w", err)
+	}
+	return true, nil
+}
+
+// DeleteUnreleased deletes a resident's share copies for a purpose on every day whose
+// release is not published yet. Released days keep nothing to delete that matters: their
+// release is final and never recomputed.
+func (s *Store) DeleteUnreleased(citizen, purpose string) error {
+	days, err := s.Days(purpose)
+	if err != nil {
+		return err
+	}
+	for _, day := range days {
+		if _, err := s.Release(purpose, day); err == nil {
+			continue
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err := s.deletePrefix(append(key("s/", purpose, day, citizen), sep...)); err != nil {
+			return fmt.Errorf("store: delete share copies: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteVault deletes every vault copy of a resident.
+func (s *Store) DeleteVault(citizen string) error {
+	if err := s.deletePrefix(append(key("v/", citizen), sep...)); err != nil {
+		return fmt.Errorf("store: delete vault: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) deletePrefix(prefix []byte) error {
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	return s.db.Update(func(txn *badger.Txn) error {
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,302 @@
+// Package client is the resident's side of Commons over HTTP: it builds and signs statements
+// with the wallet, seals readings with age to the resident and to each consented purpose, and
+// talks to a server. The CLI, the demo loader and the end-to-end tests all use it, so the demo
+// city goes through exactly the paths a real resident's client does.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/commons-city/commons/client/geo"
+	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+)
+
+// Client talks to one Commons server.
+type Client struct {
+	// URL is the server's base URL, e.g. http://127.0.0.1:8080.
+	URL string
+	// HTTP is the HTTP client (default: one with a 60 s timeout).
+	HTTP *http.Client
+}
+
+// New returns a client for the server at url.
+func New(url string) *Client {
+	return &Client{URL: strings.TrimRight(url, "/"), HTTP: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// APIError is an error answer from the server.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("server said %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// IsCode reports whether err is an APIError with the given code.
+func IsCode(err error, code string) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == code
+}
+
+func (c *Client) do(ctx context.Context, method, path, token string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("client: %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
+			return &APIError{Status: resp.StatusCode, Code: "http_error", Message: http.StatusText(resp.StatusCode)}
+		}
+		return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	}
+	switch o := out.(type) {
+	case nil:
+		return nil
+	case *[]byte:
+		*o = b
+		return nil
+	default:
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("client: %s %s: decode answer: %w", method, path, err)
+		}
+		return nil
+	}
+}
+
+// Get fetches a path and returns the raw body.
+func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
+	var b []byte
+	err := c.do(ctx, http.MethodGet, path, "", nil, &b)
+	return b, err
+}
+
+// Purpose is a purpose as the server publishes it.
+type Purpose struct {
+	state.Purpose
+	LedgerIndex uint64 `json:"ledger_index"`
+	Hash        string `json:"hash"`
+}
+
+// Purposes lists the server's purposes.
+func (c *Client) Purposes(ctx context.Context) ([]Purpose, error) {
+	var out []Purpose
+	err := c.do(ctx, http.MethodGet, "/api/v1/purposes", "", nil, &out)
+	return out, err
+}
+
+// Purpose finds one purpose by id.
+func (c *Client) Purpose(ctx context.Context, id string) (Purpose, error) {
+	ps, err := c.Purposes(ctx)
+	if err != nil {
+		return Purpose{}, err
+	}
+	for _, p := range ps {
+		if p.ID == id {
+			return p, nil
+		}
+	}
+	return Purpose{}, fmt.Errorf("client: no purpose %q on this server", id)
+}
+
+// Neighbourhoods fetches the public grid, to map locations to neighbourhoods locally.
+func (c *Client) Neighbourhoods(ctx context.Context) (*geo.Map, error) {
+	b, err := c.Get(ctx, "/api/v1/neighbourhoods")
+	if err != nil {
+		return nil, err
+	}
+	return geo.Parse(b)
+}
+
+// Answer is the server's answer to an accepted statement.
+type Answer struct {
+	Citizen string         `json:"citizen,omitempty"`
+	Receipt ledger.Receipt `json:"receipt"`
+}
+
+func (c *Client) statement(ctx context.Context, path string, w *crypto.Wallet, s crypto.Statement) (Answer, error) {
+	s.IssuedAt, s.Nonce = crypto.Now(), crypto.NewNonce()
+	signed, err := w.SignStatement(s)
+	if err != nil {
+		return Answer{}, err
+	}
+	var a Answer
+	err = c.do(ctx, http.MethodPost, path, "", signed, &a)
+	return a, err
+}
+
+// Register registers the wallet's citizen with a one-time invite code.
+func (c *Client) Register(ctx context.Context, w *crypto.Wallet, invite, neighbourhood string) (Answer, error) {
+	return c.statement(ctx, "/api/v1/citizens", w, crypto.Statement{
+		Type: crypto.TypeRegister, Invite: invite, Neighbourhood: neighbourhood,
+		Recipient: w.Recipient().String(), SigningKey: crypto.EncodeKey(w.SigningPublicKey()),
+	})
+}
+
+// Grant consents to the current version of a purpose.
+func (c *Client) Grant(ctx context.Context, w *crypto.Wallet, p Purpose) (Answer, error) {
+	return c.statement(ctx, "/api/v1/statements", w, crypto.Statement{
+		Type: crypto.TypeConsentGrant, Purpose: p.ID, PurposeVersion: p.Version})
+}
+
+// Revoke withdraws consent to a purpose; erase also deletes the resident's vault copies.
+func (c *Client) Revoke(ctx context.Context, w *crypto.Wallet, p Purpose, erase bool) (Answer, error) {
+	return c.statement(ctx, "/api/v1/statements", w, crypto.Statement{
+		Type: crypto.TypeConsentRevoke, Purpose: p.ID, PurposeVersion: p.Version, Erase: erase})
+}
+
+// SignPetition signs a petition, or withdraws the signature.
+func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition string, withdraw bool) (Answer, error) {
+	typ := crypto.TypePetitionSign
+	if withdraw {
+		typ = crypto.TypePetitionWithdraw
+	}
+	return c.statement(ctx, "/api/v1/statements", w, crypto.Statement{Type: typ, Petition: petition})
+}
+
+// Uploaded is the server's answer to one contribution.
+type Uploaded struct {
+	Contribution string `json:"contribution"`
+	Envelopes    int    `json:"envelopes"`
+}
+
+// daysPerUpload bounds one contribution: its vault and share copies stay under the server's
+// envelope and body limits.
+const daysPerUpload = 60
+
+// Seal groups readings by UTC day and seals each day twice or more: a vault copy to the
+// resident and one share copy per consented purpose. It returns the envelopes in day order.
+func Seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose) ([]crypto.Envelope, error) {
+	recipients := make([]age.Recipient, len(purposes))
+	for i, p := range purposes {
+		r, err := age.ParseX25519Recipient(p.Recipient)
+		if err != nil {
+			return nil, fmt.Errorf("client: purpose %s recipient: %w", p.ID, err)
+		}
+		recipients[i] = r
+	}
+	byDay := map[string][]reading.Reading{}
+	for _, r := range rs {
+		d := reading.Day(r.RecordedAt)
+		byDay[d] = append(byDay[d], r)
+	}
+	days := make([]string, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	sort.Strings(days)
+	var out []crypto.Envelope
+	for _, d := range days {
+		plain, err := reading.MarshalBatch(byDay[d])
+		if err != nil {
+			return nil, err
+		}
+		vault, err := crypto.Seal(plain, w.Recipient())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, crypto.Envelope{Day: d, Purpose: crypto.VaultPurpose, Ciphertext: vault})
+		for i, p := range purposes {
+			share, err := crypto.Seal(plain, recipients[i])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, crypto.Envelope{Day: d, Purpose: p.ID, Ciphertext: share})
+		}
+	}
+	return out, nil
+}
+
+// Contribute seals readings (see Seal) and uploads them in signed contributions of at most
+// 60 days each, calling progress after each upload.
+func (c *Client) Contribute(ctx context.Context, w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, progress func(done, total int)) ([]Uploaded, error) {
+	envs, err := Seal(w, rs, purposes)
+	if err != nil {
+		return nil, err
+	}
+	per := daysPerUpload * (1 + len(purposes))
+	var out []Uploaded
+	for start := 0; start < len(envs); start += per {
+		chunk := envs[start:min(start+per, len(envs))]
+		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: chunk})
+		if err != nil {
+			return out, err
+		}
+		var u Uploaded
+		if err := c.do(ctx, http.MethodPost, "/api/v1/contributions", "", signed, &u); err != nil {
+			return out, err
+		}
+		out = append(out, u)
+		if progress != nil {
+			progress(start+len(chunk), len(envs))
+		}
+	}
+	return out, nil
+}
+
+// Invites asks for n one-time invite codes (admin).
+func (c *Client) Invites(ctx context.Context, token string, n int) ([]string, error) {
+	var out struct {
+		Invites []string `json:"invites"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/invites", token, map[string]int{"count": n}, &out)
+	return out.Invites, err
+}
+
+// CreatePetition logs a new petition (admin).
+func (c *Client) CreatePetition(ctx context.Context, token string, p state.Petition) (Answer, error) {
+	var a Answer
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/petitions", token, p, &a)
+	return a, err
+}
+
+// RunReleases asks the server to publish every closed epoch now (admin).
+func (c *Client) RunReleases(ctx context.Context, token string) (int, error) {
+	var out struct {
+		Published int `json:"published"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/releases", token, struct{}{}, &out)
+	return out.Published, err
+}

@@ -1,0 +1,191 @@
+package geo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// testMap is a 2×1 grid of unit squares, a square with a hole, and a MultiPolygon of two
+// separate squares, all in document order.
+const testMap = `{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"id":"west","name":"West End"},
+  "geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]]]}},
+ {"type":"Feature","properties":{"id":"east","name":"East End"},
+  "geometry":{"type":"Polygon","coordinates":[[[1,0],[2,0],[2,1],[1,1],[1,0]]]}},
+ {"type":"Feature","properties":{"id":"ring","name":"Ring Park"},
+  "geometry":{"type":"Polygon","coordinates":[
+   [[10,10],[14,10],[14,14],[10,14],[10,10]],
+   [[11,11],[11,13],[13,13],[13,11],[11,11]]]}},
+ {"type":"Feature","properties":{"id":"islands","name":"Islands"},
+  "geometry":{"type":"MultiPolygon","coordinates":[
+   [[[20,20],[21,20],[21,21],[20,21],[20,20]]],
+   [[[30,30],[31,30],[31,31],[30,31],[30,30]]]]}},
+ {"type":"Feature","properties":{"id":"overlap","name":"Overlap"},
+  "geometry":{"type":"Polygon","coordinates":[[[0,0],[2,0],[2,1],[0,1],[0,0]]]}}
+]}`
+
+func mustParse(t testing.TB, s string) *Map {
+	t.Helper()
+	m, err := Parse([]byte(s))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return m
+}
+
+func TestLocate(t *testing.T) {
+	m := mustParse(t, testMap)
+	tests := []struct {
+		name     string
+		lat, lon float64
+		want     string
+	}{
+		{"west square, before the overlapping feature", 0.5, 0.5, "west"},
+		{"east square", 0.5, 1.5, "east"},
+		{"outer ring of a holed polygon", 10.5, 10.5, "ring"},
+		{"inside the hole", 12, 12, ""},
+		{"first part of a multipolygon", 20.5, 20.5, "islands"},
+		{"second part of a multipolygon", 30.5, 30.5, "islands"},
+		{"between multipolygon parts", 25, 25, ""},
+		{"south of everything", -1, 0.5, ""},
+		{"east of everything", 0.5, 50, ""},
+		{"between neighbourhoods", 5, 5, ""},
+		{"NaN", math.NaN(), 0.5, ""},
+		{"infinite", math.Inf(1), 0.5, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, ok := m.Locate(tt.lat, tt.lon)
+			if id != tt.want || ok != (tt.want != "") {
+				t.Errorf("Locate(%v, %v) = %q, %v; want %q", tt.lat, tt.lon, id, ok, tt.want)
+			}
+		})
+	}
+}
+
+// TestSharedBorders checks that a point on a border between grid squares is contained in
+// exactly one of them, so that neither order nor overlap decides where it goes.
+func TestSharedBorders(t *testing.T) {
+	square := func(id string, x, y int) string {
+		return fmt.Sprintf(`{"type":"Feature","properties":{"id":%q},"geometry":{"type":"Polygon",`+
+			`"coordinates":[[[%d,%d],[%d,%d],[%d,%d],[%d,%d],[%d,%d]]]}}`,
+			id, x, y, x+1, y, x+1, y+1, x, y+1, x, y)
+	}
+	m := mustParse(t, `{"type":"FeatureCollection","features":[`+
+		square("sw", 0, 0)+","+square("se", 1, 0)+","+square("nw", 0, 1)+","+square("ne", 1, 1)+`]}`)
+	for _, p := range [][2]float64{{0.5, 1}, {1.5, 1}, {1, 0.5}, {1, 1.5}, {1, 1}} {
+		lat, lon := p[0], p[1]
+		var in []string
+		for _, f := range m.features {
+			if f.polygons[0].contains(lon, lat) {
+				in = append(in, f.id)
+			}
+		}
+		if len(in) != 1 {
+			t.Errorf("(%v, %v) is in %v", lat, lon, in)
+		}
+	}
+}
+
+func TestIDsNameHas(t *testing.T) {
+	m := mustParse(t, testMap)
+	if got, want := m.IDs(), []string{"west", "east", "ring", "islands", "overlap"}; !slices.Equal(got, want) {
+		t.Errorf("IDs() = %v, want %v", got, want)
+	}
+	if got := m.Name("ring"); got != "Ring Park" {
+		t.Errorf("Name(ring) = %q", got)
+	}
+	if got := m.Name("nowhere"); got != "" {
+		t.Errorf("Name(nowhere) = %q, want empty", got)
+	}
+	if !m.Has("islands") || m.Has("nowhere") {
+		t.Error("Has disagrees with the map")
+	}
+	ids := m.IDs()
+	ids[0] = "changed"
+	if m.IDs()[0] != "west" {
+		t.Error("IDs exposes the map's internals")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	square := `[[[0,0],[1,0],[1,1],[0,1],[0,0]]]`
+	feature := func(props, geomType, coords string) string {
+		return `{"type":"Feature","properties":` + props + `,"geometry":{"type":"` + geomType +
+			`","coordinates":` + coords + `}}`
+	}
+	collection := func(features ...string) string {
+		return `{"type":"FeatureCollection","features":[` + strings.Join(features, ",") + `]}`
+	}
+	ok := feature(`{"id":"a","name":"A"}`, "Polygon", square)
+	tests := []struct {
+		name, input, want string
+	}{
+		{"not JSON", `{`, "unexpected end"},
+		{"not a collection", `{"type":"Feature"}`, "not a FeatureCollection"},
+		{"no features", collection(), "no features"},
+		{"not a feature", `{"type":"FeatureCollection","features":[{"type":"Point"}]}`, "not a Feature"},
+		{"missing id", collection(feature(`{"name":"A"}`, "Polygon", square)), "missing properties.id"},
+		{"empty id", collection(feature(`{"id":""}`, "Polygon", square)), "missing properties.id"},
+		{"numeric id", collection(feature(`{"id":7}`, "Polygon", square)), "cannot unmarshal"},
+		{"duplicate id", collection(ok, ok), `duplicate id "a"`},
+		{"null geometry", collection(`{"type":"Feature","properties":{"id":"a"},"geometry":null}`), "missing geometry"},
+		{"point geometry", collection(feature(`{"id":"a"}`, "Point", `[0,0]`)), "unsupported geometry"},
+		{"no rings", collection(feature(`{"id":"a"}`, "Polygon", `[]`)), "no rings"},
+		{"empty ring", collection(feature(`{"id":"a"}`, "Polygon", `[[]]`)), "fewer than 4 positions"},
+		{"open ring", collection(feature(`{"id":"a"}`, "Polygon", `[[[0,0],[1,0],[1,1],[0,1]]]`)), "not closed"},
+		{"short position", collection(feature(`{"id":"a"}`, "Polygon", `[[[0],[1,0],[1,1],[0]]]`)), "fewer than 2"},
+		{"latitude out of range", collection(feature(`{"id":"a"}`, "Polygon", `[[[0,0],[1,0],[1,91],[0,0]]]`)), "out of range"},
+		{"bad hole", collection(feature(`{"id":"a"}`, "Polygon", `[[[0,0],[1,0],[1,1],[0,0]],[[0,0]]]`)), "ring 1"},
+		{"empty multipolygon", collection(feature(`{"id":"a"}`, "MultiPolygon", `[]`)), "empty MultiPolygon"},
+		{"bad multipolygon part", collection(feature(`{"id":"a"}`, "MultiPolygon", `[`+square+`,[]]`)), "polygon 1"},
+		{"wrong nesting", collection(feature(`{"id":"a"}`, "MultiPolygon", square)), "coordinates"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse([]byte(tt.input))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %v", m.IDs())
+			}
+			if !strings.HasPrefix(err.Error(), "geo: parse: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseWrapsJSONErrors(t *testing.T) {
+	_, err := Parse([]byte(`[1,2]`))
+	var ute *json.UnmarshalTypeError
+	if !errors.As(err, &ute) {
+		t.Errorf("error %v does not wrap the JSON error", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(testMap))
+	f.Add([]byte(`{"type":"FeatureCollection","features":[]}`))
+	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"},` +
+		`"geometry":{"type":"Polygon","coordinates":[[[0,0],[0,0],[0,0],[0,0]]]}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Parse(data)
+		if err != nil {
+			return
+		}
+		for _, id := range m.IDs() {
+			if id == "" || !m.Has(id) {
+				t.Fatalf("IDs() holds %q, which the map does not have", id)
+			}
+		}
+		for _, p := range [][2]float64{{0, 0}, {0.5, 0.5}, {12, 12}, {-90, 180}, {math.NaN(), 0}} {
+			if id, ok := m.Locate(p[0], p[1]); ok != m.Has(id) {
+				t.Fatalf("Locate(%v) = %q, %v", p, id, ok)
+			}
+		}
+	})
+}

@@ -1,0 +1,507 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/ledger"
+)
+
+// binary is built once per test run, without the race detector, exactly as `make build` does.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "commons-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "commons")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// node is a running `commons serve` process.
+type node struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	url  string
+	data string
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var readyLine = regexp.MustCompile(`ready — open (http://127\.0\.0\.1:\d+)/`)
+
+func startNode(t *testing.T, data string, logs *syncBuffer, extra ...string) *node {
+	t.Helper()
+	bin, err := binary()
+	require.NoError(t, err)
+	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--release-every", "1h"}, extra...)
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			logs.Write([]byte(line + "\n"))
+			if m := readyLine.FindStringSubmatch(line); m != nil {
+				urls <- m[1]
+			}
+		}
+	}()
+	n := &node{t: t, cmd: cmd, data: data, logs: logs}
+	select {
+	case n.url = <-urls:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("server did not become ready; logs:\n%s", logs.String())
+	}
+	t.Cleanup(func() { n.stop() })
+	return n
+}
+
+func (n *node) stop() {
+	if n.cmd.ProcessState != nil {
+		return
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		n.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// cli runs the commons binary as a resident or operator would.
+func (n *node) cli(wallet string, args ...string) (string, error) {
+	bin, err := binary()
+	require.NoError(n.t, err)
+	// Global flags go right after the command words, before any positional argument.
+	k := 0
+	for k < len(args) && commandWords[args[k]] {
+		k++
+	}
+	full := append([]string{}, args[:k]...)
+	full = append(full, "--server", n.url)
+	if wallet != "" {
+		full = append(full, "--wallet", wallet)
+	}
+	full = append(full, args[k:]...)
+	cmd := exec.Command(bin, full...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Dir(wallet))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%v: %s", err, errb.String())
+	}
+	return out.String(), nil
+}
+
+var commandWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields("wallet init show admin invite release register consent grant revoke list contribute petition sign withdraw ledger verify") {
+		commandWords[w] = true
+	}
+}
+
+// responses records every body the test saw, for the leak scan.
+type responses struct {
+	mu     sync.Mutex
+	bodies map[string][]byte
+}
+
+func (r *responses) get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	r.mu.Lock()
+	r.bodies[url] = b
+	r.mu.Unlock()
+	return resp.StatusCode, b
+}
+
+func post(t *testing.T, url, contentType string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", contentType)
+	if len(body) > 1<<20 {
+		// Let the server refuse a large body before it is sent, as careful clients do;
+		// otherwise the refusal races the upload and the client sees a reset.
+		req.Header.Set("Expect", "100-continue")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	require.NoError(t, json.Unmarshal(b, &out), "body %q", b)
+	return resp.StatusCode, out
+}
+
+func errCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+// resident is one test resident in old-town with a day of hourly readings.
+type resident struct {
+	wallet  string
+	lat     float64
+	lon     float64
+	pm25    []float64
+	marker  string // a PM10 value only this resident sent, to hunt for in every output
+	citizen string
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
+	}
+	data := t.TempDir()
+	home := t.TempDir()
+	logs := &syncBuffer{}
+	n := startNode(t, data, logs)
+	seen := &responses{bodies: map[string][]byte{}}
+
+	// The operator makes invites.
+	out, err := n.cli("", "admin", "invite", "--count", "12", "--admin-token-file", filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	invites := strings.Fields(out)
+	require.Len(t, invites, 12)
+
+	// Twelve residents of old-town: the day two days ago is closed, so its release can be made.
+	day := time.Now().UTC().AddDate(0, 0, -2).Truncate(24 * time.Hour)
+	var homes []fixtures.Resident
+	for _, r := range fixtures.Residents() {
+		if r.Neighbourhood == "old-town" && len(homes) < 12 {
+			homes = append(homes, r)
+		}
+	}
+	residents := make([]*resident, 12)
+	for i := range residents {
+		r := &resident{wallet: filepath.Join(home, fmt.Sprintf("r%d", i), "wallet"), lat: homes[i].Lat, lon: homes[i].Lon}
+		residents[i] = r
+		_, err := n.cli(r.wallet, "wallet", "init")
+		require.NoError(t, err)
+		w, err := crypto.LoadWallet(r.wallet)
+		require.NoError(t, err)
+		r.citizen = w.CitizenID()
+
+		out, err := n.cli(r.wallet, "register", "--invite", invites[i], "--neighbourhood", "old-town")
+		require.NoError(t, err)
+		assert.Contains(t, out, r.citizen)
+
+		out, err = n.cli(r.wallet, "consent", "grant", "--purpose", "air-quality/daily")
+		require.NoError(t, err)
+		var receipt ledger.Receipt
+		require.NoError(t, json.Unmarshal([]byte(out), &receipt), "the grant prints its receipt")
+		assert.NotEmpty(t, receipt.Checkpoint)
+		assert.Greater(t, receipt.Index, uint64(0))
+
+		var csv strings.Builder
+		csv.WriteString("sensor,recorded_at,lat,lon,pm10,pm2_5,temperature,humidity\n")
+		r.marker = fmt.Sprintf("%d.%02d", 70+i, 13+i)
+		for h := 0; h < 24; h++ {
+			pm := 5 + float64(i)*2.5 + float64(h%6)
+			pm10 := fmt.Sprintf("%.2f", pm*1.5)
+			if h == 7 {
+				pm10 = r.marker
+			}
+			r.pm25 = append(r.pm25, pm)
+			fmt.Fprintf(&csv, "balcony,%s,%.6f,%.6f,%s,%.2f,14.5,70\n",
+				day.Add(time.Duration(h)*time.Hour+17*time.Minute).Format(time.RFC3339), r.lat, r.lon, pm10, pm)
+		}
+		// One bad row: it is reported and the good rows beside it are kept.
+		csv.WriteString("balcony,not-a-time,41.4,2.17,1,1,1,1\n")
+		file := filepath.Join(home, fmt.Sprintf("r%d.csv", i))
+		require.NoError(t, os.WriteFile(file, []byte(csv.String()), 0o600))
+		out, err = n.cli(r.wallet, "contribute", file)
+		require.NoError(t, err)
+		assert.Contains(t, out, `"readings": 24`)
+	}
+
+	// The day closed long ago: the operator publishes now rather than waiting for the ticker.
+	out, err = n.cli("", "admin", "release", "--admin-token-file", filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	assert.Contains(t, out, "published 1 releases")
+
+	status, body := seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly))
+	require.Equal(t, 200, status, "%s", body)
+	d, err := release.ParseAirDay(body)
+	require.NoError(t, err)
+	var want float64
+	for _, r := range residents {
+		var s float64
+		for _, v := range r.pm25 {
+			s += v
+		}
+		want += s / float64(len(r.pm25))
+	}
+	want = math.Round(want/12*10) / 10
+	for _, c := range d.Cells {
+		if c.Neighbourhood == "old-town" {
+			require.False(t, c.Suppressed)
+			require.NotNil(t, c.PM25)
+			assert.Equal(t, 12, c.Contributors)
+			assert.InDelta(t, want, *c.PM25, 1e-9, "the release equals what the plaintext predicts")
+		} else {
+			assert.True(t, c.Suppressed, "%s has no contributors and must be suppressed", c.Neighbourhood)
+			assert.Nil(t, c.PM25)
+		}
+	}
+	// Averaging: the same request always returns the same bytes.
+	for i := 0; i < 20; i++ {
+		_, again := seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly))
+		require.Equal(t, body, again)
+	}
+	status, _ = seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly)+"&neighbourhood=old-town")
+	assert.Equal(t, 404, status, "off-grid queries are 404")
+
+	// A petition, signed once.
+	_, err = n.cli("", "admin", "petition", "--admin-token-file", filepath.Join(data, "admin.token"),
+		"--id", "more-trees", "--title", "More trees", "--text", "Plant <b>trees</b>.", "--scope", "old-town", "--threshold", "10")
+	require.NoError(t, err)
+	_, err = n.cli(residents[0].wallet, "petition", "sign", "more-trees")
+	require.NoError(t, err)
+	_, err = n.cli(residents[0].wallet, "petition", "sign", "more-trees")
+	require.ErrorContains(t, err, "already_signed")
+
+	badInputs(t, n, residents[0])
+
+	// Restart: everything is still there, and the release is byte-identical.
+	size := ledgerSize(t, n)
+	n.stop()
+	n = startNode(t, data, logs)
+	assert.Equal(t, size, ledgerSize(t, n))
+	_, after := seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly))
+	assert.Equal(t, body, after)
+	out, err = n.cli(residents[0].wallet, "consent", "list")
+	require.NoError(t, err, "every saved receipt still proves against the restarted server")
+	assert.Contains(t, out, `"your_consent": "granted"`)
+	out, err = n.cli(residents[0].wallet, "petition", "list")
+	require.NoError(t, err)
+	assert.Regexp(t, `more-trees\s+1\s+10\s+open`, out)
+	_, err = n.cli(residents[1].wallet, "register", "--invite", invites[1], "--neighbourhood", "old-town")
+	require.ErrorContains(t, err, "already_registered")
+	out, err = n.cli(residents[0].wallet, "ledger", "verify", "--all")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "root matches the checkpoint")
+
+	leakScan(t, n, seen, residents, logs)
+}
+
+func ledgerSize(t *testing.T, n *node) float64 {
+	t.Helper()
+	resp, err := http.Get(n.url + "/healthz")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var h map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
+	return h["ledger_size"].(float64)
+}
+
+// badInputs sends every kind of bad request and checks each gets its precise 4xx, with the
+// ledger untouched.
+func badInputs(t *testing.T, n *node, r *resident) {
+	w, err := crypto.LoadWallet(r.wallet)
+	require.NoError(t, err)
+	before := ledgerSize(t, n)
+	statements := n.url + "/api/v1/statements"
+	sign := func(s crypto.Statement) []byte {
+		s.IssuedAt, s.Nonce = crypto.Now(), crypto.NewNonce()
+		signed, err := w.SignStatement(s)
+		require.NoError(t, err)
+		b, _ := json.Marshal(signed)
+		return b
+	}
+	revoke := crypto.Statement{Type: crypto.TypeConsentRevoke, Purpose: "air-quality/daily", PurposeVersion: 1}
+
+	cases := []struct {
+		name, url, ctype string
+		body             []byte
+		status           int
+		code             string
+	}{
+		{"malformed json", statements, "application/json", []byte(`{"statement":`), 400, "malformed_json"},
+		{"unknown field", statements, "application/json", []byte(`{"statement":{},"signature":"","x":1}`), 400, "malformed_json"},
+		{"wrong content type", statements, "text/plain", sign(revoke), 415, "unsupported_media_type"},
+		{"oversized body", statements, "application/json", bytes.Repeat([]byte("a"), 5<<20), 413, "body_too_large"},
+		{"unknown purpose", statements, "application/json", sign(crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: "surveillance/all", PurposeVersion: 1}), 422, "unknown_purpose"},
+		{"bad signature", statements, "application/json", bytes.Replace(sign(revoke), []byte(`"signature":"`), []byte(`"signature":"AAAA`), 1), 401, "bad_signature"},
+		{"unknown citizen", statements, "application/json", func() []byte {
+			other, _ := crypto.NewWallet()
+			s, _ := other.SignStatement(crypto.Statement{Type: crypto.TypeConsentRevoke, Purpose: "air-quality/daily", IssuedAt: crypto.Now(), Nonce: "x"})
+			b, _ := json.Marshal(s)
+			return b
+		}(), 404, "unknown_citizen"},
+		{"another citizen's id", statements, "application/json", func() []byte {
+			mallory, _ := crypto.NewWallet()
+			s, _ := mallory.SignStatement(crypto.Statement{Type: crypto.TypeConsentRevoke, Purpose: "air-quality/daily", IssuedAt: crypto.Now(), Nonce: "y"})
+			s.Statement.Citizen = r.citizen
+			b, _ := json.Marshal(s)
+			return b
+		}(), 401, "bad_signature"},
+		{"stale statement", statements, "application/json", func() []byte {
+			s, _ := w.SignStatement(crypto.Statement{Type: crypto.TypeConsentRevoke, Purpose: "air-quality/daily", PurposeVersion: 1,
+				IssuedAt: time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), Nonce: crypto.NewNonce()})
+			b, _ := json.Marshal(s)
+			return b
+		}(), 422, "stale_statement"},
+		{"grant twice", statements, "application/json", sign(crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: "air-quality/daily", PurposeVersion: 1}), 409, "already_granted"},
+		{"unknown route", n.url + "/api/v1/nothing", "application/json", []byte(`{}`), 404, "not_found"},
+		{"admin without token", n.url + "/api/v1/admin/invites", "application/json", []byte(`{"count":1}`), 401, "unauthorized"},
+	}
+	for _, c := range cases {
+		status, body := post(t, c.url, c.ctype, c.body)
+		assert.Equal(t, c.status, status, c.name)
+		assert.Equal(t, c.code, errCode(body), c.name)
+	}
+
+	// Replay: the same signed statement twice. The petition is signed; a withdrawal replayed
+	// after a re-sign must not remove the new signature.
+	withdraw := sign(crypto.Statement{Type: crypto.TypePetitionWithdraw, Petition: "more-trees"})
+	status, _ := post(t, statements, "application/json", withdraw)
+	require.Equal(t, 201, status)
+	status, body := post(t, statements, "application/json", withdraw)
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "replayed", errCode(body))
+	status, _ = post(t, statements, "application/json", sign(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "more-trees"}))
+	require.Equal(t, 201, status)
+	status, _ = post(t, statements, "application/json", withdraw)
+	assert.Equal(t, 409, status, "a replayed withdrawal never removes a later signature")
+
+	// A contribution to a purpose without consent, and a replayed contribution.
+	sealed, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
+	require.NoError(t, err)
+	con := crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(),
+		Envelopes: []crypto.Envelope{{Day: time.Now().UTC().Format(time.DateOnly), Purpose: "vault", Ciphertext: sealed}}}
+	signed, err := w.SignContribution(con)
+	require.NoError(t, err)
+	b, _ := json.Marshal(signed)
+	status, _ = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	require.Equal(t, 201, status)
+	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "replayed", errCode(body))
+
+	plain := con
+	plain.Nonce = crypto.NewNonce()
+	plain.Envelopes = []crypto.Envelope{{Day: con.Envelopes[0].Day, Purpose: "vault", Ciphertext: []byte(`{"pm2_5":12}`)}}
+	signed, err = w.SignContribution(plain)
+	require.NoError(t, err)
+	b, _ = json.Marshal(signed)
+	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	assert.Equal(t, 422, status)
+	assert.Equal(t, "not_sealed", errCode(body))
+
+	// Only the two accepted petition statements grew the ledger.
+	assert.Equal(t, before+2, ledgerSize(t, n))
+
+	// Without consent: revoke, then try to contribute a share copy.
+	status, _ = post(t, statements, "application/json", sign(revoke))
+	require.Equal(t, 201, status)
+	share := con
+	share.Nonce = crypto.NewNonce()
+	share.Envelopes = []crypto.Envelope{{Day: con.Envelopes[0].Day, Purpose: "air-quality/daily", Ciphertext: sealed}}
+	signed, err = w.SignContribution(share)
+	require.NoError(t, err)
+	b, _ = json.Marshal(signed)
+	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	assert.Equal(t, 403, status)
+	assert.Equal(t, "no_consent", errCode(body))
+	status, _ = post(t, statements, "application/json", sign(crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: "air-quality/daily", PurposeVersion: 1}))
+	require.Equal(t, 201, status)
+}
+
+// leakScan looks for any value, location or id that only one resident sent in every public
+// answer, every log line, and every file the server wrote.
+func leakScan(t *testing.T, n *node, seen *responses, residents []*resident, logs *syncBuffer) {
+	for _, p := range []string{"/", "/air", "/petitions", "/petitions/more-trees", "/ledger", "/api/v1/stats/air",
+		"/api/v1/petitions", "/api/v1/petitions/more-trees", "/api/v1/purposes"} {
+		status, _ := seen.get(t, n.url+p)
+		require.Equal(t, 200, status, p)
+	}
+	var files []string
+	require.NoError(t, filepath.Walk(n.data, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			files = append(files, path)
+		}
+		return err
+	}))
+	for _, r := range residents {
+		secrets := map[string]string{
+			"reading":   r.marker,
+			"latitude":  fmt.Sprintf("%.5f", r.lat),
+			"longitude": fmt.Sprintf("%.5f", r.lon),
+		}
+		for what, s := range secrets {
+			for url, body := range seen.bodies {
+				assert.NotContains(t, string(body), s, "%s of a resident in %s", what, url)
+			}
+			assert.NotContains(t, logs.String(), s, "%s of a resident in the logs", what)
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				require.NoError(t, err)
+				assert.False(t, bytes.Contains(b, []byte(s)), "%s of a resident on disk in %s", what, f)
+			}
+		}
+		// Ids are pseudonymous and public in the ledger, but nowhere else.
+		for url, body := range seen.bodies {
+			if strings.Contains(url, "/ledger") {
+				continue
+			}
+			assert.NotContains(t, string(body), r.citizen, "citizen id in %s", url)
+		}
+		assert.NotContains(t, logs.String(), r.citizen, "citizen id in the logs")
+	}
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
+)
+
+// nodeKeys are the secrets of a node, each in its own file under DIR/keys (mode 0600).
+type nodeKeys struct {
+	signer       note.Signer
+	verifier     note.Verifier
+	verifierKey  string
+	nullifierKey []byte
+	adminToken   string
+}
+
+// writeSecret creates a file with mode 0600 and fails if it exists.
+func writeSecret(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readOrCreate returns the trimmed contents of path, creating it with make() on first start.
+func readOrCreate(path string, make func() ([]byte, error)) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if b, err = make(); err != nil {
+			return nil, err
+		}
+		if err := writeSecret(path, b); err != nil {
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return bytes.TrimSpace(b), nil
+}
+
+func randomHex(n int) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		b := make([]byte, n)
+		rand.Read(b)
+		return []byte(hex.EncodeToString(b) + "\n"), nil
+	}
+}
+
+func loadNodeKeys(dir, origin string) (*nodeKeys, error) {
+	var pub string
+	skey, err := readOrCreate(filepath.Join(dir, "keys", "ledger.key"), func() ([]byte, error) {
+		s, v, err := ledger.GenerateKey(origin)
+		pub = v
+		return []byte(s + "\n"), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	signer, err := note.NewSigner(string(skey))
+	if err != nil {
+		return nil, fmt.Errorf("keys/ledger.key: %w", err)
+	}
+	vkey, err := readOrCreate(filepath.Join(dir, "keys", "ledger.pub"), func() ([]byte, error) {
+		if pub == "" {
+			return nil, errors.New("keys/ledger.pub is missing but keys/ledger.key exists: restore it from your backup")
+		}
+		return []byte(pub + "\n"), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := note.NewVerifier(string(vkey))
+	if err != nil {
+		return nil, fmt.Errorf("keys/ledger.pub: %w", err)
+	}
+	nk, err := readOrCreate(filepath.Join(dir, "keys", "nullifier.key"), randomHex(32))
+	if err != nil {
+		return nil, err
+	}
+	nullifier, err := hex.DecodeString(string(nk))
+	if err != nil || len(nullifier) != 32 {
+		return nil, errors.New("keys/nullifier.key: not 32 bytes of hex")
+	}
+	token, err := readOrCreate(filepath.Join(dir, "admin.token"), randomHex(24))
+	if err != nil {
+		return nil, err
+	}
+	return &nodeKeys{signer: signer, verifier: verifier, verifierKey: string(vkey), nullifierKey: nullifier, adminToken: string(token)}, nil
+}
+
+// purposeIdentity loads (or creates on first start) the age identity of one purpose version.
+// It lives in its own file and only the release engine receives it.
+func purposeIdentity(dir, purpose string, version int) (*age.X25519Identity, error) {
+	name := fmt.Sprintf("%s.v%d.age", strings.ReplaceAll(purpose, "/", "_"), version)
+	b, err := readOrCreate(filepath.Join(dir, "keys", "purposes", name), func() ([]byte, error) {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			return nil, err
+		}
+		return fmt.Appendf(nil, "# purpose %s version %d\n# public key: %s\n%s\n", purpose, version, id.Recipient(), id), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	w, err := crypto.ParseWallet(b)
+	if err != nil {
+		return nil, fmt.Errorf("keys/purposes/%s: %w", name, err)
+	}
+	return w.Identity(), nil
+}

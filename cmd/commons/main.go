@@ -1,0 +1,97 @@
+// Command commons is both the Commons server and the resident's client.
+//
+//	commons serve --data DIR --addr HOST:PORT [--demo]
+//	commons wallet init|show
+//	commons admin invite --count N
+//	commons register --invite CODE --neighbourhood ID
+//	commons consent grant|revoke|list --purpose ID [--erase]
+//	commons contribute FILE...
+//	commons petition sign|withdraw|list [ID]
+//	commons ledger verify [--state FILE] [--all]
+//
+// Run `commons COMMAND -h` for the flags of each command.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+)
+
+const usage = `commons — a civic data commons: server and resident's client.
+
+Server:
+  commons serve --data DIR --addr HOST:PORT [--demo]
+
+Resident (global flags: --server URL, --wallet FILE):
+  commons wallet init [--out FILE]     create a wallet (a standard age identity)
+  commons wallet show                  print the citizen id and public keys
+  commons register --invite CODE --neighbourhood ID
+  commons consent grant|revoke --purpose ID [--erase]
+  commons consent list                 purposes, your consents and their receipts
+  commons contribute FILE...           seal and upload readings (CSV, archive CSV, JSON)
+  commons petition list | sign ID | withdraw ID
+
+Operator (admin token from --admin-token-file or COMMONS_ADMIN_TOKEN):
+  commons admin invite --count N
+  commons admin release                publish every closed day now
+  commons admin petition --id ID --title T [--text T] [--scope A,B] [--opens T] [--closes T] [--threshold N]
+
+Auditor:
+  commons ledger verify [--state FILE] [--all]
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "commons:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(rest)
+	case "wallet":
+		return walletCmd(rest)
+	case "admin":
+		return adminCmd(rest)
+	case "register":
+		return registerCmd(rest)
+	case "consent":
+		return consentCmd(rest)
+	case "contribute":
+		return contributeCmd(rest)
+	case "petition":
+		return petitionCmd(rest)
+	case "ledger":
+		return ledgerCmd(rest)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// sub splits "verb rest" for commands with verbs (wallet init, consent grant, …).
+func sub(cmd string, args []string, verbs ...string) (string, []string, error) {
+	if len(args) == 0 {
+		return "", nil, fmt.Errorf("%s: say one of %v", cmd, verbs)
+	}
+	for _, v := range verbs {
+		if args[0] == v {
+			return v, args[1:], nil
+		}
+	}
+	return "", nil, fmt.Errorf("%s: unknown verb %q (one of %v)", cmd, args[0], verbs)
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/commons-city/commons/client"
+	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
+)
+
+// global are the flags every client command takes.
+type global struct {
+	server, wallet string
+}
+
+func defaultWallet() string {
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "commons", "wallet")
+}
+
+func clientFlags(name string) (*flag.FlagSet, *global) {
+	g := &global{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&g.server, "server", envOr("COMMONS_SERVER", "http://127.0.0.1:8080"), "server `URL`")
+	fs.StringVar(&g.wallet, "wallet", envOr("COMMONS_WALLET", defaultWallet()), "wallet `file`")
+	return fs, g
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func clientFor(g *global) *client.Client { return client.New(g.server) }
+
+func (g *global) load() (*crypto.Wallet, *client.Client, error) {
+	w, err := crypto.LoadWallet(g.wallet)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (create one with `commons wallet init`)", err)
+	}
+	return w, clientFor(g), nil
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func walletCmd(args []string) error {
+	verb, rest, err := sub("wallet", args, "init", "show")
+	if err != nil {
+		return err
+	}
+	fs, g := clientFlags("wallet " + verb)
+	out := fs.String("out", "", "where to write the new wallet (default: --wallet)")
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if verb == "init" {
+		path := g.wallet
+		if *out != "" {
+			path = *out
+		}
+		w, err := crypto.NewWallet()
+		if err != nil {
+			return err
+		}
+		if err := w.Save(path); errors.Is(err, crypto.ErrWalletExists) {
+			return fmt.Errorf("wallet init: %s already exists; it was not touched", path)
+		} else if err != nil {
+			return err
+		}
+		fmt.Printf("wallet written to %s (mode 0600) — keep a backup: it is the only key to your data\n", path)
+		return showWallet(w)
+	}
+	w, err := crypto.LoadWallet(g.wallet)
+	if err != nil {
+		return err
+	}
+	return showWallet(w)
+}
+
+func showWallet(w *crypto.Wallet) error {
+	return printJSON(map[string]string{
+		"citizen":     w.CitizenID(),
+		"recipient":   w.Recipient().String(),
+		"signing_key": crypto.EncodeKey(w.SigningPublicKey()),
+	})
+}
+
+func registerCmd(args []string) error {
+	fs, g := clientFlags("register")
+	invite := fs.String("invite", "", "one-time invite `code` from the operator")
+	hood := fs.String("neighbourhood", "", "your neighbourhood `id` (see /api/v1/neighbourhoods)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *invite == "" || *hood == "" {
+		return errors.New("register: --invite and --neighbourhood are required")
+	}
+	w, c, err := g.load()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := c.Register(ctx, w, *invite, *hood)
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	if err := saveReceipt(g.wallet, savedReceipt{Kind: crypto.TypeRegister, Receipt: a.Receipt}); err != nil {
+		return err
+	}
+	return printJSON(a)
+}
+
+// savedReceipt is one receipt kept beside the wallet, to check later against newer checkpoints.
+type savedReceipt struct {
+	Kind     string         `json:"kind"`
+	Purpose  string         `json:"purpose,omitempty"`
+	Petition string         `json:"petition,omitempty"`
+	Log      string         `json:"log"` // the ledger's origin: receipts follow the log, not its URL
+	At       time.Time      `json:"at"`
+	Receipt  ledger.Receipt `json:"receipt"`
+}
+
+func receiptsPath(wallet string) string { return wallet + ".receipts.json" }
+
+func loadReceipts(wallet string) ([]savedReceipt, error) {
+	b, err := os.ReadFile(receiptsPath(wallet))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rs []savedReceipt
+	if err := json.Unmarshal(b, &rs); err != nil {
+		return nil, fmt.Errorf("%s: %w", receiptsPath(wallet), err)
+	}
+	return rs, nil
+}
+
+func saveReceipt(wallet string, r savedReceipt) error {
+	rs, err := loadReceipts(wallet)
+	if err != nil {
+		return err
+	}
+	r.At, r.Log = time.Now().UTC(), origin(r.Receipt.Checkpoint)
+	b, err := json.MarshalIndent(append(rs, r), "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := receiptsPath(wallet) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, receiptsPath(wallet))
+}
+
+// origin is the first line of a checkpoint: the log it belongs to.
+func origin(checkpoint string) string {
+	o, _, _ := strings.Cut(checkpoint, "\n")
+	return o
+}
+
+// serverOrigin asks a server which log it keeps: the name of its verifier key.
+func serverOrigin(ctx context.Context, c *client.Client) (string, error) {
+	b, err := c.Get(ctx, "/api/v1/ledger/key")
+	if err != nil {
+		return "", fmt.Errorf("ledger key: %w", err)
+	}
+	name, _, _ := strings.Cut(string(b), "+")
+	return name, nil
+}
+
+// activePurposes are the purposes whose latest saved receipt in this log is a grant.
+func activePurposes(wallet, log string) (map[string]bool, error) {
+	rs, err := loadReceipts(wallet)
+	if err != nil {
+		return nil, err
+	}
+	active := map[string]bool{}
+	for _, r := range rs {
+		if r.Log != log || r.Purpose == "" {
+			continue
+		}
+		active[r.Purpose] = r.Kind == crypto.TypeConsentGrant
+	}
+	return active, nil
+}
+
+func contributeCmd(args []string) error {
+	fs, g := clientFlags("contribute")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("contribute: name one or more files (CSV, Sensor.Community archive CSV, or JSON)")
+	}
+	w, c, err := g.load()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	grid, err := c.Neighbourhoods(ctx)
+	if err != nil {
+		return fmt.Errorf("contribute: %w", err)
+	}
+	var all []reading.Reading
+	for _, f := range fs.Args() {
+		rs, rejected, err := reading.ParseFile(f, grid.Locate, reading.Options{Now: time.Now()})
+		if err != nil {
+			return fmt.Errorf("contribute: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "%s: %d readings, %d rejected\n", f, len(rs), len(rejected))
+		for _, r := range rejected {
+			fmt.Fprintf(os.Stderr, "  %s\n", r.Error())
+		}
+		all = append(all, rs...)
+	}
+	if len(all) == 0 {
+		return errors.New("contribute: no valid readings to upload")
+	}
+	log, err := serverOrigin(ctx, c)
+	if err != nil {
+		return fmt.Errorf("contribute: %w", err)
+	}
+	active, err := activePurposes(g.wallet, log)
+	if err != nil {
+		return err
+	}
+	var purposes []client.Purpose
+	ps, err := c.Purposes(ctx)
+	if err != nil {
+		return fmt.Errorf("contribute: %w", err)
+	}
+	for _, p := range ps {
+		if active[p.ID] {
+			purposes = append(purposes, p)
+		}
+	}
+	up, err := c.Contribute(ctx, w, all, purposes, func(done, total int) {
+		fmt.Fprintf(os.Stderr, "\ruploaded %d/%d envelopes", done, total)
+	})
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return fmt.Errorf("contribute: %w", err)
+	}
+	names := []string{crypto.VaultPurpose}
+	for _, p := range purposes {
+		names = append(names, p.ID)
+	}
+	return printJSON(map[string]any{"readings": len(all), "sealed_to": names, "uploads": up})
+}

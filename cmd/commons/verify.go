@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/commons-city/commons/client"
+	"github.com/commons-city/commons/ledger"
+)
+
+// auditor checks a server's ledger with the server's published verifier key.
+type auditor struct {
+	c         *client.Client
+	key       string
+	verifier  note.Verifier
+	latest    *log.Checkpoint
+	latestRaw []byte
+}
+
+func newAuditor(ctx context.Context, c *client.Client) (*auditor, error) {
+	key, err := c.Get(ctx, "/api/v1/ledger/key")
+	if err != nil {
+		return nil, fmt.Errorf("ledger key: %w", err)
+	}
+	a := &auditor{c: c, key: string(bytes.TrimSpace(key))}
+	if a.verifier, err = note.NewVerifier(a.key); err != nil {
+		return nil, fmt.Errorf("ledger key: %w", err)
+	}
+	if a.latestRaw, err = c.Get(ctx, "/api/v1/ledger/checkpoint"); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if a.latest, err = ledger.OpenCheckpoint(a.latestRaw, a.verifier); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// consistent checks that the latest checkpoint extends an older one.
+func (a *auditor) consistent(ctx context.Context, older *log.Checkpoint) error {
+	var p struct {
+		Proof [][]byte `json:"proof"`
+	}
+	b, err := a.c.Get(ctx, fmt.Sprintf("/api/v1/ledger/proof/consistency?from=%d&to=%d", older.Size, a.latest.Size))
+	if err != nil {
+		return fmt.Errorf("consistency proof: %w", err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fmt.Errorf("consistency proof: %w", err)
+	}
+	return ledger.VerifyConsistency(older, a.latest, p.Proof)
+}
+
+// checkReceipt verifies a receipt's own proof under its signed checkpoint, that the latest
+// checkpoint extends that one, and that the server still serves the same entry bytes.
+func (a *auditor) checkReceipt(ctx context.Context, r ledger.Receipt) (uint64, error) {
+	cp, err := ledger.OpenCheckpoint([]byte(r.Checkpoint), a.verifier)
+	if err != nil {
+		return 0, err
+	}
+	if err := ledger.VerifyInclusion(cp, r.Index, r.LeafHash, r.Proof); err != nil {
+		return 0, err
+	}
+	if err := a.consistent(ctx, cp); err != nil {
+		return 0, err
+	}
+	entry, err := a.c.Get(ctx, "/api/v1/ledger/entries/"+strconv.FormatUint(r.Index, 10))
+	if err != nil {
+		return 0, fmt.Errorf("entry %d: %w", r.Index, err)
+	}
+	if !bytes.Equal(ledger.LeafHash(entry), r.LeafHash) {
+		return 0, fmt.Errorf("%w: entry %d is not the one the receipt covers", ledger.ErrProof, r.Index)
+	}
+	return cp.Size, nil
+}
+
+// auditState is what `ledger verify` remembers between runs.
+type auditState struct {
+	Server     string `json:"server"`
+	Key        string `json:"key"`
+	Checkpoint string `json:"checkpoint"`
+}
+
+func ledgerCmd(args []string) error {
+	verb, rest, err := sub("ledger", args, "verify")
+	if err != nil {
+		return err
+	}
+	flags, g := clientFlags("ledger " + verb)
+	statePath := flags.String("state", filepath.Join(filepath.Dir(defaultWallet()), "ledger-state.json"), "`file` keeping the verifier key and last checkpoint seen")
+	all := flags.Bool("all", false, "also fetch every entry and recompute the root")
+	if err := flags.Parse(rest); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	a, err := newAuditor(ctx, client.New(g.server))
+	if err != nil {
+		return fmt.Errorf("ledger verify: %w", err)
+	}
+	fmt.Printf("ok  checkpoint signature verifies with key %s\n", a.key)
+	fmt.Printf("    origin %s, size %d\n", a.latest.Origin, a.latest.Size)
+
+	var prev auditState
+	b, err := os.ReadFile(*statePath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fmt.Printf("--  no earlier checkpoint in %s: trusting this key from now on\n", *statePath)
+	case err != nil:
+		return err
+	default:
+		if err := json.Unmarshal(b, &prev); err != nil {
+			return fmt.Errorf("ledger verify: %s: %w", *statePath, err)
+		}
+		if prev.Key != a.key {
+			return fmt.Errorf("ledger verify: FAILED: the server's key changed since the last run (was %s)", prev.Key)
+		}
+		old, err := ledger.OpenCheckpoint([]byte(prev.Checkpoint), a.verifier)
+		if err != nil {
+			return fmt.Errorf("ledger verify: saved checkpoint: %w", err)
+		}
+		if err := a.consistent(ctx, old); err != nil {
+			return fmt.Errorf("ledger verify: FAILED: %w", err)
+		}
+		fmt.Printf("ok  consistent with the checkpoint saved last time (size %d → %d): nothing was rewritten\n", old.Size, a.latest.Size)
+	}
+	if *all {
+		if err := a.recompute(ctx); err != nil {
+			return fmt.Errorf("ledger verify: FAILED: %w", err)
+		}
+		fmt.Printf("ok  re-hashed all %d entries: the root matches the checkpoint\n", a.latest.Size)
+	}
+	out, err := json.MarshalIndent(auditState{Server: g.server, Key: a.key, Checkpoint: string(a.latestRaw)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*statePath), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(*statePath, out, 0o600)
+}
+
+// recompute fetches every entry and rebuilds the root with a compact range.
+func (a *auditor) recompute(ctx context.Context) error {
+	h := rfc6962.DefaultHasher
+	rf := &compact.RangeFactory{Hash: h.HashChildren}
+	r := rf.NewEmptyRange(0)
+	for i := uint64(0); i < a.latest.Size; i++ {
+		e, err := a.c.Get(ctx, "/api/v1/ledger/entries/"+strconv.FormatUint(i, 10))
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		if _, err := ledger.ParseEntry(e); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		if err := r.Append(h.HashLeaf(e), nil); err != nil {
+			return err
+		}
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		return err
+	}
+	if root == nil {
+		root = h.EmptyRoot()
+	}
+	if !bytes.Equal(root, a.latest.Hash) {
+		return fmt.Errorf("%w: recomputed root differs from the checkpoint's", ledger.ErrProof)
+	}
+	return nil
+}

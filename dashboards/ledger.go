@@ -1,0 +1,56 @@
+package dashboards
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/ledger"
+)
+
+// ledgerEntries is how many of the latest entries /ledger lists.
+const ledgerEntries = 20
+
+type ledgerView struct {
+	Origin     string
+	Size       uint64
+	Checkpoint string
+	Entries    []entryRow
+	Server     string
+	Index      uint64 // the latest entry, used in the inclusion proof example
+}
+
+// entryRow holds only the pseudonymous fields of an entry: never signatures, keys, nonces,
+// nullifiers or bodies.
+type entryRow struct {
+	Index                                   uint64
+	Type                                    string
+	Citizen, Purpose, Petition, Epoch, Hash string
+}
+
+func (p *Pages) ledger(c *fiber.Ctx) error {
+	signed, size := p.src.Ledger.Checkpoint()
+	v := ledgerView{
+		Origin: p.src.Ledger.Origin(), Size: size, Checkpoint: string(signed),
+		Server: c.BaseURL(),
+	}
+	if size > 0 {
+		v.Index = size - 1
+	}
+	from := size - min(size, ledgerEntries)
+	err := p.src.Ledger.Scan(c.UserContext(), from, size, func(i uint64, b []byte) error {
+		row := entryRow{Index: i, Type: "unreadable entry"}
+		if e, err := ledger.ParseEntry(b); err == nil {
+			row = entryRow{Index: i, Type: e.Type, Citizen: e.Citizen, Purpose: e.Purpose,
+				Petition: e.Petition, Epoch: e.Epoch, Hash: e.Hash}
+		}
+		v.Entries = append(v.Entries, row)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dashboards: ledger: %w", err)
+	}
+	slices.Reverse(v.Entries) // newest first
+	return p.render(c, fiber.StatusOK, "ledger", "Ledger", "ledger", v)
+}

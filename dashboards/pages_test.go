@@ -1,0 +1,436 @@
+package dashboards
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/gofiber/fiber/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server/store"
+)
+
+const airPurpose = "air-quality/daily"
+
+// testGeoJSON has three neighbourhoods; "south" is a MultiPolygon whose first polygon has a hole.
+const testGeoJSON = `{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"id":"north","name":"North Hill"},
+ "geometry":{"type":"Polygon","coordinates":[[[2.10,41.40],[2.20,41.40],[2.20,41.45],[2.10,41.45],[2.10,41.40]]]}},
+{"type":"Feature","properties":{"id":"south","name":"South Docks"},
+ "geometry":{"type":"MultiPolygon","coordinates":[
+  [[[2.10,41.35],[2.20,41.35],[2.20,41.40],[2.10,41.40],[2.10,41.35]],[[2.14,41.37],[2.16,41.37],[2.16,41.38],[2.14,41.38],[2.14,41.37]]],
+  [[[2.21,41.35],[2.22,41.35],[2.22,41.36],[2.21,41.35]]]]}},
+{"type":"Feature","properties":{"id":"east","name":"East <Island>"},
+ "geometry":{"type":"Polygon","coordinates":[[[2.20,41.35],[2.25,41.35],[2.25,41.45],[2.20,41.45],[2.20,41.35]]]}}
+]}`
+
+const petitionText = "Plant a hundred trees along the river.\n\nWe ask the council to <script>alert(1)</script> act.\r\n\r\n\r\nThird paragraph,\nover two lines."
+
+func ptr(v float64) *float64 { return &v }
+
+// harness is a node with a real Badger, ledger and read model, and the pages mounted on a
+// fiber app.
+type harness struct {
+	app *fiber.App
+	lg  *ledger.Log
+	st  *store.Store
+}
+
+func newHarness(t *testing.T, geojson string, now time.Time) *harness {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
+	require.NoError(t, err)
+	skey, vkey, err := ledger.GenerateKey("test.commons.local/ledger")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	verifier, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+	rm, err := state.New(slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: rm.Apply})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, lg.Close())
+		assert.NoError(t, db.Close())
+	})
+	st := store.New(db)
+	pages, err := New(Source{
+		Store: st, State: rm, Ledger: lg, GeoJSON: []byte(geojson), AirPurpose: airPurpose,
+		Now: func() time.Time { return now },
+	})
+	require.NoError(t, err)
+	app := fiber.New(fiber.Config{Immutable: true})
+	pages.Mount(app)
+	return &harness{app: app, lg: lg, st: st}
+}
+
+func (h *harness) append(t *testing.T, e ledger.Entry, puts ...ledger.Put) {
+	t.Helper()
+	b, err := e.Marshal()
+	require.NoError(t, err)
+	_, err = h.lg.Append(context.Background(), b, puts...)
+	require.NoError(t, err)
+}
+
+func (h *harness) definePurpose(t *testing.T) {
+	t.Helper()
+	body, err := json.Marshal(state.Purpose{
+		ID: airPurpose, Version: 1, Title: "Daily air quality", Description: "Neighbourhood means per day.",
+		Data: "readings", Recipient: "age1example",
+		Release: state.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10, ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}},
+	})
+	require.NoError(t, err)
+	h.append(t, ledger.Entry{Type: ledger.EntryPurpose, Purpose: airPurpose, PurposeVersion: 1, Body: body, Hash: state.Hash(body)})
+}
+
+func (h *harness) createPetition(t *testing.T, p state.Petition, signatures int) {
+	t.Helper()
+	body, err := json.Marshal(p)
+	require.NoError(t, err)
+	h.append(t, ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body)})
+	for i := range signatures {
+		h.append(t, ledger.Entry{Type: ledger.EntryPetitionSign, Petition: p.ID, Nullifier: fmt.Sprintf("nullifier-secret-%d", i)})
+	}
+}
+
+func (h *harness) publish(t *testing.T, d release.AirDay) {
+	t.Helper()
+	body, err := json.Marshal(d)
+	require.NoError(t, err)
+	h.append(t, ledger.Entry{Type: ledger.EntryRelease, Purpose: d.Purpose, PurposeVersion: d.PurposeVersion, Epoch: d.Epoch, Hash: state.Hash(body)},
+		ledger.Put{Key: store.ReleaseKey(d.Purpose, d.Epoch), Value: body})
+}
+
+func airDay(day string, cells ...release.Cell) release.AirDay {
+	d := release.AirDay{
+		Purpose: airPurpose, PurposeVersion: 1, Epoch: day, K: 10, Noise: "none",
+		Clamp: release.Clamps{PM25: [2]float64{0, 100}, PM10: [2]float64{0, 200}, Temperature: [2]float64{-40, 50}, Humidity: [2]float64{0, 100}},
+		Units: release.Units{PM: "µg/m³", Temperature: "°C", Humidity: "%"}, Version: release.FormatVersion, Rounding: 0.1,
+		Cells: cells,
+	}
+	for _, c := range cells {
+		if !c.Suppressed {
+			d.Contributors += c.Contributors
+		}
+	}
+	return d
+}
+
+// get fetches a path and checks what every page must satisfy.
+func (h *harness) get(t *testing.T, path string, status int) string {
+	t.Helper()
+	resp, err := h.app.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	body := string(b)
+	require.Equal(t, status, resp.StatusCode, "GET %s: %s", path, body)
+	assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"), path)
+	assert.NotContains(t, strings.ToLower(body), "<script", path)
+	assert.NotContains(t, body, "style=", path)
+	assert.NotContains(t, body, "<style", path)
+	assert.Less(t, len(b), 100<<10, "%s is too large", path)
+	assert.Contains(t, body, `<main id="main"`, path)
+	return body
+}
+
+const (
+	now        = "2026-10-15T12:00:00Z"
+	petitionID = "river-trees"
+)
+
+func seeded(t *testing.T) *harness {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339, now)
+	require.NoError(t, err)
+	h := newHarness(t, testGeoJSON, at)
+	h.definePurpose(t)
+	h.createPetition(t, state.Petition{
+		ID: petitionID, Title: "Trees for the river", Text: petitionText, Scope: []string{"north", "south"},
+		Opens: at.AddDate(0, 0, -14), Closes: at.AddDate(0, 0, 16), Threshold: 100,
+	}, 3)
+	h.createPetition(t, state.Petition{
+		ID: "old-one", Title: "A closed petition", Text: "Done.",
+		Opens: at.AddDate(0, -2, 0), Closes: at.AddDate(0, -1, 0), Threshold: 2,
+	}, 2)
+	h.publish(t, airDay("2026-10-01",
+		release.Cell{Neighbourhood: "north", Contributors: 11, PM25: ptr(8.2), PM10: ptr(14.5), Temperature: ptr(19.1), Humidity: ptr(70.3)},
+		release.Cell{Neighbourhood: "south", Suppressed: true},
+		release.Cell{Neighbourhood: "east", Contributors: 12, PM25: ptr(55.5), PM10: ptr(80.2), Temperature: ptr(19.8), Humidity: ptr(68.4)},
+	))
+	// The suppressed cell of this day carries values it should not: the pages must ignore them.
+	h.publish(t, airDay("2026-10-02",
+		release.Cell{Neighbourhood: "north", Contributors: 14, PM25: ptr(12.3), PM10: ptr(20.1), Temperature: ptr(18.4), Humidity: ptr(65.2)},
+		release.Cell{Neighbourhood: "south", Contributors: 22, PM25: ptr(31.7), Temperature: ptr(17.9), Humidity: ptr(71.6)},
+		release.Cell{Neighbourhood: "east", Suppressed: true, Contributors: 3, PM25: ptr(66.6), PM10: ptr(99.9)},
+	))
+	return h
+}
+
+var pathRE = regexp.MustCompile(`<path class="area ([a-z-]+)"( fill="url\(#hatch\)")? d="[^"]+"><title>([^<]*)</title></path>`)
+
+func TestAirShowsTheLatestDay(t *testing.T) {
+	h := seeded(t)
+	body := h.get(t, "/air", http.StatusOK)
+
+	paths := pathRE.FindAllStringSubmatch(body, -1)
+	require.Len(t, paths, 3, "one path per neighbourhood")
+	assert.Equal(t, strings.Count(body, "<path"), 3)
+	assert.Equal(t, "b-fair", paths[0][1])
+	assert.Contains(t, paths[0][3], "North Hill: PM2.5 12.3 µg/m³ (fair), 14 contributors")
+	assert.Equal(t, "b-poor", paths[1][1])
+	assert.Equal(t, "hatch", paths[2][1], "the suppressed cell is hatched")
+	assert.NotEmpty(t, paths[2][2], "the suppressed cell is filled with the pattern")
+	assert.Equal(t, "East &lt;Island&gt;: suppressed (fewer than 10 contributors)", paths[2][3])
+	assert.Contains(t, body, `<pattern id="hatch"`)
+	assert.Contains(t, body, "suppressed: fewer than 10 contributors")
+
+	// The day table: every published value, and nothing of the suppressed cell.
+	for _, v := range []string{"12.3", "20.1", "18.4", "65.2", "31.7", "17.9", "71.6", ">14<", ">22<"} {
+		assert.Contains(t, body, v)
+	}
+	assert.Contains(t, body, `<th scope="row">East &lt;Island&gt;</th><td colspan="5" class="suppressed">— (fewer than 10 contributors)</td>`)
+	for _, leak := range []string{"66.6", "99.9", ">3<"} {
+		assert.NotContains(t, body, leak, "a suppressed cell's value leaked")
+	}
+
+	// Residents, privacy parameters and downloads.
+	assert.Contains(t, body, "36 residents contributed")
+	assert.Contains(t, body, "0 to 100 µg/m³")
+	assert.Contains(t, body, "0 to 200 µg/m³")
+	assert.Contains(t, body, "<dd>none: no differential-privacy noise")
+	assert.Contains(t, body, `href="/api/v1/stats/air?day=2026-10-02"`)
+	assert.Contains(t, body, `href="/api/v1/stats/air?day=2026-10-02&amp;format=csv"`)
+
+	// Released days are plain links; the month table has a column per released day.
+	assert.Contains(t, body, `<a href="/air?day=2026-10-01" rel="prev">`)
+	assert.Contains(t, body, `<a href="/air?day=2026-10-02" aria-current="page">`)
+	month := body[strings.Index(body, `<table class="month">`):]
+	month = month[:strings.Index(month, "</table>")]
+	assert.Equal(t, 2, strings.Count(month, `<th scope="col"><a href="/air?day=`)+strings.Count(month, `<th scope="col" class="current">`))
+	assert.Equal(t, 2, strings.Count(month, `<td class="sup">·`), "south on day 1, east on day 2")
+	assert.Contains(t, month, `<td class="b-very-poor">55.5</td>`)
+	assert.Contains(t, month, "<td>23</td><td>36</td>", "residents counted per day")
+}
+
+func TestAirSelectsADay(t *testing.T) {
+	h := seeded(t)
+	body := h.get(t, "/air?day=2026-10-01", http.StatusOK)
+	assert.Contains(t, body, "Thursday 1 October 2026")
+	assert.Contains(t, body, "8.2")
+	assert.Contains(t, body, `<a href="/air?day=2026-10-02" rel="next">`)
+	assert.Contains(t, body, `<th scope="row">South Docks</th><td colspan="5" class="suppressed">`)
+
+	for _, day := range []string{"2026-09-30", "yesterday", "<script>alert(1)</script>", "2026-10-02%00"} {
+		body := h.get(t, "/air?day="+strings.ReplaceAll(day, "<", "%3C"), http.StatusNotFound)
+		assert.Contains(t, body, "No air-quality figures were released for that day.")
+		assert.NotContains(t, body, "alert")
+	}
+}
+
+func TestAirWithoutReleases(t *testing.T) {
+	h := newHarness(t, testGeoJSON, time.Now())
+	body := h.get(t, "/air", http.StatusOK)
+	assert.Contains(t, body, "No day has been released yet")
+	h.get(t, "/air?day=2026-10-01", http.StatusNotFound)
+}
+
+func TestPetitions(t *testing.T) {
+	h := seeded(t)
+	body := h.get(t, "/petitions", http.StatusOK)
+	assert.Contains(t, body, `<a href="/petitions/river-trees">Trees for the river</a>`)
+	assert.Contains(t, body, "residents of North Hill and South Docks")
+	assert.Contains(t, body, `<meter id="meter-river-trees" min="0" max="100" value="3">`)
+	assert.Contains(t, body, "3 of 100 signatures (3 %)")
+	assert.Contains(t, body, `<span class="status open">open</span>`)
+	assert.Contains(t, body, "31 October 2026, 12:00 UTC")
+	assert.Contains(t, body, "residents of the whole city")
+	assert.Contains(t, body, `<span class="status closed">closed</span>`)
+	assert.Contains(t, body, "2 of 2 signatures (100 %): threshold reached")
+	assert.Less(t, strings.Index(body, "old-one"), strings.Index(body, petitionID), "newest first")
+}
+
+func TestPetition(t *testing.T) {
+	h := seeded(t)
+	body := h.get(t, "/petitions/"+petitionID, http.StatusOK)
+	assert.Contains(t, body, "<h1>Trees for the river</h1>")
+	assert.Contains(t, body, "<code>commons petition sign river-trees</code>")
+	assert.Contains(t, body, "<p>Plant a hundred trees along the river.</p>")
+	assert.Contains(t, body, "<p>We ask the council to &lt;script&gt;alert(1)&lt;/script&gt; act.</p>")
+	assert.Contains(t, body, "<p>Third paragraph,\nover two lines.</p>")
+	assert.Contains(t, body, "<strong>3</strong> signatures of the 100")
+	assert.Contains(t, body, "1 October 2026, 12:00 UTC")
+
+	body = h.get(t, "/petitions/%3Cb%3Enope", http.StatusNotFound)
+	assert.Contains(t, body, "There is no petition with that id.")
+	assert.NotContains(t, body, "nope")
+}
+
+func TestLedger(t *testing.T) {
+	h := seeded(t)
+	size := h.lg.Size()
+	require.Equal(t, uint64(10), size)
+	body := h.get(t, "/ledger", http.StatusOK)
+	assert.Contains(t, body, "<dt>Entries</dt><dd>10</dd>")
+	assert.Contains(t, body, "<code>test.commons.local/ledger</code>")
+	signed, _ := h.lg.Checkpoint()
+	first, _, _ := strings.Cut(string(signed), "\n")
+	assert.Contains(t, body, `<pre class="checkpoint">`+first+"\n10\n")
+	assert.Contains(t, body, `<a href="/api/v1/ledger/entries/9">9</a></th><td><code>release.publish</code>`)
+	assert.Contains(t, body, "<code>petition.sign</code>")
+	assert.Contains(t, body, `curl "$SERVER/api/v1/ledger/proof/inclusion?index=9&amp;size=10"`)
+	assert.Contains(t, body, `curl "$SERVER/api/v1/ledger/checkpoint"`)
+	assert.Contains(t, body, `curl "$SERVER/api/v1/ledger/key"`)
+	assert.Contains(t, body, "commons ledger verify --server http://example.com")
+	assert.NotContains(t, body, "nullifier-secret", "nullifiers are not shown")
+	assert.Equal(t, 10, strings.Count(body, "<tr><th scope=\"row\">"))
+}
+
+func TestLedgerListsTheLatestTwenty(t *testing.T) {
+	h := seeded(t)
+	h.createPetition(t, state.Petition{ID: "many", Title: "Many", Opens: time.Now(), Closes: time.Now().Add(time.Hour)}, 20)
+	body := h.get(t, "/ledger", http.StatusOK)
+	assert.Equal(t, 20, strings.Count(body, "<tr><th scope=\"row\">"))
+	assert.Contains(t, body, `/api/v1/ledger/entries/30"`)
+	assert.Contains(t, body, `/api/v1/ledger/entries/11"`)
+	assert.NotContains(t, body, `/api/v1/ledger/entries/10"`)
+}
+
+func TestHomeAndStylesheet(t *testing.T) {
+	h := seeded(t)
+	body := h.get(t, "/", http.StatusOK)
+	assert.Contains(t, body, "<dt>Days of air quality released</dt><dd>2</dd>")
+	assert.Contains(t, body, "<dt>Petitions</dt><dd>2 <span class=\"note\">(1 open)</span></dd>")
+	assert.Contains(t, body, "<dt>Residents registered</dt><dd>0</dd>")
+	assert.Contains(t, body, "<dt>Ledger entries in the latest checkpoint</dt><dd>10</dd>")
+	assert.Contains(t, body, `<a href="/" aria-current="page">Home</a>`)
+	for _, link := range []string{`href="/air"`, `href="/petitions"`, `href="/ledger"`} {
+		assert.Contains(t, body, link)
+	}
+	assert.Contains(t, body, "<code>air-quality/daily</code>, version 1")
+
+	css := regexp.MustCompile(`href="(/static/[0-9a-f]{16}/style\.css)"`).FindStringSubmatch(body)
+	require.NotNil(t, css)
+	resp, err := h.app.Test(httptest.NewRequest(http.MethodGet, css[1], nil), -1)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "text/css; charset=utf-8", resp.Header.Get("Content-Type"))
+	assert.Contains(t, resp.Header.Get("Cache-Control"), "immutable")
+	want, err := assets.ReadFile("static/style.css")
+	require.NoError(t, err)
+	assert.Equal(t, want, b)
+	for _, colour := range []string{"#50f0e6", "#50ccaa", "#f0e641", "#ff5050", "#960032", "#7d2181"} {
+		assert.Contains(t, string(b), colour)
+	}
+
+	resp, err = h.app.Test(httptest.NewRequest(http.MethodGet, "/static/0000000000000000/style.css", nil), -1)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+// A month of releases over the demo city stays small, and the month table keeps 30 days.
+func TestAirOverAMonthOfTheDemoCity(t *testing.T) {
+	geojson, err := os.ReadFile("../fixtures/city.geojson")
+	require.NoError(t, err)
+	h := newHarness(t, string(geojson), time.Now())
+	city, err := parseMap(geojson)
+	require.NoError(t, err)
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 45 {
+		var cells []release.Cell
+		for j, id := range city.ids() {
+			if (i+j)%7 == 0 {
+				cells = append(cells, release.Cell{Neighbourhood: id, Suppressed: true})
+				continue
+			}
+			cells = append(cells, release.Cell{Neighbourhood: id, Contributors: 10 + j, PM25: ptr(float64(5 + (i*j)%80)),
+				PM10: ptr(30), Temperature: ptr(-1.5), Humidity: ptr(55)})
+		}
+		h.publish(t, airDay(start.AddDate(0, 0, i).Format(time.DateOnly), cells...))
+	}
+	body := h.get(t, "/air", http.StatusOK)
+	assert.Equal(t, 10, strings.Count(body, "<path"))
+	month := body[strings.Index(body, `<table class="month">`):]
+	month = month[:strings.Index(month, "</table>")]
+	assert.Equal(t, 30, strings.Count(month, "<time datetime="))
+	assert.Contains(t, month, `<time datetime="2026-09-16">`)
+	assert.NotContains(t, month, `<time datetime="2026-09-15">`)
+	assert.Contains(t, body, "<summary>September 2026</summary>")
+	assert.Contains(t, body, "<details open>\n<summary>October 2026</summary>")
+	assert.Contains(t, body, "-1.5")
+	t.Logf("/air is %d bytes", len(body))
+}
+
+func TestNewRefusesABadMap(t *testing.T) {
+	for name, geojson := range map[string]string{
+		"not json":       `{`,
+		"empty":          `{"type":"FeatureCollection","features":[]}`,
+		"no id":          `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}]}`,
+		"point":          `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"Point","coordinates":[0,0]}}]}`,
+		"open ring":      `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1]]]}}]}`,
+		"out of range":   `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,99],[0,0]]]}}]}`,
+		"duplicate id":   `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}},{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}]}`,
+		"no geometry":    `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"}}]}`,
+		"no extent":      `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[0,0],[0,0],[0,0]]]}}]}`,
+		"empty multi":    `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"MultiPolygon","coordinates":[]}}]}`,
+		"not collection": `{"type":"Feature"}`,
+	} {
+		_, err := parseMap([]byte(geojson))
+		assert.Error(t, err, name)
+	}
+}
+
+func TestMapProjection(t *testing.T) {
+	m, err := parseMap([]byte(testGeoJSON))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"north", "south", "east"}, m.ids())
+	assert.Equal(t, "East <Island>", m.name("east"))
+	assert.Equal(t, "elsewhere", m.name("elsewhere"))
+	// 0.15° of longitude by 0.10° of latitude at 41.4°N: width/height = 1.5·cos(41.4°) ≈ 1.125.
+	inner := (m.height - 2*mapPadding) / (m.width - 2*mapPadding)
+	assert.InDelta(t, 1/1.1251, inner, 0.01)
+	// North's south-west corner is on the left, halfway down; its north-east corner at the top.
+	assert.Equal(t, "M8.0 285.3L424.0 285.3L424.0 8.0L8.0 8.0Z", m.areas[0].path)
+	assert.Equal(t, float64(571), m.height)
+	assert.Equal(t, 3, strings.Count(m.areas[1].path, "Z"), "outer ring, hole, second polygon")
+}
+
+func TestBands(t *testing.T) {
+	for v, want := range map[float64]string{
+		0: "good", 10: "good", 10.1: "fair", 20: "fair", 20.1: "moderate", 25: "moderate",
+		25.1: "poor", 50: "poor", 50.1: "very poor", 75: "very poor", 75.1: "extremely poor", 500: "extremely poor",
+	} {
+		assert.Equal(t, want, bandOf(v).Label, "%v µg/m³", v)
+	}
+}
+
+func TestParagraphs(t *testing.T) {
+	assert.Equal(t, []string{"a\nb", "c"}, paragraphs("\n a \nb\r\n\r\n  \n\nc\n"))
+	assert.Empty(t, paragraphs(" \n\n"))
+}
+
+func TestDecimals(t *testing.T) {
+	for step, want := range map[float64]int{0.1: 1, 1: 0, 0.5: 1, 0.05: 2, 0.01: 2, 10: 0, 0: 1, 1e-9: 3} {
+		assert.Equal(t, want, decimals(step), "%v", step)
+	}
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+)
+
+// requireAdmin admits requests bearing the admin token, compared in constant time.
+func (a *api) requireAdmin(c *fiber.Ctx) error {
+	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok || a.AdminToken == "" || subtle.ConstantTimeCompare([]byte(got), []byte(a.AdminToken)) != 1 {
+		return errUnauthorized
+	}
+	return c.Next()
+}
+
+// maxInvites bounds one invite request.
+const maxInvites = 5000
+
+type invitesAnswer struct {
+	Invites []string `json:"invites"`
+}
+
+// createInvites makes one-time invite codes and logs only their hashes.
+func (a *api) createInvites(c *fiber.Ctx) error {
+	var req struct {
+		Count int `json:"count"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if req.Count < 1 || req.Count > maxInvites {
+		return invalid("count", "between 1 and 5000")
+	}
+	codes := make([]string, req.Count)
+	errs := make([]error, req.Count)
+	var wg sync.WaitGroup
+	for i := range codes {
+		codes[i] = newInviteCode()
+		wg.Go(func() {
+			entry, err := ledger.Entry{Type: ledger.EntryInvite, Hash: state.Hash([]byte(codes[i]))}.Marshal()
+			if err == nil {
+				_, err = a.Ledger.Append(c.UserContext(), entry)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return appendError(err)
+		}
+	}
+	return created(c, invitesAnswer{Invites: codes})
+}
+
+// newInviteCode returns 100 random bits as five groups of four base32 characters.
+func newInviteCode() string {
+	var b [15]byte
+	rand.Read(b[:])
+	s := strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))[:20]
+	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20]
+}
+
+// createPetition logs a petition document.
+func (a *api) createPetition(c *fiber.Ctx) error {
+	var p state.Petition
+	if err := decode(c, &p); err != nil {
+		return err
+	}
+	if err := a.checkPetition(p); err != nil {
+		return err
+	}
+	release, err := a.State.Reserve("petition|" + p.ID)
+	if err != nil {
+		return errBusy
+	}
+	defer release()
+	if _, exists := a.State.Petition(p.ID); exists {
+		return newErr(409, "petition_exists", "a petition with this id already exists")
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	entry, err := ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body)}.Marshal()
+	if err != nil {
+		return err
+	}
+	r, err := a.Ledger.Append(c.UserContext(), entry)
+	if err != nil {
+		return appendError(err)
+	}
+	return created(c, receiptAnswer{Receipt: r})
+}
+
+func (a *api) checkPetition(p state.Petition) error {
+	if !validID(p.ID) {
+		return invalid("id", "lower-case letters, digits and dashes, 1 to 64 characters")
+	}
+	if p.Title == "" || len(p.Title) > 200 {
+		return invalid("title", "1 to 200 bytes")
+	}
+	if len(p.Text) > 20000 {
+		return invalid("text", "at most 20000 bytes")
+	}
+	for _, n := range p.Scope {
+		if !a.grid.Has(n) {
+			return errNeighbourhood
+		}
+	}
+	if p.Opens.IsZero() || !p.Closes.After(p.Opens) {
+		return invalid("closes", "must be after opens")
+	}
+	if p.Threshold < 1 {
+		return invalid("threshold", "at least 1")
+	}
+	return nil
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+type releasesAnswer struct {
+	Published int `json:"published"`
+}
+
+// runReleases publishes every closed epoch now instead of waiting for the next tick.
+func (a *api) runReleases(c *fiber.Ctx) error {
+	start := time.Now()
+	n, err := a.Releases.RunDue(c.UserContext())
+	if err != nil {
+		return err
+	}
+	a.Logger.Info("releases run on request", "published", n, "took", time.Since(start))
+	return c.JSON(releasesAnswer{Published: n})
+}

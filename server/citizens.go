@@ -1,0 +1,93 @@
+package server
+
+import (
+	"errors"
+
+	"filippo.io/age"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server/store"
+)
+
+// receiptAnswer is the body of every accepted statement.
+type receiptAnswer struct {
+	Citizen string         `json:"citizen,omitempty"`
+	Receipt ledger.Receipt `json:"receipt"`
+}
+
+// register accepts a signed citizen.register statement carrying a one-time invite code.
+// The ledger logs the citizen's public keys and the invite's hash; the neighbourhood is kept
+// as a private record written in the same transaction.
+func (a *api) register(c *fiber.Ctx) error {
+	var s crypto.SignedStatement
+	if err := decode(c, &s); err != nil {
+		return err
+	}
+	st := s.Statement
+	if st.Type != crypto.TypeRegister {
+		return errWrongType
+	}
+	pub, err := crypto.DecodeKey(st.SigningKey)
+	if err != nil {
+		return invalid("signing_key", "not a base64 Ed25519 public key")
+	}
+	if err := s.Verify(pub); err != nil {
+		return statementError(err)
+	}
+	if err := a.fresh(st.IssuedAt); err != nil {
+		return err
+	}
+	if _, err := age.ParseX25519Recipient(st.Recipient); err != nil {
+		return invalid("recipient", "not an age X25519 recipient")
+	}
+	if !a.grid.Has(st.Neighbourhood) {
+		return errNeighbourhood
+	}
+	if st.Nonce == "" {
+		return invalid("nonce", "required")
+	}
+	inviteHash := state.Hash([]byte(st.Invite))
+	release, err := a.State.Reserve("invite|"+inviteHash, "citizen|"+st.Citizen)
+	if err != nil {
+		return errBusy
+	}
+	defer release()
+	if _, ok := a.State.Citizen(st.Citizen); ok {
+		return errRegistered
+	}
+	if exists, used := a.State.Invite(inviteHash); !exists || used {
+		return errInvite
+	}
+	entry, err := ledger.Entry{Type: ledger.EntryRegister, Citizen: st.Citizen, SigningKey: st.SigningKey,
+		Recipient: st.Recipient, Hash: inviteHash, IssuedAt: st.IssuedAt, Nonce: st.Nonce}.Marshal()
+	if err != nil {
+		return err
+	}
+	r, err := a.Ledger.Append(c.UserContext(), entry,
+		ledger.Put{Key: store.CitizenRecordKey(st.Citizen), Value: []byte(st.Neighbourhood)},
+		ledger.Put{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}})
+	if err != nil {
+		return appendError(err)
+	}
+	return created(c, receiptAnswer{Citizen: st.Citizen, Receipt: r})
+}
+
+func statementError(err error) error {
+	if errors.Is(err, crypto.ErrBadField) {
+		return invalid("statement", "a field has characters outside the canonical set")
+	}
+	return errBadSignature
+}
+
+func appendError(err error) error {
+	if errors.Is(err, ledger.ErrClosed) {
+		return errUnavailable
+	}
+	if errors.Is(err, ledger.ErrTooLarge) {
+		return errTooLarge
+	}
+	return err
+}

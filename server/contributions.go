@@ -1,0 +1,82 @@
+package server
+
+import (
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/server/store"
+)
+
+// maxEnvelopes bounds one contribution (a year of days, vault and share copies).
+const maxEnvelopes = 800
+
+type contributionAnswer struct {
+	Contribution string `json:"contribution"`
+	Envelopes    int    `json:"envelopes"`
+}
+
+// contribute stores a signed batch of sealed envelopes. The server checks who sent it, that
+// each share copy goes to a purpose the sender consents to, and that it is an age ciphertext;
+// it cannot and does not look inside.
+func (a *api) contribute(c *fiber.Ctx) error {
+	var s crypto.SignedContribution
+	if err := decode(c, &s); err != nil {
+		return err
+	}
+	con := s.Contribution
+	citizen, ok := a.State.Citizen(con.Citizen)
+	if !ok {
+		return errUnknownCitizen
+	}
+	if err := s.Verify(citizen.SigningKey); err != nil {
+		return statementError(err)
+	}
+	if err := a.fresh(con.IssuedAt); err != nil {
+		return err
+	}
+	if con.Nonce == "" {
+		return invalid("nonce", "required")
+	}
+	if len(con.Envelopes) == 0 || len(con.Envelopes) > maxEnvelopes {
+		return invalid("envelopes", "between 1 and 800 envelopes")
+	}
+	tomorrow := a.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	seen := map[[2]string]bool{}
+	for _, e := range con.Envelopes {
+		if _, err := time.Parse(time.DateOnly, e.Day); err != nil || e.Day > tomorrow {
+			return invalid("day", "a YYYY-MM-DD day, not in the future")
+		}
+		if seen[[2]string{e.Purpose, e.Day}] {
+			return invalid("envelopes", "one envelope per purpose and day")
+		}
+		seen[[2]string{e.Purpose, e.Day}] = true
+		if !crypto.LooksSealed(e.Ciphertext) {
+			return errNotSealed
+		}
+		if e.Purpose == crypto.VaultPurpose {
+			continue
+		}
+		if _, ok := a.State.Purpose(e.Purpose); !ok {
+			return errUnknownPurpose
+		}
+		if !a.State.ActiveConsent(con.Citizen, e.Purpose) {
+			return errNoConsent
+		}
+	}
+	id, err := con.ID()
+	if err != nil {
+		return err
+	}
+	switch err := a.Store.PutContribution(con, id); {
+	case errors.Is(err, store.ErrReplay):
+		return errReplay
+	case errors.Is(err, store.ErrEpochClosed):
+		return errEpochClosed
+	case err != nil:
+		return err
+	}
+	return created(c, contributionAnswer{Contribution: id, Envelopes: len(con.Envelopes)})
+}

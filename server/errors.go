@@ -1,0 +1,109 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// apiError is an error with a fixed status, code and client message. The message never
+// carries request data: details go to slog.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func newErr(status int, code, message string) *apiError {
+	return &apiError{status: status, code: code, message: message}
+}
+
+// The client-facing errors, one per cause, in one place.
+var (
+	errMalformed      = newErr(400, "malformed_json", "the body is not JSON of the expected shape")
+	errContentType    = newErr(415, "unsupported_media_type", "send application/json")
+	errTooLarge       = newErr(413, "body_too_large", "the body is larger than the server accepts")
+	errBadSignature   = newErr(401, "bad_signature", "the signature does not verify for this citizen")
+	errUnknownCitizen = newErr(404, "unknown_citizen", "no citizen is registered with this id")
+	errStale          = newErr(422, "stale_statement", "issued_at is missing or too far from the server's clock")
+	errReplay         = newErr(409, "replayed", "this nonce was already used")
+	errBusy           = newErr(409, "conflict_in_flight", "a conflicting request is being processed; retry")
+	errWrongType      = newErr(422, "wrong_type", "this endpoint does not take statements of this type")
+	errUnknownPurpose = newErr(422, "unknown_purpose", "no purpose with this id")
+	errOldVersion     = newErr(409, "purpose_version_changed", "the purpose has a newer version; read it and consent to that one")
+	errNoConsent      = newErr(403, "no_consent", "there is no active consent for this purpose")
+	errAlreadyGranted = newErr(409, "already_granted", "consent to this purpose version is already active")
+	errEpochClosed    = newErr(409, "epoch_closed", "this day's release is already published")
+	errNotSealed      = newErr(422, "not_sealed", "an envelope is not an age ciphertext")
+	errInvite         = newErr(403, "invalid_invite", "the invite code is unknown or already used")
+	errRegistered     = newErr(409, "already_registered", "this citizen is already registered")
+	errNeighbourhood  = newErr(422, "unknown_neighbourhood", "no neighbourhood with this id")
+	errNoPetition     = newErr(404, "unknown_petition", "no petition with this id")
+	errPetitionClosed = newErr(409, "petition_closed", "the petition is not open for signatures")
+	errOutOfScope     = newErr(403, "out_of_scope", "the petition is not open to residents of your neighbourhood")
+	errAlreadySigned  = newErr(409, "already_signed", "you already signed this petition")
+	errNotSigned      = newErr(409, "not_signed", "you have no signature on this petition to withdraw")
+	errUnauthorized   = newErr(401, "unauthorized", "a valid admin token is required")
+	errNotFound       = newErr(404, "not_found", "no such resource")
+	errInternal       = newErr(500, "internal", "the server could not complete the request")
+	errUnavailable    = newErr(503, "unavailable", "the server is shutting down")
+)
+
+// invalid is a 422 naming the offending field, never its value.
+func invalid(field, why string) *apiError {
+	return newErr(422, "invalid_field", field+": "+why)
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// errorHandler answers every error as {"error":{"code","message"}} with a fixed message.
+// Unexpected errors are logged with their detail and answered as a bare 500.
+func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		var ae *apiError
+		var fe *fiber.Error
+		switch {
+		case errors.As(err, &ae):
+		case errors.As(err, &fe):
+			ae = fromFiber(fe.Code)
+		default:
+			logger.Error("request failed", "method", c.Method(), "route", c.Route().Path, "err", err)
+			ae = errInternal
+		}
+		var body errorBody
+		body.Error.Code, body.Error.Message = ae.code, ae.message
+		return c.Status(ae.status).JSON(body)
+	}
+}
+
+// fromFiber maps fiber's own errors (routing, body limit, timeouts) to fixed answers.
+func fromFiber(code int) *apiError {
+	switch code {
+	case fiber.StatusRequestEntityTooLarge:
+		return errTooLarge
+	case fiber.StatusNotFound:
+		return errNotFound
+	case fiber.StatusMethodNotAllowed:
+		return newErr(405, "method_not_allowed", "this method is not allowed here")
+	case fiber.StatusRequestTimeout:
+		return newErr(408, "timeout", "the request took too long")
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return newErr(431, "headers_too_large", "the request headers are too large")
+	case fiber.StatusUnsupportedMediaType:
+		return errContentType
+	case fiber.StatusServiceUnavailable:
+		return errUnavailable
+	}
+	if code >= 400 && code < 500 {
+		return newErr(code, "bad_request", "the request is not valid")
+	}
+	return errInternal
+}

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server/store"
+)
+
+func (a *api) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok", "ledger_size": a.Ledger.Size()})
+}
+
+type purposeAnswer struct {
+	*state.Purpose
+	LedgerIndex uint64 `json:"ledger_index"`
+	Hash        string `json:"hash"`
+}
+
+func (a *api) listPurposes(c *fiber.Ctx) error {
+	out := []purposeAnswer{}
+	for _, p := range a.State.Purposes() {
+		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: p.Index, Hash: p.Hash})
+	}
+	return c.JSON(out)
+}
+
+func (a *api) neighbourhoods(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, "application/geo+json")
+	return c.Send(a.GeoJSON)
+}
+
+type epochsAnswer struct {
+	Purpose string   `json:"purpose"`
+	Epochs  []string `json:"epochs"`
+}
+
+// statsAir serves releases only, on the fixed grid: without a day, the list of released
+// days; with one, the stored release bytes. Any other query is off the grid: 404.
+func (a *api) statsAir(c *fiber.Ctx) error {
+	args := c.Queries()
+	day, format := args["day"], args["format"]
+	for k := range args {
+		if k != "day" && k != "format" {
+			return errNotFound
+		}
+	}
+	if day == "" {
+		if format != "" {
+			return errNotFound
+		}
+		epochs, err := a.Store.Epochs(a.AirPurpose)
+		if err != nil {
+			return err
+		}
+		return c.JSON(epochsAnswer{Purpose: a.AirPurpose, Epochs: append([]string{}, epochs...)})
+	}
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return errNotFound
+	}
+	body, err := a.Store.Release(a.AirPurpose, day)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	etag := `"` + state.Hash(body)[:32] + `"`
+	c.Set(fiber.HeaderETag, etag)
+	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+	if c.Get(fiber.HeaderIfNoneMatch) == etag {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	switch format {
+	case "", "json":
+		c.Type("json")
+		return c.Send(body)
+	case "csv":
+		out, err := releaseCSV(body, a.grid)
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="air-`+day+`.csv"`)
+		return c.Send(out)
+	case "geojson":
+		out, err := releaseGeoJSON(body, a.GeoJSON)
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, "application/geo+json")
+		return c.Send(out)
+	default:
+		return errNotFound
+	}
+}
+
+type petitionAnswer struct {
+	ID         string    `json:"id"`
+	Title      string    `json:"title"`
+	Text       string    `json:"text,omitempty"`
+	Scope      []string  `json:"scope"`
+	Opens      time.Time `json:"opens"`
+	Closes     time.Time `json:"closes"`
+	Threshold  int       `json:"threshold"`
+	Signatures int       `json:"signatures"`
+	Status     string    `json:"status"`
+	Ledger     uint64    `json:"ledger_index"`
+}
+
+func (a *api) petitionAnswer(p *state.Petition, withText bool) petitionAnswer {
+	status := "open"
+	switch now := a.Now(); {
+	case now.Before(p.Opens):
+		status = "upcoming"
+	case !now.Before(p.Closes):
+		status = "closed"
+	}
+	out := petitionAnswer{ID: p.ID, Title: p.Title, Scope: append([]string{}, p.Scope...), Opens: p.Opens,
+		Closes: p.Closes, Threshold: p.Threshold, Signatures: p.Signatures, Status: status, Ledger: p.Index}
+	if withText {
+		out.Text = p.Text
+	}
+	return out
+}
+
+func (a *api) listPetitions(c *fiber.Ctx) error {
+	out := []petitionAnswer{}
+	for _, p := range a.State.Petitions() {
+		out = append(out, a.petitionAnswer(p, false))
+	}
+	return c.JSON(out)
+}
+
+func (a *api) getPetition(c *fiber.Ctx) error {
+	p, ok := a.State.Petition(c.Params("id"))
+	if !ok {
+		return errNoPetition
+	}
+	return c.JSON(a.petitionAnswer(p, true))
+}

@@ -1,0 +1,41 @@
+package server
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/dashboards"
+)
+
+// routes is the whole route table.
+func (a *api) routes(app *fiber.App, pages *dashboards.Pages) {
+	app.Use(securityHeaders, a.timeout)
+
+	app.Get("/healthz", a.healthz)
+
+	v1 := app.Group("/api/v1")
+	v1.Get("/purposes", a.listPurposes)
+	v1.Get("/neighbourhoods", a.neighbourhoods)
+	v1.Post("/citizens", a.register)
+	v1.Post("/statements", a.statement)
+	v1.Post("/contributions", a.contribute)
+	v1.Get("/stats/air", a.statsAir)
+	v1.Get("/petitions", a.listPetitions)
+	v1.Get("/petitions/:id", a.getPetition)
+
+	v1.Get("/ledger/checkpoint", a.checkpoint)
+	v1.Get("/ledger/key", a.verifierKey)
+	v1.Get("/ledger/entries/:index", a.entry)
+	v1.Get("/ledger/proof/inclusion", a.inclusionProof)
+	v1.Get("/ledger/proof/consistency", a.consistencyProof)
+
+	admin := v1.Group("/admin", a.requireAdmin)
+	admin.Post("/invites", a.createInvites)
+	admin.Post("/petitions", a.createPetition)
+	admin.Post("/releases", a.runReleases)
+
+	app.Get("/ledger/checkpoint", a.checkpoint)
+
+	pages.Mount(app)
+
+	app.Use(func(*fiber.Ctx) error { return errNotFound })
+}

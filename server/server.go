@@ -1,0 +1,154 @@
+// Package server is Commons' HTTP face: a fiber app whose handlers decode a request, call the
+// ledger, the read model or the store, and encode the answer. Writes are authenticated by the
+// citizen's signature over the request, never by a cookie. Every error is a JSON body with a
+// fixed message (errors.go); details go to slog only, and never a reading, a location or a key.
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/client/geo"
+	"github.com/commons-city/commons/dashboards"
+	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server/store"
+)
+
+// Config is everything the HTTP app needs, passed explicitly.
+type Config struct {
+	Ledger   *ledger.Log
+	State    *state.State
+	Store    *store.Store
+	Releases *release.Engine
+	// VerifierKey is the ledger's note verifier key (name+hash+base64).
+	VerifierKey string
+	// GeoJSON is the neighbourhood grid, published as is.
+	GeoJSON []byte
+	// AdminToken authorises /api/v1/admin; compared in constant time.
+	AdminToken string
+	// NullifierKey is the server secret that derives per-petition nullifiers.
+	NullifierKey []byte
+	// AirPurpose is the id of the daily air-quality purpose the dashboards show.
+	AirPurpose string
+	// BodyLimit bounds request bodies (default 4 MiB).
+	BodyLimit int
+	// StatementSkew is how far issued_at may be from the server's clock (default 10 min).
+	StatementSkew time.Duration
+	// RequestTimeout bounds each request's context (default 30 s).
+	RequestTimeout time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
+}
+
+// api holds the handlers' dependencies.
+type api struct {
+	Config
+	grid *geo.Map
+}
+
+// New builds the fiber app; tests use the same constructor as production.
+func New(cfg Config) (*fiber.App, error) {
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = 4 << 20
+	}
+	if cfg.StatementSkew == 0 {
+		cfg.StatementSkew = 10 * time.Minute
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	grid, err := geo.Parse(cfg.GeoJSON)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	pages, err := dashboards.New(dashboards.Source{Store: cfg.Store, State: cfg.State, Ledger: cfg.Ledger,
+		GeoJSON: cfg.GeoJSON, AirPurpose: cfg.AirPurpose, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	app := fiber.New(fiber.Config{
+		Immutable:             true,
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ErrorHandler:          errorHandler(cfg.Logger),
+		DisableStartupMessage: true,
+		AppName:               "commons",
+	})
+	a := &api{Config: cfg, grid: grid}
+	a.routes(app, pages)
+	return app, nil
+}
+
+// timeout gives every request a context with a deadline.
+func (a *api) timeout(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}
+
+// securityHeaders applies to every answer: no third-party anything, no sniffing, no framing.
+func securityHeaders(c *fiber.Ctx) error {
+	c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set("X-Frame-Options", "DENY")
+	return c.Next()
+}
+
+// decode parses a JSON body strictly into v: content type, unknown fields, trailing data.
+func decode(c *fiber.Ctx, v any) error {
+	if ct := string(c.Request().Header.ContentType()); !bytes.HasPrefix([]byte(ct), []byte(fiber.MIMEApplicationJSON)) {
+		return errContentType
+	}
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errMalformed
+	}
+	if dec.More() {
+		return errMalformed
+	}
+	return nil
+}
+
+// fresh checks a statement's issued_at against the server clock.
+func (a *api) fresh(issuedAt string) error {
+	t, err := time.Parse(time.RFC3339, issuedAt)
+	if err != nil {
+		return errStale
+	}
+	if d := a.Now().Sub(t); d > a.StatementSkew || d < -a.StatementSkew {
+		return errStale
+	}
+	return nil
+}
+
+// nullifier derives the public, per-petition pseudonym of a citizen's signature. It is keyed
+// by a server secret: the public cannot link it to the citizen id, and the server can check
+// that one citizen has one nullifier per petition (see docs/privacy.md).
+func (a *api) nullifier(petition, citizen string) string {
+	m := hmac.New(sha256.New, a.NullifierKey)
+	m.Write([]byte(petition))
+	m.Write([]byte{0})
+	m.Write([]byte(citizen))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func created(c *fiber.Ctx, v any) error { return c.Status(fiber.StatusCreated).JSON(v) }
