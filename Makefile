@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/commons
 DATA    ?= ./data
 ADDR    ?= 127.0.0.1:8080
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build run test bench lint clean
 

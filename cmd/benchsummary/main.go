@@ -1,0 +1,73 @@
+// Command benchsummary reads `go test -bench` output on stdin and prints, for every benchmark
+// that has a sub-benchmark whose name starts with "baseline", how each sibling compares with
+// that baseline measured in the same run: the ratio of time per operation, so machine noise
+// that affects both cancels out.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+type result struct {
+	name string
+	ns   float64
+}
+
+func main() {
+	groups := map[string][]result{}
+	var order []string
+	pkg := ""
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "pkg:" {
+			pkg = f[1]
+		}
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || f[3] != "ns/op" {
+			continue
+		}
+		ns, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i] // drop the GOMAXPROCS suffix
+			}
+		}
+		parent, child, ok := strings.Cut(name, "/")
+		if !ok {
+			continue
+		}
+		key := pkg + " " + parent
+		if _, seen := groups[key]; !seen {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], result{child, ns})
+	}
+	fmt.Println("\nSummary: each figure against the baseline measured in the same run")
+	for _, key := range order {
+		rs := groups[key]
+		var base *result
+		for i := range rs {
+			if strings.HasPrefix(rs[i].name, "baseline") {
+				base = &rs[i]
+			}
+		}
+		if base == nil {
+			continue
+		}
+		fmt.Printf("\n%s\n  %-45s %12.0f ns/op\n", key, base.name, base.ns)
+		for _, r := range rs {
+			if &r == base || r.name == base.name {
+				continue
+			}
+			fmt.Printf("  %-45s %12.0f ns/op  %6.2f× the baseline's speed\n", r.name, r.ns, base.ns/r.ns)
+		}
+	}
+}
