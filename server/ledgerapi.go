@@ -109,3 +109,21 @@ func nonNil(p [][]byte) [][]byte {
 	}
 	return p
 }
+
+// tile serves a C2SP tlog-tiles hash tile or entry bundle. Tiles never change once served.
+func (a *api) tile(c *fiber.Ctx) error {
+	p, err := ledger.ParseTilePath("tile/" + c.Params("*"))
+	if err != nil {
+		return errNotFound
+	}
+	b, err := a.Ledger.Tile(p)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	return c.Send(b)
+}

@@ -33,7 +33,9 @@ func (a *api) routes(app *fiber.App, pages *dashboards.Pages) {
 	admin.Post("/petitions", a.createPetition)
 	admin.Post("/releases", a.runReleases)
 
+	// C2SP tlog-tiles, so standard tools can mirror the log.
 	app.Get("/ledger/checkpoint", a.checkpoint)
+	app.Get("/ledger/tile/*", a.tile)
 
 	pages.Mount(app)
 

@@ -329,6 +329,13 @@ func TestEndToEnd(t *testing.T) {
 	assert.Regexp(t, `more-trees\s+1\s+10\s+open`, out)
 	_, err = n.cli(residents[1].wallet, "register", "--invite", invites[1], "--neighbourhood", "old-town")
 	require.ErrorContains(t, err, "already_registered")
+	// The C2SP tiles of the log: one partial level-0 tile of leaf hashes.
+	status, tile := seen.get(t, fmt.Sprintf("%s/ledger/tile/0/000.p/%d", n.url, int(size)))
+	require.Equal(t, 200, status)
+	assert.Len(t, tile, 32*int(size))
+	status, _ = seen.get(t, n.url+"/ledger/tile/0/000")
+	assert.Equal(t, 404, status, "a full tile is not served before the tree holds 256 entries")
+
 	out, err = n.cli(residents[0].wallet, "ledger", "verify", "--all")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "root matches the checkpoint")

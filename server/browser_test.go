@@ -1,0 +1,485 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/commons-city/commons/client"
+	"github.com/commons-city/commons/client/geo"
+	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server"
+	"github.com/commons-city/commons/server/store"
+)
+
+// browserTimeout bounds the whole browser test: the node, the data, chromium and every page.
+const browserTimeout = 30 * time.Second
+
+// Neighbourhoods of the test data: oldTown has at least k contributors and is published,
+// island has fewer and is suppressed.
+const (
+	oldTown          = "old-town"
+	island           = "island"
+	oldTownResidents = 12
+	islandResidents  = 3
+)
+
+// testPetition is the petition every test resident signs.
+const testPetition = "clean-air-at-schools"
+
+// TestBrowserDashboards renders every public dashboard in headless chromium against a node
+// wired as `commons serve` wires it, holding a released day of 15 residents. It checks what a
+// visitor sees (the map, the suppressed neighbourhood, the published figures, the petition's
+// signing command, the stylesheet applied under the CSP), that no page runs a script or
+// reaches beyond loopback, and saves a full-page screenshot of each page.
+func TestBrowserDashboards(t *testing.T) {
+	chromium := chromiumPath(t)
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+
+	n := startNode(ctx, t)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2) // closed: past its grace hours
+	n.populate(ctx, t, day)
+	published, err := n.engine.RunDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, published, "the test day is closed and has share copies: one release")
+	dayText := day.Format(time.DateOnly)
+	released := n.fetchRelease(t, dayText)
+	checkSecurityHeaders(t, n.url+"/air")
+
+	artifacts := artifactsDir(t)
+	font := stylesheetFont(t)
+	names := map[string]string{}
+	for _, nb := range fixtures.Neighbourhoods() {
+		names[nb.ID] = nb.Name
+	}
+
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true), // CI containers have a small /dev/shm
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+
+	var mu sync.Mutex
+	var requests []network.EventRequestWillBeSent
+	require.NoError(t, chromedp.Listen(bctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			requests = append(requests, *e)
+			mu.Unlock()
+		}
+	}), "start chromium")
+	_, err = chromedp.Call(bctx, network.Enable, network.EnableParams{})
+	require.NoError(t, err)
+
+	pages := []struct {
+		name, path string
+		check      func(t *testing.T, v pageView)
+	}{
+		{"home", "/", func(t *testing.T, v pageView) {
+			assert.Equal(t, strconv.Itoa(oldTownResidents+islandResidents), v.Figures["Residents registered"])
+			assert.Equal(t, "1", v.Figures["Days of air quality released"])
+		}},
+		{"air", "/air", func(t *testing.T, _ pageView) { checkAir(bctx, t, dayText, released, names) }},
+		{"air-day", "/air?day=" + dayText, func(t *testing.T, _ pageView) { checkAir(bctx, t, dayText, released, names) }},
+		{"petitions", "/petitions", func(t *testing.T, v pageView) {
+			assert.Contains(t, v.Text, "Clean air at the school gates")
+			assert.Contains(t, v.Text, strconv.Itoa(oldTownResidents+islandResidents)+" of 20 signatures")
+		}},
+		{"petition", "/petitions/" + testPetition, func(t *testing.T, v pageView) {
+			assert.Contains(t, v.Text, "commons petition sign "+testPetition)
+			assert.Contains(t, v.Text, strconv.Itoa(oldTownResidents+islandResidents)+" signatures of the 20")
+		}},
+		{"ledger", "/ledger", func(t *testing.T, v pageView) {
+			assert.Equal(t, strconv.FormatUint(n.ledger.Size(), 10), v.Figures["Entries"])
+			require.NotEmpty(t, v.Entries, "the ledger page lists the latest entries")
+			assert.Equal(t, []string{ledger.EntryRelease, dayText}, []string{v.Entries[0].Type, v.Entries[0].Epoch},
+				"the newest entry is the day's release")
+		}},
+	}
+	for _, p := range pages {
+		t.Run(p.name, func(t *testing.T) {
+			resp, err := chromedp.Run(bctx, chromedp.NavigateResponse(n.url+p.path))
+			require.NoError(t, err)
+			assert.EqualValues(t, http.StatusOK, resp.Status)
+			v, err := chromedp.Run(bctx, chromedp.Evaluate[pageView](pageJS))
+			require.NoError(t, err)
+			assert.True(t, strings.HasSuffix(v.Title, " · Commons"), "title %q", v.Title)
+			assert.Zero(t, v.Scripts, "the dashboards are pages without JavaScript")
+			assert.Equal(t, font+"x", v.Font, "body font-family comes from style.css: the CSP let the stylesheet load")
+			p.check(t, v)
+
+			png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+			require.NoError(t, err)
+			path := filepath.Join(artifacts, p.name+".png")
+			require.NoError(t, os.WriteFile(path, png, 0o644))
+			t.Logf("screenshot of %s: %s", p.path, path)
+		})
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range requests {
+		u, err := url.Parse(r.Request.URL)
+		require.NoError(t, err)
+		assert.Equal(t, "127.0.0.2", u.Hostname(), "request left loopback: %s", r.Request.URL)
+		assert.NotEqual(t, network.ResourceTypeScript, r.Type, "a page loaded a script: %s", r.Request.URL)
+		seen[string(r.Type)] = true
+	}
+	assert.True(t, seen[string(network.ResourceTypeDocument)] && seen[string(network.ResourceTypeStylesheet)],
+		"the recorder saw the pages and the stylesheet: %v", seen)
+}
+
+// chromiumPath finds the chromium binary. Without one the test is skipped, except on CI
+// (CI=true), where a missing browser is a failure.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no chromium or chromium-browser on PATH, and CI=true: install it (apt-get install chromium)")
+	}
+	t.Skip("skipping the headless-browser test of the dashboards: no chromium or chromium-browser on PATH (apt-get install chromium)")
+	return ""
+}
+
+// artifactsDir is where screenshots go: $COMMONS_ARTIFACTS, or a temporary directory.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("COMMONS_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// stylesheetFont is the body font-family that dashboards/static/style.css declares.
+func stylesheetFont(t *testing.T) string {
+	t.Helper()
+	css, err := os.ReadFile(filepath.Join("..", "dashboards", "static", "style.css"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^body\s*\{[^}]*?font-family:\s*([^;]+);`).FindSubmatch(css)
+	require.NotNil(t, m, "style.css sets no body font-family")
+	return strings.TrimSpace(string(m[1]))
+}
+
+// checkSecurityHeaders fetches an HTML page and checks its security headers.
+func checkSecurityHeaders(t *testing.T, pageURL string) {
+	t.Helper()
+	resp, err := http.Get(pageURL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html"), resp.Header.Get("Content-Type"))
+	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'self'")
+	assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+}
+
+// pageView is what every page is read for.
+type pageView struct {
+	Title   string            `json:"title"`
+	Scripts int               `json:"scripts"`
+	Font    string            `json:"font"`
+	Text    string            `json:"text"`
+	Figures map[string]string `json:"figures"` // dl.figures, term to value
+	Entries []struct {
+		Type  string `json:"type"`
+		Epoch string `json:"epoch"`
+	} `json:"entries"` // the ledger page's table, newest first
+}
+
+// pageJS reads a pageView from the current page.
+const pageJS = `({
+	title: document.title,
+	scripts: document.scripts.length,
+	font: getComputedStyle(document.body).fontFamily,
+	text: document.body.innerText,
+	figures: Object.fromEntries([...document.querySelectorAll('dl.figures > div')].map(d =>
+		[d.querySelector('dt').textContent.trim(), d.querySelector('dd').textContent.trim()])),
+	entries: [...document.querySelectorAll('table.entries tbody tr')].map(tr => {
+		const td = tr.querySelectorAll('td');
+		return {type: td[0].textContent.trim(), epoch: td[4].textContent.trim()};
+	}),
+})`
+
+// airView is what the air page is read for: its day, its map and its day table.
+type airView struct {
+	Day   string `json:"day"`
+	Areas []struct {
+		Title string `json:"title"`
+		Class string `json:"class"`
+		Fill  string `json:"fill"` // computed
+	} `json:"areas"`
+	Rows []struct {
+		Name  string   `json:"name"`
+		Cells []string `json:"cells"`
+	} `json:"rows"`
+}
+
+// airJS reads an airView from the air page.
+const airJS = `({
+	day: document.querySelector('p.lead time')?.getAttribute('datetime') ?? '',
+	areas: [...document.querySelectorAll('figure.map svg path.area')].map(p => ({
+		title: p.querySelector('title')?.textContent ?? '',
+		class: p.getAttribute('class'),
+		fill: getComputedStyle(p).fill,
+	})),
+	rows: [...document.querySelectorAll('table.day tbody tr')].map(tr => ({
+		name: tr.querySelector('th').textContent.trim(),
+		cells: [...tr.querySelectorAll('td')].map(td => td.textContent.trim()),
+	})),
+})`
+
+// checkAir checks the air page the browser shows against the release served by the API.
+func checkAir(ctx context.Context, t *testing.T, day string, d release.AirDay, names map[string]string) {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[airView](airJS))
+	require.NoError(t, err)
+	assert.Equal(t, day, v.Day)
+	require.Len(t, v.Areas, len(names), "one map shape per neighbourhood")
+
+	var cell release.Cell
+	for _, c := range d.Cells {
+		if c.Neighbourhood == oldTown {
+			cell = c
+		}
+	}
+	require.False(t, cell.Suppressed, "old-town has %d contributors", oldTownResidents)
+	require.NotNil(t, cell.PM25)
+	require.NotNil(t, cell.PM10)
+	assert.Equal(t, oldTownResidents, cell.Contributors)
+
+	shapes := map[string]int{}
+	for i, a := range v.Areas {
+		name, _, _ := strings.Cut(a.Title, ": ")
+		shapes[name] = i
+	}
+	if i, ok := shapes[names[island]]; assert.True(t, ok, "no map shape titled %q", names[island]) {
+		a := v.Areas[i]
+		assert.Contains(t, strings.Fields(a.Class), "hatchx", "island is suppressed")
+		assert.Contains(t, a.Fill, "#hatch", "island's shape is filled with the hatch pattern")
+		assert.Contains(t, a.Title, "suppressed")
+	}
+	if i, ok := shapes[names[oldTown]]; assert.True(t, ok, "no map shape titled %q", names[oldTown]) {
+		a := v.Areas[i]
+		assert.True(t, slices.ContainsFunc(strings.Fields(a.Class), func(c string) bool { return strings.HasPrefix(c, "b-") }),
+			"old-town is coloured by its AQI band: class %q", a.Class)
+		assert.NotContains(t, []string{"", "none", "rgb(0, 0, 0)"}, a.Fill, "the band's fill comes from style.css")
+	}
+
+	rows := map[string][]string{}
+	for _, r := range v.Rows {
+		rows[r.Name] = r.Cells
+	}
+	require.Contains(t, rows, names[island])
+	require.Len(t, rows[names[island]], 1, "a suppressed row is one cell")
+	assert.Contains(t, rows[names[island]][0], "fewer thanx")
+	require.Contains(t, rows, names[oldTown])
+	ot := rows[names[oldTown]]
+	require.Len(t, ot, 5, "PM2.5, PM10, temperature, humidity, contributors")
+	assert.InDelta(t, *cell.PM25, number(t, ot[0]), 1e-9, "old-town PM2.5 shown %q", ot[0])
+	assert.InDelta(t, *cell.PM10, number(t, ot[1]), 1e-9, "old-town PM10 shown %q", ot[1])
+	assert.Equal(t, strconv.Itoa(cell.Contributors), ot[4])
+}
+
+// number parses the figure that starts a table cell's text, e.g. "14.3" in "14.3 fair".
+func number(t *testing.T, text string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(strings.Fields(text + " ")[0], 64)
+	require.NoError(t, err, "cell %q", text)
+	return f
+}
+
+// node is a Commons node wired as `commons serve` wires it (cmd/commons/serve.go runNode),
+// serving on a loopback port.
+type node struct {
+	url        string
+	adminToken string
+	ledger     *ledger.Log
+	engine     *release.Engine
+}
+
+// startNode opens a real Badger in a temporary directory, the ledger with fresh keys, the
+// read model, the daily air-quality purpose and the release engine, and serves the app.
+func startNode(ctx context.Context, t *testing.T) *node {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	db, err := store.OpenBadger(store.Options{Dir: t.TempDir(), Logger: logger})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, db.Close()) })
+	skey, vkey, err := ledger.GenerateKey("browser.commons.localhost/ledger")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	verifier, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+	st, err := state.New(logger)
+	require.NoError(t, err)
+	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: st.Apply, Logger: logger})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, lg.Close()) })
+
+	airID, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	body, err := json.Marshal(airPurpose(airID.Recipient().String()))
+	require.NoError(t, err)
+	entry, err := ledger.Entry{Type: ledger.EntryPurpose, Purpose: fixtures.AirPurpose, PurposeVersion: 1,
+		Body: body, Hash: state.Hash(body)}.Marshal()
+	require.NoError(t, err)
+	_, err = lg.Append(ctx, entry)
+	require.NoError(t, err)
+
+	grid := fixtures.GeoJSON()
+	gridMap, err := geo.Parse(grid)
+	require.NoError(t, err)
+	stor := store.New(db)
+	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
+		Identities: map[string]age.Identity{fixtures.AirPurpose: airID},
+		Cells:      gridMap.IDs(), Now: time.Now, Logger: logger})
+	nullifierKey := make([]byte, 32)
+	rand.Read(nullifierKey)
+	n := &node{adminToken: rand.Text(), ledger: lg, engine: engine}
+	app, err := server.New(server.Config{Ledger: lg, State: st, Store: stor, Releases: engine,
+		VerifierKey: vkey, GeoJSON: grid, AdminToken: n.adminToken, NullifierKey: nullifierKey,
+		AirPurpose: fixtures.AirPurpose, Now: time.Now, Logger: logger})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	n.url = "http://" + ln.Addr().String()
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	t.Cleanup(func() {
+		assert.NoError(t, app.ShutdownWithTimeout(5*time.Second))
+		assert.NoError(t, <-served)
+	})
+	return n
+}
+
+// airPurpose is the daily air-quality purpose as the node defines it (serve.go airPurpose).
+func airPurpose(recipient string) state.Purpose {
+	return state.Purpose{
+		ID: fixtures.AirPurpose, Version: 1,
+		Title:       "Daily air quality per neighbourhood",
+		Description: "Your sensor's readings are used to publish, once per day, the mean PM2.5, PM10, temperature and humidity of each neighbourhood, when at least 10 residents contributed that day.",
+		Data:        "air-quality readings (pm10, pm2_5, temperature, humidity) mapped to your neighbourhood; never your precise location",
+		Recipient:   recipient,
+		Release: state.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10,
+			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: 2},
+	}
+}
+
+// populate drives the node through the real client, as residents and the operator would: a
+// petition, then 12 residents of old-town and 3 of island who register, consent, upload a
+// day of hourly readings and sign the petition.
+func (n *node) populate(ctx context.Context, t *testing.T, day time.Time) {
+	t.Helper()
+	c := client.New(n.url)
+	now := time.Now().UTC()
+	_, err := c.CreatePetition(ctx, n.adminToken, state.Petition{
+		ID: testPetition, Title: "Clean air at the school gates",
+		Text:  "We ask the council to close the streets outside primary schools to through traffic at drop-off and pick-up times.\n\nThe daily figures on this site show the morning peak.",
+		Opens: now.Add(-time.Hour), Closes: now.AddDate(0, 0, 14), Threshold: 20,
+	})
+	require.NoError(t, err)
+	air, err := c.Purpose(ctx, fixtures.AirPurpose)
+	require.NoError(t, err)
+	homes := append(slices.Repeat([]string{oldTown}, oldTownResidents), slices.Repeat([]string{island}, islandResidents)...)
+	invites, err := c.Invites(ctx, n.adminToken, len(homes))
+	require.NoError(t, err)
+	for i, home := range homes {
+		w, err := crypto.NewWallet()
+		require.NoError(t, err)
+		_, err = c.Register(ctx, w, invites[i], home)
+		require.NoError(t, err)
+		_, err = c.Grant(ctx, w, air)
+		require.NoError(t, err)
+		_, err = c.Contribute(ctx, w, dayReadings(home, day, i), []client.Purpose{air}, nil)
+		require.NoError(t, err)
+		_, err = c.SignPetition(ctx, w, testPetition, false)
+		require.NoError(t, err)
+	}
+}
+
+// dayReadings are 24 hourly readings of one resident's sensor in cell on day: a background
+// that differs a little per resident, with a morning and an evening traffic peak.
+func dayReadings(cell string, day time.Time, resident int) []reading.Reading {
+	rs := make([]reading.Reading, 24)
+	for h := range rs {
+		peaks := math.Exp(-math.Pow(float64(h)-8, 2)/4.5) + 0.8*math.Exp(-math.Pow(float64(h)-19, 2)/4.5)
+		pm25 := round1(11 + 0.4*float64(resident) + 9*peaks)
+		rs[h] = reading.Reading{
+			Sensor:     "sds011-balcony",
+			RecordedAt: day.Add(time.Duration(h)*time.Hour + 7*time.Minute),
+			Cell:       cell,
+			Values: reading.Values{
+				PM2_5: reading.F(pm25), PM10: reading.F(round1(1.6 * pm25)),
+				Temperature: reading.F(round1(14 + 6*math.Sin(math.Pi*float64(h-6)/12))),
+				Humidity:    reading.F(round1(70 - 15*math.Sin(math.Pi*float64(h-6)/12))),
+			},
+		}
+	}
+	return rs
+}
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// fetchRelease fetches a day's release from the public API, as a visitor's download would.
+func (n *node) fetchRelease(t *testing.T, day string) release.AirDay {
+	t.Helper()
+	resp, err := http.Get(n.url + "/api/v1/stats/air?day=" + day)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	d, err := release.ParseAirDay(b)
+	require.NoError(t, err)
+	return d
+}
