@@ -264,8 +264,8 @@ func (c *Client) Contribute(ctx context.Context, w *crypto.Wallet, rs []reading.
 		if err != nil {
 			return out, err
 		}
-		var u Uploaded
-		if err := c.do(ctx, http.MethodPost, "/api/v1/contributions", "", signed, &u); err != nil {
+		u, err := c.post(ctx, signed)
+		if err != nil {
 			return out, err
 		}
 		out = append(out, u)
@@ -274,6 +274,18 @@ func (c *Client) Contribute(ctx context.Context, w *crypto.Wallet, rs []reading.
 		}
 	}
 	return out, nil
+}
+
+// PostContribution uploads one signed contribution as is.
+func (c *Client) PostContribution(ctx context.Context, s crypto.SignedContribution) error {
+	_, err := c.post(ctx, s)
+	return err
+}
+
+func (c *Client) post(ctx context.Context, s crypto.SignedContribution) (Uploaded, error) {
+	var u Uploaded
+	err := c.do(ctx, http.MethodPost, "/api/v1/contributions", "", s, &u)
+	return u, err
 }
 
 // Invites asks for n one-time invite codes (admin).
