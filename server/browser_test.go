@@ -146,7 +146,7 @@ func TestBrowserDashboards(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, strings.HasSuffix(v.Title, " · Commons"), "title %q", v.Title)
 			assert.Zero(t, v.Scripts, "the dashboards are pages without JavaScript")
-			assert.Equal(t, font+"x", v.Font, "body font-family comes from style.css: the CSP let the stylesheet load")
+			assert.Equal(t, font, v.Font, "body font-family comes from style.css: the CSP let the stylesheet load")
 			p.check(t, v)
 
 			png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
@@ -158,12 +158,13 @@ func TestBrowserDashboards(t *testing.T) {
 	}
 
 	mu.Lock()
-	defer mu.Unlock()
+	sent := slices.Clone(requests)
+	mu.Unlock()
 	seen := map[string]bool{}
-	for _, r := range requests {
+	for _, r := range sent {
 		u, err := url.Parse(r.Request.URL)
 		require.NoError(t, err)
-		assert.Equal(t, "127.0.0.2", u.Hostname(), "request left loopback: %s", r.Request.URL)
+		assert.Equal(t, "127.0.0.1", u.Hostname(), "request left loopback: %s", r.Request.URL)
 		assert.NotEqual(t, network.ResourceTypeScript, r.Type, "a page loaded a script: %s", r.Request.URL)
 		seen[string(r.Type)] = true
 	}
@@ -303,7 +304,7 @@ func checkAir(ctx context.Context, t *testing.T, day string, d release.AirDay, n
 	}
 	if i, ok := shapes[names[island]]; assert.True(t, ok, "no map shape titled %q", names[island]) {
 		a := v.Areas[i]
-		assert.Contains(t, strings.Fields(a.Class), "hatchx", "island is suppressed")
+		assert.Contains(t, strings.Fields(a.Class), "hatch", "island is suppressed")
 		assert.Contains(t, a.Fill, "#hatch", "island's shape is filled with the hatch pattern")
 		assert.Contains(t, a.Title, "suppressed")
 	}
@@ -312,6 +313,9 @@ func checkAir(ctx context.Context, t *testing.T, day string, d release.AirDay, n
 		assert.True(t, slices.ContainsFunc(strings.Fields(a.Class), func(c string) bool { return strings.HasPrefix(c, "b-") }),
 			"old-town is coloured by its AQI band: class %q", a.Class)
 		assert.NotContains(t, []string{"", "none", "rgb(0, 0, 0)"}, a.Fill, "the band's fill comes from style.css")
+		_, shown, found := strings.Cut(a.Title, "PM2.5 ")
+		require.True(t, found, "old-town's shape titles its PM2.5: %q", a.Title)
+		assert.InDelta(t, *cell.PM25, number(t, shown), 1e-9, "old-town PM2.5 on the map %q", a.Title)
 	}
 
 	rows := map[string][]string{}
@@ -320,7 +324,7 @@ func checkAir(ctx context.Context, t *testing.T, day string, d release.AirDay, n
 	}
 	require.Contains(t, rows, names[island])
 	require.Len(t, rows[names[island]], 1, "a suppressed row is one cell")
-	assert.Contains(t, rows[names[island]][0], "fewer thanx")
+	assert.Contains(t, rows[names[island]][0], "fewer than")
 	require.Contains(t, rows, names[oldTown])
 	ot := rows[names[oldTown]]
 	require.Len(t, ot, 5, "PM2.5, PM10, temperature, humidity, contributors")
@@ -332,7 +336,8 @@ func checkAir(ctx context.Context, t *testing.T, day string, d release.AirDay, n
 // number parses the figure that starts a table cell's text, e.g. "14.3" in "14.3 fair".
 func number(t *testing.T, text string) float64 {
 	t.Helper()
-	f, err := strconv.ParseFloat(strings.Fields(text + " ")[0], 64)
+	figure, _, _ := strings.Cut(strings.TrimSpace(text), " ")
+	f, err := strconv.ParseFloat(figure, 64)
 	require.NoError(t, err, "cell %q", text)
 	return f
 }
@@ -402,7 +407,7 @@ func startNode(ctx context.Context, t *testing.T) *node {
 	return n
 }
 
-// airPurpose is the daily air-quality purpose as the node defines it (serve.go airPurpose).
+// airPurpose is the daily air-quality purpose, with the policy of serve.go's airPurpose.
 func airPurpose(recipient string) state.Purpose {
 	return state.Purpose{
 		ID: fixtures.AirPurpose, Version: 1,
