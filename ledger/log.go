@@ -92,7 +92,8 @@ type Log struct {
 	size       uint64
 	checkpoint []byte
 
-	rng *compact.Range // owned by the sequencer goroutine after Open
+	rng   *compact.Range // owned by the sequencer goroutine after Open
+	cache *nodeCache
 }
 
 // Open opens the log stored in db, signing new checkpoints with signer and checking old ones
@@ -107,6 +108,7 @@ func Open(db *badger.DB, signer note.Signer, verifier note.Verifier, opts Option
 		factory: &compact.RangeFactory{Hash: hasher.HashChildren},
 		reqs:    make(chan *request, 4096),
 		stopped: make(chan struct{}),
+		cache:   newNodeCache(),
 	}
 	if err := l.load(); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)

@@ -56,15 +56,27 @@ func (l *Log) rehash(nodes proof.Nodes) ([][]byte, error) {
 	return p, nil
 }
 
-// readNodes reads stored perfect-subtree hashes. Stored nodes are immutable once written, so
-// a proof for any size up to the current one can be built from them.
+// readNodes reads stored perfect-subtree hashes, from the cache when it has them. Stored nodes
+// are immutable once written, so a proof for any size up to the current one can be built from
+// them.
 func (l *Log) readNodes(ids []compact.NodeID) ([][]byte, error) {
 	hashes := make([][]byte, len(ids))
+	var missing []int
+	for i, id := range ids {
+		if h, ok := l.cache.get(id); ok {
+			hashes[i] = h
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return hashes, nil
+	}
 	err := l.db.View(func(txn *badger.Txn) error {
-		for i, id := range ids {
-			v, err := readValue(txn, nodeKey(id))
+		for _, i := range missing {
+			v, err := readValue(txn, nodeKey(ids[i]))
 			if err != nil {
-				return fmt.Errorf("node %d/%d: %w", id.Level, id.Index, err)
+				return fmt.Errorf("node %d/%d: %w", ids[i].Level, ids[i].Index, err)
 			}
 			hashes[i] = v
 		}
@@ -73,5 +85,11 @@ func (l *Log) readNodes(ids []compact.NodeID) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read nodes: %w", err)
 	}
+	read := make([]compact.NodeID, len(missing))
+	vals := make([][]byte, len(missing))
+	for j, i := range missing {
+		read[j], vals[j] = ids[i], hashes[i]
+	}
+	l.cache.put(read, vals)
 	return hashes, nil
 }

@@ -120,7 +120,7 @@ func (l *Log) sequence() {
 func (l *Log) commit(batch []*request) {
 	start := l.rng.End()
 	saved := slices.Clone(l.rng.Hashes())
-	cp, err := l.write(batch)
+	cp, ids, hashes, err := l.write(batch)
 	if err != nil {
 		// Nothing was committed: put the tree back as it was and fail the whole batch.
 		l.rng, _ = l.factory.NewRange(0, start, saved)
@@ -131,6 +131,7 @@ func (l *Log) commit(batch []*request) {
 		return
 	}
 	size := l.rng.End()
+	l.cache.put(ids, hashes)
 	if l.opts.Apply != nil {
 		for i, r := range batch {
 			l.opts.Apply(start+uint64(i), r.entry)
@@ -144,7 +145,8 @@ func (l *Log) commit(batch []*request) {
 	}
 }
 
-func (l *Log) write(batch []*request) ([]byte, error) {
+// write commits one batch and returns the new checkpoint and the tree nodes it stored.
+func (l *Log) write(batch []*request) (cp []byte, ids []compact.NodeID, hashes [][]byte, err error) {
 	txn := l.db.NewTransaction(true)
 	defer txn.Discard()
 	var setErr error
@@ -153,11 +155,14 @@ func (l *Log) write(batch []*request) ([]byte, error) {
 			setErr = txn.Set(k, v)
 		}
 	}
-	visit := func(id compact.NodeID, hash []byte) { set(nodeKey(id), hash) }
+	visit := func(id compact.NodeID, hash []byte) {
+		set(nodeKey(id), hash)
+		ids, hashes = append(ids, id), append(hashes, hash)
+	}
 	for _, r := range batch {
 		set(entryKey(l.rng.End()), r.entry)
 		if err := l.rng.Append(LeafHash(r.entry), visit); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		for _, p := range r.private {
 			set(p.Key, p.Value)
@@ -165,20 +170,19 @@ func (l *Log) write(batch []*request) ([]byte, error) {
 	}
 	root, err := l.root()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	size := l.rng.End()
-	cp, err := l.sign(size, root)
-	if err != nil {
-		return nil, err
+	if cp, err = l.sign(size, root); err != nil {
+		return nil, nil, nil, err
 	}
 	set(keySize, binary.BigEndian.AppendUint64(nil, size))
 	set(keyCP, cp)
 	if setErr != nil {
-		return nil, setErr
+		return nil, nil, nil, setErr
 	}
 	if err := txn.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+		return nil, nil, nil, fmt.Errorf("commit: %w", err)
 	}
-	return cp, nil
+	return cp, ids, hashes, nil
 }

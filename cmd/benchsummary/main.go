@@ -1,7 +1,7 @@
 // Command benchsummary reads `go test -bench` output on stdin and prints, for every benchmark
-// that has a sub-benchmark whose name starts with "baseline", how each sibling compares with
-// that baseline measured in the same run: the ratio of time per operation, so machine noise
-// that affects both cancels out.
+// that has sub-benchmarks whose names start with "baseline", how each other sibling compares
+// with each baseline measured in the same run: the ratio of time per operation, so machine
+// noise that affects both cancels out.
 package main
 
 import (
@@ -53,21 +53,26 @@ func main() {
 	fmt.Println("\nSummary: each figure against the baseline measured in the same run")
 	for _, key := range order {
 		rs := groups[key]
-		var base *result
-		for i := range rs {
-			if strings.HasPrefix(rs[i].name, "baseline") {
-				base = &rs[i]
+		var bases, others []result
+		for _, r := range rs {
+			if strings.HasPrefix(r.name, "baseline") {
+				bases = append(bases, r)
+			} else {
+				others = append(others, r)
 			}
 		}
-		if base == nil {
+		if len(bases) == 0 {
 			continue
 		}
-		fmt.Printf("\n%s\n  %-45s %12.0f ns/op\n", key, base.name, base.ns)
-		for _, r := range rs {
-			if &r == base || r.name == base.name {
-				continue
+		fmt.Printf("\n%s\n", key)
+		for _, b := range bases {
+			fmt.Printf("  %-45s %12.0f ns/op\n", b.name, b.ns)
+		}
+		for _, r := range others {
+			fmt.Printf("  %-45s %12.0f ns/op  (%.0f/s)\n", r.name, r.ns, 1e9/r.ns)
+			for _, b := range bases {
+				fmt.Printf("      %6.2f× the speed of %s\n", b.ns/r.ns, b.name)
 			}
-			fmt.Printf("  %-45s %12.0f ns/op  %6.2f× the baseline's speed\n", r.name, r.ns, base.ns/r.ns)
 		}
 	}
 }
