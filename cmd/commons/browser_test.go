@@ -1,13 +1,9 @@
-package server_test
+package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"io"
-	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,23 +17,18 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/geo"
 	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server"
-	"github.com/commons-city/commons/server/store"
 )
 
 // browserTimeout bounds the whole browser test: the node, the data, chromium and every page.
@@ -55,8 +46,8 @@ const (
 // testPetition is the petition every test resident signs.
 const testPetition = "clean-air-at-schools"
 
-// TestBrowserDashboards renders every public dashboard in headless chromium against a node
-// wired as `commons serve` wires it, holding a released day of 15 residents. It checks what a
+// TestBrowserDashboards renders every public dashboard in headless chromium against the real
+// `commons serve` binary, holding a released day of 15 residents. It checks what a
 // visitor sees (the map, the suppressed neighbourhood, the published figures, the petition's
 // signing command, the stylesheet applied under the CSP), that no page runs a script or
 // reaches beyond loopback, and saves a full-page screenshot of each page.
@@ -65,14 +56,18 @@ func TestBrowserDashboards(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
 
-	n := startNode(ctx, t)
+	data := t.TempDir()
+	n := startNode(t, data, &syncBuffer{})
+	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	admin := strings.TrimSpace(string(token))
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2) // closed: past its grace hours
-	n.populate(ctx, t, day)
-	published, err := n.engine.RunDue(ctx)
+	populate(ctx, t, n.url, admin, day)
+	published, err := client.New(n.url).RunReleases(ctx, admin)
 	require.NoError(t, err)
 	require.Equal(t, 1, published, "the test day is closed and has share copies: one release")
 	dayText := day.Format(time.DateOnly)
-	released := n.fetchRelease(t, dayText)
+	released := fetchRelease(t, n.url, dayText)
 	checkSecurityHeaders(t, n.url+"/air")
 
 	artifacts := artifactsDir(t)
@@ -131,7 +126,7 @@ func TestBrowserDashboards(t *testing.T) {
 			assert.Contains(t, v.Text, strconv.Itoa(oldTownResidents+islandResidents)+" signatures of the 20")
 		}},
 		{"ledger", "/ledger", func(t *testing.T, v pageView) {
-			assert.Equal(t, strconv.FormatUint(n.ledger.Size(), 10), v.Figures["Entries"])
+			assert.Equal(t, strconv.Itoa(int(ledgerSize(t, n))), v.Figures["Entries"])
 			require.NotEmpty(t, v.Entries, "the ledger page lists the latest entries")
 			assert.Equal(t, []string{ledger.EntryRelease, dayText}, []string{v.Entries[0].Type, v.Entries[0].Epoch},
 				"the newest entry is the day's release")
@@ -202,7 +197,7 @@ func artifactsDir(t *testing.T) string {
 // stylesheetFont is the body font-family that dashboards/static/style.css declares.
 func stylesheetFont(t *testing.T) string {
 	t.Helper()
-	css, err := os.ReadFile(filepath.Join("..", "dashboards", "static", "style.css"))
+	css, err := os.ReadFile(filepath.Join("..", "..", "dashboards", "static", "style.css"))
 	require.NoError(t, err)
 	m := regexp.MustCompile(`(?m)^body\s*\{[^}]*?font-family:\s*([^;]+);`).FindSubmatch(css)
 	require.NotNil(t, m, "style.css sets no body font-family")
@@ -342,92 +337,14 @@ func number(t *testing.T, text string) float64 {
 	return f
 }
 
-// node is a Commons node wired as `commons serve` wires it (cmd/commons/serve.go runNode),
-// serving on a loopback port.
-type node struct {
-	url        string
-	adminToken string
-	ledger     *ledger.Log
-	engine     *release.Engine
-}
-
-// startNode opens a real Badger in a temporary directory, the ledger with fresh keys, the
-// read model, the daily air-quality purpose and the release engine, and serves the app.
-func startNode(ctx context.Context, t *testing.T) *node {
-	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
-	db, err := store.OpenBadger(store.Options{Dir: t.TempDir(), Logger: logger})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, db.Close()) })
-	skey, vkey, err := ledger.GenerateKey("browser.commons.localhost/ledger")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
-	st, err := state.New(logger)
-	require.NoError(t, err)
-	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: st.Apply, Logger: logger})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, lg.Close()) })
-
-	airID, err := age.GenerateX25519Identity()
-	require.NoError(t, err)
-	body, err := json.Marshal(airPurpose(airID.Recipient().String()))
-	require.NoError(t, err)
-	entry, err := ledger.Entry{Type: ledger.EntryPurpose, Purpose: fixtures.AirPurpose, PurposeVersion: 1,
-		Body: body, Hash: state.Hash(body)}.Marshal()
-	require.NoError(t, err)
-	_, err = lg.Append(ctx, entry)
-	require.NoError(t, err)
-
-	grid := fixtures.GeoJSON()
-	gridMap, err := geo.Parse(grid)
-	require.NoError(t, err)
-	stor := store.New(db)
-	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
-		Identities: map[string]age.Identity{fixtures.AirPurpose: airID},
-		Cells:      gridMap.IDs(), Now: time.Now, Logger: logger})
-	nullifierKey := make([]byte, 32)
-	rand.Read(nullifierKey)
-	n := &node{adminToken: rand.Text(), ledger: lg, engine: engine}
-	app, err := server.New(server.Config{Ledger: lg, State: st, Store: stor, Releases: engine,
-		VerifierKey: vkey, GeoJSON: grid, AdminToken: n.adminToken, NullifierKey: nullifierKey,
-		AirPurpose: fixtures.AirPurpose, Now: time.Now, Logger: logger})
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	n.url = "http://" + ln.Addr().String()
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
-	t.Cleanup(func() {
-		assert.NoError(t, app.ShutdownWithTimeout(5*time.Second))
-		assert.NoError(t, <-served)
-	})
-	return n
-}
-
-// airPurpose is the daily air-quality purpose, with the policy of serve.go's airPurpose.
-func airPurpose(recipient string) state.Purpose {
-	return state.Purpose{
-		ID: fixtures.AirPurpose, Version: 1,
-		Title:       "Daily air quality per neighbourhood",
-		Description: "Your sensor's readings are used to publish, once per day, the mean PM2.5, PM10, temperature and humidity of each neighbourhood, when at least 10 residents contributed that day.",
-		Data:        "air-quality readings (pm10, pm2_5, temperature, humidity) mapped to your neighbourhood; never your precise location",
-		Recipient:   recipient,
-		Release: state.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10,
-			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: 2},
-	}
-}
-
 // populate drives the node through the real client, as residents and the operator would: a
 // petition, then 12 residents of old-town and 3 of island who register, consent, upload a
 // day of hourly readings and sign the petition.
-func (n *node) populate(ctx context.Context, t *testing.T, day time.Time) {
+func populate(ctx context.Context, t *testing.T, url, adminToken string, day time.Time) {
 	t.Helper()
-	c := client.New(n.url)
+	c := client.New(url)
 	now := time.Now().UTC()
-	_, err := c.CreatePetition(ctx, n.adminToken, state.Petition{
+	_, err := c.CreatePetition(ctx, adminToken, state.Petition{
 		ID: testPetition, Title: "Clean air at the school gates",
 		Text:  "We ask the council to close the streets outside primary schools to through traffic at drop-off and pick-up times.\n\nThe daily figures on this site show the morning peak.",
 		Opens: now.Add(-time.Hour), Closes: now.AddDate(0, 0, 14), Threshold: 20,
@@ -436,7 +353,7 @@ func (n *node) populate(ctx context.Context, t *testing.T, day time.Time) {
 	air, err := c.Purpose(ctx, fixtures.AirPurpose)
 	require.NoError(t, err)
 	homes := append(slices.Repeat([]string{oldTown}, oldTownResidents), slices.Repeat([]string{island}, islandResidents)...)
-	invites, err := c.Invites(ctx, n.adminToken, len(homes))
+	invites, err := c.Invites(ctx, adminToken, len(homes))
 	require.NoError(t, err)
 	for i, home := range homes {
 		w, err := crypto.NewWallet()
@@ -476,9 +393,9 @@ func dayReadings(cell string, day time.Time, resident int) []reading.Reading {
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
 
 // fetchRelease fetches a day's release from the public API, as a visitor's download would.
-func (n *node) fetchRelease(t *testing.T, day string) release.AirDay {
+func fetchRelease(t *testing.T, url, day string) release.AirDay {
 	t.Helper()
-	resp, err := http.Get(n.url + "/api/v1/stats/air?day=" + day)
+	resp, err := http.Get(url + "/api/v1/stats/air?day=" + day)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
