@@ -1,0 +1,62 @@
+package client
+
+import (
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger/state"
+)
+
+func TestSealMakesOneVaultAndOneShareCopyPerDay(t *testing.T) {
+	w, err := crypto.NewWallet()
+	require.NoError(t, err)
+	purposeKey, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	air := Purpose{Purpose: state.Purpose{ID: "air-quality/daily", Recipient: purposeKey.Recipient().String()}}
+
+	day1 := time.Date(2026, 10, 1, 23, 30, 0, 0, time.UTC)
+	day2 := day1.Add(time.Hour) // 00:30 the next UTC day
+	rs := []reading.Reading{
+		{Sensor: "s", RecordedAt: day2, Cell: "old-town", Values: reading.Values{PM2_5: reading.F(2)}},
+		{Sensor: "s", RecordedAt: day1, Cell: "old-town", Values: reading.Values{PM2_5: reading.F(1)}},
+	}
+	envs, err := Seal(w, rs, []Purpose{air})
+	require.NoError(t, err)
+	require.Len(t, envs, 4)
+	want := []struct{ day, purpose string }{
+		{"2026-10-01", crypto.VaultPurpose}, {"2026-10-01", air.ID},
+		{"2026-10-02", crypto.VaultPurpose}, {"2026-10-02", air.ID},
+	}
+	for i, e := range envs {
+		assert.Equal(t, want[i].day, e.Day)
+		assert.Equal(t, want[i].purpose, e.Purpose)
+		// The vault copy opens only with the wallet, the share copy only with the purpose key.
+		id := age.Identity(w.Identity())
+		other := age.Identity(purposeKey)
+		if e.Purpose != crypto.VaultPurpose {
+			id, other = other, id
+		}
+		plain, err := crypto.Open(e.Ciphertext, id)
+		require.NoError(t, err)
+		_, err = crypto.Open(e.Ciphertext, other)
+		assert.Error(t, err)
+		b, err := reading.UnmarshalBatch(plain)
+		require.NoError(t, err)
+		require.Len(t, b.Readings, 1)
+		assert.Equal(t, e.Day, reading.Day(b.Readings[0].RecordedAt))
+	}
+}
+
+func TestSealRefusesABadRecipient(t *testing.T) {
+	w, err := crypto.NewWallet()
+	require.NoError(t, err)
+	_, err = Seal(w, []reading.Reading{{Sensor: "s", RecordedAt: time.Now(), Cell: "c"}},
+		[]Purpose{{Purpose: state.Purpose{ID: "x", Recipient: "not-a-recipient"}}})
+	assert.Error(t, err)
+}
