@@ -44,7 +44,7 @@ var binary = sync.OnceValues(func() (string, error) {
 
 // node is a running `commons serve` process.
 type node struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	url  string
 	data string
@@ -70,7 +70,7 @@ func (s *syncBuffer) String() string {
 
 var readyLine = regexp.MustCompile(`ready — open (http://127\.0\.0\.1:\d+)/`)
 
-func startNode(t *testing.T, data string, logs *syncBuffer, extra ...string) *node {
+func startNode(t testing.TB, data string, logs *syncBuffer, extra ...string) *node {
 	t.Helper()
 	bin, err := binary()
 	require.NoError(t, err)
