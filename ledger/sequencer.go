@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
 )
 
 // Put is a private record written in the same transaction as a ledger entry: something the
@@ -36,6 +37,7 @@ type request struct {
 type result struct {
 	index, size uint64
 	checkpoint  []byte
+	root        []byte
 	err         error
 }
 
@@ -61,11 +63,18 @@ func (l *Log) Append(ctx context.Context, entry []byte, private ...Put) (Receipt
 	if res.err != nil {
 		return Receipt{}, fmt.Errorf("ledger: append: %w", res.err)
 	}
-	proof, err := l.InclusionProof(res.index, res.size)
+	path, err := l.InclusionProof(res.index, res.size)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("ledger: append: %w", err)
 	}
-	return Receipt{Index: res.index, LeafHash: LeafHash(entry), Checkpoint: string(res.checkpoint), Proof: proof}, nil
+	// A receipt that does not verify would be a broken promise: check it before giving it. It
+	// fails only if stored nodes were corrupted behind the log's back.
+	leaf := LeafHash(entry)
+	if err := proof.VerifyInclusion(hasher, res.index, res.size, leaf, path, res.root); err != nil {
+		l.opts.Logger.Error("ledger: receipt does not verify: stored nodes are corrupt", "index", res.index, "err", err)
+		return Receipt{}, fmt.Errorf("ledger: append: %w", ErrCorrupt)
+	}
+	return Receipt{Index: res.index, LeafHash: leaf, Checkpoint: string(res.checkpoint), Proof: path}, nil
 }
 
 func (l *Log) enqueue(ctx context.Context, r *request) error {
@@ -120,7 +129,7 @@ func (l *Log) sequence() {
 func (l *Log) commit(batch []*request) {
 	start := l.rng.End()
 	saved := slices.Clone(l.rng.Hashes())
-	cp, ids, hashes, err := l.write(batch)
+	cp, root, ids, hashes, err := l.write(batch)
 	if err != nil {
 		// Nothing was committed: put the tree back as it was and fail the whole batch.
 		l.rng, _ = l.factory.NewRange(0, start, saved)
@@ -141,12 +150,12 @@ func (l *Log) commit(batch []*request) {
 	l.size, l.checkpoint = size, cp
 	l.mu.Unlock()
 	for i, r := range batch {
-		r.done <- result{index: start + uint64(i), size: size, checkpoint: cp}
+		r.done <- result{index: start + uint64(i), size: size, checkpoint: cp, root: root}
 	}
 }
 
 // write commits one batch and returns the new checkpoint and the tree nodes it stored.
-func (l *Log) write(batch []*request) (cp []byte, ids []compact.NodeID, hashes [][]byte, err error) {
+func (l *Log) write(batch []*request) (cp, root []byte, ids []compact.NodeID, hashes [][]byte, err error) {
 	txn := l.db.NewTransaction(true)
 	defer txn.Discard()
 	var setErr error
@@ -162,27 +171,26 @@ func (l *Log) write(batch []*request) (cp []byte, ids []compact.NodeID, hashes [
 	for _, r := range batch {
 		set(entryKey(l.rng.End()), r.entry)
 		if err := l.rng.Append(LeafHash(r.entry), visit); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		for _, p := range r.private {
 			set(p.Key, p.Value)
 		}
 	}
-	root, err := l.root()
-	if err != nil {
-		return nil, nil, nil, err
+	if root, err = l.root(); err != nil {
+		return nil, nil, nil, nil, err
 	}
 	size := l.rng.End()
 	if cp, err = l.sign(size, root); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	set(keySize, binary.BigEndian.AppendUint64(nil, size))
 	set(keyCP, cp)
 	if setErr != nil {
-		return nil, nil, nil, setErr
+		return nil, nil, nil, nil, setErr
 	}
 	if err := txn.Commit(); err != nil {
-		return nil, nil, nil, fmt.Errorf("commit: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("commit: %w", err)
 	}
-	return cp, ids, hashes, nil
+	return cp, root, ids, hashes, nil
 }

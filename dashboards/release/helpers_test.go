@@ -1,0 +1,323 @@
+package release_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/dgraph-io/badger/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server/store"
+)
+
+const (
+	purposeID = "air-quality"
+	gridDay   = "2025-03-10"
+	k         = 10
+	grace     = 2
+)
+
+// The grid of every test: four neighbourhoods, in display order, deliberately not sorted.
+var cells = []string{"n-north", "n-east", "n-south", "n-west"}
+
+// clock is a controllable Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// syncBuffer collects log output written from any goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is a node: a real Badger, a real ledger with the read model applied by its sequencer,
+// the store, one daily purpose and the release engine.
+type env struct {
+	t       *testing.T
+	db      *badger.DB
+	log     *ledger.Log
+	st      *state.State
+	store   *store.Store
+	id      *age.X25519Identity
+	purpose state.Purpose
+	clock   *clock
+	logs    *syncBuffer
+	engine  *release.Engine
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
+	require.NoError(t, err)
+	skey, vkey, err := ledger.GenerateKey("test.commons.local/release")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	verifier, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	st, err := state.New(logger)
+	require.NoError(t, err)
+	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: st.Apply, Logger: logger})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, lg.Close())
+		require.NoError(t, db.Close())
+	})
+	id, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	e := &env{
+		t: t, db: db, log: lg, st: st, store: store.New(db), id: id,
+		clock: &clock{t: mustDay(t, gridDay)}, logs: logs,
+	}
+	e.purpose = state.Purpose{
+		ID: purposeID, Version: 1, Title: "Daily air quality", Recipient: id.Recipient().String(),
+		Release: state.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: k,
+			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: grace},
+	}
+	e.definePurpose(e.purpose)
+	e.engine = release.New(release.Config{
+		Store: e.store, Ledger: lg, State: st,
+		Identities: map[string]age.Identity{purposeID: id},
+		Cells:      cells, Now: e.clock.Now, Logger: logger,
+	})
+	return e
+}
+
+func mustDay(t testing.TB, day string) time.Time {
+	t.Helper()
+	d, err := time.Parse(time.DateOnly, day)
+	require.NoError(t, err)
+	return d
+}
+
+// nextDay returns the day after day.
+func nextDay(t testing.TB, day string, n int) string {
+	return mustDay(t, day).AddDate(0, 0, n).Format(time.DateOnly)
+}
+
+func (e *env) append(en ledger.Entry) uint64 {
+	e.t.Helper()
+	b, err := en.Marshal()
+	require.NoError(e.t, err)
+	r, err := e.log.Append(context.Background(), b)
+	require.NoError(e.t, err)
+	return r.Index
+}
+
+func (e *env) definePurpose(p state.Purpose) {
+	e.t.Helper()
+	body, err := json.Marshal(p)
+	require.NoError(e.t, err)
+	e.append(ledger.Entry{Type: ledger.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version,
+		Body: body, Hash: state.Hash(body)})
+}
+
+func randomHex(t testing.TB) string {
+	var b [32]byte
+	_, err := rand.Read(b[:])
+	require.NoError(t, err)
+	return hex.EncodeToString(b[:])
+}
+
+// register logs a new resident; consent says whether they also grant consent to the purpose.
+func (e *env) register(consent bool) *crypto.Wallet {
+	e.t.Helper()
+	w, err := crypto.NewWallet()
+	require.NoError(e.t, err)
+	e.append(ledger.Entry{Type: ledger.EntryRegister, Citizen: w.CitizenID(),
+		SigningKey: crypto.EncodeKey(w.SigningPublicKey()), Recipient: w.Recipient().String(),
+		Hash: randomHex(e.t), IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	require.NotNil(e.t, w)
+	if consent {
+		e.grant(w)
+	}
+	return w
+}
+
+func (e *env) grant(w *crypto.Wallet) {
+	e.t.Helper()
+	e.append(ledger.Entry{Type: ledger.EntryConsentGrant, Citizen: w.CitizenID(), Purpose: purposeID,
+		PurposeVersion: e.purpose.Version, IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	require.True(e.t, e.st.ActiveConsent(w.CitizenID(), purposeID))
+}
+
+func (e *env) revoke(w *crypto.Wallet) {
+	e.t.Helper()
+	e.append(ledger.Entry{Type: ledger.EntryConsentRevoke, Citizen: w.CitizenID(), Purpose: purposeID,
+		PurposeVersion: e.purpose.Version, IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	require.False(e.t, e.st.ActiveConsent(w.CitizenID(), purposeID))
+}
+
+// seal seals readings the way a resident's client does, to the purpose's recipient.
+func (e *env) seal(rs []reading.Reading, to age.Recipient) []byte {
+	e.t.Helper()
+	plain, err := reading.MarshalBatch(rs)
+	require.NoError(e.t, err)
+	ct, err := crypto.Seal(plain, to)
+	require.NoError(e.t, err)
+	return ct
+}
+
+// put stores one contribution holding a single share copy for day.
+func (e *env) put(w *crypto.Wallet, day string, ciphertext []byte) error {
+	e.t.Helper()
+	c := crypto.Contribution{Citizen: w.CitizenID(), Nonce: crypto.NewNonce(), IssuedAt: crypto.Now(),
+		Envelopes: []crypto.Envelope{{Day: day, Purpose: purposeID, Ciphertext: ciphertext}}}
+	id, err := c.ID()
+	require.NoError(e.t, err)
+	return e.store.PutContribution(c, id)
+}
+
+// contribute seals readings to the purpose and stores them as the share copy of day.
+func (e *env) contribute(w *crypto.Wallet, day string, rs []reading.Reading) {
+	e.t.Helper()
+	require.NoError(e.t, e.put(w, day, e.seal(rs, e.id.Recipient())))
+}
+
+// readings returns one PM2.5 reading per value, spread over day in cell.
+func readings(t testing.TB, day, cell string, pm25 ...float64) []reading.Reading {
+	start := mustDay(t, day)
+	rs := make([]reading.Reading, len(pm25))
+	for i, v := range pm25 {
+		rs[i] = reading.Reading{Sensor: "s1", Cell: cell,
+			RecordedAt: start.Add(time.Duration(i%24)*time.Hour + time.Duration(i/24)*time.Second),
+			Values:     reading.Values{PM2_5: reading.F(v)}}
+	}
+	return rs
+}
+
+// resident registers a consenting resident and contributes one PM2.5 reading per value.
+func (e *env) resident(day, cell string, pm25 ...float64) *crypto.Wallet {
+	e.t.Helper()
+	w := e.register(true)
+	e.contribute(w, day, readings(e.t, day, cell, pm25...))
+	return w
+}
+
+// closeDay moves the clock to the moment day's epoch closes.
+func (e *env) closeDay(day string) {
+	e.t.Helper()
+	closes, err := release.Closes(day, grace)
+	require.NoError(e.t, err)
+	e.clock.Set(closes)
+}
+
+func (e *env) runDue() int {
+	e.t.Helper()
+	n, err := e.engine.RunDue(context.Background())
+	require.NoError(e.t, err)
+	return n
+}
+
+// released returns the parsed release of day.
+func (e *env) released(day string) release.AirDay {
+	e.t.Helper()
+	b, err := e.store.Release(purposeID, day)
+	require.NoError(e.t, err)
+	d, err := release.ParseAirDay(b)
+	require.NoError(e.t, err)
+	return d
+}
+
+func cellOf(t testing.TB, d release.AirDay, name string) release.Cell {
+	t.Helper()
+	for _, c := range d.Cells {
+		if c.Neighbourhood == name {
+			return c
+		}
+	}
+	t.Fatalf("cell %s not in release", name)
+	return release.Cell{}
+}
+
+// releaseEntries returns the release.publish entries of the ledger.
+func (e *env) releaseEntries() []ledger.Entry {
+	e.t.Helper()
+	var out []ledger.Entry
+	require.NoError(e.t, e.log.Scan(context.Background(), 0, e.log.Size(), func(_ uint64, b []byte) error {
+		en, err := ledger.ParseEntry(b)
+		if err != nil {
+			return err
+		}
+		if en.Type == ledger.EntryRelease {
+			out = append(out, en)
+		}
+		return nil
+	}))
+	return out
+}
+
+func mean(vs []float64) float64 {
+	var s float64
+	for _, v := range vs {
+		s += v
+	}
+	return s / float64(len(vs))
+}
+
+func clampTo(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
+
+// exactCell is what the release rules predict from plaintext, before rounding: each
+// resident's own mean, clamped, then the mean of those.
+func exactCell(perResident [][]float64, lo, hi float64) float64 {
+	means := make([]float64, len(perResident))
+	for i, vs := range perResident {
+		means[i] = clampTo(mean(vs), lo, hi)
+	}
+	return mean(means)
+}
+
+// assertCell checks a published value is exactCell rounded to 0.1: on the 0.1 grid and
+// within half a step of the exact value.
+func assertCell(t *testing.T, perResident [][]float64, lo, hi float64, got *float64, what string) {
+	t.Helper()
+	if !assert.NotNil(t, got, what) {
+		return
+	}
+	assert.InDelta(t, math.Round(*got*10), *got*10, 1e-6, "%s = %v is not rounded to 0.1", what, *got)
+	assert.InDelta(t, exactCell(perResident, lo, hi), *got, 0.05+1e-9, what)
+}
