@@ -23,6 +23,10 @@ import (
 // GridNeighbourhoodDay is the grid name of daily per-neighbourhood releases.
 const GridNeighbourhoodDay = "neighbourhood×day"
 
+// MinK is the least k any purpose may use: a policy may tighten the release rules, never
+// loosen them below PRIVACY.md's default.
+const MinK = 10
+
 // Config wires the engine to the node.
 type Config struct {
 	Store  *store.Store
@@ -75,6 +79,10 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 		if p.Release.Grid != GridNeighbourhoodDay || e.cfg.Identities[p.ID] == nil {
 			continue
 		}
+		if p.Release.K < MinK {
+			e.cfg.Logger.Error("release: purpose refused: k below the minimum", "purpose", p.ID, "k", p.Release.K, "min", MinK)
+			continue
+		}
 		days, err := e.cfg.Store.Days(p.ID)
 		if err != nil {
 			return n, err
@@ -112,6 +120,9 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 		return ErrNotClosed
 	}
 	start := time.Now()
+	if err := e.cfg.Store.CloseEpoch(p.ID, day); err != nil {
+		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
+	}
 	copies, err := e.cfg.Store.ShareCopies(p.ID, day)
 	if err != nil {
 		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)

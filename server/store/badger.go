@@ -7,6 +7,8 @@
 //	s/<purpose>␀<day>␀<citizen>␀<contribution>  share copy, sealed to a purpose
 //	v/<citizen>␀<day>␀<contribution>            vault copy, sealed to the resident
 //	n/<citizen>␀<nonce>                         contribution nonce, refuses replays
+//	c/<purpose>␀<epoch>                         the epoch is closed: no more share copies
+//	c/<purpose>␀<epoch>                         the epoch is closed: no more share copies
 //	r/<purpose>␀<epoch>                         release bytes
 //	p/citizen/<citizen>                          the resident's neighbourhood (private)
 package store

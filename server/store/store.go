@@ -14,7 +14,7 @@ import (
 var (
 	// ErrReplay is returned for a contribution whose nonce was already used.
 	ErrReplay = errors.New("store: contribution replayed")
-	// ErrEpochClosed is returned for a share copy of a day whose release is published.
+	// ErrEpochClosed is returned for a share copy of a day that is closed for release.
 	ErrEpochClosed = errors.New("store: epoch already released")
 	// ErrNotFound is returned for a missing release or record.
 	ErrNotFound = errors.New("store: not found")
@@ -87,12 +87,15 @@ func (s *Store) PutContribution(c crypto.Contribution, id string) error {
 				if e.Purpose == crypto.VaultPurpose {
 					k = key("v/", c.Citizen, e.Day, id)
 				} else {
-					// Reading the release key makes a concurrent release commit conflict
-					// with this transaction, so no share copy lands in a closed epoch.
-					if _, err := txn.Get(ReleaseKey(e.Purpose, e.Day)); err == nil {
-						return ErrEpochClosed
-					} else if !errors.Is(err, badger.ErrKeyNotFound) {
-						return err
+					// Reading the closing mark makes a concurrent CloseEpoch conflict with
+					// this transaction: a share copy is either visible to the release that
+					// closes its day, or refused.
+					for _, k := range [][]byte{closingKey(e.Purpose, e.Day), ReleaseKey(e.Purpose, e.Day)} {
+						if _, err := txn.Get(k); err == nil {
+							return ErrEpochClosed
+						} else if !errors.Is(err, badger.ErrKeyNotFound) {
+							return err
+						}
 					}
 					k = key("s/", e.Purpose, e.Day, c.Citizen, id)
 				}
@@ -184,6 +187,20 @@ func (s *Store) VaultCopies(citizen string, fn func(day string, ciphertext []byt
 	})
 	if err != nil {
 		return fmt.Errorf("store: vault copies: %w", err)
+	}
+	return nil
+}
+
+func closingKey(purpose, epoch string) []byte { return key("c/", purpose, epoch) }
+
+// CloseEpoch marks an epoch closed: from its commit on, no share copy for it is accepted. The
+// release engine closes an epoch before it reads the epoch's share copies, so every share copy
+// ever acknowledged for the epoch is in its release.
+func (s *Store) CloseEpoch(purpose, epoch string) error {
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(closingKey(purpose, epoch), []byte{1})
+	}); err != nil {
+		return fmt.Errorf("store: close epoch: %w", err)
 	}
 	return nil
 }
