@@ -36,6 +36,7 @@ type serveConfig struct {
 	ReleaseEvery  time.Duration // how often closed epochs are released
 	BodyLimit     int           // request body limit in bytes
 	StatementSkew time.Duration // how far issued_at may be from the clock
+	Fsck          bool          // re-hash the whole ledger before serving
 }
 
 func serve(args []string) error {
@@ -49,6 +50,7 @@ func serve(args []string) error {
 	fs.DurationVar(&cfg.ReleaseEvery, "release-every", time.Minute, "how often to publish releases of closed days")
 	fs.IntVar(&cfg.BodyLimit, "body-limit", 4<<20, "largest request body in `bytes`")
 	fs.DurationVar(&cfg.StatementSkew, "statement-skew", 10*time.Minute, "largest accepted distance between a statement's issued_at and the clock")
+	fs.BoolVar(&cfg.Fsck, "fsck", false, "before serving, re-hash every ledger entry and tree node and refuse to start on any mismatch")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -111,6 +113,13 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("ledger replayed", "entries", lg.Size(), "citizens", st.CitizenCount(), "took", time.Since(started))
+	if cfg.Fsck {
+		started = time.Now()
+		if err := lg.Fsck(ctx); err != nil {
+			return fmt.Errorf("serve: refusing to start: %w", err)
+		}
+		logger.Info("ledger fsck passed", "entries", lg.Size(), "took", time.Since(started))
+	}
 
 	airID, err := purposeIdentity(cfg.Data, fixtures.AirPurpose, 1)
 	if err != nil {
