@@ -64,7 +64,7 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 	require.NoError(t, err)
 	rm, err := state.New(slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: rm.Apply})
+	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: rm.ApplyBatch})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		assert.NoError(t, lg.Close())

@@ -222,9 +222,11 @@ func TestApplySeesEntriesInLogOrder(t *testing.T) {
 	k := newKeys(t)
 	var mu sync.Mutex
 	var seen []uint64
-	l, err := Open(openDB(t, t.TempDir()), k.signer, k.verifier, Options{Apply: func(i uint64, _ []byte) {
+	l, err := Open(openDB(t, t.TempDir()), k.signer, k.verifier, Options{Apply: func(first uint64, entries [][]byte) {
 		mu.Lock()
-		seen = append(seen, i)
+		for i := range entries {
+			seen = append(seen, first+uint64(i))
+		}
 		mu.Unlock()
 	}})
 	require.NoError(t, err)

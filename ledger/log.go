@@ -57,9 +57,10 @@ type Options struct {
 	MaxBatchBytes int
 	// Logger receives the log's own messages (default slog.Default()).
 	Logger *slog.Logger
-	// Apply, if set, is called by the sequencer for every committed entry, in log order, before
-	// the entry's append is acknowledged: the read model stays in step with the log.
-	Apply func(index uint64, entry []byte)
+	// Apply, if set, is called by the sequencer with every committed batch (the index of its
+	// first entry and the entries, in log order) before any append of the batch is
+	// acknowledged: the read model stays in step with the log.
+	Apply func(first uint64, entries [][]byte)
 }
 
 func (o Options) withDefaults() Options {

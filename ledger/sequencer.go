@@ -142,9 +142,11 @@ func (l *Log) commit(batch []*request) {
 	size := l.rng.End()
 	l.cache.put(ids, hashes)
 	if l.opts.Apply != nil {
+		entries := make([][]byte, len(batch))
 		for i, r := range batch {
-			l.opts.Apply(start+uint64(i), r.entry)
+			entries[i] = r.entry
 		}
+		l.opts.Apply(start, entries)
 	}
 	l.mu.Lock()
 	l.size, l.checkpoint = size, cp

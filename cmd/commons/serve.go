@@ -103,7 +103,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lg, err := ledger.Open(db, keys.signer, keys.verifier, ledger.Options{Apply: st.Apply, Logger: logger})
+	lg, err := ledger.Open(db, keys.signer, keys.verifier, ledger.Options{Apply: st.ApplyBatch, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

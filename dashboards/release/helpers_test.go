@@ -101,7 +101,7 @@ func newEnv(t *testing.T) *env {
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	st, err := state.New(logger)
 	require.NoError(t, err)
-	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: st.Apply, Logger: logger})
+	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: st.ApplyBatch, Logger: logger})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, lg.Close())

@@ -26,10 +26,9 @@ func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tablePurposes: simple(tablePurposes,
 			&memdb.IndexSchema{Name: "purpose", Indexer: &memdb.StringFieldIndex{Field: "ID"}}),
-		tableInvites:  simple(tableInvites),
-		tableCitizens: simple(tableCitizens),
-		tableConsents: simple(tableConsents,
-			&memdb.IndexSchema{Name: "citizen", Indexer: &memdb.StringFieldIndex{Field: "Citizen"}}),
+		tableInvites:    simple(tableInvites),
+		tableCitizens:   simple(tableCitizens),
+		tableConsents:   simple(tableConsents),
 		tablePetitions:  simple(tablePetitions),
 		tableNullifiers: simple(tableNullifiers),
 	}}

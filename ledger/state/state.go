@@ -45,12 +45,50 @@ func New(logger *slog.Logger) (*State, error) {
 	return &State{db: db, log: logger, pending: map[string]struct{}{}}, nil
 }
 
-// Replay applies every entry of the log, in order.
+// replayChunk is how many entries Replay applies in one memdb transaction: large enough to
+// amortise the commit, small enough that go-memdb's change notification stays on its fast path.
+const replayChunk = 1024
+
+// parsedChunk is a run of consecutive entries, parsed.
+type parsedChunk struct {
+	first   uint64
+	entries []parsed
+}
+
+type parsed struct {
+	e   ledger.Entry
+	err error
+}
+
+// Replay applies every entry of the log, in order. Reading, parsing and applying run as a
+// pipeline, so parsing one chunk overlaps with applying the previous one.
 func (s *State) Replay(ctx context.Context, l *ledger.Log) error {
-	if err := l.Scan(ctx, 0, l.Size(), func(i uint64, e []byte) error {
-		s.Apply(i, e)
+	chunks := make(chan parsedChunk, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range chunks {
+			s.applyParsed(c.first, c.entries)
+		}
+	}()
+	var cur parsedChunk
+	err := l.Scan(ctx, 0, l.Size(), func(i uint64, b []byte) error {
+		if len(cur.entries) == 0 {
+			cur.first = i
+		}
+		e, err := ledger.ParseEntry(b)
+		if cur.entries = append(cur.entries, parsed{e, err}); len(cur.entries) == replayChunk {
+			chunks <- cur
+			cur = parsedChunk{entries: make([]parsed, 0, replayChunk)}
+		}
 		return nil
-	}); err != nil {
+	})
+	if len(cur.entries) > 0 {
+		chunks <- cur
+	}
+	close(chunks)
+	<-done
+	if err != nil {
 		return fmt.Errorf("state: replay: %w", err)
 	}
 	return nil
@@ -86,27 +124,70 @@ func Hash(b []byte) string {
 
 func join(parts ...string) string { return strings.Join(parts, "|") }
 
-// Apply updates the model with one committed entry. An entry that cannot be applied is logged
-// and skipped: it is already durable, and the server validated it before appending.
-func (s *State) Apply(index uint64, b []byte) {
-	e, err := ledger.ParseEntry(b)
-	if err == nil {
-		txn := s.db.Txn(true)
-		if err = apply(txn, index, e); err == nil {
-			txn.Commit()
-			return
-		}
-		txn.Abort()
+// Apply updates the model with one committed entry.
+func (s *State) Apply(index uint64, b []byte) { s.ApplyBatch(index, [][]byte{b}) }
+
+// ApplyBatch updates the model with consecutive committed entries, the first at index first,
+// in one memdb transaction. An entry that cannot be applied is logged and skipped: it is
+// already durable, and the server validated it before appending. Every apply path checks its
+// entry before it writes, so a skipped entry leaves nothing half-applied.
+func (s *State) ApplyBatch(first uint64, entries [][]byte) {
+	ps := make([]parsed, len(entries))
+	for i, b := range entries {
+		ps[i].e, ps[i].err = ledger.ParseEntry(b)
 	}
-	s.log.Error("state: entry not applied", "index", index, "err", err)
+	s.applyParsed(first, ps)
+}
+
+func (s *State) applyParsed(first uint64, entries []parsed) {
+	if len(entries) == 0 {
+		return
+	}
+	txn := s.db.Txn(true)
+	for i, p := range entries {
+		err := p.err
+		if err == nil {
+			err = apply(txn, first+uint64(i), p.e)
+		}
+		if err != nil {
+			s.log.Error("state: entry not applied", "index", first+uint64(i), "err", err)
+		}
+	}
+	txn.Commit()
+}
+
+// required lists, per entry type, the fields apply inserts under: an entry missing one is
+// refused before anything is written, so a batch never holds half an entry.
+func required(e ledger.Entry) error {
+	var missing bool
+	switch e.Type {
+	case ledger.EntryInvite:
+		missing = e.Hash == ""
+	case ledger.EntryRegister:
+		missing = e.Citizen == "" || e.Hash == "" || e.SigningKey == ""
+	case ledger.EntryConsentGrant, ledger.EntryConsentRevoke:
+		missing = e.Citizen == "" || e.Purpose == ""
+	case ledger.EntryPetitionSign, ledger.EntryPetitionRevoke:
+		missing = e.Petition == "" || e.Nullifier == ""
+	}
+	if missing {
+		return fmt.Errorf("%s entry misses a required field", e.Type)
+	}
+	return nil
 }
 
 func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
+	if err := required(e); err != nil {
+		return err
+	}
 	switch e.Type {
 	case ledger.EntryPurpose:
 		p, err := decodeBody[Purpose](e.Body)
 		if err != nil {
 			return err
+		}
+		if p.ID == "" {
+			return fmt.Errorf("purpose without id")
 		}
 		p.Key, p.Index, p.Hash = fmt.Sprintf("%s@%d", p.ID, p.Version), index, e.Hash
 		return txn.Insert(tablePurposes, &p)
@@ -130,6 +211,9 @@ func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
 		p, err := decodeBody[Petition](e.Body)
 		if err != nil {
 			return err
+		}
+		if p.ID == "" {
+			return fmt.Errorf("petition without id")
 		}
 		p.Key, p.Index = p.ID, index
 		return txn.Insert(tablePetitions, &p)

@@ -535,7 +535,7 @@ func openNode(t *testing.T, dir string, k keys) *node {
 	require.NoError(t, err)
 	st, err := state.New(slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	lg, err := ledger.Open(db, k.signer, k.verifier, ledger.Options{Apply: st.Apply})
+	lg, err := ledger.Open(db, k.signer, k.verifier, ledger.Options{Apply: st.ApplyBatch})
 	require.NoError(t, err)
 	return &node{db: db, log: lg, st: st}
 }
