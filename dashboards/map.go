@@ -1,12 +1,13 @@
 package dashboards
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/commons-city/commons/client/geo"
 )
 
 // mapWidth is the width of the map's SVG viewBox; its height follows the city's shape.
@@ -45,50 +46,26 @@ func (m *cityMap) ids() []string {
 	return out
 }
 
-type geoCollection struct {
-	Type     string       `json:"type"`
-	Features []geoFeature `json:"features"`
-}
+// polygons is a list of polygons, each a list of closed rings of [lon, lat] positions.
+type polygons = [][][][2]float64
 
-type geoFeature struct {
-	Properties struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	} `json:"properties"`
-	Geometry *struct {
-		Type        string          `json:"type"`
-		Coordinates json.RawMessage `json:"coordinates"`
-	} `json:"geometry"`
-}
-
-// polygons is a list of polygons, each a list of rings of [lon, lat] positions.
-type polygons [][][][]float64
-
-// parseMap reads a FeatureCollection of Polygon and MultiPolygon features with properties.id
-// and properties.name, and projects it with an equirectangular projection whose horizontal
-// scale is the cosine of the city's mean latitude, so shapes keep their proportions.
+// parseMap reads the neighbourhood grid with client/geo (the same parser and checks residents'
+// clients use) and projects it with an equirectangular projection whose horizontal scale is the
+// cosine of the city's mean latitude, so shapes keep their proportions.
 func parseMap(geojson []byte) (*cityMap, error) {
-	var c geoCollection
-	if err := json.Unmarshal(geojson, &c); err != nil {
+	grid, err := geo.Parse(geojson)
+	if err != nil {
 		return nil, fmt.Errorf("dashboards: parse map: %w", err)
 	}
-	if c.Type != "FeatureCollection" || len(c.Features) == 0 {
-		return nil, errors.New("dashboards: parse map: not a non-empty FeatureCollection")
-	}
-	shapes := make([]polygons, len(c.Features))
+	ids := grid.IDs()
+	shapes := make([]polygons, len(ids))
 	minLon, minLat := math.Inf(1), math.Inf(1)
 	maxLon, maxLat := math.Inf(-1), math.Inf(-1)
 	names := map[string]string{}
-	for i, f := range c.Features {
-		ps, err := featurePolygons(f)
-		if err != nil {
-			return nil, fmt.Errorf("dashboards: parse map: feature %d: %w", i, err)
-		}
-		if _, dup := names[f.Properties.ID]; dup {
-			return nil, fmt.Errorf("dashboards: parse map: feature %d: duplicate id %q", i, f.Properties.ID)
-		}
-		names[f.Properties.ID] = f.Properties.Name
-		for _, p := range ps {
+	for i, id := range ids {
+		names[id] = grid.Name(id)
+		shapes[i] = grid.Polygons(id)
+		for _, p := range shapes[i] {
 			for _, ring := range p {
 				for _, pos := range ring {
 					minLon, maxLon = math.Min(minLon, pos[0]), math.Max(maxLon, pos[0])
@@ -96,7 +73,6 @@ func parseMap(geojson []byte) (*cityMap, error) {
 				}
 			}
 		}
-		shapes[i] = ps
 	}
 	kx := math.Cos((minLat + maxLat) / 2 * math.Pi / 180)
 	w, h := (maxLon-minLon)*kx, maxLat-minLat
@@ -105,65 +81,17 @@ func parseMap(geojson []byte) (*cityMap, error) {
 	}
 	scale := (mapWidth - 2*mapPadding) / w
 	m := &cityMap{width: mapWidth, height: math.Ceil(h*scale + 2*mapPadding), names: names}
-	project := func(pos []float64) (x, y float64) {
+	project := func(pos [2]float64) (x, y float64) {
 		return mapPadding + (pos[0]-minLon)*kx*scale, mapPadding + (maxLat-pos[1])*scale
 	}
-	for i, f := range c.Features {
-		m.areas = append(m.areas, area{id: f.Properties.ID, name: f.Properties.Name, path: svgPath(shapes[i], project)})
+	for i, id := range ids {
+		m.areas = append(m.areas, area{id: id, name: names[id], path: svgPath(shapes[i], project)})
 	}
 	return m, nil
 }
 
-// featurePolygons checks a feature and returns its polygons.
-func featurePolygons(f geoFeature) (polygons, error) {
-	if f.Properties.ID == "" {
-		return nil, errors.New("missing properties.id")
-	}
-	if f.Geometry == nil {
-		return nil, errors.New("missing geometry")
-	}
-	var ps polygons
-	switch f.Geometry.Type {
-	case "Polygon":
-		var p [][][]float64
-		if err := json.Unmarshal(f.Geometry.Coordinates, &p); err != nil {
-			return nil, fmt.Errorf("coordinates: %w", err)
-		}
-		ps = polygons{p}
-	case "MultiPolygon":
-		if err := json.Unmarshal(f.Geometry.Coordinates, &ps); err != nil {
-			return nil, fmt.Errorf("coordinates: %w", err)
-		}
-	default:
-		return nil, fmt.Errorf("unsupported geometry type %q", f.Geometry.Type)
-	}
-	if len(ps) == 0 {
-		return nil, errors.New("no polygons")
-	}
-	for _, p := range ps {
-		if len(p) == 0 {
-			return nil, errors.New("polygon without rings")
-		}
-		for _, ring := range p {
-			if len(ring) < 4 {
-				return nil, errors.New("ring with fewer than 4 positions")
-			}
-			first, last := ring[0], ring[len(ring)-1]
-			if len(first) < 2 || len(last) < 2 || first[0] != last[0] || first[1] != last[1] {
-				return nil, errors.New("ring not closed")
-			}
-			for _, pos := range ring {
-				if len(pos) < 2 || !(pos[0] >= -180 && pos[0] <= 180 && pos[1] >= -90 && pos[1] <= 90) {
-					return nil, errors.New("position out of range")
-				}
-			}
-		}
-	}
-	return ps, nil
-}
-
 // svgPath draws every ring as a closed subpath; holes are cut by the even-odd fill rule.
-func svgPath(ps polygons, project func([]float64) (float64, float64)) string {
+func svgPath(ps polygons, project func([2]float64) (float64, float64)) string {
 	var b strings.Builder
 	for _, p := range ps {
 		for _, ring := range p {

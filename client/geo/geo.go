@@ -240,3 +240,23 @@ func (m *Map) Has(id string) bool {
 	_, ok := m.index[id]
 	return ok
 }
+
+// Polygons returns the neighbourhood's polygons, each an outer ring followed by its holes,
+// every ring a closed list of [lon, lat] positions; nil for an unknown id. Maps draw from it.
+func (m *Map) Polygons(id string) [][][][2]float64 {
+	i, ok := m.index[id]
+	if !ok {
+		return nil
+	}
+	out := make([][][][2]float64, len(m.features[i].polygons))
+	for j, p := range m.features[i].polygons {
+		for _, ring := range p.rings {
+			r := make([][2]float64, len(ring))
+			for k, pt := range ring {
+				r[k] = [2]float64{pt.x, pt.y}
+			}
+			out[j] = append(out[j], r)
+		}
+	}
+	return out
+}

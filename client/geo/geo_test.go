@@ -189,3 +189,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPolygonsReturnsTheRingsAsParsed(t *testing.T) {
+	m, err := Parse([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a","name":"A"},
+		"geometry":{"type":"MultiPolygon","coordinates":[[[[0,0],[4,0],[4,4],[0,4],[0,0]],[[1,1],[2,1],[2,2],[1,1]]],[[[5,5],[6,5],[6,6],[5,5]]]]}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := m.Polygons("a")
+	if len(ps) != 2 || len(ps[0]) != 2 || len(ps[1]) != 1 {
+		t.Fatalf("got %d polygons, want 2 (the first with a hole)", len(ps))
+	}
+	if ps[0][1][1] != [2]float64{2, 1} || ps[1][0][2] != [2]float64{6, 6} {
+		t.Fatalf("positions changed: %v", ps)
+	}
+	if m.Polygons("b") != nil {
+		t.Fatal("an unknown id has no polygons")
+	}
+}
