@@ -17,7 +17,7 @@ import (
 )
 
 // BenchmarkStatementsHTTP measures signed consent statements posted over loopback HTTP to the
-// real server by 256 concurrent clients: each is verified, appended to the ledger durably and
+// real server by 128 concurrent clients: each is verified, appended to the ledger durably and
 // answered with a receipt. The baseline, measured in the same run, is how fast this machine
 // can only verify the Ed25519 signatures — the floor of any server that checks them.
 func BenchmarkStatementsHTTP(b *testing.B) {
@@ -50,7 +50,7 @@ func BenchmarkStatementsHTTP(b *testing.B) {
 		}
 		ctx := context.Background()
 		c := client.New(n.url)
-		const clients = 256
+		const clients = 128
 		c.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: clients}
 		invites, err := c.Invites(ctx, strings.TrimSpace(string(token)), clients)
 		if err != nil {
