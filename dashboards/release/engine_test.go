@@ -357,7 +357,7 @@ func TestOneResidentMovesACellByAtMostClampRangeOverN(t *testing.T) {
 // (ties: the smallest id), with only the readings taken there.
 func TestEachResidentCountsInOneNeighbourhoodPerDay(t *testing.T) {
 	e := newEnv(t)
-	var north, south, east, west [][]float64
+	var north, south, east [][]float64
 	for i := 0; i < k; i++ {
 		v := float64(10 + i)
 		e.resident(gridDay, "n-north", v)
@@ -369,7 +369,6 @@ func TestEachResidentCountsInOneNeighbourhoodPerDay(t *testing.T) {
 		e.resident(gridDay, "n-east", 30)
 		east = append(east, []float64{30})
 		e.resident(gridDay, "n-west", 40)
-		west = append(west, []float64{40})
 	}
 	start := mustDay(t, gridDay)
 	at := func(h int, cell string, v float64) reading.Reading {
@@ -414,11 +413,9 @@ func TestEachResidentCountsInOneNeighbourhoodPerDay(t *testing.T) {
 func TestRepeatedUploadsCountOnce(t *testing.T) {
 	e := newEnv(t)
 	day2 := nextDay(t, gridDay, 1)
-	var ws []*crypto.Wallet
 	var perResident [][]float64
 	for i := 0; i < k-1; i++ {
 		w := e.register(true)
-		ws = append(ws, w)
 		first, second := []float64{float64(10 + i)}, []float64{40, 40, 40}
 		e.contribute(w, gridDay, readings(t, gridDay, "n-north", first...))
 		e.contribute(w, gridDay, readings(t, gridDay, "n-north", second...))
