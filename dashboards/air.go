@@ -43,6 +43,16 @@ func bandOf(pm25 float64) band {
 	return bands[len(bands)-1]
 }
 
+// bandNamed returns the band a release names (release.Band's labels).
+func bandNamed(label string) (band, bool) {
+	for _, b := range bands {
+		if b.Label == label {
+			return b, true
+		}
+	}
+	return band{}, false
+}
+
 // Map classes beside the bands.
 const (
 	classSuppressed = "hatch"  // fewer than k contributors
@@ -230,6 +240,11 @@ func (p *Pages) dayFigures(d release.AirDay) (mapView, []cellRow) {
 			ma.Class = b.Class
 			ma.Title = fmt.Sprintf("%s: PM2.5 %s %s (%s), %d contributors",
 				name, formatNumber(*cell.PM25, dec), d.Units.PM, b.Label, cell.Contributors)
+		case ok && cell.PM25Band != "":
+			if b, known := bandNamed(cell.PM25Band); known {
+				ma.Class = b.Class
+			}
+			ma.Title = fmt.Sprintf("%s: PM2.5 band %s (too few contributors for a precise mean)", name, cell.PM25Band)
 		case ok:
 			ma.Title = name + ": no PM2.5 figure published"
 		}
@@ -245,11 +260,14 @@ func (p *Pages) dayFigures(d release.AirDay) (mapView, []cellRow) {
 		case cell.Suppressed:
 			row.Suppressed = true
 		default:
-			row.PM25, row.PM10 = formatStat(cell.PM25, dec), formatStat(cell.PM10, dec)
-			row.Temperature, row.Humidity = formatStat(cell.Temperature, dec), formatStat(cell.Humidity, dec)
+			row.PM25, row.PM10 = withCI(cell.PM25, cell.PM25CI, dec), withCI(cell.PM10, cell.PM10CI, dec)
+			row.Temperature = withCI(cell.Temperature, cell.TemperatureCI, dec)
+			row.Humidity = withCI(cell.Humidity, cell.HumidityCI, dec)
 			row.Contributors = cell.Contributors
 			if cell.PM25 != nil {
 				row.Band = bandOf(*cell.PM25)
+			} else if b, known := bandNamed(cell.PM25Band); known {
+				row.Band = b
 			}
 		}
 		rows = append(rows, row)
@@ -281,6 +299,9 @@ func (p *Pages) monthFigures(window []string, days []release.AirDay) monthView {
 				row.Cells = append(row.Cells, monthCell{
 					Text: formatNumber(*cell.PM25, decimals(d.Rounding)), Class: bandOf(*cell.PM25).Class,
 				})
+			case ok && cell.PM25Band != "":
+				b, _ := bandNamed(cell.PM25Band)
+				row.Cells = append(row.Cells, monthCell{Text: "◦", Class: b.Class, Hidden: "band " + cell.PM25Band})
 			default:
 				row.Cells = append(row.Cells, monthCell{Text: "—", Class: classNoData, Hidden: "no figure"})
 			}
@@ -314,11 +335,23 @@ func dayLinks(epochs []string, current string) []monthLinks {
 	return out
 }
 
+// withCI formats a published mean with its 95 % confidence interval.
+func withCI(v *float64, ci *[2]float64, dec int) string {
+	s := formatStat(v, dec)
+	if v != nil && ci != nil {
+		s += " (" + formatNumber(ci[0], dec) + "–" + formatNumber(ci[1], dec) + ")"
+	}
+	return s
+}
+
 // releaseParams states the privacy parameters a release was computed with.
 func releaseParams(d release.AirDay) []param {
 	noise := d.Noise
-	if noise == "none" {
+	switch {
+	case noise == "none":
 		noise = "none: no differential-privacy noise was added to this release"
+	case d.Epsilon > 0:
+		noise = fmt.Sprintf("%s, ε = %s per resident per day; contributor counts are noisy too", noise, formatNumber(d.Epsilon, -1))
 	}
 	return []param{
 		{"Purpose", fmt.Sprintf("%s, version %d", d.Purpose, d.PurposeVersion)},

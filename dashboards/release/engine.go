@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/google/differential-privacy/go/v3/noise"
 
 	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
@@ -37,7 +38,9 @@ type Config struct {
 	// Cells are the grid's neighbourhood ids, in display order.
 	Cells []string
 	// Now is the clock (time.Now in production; tests move it).
-	Now    func() time.Time
+	Now func() time.Time
+	// Noise is the differential-privacy mechanism (default: the library's Laplace noise).
+	Noise  noise.Noise
 	Logger *slog.Logger
 }
 
@@ -81,6 +84,10 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 		}
 		if p.Release.K < MinK {
 			e.cfg.Logger.Error("release: purpose refused: k below the minimum", "purpose", p.ID, "k", p.Release.K, "min", MinK)
+			continue
+		}
+		if day, _ := epsilon(p); day > MaxEpsilon || day < 0 {
+			e.cfg.Logger.Error("release: purpose refused: ε per day above the maximum", "purpose", p.ID, "epsilon", day, "max", MaxEpsilon)
 			continue
 		}
 		days, err := e.cfg.Store.Days(p.ID)
@@ -136,11 +143,20 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 		}
 	}
 	contribs, rejected := e.reduce(consenting, p, day)
-	params := Params{
-		K: p.Release.K, Clamp: clamps(p),
-		Cells: e.cfg.Cells, Purpose: p.ID, Version: p.Version, Epoch: day, Resolution: 0.1,
+	eps, week := epsilon(p)
+	contribs, spend, overBudget, err := e.withinBudget(contribs, day, eps, week)
+	if err != nil {
+		return err
 	}
-	body, err := marshal(aggregate(params, contribs))
+	params := Params{
+		K: p.Release.K, Clamp: clamps(p), Cells: e.cfg.Cells, Purpose: p.ID, Version: p.Version,
+		Epoch: day, Resolution: 0.1, Epsilon: eps, Noise: e.noise(),
+	}
+	d, err := aggregate(params, contribs)
+	if err != nil {
+		return err
+	}
+	body, err := marshal(d)
 	if err != nil {
 		return err
 	}
@@ -149,13 +165,73 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 	if err != nil {
 		return err
 	}
-	r, err := e.cfg.Ledger.Append(ctx, entry, ledger.Put{Key: store.ReleaseKey(p.ID, day), Value: body})
+	// The release, and every counted resident's spent budget, in one transaction.
+	puts := append(spend, ledger.Put{Key: store.ReleaseKey(p.ID, day), Value: body})
+	r, err := e.cfg.Ledger.Append(ctx, entry, puts...)
 	if err != nil {
 		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
 	}
 	e.cfg.Logger.Info("release published", "purpose", p.ID, "epoch", day, "envelopes", len(copies),
-		"counted", len(contribs), "unreadable", rejected, "ledger_index", r.Index, "took", time.Since(start))
+		"counted", len(contribs), "over_budget", overBudget, "unreadable", rejected,
+		"ledger_index", r.Index, "took", time.Since(start))
 	return nil
+}
+
+// Privacy-budget defaults and limits, per resident.
+const (
+	// DefaultEpsilon is a resident's ε for one day's release when the policy names none.
+	DefaultEpsilon = 1.0
+	// MaxEpsilon is the most a policy may spend of a resident's privacy per day.
+	MaxEpsilon = 1.0
+	// DefaultWeekEpsilon caps a resident's ε per ISO week, across purposes.
+	DefaultWeekEpsilon = 7.0
+)
+
+// epsilon returns a purpose's daily ε and weekly cap, with defaults.
+func epsilon(p *state.Purpose) (day, week float64) {
+	day, week = p.Release.Epsilon, p.Release.WeekEpsilon
+	if day == 0 {
+		day = DefaultEpsilon
+	}
+	if week == 0 {
+		week = DefaultWeekEpsilon
+	}
+	return day, week
+}
+
+func (e *Engine) noise() noise.Noise {
+	if e.cfg.Noise != nil {
+		return e.cfg.Noise
+	}
+	return noise.Laplace()
+}
+
+// withinBudget keeps the residents who can still spend eps this ISO week, and returns the
+// budget records to write with the release. A resident over budget is left out of the
+// release: their data is not used, and they are only counted in the log.
+func (e *Engine) withinBudget(cs []contribution, day string, eps, week float64) ([]contribution, []ledger.Put, int, error) {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("release: %w", err)
+	}
+	y, w := d.ISOWeek()
+	isoWeek := fmt.Sprintf("%d-W%02d", y, w)
+	kept := cs[:0]
+	var puts []ledger.Put
+	over := 0
+	for _, c := range cs {
+		spent, err := e.cfg.Store.Spent(c.citizen, isoWeek)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("release: %w", err)
+		}
+		if spent+eps > week+1e-9 {
+			over++
+			continue
+		}
+		kept = append(kept, c)
+		puts = append(puts, ledger.Put{Key: store.BudgetKey(c.citizen, isoWeek), Value: store.EncodeSpent(spent + eps)})
+	}
+	return kept, puts, over, nil
 }
 
 // reduce opens the share copies in parallel and reduces each resident to one contribution.
@@ -213,7 +289,9 @@ func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) 
 	cl := clamps(p)
 	contribs := make([]contribution, 0, len(citizens))
 	for _, c := range citizens {
-		contribs = append(contribs, reduceResident(byCitizen[c], cl))
+		r := reduceResident(byCitizen[c], cl)
+		r.citizen = c
+		contribs = append(contribs, r)
 	}
 	return contribs, rejected
 }

@@ -142,7 +142,7 @@ func TestRunDueSkipsPurposesItHasNoKeyFor(t *testing.T) {
 	}
 	e.closeDay(gridDay)
 	keyless := release.New(release.Config{Store: e.store, Ledger: e.log, State: e.st,
-		Identities: map[string]age.Identity{}, Cells: cells, Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+		Identities: map[string]age.Identity{}, Cells: cells, Now: e.clock.Now, Noise: exact{}, Logger: slog.New(slog.DiscardHandler)})
 	n, err := keyless.RunDue(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, n)

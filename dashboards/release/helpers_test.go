@@ -14,6 +14,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/dgraph-io/badger/v4"
+	"github.com/google/differential-privacy/go/v3/noise"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
@@ -122,7 +123,7 @@ func newEnv(t *testing.T) *env {
 	e.engine = release.New(release.Config{
 		Store: e.store, Ledger: lg, State: st,
 		Identities: map[string]age.Identity{purposeID: id},
-		Cells:      cells, Now: e.clock.Now, Logger: logger,
+		Cells:      cells, Now: e.clock.Now, Logger: logger, Noise: exact{},
 	})
 	return e
 }
@@ -321,3 +322,19 @@ func assertCell(t *testing.T, perResident [][]float64, lo, hi float64, got *floa
 	assert.InDelta(t, math.Round(*got*10), *got*10, 1e-6, "%s = %v is not rounded to 0.1", what, *got)
 	assert.InDelta(t, exactCell(perResident, lo, hi), *got, 0.05+1e-9, what)
 }
+
+// exact is a differential-privacy "mechanism" that adds no noise, so that tests of the
+// aggregation's arithmetic (bounding, k, attribution, consent) can compare exact values. The
+// tests of the noise itself use the engine's default, the library's Laplace mechanism.
+type exact struct{}
+
+func (exact) AddNoiseInt64(x, _, _ int64, _, _ float64) (int64, error)             { return x, nil }
+func (exact) AddNoiseFloat64(x float64, _ int64, _, _, _ float64) (float64, error) { return x, nil }
+func (exact) Threshold(int64, float64, float64, float64, float64) (float64, error) { return 0, nil }
+func (exact) ComputeConfidenceIntervalInt64(x, _, _ int64, _, _, _ float64) (noise.ConfidenceInterval, error) {
+	return noise.ConfidenceInterval{LowerBound: float64(x), UpperBound: float64(x)}, nil
+}
+func (exact) ComputeConfidenceIntervalFloat64(x float64, _ int64, _, _, _, _ float64) (noise.ConfidenceInterval, error) {
+	return noise.ConfidenceInterval{LowerBound: x, UpperBound: x}, nil
+}
+func (exact) String() string { return "none" }

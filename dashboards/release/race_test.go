@@ -44,7 +44,7 @@ func TestShareCopyAcceptedDuringReleaseIsCounted(t *testing.T) {
 	var putErr error
 	hooked := &hookIdentity{Identity: e.id, hook: func() { putErr = e.store.PutContribution(c, id) }}
 	e.engine = release.New(release.Config{Store: e.store, Ledger: e.log, State: e.st,
-		Identities: map[string]age.Identity{purposeID: hooked}, Cells: cells, Now: e.clock.Now,
+		Identities: map[string]age.Identity{purposeID: hooked}, Cells: cells, Now: e.clock.Now, Noise: exact{},
 		Logger: slog.New(slog.DiscardHandler)})
 	e.closeDay(gridDay)
 	require.Equal(t, 1, e.runDue())

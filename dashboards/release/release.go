@@ -7,14 +7,25 @@
 // The public grid is fixed: neighbourhood × day. A resident's readings of a day are first
 // attributed to one neighbourhood (where most of their readings are), reduced to the
 // resident's own mean per statistic, and clamped to the purpose's range; a cell's value is the
-// mean of its residents' means. Differential-privacy noise is not applied yet: the release
-// says so in its "noise" field, and docs/privacy.md explains what that leaves open.
+// mean of its residents' means.
+//
+// Every published figure is differentially private with the Laplace mechanism of Google's
+// differential-privacy library: the privacy unit is the resident, who contributes to one cell
+// per day with one bounded value per statistic (bounds enforced here, before the library sees
+// them). A resident's daily ε is split across the cell's statistics (epsilonShare). A cell is
+// published only if both its raw and its noisy count reach k. A mean is published, with its
+// 95 % confidence interval, only when its median error is within 15 %; otherwise PM2.5 is
+// published as the European AQI band of the noisy mean (post-processing: no extra budget), and
+// the other statistics are withheld.
 package release
 
 import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/google/differential-privacy/go/v3/dpagg"
+	"github.com/google/differential-privacy/go/v3/noise"
 )
 
 // AirDay is the release of one purpose for one day over the neighbourhood grid. Its JSON is
@@ -25,6 +36,7 @@ type AirDay struct {
 	Epoch          string  `json:"epoch"`
 	K              int     `json:"k"`
 	Noise          string  `json:"noise"`
+	Epsilon        float64 `json:"epsilon"`
 	Contributors   int     `json:"contributors"`
 	Cells          []Cell  `json:"cells"`
 	Clamp          Clamps  `json:"clamp"`
@@ -57,13 +69,44 @@ type Units struct {
 // Cell is one neighbourhood's statistics for the day. A suppressed cell carries no statistic
 // at all, not even its number of contributors.
 type Cell struct {
-	Neighbourhood string   `json:"neighbourhood"`
-	Suppressed    bool     `json:"suppressed"`
-	Contributors  int      `json:"contributors,omitempty"`
-	PM25          *float64 `json:"pm2_5,omitempty"`
-	PM10          *float64 `json:"pm10,omitempty"`
-	Temperature   *float64 `json:"temperature,omitempty"`
-	Humidity      *float64 `json:"humidity,omitempty"`
+	Neighbourhood string      `json:"neighbourhood"`
+	Suppressed    bool        `json:"suppressed"`
+	Contributors  int         `json:"contributors,omitempty"` // noisy
+	PM25          *float64    `json:"pm2_5,omitempty"`
+	PM25CI        *[2]float64 `json:"pm2_5_ci95,omitempty"`
+	PM25Band      string      `json:"pm2_5_band,omitempty"`
+	PM10          *float64    `json:"pm10,omitempty"`
+	PM10CI        *[2]float64 `json:"pm10_ci95,omitempty"`
+	Temperature   *float64    `json:"temperature,omitempty"`
+	TemperatureCI *[2]float64 `json:"temperature_ci95,omitempty"`
+	Humidity      *float64    `json:"humidity,omitempty"`
+	HumidityCI    *[2]float64 `json:"humidity_ci95,omitempty"`
+}
+
+// epsilonShare splits a resident's ε for the day across the statistics of their cell.
+var epsilonShare = struct{ count, pm25, pm10, temperature, humidity float64 }{
+	count: 0.2, pm25: 0.5, pm10: 0.1, temperature: 0.1, humidity: 0.1,
+}
+
+// maxMedianError is the largest median relative error at which a mean is published.
+const maxMedianError = 0.15
+
+// Band returns the European Air Quality Index band of a daily PM2.5 value in µg/m³.
+func Band(pm25 float64) string {
+	switch {
+	case pm25 <= 10:
+		return "good"
+	case pm25 <= 20:
+		return "fair"
+	case pm25 <= 25:
+		return "moderate"
+	case pm25 <= 50:
+		return "poor"
+	case pm25 <= 75:
+		return "very poor"
+	default:
+		return "extremely poor"
+	}
 }
 
 // FormatVersion is the version of the AirDay JSON.
@@ -80,6 +123,7 @@ func ParseAirDay(b []byte) (AirDay, error) {
 
 // contribution is one resident's bounded means for one day, in one neighbourhood.
 type contribution struct {
+	citizen                   string
 	cell                      string
 	pm25, pm10, temp, humid   float64
 	hasPM25, hasPM10, hasTemp bool
@@ -95,53 +139,148 @@ type Params struct {
 	Version    int
 	Epoch      string
 	Resolution float64 // values are rounded to this step
+	Epsilon    float64 // each resident's ε for this release
+	Noise      noise.Noise
 }
 
 // aggregate builds the release from per-resident contributions.
-func aggregate(p Params, cs []contribution) AirDay {
+func aggregate(p Params, cs []contribution) (AirDay, error) {
 	byCell := map[string][]contribution{}
 	for _, c := range cs {
 		byCell[c.cell] = append(byCell[c.cell], c)
 	}
 	d := AirDay{
-		Purpose: p.Purpose, PurposeVersion: p.Version, Epoch: p.Epoch, K: p.K, Noise: "none",
-		Clamp: p.Clamp, Units: Units{PM: "µg/m³", Temperature: "°C", Humidity: "%"},
+		Purpose: p.Purpose, PurposeVersion: p.Version, Epoch: p.Epoch, K: p.K, Noise: noiseName(p.Noise),
+		Epsilon: p.Epsilon, Clamp: p.Clamp, Units: Units{PM: "µg/m³", Temperature: "°C", Humidity: "%"},
 		Version: FormatVersion, Rounding: p.Resolution,
 	}
 	for _, id := range p.Cells {
-		in := byCell[id]
-		if len(in) < p.K {
-			d.Cells = append(d.Cells, Cell{Neighbourhood: id, Suppressed: true})
-			continue
+		cell, err := aggregateCell(p, id, byCell[id])
+		if err != nil {
+			return AirDay{}, fmt.Errorf("release: cell %s: %w", id, err)
 		}
-		cell := Cell{Neighbourhood: id, Contributors: len(in)}
-		cell.PM25 = meanOf(in, func(c contribution) (float64, bool) { return c.pm25, c.hasPM25 }, p)
-		cell.PM10 = meanOf(in, func(c contribution) (float64, bool) { return c.pm10, c.hasPM10 }, p)
-		cell.Temperature = meanOf(in, func(c contribution) (float64, bool) { return c.temp, c.hasTemp }, p)
-		cell.Humidity = meanOf(in, func(c contribution) (float64, bool) { return c.humid, c.hasHumid }, p)
-		d.Contributors += len(in)
+		d.Contributors += cell.Contributors
 		d.Cells = append(d.Cells, cell)
 	}
-	return d
+	return d, nil
 }
 
-// meanOf averages one statistic over the residents who measured it; fewer than k of them
-// and the statistic is withheld, like a suppressed cell.
-func meanOf(in []contribution, get func(contribution) (float64, bool), p Params) *float64 {
-	var sum float64
-	n := 0
-	for _, c := range in {
-		if v, ok := get(c); ok {
-			sum += v
-			n++
+func noiseName(n noise.Noise) string {
+	if n == nil {
+		return "none"
+	}
+	return fmt.Sprint(n)
+}
+
+// aggregateCell publishes one cell: suppressed unless both the raw and the noisy count of its
+// residents reach k, then each statistic as a noisy mean, a band, or nothing.
+func aggregateCell(p Params, id string, in []contribution) (Cell, error) {
+	suppressed := Cell{Neighbourhood: id, Suppressed: true}
+	if len(in) < p.K {
+		return suppressed, nil
+	}
+	count, err := dpagg.NewCount(&dpagg.CountOptions{Epsilon: p.Epsilon * epsilonShare.count,
+		MaxPartitionsContributed: 1, Noise: p.Noise})
+	if err != nil {
+		return Cell{}, err
+	}
+	if err := count.IncrementBy(int64(len(in))); err != nil {
+		return Cell{}, err
+	}
+	noisy, err := count.Result()
+	if err != nil {
+		return Cell{}, err
+	}
+	if noisy < int64(p.K) {
+		return suppressed, nil
+	}
+	cell := Cell{Neighbourhood: id, Contributors: int(noisy)}
+	pm25, err := estimate(p, in, p.Clamp.PM25, p.Epsilon*epsilonShare.pm25, func(c contribution) (float64, bool) { return c.pm25, c.hasPM25 })
+	if err != nil {
+		return Cell{}, err
+	}
+	if pm25.accurate {
+		cell.PM25, cell.PM25CI = pm25.mean, pm25.ci
+	} else if pm25.mean != nil {
+		cell.PM25Band = Band(*pm25.mean)
+	}
+	for _, s := range []struct {
+		bounds [2]float64
+		eps    float64
+		get    func(contribution) (float64, bool)
+		mean   **float64
+		ci     **[2]float64
+	}{
+		{p.Clamp.PM10, epsilonShare.pm10, func(c contribution) (float64, bool) { return c.pm10, c.hasPM10 }, &cell.PM10, &cell.PM10CI},
+		{p.Clamp.Temperature, epsilonShare.temperature, func(c contribution) (float64, bool) { return c.temp, c.hasTemp }, &cell.Temperature, &cell.TemperatureCI},
+		{p.Clamp.Humidity, epsilonShare.humidity, func(c contribution) (float64, bool) { return c.humid, c.hasHumid }, &cell.Humidity, &cell.HumidityCI},
+	} {
+		e, err := estimate(p, in, s.bounds, p.Epsilon*s.eps, s.get)
+		if err != nil {
+			return Cell{}, err
+		}
+		if e.accurate {
+			*s.mean, *s.ci = e.mean, e.ci
 		}
 	}
-	if n < p.K {
-		return nil
+	return cell, nil
+}
+
+// est is one statistic's noisy mean, its 95 % interval, and whether its median error is
+// small enough to publish it.
+type est struct {
+	mean     *float64
+	ci       *[2]float64
+	accurate bool
+}
+
+// estimate computes a bounded noisy mean over the residents who measured the statistic;
+// fewer than k of them and nothing is computed.
+func estimate(p Params, in []contribution, bounds [2]float64, eps float64, get func(contribution) (float64, bool)) (est, error) {
+	var values []float64
+	for _, c := range in {
+		if v, ok := get(c); ok {
+			values = append(values, v)
+		}
 	}
-	m := math.Round(sum/float64(n)/p.Resolution) * p.Resolution
-	m = math.Round(m*1e6) / 1e6 // drop binary noise such as 12.300000000000001
-	return &m
+	if len(values) < p.K {
+		return est{}, nil
+	}
+	bm, err := dpagg.NewBoundedMean(&dpagg.BoundedMeanOptions{Epsilon: eps, MaxPartitionsContributed: 1,
+		MaxContributionsPerPartition: 1, Lower: bounds[0], Upper: bounds[1], Noise: p.Noise})
+	if err != nil {
+		return est{}, err
+	}
+	for _, v := range values {
+		if err := bm.Add(v); err != nil {
+			return est{}, err
+		}
+	}
+	m, err := bm.Result()
+	if err != nil {
+		return est{}, err
+	}
+	ci95, err := bm.ComputeConfidenceInterval(0.05)
+	if err != nil {
+		return est{}, err
+	}
+	mean := round(m, p.Resolution)
+	ci := [2]float64{round(ci95.LowerBound, p.Resolution), round(ci95.UpperBound, p.Resolution)}
+	// The mean's error is dominated by the noise on its sum: the library spends half of eps
+	// on the sum of values centred in the bounds (sensitivity: half the range). The median
+	// error is the half-width of that noise's 50 % interval, divided by the number of values.
+	sumNoise, err := p.Noise.ComputeConfidenceIntervalFloat64(0, 1, (bounds[1]-bounds[0])/2, eps/2, 0, 0.5)
+	if err != nil {
+		return est{}, err
+	}
+	medianErr := (sumNoise.UpperBound - sumNoise.LowerBound) / 2 / float64(len(values))
+	return est{mean: &mean, ci: &ci, accurate: medianErr <= maxMedianError*math.Abs(m)}, nil
+}
+
+// round rounds v to the resolution step, dropping binary noise such as 12.300000000000001.
+func round(v, step float64) float64 {
+	r := math.Round(v/step) * step
+	return math.Round(r*1e6) / 1e6
 }
 
 func clamp(v float64, r [2]float64) float64 { return math.Min(math.Max(v, r[0]), r[1]) }

@@ -17,6 +17,10 @@ type ReleasePolicy struct {
 	ClampPM10 [2]float64 `json:"clamp_pm10"`
 	// GraceHours is how long after a day ends late uploads are still accepted.
 	GraceHours int `json:"grace_hours"`
+	// Epsilon is a resident's differential-privacy ε per daily release (0: the default, 1).
+	Epsilon float64 `json:"epsilon,omitempty"`
+	// WeekEpsilon caps a resident's ε per ISO week across purposes (0: the default, 7).
+	WeekEpsilon float64 `json:"week_epsilon,omitempty"`
 }
 
 // Purpose is one immutable version of a purpose: what data it uses, what it publishes, and

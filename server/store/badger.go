@@ -8,9 +8,10 @@
 //	v/<citizen>␀<day>␀<contribution>            vault copy, sealed to the resident
 //	n/<citizen>␀<nonce>                         contribution nonce, refuses replays
 //	c/<purpose>␀<epoch>                         the epoch is closed: no more share copies
-//	c/<purpose>␀<epoch>                         the epoch is closed: no more share copies
 //	r/<purpose>␀<epoch>                         release bytes
 //	p/citizen/<citizen>                          the resident's neighbourhood (private)
+//	p/budget/<citizen>␀<ISO week>               ε the resident spent that week (private)
+//	p/nonce/<citizen>␀<nonce>                   statement nonce, refuses replays (private)
 package store
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -317,4 +318,33 @@ func (s *Store) deletePrefix(prefix []byte) error {
 		}
 		return nil
 	})
+}
+
+// BudgetKey is the key of a resident's spent differential-privacy budget in one ISO week
+// ("2026-W40"). The release engine writes it atomically with each release (ledger.Put).
+func BudgetKey(citizen, week string) []byte { return key("p/budget/", citizen, week) }
+
+// EncodeSpent encodes a spent budget for BudgetKey.
+func EncodeSpent(eps float64) []byte { return strconv.AppendFloat(nil, eps, 'g', -1, 64) }
+
+// Spent returns the budget a resident has spent in an ISO week (0 if none).
+func (s *Store) Spent(citizen, week string) (float64, error) {
+	var v float64
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(BudgetKey(citizen, week))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(b []byte) error {
+			v, err = strconv.ParseFloat(string(b), 64)
+			return err
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: spent budget: %w", err)
+	}
+	return v, nil
 }
