@@ -339,6 +339,11 @@ func TestEndToEnd(t *testing.T) {
 	out, err = n.cli(residents[0].wallet, "ledger", "verify", "--all")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "root matches the checkpoint")
+	// The petition's total is recounted from the ledger: signed, withdrawn, re-signed.
+	out, err = n.cli("", "petition", "verify", "more-trees")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "recount: 1 signatures (2 signed, 1 withdrawn)")
+	assert.Contains(t, out, "equals the recount")
 
 	leakScan(t, n, seen, residents, logs)
 }
