@@ -6,6 +6,7 @@
 //	commons register --invite CODE --neighbourhood ID
 //	commons consent grant|revoke|list --purpose ID [--erase]
 //	commons contribute FILE...
+//	commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR]
 //	commons petition sign|withdraw|list [ID]
 //	commons ledger verify [--state FILE] [--all]
 //
@@ -31,6 +32,8 @@ Resident (global flags: --server URL, --wallet FILE):
   commons consent grant|revoke --purpose ID [--erase]
   commons consent list                 purposes, your consents and their receipts
   commons contribute FILE...           seal and upload readings (CSV, archive CSV, JSON)
+  commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR] [--basic-auth USER:PASS]
+                                       accept your sensors' posts (Sensor.Community firmware) and forward them
   commons petition list | sign ID | withdraw ID
 
 Operator (admin token from --admin-token-file or COMMONS_ADMIN_TOKEN):
@@ -70,6 +73,8 @@ func run(args []string) error {
 		return consentCmd(rest)
 	case "contribute":
 		return contributeCmd(rest)
+	case "gateway":
+		return gatewayCmd(rest)
 	case "petition":
 		return petitionCmd(rest)
 	case "ledger":

@@ -207,6 +207,30 @@ func activePurposes(wallet, log string) (map[string]bool, error) {
 	return active, nil
 }
 
+// consentedPurposes are the server's purposes that the resident's saved receipts show as
+// granted, in this server's log: the purposes a contribution is sealed to.
+func consentedPurposes(ctx context.Context, c *client.Client, wallet string) ([]client.Purpose, error) {
+	log, err := serverOrigin(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	active, err := activePurposes(wallet, log)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := c.Purposes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("purposes: %w", err)
+	}
+	var out []client.Purpose
+	for _, p := range ps {
+		if active[p.ID] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 func contributeCmd(args []string) error {
 	fs, g := clientFlags("contribute")
 	if err := fs.Parse(args); err != nil {
@@ -240,23 +264,9 @@ func contributeCmd(args []string) error {
 	if len(all) == 0 {
 		return errors.New("contribute: no valid readings to upload")
 	}
-	log, err := serverOrigin(ctx, c)
+	purposes, err := consentedPurposes(ctx, c, g.wallet)
 	if err != nil {
 		return fmt.Errorf("contribute: %w", err)
-	}
-	active, err := activePurposes(g.wallet, log)
-	if err != nil {
-		return err
-	}
-	var purposes []client.Purpose
-	ps, err := c.Purposes(ctx)
-	if err != nil {
-		return fmt.Errorf("contribute: %w", err)
-	}
-	for _, p := range ps {
-		if active[p.ID] {
-			purposes = append(purposes, p)
-		}
 	}
 	up, err := c.Contribute(ctx, w, all, purposes, func(done, total int) {
 		fmt.Fprintf(os.Stderr, "\ruploaded %d/%d envelopes", done, total)
