@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/transparency-dev/formats/log"
@@ -61,6 +62,11 @@ type Options struct {
 	// first entry and the entries, in log order) before any append of the batch is
 	// acknowledged: the read model stays in step with the log.
 	Apply func(first uint64, entries [][]byte)
+	// OnCommit, if set, is called by the sequencer after every batch commit attempt with the
+	// number of entries in the batch, how long writing, signing and committing it took (fsync
+	// included), and the commit's error (nil when the batch is durable). It runs on the
+	// sequencer goroutine, after the waiters are answered: it must be quick (metrics, not I/O).
+	OnCommit func(entries int, took time.Duration, err error)
 }
 
 func (o Options) withDefaults() Options {
@@ -279,4 +285,21 @@ func readUint64(txn *badger.Txn, key []byte) (uint64, error) {
 		return 0, fmt.Errorf("corrupt %s", key)
 	}
 	return binary.BigEndian.Uint64(v), nil
+}
+
+// StoredCheckpoint returns the last signed checkpoint stored in db and the log size it covers,
+// without checking its signature (Open does that): tools use it to describe a database before
+// any key is at hand, for example a freshly restored backup. An empty log returns (nil, 0, nil).
+func StoredCheckpoint(db *badger.DB) (checkpoint []byte, size uint64, err error) {
+	err = db.View(func(txn *badger.Txn) error {
+		if size, err = readUint64(txn, keySize); err != nil || size == 0 {
+			return err
+		}
+		checkpoint, err = readValue(txn, keyCP)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("ledger: stored checkpoint: %w", err)
+	}
+	return checkpoint, size, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -129,7 +130,12 @@ func (l *Log) sequence() {
 func (l *Log) commit(batch []*request) {
 	start := l.rng.End()
 	saved := slices.Clone(l.rng.Hashes())
+	began := time.Now()
 	cp, root, ids, hashes, err := l.write(batch)
+	took := time.Since(began)
+	if l.opts.OnCommit != nil {
+		defer l.opts.OnCommit(len(batch), took, err)
+	}
 	if err != nil {
 		// Nothing was committed: put the tree back as it was and fail the whole batch.
 		l.rng, _ = l.factory.NewRange(0, start, saved)

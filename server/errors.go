@@ -50,6 +50,7 @@ var (
 	errNotFound       = newErr(404, "not_found", "no such resource")
 	errInternal       = newErr(500, "internal", "the server could not complete the request")
 	errUnavailable    = newErr(503, "unavailable", "the server is shutting down")
+	errRateLimited    = newErr(429, "rate_limited", "too many requests from your address; retry after the Retry-After seconds")
 )
 
 // invalid is a 422 naming the offending field, never its value.
@@ -75,7 +76,8 @@ func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 		case errors.As(err, &fe):
 			ae = fromFiber(fe.Code)
 		default:
-			logger.Error("request failed", "method", c.Method(), "route", c.Route().Path, "err", err)
+			logger.Error("request failed", "method", c.Method(), "route", c.Route().Path,
+				"request_id", c.Locals(requestIDKey), "err", err)
 			ae = errInternal
 		}
 		var body errorBody

@@ -8,16 +8,19 @@ import (
 
 // routes is the whole route table.
 func (a *api) routes(app *fiber.App, pages *dashboards.Pages) {
-	app.Use(securityHeaders, a.timeout)
+	app.Use(requestID(), a.observe(app.Config().ErrorHandler), securityHeaders, a.timeout)
+	limit := a.rateLimit() // POST only, per client IP, shared by every route it guards
 
 	app.Get("/healthz", a.healthz)
+	app.Get("/readyz", a.readyz)
+	app.Get("/metrics", a.Metrics.handler())
 
 	v1 := app.Group("/api/v1")
 	v1.Get("/purposes", a.listPurposes)
 	v1.Get("/neighbourhoods", a.neighbourhoods)
-	v1.Post("/citizens", a.register)
-	v1.Post("/statements", a.statement)
-	v1.Post("/contributions", a.contribute)
+	v1.Post("/citizens", limit, a.register)
+	v1.Post("/statements", limit, a.statement)
+	v1.Post("/contributions", limit, a.countContributions, a.contribute)
 	v1.Get("/stats/air", a.statsAir)
 	v1.Get("/petitions", a.listPetitions)
 	v1.Get("/petitions/:id", a.getPetition)
@@ -28,10 +31,11 @@ func (a *api) routes(app *fiber.App, pages *dashboards.Pages) {
 	v1.Get("/ledger/proof/inclusion", a.inclusionProof)
 	v1.Get("/ledger/proof/consistency", a.consistencyProof)
 
-	admin := v1.Group("/admin", a.requireAdmin)
+	admin := v1.Group("/admin", limit, a.requireAdmin)
 	admin.Post("/invites", a.createInvites)
 	admin.Post("/petitions", a.createPetition)
 	admin.Post("/releases", a.runReleases)
+	admin.Get("/backup", a.backup)
 
 	// C2SP tlog-tiles, so standard tools can mirror the log.
 	app.Get("/ledger/checkpoint", a.checkpoint)
@@ -39,5 +43,8 @@ func (a *api) routes(app *fiber.App, pages *dashboards.Pages) {
 
 	pages.Mount(app)
 
-	app.Use(func(*fiber.Ctx) error { return errNotFound })
+	app.Use(func(c *fiber.Ctx) error {
+		c.Locals(routeLabel, unmatched)
+		return errNotFound
+	})
 }

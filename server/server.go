@@ -47,6 +47,27 @@ type Config struct {
 	StatementSkew time.Duration
 	// RequestTimeout bounds each request's context (default 30 s).
 	RequestTimeout time.Duration
+	// DB, if set, serves GET /api/v1/admin/backup: an online backup of the database.
+	DB Backuper
+	// Metrics holds the Prometheus series served at GET /metrics (default: NewMetrics()). One
+	// Metrics serves one app.
+	Metrics *Metrics
+	// Ready reports whether the node takes traffic: GET /readyz answers 503 once it returns
+	// false (default: always ready while the app serves).
+	Ready func() bool
+	// RateLimit is the most POST requests one client IP may send per minute (0: no limit).
+	// Requests bearing the admin token are not limited.
+	RateLimit int
+	// MaxConnections caps concurrent connections (fiber's Concurrency; default 262144). The
+	// connection beyond the cap gets a plain 503 and is closed.
+	MaxConnections int
+	// ProxyHeader names the header carrying the client's IP, set by a reverse proxy (for
+	// example X-Real-IP); "" means the connection's peer address. It is believed only from
+	// TrustedProxies.
+	ProxyHeader string
+	// TrustedProxies are the IP addresses or CIDR ranges of the reverse proxies whose
+	// ProxyHeader is believed.
+	TrustedProxies []string
 	Now            func() time.Time
 	Logger         *slog.Logger
 }
@@ -54,7 +75,8 @@ type Config struct {
 // api holds the handlers' dependencies.
 type api struct {
 	Config
-	grid *geo.Map
+	grid    *geo.Map
+	backups *backupSet
 }
 
 // New builds the fiber app; tests use the same constructor as production.
@@ -71,6 +93,12 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
 	grid, err := geo.Parse(cfg.GeoJSON)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -81,16 +109,25 @@ func New(cfg Config) (*fiber.App, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	app := fiber.New(fiber.Config{
-		Immutable:             true,
-		BodyLimit:             cfg.BodyLimit,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		ErrorHandler:          errorHandler(cfg.Logger),
-		DisableStartupMessage: true,
-		AppName:               "commons",
+		Immutable:               true,
+		BodyLimit:               cfg.BodyLimit,
+		ReadTimeout:             30 * time.Second,
+		WriteTimeout:            30 * time.Second,
+		IdleTimeout:             120 * time.Second,
+		Concurrency:             cfg.MaxConnections,
+		ProxyHeader:             cfg.ProxyHeader,
+		EnableTrustedProxyCheck: cfg.ProxyHeader != "",
+		TrustedProxies:          cfg.TrustedProxies,
+		EnableIPValidation:      true,
+		ErrorHandler:            errorHandler(cfg.Logger),
+		DisableStartupMessage:   true,
+		AppName:                 "commons",
 	})
-	a := &api{Config: cfg, grid: grid}
+	a := &api{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}}}
+	if err := cfg.Metrics.register(a); err != nil {
+		return nil, err
+	}
+	app.Hooks().OnShutdown(a.backups.abort)
 	a.routes(app, pages)
 	return app, nil
 }

@@ -113,11 +113,35 @@ func loadNodeKeys(dir, origin string) (*nodeKeys, error) {
 	return &nodeKeys{signer: signer, verifier: verifier, verifierKey: string(vkey), nullifierKey: nullifier, adminToken: string(token)}, nil
 }
 
+// requireKeys refuses a data directory that holds a database but lacks the keys made with it,
+// as after a restore that forgot DIR/keys: creating new ones would fork the ledger's
+// checkpoints and the petition nullifiers. admin.token alone may be recreated.
+func requireKeys(dir string) error {
+	var missing []string
+	for _, name := range []string{"ledger.key", "ledger.pub", "nullifier.key"} {
+		if _, err := os.Stat(filepath.Join(dir, "keys", name)); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, "keys/"+name)
+		} else if err != nil {
+			return fmt.Errorf("keys: %w", err)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s holds a database but not its keys (%s missing): copy the node's keys/ directory "+
+			"from your backup into %s — backups of the database never contain keys", dir, strings.Join(missing, ", "), dir)
+	}
+	return nil
+}
+
+// purposeKeyPath is the file of one purpose version's identity.
+func purposeKeyPath(dir, purpose string, version int) string {
+	return filepath.Join(dir, "keys", "purposes", fmt.Sprintf("%s.v%d.age", strings.ReplaceAll(purpose, "/", "_"), version))
+}
+
 // purposeIdentity loads (or creates on first start) the age identity of one purpose version.
 // It lives in its own file and only the release engine receives it.
 func purposeIdentity(dir, purpose string, version int) (*age.X25519Identity, error) {
-	name := fmt.Sprintf("%s.v%d.age", strings.ReplaceAll(purpose, "/", "_"), version)
-	b, err := readOrCreate(filepath.Join(dir, "keys", "purposes", name), func() ([]byte, error) {
+	path := purposeKeyPath(dir, purpose, version)
+	b, err := readOrCreate(path, func() ([]byte, error) {
 		id, err := age.GenerateX25519Identity()
 		if err != nil {
 			return nil, err
@@ -129,7 +153,7 @@ func purposeIdentity(dir, purpose string, version int) (*age.X25519Identity, err
 	}
 	w, err := crypto.ParseWallet(b)
 	if err != nil {
-		return nil, fmt.Errorf("keys/purposes/%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return w.Identity(), nil
 }

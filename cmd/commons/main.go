@@ -1,13 +1,15 @@
 // Command commons is both the Commons server and the resident's client.
 //
-//	commons serve --data DIR --addr HOST:PORT [--demo]
+//	commons serve --data DIR --addr HOST:PORT [--demo] [--config FILE]
+//	commons backup --out FILE
+//	commons restore --in FILE --data DIR
 //	commons wallet init|show
 //	commons admin invite --count N
 //	commons register --invite CODE --neighbourhood ID
 //	commons consent grant|revoke|list --purpose ID [--erase]
 //	commons contribute FILE...
 //	commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR]
-//	commons petition sign|withdraw|list [ID]
+//	commons petition sign|withdraw|list|verify [ID]
 //	commons ledger verify [--state FILE] [--all]
 //
 // Run `commons COMMAND -h` for the flags of each command.
@@ -23,7 +25,9 @@ import (
 const usage = `commons — a civic data commons: server and resident's client.
 
 Server:
-  commons serve --data DIR --addr HOST:PORT [--demo]
+  commons serve --data DIR --addr HOST:PORT [--demo] [--config FILE]   (commons serve -h: every option)
+  commons backup --out FILE            online backup of a running node's database (not its keys)
+  commons restore --in FILE --data DIR load a backup into a new, empty data directory
 
 Resident (global flags: --server URL, --wallet FILE):
   commons wallet init [--out FILE]     create a wallet (a standard age identity)
@@ -34,7 +38,7 @@ Resident (global flags: --server URL, --wallet FILE):
   commons contribute FILE...           seal and upload readings (CSV, archive CSV, JSON)
   commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR] [--basic-auth USER:PASS]
                                        accept your sensors' posts (Sensor.Community firmware) and forward them
-  commons petition list | sign ID | withdraw ID
+  commons petition list | sign ID | withdraw ID | verify ID
 
 Operator (admin token from --admin-token-file or COMMONS_ADMIN_TOKEN):
   commons admin invite --count N
@@ -63,6 +67,10 @@ func run(args []string) error {
 	switch cmd {
 	case "serve":
 		return serve(rest)
+	case "backup":
+		return backupCmd(rest)
+	case "restore":
+		return restoreCmd(rest)
 	case "wallet":
 		return walletCmd(rest)
 	case "admin":

@@ -6,11 +6,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,38 +31,28 @@ import (
 	"github.com/commons-city/commons/server/store"
 )
 
-// serveConfig is the node's configuration, from flags.
-type serveConfig struct {
-	Data          string        // data directory: Badger, keys, admin token
-	Addr          string        // listen address
-	Demo          bool          // load the demo city into an empty node
-	Origin        string        // ledger origin, used when the ledger key is first created
-	Grid          string        // GeoJSON file of neighbourhoods ("" = the demo city's)
-	ReleaseEvery  time.Duration // how often closed epochs are released
-	BodyLimit     int           // request body limit in bytes
-	StatementSkew time.Duration // how far issued_at may be from the clock
-	Fsck          bool          // re-hash the whole ledger before serving
-}
-
+// serve is `commons serve`: it reads the configuration (config.go) and runs the node until
+// SIGTERM or SIGINT.
 func serve(args []string) error {
-	var cfg serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&cfg.Data, "data", "./data", "data `directory` (created if missing): Badger database, keys/, admin.token")
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address` (port 0 picks a free port)")
-	fs.BoolVar(&cfg.Demo, "demo", false, "load the demo city (fixtures) into an empty data directory")
-	fs.StringVar(&cfg.Origin, "origin", "commons.localhost/ledger", "ledger origin, fixed when the ledger key is created on first start")
-	fs.StringVar(&cfg.Grid, "neighbourhoods", "", "GeoJSON `file` of the public grid's neighbourhoods (default: the demo city's)")
-	fs.DurationVar(&cfg.ReleaseEvery, "release-every", time.Minute, "how often to publish releases of closed days")
-	fs.IntVar(&cfg.BodyLimit, "body-limit", 4<<20, "largest request body in `bytes`")
-	fs.DurationVar(&cfg.StatementSkew, "statement-skew", 10*time.Minute, "largest accepted distance between a statement's issued_at and the clock")
-	fs.BoolVar(&cfg.Fsck, "fsck", false, "before serving, re-hash every ledger entry and tree node and refuse to start on any mismatch")
-	if err := fs.Parse(args); err != nil {
+	cfg, sources, check, err := loadServeConfig(args, os.LookupEnv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	if cfg.ReleaseEvery <= 0 {
-		return errors.New("serve: --release-every must be positive")
+	if err != nil {
+		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if check {
+		return printConfig(os.Stdout, cfg, sources)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	values := configValues(cfg)
+	var changed []any
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if src := sources[name]; src != "default" {
+			changed = append(changed, slog.String(name, values[name]+" ("+src+")"))
+		}
+	}
+	logger.Info("configuration (options not at their default)", changed...)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runNode(ctx, cfg, logger)
@@ -76,9 +71,19 @@ func airPurpose(recipient string) state.Purpose {
 	}
 }
 
+// runNode serves a node from cfg until ctx ends, then shuts it down cleanly.
 func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if err := checkDataFormat(cfg.Data); err != nil {
+		return fmt.Errorf("serve: refusing to start: %w", err)
+	}
+	badgerDir := filepath.Join(cfg.Data, "badger")
+	if _, err := os.Stat(badgerDir); err == nil {
+		if err := requireKeys(cfg.Data); err != nil {
+			return fmt.Errorf("serve: refusing to start: %w", err)
+		}
 	}
 	keys, err := loadNodeKeys(cfg.Data, cfg.Origin)
 	if err != nil {
@@ -94,7 +99,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("serve: --neighbourhoods: %w", err)
 	}
-	db, err := store.OpenBadger(store.Options{Dir: filepath.Join(cfg.Data, "badger"), Logger: logger})
+	db, err := store.OpenBadger(store.Options{Dir: badgerDir, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -103,7 +108,8 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lg, err := ledger.Open(db, keys.signer, keys.verifier, ledger.Options{Apply: st.ApplyBatch, Logger: logger})
+	metrics := server.NewMetrics()
+	lg, err := ledger.Open(db, keys.signer, keys.verifier, ledger.Options{Apply: st.ApplyBatch, OnCommit: metrics.ObserveCommit, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -121,6 +127,12 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		logger.Info("ledger fsck passed", "entries", lg.Size(), "took", time.Since(started))
 	}
 
+	if _, logged := st.Purpose(fixtures.AirPurpose); logged {
+		if _, err := os.Stat(purposeKeyPath(cfg.Data, fixtures.AirPurpose, 1)); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("serve: refusing to start: the ledger names purpose %s but %s is missing: copy the node's keys/ from your backup",
+				fixtures.AirPurpose, purposeKeyPath(cfg.Data, fixtures.AirPurpose, 1))
+		}
+	}
 	airID, err := purposeIdentity(cfg.Data, fixtures.AirPurpose, 1)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -132,10 +144,15 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
 		Identities: map[string]age.Identity{fixtures.AirPurpose: airID},
 		Cells:      gridMap.IDs(), Now: time.Now, Logger: logger})
+	backups := &onlineBackups{db: db}
+	defer backups.Close() // before the ledger and the database close
+	var ready atomic.Bool
 	app, err := server.New(server.Config{Ledger: lg, State: st, Store: stor, Releases: engine,
 		VerifierKey: keys.verifierKey, GeoJSON: grid, AdminToken: keys.adminToken,
 		NullifierKey: keys.nullifierKey, AirPurpose: fixtures.AirPurpose, BodyLimit: cfg.BodyLimit,
-		StatementSkew: cfg.StatementSkew, Now: time.Now, Logger: logger})
+		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
+		RateLimit: cfg.RateLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
+		TrustedProxies: cfg.TrustedProxies, Now: time.Now, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -146,11 +163,14 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	url := "http://" + ln.Addr().String()
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
+	ready.Store(true)
 	logger.Info("serving", "url", url+"/", "data", cfg.Data)
 
 	if cfg.Demo && st.CitizenCount() == 0 {
 		fmt.Fprintf(os.Stderr, "commons: loading the demo city through %s (about half a minute)…\n", url)
-		sum, err := fixtures.Load(ctx, client.New(url), keys.adminToken, time.Now(), logger)
+		c := client.New(url)
+		c.HTTP.Transport = adminTransport{token: keys.adminToken, base: http.DefaultTransport}
+		sum, err := fixtures.Load(ctx, c, keys.adminToken, time.Now(), logger)
 		if err != nil {
 			return fmt.Errorf("serve: demo: %w", err)
 		}
@@ -174,6 +194,11 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 				logger.Error("releases", "err", err)
 			}
 		case <-ctx.Done():
+			ready.Store(false)
+			if cfg.ShutdownDelay > 0 {
+				logger.Info("shutting down: /readyz answers 503, still serving", "for", cfg.ShutdownDelay)
+				time.Sleep(cfg.ShutdownDelay)
+			}
 			logger.Info("shutting down")
 			if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
 				logger.Warn("shutdown", "err", err)
@@ -181,6 +206,22 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 			return nil
 		}
 	}
+}
+
+// adminTransport adds the admin token to every request of the demo loader, so that the rate
+// limit, which never applies to the operator, lets its thousands of writes through.
+type adminTransport struct {
+	token string
+	base  http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t adminTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	return t.base.RoundTrip(r)
 }
 
 // ensurePurpose logs a built-in purpose on first start, and refuses to start if the logged

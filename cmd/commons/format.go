@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// dataFormat is the version of the data directory's layout this binary reads and writes:
+// DIR/badger with the key spaces of docs/architecture.md, DIR/keys, DIR/admin.token. A change
+// an older binary would misread gets a new number.
+const dataFormat = 1
+
+// formatFile names the data format of a data directory, in one line: "commons-data 1".
+const formatFile = "FORMAT"
+
+// checkDataFormat accepts a data directory this binary can serve. It writes DIR/FORMAT into a
+// directory without a database (a first start), and refuses a FORMAT naming a newer version or
+// not readable as one, and a database without a FORMAT.
+func checkDataFormat(dir string) error {
+	path := filepath.Join(dir, formatFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		_, statErr := os.Stat(filepath.Join(dir, "badger"))
+		switch {
+		case statErr == nil:
+			return fmt.Errorf("%s holds a badger/ database but no %s file, so its format is unknown. If a Commons "+
+				"build from before format versioning created it, it is format %d: run `echo 'commons-data %d' > %s` and start again",
+				dir, formatFile, dataFormat, dataFormat, path)
+		case !errors.Is(statErr, fs.ErrNotExist):
+			return fmt.Errorf("data format: %w", statErr)
+		}
+		return writeDataFormat(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("data format: %w", err)
+	}
+	v, err := parseDataFormat(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if v > dataFormat {
+		return fmt.Errorf("%s was written by a newer Commons (data format %d; this binary reads format %d): run that version or a later one", dir, v, dataFormat)
+	}
+	return nil
+}
+
+// parseDataFormat reads "commons-data N" (one line, N ≥ 1).
+func parseDataFormat(b []byte) (int, error) {
+	fields := strings.Fields(string(b))
+	if len(fields) == 2 && fields[0] == "commons-data" {
+		if v, err := strconv.Atoi(fields[1]); err == nil && v >= 1 && strings.Count(string(b), "\n") <= 1 {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("not a Commons data format line (want %q): refusing to guess what this directory holds", fmt.Sprintf("commons-data %d", dataFormat))
+}
+
+// writeDataFormat writes DIR/FORMAT for this binary's format, durably.
+func writeDataFormat(dir string) error {
+	tmp := filepath.Join(dir, formatFile+".tmp")
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "commons-data %d\n", dataFormat), 0o644); err != nil {
+		return fmt.Errorf("data format: %w", err)
+	}
+	if err := syncFile(tmp); err != nil {
+		return fmt.Errorf("data format: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, formatFile)); err != nil {
+		return fmt.Errorf("data format: %w", err)
+	}
+	return syncFile(dir)
+}
+
+// syncFile fsyncs a file or a directory.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return f.Close()
+}

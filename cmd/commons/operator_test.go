@@ -1,0 +1,668 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/commons-city/commons/client"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/ledger"
+)
+
+// The nodes the tests start inherit this environment. The rate limit is off unless a test sets
+// one (a flag beats the variable): the load and crash tests send thousands of writes from one
+// loopback address.
+func init() {
+	commandWords["backup"] = true
+	os.Setenv("COMMONS_RATE_LIMIT", "0")
+}
+
+// env is a fake environment for loadServeConfig.
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "commons.conf")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+	return path
+}
+
+// TestConfigPrecedence checks default < file < environment < flag, option by option, and that
+// each value's source is reported.
+func TestConfigPrecedence(t *testing.T) {
+	file := writeFile(t, `# a node
+addr = 127.0.0.1:9001      # file
+release-every = 2m
+rate-limit = 10
+body-limit = 1000
+trusted-proxies = 10.0.0.0/8, 192.0.2.1
+`)
+	cfg, sources, check, err := loadServeConfig(
+		[]string{"--config", file, "--rate-limit", "30"},
+		env("COMMONS_RELEASE_EVERY", "3m", "COMMONS_RATE_LIMIT", "20", "COMMONS_LOG_LEVEL", "debug", "COMMONS_DEMO", ""),
+		io.Discard)
+	require.NoError(t, err)
+	assert.False(t, check)
+	assert.Equal(t, "./data", cfg.Data, "default")
+	assert.Equal(t, "default", sources["data"])
+	assert.Equal(t, "127.0.0.1:9001", cfg.Addr, "file over default")
+	assert.Equal(t, file+":2", sources["addr"])
+	assert.Equal(t, 1000, cfg.BodyLimit)
+	assert.Equal(t, []string{"10.0.0.0/8", "192.0.2.1"}, cfg.TrustedProxies)
+	assert.Equal(t, 3*time.Minute, cfg.ReleaseEvery, "environment over file")
+	assert.Equal(t, "$COMMONS_RELEASE_EVERY", sources["release-every"])
+	assert.Equal(t, slog.LevelDebug, cfg.LogLevel, "environment over default")
+	assert.False(t, cfg.Demo, "an empty variable counts as unset")
+	assert.Equal(t, 30, cfg.RateLimit, "flag over environment over file")
+	assert.Equal(t, "flag --rate-limit", sources["rate-limit"])
+
+	// $COMMONS_CONFIG names the file when --config does not.
+	cfg, _, _, err = loadServeConfig(nil, env("COMMONS_CONFIG", file), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 10, cfg.RateLimit)
+
+	// Without any source: the documented defaults.
+	cfg, _, _, err = loadServeConfig(nil, env(), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, defaultServeConfig(), cfg)
+	assert.Equal(t, 600, cfg.RateLimit)
+
+	// The printed configuration is itself a config file giving the same configuration.
+	cfg, sources, check, err = loadServeConfig([]string{"--config", file, "--check-config"}, env(), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, check)
+	var printed bytes.Buffer
+	require.NoError(t, printConfig(&printed, cfg, sources))
+	again, _, _, err := loadServeConfig([]string{"--config", writeFile(t, printed.String())}, env(), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, cfg, again)
+}
+
+// TestConfigRefusals checks that every bad value stops the node with a message naming the
+// option, the source and the reason.
+func TestConfigRefusals(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		file string
+		env  []string
+		args []string
+		want string
+	}{
+		{"unknown key", "addr = :8080\nbind = :9090\n", nil, nil, `:2: unknown key "bind" (the keys are the long flag names: addr, body-limit`},
+		{"line without =", "rate-limit 5\n", nil, nil, `:1: want a line "name = value", got "rate-limit 5"`},
+		{"key set twice", "rate-limit = 5\nrate-limit = 6\n", nil, nil, ":2: rate-limit is already set on line 1"},
+		{"config in the file", "config = other.conf\n", nil, nil, ":1: config can only be given on the command line"},
+		{"bad duration in the file", "release-every = 5 minutes\n", nil, nil, `:1: release-every: "5 minutes" is not a duration such as 90s, 10m or 1h30m`},
+		{"bad duration in env", "", []string{"COMMONS_STATEMENT_SKEW", "ten"}, nil, `$COMMONS_STATEMENT_SKEW: statement-skew: "ten" is not a duration`},
+		{"bad duration as a flag", "", nil, []string{"--release-every", "soon"}, `invalid value "soon" for flag -release-every: "soon" is not a duration`},
+		{"zero duration", "release-every = 0s\n", nil, nil, "release-every: 0s: must be positive"},
+		{"negative delay", "", nil, []string{"--shutdown-delay", "-1s"}, "-1s: must not be negative"},
+		{"negative body limit", "", []string{"COMMONS_BODY_LIMIT", "-1"}, nil, "$COMMONS_BODY_LIMIT: body-limit: -1: must be at least 1"},
+		{"negative rate limit", "rate-limit = -5\n", nil, nil, "rate-limit: -5: must be at least 0"},
+		{"zero connections", "", nil, []string{"--max-connections", "0"}, "0: must be at least 1"},
+		{"size not a number", "body-limit = 4MiB\n", nil, nil, `body-limit: "4MiB" is not a whole number`},
+		{"addr without port", "addr = 127.0.0.1\n", nil, nil, `addr: "127.0.0.1" is not HOST:PORT`},
+		{"addr with a bad port", "", nil, []string{"--addr", "127.0.0.1:http"}, "the port is not a number"},
+		{"bad level", "log-level = loud\n", nil, nil, `log-level: "loud" is not one of debug, info, warn, error`},
+		{"bad proxy", "trusted-proxies = proxy.local\n", nil, nil, `trusted-proxies: "proxy.local" is not an IP address or a CIDR range`},
+		{"proxy header without proxies", "proxy-header = X-Real-IP\ntrusted-proxies =\n", nil, nil, "proxy-header is set but trusted-proxies is empty"},
+		{"stray argument", "", nil, []string{"data"}, `unexpected argument "data"`},
+		{"missing file", "", []string{"COMMONS_CONFIG", "/nonexistent/commons.conf"}, nil, "config: open /nonexistent/commons.conf"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := c.args
+			if c.file != "" {
+				args = append([]string{"--config", writeFile(t, c.file)}, args...)
+			}
+			_, _, _, err := loadServeConfig(args, env(c.env...), io.Discard)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+// TestFormatFile checks the FORMAT line and what checkDataFormat accepts and refuses.
+func TestFormatFile(t *testing.T) {
+	for text, want := range map[string]int{"commons-data 1\n": 1, "commons-data 1": 1, "commons-data 7\n": 7,
+		"": 0, "commons-data\n": 0, "commons-data one\n": 0, "commons-data 0\n": 0, "commons-data -1\n": 0,
+		"commons-data 1 extra\n": 0, "commons-data\n1\n": 0, "badger 1\n": 0, "\x00\x01": 0} {
+		v, err := parseDataFormat([]byte(text))
+		if want == 0 {
+			assert.Error(t, err, "%q", text)
+		} else {
+			assert.NoError(t, err, "%q", text)
+			assert.Equal(t, want, v, "%q", text)
+		}
+	}
+
+	fresh := t.TempDir()
+	require.NoError(t, checkDataFormat(fresh))
+	b, err := os.ReadFile(filepath.Join(fresh, "FORMAT"))
+	require.NoError(t, err)
+	assert.Equal(t, "commons-data 1\n", string(b), "a first start writes the format")
+	require.NoError(t, checkDataFormat(fresh), "and accepts it next time")
+
+	newer := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(newer, "FORMAT"), []byte("commons-data 2\n"), 0o644))
+	assert.ErrorContains(t, checkDataFormat(newer), "written by a newer Commons (data format 2; this binary reads format 1)")
+
+	garbled := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(garbled, "FORMAT"), []byte("version=1\n"), 0o644))
+	assert.ErrorContains(t, checkDataFormat(garbled), `not a Commons data format line (want "commons-data 1")`)
+
+	unversioned := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(unversioned, "badger"), 0o700))
+	err = checkDataFormat(unversioned)
+	assert.ErrorContains(t, err, "holds a badger/ database but no FORMAT file")
+	assert.ErrorContains(t, err, "echo 'commons-data 1' >")
+	assert.NoFileExists(t, filepath.Join(unversioned, "FORMAT"), "a refused directory is left as it was")
+}
+
+// runBinary runs the commons binary to completion and returns its combined output.
+func runBinary(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	bin, err := binary()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestOperatorConfigBinary runs the real binary: -h documents the file keys and environment
+// names, --check-config reports precedence, a refused value stops it, and the precedence
+// holds on a serving node (body-limit from file, then environment, then flag).
+func TestOperatorConfigBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary; skipped with -short")
+	}
+	out, err := runBinary(t, nil, "serve", "-h")
+	require.Error(t, err)
+	for _, want := range []string{"--release-every duration", "file key: release-every, environment: COMMONS_RELEASE_EVERY",
+		"--rate-limit requests", "environment: COMMONS_RATE_LIMIT", "--config FILE", "environment: COMMONS_CONFIG",
+		"lowest to highest precedence", "Secrets are never options"} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out, "admin-token", "no secret is an option")
+
+	file := writeFile(t, "body-limit = 1000\nrelease-every = 2h\n")
+	out, err = runBinary(t, []string{"COMMONS_BODY_LIMIT=5000", "COMMONS_RATE_LIMIT=7"},
+		"serve", "--config", file, "--rate-limit", "9", "--check-config")
+	require.NoError(t, err, out)
+	assert.Regexp(t, `body-limit\s+= 5000\s+# \$COMMONS_BODY_LIMIT`, out)
+	assert.Regexp(t, `release-every\s+= 2h0m0s\s+# `+regexp.QuoteMeta(file)+`:2`, out)
+	assert.Regexp(t, `rate-limit\s+= 9\s+# flag --rate-limit`, out)
+	assert.Regexp(t, `addr\s+= 127\.0\.0\.1:8080\s+# default`, out)
+
+	data := filepath.Join(t.TempDir(), "never")
+	out, err = runBinary(t, nil, "serve", "--data", data, "--config", writeFile(t, "adress = :8080\n"))
+	require.Error(t, err)
+	assert.Contains(t, out, `commons: serve: refusing to start: `)
+	assert.Contains(t, out, `:1: unknown key "adress"`)
+	out, err = runBinary(t, []string{"COMMONS_RELEASE_EVERY=5 minutes"}, "serve", "--data", data)
+	require.Error(t, err)
+	assert.Contains(t, out, `$COMMONS_RELEASE_EVERY: release-every: "5 minutes" is not a duration`)
+	out, err = runBinary(t, nil, "serve", "--data", data, "--addr", "localhost")
+	require.Error(t, err)
+	assert.Contains(t, out, `"localhost" is not HOST:PORT`)
+	assert.NoDirExists(t, data, "a refused configuration touches nothing")
+
+	// On a serving node: a 2,000-byte body against body-limit from each source.
+	body := `{"statement":` + strings.Repeat(" ", 2000) + `}`
+	for _, c := range []struct {
+		name   string
+		env    string
+		flags  []string
+		status int
+	}{
+		{"file: 1000", "", nil, 413},
+		{"env 5000 over file", "5000", nil, 400},
+		{"flag 1500 over env", "5000", []string{"--body-limit", "1500"}, 413},
+	} {
+		if c.env != "" {
+			t.Setenv("COMMONS_BODY_LIMIT", c.env)
+		}
+		n := startNode(t, t.TempDir(), &syncBuffer{}, append([]string{"--config", file}, c.flags...)...)
+		status, _ := post(t, n.url+"/api/v1/statements", "application/json", []byte(body))
+		assert.Equal(t, c.status, status, c.name)
+		n.stop()
+	}
+}
+
+// adminTokenOf reads a node's admin token.
+func adminTokenOf(t *testing.T, data string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	return strings.TrimSpace(string(b))
+}
+
+// cliResidents registers n residents through the CLI, each consenting to the air purpose, so
+// that their wallets keep their receipts.
+func cliResidents(t *testing.T, nd *node, home string, count int) []*resident {
+	t.Helper()
+	out, err := nd.cli("", "admin", "invite", "--count", strconv.Itoa(count), "--admin-token-file", filepath.Join(nd.data, "admin.token"))
+	require.NoError(t, err)
+	invites := strings.Fields(out)
+	require.Len(t, invites, count)
+	var rs []*resident
+	for i, inv := range invites {
+		r := &resident{wallet: filepath.Join(home, fmt.Sprintf("r%d", i), "wallet")}
+		_, err := nd.cli(r.wallet, "wallet", "init")
+		require.NoError(t, err)
+		w, err := crypto.LoadWallet(r.wallet)
+		require.NoError(t, err)
+		r.citizen = w.CitizenID()
+		_, err = nd.cli(r.wallet, "register", "--invite", inv, "--neighbourhood", "old-town")
+		require.NoError(t, err)
+		_, err = nd.cli(r.wallet, "consent", "grant", "--purpose", "air-quality/daily")
+		require.NoError(t, err)
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// load keeps clients registering and flipping their consent until stop; it counts the writes
+// the server acknowledged.
+type load struct {
+	acked atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startLoad(t *testing.T, nd *node, clients int) *load {
+	t.Helper()
+	ctx := context.Background()
+	c := client.New(nd.url)
+	invites, err := c.Invites(ctx, adminTokenOf(t, nd.data), clients)
+	require.NoError(t, err)
+	air, err := c.Purpose(ctx, "air-quality/daily")
+	require.NoError(t, err)
+	l := &load{stop: make(chan struct{})}
+	for _, inv := range invites {
+		w, err := crypto.NewWallet()
+		require.NoError(t, err)
+		_, err = c.Register(ctx, w, inv, "riverside")
+		require.NoError(t, err)
+		l.wg.Go(func() {
+			for granted := false; ; granted = !granted {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				var err error
+				if granted {
+					_, err = c.Revoke(ctx, w, air, false)
+				} else {
+					_, err = c.Grant(ctx, w, air)
+				}
+				if err != nil {
+					t.Errorf("load: %v", err)
+					return
+				}
+				l.acked.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+func (l *load) end() int64 {
+	close(l.stop)
+	l.wg.Wait()
+	return l.acked.Load()
+}
+
+// checkpointOf fetches a node's latest checkpoint.
+func checkpointOf(t *testing.T, nd *node) []byte {
+	t.Helper()
+	resp, err := http.Get(nd.url + "/api/v1/ledger/checkpoint")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return b
+}
+
+// TestOperatorBackupRestore takes an online backup while residents write, restores it into a
+// new directory, refuses to serve it until the keys are copied, then checks the restored node:
+// fsck and the auditor pass, its checkpoint is the backed-up one (a prefix of the original
+// log's), and the residents' saved receipts still prove.
+func TestOperatorBackupRestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary; skipped with -short")
+	}
+	data, home := t.TempDir(), t.TempDir()
+	n := startNode(t, data, &syncBuffer{})
+	residents := cliResidents(t, n, home, 3)
+	vkey, err := os.ReadFile(filepath.Join(data, "keys", "ledger.pub"))
+	require.NoError(t, err)
+	verifier, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
+	require.NoError(t, err)
+	before, err := ledger.OpenCheckpoint(checkpointOf(t, n), verifier)
+	require.NoError(t, err)
+
+	// The backup runs while eight clients keep writing.
+	l := startLoad(t, n, 8)
+	time.Sleep(300 * time.Millisecond)
+	duringBefore := l.acked.Load()
+	file := filepath.Join(t.TempDir(), "node.backup")
+	started := time.Now()
+	out, err := n.cli("", "backup", "--out", file, "--admin-token-file", filepath.Join(data, "admin.token"))
+	took := time.Since(started)
+	require.NoError(t, err, out)
+	time.Sleep(200 * time.Millisecond)
+	acked := l.end()
+	assert.Greater(t, acked, duringBefore, "writes were acknowledged while the backup ran")
+	assert.Contains(t, out, "Keys are NOT in the backup: back up DATA/keys")
+	info, err := os.Stat(file)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	assert.FileExists(t, file+".sha256")
+	leftovers, err := filepath.Glob(filepath.Join(filepath.Dir(file), ".*.tmp"))
+	require.NoError(t, err)
+	assert.Empty(t, leftovers, "no temporary file is left behind")
+	after, err := ledger.OpenCheckpoint(checkpointOf(t, n), verifier)
+	require.NoError(t, err)
+	t.Logf("backup of %d bytes in %s under load (%d writes acknowledged during the test's load, ledger %d → %d)",
+		info.Size(), took.Round(time.Millisecond), acked, before.Size, after.Size)
+
+	// Restore refuses a directory in use, then loads into a new one.
+	out, err = runBinary(t, nil, "restore", "--in", file, "--data", data)
+	require.Error(t, err)
+	assert.Contains(t, out, "is not empty")
+	restoredDir := filepath.Join(t.TempDir(), "restored")
+	restoreOut, err := runBinary(t, nil, "restore", "--in", file, "--data", restoredDir)
+	require.NoError(t, err, restoreOut)
+	assert.Contains(t, restoreOut, "matches node.backup.sha256")
+	assert.Contains(t, restoreOut, "Keys are NOT in the backup")
+	m := regexp.MustCompile(`ledger: (\d+) entries`).FindStringSubmatch(restoreOut)
+	require.NotNil(t, m, restoreOut)
+	size, err := strconv.ParseUint(m[1], 10, 64)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, size, before.Size, "the backup holds everything acknowledged before it started")
+	assert.LessOrEqual(t, size, after.Size)
+	format, err := os.ReadFile(filepath.Join(restoredDir, "FORMAT"))
+	require.NoError(t, err)
+	assert.Equal(t, "commons-data 1\n", string(format))
+
+	// Without its keys, the restored node refuses to start (and creates none).
+	out, err = runBinary(t, nil, "serve", "--data", restoredDir, "--addr", "127.0.0.1:0")
+	require.Error(t, err)
+	assert.Contains(t, out, "holds a database but not its keys (keys/ledger.key, keys/ledger.pub, keys/nullifier.key missing)")
+	assert.NoDirExists(t, filepath.Join(restoredDir, "keys"))
+
+	require.NoError(t, os.CopyFS(filepath.Join(restoredDir, "keys"), os.DirFS(filepath.Join(data, "keys"))))
+	restoredNode := startNode(t, restoredDir, &syncBuffer{}, "--fsck")
+	signed := checkpointOf(t, restoredNode)
+	cp, err := ledger.OpenCheckpoint(signed, verifier)
+	require.NoError(t, err)
+	assert.Equal(t, size, cp.Size, "the restored node serves the backed-up checkpoint")
+	assert.Contains(t, restoreOut, indent(string(signed)), "the very checkpoint restore reported")
+	proofBody, err := client.New(n.url).Get(context.Background(), fmt.Sprintf("/api/v1/ledger/proof/consistency?from=%d&to=%d", cp.Size, after.Size))
+	require.NoError(t, err)
+	var proof struct{ Proof [][]byte }
+	require.NoError(t, json.Unmarshal(proofBody, &proof))
+	require.NoError(t, ledger.VerifyConsistency(cp, after, proof.Proof), "the restored log is a prefix of the original")
+
+	auditor := filepath.Join(t.TempDir(), "auditor", "wallet")
+	out, err = restoredNode.cli(auditor, "ledger", "verify", "--all")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "root matches the checkpoint")
+	for _, r := range residents {
+		out, err := restoredNode.cli(r.wallet, "consent", "list")
+		require.NoError(t, err, "the resident's saved receipts prove against the restored node: %s", out)
+		assert.Contains(t, out, `"your_consent": "granted"`)
+		assert.NotContains(t, out, "FAILED")
+	}
+	// The restored node takes new writes.
+	_, err = restoredNode.cli(residents[0].wallet, "consent", "revoke", "--purpose", "air-quality/daily")
+	require.NoError(t, err)
+	assert.Greater(t, ledgerSize(t, restoredNode), float64(size))
+}
+
+// TestOperatorMetrics sends traffic to the real binary, then checks /metrics has the expected
+// series and no citizen id, and that debug logging writes one line per request by route
+// pattern with a request id, never the path.
+func TestOperatorMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary; skipped with -short")
+	}
+	logs := &syncBuffer{}
+	n := startNode(t, t.TempDir(), logs, "--log-level", "debug")
+	residents := cliResidents(t, n, t.TempDir(), 2)
+	var home fixtures.Resident
+	for _, r := range fixtures.Residents() {
+		if r.Neighbourhood == "old-town" {
+			home = r
+			break
+		}
+	}
+	csv := filepath.Join(t.TempDir(), "r.csv")
+	day := time.Now().UTC().Format(time.DateOnly)
+	require.NoError(t, os.WriteFile(csv, fmt.Appendf(nil, "sensor,recorded_at,lat,lon,pm10,pm2_5,temperature,humidity\n"+
+		"s,%sT00:10:00Z,%.6f,%.6f,20,10,15,70\n", day, home.Lat, home.Lon), 0o600))
+	_, err := n.cli(residents[0].wallet, "contribute", csv)
+	require.NoError(t, err)
+	status, body := post(t, n.url+"/api/v1/contributions", "application/json", []byte(`{"contribution":{},"signature":""}`))
+	assert.Equal(t, 404, status, "%v", body)
+	resp, err := http.Get(n.url + "/api/v1/petitions/secret-probe-petition")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 404, resp.StatusCode)
+	rid := resp.Header.Get("X-Request-ID")
+	assert.Regexp(t, `^[0-9a-f-]{36}$`, rid)
+	_, err = n.cli("", "admin", "release", "--admin-token-file", filepath.Join(n.data, "admin.token"))
+	require.NoError(t, err)
+
+	resp, err = http.Get(n.url + "/metrics")
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
+	metrics := string(b)
+	for _, want := range []string{
+		`commons_http_requests_total{method="POST",route="/api/v1/citizens",status="201"} 2`,
+		`commons_http_requests_total{method="POST",route="/api/v1/statements",status="201"} 2`,
+		`commons_http_requests_total{method="GET",route="/api/v1/petitions/:id",status="404"} 1`,
+		`commons_http_request_duration_seconds_bucket{method="POST",route="/api/v1/contributions",le="+Inf"} 2`,
+		`commons_contributions_total{result="accepted"} 1`,
+		`commons_contributions_total{result="unknown_citizen"} 1`,
+		`commons_ledger_appended_entries_total `,
+		`commons_ledger_batch_entries_bucket{le="1"} `,
+		`commons_ledger_commit_seconds_count `,
+		`commons_ledger_commit_failures_total 0`,
+		`commons_ledger_size `,
+		`commons_releases_published_total{purpose="air-quality/daily"} `,
+		`process_resident_memory_bytes `, `go_goroutines `,
+	} {
+		assert.Contains(t, metrics, want)
+	}
+	assert.NotRegexp(t, `c-[a-z0-9]{8,}`, metrics, "no citizen id")
+	for _, r := range residents {
+		assert.NotContains(t, metrics, r.citizen)
+		assert.NotContains(t, logs.String(), r.citizen)
+	}
+	assert.NotContains(t, metrics, "secret-probe-petition")
+	assert.NotContains(t, logs.String(), "secret-probe-petition", "the log names the route, never the path")
+	assert.Regexp(t, `level=DEBUG msg=request method=GET route=/api/v1/petitions/:id status=404 took=\S+ request_id=`+rid, logs.String())
+	assert.Regexp(t, `level=DEBUG msg=request method=POST route=/api/v1/contributions status=201 `, logs.String())
+	t.Logf("/metrics: %d bytes, %d series", len(b), strings.Count(metrics, "\n")-strings.Count(metrics, "\n#"))
+}
+
+// TestOperatorRateLimit checks the real binary's limit: the fourth POST in a minute from one
+// address gets 429 rate_limited with Retry-After; GETs and the admin token pass.
+func TestOperatorRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary; skipped with -short")
+	}
+	n := startNode(t, t.TempDir(), &syncBuffer{}, "--rate-limit", "3")
+	for i := range 3 {
+		status, body := post(t, n.url+"/api/v1/statements", "application/json", []byte(`{`))
+		assert.Equal(t, 400, status, "request %d: %v", i, body)
+	}
+	req, err := http.NewRequest("POST", n.url+"/api/v1/citizens", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	resp.Body.Close()
+	assert.Equal(t, 429, resp.StatusCode)
+	assert.Equal(t, "rate_limited", errCode(body))
+	after, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	require.NoError(t, err, "Retry-After: %q", resp.Header.Get("Retry-After"))
+	assert.True(t, after >= 0 && after <= 60, "Retry-After %d", after)
+
+	assert.Equal(t, 200, ledgerStatus(t, n.url+"/api/v1/purposes"), "GET is not limited")
+	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(n.data, "admin.token"))
+	require.NoError(t, err, "the operator is not limited: %s", out)
+	resp, err = http.Get(n.url + "/metrics")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(b), `commons_http_requests_total{method="POST",route="/api/v1/citizens",status="429"} 1`)
+}
+
+func ledgerStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestOperatorMaxConnections checks the connection cap: with two connections held open, a
+// third is refused with 503 and closed, and is served again once one closes.
+func TestOperatorMaxConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary; skipped with -short")
+	}
+	n := startNode(t, t.TempDir(), &syncBuffer{}, "--max-connections", "2")
+	addr := strings.TrimPrefix(n.url, "http://")
+	get := func(c net.Conn) (*http.Response, error) {
+		fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		return http.ReadResponse(bufio.NewReader(c), nil)
+	}
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		resp, err := get(c)
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		assert.Equal(t, 200, resp.StatusCode)
+		held = append(held, c)
+	}
+	// The refusal is written as the connection is accepted, before any request.
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	msg, _ := io.ReadAll(resp.Body)
+	c.Close()
+	assert.Equal(t, 503, resp.StatusCode, "%s", msg)
+	assert.Contains(t, string(msg), "Concurrency limit exceeded")
+
+	held[0].Close()
+	assert.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		resp, err := get(c)
+		return err == nil && resp.StatusCode == 200
+	}, 5*time.Second, 50*time.Millisecond, "a freed slot serves again")
+}
+
+// TestOperatorReadyz checks /readyz on the real binary: 200 once serving, 503 from SIGTERM
+// through the shutdown delay while the node still answers, then the process exits cleanly.
+func TestOperatorReadyz(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary; skipped with -short")
+	}
+	logs := &syncBuffer{}
+	n := startNode(t, t.TempDir(), logs, "--shutdown-delay", "2s")
+	assert.Equal(t, 200, ledgerStatus(t, n.url+"/readyz"))
+	require.NoError(t, n.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Eventually(t, func() bool { return ledgerStatus(t, n.url+"/readyz") == 503 }, time.Second, 20*time.Millisecond)
+	assert.Equal(t, 200, ledgerStatus(t, n.url+"/healthz"), "still serving while draining")
+	exited := make(chan error, 1)
+	go func() { exited <- n.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "a clean exit")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the node did not exit after its shutdown delay")
+	}
+	assert.Contains(t, logs.String(), "shutting down: /readyz answers 503, still serving")
+}
+
+// TestOperatorDataFormat checks the data directory's FORMAT on the real binary: written on
+// first start, a newer or garbled one refused, and a database without one refused.
+func TestOperatorDataFormat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary; skipped with -short")
+	}
+	data := t.TempDir()
+	n := startNode(t, data, &syncBuffer{})
+	n.stop()
+	b, err := os.ReadFile(filepath.Join(data, "FORMAT"))
+	require.NoError(t, err)
+	assert.Equal(t, "commons-data 1\n", string(b))
+
+	serve := func() string {
+		out, err := runBinary(t, nil, "serve", "--data", data, "--addr", "127.0.0.1:0")
+		require.Error(t, err, "the node must refuse: %s", out)
+		return out
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 2\n"), 0o644))
+	assert.Contains(t, serve(), "refusing to start: "+data+" was written by a newer Commons (data format 2; this binary reads format 1)")
+	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("{\"format\":1}\n"), 0o644))
+	assert.Contains(t, serve(), `FORMAT: not a Commons data format line (want "commons-data 1")`)
+	require.NoError(t, os.Remove(filepath.Join(data, "FORMAT")))
+	assert.Contains(t, serve(), "holds a badger/ database but no FORMAT file")
+
+	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 1\n"), 0o644))
+	startNode(t, data, &syncBuffer{}).stop()
+}
