@@ -288,6 +288,25 @@ func (c *Client) post(ctx context.Context, s crypto.SignedContribution) (Uploade
 	return u, err
 }
 
+// VaultCopy is one of the resident's own sealed envelopes, as the server keeps it.
+type VaultCopy struct {
+	Day        string `json:"day"`
+	Ciphertext []byte `json:"ciphertext"`
+}
+
+// Vault fetches the resident's own vault copies with a signed export request.
+func (c *Client) Vault(ctx context.Context, w *crypto.Wallet) ([]VaultCopy, error) {
+	s, err := w.SignStatement(crypto.Statement{Type: crypto.TypeVaultExport, IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Copies []VaultCopy `json:"copies"`
+	}
+	err = c.do(ctx, http.MethodPost, "/api/v1/vault", "", s, &out)
+	return out.Copies, err
+}
+
 // Invites asks for n one-time invite codes (admin).
 func (c *Client) Invites(ctx context.Context, token string, n int) ([]string, error) {
 	var out struct {

@@ -13,6 +13,8 @@ const (
 	TypeConsentRevoke    = "consent.revoke"
 	TypePetitionSign     = "petition.sign"
 	TypePetitionWithdraw = "petition.withdraw"
+	// TypeVaultExport asks for the resident's own vault copies. It is not logged.
+	TypeVaultExport = "vault.export"
 )
 
 // Statement is what a resident signs: a registration, a consent or its withdrawal, a petition

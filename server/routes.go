@@ -21,6 +21,7 @@ func (a *api) routes(app *fiber.App, pages *dashboards.Pages) {
 	v1.Post("/citizens", limit, a.register)
 	v1.Post("/statements", limit, a.statement)
 	v1.Post("/contributions", limit, a.countContributions, a.contribute)
+	v1.Post("/vault", limit, a.exportVault)
 	v1.Get("/stats/air", a.statsAir)
 	v1.Get("/petitions", a.listPetitions)
 	v1.Get("/petitions/:id", a.getPetition)

@@ -10,6 +10,7 @@
 //	commons contribute FILE...
 //	commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR]
 //	commons petition sign|withdraw|list|verify [ID]
+//	commons export --out DIR [--decrypt]
 //	commons ledger verify [--state FILE] [--all]
 //
 // Run `commons COMMAND -h` for the flags of each command.
@@ -39,6 +40,7 @@ Resident (global flags: --server URL, --wallet FILE):
   commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR] [--basic-auth USER:PASS]
                                        accept your sensors' posts (Sensor.Community firmware) and forward them
   commons petition list | sign ID | withdraw ID | verify ID
+  commons export --out DIR [--decrypt] your vault as .age files (age -d -i WALLET opens them)
 
 Operator (admin token from --admin-token-file or COMMONS_ADMIN_TOKEN):
   commons admin invite --count N
@@ -83,6 +85,8 @@ func run(args []string) error {
 		return contributeCmd(rest)
 	case "gateway":
 		return gatewayCmd(rest)
+	case "export":
+		return exportCmd(rest)
 	case "petition":
 		return petitionCmd(rest)
 	case "ledger":

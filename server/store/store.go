@@ -348,3 +348,26 @@ func (s *Store) Spent(citizen, week string) (float64, error) {
 	}
 	return v, nil
 }
+
+// UseNonce records that a citizen used a nonce for a request that is not logged (an export),
+// refusing one already used.
+func (s *Store) UseNonce(citizen, nonce string) error {
+	for {
+		err := s.db.Update(func(txn *badger.Txn) error {
+			k := NonceKey(citizen, nonce)
+			if _, err := txn.Get(k); err == nil {
+				return ErrReplay
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			return txn.Set(k, []byte{1})
+		})
+		if errors.Is(err, badger.ErrConflict) {
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrReplay) {
+			return fmt.Errorf("store: use nonce: %w", err)
+		}
+		return err
+	}
+}
