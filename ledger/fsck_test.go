@@ -87,12 +87,13 @@ func TestReceiptsAreCheckedBeforeTheyAreGiven(t *testing.T) {
 		_, err := l.Append(context.Background(), entry(i))
 		require.NoError(t, err)
 	}
-	// Corrupt the stored node the next receipt's proof needs, in the database and in the
-	// cache: the log must refuse to hand out a receipt that does not verify.
-	bad := make([]byte, 32)
-	id := compact.NewNodeID(2, 0)
-	require.NoError(t, db.Update(func(txn *badger.Txn) error { return txn.Set(nodeKey(id), bad) }))
-	l.cache.put([]compact.NodeID{id}, [][]byte{bad})
+	// While the log runs, the disk corrupts the stored node the next receipt's proof needs,
+	// and the cache no longer holds it: the proof reads it from disk, and the log must refuse
+	// to hand out a receipt that does not verify.
+	require.NoError(t, db.Update(func(txn *badger.Txn) error {
+		return txn.Set(nodeKey(compact.NewNodeID(2, 0)), make([]byte, 32))
+	}))
+	l.cache = newNodeCache()
 	_, err := l.Append(context.Background(), entry(4))
 	assert.ErrorIs(t, err, ErrCorrupt)
 }

@@ -10,12 +10,19 @@ import (
 
 // InclusionProof returns the RFC 6962 inclusion proof of entry index in the tree of size size.
 func (l *Log) InclusionProof(index, size uint64) ([][]byte, error) {
+	p, _, err := l.inclusionProof(index, size)
+	return p, err
+}
+
+// inclusionProof also reports whether any node came from disk rather than from the cache of
+// nodes this process computed.
+func (l *Log) inclusionProof(index, size uint64) ([][]byte, bool, error) {
 	if size > l.Size() || index >= size {
-		return nil, ErrNotFound
+		return nil, false, ErrNotFound
 	}
 	nodes, err := proof.Inclusion(index, size)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: inclusion proof: %w", err)
+		return nil, false, fmt.Errorf("ledger: inclusion proof: %w", err)
 	}
 	return l.rehash(nodes)
 }
@@ -29,7 +36,8 @@ func (l *Log) ConsistencyProof(from, to uint64) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: consistency proof: %w", err)
 	}
-	return l.rehash(nodes)
+	p, _, err := l.rehash(nodes)
+	return p, err
 }
 
 // LeafHashAt returns the stored leaf hash of entry index.
@@ -37,29 +45,29 @@ func (l *Log) LeafHashAt(index uint64) ([]byte, error) {
 	if index >= l.Size() {
 		return nil, ErrNotFound
 	}
-	h, err := l.readNodes([]compact.NodeID{compact.NewNodeID(0, index)})
+	h, _, err := l.readNodes([]compact.NodeID{compact.NewNodeID(0, index)})
 	if err != nil {
 		return nil, err
 	}
 	return h[0], nil
 }
 
-func (l *Log) rehash(nodes proof.Nodes) ([][]byte, error) {
-	hashes, err := l.readNodes(nodes.IDs)
+func (l *Log) rehash(nodes proof.Nodes) ([][]byte, bool, error) {
+	hashes, fromDisk, err := l.readNodes(nodes.IDs)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	p, err := nodes.Rehash(hashes, hasher.HashChildren)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: rehash proof: %w", err)
+		return nil, false, fmt.Errorf("ledger: rehash proof: %w", err)
 	}
-	return p, nil
+	return p, fromDisk, nil
 }
 
-// readNodes reads stored perfect-subtree hashes, from the cache when it has them. Stored nodes
-// are immutable once written, so a proof for any size up to the current one can be built from
-// them.
-func (l *Log) readNodes(ids []compact.NodeID) ([][]byte, error) {
+// readNodes reads stored perfect-subtree hashes, from the cache when it has them, and reports
+// whether any was read from disk. Stored nodes are immutable once written, so a proof for any
+// size up to the current one can be built from them.
+func (l *Log) readNodes(ids []compact.NodeID) ([][]byte, bool, error) {
 	hashes := make([][]byte, len(ids))
 	var missing []int
 	for i, id := range ids {
@@ -70,7 +78,7 @@ func (l *Log) readNodes(ids []compact.NodeID) ([][]byte, error) {
 		}
 	}
 	if len(missing) == 0 {
-		return hashes, nil
+		return hashes, false, nil
 	}
 	err := l.db.View(func(txn *badger.Txn) error {
 		for _, i := range missing {
@@ -83,7 +91,7 @@ func (l *Log) readNodes(ids []compact.NodeID) ([][]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ledger: read nodes: %w", err)
+		return nil, false, fmt.Errorf("ledger: read nodes: %w", err)
 	}
 	read := make([]compact.NodeID, len(missing))
 	vals := make([][]byte, len(missing))
@@ -91,5 +99,5 @@ func (l *Log) readNodes(ids []compact.NodeID) ([][]byte, error) {
 		read[j], vals[j] = ids[i], hashes[i]
 	}
 	l.cache.put(read, vals)
-	return hashes, nil
+	return hashes, true, nil
 }
