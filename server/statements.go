@@ -10,24 +10,11 @@ import (
 
 // statement accepts a signed consent or petition statement and answers with its receipt.
 func (a *api) statement(c *fiber.Ctx) error {
-	var s crypto.SignedStatement
-	if err := decode(c, &s); err != nil {
+	s, err := a.signedStatement(c)
+	if err != nil {
 		return err
 	}
 	st := s.Statement
-	citizen, ok := a.State.Citizen(st.Citizen)
-	if !ok {
-		return errUnknownCitizen
-	}
-	if err := s.Verify(citizen.SigningKey); err != nil {
-		return statementError(err)
-	}
-	if err := a.fresh(st.IssuedAt); err != nil {
-		return err
-	}
-	if st.Nonce == "" {
-		return invalid("nonce", "required")
-	}
 	switch st.Type {
 	case crypto.TypeConsentGrant, crypto.TypeConsentRevoke:
 		return a.consent(c, s)
@@ -36,6 +23,29 @@ func (a *api) statement(c *fiber.Ctx) error {
 	default:
 		return errWrongType
 	}
+}
+
+// signedStatement decodes a statement of a registered citizen and checks its signature, its
+// freshness and that it carries a nonce.
+func (a *api) signedStatement(c *fiber.Ctx) (crypto.SignedStatement, error) {
+	var s crypto.SignedStatement
+	if err := decode(c, &s); err != nil {
+		return s, err
+	}
+	citizen, ok := a.State.Citizen(s.Statement.Citizen)
+	if !ok {
+		return s, errUnknownCitizen
+	}
+	if err := s.Verify(citizen.SigningKey); err != nil {
+		return s, statementError(err)
+	}
+	if err := a.fresh(s.Statement.IssuedAt); err != nil {
+		return s, err
+	}
+	if s.Statement.Nonce == "" {
+		return s, invalid("nonce", "required")
+	}
+	return s, nil
 }
 
 // reserve claims the statement's nonce and any other keys for the request's lifetime, and

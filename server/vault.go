@@ -24,26 +24,13 @@ type vaultAnswer struct {
 // are sealed to the resident: only their wallet opens them, so the answer reveals nothing to
 // anyone else, and the signature keeps one resident from listing another's.
 func (a *api) exportVault(c *fiber.Ctx) error {
-	var s crypto.SignedStatement
-	if err := decode(c, &s); err != nil {
+	s, err := a.signedStatement(c)
+	if err != nil {
 		return err
 	}
 	st := s.Statement
 	if st.Type != crypto.TypeVaultExport {
 		return errWrongType
-	}
-	citizen, ok := a.State.Citizen(st.Citizen)
-	if !ok {
-		return errUnknownCitizen
-	}
-	if err := s.Verify(citizen.SigningKey); err != nil {
-		return statementError(err)
-	}
-	if err := a.fresh(st.IssuedAt); err != nil {
-		return err
-	}
-	if st.Nonce == "" {
-		return invalid("nonce", "required")
 	}
 	if err := a.Store.UseNonce(st.Citizen, st.Nonce); errors.Is(err, store.ErrReplay) {
 		return errReplay
@@ -51,7 +38,7 @@ func (a *api) exportVault(c *fiber.Ctx) error {
 		return err
 	}
 	out := vaultAnswer{Citizen: st.Citizen, Copies: []vaultCopy{}}
-	err := a.Store.VaultCopies(st.Citizen, func(day string, ciphertext []byte) error {
+	err = a.Store.VaultCopies(st.Citizen, func(day string, ciphertext []byte) error {
 		out.Copies = append(out.Copies, vaultCopy{Day: day, Ciphertext: ciphertext})
 		return nil
 	})
