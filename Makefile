@@ -5,7 +5,7 @@ DATA    ?= ./data
 ADDR    ?= 127.0.0.1:8080
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test bench lint clean
+.PHONY: build run test bench lint clean soak fuzz
 
 build:
 	$(GO) build -o $(BIN) ./cmd/commons
@@ -22,6 +22,23 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 20m ./... | tee bench.out
 	$(GO) run ./cmd/benchsummary < bench.out
+
+## soak: a few minutes of residents, gateways, readers and random kill -9 against the real binary
+## (a 20 s version runs in `make test`). SOAK sets the duration.
+SOAK ?= 3m
+soak:
+	COMMONS_SOAK=$(SOAK) $(GO) test -race -count=1 -run '^TestSoak$$' -timeout 15m -v ./cmd/commons/
+
+## fuzz: every decoder's fuzz test for FUZZTIME each (their seed corpora run in `make test`).
+FUZZTIME ?= 10s
+FUZZ := ./ledger:FuzzParseEntry ./ledger:FuzzParseTilePath ./crypto:FuzzVerifyStatement \
+	./crypto:FuzzParseWallet ./server:FuzzDecodeStatement ./cmd/commons:FuzzConfigFile \
+	./client/reading:FuzzParseCSV ./client/reading:FuzzParseArchiveCSV ./client/reading:FuzzParseJSON \
+	./client/gateway:FuzzDecodeReadings ./client/geo:FuzzParse ./client/device:FuzzParseAirrohr \
+	./dashboards/release:FuzzParseAirDay
+fuzz:
+	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

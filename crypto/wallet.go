@@ -91,11 +91,15 @@ func ParseWallet(b []byte) (*Wallet, error) {
 	return walletFrom(found)
 }
 
-// LoadWallet reads a wallet file.
+// LoadWallet reads a plain wallet file. A passphrase-protected one gives
+// ErrPassphraseRequired: load it with LoadWalletWithPassphrase.
 func LoadWallet(path string) (*Wallet, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: load wallet: %w", err)
+	}
+	if IsProtected(b) {
+		return nil, ErrPassphraseRequired
 	}
 	return ParseWallet(b)
 }

@@ -145,7 +145,7 @@ func (n *node) cli(wallet string, args ...string) (string, error) {
 var commandWords = map[string]bool{}
 
 func init() {
-	for _, w := range strings.Fields("wallet init show admin invite release register consent grant revoke list contribute petition sign withdraw ledger verify export") {
+	for _, w := range strings.Fields("wallet init show admin invite release register consent grant revoke list contribute petition sign withdraw ledger verify export status") {
 		commandWords[w] = true
 	}
 }

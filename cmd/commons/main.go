@@ -11,6 +11,7 @@
 //	commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR]
 //	commons petition sign|withdraw|list|verify [ID]
 //	commons export --out DIR [--decrypt]
+//	commons status [--outbox DIR]
 //	commons ledger verify [--state FILE] [--all]
 //
 // Run `commons COMMAND -h` for the flags of each command.
@@ -30,8 +31,11 @@ Server:
   commons backup --out FILE            online backup of a running node's database (not its keys)
   commons restore --in FILE --data DIR load a backup into a new, empty data directory
 
-Resident (global flags: --server URL, --wallet FILE):
-  commons wallet init [--out FILE]     create a wallet (a standard age identity)
+Resident (global flags: --server URL, --wallet FILE, --passphrase-file FILE):
+  commons wallet init [--out FILE] [--passphrase]
+                                       create a wallet (a standard age identity), optionally
+                                       encrypted with a passphrase (--passphrase-file FILE or
+                                       COMMONS_WALLET_PASSPHRASE, which every command reads)
   commons wallet show                  print the citizen id and public keys
   commons register --invite CODE --neighbourhood ID
   commons consent grant|revoke --purpose ID [--erase]
@@ -41,6 +45,7 @@ Resident (global flags: --server URL, --wallet FILE):
                                        accept your sensors' posts (Sensor.Community firmware) and forward them
   commons petition list | sign ID | withdraw ID | verify ID
   commons export --out DIR [--decrypt] your vault as .age files (age -d -i WALLET opens them)
+  commons status [--outbox DIR]        your consents, what the server holds for you, your gateway's outbox
 
 Operator (admin token from --admin-token-file or COMMONS_ADMIN_TOKEN):
   commons admin invite --count N
@@ -87,6 +92,8 @@ func run(args []string) error {
 		return gatewayCmd(rest)
 	case "export":
 		return exportCmd(rest)
+	case "status":
+		return statusCmd(rest)
 	case "petition":
 		return petitionCmd(rest)
 	case "ledger":

@@ -21,6 +21,7 @@ import (
 // global are the flags every client command takes.
 type global struct {
 	server, wallet string
+	passphraseFile string
 }
 
 func defaultWallet() string {
@@ -37,6 +38,7 @@ func clientFlags(name string) (*flag.FlagSet, *global) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&g.server, "server", envOr("COMMONS_SERVER", "http://127.0.0.1:8080"), "server `URL`")
 	fs.StringVar(&g.wallet, "wallet", envOr("COMMONS_WALLET", defaultWallet()), "wallet `file`")
+	fs.StringVar(&g.passphraseFile, "passphrase-file", "", "`file` holding the wallet's passphrase (or set COMMONS_WALLET_PASSPHRASE)")
 	return fs, g
 }
 
@@ -50,9 +52,11 @@ func envOr(k, def string) string {
 func clientFor(g *global) *client.Client { return client.New(g.server) }
 
 func (g *global) load() (*crypto.Wallet, *client.Client, error) {
-	w, err := crypto.LoadWallet(g.wallet)
-	if err != nil {
+	w, err := g.loadWallet()
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("%w (create one with `commons wallet init`)", err)
+	} else if err != nil {
+		return nil, nil, err
 	}
 	return w, clientFor(g), nil
 }
@@ -70,6 +74,7 @@ func walletCmd(args []string) error {
 	}
 	fs, g := clientFlags("wallet " + verb)
 	out := fs.String("out", "", "where to write the new wallet (default: --wallet)")
+	protect := fs.Bool("passphrase", false, "with init: encrypt the wallet with a passphrase (age scrypt)")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
@@ -82,7 +87,18 @@ func walletCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := w.Save(path); errors.Is(err, crypto.ErrWalletExists) {
+		save := w.Save
+		if *protect || g.passphraseFile != "" {
+			if _, err := os.Stat(path); err == nil {
+				return fmt.Errorf("wallet init: %s already exists; it was not touched", path)
+			}
+			pass, err := g.newPassphrase()
+			if err != nil {
+				return err
+			}
+			save = func(path string) error { return w.SaveProtected(path, pass) }
+		}
+		if err := save(path); errors.Is(err, crypto.ErrWalletExists) {
 			return fmt.Errorf("wallet init: %s already exists; it was not touched", path)
 		} else if err != nil {
 			return err
@@ -90,7 +106,7 @@ func walletCmd(args []string) error {
 		fmt.Printf("wallet written to %s (mode 0600) — keep a backup: it is the only key to your data\n", path)
 		return showWallet(w)
 	}
-	w, err := crypto.LoadWallet(g.wallet)
+	w, err := g.loadWallet()
 	if err != nil {
 		return err
 	}
