@@ -10,9 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -117,30 +115,7 @@ func (w *Wallet) Marshal() []byte {
 
 // Save writes the wallet to path with mode 0600, creating parent directories with mode 0700.
 // It refuses to overwrite an existing file.
-func (w *Wallet) Save(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return ErrWalletExists
-	}
-	if err != nil {
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	if _, err := f.Write(w.Marshal()); err != nil {
-		f.Close()
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	return nil
-}
+func (w *Wallet) Save(path string) error { return writeNew(path, w.Marshal()) }
 
 // Identity is the wallet's age identity: it opens the resident's vault copies.
 func (w *Wallet) Identity() *age.X25519Identity { return w.identity }
