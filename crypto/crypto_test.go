@@ -2,6 +2,10 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -208,4 +212,22 @@ func FuzzVerifyStatement(f *testing.F) {
 			assert.Equal(t, again.Signature, s.Signature)
 		}
 	})
+}
+
+func TestNullifierIsStablePerPetitionAndFollowsTheSpec(t *testing.T) {
+	w := newWallet(t)
+	back, err := ParseWallet(w.Marshal())
+	require.NoError(t, err)
+	assert.Equal(t, w.Nullifier("p-1"), back.Nullifier("p-1"), "same wallet, same nullifier")
+	assert.NotEqual(t, w.Nullifier("p-1"), w.Nullifier("p-2"), "one petition's nullifier says nothing of another's")
+	assert.NotEqual(t, w.Nullifier("p-1"), newWallet(t).Nullifier("p-1"))
+	assert.NotContains(t, w.Nullifier("p-1"), w.CitizenID())
+
+	// The derivation written out from its description in docs/wallet.md, for other implementations.
+	nk, err := hkdf.Key(sha256.New, []byte(w.Identity().String()), []byte("commons/v1"),
+		"commons/v1 petition nullifier hmac-sha256", 32)
+	require.NoError(t, err)
+	m := hmac.New(sha256.New, nk)
+	m.Write([]byte("p-1"))
+	assert.Equal(t, hex.EncodeToString(m.Sum(nil)), w.Nullifier("p-1"))
 }

@@ -27,6 +27,7 @@ type Statement struct {
 	IssuedAt       string `json:"issued_at"`
 	Neighbourhood  string `json:"neighbourhood,omitempty"`
 	Nonce          string `json:"nonce"`
+	Nullifier      string `json:"nullifier,omitempty"`
 	Petition       string `json:"petition,omitempty"`
 	Purpose        string `json:"purpose,omitempty"`
 	PurposeVersion int    `json:"purpose_version,omitempty"`
@@ -45,7 +46,7 @@ type SignedStatement struct {
 func (s Statement) Canonical() ([]byte, error) {
 	for _, f := range []struct{ name, v string }{
 		{"citizen", s.Citizen}, {"invite", s.Invite}, {"issued_at", s.IssuedAt},
-		{"neighbourhood", s.Neighbourhood}, {"nonce", s.Nonce}, {"petition", s.Petition},
+		{"neighbourhood", s.Neighbourhood}, {"nonce", s.Nonce}, {"nullifier", s.Nullifier}, {"petition", s.Petition},
 		{"purpose", s.Purpose}, {"recipient", s.Recipient}, {"signing_key", s.SigningKey},
 		{"type", s.Type},
 	} {
