@@ -209,6 +209,11 @@ const daysPerUpload = 60
 // Seal groups readings by UTC day and seals each day twice or more: a vault copy to the
 // resident and one share copy per consented purpose. It returns the envelopes in day order.
 func Seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose) ([]crypto.Envelope, error) {
+	return seal(w, rs, purposes, nil)
+}
+
+// seal is Seal leaving out the share copies for which skip(purpose, day) is true.
+func seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, skip func(purpose, day string) bool) ([]crypto.Envelope, error) {
 	recipients := make([]age.Recipient, len(purposes))
 	for i, p := range purposes {
 		r, err := age.ParseX25519Recipient(p.Recipient)
@@ -239,6 +244,9 @@ func Seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose) ([]crypto.
 		}
 		out = append(out, crypto.Envelope{Day: d, Purpose: crypto.VaultPurpose, Ciphertext: vault})
 		for i, p := range purposes {
+			if skip != nil && skip(p.ID, d) {
+				continue
+			}
 			share, err := crypto.Seal(plain, recipients[i])
 			if err != nil {
 				return nil, err
@@ -252,15 +260,47 @@ func Seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose) ([]crypto.
 // Contribute seals readings (see Seal) and uploads them in signed contributions of at most
 // 60 days each, calling progress after each upload.
 func (c *Client) Contribute(ctx context.Context, w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, progress func(done, total int)) ([]Uploaded, error) {
-	envs, err := Seal(w, rs, purposes)
-	if err != nil {
-		return nil, err
+	return c.Upload(ctx, w, rs, purposes, UploadOptions{Progress: progress})
+}
+
+// UploadOptions follow an upload as it goes.
+type UploadOptions struct {
+	// Progress, if set, is called after each acknowledged contribution with the number of
+	// readings acknowledged so far and the total.
+	Progress func(done, total int)
+	// Acked, if set, is called with the readings of each contribution once the server has
+	// acknowledged it, before the next one is sent; an error stops the upload.
+	Acked func([]reading.Reading) error
+	// Closed, if set, names the days whose release for a purpose is already published: their
+	// readings go to the resident's vault only, since a published release never changes.
+	Closed func(purpose, day string) bool
+}
+
+// Upload seals readings (see Seal) and uploads them in signed contributions of at most 60
+// days each, in day order, so that an interrupted upload has delivered a prefix of the days.
+func (c *Client) Upload(ctx context.Context, w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, opt UploadOptions) ([]Uploaded, error) {
+	byDay := map[string][]reading.Reading{}
+	for _, r := range rs {
+		d := reading.Day(r.RecordedAt)
+		byDay[d] = append(byDay[d], r)
 	}
-	per := daysPerUpload * (1 + len(purposes))
+	days := make([]string, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	sort.Strings(days)
 	var out []Uploaded
-	for start := 0; start < len(envs); start += per {
-		chunk := envs[start:min(start+per, len(envs))]
-		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: chunk})
+	done := 0
+	for start := 0; start < len(days); start += daysPerUpload {
+		var chunk []reading.Reading
+		for _, d := range days[start:min(start+daysPerUpload, len(days))] {
+			chunk = append(chunk, byDay[d]...)
+		}
+		envs, err := seal(w, chunk, purposes, opt.Closed)
+		if err != nil {
+			return out, err
+		}
+		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
 		if err != nil {
 			return out, err
 		}
@@ -269,8 +309,14 @@ func (c *Client) Contribute(ctx context.Context, w *crypto.Wallet, rs []reading.
 			return out, err
 		}
 		out = append(out, u)
-		if progress != nil {
-			progress(start+len(chunk), len(envs))
+		if opt.Acked != nil {
+			if err := opt.Acked(chunk); err != nil {
+				return out, err
+			}
+		}
+		done += len(chunk)
+		if opt.Progress != nil {
+			opt.Progress(done, len(rs))
 		}
 	}
 	return out, nil
@@ -305,6 +351,22 @@ func (c *Client) Vault(ctx context.Context, w *crypto.Wallet) ([]VaultCopy, erro
 	}
 	err = c.do(ctx, http.MethodPost, "/api/v1/vault", "", s, &out)
 	return out.Copies, err
+}
+
+// Released returns the days whose air-quality release is published, keyed by the purpose.
+func (c *Client) Released(ctx context.Context) (map[string]map[string]bool, error) {
+	var out struct {
+		Purpose string   `json:"purpose"`
+		Epochs  []string `json:"epochs"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/stats/air", "", nil, &out); err != nil {
+		return nil, err
+	}
+	days := make(map[string]bool, len(out.Epochs))
+	for _, d := range out.Epochs {
+		days[d] = true
+	}
+	return map[string]map[string]bool{out.Purpose: days}, nil
 }
 
 // Invites asks for n one-time invite codes (admin).
