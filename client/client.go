@@ -202,9 +202,12 @@ type Uploaded struct {
 	Envelopes    int    `json:"envelopes"`
 }
 
-// daysPerUpload bounds one contribution: its vault and share copies stay under the server's
-// envelope and body limits.
-const daysPerUpload = 60
+// Bounds on one contribution, so it stays under the server's envelope count and its default
+// 4 MiB body limit: whole days are packed until either bound would be crossed.
+const (
+	daysPerUpload  = 60
+	bytesPerUpload = 2 << 20 // of ciphertext; base64 and JSON add about a third
+)
 
 // Seal groups readings by UTC day and seals each day twice or more: a vault copy to the
 // resident and one share copy per consented purpose. It returns the envelopes in day order.
@@ -276,8 +279,8 @@ type UploadOptions struct {
 	Closed func(purpose, day string) bool
 }
 
-// Upload seals readings (see Seal) and uploads them in signed contributions of at most 60
-// days each, in day order, so that an interrupted upload has delivered a prefix of the days.
+// Upload seals readings (see Seal) and uploads them in signed contributions of whole days,
+// in day order, so that an interrupted upload has delivered a prefix of the days.
 func (c *Client) Upload(ctx context.Context, w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, opt UploadOptions) ([]Uploaded, error) {
 	byDay := map[string][]reading.Reading{}
 	for _, r := range rs {
@@ -289,37 +292,88 @@ func (c *Client) Upload(ctx context.Context, w *crypto.Wallet, rs []reading.Read
 		days = append(days, d)
 	}
 	sort.Strings(days)
-	var out []Uploaded
-	done := 0
-	for start := 0; start < len(days); start += daysPerUpload {
-		var chunk []reading.Reading
-		for _, d := range days[start:min(start+daysPerUpload, len(days))] {
-			chunk = append(chunk, byDay[d]...)
-		}
-		envs, err := seal(w, chunk, purposes, opt.Closed)
-		if err != nil {
-			return out, err
+	var (
+		out     []Uploaded
+		done    int
+		envs    []crypto.Envelope
+		pending []reading.Reading
+		size    int
+		nDays   int
+	)
+	send := func() error {
+		if nDays == 0 {
+			return nil
 		}
 		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
 		if err != nil {
-			return out, err
+			return err
 		}
-		u, err := c.post(ctx, signed)
+		u, err := c.postRetrying(ctx, signed)
 		if err != nil {
-			return out, err
+			return err
 		}
 		out = append(out, u)
 		if opt.Acked != nil {
-			if err := opt.Acked(chunk); err != nil {
-				return out, err
+			if err := opt.Acked(pending); err != nil {
+				return err
 			}
 		}
-		done += len(chunk)
+		done += len(pending)
 		if opt.Progress != nil {
 			opt.Progress(done, len(rs))
 		}
+		envs, pending, size, nDays = nil, nil, 0, 0
+		return nil
 	}
-	return out, nil
+	for _, d := range days {
+		sealed, err := seal(w, byDay[d], purposes, opt.Closed)
+		if err != nil {
+			return out, err
+		}
+		n := 0
+		for _, e := range sealed {
+			n += len(e.Ciphertext)
+		}
+		if nDays == daysPerUpload || (nDays > 0 && size+n > bytesPerUpload) {
+			if err := send(); err != nil {
+				return out, err
+			}
+		}
+		envs, pending, size, nDays = append(envs, sealed...), append(pending, byDay[d]...), size+n, nDays+1
+	}
+	return out, send()
+}
+
+// uploadRetries are the pauses before sending a contribution again after a network error or
+// a server error.
+var uploadRetries = []time.Duration{500 * time.Millisecond, 2 * time.Second}
+
+// postRetrying uploads a signed contribution, sending the same bytes again after a failure
+// that may be passing. The server refuses a nonce it has seen as a replay, so a retry can never
+// store a contribution twice — and a replay answer to a retry means an earlier attempt was
+// stored and only its answer was lost.
+func (c *Client) postRetrying(ctx context.Context, s crypto.SignedContribution) (Uploaded, error) {
+	u, err := c.post(ctx, s)
+	for _, wait := range uploadRetries {
+		var ae *APIError
+		if err == nil || (errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusTooManyRequests) {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return u, err
+		}
+		u, err = c.post(ctx, s)
+		if IsCode(err, "replayed") {
+			id, idErr := s.Contribution.ID()
+			if idErr != nil {
+				return u, idErr
+			}
+			return Uploaded{Contribution: id, Envelopes: len(s.Contribution.Envelopes)}, nil
+		}
+	}
+	return u, err
 }
 
 // PostContribution uploads one signed contribution as is.

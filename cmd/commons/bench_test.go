@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/commons-city/commons/client"
+	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
 )
 
@@ -202,5 +204,100 @@ func BenchmarkContributionsHTTP(b *testing.B) {
 			})
 		}
 		wg.Wait()
+	})
+}
+
+// BenchmarkGatewayDevices measures the gateway's own CPU time for each device post it takes,
+// including its share of the batches it seals and uploads, from the process's rusage (start-up
+// included, so the figure errs high). The figure that matters, the share of one core that
+// 1,000 devices posting every 145 s would take, is reported as core-%-1000-devices.
+func BenchmarkGatewayDevices(b *testing.B) {
+	n := startNode(b, b.TempDir(), &syncBuffer{})
+	wallet, home := gatewayResident(b, n)
+	body, _ := deviceBody(b, "sds011_bmp280.json")
+	gw := startGateway(b, n.url, wallet, filepath.Join(b.TempDir(), "outbox"), home, "--batch", "2s")
+	const devices = 16
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for d := range devices {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if code := gw.device(fmt.Sprintf("esp8266-%d", 1000+d), "", body); code/100 != 2 {
+					b.Errorf("device post: %d", code)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	gw.stop() // SIGTERM flushes what is left, so the final upload is counted too
+	b.StopTimer()
+	used := gw.cmd.ProcessState.UserTime() + gw.cmd.ProcessState.SystemTime()
+	perPost := used.Seconds() / float64(b.N)
+	b.ReportMetric(perPost*1e6, "cpu-µs/post")
+	b.ReportMetric(100*perPost*1000/145, "core-%-1000-devices")
+}
+
+// BenchmarkImportYear imports a year of one sensor's Sensor.Community archive (one file per
+// day, a reading every 158 s: 199,655 rows) with `commons contribute` against the real server:
+// parse, seal to the vault and the air-quality purpose, upload, journal. The baseline, in
+// the same run, only parses the same files in-process.
+func BenchmarkImportYear(b *testing.B) {
+	n := startNode(b, b.TempDir(), &syncBuffer{})
+	wallet, _ := gatewayResident(b, n)
+	dir := b.TempDir()
+	first := time.Now().UTC().Truncate(24*time.Hour).AddDate(-1, 0, 0)
+	rows := 0
+	for d := range 365 {
+		day := first.AddDate(0, 0, d)
+		var sb strings.Builder
+		sb.WriteString("sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2\n")
+		for at := day; at.Before(day.Add(24 * time.Hour)); at = at.Add(158 * time.Second) {
+			fmt.Fprintf(&sb, "12345;SDS011;6231;41.392123;2.193142;%s;%d.%d;;;%d.%d;;\n",
+				at.Format("2006-01-02T15:04:05"), 10+rows%30, rows%10, 5+rows%20, rows%7)
+			rows++
+		}
+		name := filepath.Join(dir, day.Format(time.DateOnly)+"_sds011_sensor_12345.csv")
+		if err := os.WriteFile(name, []byte(sb.String()), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("baseline-parse-only", func(b *testing.B) {
+		grid, err := client.New(n.url).Neighbourhoods(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		files, err := inputFiles([]string{dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			got := 0
+			for _, f := range files {
+				rs, _, err := reading.ParseFile(f, grid.Locate, reading.Options{Now: time.Now()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += len(rs)
+			}
+			if got != rows {
+				b.Fatalf("parsed %d rows, want %d", got, rows)
+			}
+		}
+	})
+	b.Run("import-cli", func(b *testing.B) {
+		for b.Loop() {
+			journal := filepath.Join(b.TempDir(), "journal")
+			out, err := n.cli(wallet, "contribute", "--journal", journal, dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var s importSummary
+			if err := json.Unmarshal([]byte(out), &s); err != nil || s.Imported != rows {
+				b.Fatalf("imported %d of %d rows (%v): %s", s.Imported, rows, err, out)
+			}
+		}
+		b.ReportMetric(float64(rows), "rows")
 	})
 }

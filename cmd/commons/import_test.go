@@ -4,13 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,21 +71,11 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	archiveDay(t, filepath.Join(archive, ".cache"), first.AddDate(0, 0, -1))
 	require.NoError(t, os.WriteFile(filepath.Join(archive, "notes.txt"), []byte("not readings"), 0o600))
 
-	// A proxy in front of the real server that lets the first upload through, then fails.
-	target, err := url.Parse(n.url)
-	require.NoError(t, err)
-	var uploads atomic.Int32
-	forward := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/v1/contributions" && uploads.Add(1) > 1 {
-			http.Error(w, "network gone", http.StatusBadGateway)
-			return
-		}
-		forward.ServeHTTP(w, r)
-	}))
-	defer proxy.Close()
+	// Between the resident and the server, the network goes down after the first upload.
+	proxy, proxied := newFlakyProxy(t, n.url)
+	proxy.next("pass", "drop", "drop", "drop")
 	flaky := *n
-	flaky.url = proxy.URL
+	flaky.url = proxied.URL
 
 	out, err = flaky.cli(wallet, "contribute", archive)
 	require.Error(t, err)
@@ -100,6 +86,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	assert.Equal(t, 60*24, s.Imported, "the first 60 days went in one upload")
 	assert.Equal(t, 2, s.Rejected)
 	assert.Equal(t, 1, s.Uploads)
+	assert.Equal(t, []int{http.StatusCreated}, proxy.seen(), "the server saw one upload")
 
 	out, err = n.cli(wallet, "contribute", archive)
 	require.NoError(t, err, out)
@@ -134,4 +121,40 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	s = decodeSummary(t, out)
 	assert.Equal(t, 24, s.Imported)
 	assert.Equal(t, 1, s.VaultOnlyDays)
+}
+
+// TestImportSurvivesALostAnswer loses the server's answer to an upload it stored: the client
+// sends the same signed bytes again, the server calls it a replay, and the import counts it
+// as delivered — once.
+func TestImportSurvivesALostAnswer(t *testing.T) {
+	data, home := t.TempDir(), t.TempDir()
+	n := startNode(t, data, &syncBuffer{})
+	wallet := filepath.Join(home, "wallet")
+	_, err := n.cli(wallet, "wallet", "init")
+	require.NoError(t, err)
+	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(out), "--neighbourhood", "old-town")
+	require.NoError(t, err)
+
+	archive := filepath.Join(home, "archive")
+	require.NoError(t, os.MkdirAll(archive, 0o700))
+	first := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -10)
+	for i := 0; i < 3; i++ {
+		archiveDay(t, archive, first.AddDate(0, 0, i))
+	}
+	proxy, proxied := newFlakyProxy(t, n.url)
+	proxy.next("lose")
+	flaky := *n
+	flaky.url = proxied.URL
+	out, err = flaky.cli(wallet, "contribute", archive)
+	require.NoError(t, err, out)
+	s := decodeSummary(t, out)
+	assert.Equal(t, 3*24, s.Imported)
+	require.Len(t, proxy.seen(), 2)
+	assert.Equal(t, http.StatusConflict, proxy.seen()[1], "the retry was refused as a replay")
+
+	out, err = n.cli(wallet, "export", "--out", filepath.Join(home, "export"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "exported 3 vault copies", "stored once")
 }
