@@ -51,6 +51,7 @@ var (
 	errInternal       = newErr(500, "internal", "the server could not complete the request")
 	errUnavailable    = newErr(503, "unavailable", "the server is shutting down")
 	errRateLimited    = newErr(429, "rate_limited", "too many requests from your address; retry after the Retry-After seconds")
+	errCitizenLimited = newErr(429, "citizen_rate_limited", "too many signed writes from this resident; retry after the Retry-After seconds")
 )
 
 // invalid is a 422 naming the offending field, never its value.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/commons-city/commons/client/geo"
 	"github.com/commons-city/commons/dashboards"
@@ -58,6 +59,10 @@ type Config struct {
 	// RateLimit is the most POST requests one client IP may send per minute (0: no limit).
 	// Requests bearing the admin token are not limited.
 	RateLimit int
+	// CitizenLimit is the most signed writes one resident may make per minute, with a burst of
+	// as many (0: no limit). It is checked once the signature is verified, so nobody can use
+	// up another resident's allowance.
+	CitizenLimit int
 	// MaxConnections caps concurrent connections (fiber's Concurrency; default 262144). The
 	// connection beyond the cap gets a plain 503 and is closed.
 	MaxConnections int
@@ -75,8 +80,9 @@ type Config struct {
 // api holds the handlers' dependencies.
 type api struct {
 	Config
-	grid    *geo.Map
-	backups *backupSet
+	grid     *geo.Map
+	backups  *backupSet
+	citizens *citizenLimiter // nil when CitizenLimit is 0
 }
 
 // New builds the fiber app; tests use the same constructor as production.
@@ -124,6 +130,9 @@ func New(cfg Config) (*fiber.App, error) {
 		AppName:                 "commons",
 	})
 	a := &api{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}}}
+	if cfg.CitizenLimit > 0 {
+		a.citizens = &citizenLimiter{perMinute: cfg.CitizenLimit, buckets: map[string]*rate.Limiter{}}
+	}
 	if err := cfg.Metrics.register(a); err != nil {
 		return nil, err
 	}

@@ -39,6 +39,9 @@ func (a *api) signedStatement(c *fiber.Ctx) (crypto.SignedStatement, error) {
 	if err := s.Verify(citizen.SigningKey); err != nil {
 		return s, statementError(err)
 	}
+	if err := a.limitCitizen(c, s.Statement.Citizen); err != nil {
+		return s, err
+	}
 	if err := a.fresh(s.Statement.IssuedAt); err != nil {
 		return s, err
 	}

@@ -38,6 +38,7 @@ import (
 func init() {
 	commandWords["backup"] = true
 	os.Setenv("COMMONS_RATE_LIMIT", "0")
+	os.Setenv("COMMONS_CITIZEN_RATE_LIMIT", "0")
 }
 
 // env is a fake environment for loadServeConfig.

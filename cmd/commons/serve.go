@@ -151,7 +151,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		VerifierKey: keys.verifierKey, GeoJSON: grid, AdminToken: keys.adminToken,
 		NullifierKey: keys.nullifierKey, AirPurpose: fixtures.AirPurpose, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
-		RateLimit: cfg.RateLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
+		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
 		TrustedProxies: cfg.TrustedProxies, Now: time.Now, Logger: logger})
 	if err != nil {
 		return err
