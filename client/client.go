@@ -439,11 +439,13 @@ func (c *Client) CreatePetition(ctx context.Context, token string, p state.Petit
 	return a, err
 }
 
-// RunReleases asks the server to publish every closed epoch now (admin).
-func (c *Client) RunReleases(ctx context.Context, token string) (int, error) {
+// RunReleases asks the server to publish every closed epoch now (admin). It returns how many
+// it published and whether more were still due when the request's time ran out.
+func (c *Client) RunReleases(ctx context.Context, token string) (published int, moreDue bool, err error) {
 	var out struct {
-		Published int `json:"published"`
+		Published int  `json:"published"`
+		MoreDue   bool `json:"more_due"`
 	}
-	err := c.do(ctx, http.MethodPost, "/api/v1/admin/releases", token, struct{}{}, &out)
-	return out.Published, err
+	err = c.do(ctx, http.MethodPost, "/api/v1/admin/releases", token, struct{}{}, &out)
+	return out.Published, out.MoreDue, err
 }

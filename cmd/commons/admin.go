@@ -65,11 +65,14 @@ func adminCmd(args []string) error {
 			fmt.Println(code)
 		}
 	case "release":
-		n, err := c.RunReleases(ctx, token)
+		n, more, err := c.RunReleases(ctx, token)
 		if err != nil {
 			return fmt.Errorf("admin release: %w", err)
 		}
 		fmt.Printf("published %d releases\n", n)
+		if more {
+			fmt.Println("more are due: they follow on the node's next release tick, or run this again")
+		}
 	case "petition":
 		if p.Opens, err = timeOr(opens, time.Now()); err != nil {
 			return fmt.Errorf("admin petition: --opens: %w", err)

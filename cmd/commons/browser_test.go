@@ -63,7 +63,7 @@ func TestBrowserDashboards(t *testing.T) {
 	admin := strings.TrimSpace(string(token))
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2) // closed: past its grace hours
 	populate(ctx, t, n.url, admin, day)
-	published, err := client.New(n.url).RunReleases(ctx, admin)
+	published, _, err := client.New(n.url).RunReleases(ctx, admin)
 	require.NoError(t, err)
 	require.Equal(t, 1, published, "the test day is closed and has share copies: one release")
 	dayText := day.Format(time.DateOnly)

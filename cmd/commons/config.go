@@ -40,6 +40,7 @@ type serveConfig struct {
 	TrustedProxies []string      // addresses or CIDR ranges whose ProxyHeader is believed
 	ShutdownDelay  time.Duration // time between /readyz turning 503 and the listener closing
 	LogLevel       slog.Level    // the least level logged: debug adds one line per request
+	MemoryLimit    int           // soft limit of the Go heap in MiB (0: none; GOMEMLIMIT wins)
 }
 
 // commandLineOnly are the flags that are not options: they have no file key, and only
@@ -72,6 +73,7 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.ProxyHeader, "proxy-header", cfg.ProxyHeader, "`header` in which a trusted reverse proxy passes the client IP, e.g. X-Real-IP (default: the connection's peer)")
 	fs.Var(proxiesValue{&cfg.TrustedProxies}, "trusted-proxies", "comma-separated `addresses` or CIDR ranges whose proxy-header is believed")
 	fs.Var(durationValue{&cfg.ShutdownDelay, false}, "shutdown-delay", "on SIGTERM, answer /readyz 503 for this `duration` before closing the listener, so a load balancer can drain")
+	fs.Var(intValue{&cfg.MemoryLimit, 0}, "memory-limit", "soft limit of the server's memory in `MiB`: the garbage collector works harder near it (0: none; a GOMEMLIMIT in the environment takes precedence)")
 	fs.Var(levelValue{&cfg.LogLevel}, "log-level", "least `level` logged: debug, info, warn or error (debug logs one line per request)")
 	fs.String("config", "", "read options from `FILE`: \"name = value\" lines, # comments")
 	fs.Bool("check-config", false, "print the effective configuration and where each value came from, then exit")
@@ -93,6 +95,7 @@ func defaultServeConfig() serveConfig {
 		MaxConnections: 256 * 1024,
 		TrustedProxies: []string{"127.0.0.1", "::1"},
 		LogLevel:       slog.LevelInfo,
+		MemoryLimit:    160,
 	}
 }
 

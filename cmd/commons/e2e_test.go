@@ -263,7 +263,7 @@ func TestEndToEnd(t *testing.T) {
 		require.NoError(t, os.WriteFile(file, []byte(csv.String()), 0o600))
 		out, err = n.cli(r.wallet, "contribute", file)
 		require.NoError(t, err)
-		assert.Contains(t, out, `"readings": 24`)
+		assert.Contains(t, out, `"imported": 24`)
 	}
 
 	// The day closed long ago: the operator publishes now rather than waiting for the ticker.
