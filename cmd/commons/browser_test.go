@@ -354,7 +354,11 @@ func populate(ctx context.Context, t *testing.T, url, adminToken string, day tim
 	t.Helper()
 	c := client.New(url)
 	now := time.Now().UTC()
-	_, err := c.CreatePetition(ctx, adminToken, state.Petition{
+	invite, err := c.Invites(ctx, adminToken, 1)
+	require.NoError(t, err)
+	organiser, err := fixtures.NewOrganiser(ctx, c, adminToken, invite[0])
+	require.NoError(t, err)
+	_, err = c.CreatePetition(ctx, organiser, state.Petition{
 		ID: testPetition, Title: "Clean air at the school gates",
 		Text:  "We ask the council to close the streets outside primary schools to through traffic at drop-off and pick-up times.\n\nThe daily figures on this site show the morning peak.",
 		Opens: now.Add(-time.Hour), Closes: now.AddDate(0, 0, 14), Threshold: 20,
@@ -374,7 +378,7 @@ func populate(ctx context.Context, t *testing.T, url, adminToken string, day tim
 		require.NoError(t, err)
 		_, err = c.Contribute(ctx, w, dayReadings(home, day, i), []client.Purpose{air}, nil)
 		require.NoError(t, err)
-		_, err = c.SignPetition(ctx, w, testPetition, false)
+		_, err = c.SignPetition(ctx, w, testPetition, false, nil)
 		require.NoError(t, err)
 	}
 }
