@@ -267,7 +267,7 @@ func TestOperatorConfigBinary(t *testing.T) {
 }
 
 // adminTokenOf reads a node's admin token.
-func adminTokenOf(t *testing.T, data string) string {
+func adminTokenOf(t testing.TB, data string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	require.NoError(t, err)
