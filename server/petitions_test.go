@@ -187,6 +187,11 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	status, code = n.post(t, "/api/v1/statements", other)
 	refused("signing again under another nullifier", 409, "nullifier_mismatch", status, code)
 
+	other.Statement.Type = crypto.TypePetitionWithdraw
+	other = n.signed(t, alice, other.Statement)
+	status, code = n.post(t, "/api/v1/statements", other)
+	refused("withdrawing under another nullifier", 409, "nullifier_mismatch", status, code)
+
 	stolen := n.signed(t, bob, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees", Nullifier: alice.Nullifier("trees")})
 	status, code = n.post(t, "/api/v1/statements", stolen)
 	refused("someone else's nullifier", 409, "nullifier_taken", status, code)
