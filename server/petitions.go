@@ -25,9 +25,9 @@ const (
 	maxAnswers = 4096
 	// maxPaperCount bounds one paper count.
 	maxPaperCount = 1_000_000
-	// PaperGrace is how long after a petition closes its organiser may still enter the paper
+	// paperGrace is how long after a petition closes its organiser may still enter the paper
 	// signatures collected while it was open.
-	PaperGrace = 7 * 24 * time.Hour
+	paperGrace = 7 * 24 * time.Hour
 )
 
 type organiserRequest struct {
@@ -211,7 +211,7 @@ func (a *api) checkPetition(p state.Petition) error {
 }
 
 // enterPaper logs a count of paper signatures signed by the petition's organiser. Counts are
-// accepted from the opening until PaperGrace after the closing.
+// accepted from the opening until paperGrace after the closing.
 func (a *api) enterPaper(c *fiber.Ctx) error {
 	var req documentRequest
 	if err := decode(c, &req); err != nil {
@@ -245,7 +245,7 @@ func (a *api) enterPaper(c *fiber.Ctx) error {
 	switch now := a.Now(); {
 	case now.Before(p.Opens):
 		return errNotYetOpen
-	case now.After(p.Closes.Add(PaperGrace)):
+	case now.After(p.Closes.Add(paperGrace)):
 		return errPetitionClosed
 	}
 	release, err := a.reserve(st)
@@ -419,8 +419,8 @@ type timelineDay struct {
 	Online    int    `json:"online"`
 }
 
-// PetitionStatus is "upcoming", "open" or "closed" at now.
-func PetitionStatus(p *state.Petition, now time.Time) string {
+// petitionStatus is "upcoming", "open" or "closed" at now.
+func petitionStatus(p *state.Petition, now time.Time) string {
 	switch {
 	case now.Before(p.Opens):
 		return "upcoming"
@@ -435,7 +435,7 @@ func (a *api) petitionAnswer(p *state.Petition, full bool) (petitionAnswer, erro
 		Closes: p.Closes, Threshold: p.Threshold, Ask: append([]string{}, p.Ask...), Organiser: p.Organiser,
 		Recipient: p.Recipient, Signatures: p.Signatures, Withdrawn: p.Withdrawn, Paper: p.Paper,
 		Total: p.Total(), ThresholdReached: p.Total() >= p.Threshold,
-		Status: PetitionStatus(p, a.Now()), Ledger: p.Index}
+		Status: petitionStatus(p, a.Now()), Ledger: p.Index}
 	if p.Threshold > 0 {
 		out.ProgressPercent = p.Total() * 100 / p.Threshold
 	}

@@ -395,8 +395,8 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	require.Len(t, got.Timeline, 1)
 	assert.Equal(t, timelineDay{Day: "2026-05-04", Signed: 1, Online: 1}, got.Timeline[0])
 
-	// Paper counts close PaperGrace after the petition.
-	n.clock.set(p.Closes.Add(PaperGrace + time.Minute))
+	// Paper counts close paperGrace after the petition.
+	n.clock.set(p.Closes.Add(paperGrace + time.Minute))
 	status, code = paper(ann, 3)
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "petition_closed", code)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -274,6 +275,9 @@ func recountPetition(ctx context.Context, a *auditor, id string) (recount, error
 			if !created {
 				return fmt.Errorf("entry %d: a signature before the petition was created", i)
 			}
+			if !walletNullifier(e.Nullifier) {
+				return fmt.Errorf("entry %d signs under a nullifier no wallet derives", i)
+			}
 			if active[e.Nullifier] {
 				return fmt.Errorf("entry %d signs again under an active nullifier", i)
 			}
@@ -296,6 +300,13 @@ func recountPetition(ctx context.Context, a *auditor, id string) (recount, error
 	}
 	r.Online = r.Signed - r.Withdrawn
 	return r, nil
+}
+
+// walletNullifier reports whether n has the shape crypto.(*Wallet).Nullifier gives: 64
+// lower-case hex digits.
+func walletNullifier(n string) bool {
+	b, err := hex.DecodeString(n)
+	return err == nil && len(b) == 32 && hex.EncodeToString(b) == n
 }
 
 // verifyOrganiserEntry checks an organiser's logged statement: its document hash and its
