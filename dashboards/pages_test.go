@@ -447,6 +447,7 @@ func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 	assert.Contains(t, body, `<time datetime="2026-10-01">1 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>1</td>`)
 	assert.Contains(t, body, `<time datetime="2026-10-03">3 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>3</td>`)
 	assert.NotContains(t, body, "Who signed", "the petition asks no questions")
+	assert.Contains(t, body, `<a href="/api/v1/petitions/river-trees?format=csv">Signatures day by day (CSV)</a>`)
 	list := h.get(t, "/petitions", http.StatusOK)
 	assert.Contains(t, list, "43 of 100 (3 online, 40 on paper)")
 
@@ -475,4 +476,5 @@ func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 	assert.Contains(t, body, `<tr><th scope="row">30-44</th><td>14</td></tr>`)
 	assert.Contains(t, body, `<tr><th scope="row">North Hill</th><td>12</td></tr>`)
 	assert.Contains(t, body, "fewer than 10 signers")
+	assert.Contains(t, body, `<a href="/api/v1/petitions/asks?format=breakdown-csv">`)
 }

@@ -456,9 +456,9 @@ func (a *api) petitionAnswer(p *state.Petition, full bool) (petitionAnswer, erro
 	return out, nil
 }
 
-// onlyFormat accepts no query but format=json|csv, so the petition endpoints stay on their
-// fixed shape.
-func onlyFormat(c *fiber.Ctx) (string, error) {
+// onlyFormat accepts no query but format=json|csv (and, for one petition, breakdown-csv), so
+// the petition endpoints stay on their fixed shape.
+func onlyFormat(c *fiber.Ctx, extra ...string) (string, error) {
 	args := c.Queries()
 	for k := range args {
 		if k != "format" {
@@ -470,6 +470,12 @@ func onlyFormat(c *fiber.Ctx) (string, error) {
 		return "json", nil
 	case "csv":
 		return f, nil
+	default:
+		for _, e := range extra {
+			if f == e {
+				return f, nil
+			}
+		}
 	}
 	return "", errNotFound
 }
@@ -500,7 +506,7 @@ func (a *api) listPetitions(c *fiber.Ctx) error {
 }
 
 func (a *api) getPetition(c *fiber.Ctx) error {
-	format, err := onlyFormat(c)
+	format, err := onlyFormat(c, "breakdown-csv")
 	if err != nil {
 		return err
 	}
@@ -512,13 +518,34 @@ func (a *api) getPetition(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if format == "csv" {
+	switch format {
+	case "csv":
 		// The daily timeline, one row per day with any signature or withdrawal.
 		rows := [][]string{{"petition", "day", "signed", "withdrawn", "online"}}
 		for _, d := range v.Timeline {
 			rows = append(rows, []string{p.ID, d.Day, strconv.Itoa(d.Signed), strconv.Itoa(d.Withdrawn), strconv.Itoa(d.Online)})
 		}
 		return sendCSV(c, p.ID+".csv", rows)
+	case "breakdown-csv":
+		// The released breakdown, one row per question and answer; 404 until it is released.
+		if len(v.Breakdown) == 0 {
+			return errNotFound
+		}
+		d, err := release.ParseBreakdown(v.Breakdown)
+		if err != nil {
+			return err
+		}
+		rows := [][]string{{"petition", "question", "answer", "suppressed", "signers", "k", "noise"}}
+		for _, q := range d.Questions {
+			for _, g := range q.Groups {
+				n := ""
+				if !g.Suppressed {
+					n = strconv.Itoa(g.Signers)
+				}
+				rows = append(rows, []string{p.ID, q.Question, g.Answer, strconv.FormatBool(g.Suppressed), n, strconv.Itoa(d.K), d.Noise})
+			}
+		}
+		return sendCSV(c, p.ID+"-breakdown.csv", rows)
 	}
 	return c.JSON(v)
 }

@@ -422,6 +422,8 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	resp = n.do(t, "GET", "/api/v1/petitions/trees?format=csv", "")
 	assert.Equal(t, "petition,day,signed,withdrawn,online\ntrees,2026-05-04,1,0,1\n", readBody(t, resp))
 	assert.Equal(t, 404, n.do(t, "GET", "/api/v1/petitions/trees?neighbourhood=old-town", "").StatusCode, "off the fixed shape")
+	assert.Equal(t, 404, n.do(t, "GET", "/api/v1/petitions/trees?format=breakdown-csv", "").StatusCode, "no breakdown before it is released")
+	assert.Equal(t, 404, n.do(t, "GET", "/api/v1/petitions?format=breakdown-csv", "").StatusCode)
 }
 
 // TestPetitionAnswersAreSealedAndReleasedOnce signs with answers sealed to the tally key;
@@ -507,6 +509,12 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 	assert.Equal(t, release.Group{Answer: "old-town", Signers: 11}, byAnswer["neighbourhood=old-town"])
 	assert.True(t, byAnswer["neighbourhood=riverside"].Suppressed)
 	assert.Equal(t, 10, d.K)
+
+	resp := n.do(t, "GET", "/api/v1/petitions/trees?format=breakdown-csv", "")
+	csv := readBody(t, resp)
+	require.Equal(t, 200, resp.StatusCode, csv)
+	assert.True(t, strings.HasPrefix(csv, "petition,question,answer,suppressed,signers,k,noise\ntrees,age_band,16-29,true,,10,none\ntrees,age_band,30-44,false,11,10,none\n"), csv)
+	assert.Contains(t, csv, "trees,neighbourhood,old-town,false,11,10,none\n")
 }
 
 func gridIDs(t *testing.T) []string {
