@@ -126,6 +126,9 @@ func (a *api) createPetition(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	if len(req.Paper) > 0 {
+		return errMalformed
+	}
 	body, err := a.organiserDocument(req, crypto.TypePetitionCreate, req.Petition)
 	if err != nil {
 		return err
@@ -216,6 +219,9 @@ func (a *api) enterPaper(c *fiber.Ctx) error {
 	var req documentRequest
 	if err := decode(c, &req); err != nil {
 		return err
+	}
+	if len(req.Petition) > 0 {
+		return errMalformed
 	}
 	body, err := a.organiserDocument(req, crypto.TypePetitionPaper, req.Paper)
 	if err != nil {
