@@ -187,15 +187,6 @@ func (c *Client) Revoke(ctx context.Context, w *crypto.Wallet, p Purpose, erase 
 		Type: crypto.TypeConsentRevoke, Purpose: p.ID, PurposeVersion: p.Version, Erase: erase})
 }
 
-// SignPetition signs a petition, or withdraws the signature.
-func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition string, withdraw bool) (Answer, error) {
-	typ := crypto.TypePetitionSign
-	if withdraw {
-		typ = crypto.TypePetitionWithdraw
-	}
-	return c.statement(ctx, "/api/v1/statements", w, crypto.Statement{Type: typ, Petition: petition})
-}
-
 // Uploaded is the server's answer to one contribution.
 type Uploaded struct {
 	Contribution string `json:"contribution"`
@@ -430,13 +421,6 @@ func (c *Client) Invites(ctx context.Context, token string, n int) ([]string, er
 	}
 	err := c.do(ctx, http.MethodPost, "/api/v1/admin/invites", token, map[string]int{"count": n}, &out)
 	return out.Invites, err
-}
-
-// CreatePetition logs a new petition (admin).
-func (c *Client) CreatePetition(ctx context.Context, token string, p state.Petition) (Answer, error) {
-	var a Answer
-	err := c.do(ctx, http.MethodPost, "/api/v1/admin/petitions", token, p, &a)
-	return a, err
 }
 
 // RunReleases asks the server to publish every closed epoch now (admin). It returns how many

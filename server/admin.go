@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -70,62 +69,6 @@ func newInviteCode() string {
 	rand.Read(b[:])
 	s := strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))[:20]
 	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20]
-}
-
-// createPetition logs a petition document.
-func (a *api) createPetition(c *fiber.Ctx) error {
-	var p state.Petition
-	if err := decode(c, &p); err != nil {
-		return err
-	}
-	if err := a.checkPetition(p); err != nil {
-		return err
-	}
-	release, err := a.State.Reserve("petition|" + p.ID)
-	if err != nil {
-		return errBusy
-	}
-	defer release()
-	if _, exists := a.State.Petition(p.ID); exists {
-		return newErr(409, "petition_exists", "a petition with this id already exists")
-	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	entry, err := ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body)}.Marshal()
-	if err != nil {
-		return err
-	}
-	r, err := a.Ledger.Append(c.UserContext(), entry)
-	if err != nil {
-		return appendError(err)
-	}
-	return created(c, receiptAnswer{Receipt: r})
-}
-
-func (a *api) checkPetition(p state.Petition) error {
-	if !validID(p.ID) {
-		return invalid("id", "lower-case letters, digits and dashes, 1 to 64 characters")
-	}
-	if p.Title == "" || len(p.Title) > 200 {
-		return invalid("title", "1 to 200 bytes")
-	}
-	if len(p.Text) > 20000 {
-		return invalid("text", "at most 20000 bytes")
-	}
-	for _, n := range p.Scope {
-		if !a.grid.Has(n) {
-			return errNeighbourhood
-		}
-	}
-	if p.Opens.IsZero() || !p.Closes.After(p.Opens) {
-		return invalid("closes", "must be after opens")
-	}
-	if p.Threshold < 1 {
-		return invalid("threshold", "at least 1")
-	}
-	return nil
 }
 
 func validID(s string) bool {

@@ -39,6 +39,7 @@ type testNode struct {
 	app     *fiber.App
 	db      *badger.DB
 	lg      *ledger.Log
+	st      *state.State
 	metrics *Metrics
 	logs    *lockedBuffer
 }
@@ -84,14 +85,14 @@ func newTestNode(t *testing.T, edit func(*Config)) *testNode {
 		assert.NoError(t, db.Close())
 	})
 	cfg := Config{Ledger: lg, State: st, Store: store.New(db), VerifierKey: vkey, GeoJSON: fixtures.GeoJSON(),
-		AdminToken: testToken, NullifierKey: bytes.Repeat([]byte{7}, 32), AirPurpose: fixtures.AirPurpose,
+		AdminToken: testToken, TallyKey: testTallyKey, AirPurpose: fixtures.AirPurpose,
 		DB: db, Metrics: metrics, Logger: logger}
 	if edit != nil {
 		edit(&cfg)
 	}
 	app, err := New(cfg)
 	require.NoError(t, err)
-	return &testNode{app: app, db: db, lg: lg, metrics: metrics, logs: logs}
+	return &testNode{app: app, db: db, lg: lg, st: st, metrics: metrics, logs: logs}
 }
 
 func (n *testNode) do(t *testing.T, method, path, body string, header ...string) *http.Response {

@@ -7,9 +7,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -38,8 +35,9 @@ type Config struct {
 	GeoJSON []byte
 	// AdminToken authorises /api/v1/admin; compared in constant time.
 	AdminToken string
-	// NullifierKey is the server secret that derives per-petition nullifiers.
-	NullifierKey []byte
+	// TallyKey returns the age recipient of a new petition's tally key (purpose
+	// "petition/<id>"), creating its identity where only the release engine reads it.
+	TallyKey func(petition string) (string, error)
 	// AirPurpose is the id of the daily air-quality purpose the dashboards show.
 	AirPurpose string
 	// BodyLimit bounds request bodies (default 4 MiB).
@@ -184,17 +182,6 @@ func (a *api) fresh(issuedAt string) error {
 		return errStale
 	}
 	return nil
-}
-
-// nullifier derives the public, per-petition pseudonym of a citizen's signature. It is keyed
-// by a server secret: the public cannot link it to the citizen id, and the server can check
-// that one citizen has one nullifier per petition (see docs/privacy.md).
-func (a *api) nullifier(petition, citizen string) string {
-	m := hmac.New(sha256.New, a.NullifierKey)
-	m.Write([]byte(petition))
-	m.Write([]byte{0})
-	m.Write([]byte(citizen))
-	return hex.EncodeToString(m.Sum(nil))
 }
 
 func created(c *fiber.Ctx, v any) error { return c.Status(fiber.StatusCreated).JSON(v) }

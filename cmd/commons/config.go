@@ -108,7 +108,7 @@ Runs a node. Each option is set, from lowest to highest precedence, by its defau
 "name = value" in the file given by --config (or $COMMONS_CONFIG), the environment variable
 COMMONS_NAME (upper case, dashes as underscores), and the flag --name. A bad value, an unknown
 key in the file or a malformed line stops the node before it starts. Secrets are never options:
-the ledger and purpose keys, the nullifier key and admin.token are files under --data.
+the ledger, purpose and petition tally keys and admin.token are files under --data.
 
 Options:
 `)

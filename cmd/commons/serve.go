@@ -146,14 +146,14 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 	stor := store.New(db)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
-		Identities: map[string]age.Identity{fixtures.AirPurpose: airID},
-		Cells:      gridMap.IDs(), Now: time.Now, Logger: logger})
+		Identities: map[string]age.Identity{fixtures.AirPurpose: airID}, PetitionIdentity: tallyKeys{cfg.Data}.identity,
+		Cells: gridMap.IDs(), Now: time.Now, Logger: logger})
 	backups := &onlineBackups{db: db}
 	defer backups.Close() // before the ledger and the database close
 	var ready atomic.Bool
 	app, err := server.New(server.Config{Ledger: lg, State: st, Store: stor, Releases: engine,
 		VerifierKey: keys.verifierKey, GeoJSON: grid, AdminToken: keys.adminToken,
-		NullifierKey: keys.nullifierKey, AirPurpose: fixtures.AirPurpose, BodyLimit: cfg.BodyLimit,
+		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: fixtures.AirPurpose, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
 		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
 		TrustedProxies: cfg.TrustedProxies, Now: time.Now, Logger: logger})

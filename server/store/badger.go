@@ -12,6 +12,8 @@
 //	p/citizen/<citizen>                          the resident's neighbourhood (private)
 //	p/budget/<citizen>␀<ISO week>               ε the resident spent that week (private)
 //	p/nonce/<citizen>␀<nonce>                   statement nonce, refuses replays (private)
+//	p/signer/<petition>␀<citizen>               the resident's nullifier on a petition (private)
+//	p/answers/<petition>␀<nullifier>            a signer's sealed answers; empty once withdrawn
 package store
 
 import (

@@ -443,3 +443,59 @@ func (s *Store) UseNonce(citizen, nonce string) error {
 		return err
 	}
 }
+
+// SignerKey is the key of the private record binding a resident to their nullifier on one
+// petition. The server writes it atomically with each petition.sign entry (ledger.Put), so
+// the public log names only the nullifier while the server can still hold every resident to
+// one nullifier per petition, and every nullifier to one resident.
+func SignerKey(petition, citizen string) []byte { return key("p/signer/", petition, citizen) }
+
+// Signer returns the nullifier a resident signed a petition under, or "" if they never did.
+func (s *Store) Signer(petition, citizen string) (string, error) {
+	var n string
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(SignerKey(petition, citizen))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v, err := item.ValueCopy(nil)
+		n = string(v)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: signer: %w", err)
+	}
+	return n, nil
+}
+
+// AnswersKey is the key of a signer's answers to a petition's questions, sealed to the
+// petition's tally key. The server writes it with the petition.sign entry, and an empty value
+// with the petition.withdraw entry (ledger.Put), so withdrawn answers are never tallied.
+func AnswersKey(petition, nullifier string) []byte { return key("p/answers/", petition, nullifier) }
+
+// Answers returns the sealed answers of a petition's active signatures.
+func (s *Store) Answers(petition string) ([][]byte, error) {
+	var out [][]byte
+	prefix := append(key("p/answers/", petition), sep...)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if len(v) > 0 {
+				out = append(out, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: answers: %w", err)
+	}
+	return out, nil
+}
