@@ -1,6 +1,7 @@
 package dashboards
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -24,30 +25,32 @@ type petitionView struct {
 	Closes     timeView
 	Paragraphs []string
 	Command    string
+	Entry      uint64 // the petition.create entry in the ledger
+	EntryURL   string
 }
 
 type timeView struct {
 	ISO, Text string
 }
 
-func newTime(t time.Time) timeView {
-	t = t.UTC()
-	return timeView{ISO: t.Format(time.RFC3339), Text: t.Format("2 January 2006, 15:04 UTC")}
+func newTime(l lang, t time.Time) timeView {
+	return timeView{ISO: t.UTC().Format(time.RFC3339), Text: l.dateTime(t)}
 }
 
-func (p *Pages) petitionView(pt *state.Petition, now time.Time) petitionView {
+func (p *Pages) petitionView(l lang, pt *state.Petition, now time.Time) petitionView {
 	v := petitionView{
-		ID: pt.ID, Title: pt.Title, Scope: p.scope(pt.Scope),
-		Open: pt.Open(now), Status: "closed",
+		ID: pt.ID, Title: pt.Title, Scope: p.scope(l, pt.Scope),
+		Open: pt.Open(now), Status: l.t("closed"),
 		Signatures: pt.Signatures, Withdrawn: pt.Withdrawn, Threshold: pt.Threshold,
-		Opens: newTime(pt.Opens), Closes: newTime(pt.Closes),
+		Opens: newTime(l, pt.Opens), Closes: newTime(l, pt.Closes),
 		Command: "commons petition sign " + pt.ID,
+		Entry:   pt.Index, EntryURL: entryURL(pt.Index),
 	}
 	switch {
 	case v.Open:
-		v.Status = "open"
+		v.Status = l.t("open")
 	case now.Before(pt.Opens):
-		v.Status = "not yet open"
+		v.Status = l.t("not yet open")
 	}
 	if pt.Threshold > 0 {
 		v.Percent = min(pt.Signatures*100/pt.Threshold, 100)
@@ -57,7 +60,7 @@ func (p *Pages) petitionView(pt *state.Petition, now time.Time) petitionView {
 }
 
 // scope names the neighbourhoods whose residents may sign; none means the whole city.
-func (p *Pages) scope(ids []string) string {
+func (p *Pages) scope(l lang, ids []string) string {
 	if len(ids) == 0 {
 		return ""
 	}
@@ -68,7 +71,7 @@ func (p *Pages) scope(ids []string) string {
 	if len(names) == 1 {
 		return names[0]
 	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	return l.t("%s and %s", strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 // paragraphs splits plain text on blank lines. The template escapes every paragraph: the text
@@ -95,20 +98,22 @@ func paragraphs(text string) []string {
 }
 
 func (p *Pages) petitions(c *fiber.Ctx) error {
+	l := pickLang(c)
 	now := p.src.Now()
 	var vs []petitionView
 	for _, pt := range p.src.State.Petitions() {
-		vs = append(vs, p.petitionView(pt, now))
+		vs = append(vs, p.petitionView(l, pt, now))
 	}
-	return p.render(c, fiber.StatusOK, "petitions", "Petitions", "petitions", vs)
+	return p.show(c, l, fiber.StatusOK, page{"petitions", l.t("Petitions"), "petitions", vs, "/petitions"})
 }
 
 func (p *Pages) petition(c *fiber.Ctx) error {
+	l := pickLang(c)
 	pt, ok := p.src.State.Petition(c.Params("id"))
 	if !ok {
-		return p.notFound(c, "There is no petition with that id.")
+		return p.notFound(c, l, l.t("There is no petition with that id."))
 	}
-	v := p.petitionView(pt, p.src.Now())
+	v := p.petitionView(l, pt, p.src.Now())
 	v.Paragraphs = paragraphs(pt.Text)
-	return p.render(c, fiber.StatusOK, "petition", pt.Title, "petitions", v)
+	return p.show(c, l, fiber.StatusOK, page{"petition", pt.Title, "petitions", v, "/petitions/" + url.PathEscape(pt.ID)})
 }
