@@ -22,9 +22,9 @@ type bar struct {
 	Hatch      bool
 }
 
-// tick is an axis label.
+// tick is an axis label; Anchor is its SVG text-anchor.
 type tick struct {
-	X, Y, Label string
+	X, Y, Label, Anchor string
 }
 
 // Sizes of the charts' viewBoxes.
@@ -177,10 +177,17 @@ func (p *Pages) hoursView(c *fiber.Ctx, l lang, h release.AirHours) (hoursView, 
 		v.Epsilon = formatNumber(h.Epsilon, -1)
 	}
 	for _, y := range []float64{0, top / 2, top} {
-		v.YTicks = append(v.YTicks, tick{X: strconv.Itoa(hourLeft - 4), Y: fmt1(base - y/top*height + 4), Label: formatNumber(y, 0)})
+		v.YTicks = append(v.YTicks, tick{X: strconv.Itoa(hourLeft - 4), Y: fmt1(base - y/top*height + 4), Label: formatNumber(y, 0), Anchor: "end"})
 	}
 	for hr := 0; hr <= release.HoursPerDay; hr += 6 {
-		v.XTicks = append(v.XTicks, tick{X: fmt1(hourLeft + float64(hr)*slot), Y: strconv.Itoa(hourHeight - 6), Label: fmt.Sprintf("%02d:00", hr%24)})
+		anchor := "middle"
+		switch hr {
+		case 0:
+			anchor = "start"
+		case release.HoursPerDay:
+			anchor = "end"
+		}
+		v.XTicks = append(v.XTicks, tick{X: fmt1(hourLeft + float64(hr)*slot), Y: strconv.Itoa(hourHeight - 6), Label: fmt.Sprintf("%02d:00", hr), Anchor: anchor})
 	}
 	dec := decimals(h.Rounding)
 	for _, cell := range h.Hours {
