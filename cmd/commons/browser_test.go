@@ -443,7 +443,7 @@ func number(t *testing.T, text string) float64 {
 // populate drives the node through the real client, as residents and the operator would: a
 // petition, then 12 residents of old-town and 3 of island who register, consent, upload a
 // day of hourly readings and sign the petition.
-func populate(ctx context.Context, t *testing.T, url, adminToken string, day time.Time) {
+func populate(ctx context.Context, t testing.TB, url, adminToken string, day time.Time) {
 	t.Helper()
 	c := client.New(url)
 	now := time.Now().UTC()

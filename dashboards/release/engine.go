@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -144,7 +145,7 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 			consenting = append(consenting, c)
 		}
 	}
-	contribs, rejected := e.reduce(consenting, p, day)
+	contribs, rejected, took := e.reduce(consenting, p, day)
 	eps, week := epsilon(p)
 	hourEps := p.Release.HourEpsilon
 	contribs, spend, overBudget, err := e.withinBudget(contribs, day, eps+hourEps, week)
@@ -183,7 +184,7 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 	}
 	e.cfg.Logger.Info("release published", "purpose", p.ID, "epoch", day, "envelopes", len(copies),
 		"counted", len(contribs), "over_budget", overBudget, "unreadable", rejected,
-		"ledger_index", r.Index, "took", time.Since(start))
+		"ledger_index", r.Index, "decrypt_took", took.decrypt, "parse_took", took.parse, "took", time.Since(start))
 	return nil
 }
 
@@ -286,39 +287,55 @@ func (e *Engine) withinBudget(cs []contribution, day string, eps, week float64) 
 	return kept, puts, over, nil
 }
 
-// reduce opens the share copies in parallel and reduces each resident to one contribution.
-// Envelopes that do not open or parse are counted, never logged with their content.
-func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) ([]contribution, int) {
+// phases are how long reduce spent opening the share copies and parsing their plaintexts.
+type phases struct{ decrypt, parse time.Duration }
+
+// onAllCores calls f(i) for every i in [0, n), on GOMAXPROCS goroutines.
+func onAllCores(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// reduce opens the share copies on every core, then parses them on every core, and reduces
+// each resident to one contribution. Envelopes that do not open or parse are counted, never
+// logged with their content. Each plaintext is wiped once parsed, and the parsed readings are
+// dropped when reduce returns: only the bounded means leave it.
+func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) ([]contribution, int, phases) {
 	id := e.cfg.Identities[p.ID]
 	type opened struct {
 		citizen string
+		plain   []byte
 		rs      []reading.Reading
 		ok      bool
 	}
 	out := make([]opened, len(copies))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Go(func() {
-			for i := range next {
-				out[i].citizen = copies[i].Citizen
-				plain, err := crypto.Open(copies[i].Ciphertext, id)
-				if err != nil {
-					continue
-				}
-				b, err := reading.UnmarshalBatch(plain)
-				if err != nil {
-					continue
-				}
-				out[i].rs, out[i].ok = b.Readings, true
-			}
-		})
-	}
-	for i := range copies {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	start := time.Now()
+	onAllCores(len(copies), func(i int) {
+		out[i].citizen = copies[i].Citizen
+		out[i].plain, _ = crypto.Open(copies[i].Ciphertext, id) // nil when it does not open
+	})
+	var took phases
+	took.decrypt = time.Since(start)
+	onAllCores(len(out), func(i int) {
+		if out[i].plain == nil {
+			return
+		}
+		b, err := reading.UnmarshalBatch(out[i].plain)
+		clear(out[i].plain)
+		out[i].plain = nil
+		if err == nil {
+			out[i].rs, out[i].ok = b.Readings, true
+		}
+	})
+	took.parse = time.Since(start) - took.decrypt
 
 	byCitizen := map[string][]reading.Reading{}
 	rejected := 0
@@ -345,7 +362,7 @@ func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) 
 		r.citizen = c
 		contribs = append(contribs, r)
 	}
-	return contribs, rejected
+	return contribs, rejected, took
 }
 
 // reduceResident attributes a resident's day to the neighbourhood holding most of their
