@@ -538,7 +538,7 @@ func badInputs(t *testing.T, n *node, r *resident) {
 // leakScan looks for any value, location or id that only one resident sent in every public
 // answer, every log line, and every file the server wrote.
 func leakScan(t *testing.T, n *node, seen *responses, residents []*resident, logs *syncBuffer) {
-	for _, p := range []string{"/", "/air", "/petitions", "/petitions/more-trees", "/ledger", "/api/v1/stats/air",
+	for _, p := range []string{"/", "/air", "/air?lang=fr", "/petitions", "/petitions/more-trees", "/ledger", "/api/v1/stats/air",
 		"/api/v1/petitions", "/api/v1/petitions/more-trees", "/api/v1/purposes"} {
 		status, _ := seen.get(t, n.url+p)
 		require.Equal(t, 200, status, p)
