@@ -160,7 +160,7 @@ type releaseFacts struct {
 func (p *Pages) facts(c *fiber.Ctx, l lang, d release.AirDay) (releaseFacts, error) {
 	f := releaseFacts{Contributors: d.Contributors, K: d.K}
 	if d.Noise != "none" && d.Epsilon > 0 {
-		f.Epsilon = formatNumber(d.Epsilon, -1)
+		f.Epsilon = l.num(d.Epsilon, -1)
 	}
 	i, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, d.Epoch)
 	if err != nil {
@@ -199,7 +199,11 @@ func (p *Pages) air(c *fiber.Ctx) error {
 	if c.Query("day") != "" {
 		self += "?day=" + day
 	}
-	etag, err := p.airETag(l, self, day, epochs, hourly != nil)
+	logged, err := p.logged(c, day, hourly != nil)
+	if err != nil {
+		return fmt.Errorf("dashboards: air: %w", err)
+	}
+	etag, err := p.airETag(l, self, day, epochs, hourly != nil, logged)
 	if err != nil {
 		return fmt.Errorf("dashboards: air: %w", err)
 	}
@@ -217,7 +221,9 @@ func (p *Pages) air(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p.keep(etag, body)
+	if logged {
+		p.keep(etag, body)
+	}
 	return send(c, fiber.StatusOK, etag, body)
 }
 
@@ -269,10 +275,22 @@ func (p *Pages) airView(c *fiber.Ctx, l lang, epochs []string, i int, hourly *re
 	return v, nil
 }
 
+// logged reports whether the ledger entries of day's releases are visible yet: a release is
+// stored in the transaction that logs it, but the log's size moves just after, and a page
+// rendered in between lacks its ledger links (it is then neither kept nor named as final).
+func (p *Pages) logged(c *fiber.Ctx, day string, hourly bool) (bool, error) {
+	_, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, day)
+	if err != nil || !ok || !hourly {
+		return ok, err
+	}
+	_, ok, err = p.entries.find(c.UserContext(), p.src.Ledger, release.HourlyEpoch(day))
+	return ok, err
+}
+
 // airETag names the /air page of day in language l, reached at self.
-func (p *Pages) airETag(l lang, self, day string, epochs []string, hourly bool) (string, error) {
+func (p *Pages) airETag(l lang, self, day string, epochs []string, hourly, logged bool) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n", p.version, l, self, day, strings.Join(epochs, ","))
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%t\n", p.version, l, self, day, strings.Join(epochs, ","), logged)
 	sum, err := p.hash(day, func() ([]byte, error) { return p.src.Store.Release(p.src.AirPurpose, day) })
 	if err != nil {
 		return "", err
@@ -417,7 +435,7 @@ func (p *Pages) dayFigures(l lang, d release.AirDay) (mapView, []cellRow) {
 			b := bandOf(*cell.PM25)
 			ma.Class = b.Class
 			ma.Title = l.t("%s: PM2.5 %s %s (%s), %d contributors",
-				name, formatNumber(*cell.PM25, dec), d.Units.PM, l.t(b.Label), cell.Contributors)
+				name, l.num(*cell.PM25, dec), d.Units.PM, l.t(b.Label), cell.Contributors)
 		case ok && cell.PM25Band != "":
 			if b, known := bandNamed(cell.PM25Band); known {
 				ma.Class = b.Class
@@ -438,9 +456,9 @@ func (p *Pages) dayFigures(l lang, d release.AirDay) (mapView, []cellRow) {
 		case cell.Suppressed:
 			row.Suppressed = true
 		default:
-			row.PM25, row.PM10 = withCI(cell.PM25, cell.PM25CI, dec), withCI(cell.PM10, cell.PM10CI, dec)
-			row.Temperature = withCI(cell.Temperature, cell.TemperatureCI, dec)
-			row.Humidity = withCI(cell.Humidity, cell.HumidityCI, dec)
+			row.PM25, row.PM10 = l.withCI(cell.PM25, cell.PM25CI, dec), l.withCI(cell.PM10, cell.PM10CI, dec)
+			row.Temperature = l.withCI(cell.Temperature, cell.TemperatureCI, dec)
+			row.Humidity = l.withCI(cell.Humidity, cell.HumidityCI, dec)
 			row.Contributors = cell.Contributors
 			if cell.PM25 != nil {
 				row.Band = bandOf(*cell.PM25)
@@ -475,7 +493,7 @@ func (p *Pages) monthFigures(l lang, window []string, days []release.AirDay) mon
 				row.Cells = append(row.Cells, monthCell{Text: "·", Class: "sup", Hidden: l.t("suppressed")})
 			case ok && cell.PM25 != nil:
 				row.Cells = append(row.Cells, monthCell{
-					Text: formatNumber(*cell.PM25, decimals(d.Rounding)), Class: bandOf(*cell.PM25).Class,
+					Text: l.num(*cell.PM25, decimals(d.Rounding)), Class: bandOf(*cell.PM25).Class,
 				})
 			case ok && cell.PM25Band != "":
 				b, _ := bandNamed(cell.PM25Band)
@@ -513,11 +531,14 @@ func dayLinks(l lang, epochs []string, current string) []monthLinks {
 	return out
 }
 
-// withCI formats a published mean with its 95 % confidence interval.
-func withCI(v *float64, ci *[2]float64, dec int) string {
-	s := formatStat(v, dec)
-	if v != nil && ci != nil {
-		s += " (" + formatNumber(ci[0], dec) + "–" + formatNumber(ci[1], dec) + ")"
+// withCI formats a published mean with its 95 % confidence interval, or a dash.
+func (l lang) withCI(v *float64, ci *[2]float64, dec int) string {
+	if v == nil {
+		return "—"
+	}
+	s := l.num(*v, dec)
+	if ci != nil {
+		s += " (" + l.num(ci[0], dec) + "–" + l.num(ci[1], dec) + ")"
 	}
 	return s
 }
@@ -526,7 +547,7 @@ func withCI(v *float64, ci *[2]float64, dec int) string {
 func releaseParams(l lang, d release.AirDay) []param {
 	noise := l.t("none: no differential-privacy noise was added to this release")
 	if d.Noise != "none" && d.Epsilon > 0 {
-		noise = l.t("%s, ε = %s per resident for this day's release; contributor counts are noisy too", d.Noise, formatNumber(d.Epsilon, -1))
+		noise = l.t("%s, ε = %s per resident for this day's release; contributor counts are noisy too", d.Noise, l.num(d.Epsilon, -1))
 	}
 	return []param{
 		{l.t("Purpose"), l.t("%s, version %d", d.Purpose, d.PurposeVersion)},
@@ -536,12 +557,12 @@ func releaseParams(l lang, d release.AirDay) []param {
 		{l.t("Temperature clamp"), clampRange(l, d.Clamp.Temperature, d.Units.Temperature)},
 		{l.t("Humidity clamp"), clampRange(l, d.Clamp.Humidity, d.Units.Humidity)},
 		{l.t("Noise"), noise},
-		{l.t("Values rounded to"), formatNumber(d.Rounding, decimals(d.Rounding))},
+		{l.t("Values rounded to"), l.num(d.Rounding, decimals(d.Rounding))},
 	}
 }
 
 func clampRange(l lang, r [2]float64, unit string) string {
-	return l.t("%s to %s %s", formatNumber(r[0], -1), formatNumber(r[1], -1), unit)
+	return l.t("%s to %s %s", l.num(r[0], -1), l.num(r[1], -1), unit)
 }
 
 // decimals is how many decimals show a value rounded to step.
@@ -554,9 +575,11 @@ func decimals(step float64) int {
 
 func formatNumber(v float64, dec int) string { return strconv.FormatFloat(v, 'f', dec, 64) }
 
-func formatStat(v *float64, dec int) string {
-	if v == nil {
-		return "—"
+// num formats a figure for reading: a decimal comma in French.
+func (l lang) num(v float64, dec int) string {
+	s := formatNumber(v, dec)
+	if l == french {
+		s = strings.Replace(s, ".", ",", 1)
 	}
-	return formatNumber(*v, dec)
+	return s
 }

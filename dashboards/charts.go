@@ -174,7 +174,7 @@ func (p *Pages) hoursView(c *fiber.Ctx, l lang, h release.AirHours) (hoursView, 
 			{l.t("OpenAQ v3-like JSON"), "application/json", api + "&format=openaq"},
 		}}
 	if h.Noise != "none" && h.Epsilon > 0 {
-		v.Epsilon = formatNumber(h.Epsilon, -1)
+		v.Epsilon = l.num(h.Epsilon, -1)
 	}
 	for _, y := range []float64{0, top / 2, top} {
 		v.YTicks = append(v.YTicks, tick{X: strconv.Itoa(hourLeft - 4), Y: fmt1(base - y/top*height + 4), Label: formatNumber(y, 0), Anchor: "end"})
@@ -199,7 +199,7 @@ func (p *Pages) hoursView(c *fiber.Ctx, l lang, h release.AirHours) (hoursView, 
 		if !cell.Suppressed {
 			row.Contributors = cell.Contributors
 			v.Most = max(v.Most, cell.Contributors)
-			row.PM25 = withCI(cell.PM25, cell.PM25CI, dec)
+			row.PM25 = l.withCI(cell.PM25, cell.PM25CI, dec)
 			if cell.PM25 != nil {
 				row.Band = bandOf(*cell.PM25)
 			} else if b, ok := bandNamed(cell.PM25Band); ok {

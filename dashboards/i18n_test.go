@@ -132,6 +132,9 @@ func TestLanguageSwitching(t *testing.T) {
 	resp, fr := get("/air?day=2026-10-01&lang=fr", "en", "")
 	assert.Contains(t, fr, `<html lang="fr">`)
 	assert.Contains(t, fr, "jeudi 1 octobre 2026")
+	assert.Contains(t, fr, `<td class="num"><span class="swatch b-good" aria-hidden="true"></span>8,2 <span class="band">bon</span></td>`,
+		"a decimal comma and the band's French name")
+	assert.Contains(t, fr, "North Hill : PM2,5 8,2 µg/m³ (bon), 11 contributeurs")
 	assert.Contains(t, fr, `href="/air?day=2026-10-01&amp;lang=en"`, "the switch keeps the day")
 	cookie := resp.Header.Get("Set-Cookie")
 	assert.Contains(t, cookie, "lang=fr")
