@@ -50,7 +50,7 @@ func differencingHours(t *testing.T, n noise.Noise, resolution float64, trials i
 }
 
 func TestHourlyDifferencingAttackFailsWithNoise(t *testing.T) {
-	rate := differencingHours(t, noise.Laplace(), 0.1, 200)
+	rate := differencingHours(t, noise.Laplace(), 0.1, 100)
 	t.Logf("hourly attack success with Laplace noise: %.1f %%", 100*rate)
 	assert.LessOrEqual(t, rate, 0.10, "PRIVACY.md: success within ±5 µg/m³ must stay ≤ 10 %% of trials")
 }
