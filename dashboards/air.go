@@ -3,7 +3,6 @@ package dashboards
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
 )
 
 // monthDays is how many released days the month table shows, ending at the selected day.
@@ -172,7 +170,7 @@ func (p *Pages) facts(c *fiber.Ctx, l lang, d release.AirDay) (releaseFacts, err
 
 func (p *Pages) air(c *fiber.Ctx) error {
 	l := pickLang(c)
-	epochs, err := p.src.Store.Epochs(p.src.AirPurpose)
+	epochs, hourlyDays, err := p.released()
 	if err != nil {
 		return fmt.Errorf("dashboards: air: %w", err)
 	}
@@ -188,9 +186,11 @@ func (p *Pages) air(c *fiber.Ctx) error {
 		return p.show(c, l, fiber.StatusOK, page{"air", l.t("Air quality"), "air", airView{}, "/air"})
 	}
 	day := epochs[i]
-	hourly, err := p.hourly(day)
-	if err != nil {
-		return fmt.Errorf("dashboards: air: %w", err)
+	var hourly *release.AirHours
+	if hourlyDays[day] {
+		if hourly, err = p.hourly(day); err != nil {
+			return fmt.Errorf("dashboards: air: %w", err)
+		}
 	}
 	// A release page is a function of the released days (the date picker, the 30-day window)
 	// and of the releases it shows, which never change: its ETag is known before rendering,
@@ -367,7 +367,8 @@ func (p *Pages) release(epoch string) (release.AirDay, error) {
 	return d, nil
 }
 
-// hourly returns a day's parsed hourly release, or nil if the day has none.
+// hourly returns a day's parsed hourly release. Releases are never recomputed, so they are
+// cached.
 func (p *Pages) hourly(day string) (*release.AirHours, error) {
 	p.mu.RLock()
 	h, ok := p.hours[day]
@@ -376,9 +377,6 @@ func (p *Pages) hourly(day string) (*release.AirHours, error) {
 		return &h, nil
 	}
 	b, err := p.src.Store.HourlyRelease(p.src.AirPurpose, day)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, fmt.Errorf("hourly release %s: %w", day, err)
 	}

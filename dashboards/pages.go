@@ -63,8 +63,48 @@ type Pages struct {
 	hours    map[string]release.AirHours // parsed hourly releases by day
 	hashes   map[string]string           // release hashes by ledger epoch
 	cache    map[string][]byte           // rendered release pages by ETag
+	days     releasedDays                // the released days, as of a ledger size
 
 	entries releaseEntries
+}
+
+// releasedDays are the days with a daily and with an hourly release, read when the ledger
+// was size entries long: every release is logged, so they stay true until the log grows.
+type releasedDays struct {
+	size   uint64
+	read   bool
+	epochs []string
+	hourly map[string]bool
+}
+
+// released returns the released days, reading the store again only when the ledger has
+// grown. The ledger's size is read first: a release is stored in the transaction that logs
+// it, before the size moves, so a list read after the size is never older than it. Callers
+// must not modify the slice.
+func (p *Pages) released() ([]string, map[string]bool, error) {
+	size := p.src.Ledger.Size()
+	p.mu.RLock()
+	d := p.days
+	p.mu.RUnlock()
+	if d.read && d.size == size {
+		return d.epochs, d.hourly, nil
+	}
+	epochs, err := p.src.Store.Epochs(p.src.AirPurpose)
+	if err != nil {
+		return nil, nil, err
+	}
+	hours, err := p.src.Store.HourlyDays(p.src.AirPurpose)
+	if err != nil {
+		return nil, nil, err
+	}
+	d = releasedDays{size: size, read: true, epochs: epochs, hourly: make(map[string]bool, len(hours))}
+	for _, h := range hours {
+		d.hourly[h] = true
+	}
+	p.mu.Lock()
+	p.days = d
+	p.mu.Unlock()
+	return d.epochs, d.hourly, nil
 }
 
 // pageNames are the templates, each rendered inside templates/layout.html.
@@ -241,7 +281,7 @@ type homeView struct {
 
 func (p *Pages) home(c *fiber.Ctx) error {
 	l := pickLang(c)
-	epochs, err := p.src.Store.Epochs(p.src.AirPurpose)
+	epochs, _, err := p.released()
 	if err != nil {
 		return fmt.Errorf("dashboards: home: %w", err)
 	}
