@@ -1,15 +1,19 @@
 package dashboards
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/ledger/state"
 )
 
 // monthDays is how many released days the month table shows, ending at the selected day.
@@ -62,17 +66,21 @@ const (
 type airView struct {
 	Day          string // empty when nothing is released yet
 	DayLabel     string
+	First, Last  string // the first and last released days, for the date picker
 	Prev, Next   string
 	Months       []monthLinks
 	Map          mapView
 	Rows         []cellRow
 	Month        monthView
+	Charts       dayCharts
+	Hours        *hoursView // nil when the day has no hourly release
 	Bands        []band
 	K            int
 	Contributors int
 	Units        release.Units
 	Params       []param
-	JSON, CSV    string
+	Facts        releaseFacts
+	Downloads    []download
 }
 
 type monthLinks struct {
@@ -130,8 +138,39 @@ type param struct {
 	Name, Value string
 }
 
+// download is one format of a release.
+type download struct {
+	Name, Type, URL string
+}
+
+// releaseFacts is what every page that shows a release states about it: how many residents it
+// counts, its privacy parameters, and its entry in the ledger.
+type releaseFacts struct {
+	Contributors int
+	K            int
+	Epsilon      string // empty when no noise was added
+	Logged       bool
+	Entry        uint64
+	EntryURL     string
+}
+
+// facts states a daily release's contributors, parameters and ledger entry.
+func (p *Pages) facts(c *fiber.Ctx, l lang, d release.AirDay) (releaseFacts, error) {
+	f := releaseFacts{Contributors: d.Contributors, K: d.K}
+	if d.Noise != "none" && d.Epsilon > 0 {
+		f.Epsilon = l.num(d.Epsilon, -1)
+	}
+	i, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, d.Epoch)
+	if err != nil {
+		return releaseFacts{}, err
+	}
+	f.Logged, f.Entry, f.EntryURL = ok, i, entryURL(i)
+	return f, nil
+}
+
 func (p *Pages) air(c *fiber.Ctx) error {
-	epochs, err := p.src.Store.Epochs(p.src.AirPurpose)
+	l := pickLang(c)
+	epochs, hourlyDays, err := p.released()
 	if err != nil {
 		return fmt.Errorf("dashboards: air: %w", err)
 	}
@@ -139,28 +178,83 @@ func (p *Pages) air(c *fiber.Ctx) error {
 	if q := c.Query("day"); q != "" {
 		j, found := slices.BinarySearch(epochs, q)
 		if !found {
-			return p.notFound(c, "No air-quality figures were released for that day.")
+			return p.notFound(c, l, l.t("No air-quality figures were released for that day."))
 		}
 		i = j
 	}
 	if i < 0 {
-		return p.render(c, fiber.StatusOK, "air", "Air quality", "air", airView{})
+		return p.show(c, l, fiber.StatusOK, page{"air", l.t("Air quality"), "air", airView{}, "/air"})
 	}
+	day := epochs[i]
+	var hourly *release.AirHours
+	if hourlyDays[day] {
+		if hourly, err = p.hourly(day); err != nil {
+			return fmt.Errorf("dashboards: air: %w", err)
+		}
+	}
+	// A release page is a function of the released days (the date picker, the 30-day window)
+	// and of the releases it shows, which never change: its ETag is known before rendering,
+	// and the rendered bytes are kept under it.
+	self := "/air"
+	if c.Query("day") != "" {
+		self += "?day=" + day
+	}
+	logged, err := p.logged(c, day, hourly != nil)
+	if err != nil {
+		return fmt.Errorf("dashboards: air: %w", err)
+	}
+	etag, err := p.airETag(l, self, day, epochs, hourly != nil, logged)
+	if err != nil {
+		return fmt.Errorf("dashboards: air: %w", err)
+	}
+	if c.Get(fiber.HeaderIfNoneMatch) == etag {
+		return send(c, fiber.StatusOK, etag, nil)
+	}
+	if body, ok := p.cached(etag); ok {
+		return send(c, fiber.StatusOK, etag, body)
+	}
+	v, err := p.airView(c, l, epochs, i, hourly)
+	if err != nil {
+		return fmt.Errorf("dashboards: air: %w", err)
+	}
+	body, err := p.render(l, page{"air", l.t("Air quality on %s", day), "air", v, self})
+	if err != nil {
+		return err
+	}
+	if logged {
+		p.keep(etag, body)
+	}
+	return send(c, fiber.StatusOK, etag, body)
+}
+
+// airView builds the page of epochs[i].
+func (p *Pages) airView(c *fiber.Ctx, l lang, epochs []string, i int, hourly *release.AirHours) (airView, error) {
 	window := epochs[max(0, i-monthDays+1) : i+1]
 	days := make([]release.AirDay, len(window))
 	for j, e := range window {
+		var err error
 		if days[j], err = p.release(e); err != nil {
-			return fmt.Errorf("dashboards: air: %w", err)
+			return airView{}, err
 		}
 	}
 	d := days[len(days)-1]
 	day := epochs[i]
+	api := "/api/v1/stats/air?day=" + day
 	v := airView{
-		Day: day, DayLabel: longDate(day), Months: dayLinks(epochs, day),
-		Bands: bands, K: d.K, Contributors: d.Contributors, Units: d.Units,
-		Params: releaseParams(d),
-		JSON:   "/api/v1/stats/air?day=" + day,
-		CSV:    "/api/v1/stats/air?day=" + day + "&format=csv",
+		Day: day, DayLabel: l.longDate(day), First: epochs[0], Last: epochs[len(epochs)-1],
+		Months: dayLinks(l, epochs, day),
+		Bands:  bands, K: d.K, Contributors: d.Contributors, Units: d.Units,
+		Params: releaseParams(l, d),
+		Downloads: []download{
+			{"JSON", "application/json", api},
+			{"CSV", "text/csv", api + "&format=csv"},
+			{"GeoJSON", "application/geo+json", api + "&format=geojson"},
+			{l.t("OpenAQ v3-like JSON"), "application/json", api + "&format=openaq"},
+		},
+	}
+	var err error
+	if v.Facts, err = p.facts(c, l, d); err != nil {
+		return airView{}, err
 	}
 	if i > 0 {
 		v.Prev = epochs[i-1]
@@ -168,9 +262,88 @@ func (p *Pages) air(c *fiber.Ctx) error {
 	if i < len(epochs)-1 {
 		v.Next = epochs[i+1]
 	}
-	v.Map, v.Rows = p.dayFigures(d)
-	v.Month = p.monthFigures(window, days)
-	return p.render(c, fiber.StatusOK, "air", "Air quality on "+day, "air", v)
+	v.Map, v.Rows = p.dayFigures(l, d)
+	v.Month = p.monthFigures(l, window, days)
+	v.Charts = p.dayCharts(l, window, days)
+	if hourly != nil {
+		h, err := p.hoursView(c, l, *hourly)
+		if err != nil {
+			return airView{}, err
+		}
+		v.Hours = &h
+	}
+	return v, nil
+}
+
+// logged reports whether the ledger entries of day's releases are visible yet: a release is
+// stored in the transaction that logs it, but the log's size moves just after, and a page
+// rendered in between lacks its ledger links (it is then neither kept nor named as final).
+func (p *Pages) logged(c *fiber.Ctx, day string, hourly bool) (bool, error) {
+	_, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, day)
+	if err != nil || !ok || !hourly {
+		return ok, err
+	}
+	_, ok, err = p.entries.find(c.UserContext(), p.src.Ledger, release.HourlyEpoch(day))
+	return ok, err
+}
+
+// airETag names the /air page of day in language l, reached at self.
+func (p *Pages) airETag(l lang, self, day string, epochs []string, hourly, logged bool) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%t\n", p.version, l, self, day, strings.Join(epochs, ","), logged)
+	sum, err := p.hash(day, func() ([]byte, error) { return p.src.Store.Release(p.src.AirPurpose, day) })
+	if err != nil {
+		return "", err
+	}
+	h.Write([]byte(sum))
+	if hourly {
+		sum, err := p.hash(release.HourlyEpoch(day), func() ([]byte, error) { return p.src.Store.HourlyRelease(p.src.AirPurpose, day) })
+		if err != nil {
+			return "", err
+		}
+		h.Write([]byte(sum))
+	}
+	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`, nil
+}
+
+// hash returns the hash of a stored release (as logged in the ledger), reading it once.
+func (p *Pages) hash(epoch string, read func() ([]byte, error)) (string, error) {
+	p.mu.RLock()
+	sum, ok := p.hashes[epoch]
+	p.mu.RUnlock()
+	if ok {
+		return sum, nil
+	}
+	b, err := read()
+	if err != nil {
+		return "", fmt.Errorf("release %s: %w", epoch, err)
+	}
+	sum = state.Hash(b)
+	p.mu.Lock()
+	p.hashes[epoch] = sum
+	p.mu.Unlock()
+	return sum, nil
+}
+
+// maxCached bounds the rendered release pages kept in memory (a few hundred kilobytes).
+const maxCached = 64
+
+func (p *Pages) cached(etag string) ([]byte, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	b, ok := p.cache[etag]
+	return b, ok
+}
+
+// keep stores a rendered page under its ETag; when full, the cache starts over (a release
+// page is cheap to render again, and old ETags are rarely asked for).
+func (p *Pages) keep(etag string, body []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.cache) >= maxCached {
+		clear(p.cache)
+	}
+	p.cache[etag] = body
 }
 
 // release returns a parsed release. Releases are never recomputed, so they are cached.
@@ -192,6 +365,28 @@ func (p *Pages) release(epoch string) (release.AirDay, error) {
 	p.releases[epoch] = d
 	p.mu.Unlock()
 	return d, nil
+}
+
+// hourly returns a day's parsed hourly release. Releases are never recomputed, so they are
+// cached.
+func (p *Pages) hourly(day string) (*release.AirHours, error) {
+	p.mu.RLock()
+	h, ok := p.hours[day]
+	p.mu.RUnlock()
+	if ok {
+		return &h, nil
+	}
+	b, err := p.src.Store.HourlyRelease(p.src.AirPurpose, day)
+	if err != nil {
+		return nil, fmt.Errorf("hourly release %s: %w", day, err)
+	}
+	if h, err = release.ParseAirHours(b); err != nil {
+		return nil, fmt.Errorf("hourly release %s: %w", day, err)
+	}
+	p.mu.Lock()
+	p.hours[day] = h
+	p.mu.Unlock()
+	return &h, nil
 }
 
 // neighbourhoods lists the map's neighbourhoods in document order, then any other cell the
@@ -223,30 +418,29 @@ func cellsByID(d release.AirDay) map[string]release.Cell {
 
 // dayFigures builds the map and the table of one day. Of a suppressed cell only the fact that
 // it is suppressed is used.
-func (p *Pages) dayFigures(d release.AirDay) (mapView, []cellRow) {
+func (p *Pages) dayFigures(l lang, d release.AirDay) (mapView, []cellRow) {
 	cells := cellsByID(d)
 	dec := decimals(d.Rounding)
-	fewer := fmt.Sprintf("fewer than %d contributors", d.K)
 	mv := mapView{Width: formatNumber(p.city.width, 0), Height: formatNumber(p.city.height, 0)}
 	for _, a := range p.city.areas {
 		name := p.city.name(a.id)
-		ma := mapArea{Path: a.path, Class: classNoData, Title: name + ": no data"}
+		ma := mapArea{Path: a.path, Class: classNoData, Title: l.t("%s: no data", name)}
 		cell, ok := cells[a.id]
 		switch {
 		case ok && cell.Suppressed:
-			ma.Class, ma.Hatch, ma.Title = classSuppressed, true, name+": suppressed ("+fewer+")"
+			ma.Class, ma.Hatch, ma.Title = classSuppressed, true, l.t("%s: suppressed (fewer than %d contributors)", name, d.K)
 		case ok && cell.PM25 != nil:
 			b := bandOf(*cell.PM25)
 			ma.Class = b.Class
-			ma.Title = fmt.Sprintf("%s: PM2.5 %s %s (%s), %d contributors",
-				name, formatNumber(*cell.PM25, dec), d.Units.PM, b.Label, cell.Contributors)
+			ma.Title = l.t("%s: PM2.5 %s %s (%s), %d contributors",
+				name, l.num(*cell.PM25, dec), d.Units.PM, l.t(b.Label), cell.Contributors)
 		case ok && cell.PM25Band != "":
 			if b, known := bandNamed(cell.PM25Band); known {
 				ma.Class = b.Class
 			}
-			ma.Title = fmt.Sprintf("%s: PM2.5 band %s (too few contributors for a precise mean)", name, cell.PM25Band)
+			ma.Title = l.t("%s: PM2.5 band %s (too few contributors for a precise mean)", name, l.t(cell.PM25Band))
 		case ok:
-			ma.Title = name + ": no PM2.5 figure published"
+			ma.Title = l.t("%s: no PM2.5 figure published", name)
 		}
 		mv.Areas = append(mv.Areas, ma)
 	}
@@ -260,9 +454,9 @@ func (p *Pages) dayFigures(d release.AirDay) (mapView, []cellRow) {
 		case cell.Suppressed:
 			row.Suppressed = true
 		default:
-			row.PM25, row.PM10 = withCI(cell.PM25, cell.PM25CI, dec), withCI(cell.PM10, cell.PM10CI, dec)
-			row.Temperature = withCI(cell.Temperature, cell.TemperatureCI, dec)
-			row.Humidity = withCI(cell.Humidity, cell.HumidityCI, dec)
+			row.PM25, row.PM10 = l.withCI(cell.PM25, cell.PM25CI, dec), l.withCI(cell.PM10, cell.PM10CI, dec)
+			row.Temperature = l.withCI(cell.Temperature, cell.TemperatureCI, dec)
+			row.Humidity = l.withCI(cell.Humidity, cell.HumidityCI, dec)
 			row.Contributors = cell.Contributors
 			if cell.PM25 != nil {
 				row.Band = bandOf(*cell.PM25)
@@ -276,14 +470,14 @@ func (p *Pages) dayFigures(d release.AirDay) (mapView, []cellRow) {
 }
 
 // monthFigures builds the table of PM2.5 means over a window of released days.
-func (p *Pages) monthFigures(window []string, days []release.AirDay) monthView {
+func (p *Pages) monthFigures(l lang, window []string, days []release.AirDay) monthView {
 	var mv monthView
 	byDay := make([]map[string]release.Cell, len(days))
 	for j, d := range days {
 		byDay[j] = cellsByID(d)
 		head := dayHead{Day: window[j], Date: window[j], Current: j == len(days)-1}
 		if t, err := time.Parse(time.DateOnly, window[j]); err == nil {
-			head.Month, head.Date = t.Format("Jan"), t.Format("2")
+			head.Month, head.Date = l.shortMonth(t), strconv.Itoa(t.Day())
 		}
 		mv.Days = append(mv.Days, head)
 		mv.Totals = append(mv.Totals, d.Contributors)
@@ -294,16 +488,16 @@ func (p *Pages) monthFigures(window []string, days []release.AirDay) monthView {
 			cell, ok := byDay[j][id]
 			switch {
 			case ok && cell.Suppressed:
-				row.Cells = append(row.Cells, monthCell{Text: "·", Class: "sup", Hidden: "suppressed"})
+				row.Cells = append(row.Cells, monthCell{Text: "·", Class: "sup", Hidden: l.t("suppressed")})
 			case ok && cell.PM25 != nil:
 				row.Cells = append(row.Cells, monthCell{
-					Text: formatNumber(*cell.PM25, decimals(d.Rounding)), Class: bandOf(*cell.PM25).Class,
+					Text: l.num(*cell.PM25, decimals(d.Rounding)), Class: bandOf(*cell.PM25).Class,
 				})
 			case ok && cell.PM25Band != "":
 				b, _ := bandNamed(cell.PM25Band)
-				row.Cells = append(row.Cells, monthCell{Text: "◦", Class: b.Class, Hidden: "band " + cell.PM25Band})
+				row.Cells = append(row.Cells, monthCell{Text: "◦", Class: b.Class, Hidden: l.t("band %s", l.t(cell.PM25Band))})
 			default:
-				row.Cells = append(row.Cells, monthCell{Text: "—", Class: classNoData, Hidden: "no figure"})
+				row.Cells = append(row.Cells, monthCell{Text: "—", Class: classNoData, Hidden: l.t("no figure")})
 			}
 		}
 		mv.Rows = append(mv.Rows, row)
@@ -313,14 +507,14 @@ func (p *Pages) monthFigures(window []string, days []release.AirDay) monthView {
 
 // dayLinks groups the released days by month, newest month first; the selected day's month is
 // open.
-func dayLinks(epochs []string, current string) []monthLinks {
+func dayLinks(l lang, epochs []string, current string) []monthLinks {
 	var out []monthLinks
 	for i := len(epochs) - 1; i >= 0; i-- {
 		e := epochs[i]
 		t, err := time.Parse(time.DateOnly, e)
-		label, dayLabel := "Other", e
+		label, dayLabel := l.t("Other"), e
 		if err == nil {
-			label, dayLabel = t.Format("January 2006"), t.Format("Mon 2")
+			label, dayLabel = l.monthYear(t), l.shortDay(t)
 		}
 		if len(out) == 0 || out[len(out)-1].Label != label {
 			out = append(out, monthLinks{Label: label})
@@ -335,38 +529,38 @@ func dayLinks(epochs []string, current string) []monthLinks {
 	return out
 }
 
-// withCI formats a published mean with its 95 % confidence interval.
-func withCI(v *float64, ci *[2]float64, dec int) string {
-	s := formatStat(v, dec)
-	if v != nil && ci != nil {
-		s += " (" + formatNumber(ci[0], dec) + "–" + formatNumber(ci[1], dec) + ")"
+// withCI formats a published mean with its 95 % confidence interval, or a dash.
+func (l lang) withCI(v *float64, ci *[2]float64, dec int) string {
+	if v == nil {
+		return "—"
+	}
+	s := l.num(*v, dec)
+	if ci != nil {
+		s += " (" + l.num(ci[0], dec) + "–" + l.num(ci[1], dec) + ")"
 	}
 	return s
 }
 
 // releaseParams states the privacy parameters a release was computed with.
-func releaseParams(d release.AirDay) []param {
-	noise := d.Noise
-	switch {
-	case noise == "none":
-		noise = "none: no differential-privacy noise was added to this release"
-	case d.Epsilon > 0:
-		noise = fmt.Sprintf("%s, ε = %s per resident per day; contributor counts are noisy too", noise, formatNumber(d.Epsilon, -1))
+func releaseParams(l lang, d release.AirDay) []param {
+	noise := l.t("none: no differential-privacy noise was added to this release")
+	if d.Noise != "none" && d.Epsilon > 0 {
+		noise = l.t("%s, ε = %s per resident for this day's release; contributor counts are noisy too", d.Noise, l.num(d.Epsilon, -1))
 	}
 	return []param{
-		{"Purpose", fmt.Sprintf("%s, version %d", d.Purpose, d.PurposeVersion)},
-		{"Least contributors per published cell (k)", strconv.Itoa(d.K)},
-		{"PM2.5 clamp, per resident daily mean", clampRange(d.Clamp.PM25, d.Units.PM)},
-		{"PM10 clamp, per resident daily mean", clampRange(d.Clamp.PM10, d.Units.PM)},
-		{"Temperature clamp", clampRange(d.Clamp.Temperature, d.Units.Temperature)},
-		{"Humidity clamp", clampRange(d.Clamp.Humidity, d.Units.Humidity)},
-		{"Noise", noise},
-		{"Values rounded to", formatNumber(d.Rounding, decimals(d.Rounding))},
+		{l.t("Purpose"), l.t("%s, version %d", d.Purpose, d.PurposeVersion)},
+		{l.t("Least contributors per published cell (k)"), strconv.Itoa(d.K)},
+		{l.t("PM2.5 clamp, per resident daily mean"), clampRange(l, d.Clamp.PM25, d.Units.PM)},
+		{l.t("PM10 clamp, per resident daily mean"), clampRange(l, d.Clamp.PM10, d.Units.PM)},
+		{l.t("Temperature clamp"), clampRange(l, d.Clamp.Temperature, d.Units.Temperature)},
+		{l.t("Humidity clamp"), clampRange(l, d.Clamp.Humidity, d.Units.Humidity)},
+		{l.t("Noise"), noise},
+		{l.t("Values rounded to"), l.num(d.Rounding, decimals(d.Rounding))},
 	}
 }
 
-func clampRange(r [2]float64, unit string) string {
-	return formatNumber(r[0], -1) + " to " + formatNumber(r[1], -1) + " " + unit
+func clampRange(l lang, r [2]float64, unit string) string {
+	return l.t("%s to %s %s", l.num(r[0], -1), l.num(r[1], -1), unit)
 }
 
 // decimals is how many decimals show a value rounded to step.
@@ -379,18 +573,11 @@ func decimals(step float64) int {
 
 func formatNumber(v float64, dec int) string { return strconv.FormatFloat(v, 'f', dec, 64) }
 
-func formatStat(v *float64, dec int) string {
-	if v == nil {
-		return "—"
+// num formats a figure for reading: a decimal comma in French.
+func (l lang) num(v float64, dec int) string {
+	s := formatNumber(v, dec)
+	if l == french {
+		s = strings.Replace(s, ".", ",", 1)
 	}
-	return formatNumber(*v, dec)
-}
-
-// longDate renders a day as "Friday 2 October 2026", or as given if it is not a date.
-func longDate(day string) string {
-	t, err := time.Parse(time.DateOnly, day)
-	if err != nil {
-		return day
-	}
-	return t.Format("Monday 2 January 2006")
+	return s
 }

@@ -30,6 +30,7 @@ type entryRow struct {
 }
 
 func (p *Pages) ledger(c *fiber.Ctx) error {
+	l := pickLang(c)
 	signed, size := p.src.Ledger.Checkpoint()
 	v := ledgerView{
 		Origin: p.src.Ledger.Origin(), Size: size, Checkpoint: string(signed),
@@ -40,7 +41,7 @@ func (p *Pages) ledger(c *fiber.Ctx) error {
 	}
 	from := size - min(size, ledgerEntries)
 	err := p.src.Ledger.Scan(c.UserContext(), from, size, func(i uint64, b []byte) error {
-		row := entryRow{Index: i, Type: "unreadable entry"}
+		row := entryRow{Index: i, Type: l.t("unreadable entry")}
 		if e, err := ledger.ParseEntry(b); err == nil {
 			row = entryRow{Index: i, Type: e.Type, Citizen: e.Citizen, Purpose: e.Purpose,
 				Petition: e.Petition, Epoch: e.Epoch, Hash: e.Hash}
@@ -52,5 +53,5 @@ func (p *Pages) ledger(c *fiber.Ctx) error {
 		return fmt.Errorf("dashboards: ledger: %w", err)
 	}
 	slices.Reverse(v.Entries) // newest first
-	return p.render(c, fiber.StatusOK, "ledger", "Ledger", "ledger", v)
+	return p.show(c, l, fiber.StatusOK, page{"ledger", l.t("Ledger"), "ledger", v, "/ledger"})
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"sync"
 	"time"
 
@@ -50,14 +51,60 @@ type Source struct {
 
 // Pages renders the public dashboards. It is safe for concurrent use.
 type Pages struct {
-	src    Source
-	city   *cityMap
-	tmpl   map[string]*template.Template
-	css    []byte
-	cssURL string
+	src     Source
+	city    *cityMap
+	tmpl    map[lang]map[string]*template.Template
+	css     []byte
+	cssURL  string
+	version string // a hash of every embedded asset: part of every ETag
 
 	mu       sync.RWMutex
-	releases map[string]release.AirDay // parsed releases by epoch; releases never change
+	releases map[string]release.AirDay   // parsed releases by epoch; releases never change
+	hours    map[string]release.AirHours // parsed hourly releases by day
+	hashes   map[string]string           // release hashes by ledger epoch
+	cache    map[string][]byte           // rendered release pages by ETag
+	days     releasedDays                // the released days, as of a ledger size
+
+	entries releaseEntries
+}
+
+// releasedDays are the days with a daily and with an hourly release, read when the ledger
+// was size entries long: every release is logged, so they stay true until the log grows.
+type releasedDays struct {
+	size   uint64
+	read   bool
+	epochs []string
+	hourly map[string]bool
+}
+
+// released returns the released days, reading the store again only when the ledger has
+// grown. The ledger's size is read first: a release is stored in the transaction that logs
+// it, before the size moves, so a list read after the size is never older than it. Callers
+// must not modify the slice.
+func (p *Pages) released() ([]string, map[string]bool, error) {
+	size := p.src.Ledger.Size()
+	p.mu.RLock()
+	d := p.days
+	p.mu.RUnlock()
+	if d.read && d.size == size {
+		return d.epochs, d.hourly, nil
+	}
+	epochs, err := p.src.Store.Epochs(p.src.AirPurpose)
+	if err != nil {
+		return nil, nil, err
+	}
+	hours, err := p.src.Store.HourlyDays(p.src.AirPurpose)
+	if err != nil {
+		return nil, nil, err
+	}
+	d = releasedDays{size: size, read: true, epochs: epochs, hourly: make(map[string]bool, len(hours))}
+	for _, h := range hours {
+		d.hourly[h] = true
+	}
+	p.mu.Lock()
+	p.days = d
+	p.mu.Unlock()
+	return d.epochs, d.hourly, nil
 }
 
 // pageNames are the templates, each rendered inside templates/layout.html.
@@ -83,20 +130,50 @@ func New(src Source) (*Pages, error) {
 		return nil, fmt.Errorf("dashboards: new: read stylesheet: %w", err)
 	}
 	sum := sha256.Sum256(css)
-	p := &Pages{
-		src: src, city: city, css: css,
-		cssURL:   "/static/" + hex.EncodeToString(sum[:8]) + "/style.css",
-		tmpl:     map[string]*template.Template{},
-		releases: map[string]release.AirDay{},
+	version, err := assetsVersion()
+	if err != nil {
+		return nil, fmt.Errorf("dashboards: new: %w", err)
 	}
-	for _, name := range pageNames {
-		t, err := template.ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
-		if err != nil {
-			return nil, fmt.Errorf("dashboards: new: parse template %s: %w", name, err)
+	p := &Pages{
+		src: src, city: city, css: css, version: version,
+		cssURL:   "/static/" + hex.EncodeToString(sum[:8]) + "/style.css",
+		tmpl:     map[lang]map[string]*template.Template{},
+		releases: map[string]release.AirDay{},
+		hours:    map[string]release.AirHours{},
+		hashes:   map[string]string{},
+		cache:    map[string][]byte{},
+		entries:  releaseEntries{purpose: src.AirPurpose, index: map[string]uint64{}},
+	}
+	for _, l := range languages {
+		p.tmpl[l] = map[string]*template.Template{}
+		for _, name := range pageNames {
+			t, err := template.New(name).Funcs(l.funcs()).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+			if err != nil {
+				return nil, fmt.Errorf("dashboards: new: parse template %s: %w", name, err)
+			}
+			p.tmpl[l][name] = t
 		}
-		p.tmpl[name] = t
 	}
 	return p, nil
+}
+
+// assetsVersion hashes every embedded template and the stylesheet, so that an ETag changes
+// when a new build renders the same data differently.
+func assetsVersion() (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(assets, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := assets.ReadFile(path)
+		h.Write([]byte(path))
+		h.Write(b)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash assets: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
 // Mount registers GET /, /air, /petitions, /petitions/:id, /ledger and /static/<hash>/style.css on r.
@@ -117,37 +194,85 @@ func (p *Pages) stylesheet(c *fiber.Ctx) error {
 
 // layout is what templates/layout.html renders around every page.
 type layout struct {
+	Lang   lang
 	Title  string
 	Active string // the nav entry of the page: home, air, petitions or ledger
 	CSS    string
+	Switch []langLink
 	Body   any
+}
+
+// langLink is the current page in another language.
+type langLink struct {
+	Lang lang
+	Name string
+	URL  string
+}
+
+// page is one page to render; self is its path and query as the page checked them, for the
+// language switcher.
+type page struct {
+	name, title, active string
+	body                any
+	self                string
 }
 
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// render executes a page into a pooled buffer and sends a copy of it: fiber's Send keeps the
-// slice it is given, and the buffer goes back to the pool.
-func (p *Pages) render(c *fiber.Ctx, status int, name, title, active string, body any) error {
+// render executes a page into a pooled buffer and returns a copy of it: the buffer goes back
+// to the pool.
+func (p *Pages) render(l lang, pg page) ([]byte, error) {
 	buf := buffers.Get().(*bytes.Buffer)
 	defer buffers.Put(buf)
 	buf.Reset()
-	if err := p.tmpl[name].ExecuteTemplate(buf, "layout", layout{Title: title, Active: active, CSS: p.cssURL, Body: body}); err != nil {
-		return fmt.Errorf("dashboards: render %s: %w", name, err)
+	v := layout{Lang: l, Title: pg.title, Active: pg.active, CSS: p.cssURL, Body: pg.body}
+	for _, other := range languages {
+		if other != l {
+			v.Switch = append(v.Switch, langLink{Lang: other, Name: langName[other], URL: switchURL(pg.self, other)})
+		}
+	}
+	if err := p.tmpl[l][pg.name].ExecuteTemplate(buf, "layout", v); err != nil {
+		return nil, fmt.Errorf("dashboards: render %s: %w", pg.name, err)
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}
+
+// send answers with a rendered page under its ETag, or 304 when the client has it. Pages vary
+// with the language, chosen from the cookie and Accept-Language.
+func send(c *fiber.Ctx, status int, etag string, body []byte) error {
+	c.Set(fiber.HeaderVary, "Accept-Language, Cookie")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderETag, etag)
+	if status == fiber.StatusOK && c.Get(fiber.HeaderIfNoneMatch) == etag {
+		return c.SendStatus(fiber.StatusNotModified)
 	}
 	c.Status(status)
 	c.Set(fiber.HeaderContentType, "text/html; charset=utf-8")
-	return c.Send(bytes.Clone(buf.Bytes()))
+	return c.Send(body) // body is never modified after render
+}
+
+// show renders a page that is not a release (its data changes with the ledger) and sends it
+// under an ETag of its bytes.
+func (p *Pages) show(c *fiber.Ctx, l lang, status int, pg page) error {
+	body, err := p.render(l, pg)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	return send(c, status, `"`+hex.EncodeToString(sum[:16])+`"`, body)
 }
 
 // notFound renders the 404 page. It never repeats what the request asked for.
-func (p *Pages) notFound(c *fiber.Ctx, what string) error {
-	return p.render(c, fiber.StatusNotFound, "notfound", "Not found", "", struct{ What string }{what})
+func (p *Pages) notFound(c *fiber.Ctx, l lang, what string) error {
+	return p.show(c, l, fiber.StatusNotFound, page{"notfound", l.t("Not found"), "", struct{ What string }{what}, "/"})
 }
 
 type homeView struct {
 	Residents      int
 	Days           int
 	LatestDay      string
+	LatestLabel    string
+	Latest         *releaseFacts
 	Petitions      int
 	OpenPetitions  int
 	CheckpointSize uint64
@@ -155,7 +280,8 @@ type homeView struct {
 }
 
 func (p *Pages) home(c *fiber.Ctx) error {
-	epochs, err := p.src.Store.Epochs(p.src.AirPurpose)
+	l := pickLang(c)
+	epochs, _, err := p.released()
 	if err != nil {
 		return fmt.Errorf("dashboards: home: %w", err)
 	}
@@ -166,6 +292,16 @@ func (p *Pages) home(c *fiber.Ctx) error {
 	}
 	if len(epochs) > 0 {
 		v.LatestDay = epochs[len(epochs)-1]
+		v.LatestLabel = l.longDate(v.LatestDay)
+		d, err := p.release(v.LatestDay)
+		if err != nil {
+			return fmt.Errorf("dashboards: home: %w", err)
+		}
+		facts, err := p.facts(c, l, d)
+		if err != nil {
+			return fmt.Errorf("dashboards: home: %w", err)
+		}
+		v.Latest = &facts
 	}
 	now := p.src.Now()
 	for _, pt := range p.src.State.Petitions() {
@@ -174,5 +310,5 @@ func (p *Pages) home(c *fiber.Ctx) error {
 			v.OpenPetitions++
 		}
 	}
-	return p.render(c, fiber.StatusOK, "home", "Home", "home", v)
+	return p.show(c, l, fiber.StatusOK, page{"home", l.t("Home"), "home", v, "/"})
 }

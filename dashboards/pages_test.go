@@ -444,8 +444,8 @@ func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 	assert.Contains(t, body, "<strong>43</strong> signatures of the 100")
 	assert.Contains(t, body, "<div><dt>Signed online</dt><dd>3</dd></div>")
 	assert.Contains(t, body, "<div><dt>Signed on paper</dt><dd>40</dd></div>")
-	assert.Contains(t, body, `<time datetime="2026-10-01">1 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>1</td>`)
-	assert.Contains(t, body, `<time datetime="2026-10-03">3 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>3</td>`)
+	assert.Contains(t, body, `<time datetime="2026-10-01">Thursday 1 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>1</td>`)
+	assert.Contains(t, body, `<time datetime="2026-10-03">Saturday 3 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>3</td>`)
 	assert.NotContains(t, body, "Who signed", "the petition asks no questions")
 	assert.Contains(t, body, `<a href="/api/v1/petitions/river-trees?format=csv">Signatures day by day (CSV)</a>`)
 	list := h.get(t, "/petitions", http.StatusOK)
@@ -459,7 +459,7 @@ func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 	body = h.get(t, "/petitions/asks", http.StatusOK)
 	assert.Contains(t, body, "<p><strong>Bold</strong> and <a href=\"https://example.org/x\" rel=\"nofollow noopener noreferrer\">a link</a> and &lt;script&gt;x()&lt;/script&gt;</p>")
 	assert.Contains(t, body, "The answers are released once, after the petition closes.")
-	assert.Contains(t, body, "<code>--age-band 16-29|30-44|45-64|65&#43; --neighbourhood YOUR-NEIGHBOURHOOD-ID</code>")
+	assert.Contains(t, body, "<code>--age-band 16-29|30-44|45-64|65+ --neighbourhood YOUR-NEIGHBOURHOOD-ID</code>")
 
 	d := release.Breakdown{Petition: "asks", Epoch: release.PetitionEpoch, K: 10, Noise: "none", Epsilon: 1, Version: release.FormatVersion,
 		Questions: []release.Question{

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"net/url"
 	"strings"
 	"time"
 
@@ -37,6 +38,8 @@ type petitionView struct {
 	Breakdowns []breakdownView
 	// AnswerFlags are the sign command's flags for the optional questions, with example values.
 	AnswerFlags string
+	Entry       uint64 // the petition.create entry in the ledger
+	EntryURL    string
 }
 
 // timelineRow is one UTC day of signatures; Busiest is the most signatures of any day, the
@@ -63,24 +66,24 @@ type timeView struct {
 	ISO, Text string
 }
 
-func newTime(t time.Time) timeView {
-	t = t.UTC()
-	return timeView{ISO: t.Format(time.RFC3339), Text: t.Format("2 January 2006, 15:04 UTC")}
+func newTime(l lang, t time.Time) timeView {
+	return timeView{ISO: t.UTC().Format(time.RFC3339), Text: l.dateTime(t)}
 }
 
-func (p *Pages) petitionView(pt *state.Petition, now time.Time) petitionView {
+func (p *Pages) petitionView(l lang, pt *state.Petition, now time.Time) petitionView {
 	v := petitionView{
-		ID: pt.ID, Title: pt.Title, Scope: p.scope(pt.Scope), Organiser: pt.Organiser,
-		Open: pt.Open(now), Status: "closed",
+		ID: pt.ID, Title: pt.Title, Scope: p.scope(l, pt.Scope), Organiser: pt.Organiser,
+		Open: pt.Open(now), Status: l.t("closed"),
 		Online: pt.Signatures, Paper: pt.Paper, Total: pt.Total(), Withdrawn: pt.Withdrawn, Threshold: pt.Threshold,
-		Opens: newTime(pt.Opens), Closes: newTime(pt.Closes),
+		Opens: newTime(l, pt.Opens), Closes: newTime(l, pt.Closes),
 		Command: "commons petition sign " + pt.ID,
+		Entry:   pt.Index, EntryURL: entryURL(pt.Index),
 	}
 	switch {
 	case v.Open:
-		v.Status = "open"
+		v.Status = l.t("open")
 	case now.Before(pt.Opens):
-		v.Status = "not yet open"
+		v.Status = l.t("not yet open")
 	}
 	if pt.Threshold > 0 {
 		v.Percent = min(v.Total*100/pt.Threshold, 100)
@@ -88,7 +91,7 @@ func (p *Pages) petitionView(pt *state.Petition, now time.Time) petitionView {
 	}
 	var flags []string
 	for _, q := range pt.Ask {
-		v.Questions = append(v.Questions, questionName(q))
+		v.Questions = append(v.Questions, questionName(l, q))
 		if q == state.AskAgeBand {
 			flags = append(flags, "--age-band "+strings.Join(state.AgeBands, "|"))
 		} else {
@@ -99,16 +102,19 @@ func (p *Pages) petitionView(pt *state.Petition, now time.Time) petitionView {
 	return v
 }
 
-// questionName is a question's plain-English name.
-func questionName(q string) string {
-	if q == state.AskAgeBand {
-		return "age band"
+// questionName is a question's name in l.
+func questionName(l lang, q string) string {
+	switch q {
+	case state.AskAgeBand:
+		return l.t("age band")
+	case state.AskNeighbourhood:
+		return l.t("neighbourhood")
 	}
 	return q
 }
 
 // timeline is a petition's signatures per UTC day, oldest first.
-func timeline(days []state.PetitionDay) []timelineRow {
+func timeline(l lang, days []state.PetitionDay) []timelineRow {
 	busiest := 1
 	for _, d := range days {
 		busiest = max(busiest, d.Signed)
@@ -117,15 +123,14 @@ func timeline(days []state.PetitionDay) []timelineRow {
 	online := 0
 	for _, d := range days {
 		online += d.Signed - d.Withdrawn
-		t, _ := time.Parse(time.DateOnly, d.Day)
-		rows = append(rows, timelineRow{Day: timeView{ISO: d.Day, Text: t.Format("2 January 2006")},
+		rows = append(rows, timelineRow{Day: timeView{ISO: d.Day, Text: l.longDate(d.Day)},
 			Signed: d.Signed, Withdrawn: d.Withdrawn, Online: online, Busiest: busiest})
 	}
 	return rows
 }
 
 // breakdowns reads a petition's released breakdown, if it has one yet.
-func (p *Pages) breakdowns(pt *state.Petition) ([]breakdownView, error) {
+func (p *Pages) breakdowns(l lang, pt *state.Petition) ([]breakdownView, error) {
 	b, err := p.src.Store.Release(pt.Purpose(), release.PetitionEpoch)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -139,7 +144,7 @@ func (p *Pages) breakdowns(pt *state.Petition) ([]breakdownView, error) {
 	}
 	var out []breakdownView
 	for _, q := range d.Questions {
-		v := breakdownView{Question: questionName(q.Question), K: d.K}
+		v := breakdownView{Question: questionName(l, q.Question), K: d.K}
 		for _, g := range q.Groups {
 			answer := g.Answer
 			if q.Question == state.AskNeighbourhood {
@@ -153,7 +158,7 @@ func (p *Pages) breakdowns(pt *state.Petition) ([]breakdownView, error) {
 }
 
 // scope names the neighbourhoods whose residents may sign; none means the whole city.
-func (p *Pages) scope(ids []string) string {
+func (p *Pages) scope(l lang, ids []string) string {
 	if len(ids) == 0 {
 		return ""
 	}
@@ -164,29 +169,31 @@ func (p *Pages) scope(ids []string) string {
 	if len(names) == 1 {
 		return names[0]
 	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	return l.t("%s and %s", strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 func (p *Pages) petitions(c *fiber.Ctx) error {
+	l := pickLang(c)
 	now := p.src.Now()
 	var vs []petitionView
 	for _, pt := range p.src.State.Petitions() {
-		vs = append(vs, p.petitionView(pt, now))
+		vs = append(vs, p.petitionView(l, pt, now))
 	}
-	return p.render(c, fiber.StatusOK, "petitions", "Petitions", "petitions", vs)
+	return p.show(c, l, fiber.StatusOK, page{"petitions", l.t("Petitions"), "petitions", vs, "/petitions"})
 }
 
 func (p *Pages) petition(c *fiber.Ctx) error {
+	l := pickLang(c)
 	pt, ok := p.src.State.Petition(c.Params("id"))
 	if !ok {
-		return p.notFound(c, "There is no petition with that id.")
+		return p.notFound(c, l, l.t("There is no petition with that id."))
 	}
-	v := p.petitionView(pt, p.src.Now())
+	v := p.petitionView(l, pt, p.src.Now())
 	v.Text = renderMarkdown(pt.Text)
-	v.Timeline = timeline(p.src.State.Timeline(pt.ID))
+	v.Timeline = timeline(l, p.src.State.Timeline(pt.ID))
 	var err error
-	if v.Breakdowns, err = p.breakdowns(pt); err != nil {
+	if v.Breakdowns, err = p.breakdowns(l, pt); err != nil {
 		return fmt.Errorf("dashboards: petition breakdown: %w", err)
 	}
-	return p.render(c, fiber.StatusOK, "petition", pt.Title, "petitions", v)
+	return p.show(c, l, fiber.StatusOK, page{"petition", pt.Title, "petitions", v, "/petitions/" + url.PathEscape(pt.ID)})
 }

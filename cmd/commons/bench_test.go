@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -450,5 +451,95 @@ func checkCount(b *testing.B, url string, want int) {
 	}
 	if p.Signatures != want || p.Total != want {
 		b.Fatalf("the petition counts %d online, %d in total; want %d", p.Signatures, p.Total, want)
+	}
+}
+
+// BenchmarkDashboardPage measures the /air page of a stored release served by the real
+// binary to 16 concurrent clients over loopback (enough to keep every core busy), with its
+// p50 and p99 latency. The baseline, from the same server in the same run, is its
+// stylesheet: static bytes behind the same middleware (request id, metrics, security
+// headers, timeout).
+func BenchmarkDashboardPage(b *testing.B) { benchmarkPage(b, 16) }
+
+// BenchmarkDashboardPageBusy is BenchmarkDashboardPage with 64 clients: what queueing alone
+// adds on a small machine, to the page and to the static baseline alike.
+func BenchmarkDashboardPageBusy(b *testing.B) { benchmarkPage(b, 64) }
+
+func benchmarkPage(b *testing.B, clients int) {
+	data := b.TempDir()
+	n := startNode(b, data, &syncBuffer{})
+	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := strings.TrimSpace(string(token))
+	ctx := context.Background()
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	populate(ctx, b, n.url, admin, day)
+	if _, _, err := client.New(n.url).RunReleases(ctx, admin); err != nil {
+		b.Fatal(err)
+	}
+	page := n.url + "/air?day=" + day.Format(time.DateOnly)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	body := get(b, hc, page)
+	css := regexp.MustCompile(`href="(/static/[0-9a-f]+/style\.css)"`).FindSubmatch(body)
+	if css == nil {
+		b.Fatal("no stylesheet link on /air")
+	}
+	b.Run("baseline-static-stylesheet", func(b *testing.B) { loadTest(b, hc, n.url+string(css[1]), clients) })
+	b.Run("air-page-from-stored-release", func(b *testing.B) { loadTest(b, hc, page, clients) })
+}
+
+// get fetches url and fails the benchmark on anything but 200.
+func get(b *testing.B, hc *http.Client, url string) []byte {
+	resp, err := hc.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return body
+}
+
+// loadTest has clients concurrent clients GET url b.N times in all, reading every body, and
+// reports the latency percentiles.
+func loadTest(b *testing.B, hc *http.Client, url string, clients int) {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var latencies []time.Duration
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			var mine []time.Duration
+			for next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				resp, err := hc.Get(url)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Errorf("GET %s: %d %v", url, resp.StatusCode, err)
+					return
+				}
+				mine = append(mine, time.Since(start))
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(latencies)
+	if len(latencies) > 0 {
+		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 	}
 }

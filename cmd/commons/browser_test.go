@@ -116,7 +116,11 @@ func TestBrowserDashboards(t *testing.T) {
 			assert.Equal(t, strconv.Itoa(oldTownResidents+islandResidents+1), v.Figures["Residents registered"])
 			assert.Equal(t, "1", v.Figures["Days of air quality released"])
 		}},
-		{"air", "/air", func(t *testing.T, _ pageView) { checkAir(bctx, t, dayText, released, names) }},
+		{"air", "/air", func(t *testing.T, _ pageView) {
+			checkAir(bctx, t, dayText, released, names)
+			checkCharts(bctx, t, names)
+			checkFocus(bctx, t)
+		}},
 		{"air-day", "/air?day=" + dayText, func(t *testing.T, _ pageView) { checkAir(bctx, t, dayText, released, names) }},
 		{"petitions", "/petitions", func(t *testing.T, v pageView) {
 			assert.Contains(t, v.Text, "Clean air at the school gates")
@@ -133,6 +137,29 @@ func TestBrowserDashboards(t *testing.T) {
 				"the newest entry is the day's release")
 		}},
 	}
+	// Last, the language: a link switches to French and a cookie keeps it on the next page;
+	// the switcher's link comes back to English.
+	pages = append(pages, []struct {
+		name, path string
+		check      func(t *testing.T, v pageView)
+	}{
+		{"air-fr", "/air?lang=fr", func(t *testing.T, v pageView) {
+			assert.Equal(t, "fr", v.Lang)
+			assert.Contains(t, v.Text, "Particules fines (PM2,5) par quartier")
+			assert.Contains(t, v.Text, "La ville heure par heure")
+			checkCharts(bctx, t, names)
+		}},
+		{"ledger-fr", "/ledger", func(t *testing.T, v pageView) {
+			assert.Equal(t, "fr", v.Lang, "the choice is remembered")
+			assert.Contains(t, v.Text, "Dernier point de contrôle signé")
+			assert.NotContains(t, v.Text, "Latest signed checkpoint")
+			require.NoError(t, chromedp.Do(bctx, chromedp.Click(`nav.langs a[hreflang="en"]`),
+				chromedp.WaitVisible(`html[lang="en"] main`)))
+			lang, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.lang`))
+			require.NoError(t, err)
+			assert.Equal(t, "en", lang, "the switcher's link goes back to English")
+		}},
+	}...)
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {
 			resp, err := chromedp.Run(bctx, chromedp.NavigateResponse(n.url+p.path))
@@ -160,6 +187,9 @@ func TestBrowserDashboards(t *testing.T) {
 	for _, r := range sent {
 		u, err := url.Parse(r.Request.URL)
 		require.NoError(t, err)
+		if u.Scheme == "data" {
+			continue // chromium's own icons (the date input's calendar): no network at all
+		}
 		assert.Equal(t, "127.0.0.1", u.Hostname(), "request left loopback: %s", r.Request.URL)
 		assert.NotEqual(t, network.ResourceTypeScript, r.Type, "a page loaded a script: %s", r.Request.URL)
 		seen[string(r.Type)] = true
@@ -222,6 +252,7 @@ func checkSecurityHeaders(t *testing.T, pageURL string) {
 // pageView is what every page is read for.
 type pageView struct {
 	Title   string            `json:"title"`
+	Lang    string            `json:"lang"`
 	Scripts int               `json:"scripts"`
 	Font    string            `json:"font"`
 	Text    string            `json:"text"`
@@ -235,6 +266,7 @@ type pageView struct {
 // pageJS reads a pageView from the current page.
 const pageJS = `({
 	title: document.title,
+	lang: document.documentElement.lang,
 	scripts: document.scripts.length,
 	font: getComputedStyle(document.body).fontFamily,
 	text: document.body.innerText,
@@ -339,6 +371,67 @@ func checkAir(ctx context.Context, t *testing.T, day string, d release.AirDay, n
 	assert.Equal(t, strconv.Itoa(cell.Contributors), ot[4], "the noisy count as released")
 }
 
+// chartsView is what the air page's charts are read for.
+type chartsView struct {
+	Charts []struct {
+		Name     string `json:"name"`
+		Who      int    `json:"who"`
+		Marks    int    `json:"marks"`
+		Suppress int    `json:"suppressed"`
+	} `json:"charts"`
+	HourBars int `json:"hourBars"`
+	HourRows int `json:"hourRows"`
+}
+
+const chartsJS = `({
+	charts: [...document.querySelectorAll('figure.spark')].map(f => ({
+		name: f.querySelector('figcaption').textContent.trim(),
+		who: f.querySelectorAll('line.who').length,
+		marks: f.querySelectorAll('rect').length,
+		suppressed: f.querySelectorAll('rect.supmark').length,
+	})),
+	hourBars: document.querySelectorAll('figure.hours rect').length,
+	hourRows: document.querySelectorAll('table.hours tbody tr').length,
+})`
+
+// checkCharts checks the 30-day chart has one chart per neighbourhood, each with the WHO line,
+// the suppressed neighbourhood marked, and the hourly profile's 24 hours with their table.
+func checkCharts(ctx context.Context, t *testing.T, names map[string]string) {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[chartsView](chartsJS))
+	require.NoError(t, err)
+	require.Len(t, v.Charts, len(names), "one 30-day chart per neighbourhood")
+	for _, c := range v.Charts {
+		assert.Equal(t, 1, c.Who, "%s: the WHO guideline line", c.Name)
+		switch c.Name {
+		case names[island]:
+			assert.Equal(t, 1, c.Suppress, "island's day is marked suppressed")
+		case names[oldTown]:
+			assert.Equal(t, 1, c.Marks, "old-town's day is drawn")
+			assert.Zero(t, c.Suppress)
+		}
+	}
+	assert.Equal(t, 24, v.HourBars, "the hourly profile draws every hour, published or suppressed")
+	assert.Equal(t, 24, v.HourRows, "and lists them in its table")
+}
+
+// focusView is the focused element after a key press.
+type focusView struct {
+	Class   string `json:"class"`
+	Outline string `json:"outline"`
+}
+
+// checkFocus presses Tab and checks the focused link (the skip link) shows a focus outline.
+func checkFocus(ctx context.Context, t *testing.T) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\t")))
+	focus, err := chromedp.Run(ctx, chromedp.Evaluate[focusView](
+		`({class: document.activeElement.className, outline: getComputedStyle(document.activeElement).outlineStyle})`))
+	require.NoError(t, err)
+	assert.Equal(t, "skip", focus.Class, "Tab reaches the skip link first")
+	assert.Equal(t, "solid", focus.Outline, "keyboard focus is visible")
+}
+
 // number parses the figure that starts a table cell's text, e.g. "14.3" in "14.3 fair".
 func number(t *testing.T, text string) float64 {
 	t.Helper()
@@ -351,7 +444,7 @@ func number(t *testing.T, text string) float64 {
 // populate drives the node through the real client, as residents and the operator would: a
 // petition, then 12 residents of old-town and 3 of island who register, consent, upload a
 // day of hourly readings and sign the petition.
-func populate(ctx context.Context, t *testing.T, url, adminToken string, day time.Time) {
+func populate(ctx context.Context, t testing.TB, url, adminToken string, day time.Time) {
 	t.Helper()
 	c := client.New(url)
 	now := time.Now().UTC()

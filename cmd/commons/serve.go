@@ -67,11 +67,12 @@ func airPurpose(recipient string) state.Purpose {
 	return state.Purpose{
 		ID: fixtures.AirPurpose, Version: 1,
 		Title:       "Daily air quality per neighbourhood",
-		Description: "Your sensor's readings are used to publish, once per day, the mean PM2.5, PM10, temperature and humidity of each neighbourhood. A neighbourhood is published only when at least 10 residents contributed that day; each resident counts once, with their own daily mean, bounded to a plausible range.",
+		Description: "Your sensor's readings are used to publish, once per day, the mean PM2.5, PM10, temperature and humidity of each neighbourhood, and the city-wide PM2.5 of each hour of the day. A figure is published only when at least 10 residents contributed to it; each resident counts once per neighbourhood-day and once per hour, with their own mean, bounded to a plausible range.",
 		Data:        "air-quality readings (pm10, pm2_5, temperature, humidity) mapped to your neighbourhood; never your precise location",
 		Recipient:   recipient,
 		Release: state.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10,
-			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: 2},
+			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: 2,
+			Epsilon: 0.8, HourEpsilon: 0.2},
 	}
 }
 

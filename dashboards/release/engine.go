@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -90,8 +91,9 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 			e.cfg.Logger.Error("release: purpose refused: k below the minimum", "purpose", p.ID, "k", p.Release.K, "min", MinK)
 			continue
 		}
-		if day, _ := epsilon(p); day > MaxEpsilon || day < 0 {
-			e.cfg.Logger.Error("release: purpose refused: ε per day above the maximum", "purpose", p.ID, "epsilon", day, "max", MaxEpsilon)
+		if day, _ := epsilon(p); day+p.Release.HourEpsilon > MaxEpsilon || day < 0 || p.Release.HourEpsilon < 0 {
+			e.cfg.Logger.Error("release: purpose refused: ε per day above the maximum", "purpose", p.ID,
+				"epsilon", day, "hour_epsilon", p.Release.HourEpsilon, "max", MaxEpsilon)
 			continue
 		}
 		days, err := e.cfg.Store.Days(p.ID)
@@ -122,7 +124,8 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 	return n + m, err
 }
 
-// release computes, stores and logs one day's release.
+// release computes, stores and logs one day's releases: the neighbourhood × day release and,
+// when the policy gives it ε, the city × hour release, from the same residents.
 func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) error {
 	closes, err := Closes(day, p.Release.GraceHours)
 	if err != nil {
@@ -147,15 +150,28 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 			consenting = append(consenting, c)
 		}
 	}
-	contribs, rejected := e.reduce(consenting, p, day)
+	contribs, rejected, took := e.reduce(consenting, p, day)
 	eps, week := epsilon(p)
-	contribs, spend, overBudget, err := e.withinBudget(contribs, day, eps, week)
+	hourEps := p.Release.HourEpsilon
+	contribs, spend, overBudget, err := e.withinBudget(contribs, day, eps+hourEps, week)
 	if err != nil {
 		return err
+	}
+	if overBudget > 0 {
+		e.cfg.Logger.Warn("release: residents left out, their weekly ε budget is spent", "purpose", p.ID,
+			"epoch", day, "residents", overBudget, "epsilon", eps+hourEps, "week_epsilon", week)
 	}
 	params := Params{
 		K: p.Release.K, Clamp: clamps(p), Cells: e.cfg.Cells, Purpose: p.ID, Version: p.Version,
 		Epoch: day, Resolution: 0.1, Epsilon: eps, Noise: e.noise(),
+	}
+	// The hourly release is logged first and the daily one last, with the spent budget: a
+	// crash between them leaves the day unreleased, and the next run publishes the day
+	// without publishing a second hourly release (hours are kept if already stored).
+	if hourEps > 0 {
+		if err := e.releaseHours(ctx, p, params, hourEps, contribs); err != nil {
+			return err
+		}
 	}
 	d, err := aggregate(params, contribs)
 	if err != nil {
@@ -165,21 +181,58 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 	if err != nil {
 		return err
 	}
-	entry, err := ledger.Entry{Type: ledger.EntryRelease, Purpose: p.ID, PurposeVersion: p.Version,
-		Epoch: day, Hash: state.Hash(body)}.Marshal()
+	// The release, and every counted resident's spent budget, in one transaction.
+	puts := append(spend, ledger.Put{Key: store.ReleaseKey(p.ID, day), Value: body})
+	r, err := e.publish(ctx, p, day, body, puts)
 	if err != nil {
 		return err
 	}
-	// The release, and every counted resident's spent budget, in one transaction.
-	puts := append(spend, ledger.Put{Key: store.ReleaseKey(p.ID, day), Value: body})
-	r, err := e.cfg.Ledger.Append(ctx, entry, puts...)
-	if err != nil {
-		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
-	}
 	e.cfg.Logger.Info("release published", "purpose", p.ID, "epoch", day, "envelopes", len(copies),
 		"counted", len(contribs), "over_budget", overBudget, "unreadable", rejected,
-		"ledger_index", r.Index, "took", time.Since(start))
+		"ledger_index", r.Index, "decrypt_took", took.decrypt, "parse_took", took.parse, "took", time.Since(start))
 	return nil
+}
+
+// releaseHours publishes a day's city × hour release with ε hourEps, unless it is already
+// stored.
+func (e *Engine) releaseHours(ctx context.Context, p *state.Purpose, params Params, hourEps float64, contribs []contribution) error {
+	if _, err := e.cfg.Store.HourlyRelease(p.ID, params.Epoch); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("release: %s %s: %w", p.ID, params.Epoch, err)
+	}
+	params.Epsilon = hourEps
+	h, err := aggregateHours(params, contribs)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("release: marshal hours: %w", err)
+	}
+	r, err := e.publish(ctx, p, HourlyEpoch(params.Epoch), body,
+		[]ledger.Put{{Key: store.HourlyReleaseKey(p.ID, params.Epoch), Value: body}})
+	if err != nil {
+		return err
+	}
+	e.cfg.Logger.Info("hourly release published", "purpose", p.ID, "epoch", HourlyEpoch(params.Epoch),
+		"ledger_index", r.Index)
+	return nil
+}
+
+// publish logs a release's hash under epoch, with puts (the release bytes, the budget) in the
+// same transaction.
+func (e *Engine) publish(ctx context.Context, p *state.Purpose, epoch string, body []byte, puts []ledger.Put) (ledger.Receipt, error) {
+	entry, err := ledger.Entry{Type: ledger.EntryRelease, Purpose: p.ID, PurposeVersion: p.Version,
+		Epoch: epoch, Hash: state.Hash(body)}.Marshal()
+	if err != nil {
+		return ledger.Receipt{}, err
+	}
+	r, err := e.cfg.Ledger.Append(ctx, entry, puts...)
+	if err != nil {
+		return ledger.Receipt{}, fmt.Errorf("release: %s %s: %w", p.ID, epoch, err)
+	}
+	return r, nil
 }
 
 // Privacy-budget defaults and limits, per resident.
@@ -239,39 +292,55 @@ func (e *Engine) withinBudget(cs []contribution, day string, eps, week float64) 
 	return kept, puts, over, nil
 }
 
-// reduce opens the share copies in parallel and reduces each resident to one contribution.
-// Envelopes that do not open or parse are counted, never logged with their content.
-func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) ([]contribution, int) {
+// phases are how long reduce spent opening the share copies and parsing their plaintexts.
+type phases struct{ decrypt, parse time.Duration }
+
+// onAllCores calls f(i) for every i in [0, n), on GOMAXPROCS goroutines.
+func onAllCores(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// reduce opens the share copies on every core, then parses them on every core, and reduces
+// each resident to one contribution. Envelopes that do not open or parse are counted, never
+// logged with their content. Each plaintext is wiped once parsed, and the parsed readings are
+// dropped when reduce returns: only the bounded means leave it.
+func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) ([]contribution, int, phases) {
 	id := e.cfg.Identities[p.ID]
 	type opened struct {
 		citizen string
+		plain   []byte
 		rs      []reading.Reading
 		ok      bool
 	}
 	out := make([]opened, len(copies))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Go(func() {
-			for i := range next {
-				out[i].citizen = copies[i].Citizen
-				plain, err := crypto.Open(copies[i].Ciphertext, id)
-				if err != nil {
-					continue
-				}
-				b, err := reading.UnmarshalBatch(plain)
-				if err != nil {
-					continue
-				}
-				out[i].rs, out[i].ok = b.Readings, true
-			}
-		})
-	}
-	for i := range copies {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	start := time.Now()
+	onAllCores(len(copies), func(i int) {
+		out[i].citizen = copies[i].Citizen
+		out[i].plain, _ = crypto.Open(copies[i].Ciphertext, id) // nil when it does not open
+	})
+	var took phases
+	took.decrypt = time.Since(start)
+	onAllCores(len(out), func(i int) {
+		if out[i].plain == nil {
+			return
+		}
+		b, err := reading.UnmarshalBatch(out[i].plain)
+		clear(out[i].plain)
+		out[i].plain = nil
+		if err == nil {
+			out[i].rs, out[i].ok = b.Readings, true
+		}
+	})
+	took.parse = time.Since(start) - took.decrypt
 
 	byCitizen := map[string][]reading.Reading{}
 	rejected := 0
@@ -298,11 +367,13 @@ func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) 
 		r.citizen = c
 		contribs = append(contribs, r)
 	}
-	return contribs, rejected
+	return contribs, rejected, took
 }
 
 // reduceResident attributes a resident's day to the neighbourhood holding most of their
-// readings (ties: the smallest id) and averages each statistic there, clamping PM means.
+// readings (ties: the smallest id) and averages each statistic there, clamping PM means; and
+// averages their PM2.5 per UTC hour over all their readings in the grid, clamped, for the
+// city × hour release.
 func reduceResident(rs []reading.Reading, cl Clamps) contribution {
 	counts := map[string]int{}
 	for _, r := range rs {
@@ -316,7 +387,14 @@ func reduceResident(rs []reading.Reading, cl Clamps) contribution {
 	}
 	var s [4]float64
 	var n [4]int
+	var hs [HoursPerDay]float64
+	var hn [HoursPerDay]int
 	for _, r := range rs {
+		if v := r.Values.PM2_5; v != nil {
+			h := r.RecordedAt.UTC().Hour()
+			hs[h] += *v
+			hn[h]++
+		}
 		if r.Cell != cell {
 			continue
 		}
@@ -328,13 +406,18 @@ func reduceResident(rs []reading.Reading, cl Clamps) contribution {
 		}
 	}
 	mean := func(i int) float64 { return s[i] / float64(max(n[i], 1)) }
-	return contribution{
-		cell: cell,
-		pm25: clamp(mean(0), cl.PM25), hasPM25: n[0] > 0,
-		pm10: clamp(mean(1), cl.PM10), hasPM10: n[1] > 0,
-		temp: clamp(mean(2), cl.Temperature), hasTemp: n[2] > 0,
-		humid: clamp(mean(3), cl.Humidity), hasHumid: n[3] > 0,
+	var c contribution
+	for h := range HoursPerDay {
+		if hn[h] > 0 {
+			c.hourPM25[h], c.hasHour[h] = clamp(hs[h]/float64(hn[h]), cl.PM25), true
+		}
 	}
+	c.cell = cell
+	c.pm25, c.hasPM25 = clamp(mean(0), cl.PM25), n[0] > 0
+	c.pm10, c.hasPM10 = clamp(mean(1), cl.PM10), n[1] > 0
+	c.temp, c.hasTemp = clamp(mean(2), cl.Temperature), n[2] > 0
+	c.humid, c.hasHumid = clamp(mean(3), cl.Humidity), n[3] > 0
+	return c
 }
 
 func clamps(p *state.Purpose) Clamps {

@@ -76,7 +76,7 @@ func (s *syncBuffer) String() string {
 // env is a node: a real Badger, a real ledger with the read model applied by its sequencer,
 // the store, one daily purpose and the release engine.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	db      *badger.DB
 	log     *ledger.Log
 	st      *state.State
@@ -88,7 +88,13 @@ type env struct {
 	engine  *release.Engine
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newEnvOn(t, cells)
+}
+
+// newEnvOn is newEnv over a grid of the given neighbourhoods.
+func newEnvOn(t testing.TB, cells []string) *env {
 	t.Helper()
 	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
 	require.NoError(t, err)
@@ -99,7 +105,7 @@ func newEnv(t *testing.T) *env {
 	verifier, err := note.NewVerifier(vkey)
 	require.NoError(t, err)
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	logger := loggerTo(logs)
 	st, err := state.New(logger)
 	require.NoError(t, err)
 	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: st.ApplyBatch, Logger: logger})
@@ -127,6 +133,9 @@ func newEnv(t *testing.T) *env {
 	})
 	return e
 }
+
+// loggerTo is the engine's logger in tests: JSON lines into logs.
+func loggerTo(logs *syncBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(logs, nil)) }
 
 func mustDay(t testing.TB, day string) time.Time {
 	t.Helper()

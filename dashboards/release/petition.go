@@ -159,7 +159,7 @@ func breakdown(p *state.Petition, answers []state.Answers, cells []string, k int
 		}
 		question := Question{Question: q}
 		for _, g := range groups {
-			noisy, ok, err := noisyCount(counts[g], k, eps, nz)
+			noisy, ok, err := noisyCount(counts[g], k, eps, 1, nz)
 			if err != nil {
 				return Breakdown{}, err
 			}

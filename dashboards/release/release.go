@@ -4,7 +4,7 @@
 // in the ledger. It is the only code that holds purpose identities; it keeps no plaintext
 // after a release is computed.
 //
-// The public grid is fixed: neighbourhood × day. A resident's readings of a day are first
+// The public grid is fixed: neighbourhood × day, and city × hour (hours.go). A resident's readings of a day are first
 // attributed to one neighbourhood (where most of their readings are), reduced to the
 // resident's own mean per statistic, and clamped to the purpose's range; a cell's value is the
 // mean of its residents' means.
@@ -121,13 +121,16 @@ func ParseAirDay(b []byte) (AirDay, error) {
 	return d, nil
 }
 
-// contribution is one resident's bounded means for one day, in one neighbourhood.
+// contribution is one resident's bounded means for one day: in one neighbourhood for the
+// neighbourhood × day grid, and per UTC hour city-wide for the city × hour grid.
 type contribution struct {
 	citizen                   string
 	cell                      string
 	pm25, pm10, temp, humid   float64
 	hasPM25, hasPM10, hasTemp bool
 	hasHumid                  bool
+	hourPM25                  [HoursPerDay]float64
+	hasHour                   [HoursPerDay]bool
 }
 
 // Params are the release parameters taken from the purpose's policy.
@@ -176,12 +179,13 @@ func noiseName(n noise.Noise) string {
 // residents reach k, then each statistic as a noisy mean, a band, or nothing.
 func aggregateCell(p Params, id string, in []contribution) (Cell, error) {
 	suppressed := Cell{Neighbourhood: id, Suppressed: true}
-	noisy, ok, err := noisyCount(len(in), p.K, p.Epsilon*epsilonShare.count, p.Noise)
+	noisy, ok, err := noisyCount(len(in), p.K, p.Epsilon*epsilonShare.count, 1, p.Noise)
 	if err != nil || !ok {
 		return suppressed, err
 	}
 	cell := Cell{Neighbourhood: id, Contributors: noisy}
-	pm25, err := estimate(p, in, p.Clamp.PM25, p.Epsilon*epsilonShare.pm25, func(c contribution) (float64, bool) { return c.pm25, c.hasPM25 })
+	pm25, err := estimate(p, values(in, func(c contribution) (float64, bool) { return c.pm25, c.hasPM25 }),
+		p.Clamp.PM25, p.Epsilon*epsilonShare.pm25, 1)
 	if err != nil {
 		return Cell{}, err
 	}
@@ -201,7 +205,7 @@ func aggregateCell(p Params, id string, in []contribution) (Cell, error) {
 		{p.Clamp.Temperature, epsilonShare.temperature, func(c contribution) (float64, bool) { return c.temp, c.hasTemp }, &cell.Temperature, &cell.TemperatureCI},
 		{p.Clamp.Humidity, epsilonShare.humidity, func(c contribution) (float64, bool) { return c.humid, c.hasHumid }, &cell.Humidity, &cell.HumidityCI},
 	} {
-		e, err := estimate(p, in, s.bounds, p.Epsilon*s.eps, s.get)
+		e, err := estimate(p, values(in, s.get), s.bounds, p.Epsilon*s.eps, 1)
 		if err != nil {
 			return Cell{}, err
 		}
@@ -212,13 +216,14 @@ func aggregateCell(p Params, id string, in []contribution) (Cell, error) {
 	return cell, nil
 }
 
-// noisyCount releases a count of distinct residents, each counted once, with Laplace noise of
-// budget eps: published (ok) only when both the raw count and the noisy count reach k.
-func noisyCount(n, k int, eps float64, nz noise.Noise) (noisy int, ok bool, err error) {
+// noisyCount releases a count of distinct residents, each counted once in this cell and in at
+// most partitions cells of the release, with Laplace noise of budget eps: published (ok) only
+// when both the raw count and the noisy count reach k.
+func noisyCount(n, k int, eps float64, partitions int64, nz noise.Noise) (noisy int, ok bool, err error) {
 	if n < k {
 		return 0, false, nil
 	}
-	count, err := dpagg.NewCount(&dpagg.CountOptions{Epsilon: eps, MaxPartitionsContributed: 1, Noise: nz})
+	count, err := dpagg.NewCount(&dpagg.CountOptions{Epsilon: eps, MaxPartitionsContributed: partitions, Noise: nz})
 	if err != nil {
 		return 0, false, err
 	}
@@ -243,19 +248,25 @@ type est struct {
 	accurate bool
 }
 
-// estimate computes a bounded noisy mean over the residents who measured the statistic;
-// fewer than k of them and nothing is computed.
-func estimate(p Params, in []contribution, bounds [2]float64, eps float64, get func(contribution) (float64, bool)) (est, error) {
-	var values []float64
+// values returns the statistic of every resident who measured it.
+func values(in []contribution, get func(contribution) (float64, bool)) []float64 {
+	var out []float64
 	for _, c := range in {
 		if v, ok := get(c); ok {
-			values = append(values, v)
+			out = append(out, v)
 		}
 	}
+	return out
+}
+
+// estimate computes a bounded noisy mean of one value per resident, each resident contributing
+// to at most partitions cells of the release with eps in all; fewer than k values and nothing
+// is computed.
+func estimate(p Params, values []float64, bounds [2]float64, eps float64, partitions int64) (est, error) {
 	if len(values) < p.K {
 		return est{}, nil
 	}
-	bm, err := dpagg.NewBoundedMean(&dpagg.BoundedMeanOptions{Epsilon: eps, MaxPartitionsContributed: 1,
+	bm, err := dpagg.NewBoundedMean(&dpagg.BoundedMeanOptions{Epsilon: eps, MaxPartitionsContributed: partitions,
 		MaxContributionsPerPartition: 1, Lower: bounds[0], Upper: bounds[1], Noise: p.Noise})
 	if err != nil {
 		return est{}, err
@@ -276,9 +287,10 @@ func estimate(p Params, in []contribution, bounds [2]float64, eps float64, get f
 	mean := round(m, p.Resolution)
 	ci := [2]float64{round(ci95.LowerBound, p.Resolution), round(ci95.UpperBound, p.Resolution)}
 	// The mean's error is dominated by the noise on its sum: the library spends half of eps
-	// on the sum of values centred in the bounds (sensitivity: half the range). The median
-	// error is the half-width of that noise's 50 % interval, divided by the number of values.
-	sumNoise, err := p.Noise.ComputeConfidenceIntervalFloat64(0, 1, (bounds[1]-bounds[0])/2, eps/2, 0, 0.5)
+	// on the sum of values centred in the bounds (sensitivity: half the range, in each of the
+	// partitions a resident may reach). The median error is the half-width of that noise's
+	// 50 % interval, divided by the number of values.
+	sumNoise, err := p.Noise.ComputeConfidenceIntervalFloat64(0, partitions, (bounds[1]-bounds[0])/2, eps/2, 0, 0.5)
 	if err != nil {
 		return est{}, err
 	}

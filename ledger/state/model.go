@@ -19,6 +19,9 @@ type ReleasePolicy struct {
 	GraceHours int `json:"grace_hours"`
 	// Epsilon is a resident's differential-privacy ε per daily release (0: the default, 1).
 	Epsilon float64 `json:"epsilon,omitempty"`
+	// HourEpsilon is a resident's ε per day for the city × hour release published at the same
+	// epoch close (0: no hourly release). Epsilon + HourEpsilon is the day's whole spend.
+	HourEpsilon float64 `json:"hour_epsilon,omitempty"`
 	// WeekEpsilon caps a resident's ε per ISO week across purposes (0: the default, 7).
 	WeekEpsilon float64 `json:"week_epsilon,omitempty"`
 }

@@ -8,7 +8,8 @@
 //	v/<citizen>␀<day>␀<contribution>            vault copy, sealed to the resident
 //	n/<citizen>␀<nonce>                         contribution nonce, refuses replays
 //	c/<purpose>␀<epoch>                         the epoch is closed: no more share copies
-//	r/<purpose>␀<epoch>                         release bytes
+//	r/<purpose>␀<epoch>                         release bytes (neighbourhood × day)
+//	h/<purpose>␀<day>                           release bytes (city × hour, one day)
 //	p/citizen/<citizen>                          the resident's neighbourhood (private)
 //	p/budget/<citizen>␀<ISO week>               ε the resident spent that week (private)
 //	p/nonce/<citizen>␀<nonce>                   statement nonce, refuses replays (private)

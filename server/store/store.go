@@ -282,11 +282,25 @@ func (s *Store) CloseEpoch(purpose, epoch string) error {
 // release's ledger entry (ledger.Put), so a release is never stored without being logged.
 func ReleaseKey(purpose, epoch string) []byte { return key("r/", purpose, epoch) }
 
+// HourlyReleaseKey is the key of a day's city × hour release, written like ReleaseKey
+// (atomically with its own ledger entry).
+func HourlyReleaseKey(purpose, day string) []byte { return key("h/", purpose, day) }
+
 // Release returns the stored bytes of a release.
 func (s *Store) Release(purpose, epoch string) ([]byte, error) {
+	return s.get(ReleaseKey(purpose, epoch), "release")
+}
+
+// HourlyRelease returns the stored bytes of a day's city × hour release.
+func (s *Store) HourlyRelease(purpose, day string) ([]byte, error) {
+	return s.get(HourlyReleaseKey(purpose, day), "hourly release")
+}
+
+// get returns a copy of the value at k, or ErrNotFound.
+func (s *Store) get(k []byte, what string) ([]byte, error) {
 	var b []byte
 	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(ReleaseKey(purpose, epoch))
+		item, err := txn.Get(k)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNotFound
 		}
@@ -297,15 +311,20 @@ func (s *Store) Release(purpose, epoch string) ([]byte, error) {
 		return err
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("store: release: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return b, err
 }
 
 // Epochs returns the released epochs of a purpose, in order.
-func (s *Store) Epochs(purpose string) ([]string, error) {
+func (s *Store) Epochs(purpose string) ([]string, error) { return s.released("r/", purpose) }
+
+// HourlyDays returns the days of a purpose with a city × hour release, in order.
+func (s *Store) HourlyDays(purpose string) ([]string, error) { return s.released("h/", purpose) }
+
+func (s *Store) released(space, purpose string) ([]string, error) {
 	var out []string
-	prefix := append(key("r/", purpose), sep...)
+	prefix := append(key(space, purpose), sep...)
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()

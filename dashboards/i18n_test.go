@@ -1,0 +1,156 @@
+package dashboards
+
+import (
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	templateKey = regexp.MustCompile(`\{\{-?\s*(?:t|th)\s+("(?:[^"\\]|\\.)*")`)
+	goKey       = regexp.MustCompile(`\bl\.(?:t|html)\(("(?:[^"\\]|\\.)*")`)
+	verb        = regexp.MustCompile(`%[-+# 0]*[0-9]*(?:\.[0-9]+)?[a-zA-Z%]`)
+)
+
+// usedKeys returns every catalogue key the templates and the Go code use, and the band names
+// and ranges the templates translate through a field.
+func usedKeys(t *testing.T) map[string]bool {
+	keys := map[string]bool{}
+	add := func(quoted string) {
+		k, err := strconv.Unquote(quoted)
+		require.NoError(t, err, quoted)
+		keys[k] = true
+	}
+	require.NoError(t, fs.WalkDir(assets, "templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := assets.ReadFile(path)
+		for _, m := range templateKey.FindAllStringSubmatch(string(b), -1) {
+			add(m[1])
+		}
+		return err
+	}))
+	files, err := os.ReadDir(".")
+	require.NoError(t, err)
+	for _, f := range files {
+		if !strings.HasSuffix(f.Name(), ".go") || strings.HasSuffix(f.Name(), "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f.Name())
+		require.NoError(t, err)
+		for _, m := range goKey.FindAllStringSubmatch(string(b), -1) {
+			add(m[1])
+		}
+	}
+	for _, b := range bands {
+		keys[b.Label], keys[b.Range] = true, true
+	}
+	return keys
+}
+
+// Every user-visible string has a French translation with the same formatting verbs, and the
+// catalogue holds nothing unused.
+func TestFrenchCatalogueIsComplete(t *testing.T) {
+	keys := usedKeys(t)
+	require.Greater(t, len(keys), 100)
+	for k := range keys {
+		fr, ok := catalogue[french][k]
+		if !assert.True(t, ok, "no French for %q", k) {
+			continue
+		}
+		assert.Equal(t, verb.FindAllString(k, -1), verb.FindAllString(fr, -1), "verbs of %q", k)
+	}
+	for k := range catalogue[french] {
+		assert.True(t, keys[k], "catalogue entry %q is never used", k)
+	}
+}
+
+func TestAcceptLanguage(t *testing.T) {
+	for header, want := range map[string]lang{
+		"":                             english,
+		"fr":                           french,
+		"fr-CA,fr;q=0.9,en;q=0.8":      french,
+		"en-GB,en;q=0.9,fr;q=0.8":      english,
+		"de-DE,de;q=0.9,fr;q=0.5":      french,
+		"de, es":                       english,
+		"en;q=0.2, FR-be;q=0.7":        french,
+		"fr;q=0, en;q=0.1":             english,
+		"fr;q=bogus, en":               english,
+		"*":                            english,
+		"fr;q=0.5,en;q=0.5":            french, // a tie goes to the first listed
+		strings.Repeat("x-y;q=1,", 99): english,
+	} {
+		assert.Equal(t, want, acceptLanguage(header), "%q", header)
+	}
+}
+
+// The language comes from Accept-Language, a ?lang= link overrides it and is remembered in a
+// cookie, and every page says which language it is in.
+func TestLanguageSwitching(t *testing.T) {
+	h := seeded(t)
+	get := func(path, acceptLanguage, cookie string) (*http.Response, string) {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if acceptLanguage != "" {
+			req.Header.Set("Accept-Language", acceptLanguage)
+		}
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		resp, err := h.app.Test(req, -1)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, string(b)
+	}
+	for _, path := range []string{"/", "/air", "/air?day=2026-10-01", "/petitions", "/petitions/" + petitionID, "/ledger", "/nowhere-petition"} {
+		if path == "/nowhere-petition" {
+			path = "/petitions/nope"
+		}
+		_, en := get(path, "", "")
+		assert.Contains(t, en, `<html lang="en">`, path)
+		assert.Contains(t, en, `hreflang="fr" lang="fr">Français</a>`, path)
+		assert.Contains(t, en, ">Skip to content<", path)
+
+		_, fr := get(path, "fr-FR,fr;q=0.9,en;q=0.5", "")
+		assert.Contains(t, fr, `<html lang="fr">`, path)
+		assert.Contains(t, fr, ">Aller au contenu<", path)
+		assert.Contains(t, fr, `hreflang="en" lang="en">English</a>`, path)
+		assert.NotContains(t, fr, ">Skip to content<", path)
+	}
+
+	resp, fr := get("/air?day=2026-10-01&lang=fr", "en", "")
+	assert.Contains(t, fr, `<html lang="fr">`)
+	assert.Contains(t, fr, "jeudi 1 octobre 2026")
+	assert.Contains(t, fr, `<td class="num"><span class="swatch b-good" aria-hidden="true"></span>8,2 <span class="band">bon</span></td>`,
+		"a decimal comma and the band's French name")
+	assert.Contains(t, fr, "North Hill : PM2,5 8,2 µg/m³ (bon), 11 contributeurs")
+	assert.Contains(t, fr, `href="/air?day=2026-10-01&amp;lang=en"`, "the switch keeps the day")
+	cookie := resp.Header.Get("Set-Cookie")
+	assert.Contains(t, cookie, "lang=fr")
+	assert.Contains(t, cookie, "SameSite=Lax")
+	_, again := get("/ledger", "en", "lang=fr")
+	assert.Contains(t, again, `<html lang="fr">`, "the cookie beats Accept-Language")
+	assert.Contains(t, again, "<h1>Registre</h1>")
+	_, back := get("/ledger?lang=en", "", "lang=fr")
+	assert.Contains(t, back, `<html lang="en">`, "a link beats the cookie")
+
+	_, petition := get("/petitions/"+petitionID, "fr", "")
+	assert.Contains(t, petition, "habitants de North Hill et South Docks")
+	assert.Contains(t, petition, "<strong>3</strong> signatures sur les 100")
+	assert.Contains(t, petition, "1 octobre 2026, 12:00 UTC")
+	_, missing := get("/petitions/%3Cb%3Enope?lang=fr", "", "")
+	assert.Contains(t, missing, "Aucune pétition ne porte cet identifiant.")
+	assert.Contains(t, missing, `href="/?lang=en"`, "a 404's switch never repeats the request")
+	assert.NotContains(t, missing, "nope")
+}
