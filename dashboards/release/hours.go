@@ -98,7 +98,7 @@ func publishHour(p Params, cell *HourCell, vs []float64) error {
 	if err != nil || !ok {
 		return err
 	}
-	e, err := estimate(p, vs, p.Clamp.PM25, p.Epsilon*hourShare.pm25, HoursPerDay)
+	e, err := estimate(p, vs, p.Clamp.PM25, p.Epsilon*hourShare.pm25, HoursPerDay, noisy, references.pm25)
 	if err != nil {
 		return err
 	}
