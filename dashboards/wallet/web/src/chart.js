@@ -38,7 +38,7 @@ function el(name, attrs = {}, text) {
 // lineChart draws daily means as an inline SVG line chart with a title and description for
 // screen readers. It scales to its container's width.
 export function lineChart(points, title, desc) {
-  const W = 640, H = 260, L = 48, R = 12, T = 12, B = 36;
+  const W = 640, H = 260, L = 48, R = 28, T = 12, B = 36;
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "chart-title chart-desc", class: "chart" });
   svg.append(el("title", { id: "chart-title" }, title), el("desc", { id: "chart-desc" }, desc));
   const values = points.map((p) => p.mean);

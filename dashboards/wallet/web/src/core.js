@@ -80,9 +80,10 @@ function equalBytes(a, b) {
 
 // WalletError carries a code the page translates; it never quotes the key or passphrase.
 export class WalletError extends Error {
-  constructor(code) {
+  constructor(code, params = {}) {
     super(code);
     this.code = code;
+    this.params = params;
   }
 }
 

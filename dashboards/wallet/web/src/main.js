@@ -59,7 +59,7 @@ function errorText(err) {
     return err.code === "network" ? t("network") : t("error", { message: err.message || err.code });
   }
   if (err instanceof core.WalletError) {
-    return err.code.startsWith("bad_field:") ? t("error", { message: err.code }) : t(err.code);
+    return err.code.startsWith("bad_field:") ? t("error", { message: err.code }) : t(err.code, err.params);
   }
   return t("error", { message: String(err?.message ?? err) });
 }
@@ -233,14 +233,14 @@ async function checkReceipts() {
   for (const r of state.receipts) {
     try {
       await checkReceipt(r, key, latest);
-      state.checks.set(r.receipt.index, { ok: true, text: state.t("checked_ok", { size: latest.size, origin: latest.origin }) });
+      state.checks.set(r.receipt.index, { ok: true, size: latest.size, origin: latest.origin });
     } catch (err) {
       failed++;
-      const reason = err instanceof core.WalletError ? state.t(err.code) : errorText(err);
-      state.checks.set(r.receipt.index, { ok: false, text: state.t("checked_failed", { reason }) });
+      state.checks.set(r.receipt.index, { ok: false, err });
     }
   }
-  return failed === 0 ? state.t("checked_ok", { size: latest.size, origin: latest.origin }) : state.t("checked_failed", { reason: failed });
+  if (failed > 0) throw new core.WalletError("checks_failed", { n: failed });
+  return state.t("checked_ok", { size: latest.size, origin: latest.origin });
 }
 
 // ---- my data ----
@@ -394,6 +394,13 @@ function petitionsView() {
     })));
 }
 
+// checkText says, in the page's language, how a receipt's check went.
+function checkText(c) {
+  const t = state.t;
+  if (c.ok) return t("checked_ok", { size: c.size, origin: c.origin });
+  return t("checked_failed", { reason: c.err instanceof core.WalletError ? t(c.err.code) : errorText(c.err) });
+}
+
 function receiptsView() {
   const t = state.t;
   return section("receipts", t("receipts_heading"),
@@ -403,7 +410,7 @@ function receiptsView() {
         const c = state.checks.get(r.receipt.index);
         return h("li", { "data-index": r.receipt.index },
           t("receipt_line", { kind: t("kind_" + (r.kind === "citizen.register" ? "register" : r.kind)), what: r.purpose ?? r.petition ?? "", index: r.receipt.index }),
-          c ? h("span", { class: c.ok ? "checked ok" : "checked failed" }, " " + c.text) : null);
+          c ? h("span", { class: c.ok ? "checked ok" : "checked failed" }, " " + checkText(c)) : null);
       })),
     state.ledgerKey ? h("p", { class: "note" }, t("key_pinned", { key: state.ledgerKey })) : null,
     state.receipts.length > 0 ? h("button", { type: "button", id: "check", onclick: () => act(checkReceipts) }, t("check")) : null);
@@ -455,6 +462,7 @@ function setLanguage(lang) {
   state.lang = lang;
   state.t = translator(lang);
   try { localStorage.setItem("commons-lang", lang); } catch { /* storage may be off */ }
+  say("");
   render();
 }
 
