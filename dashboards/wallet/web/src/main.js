@@ -455,7 +455,11 @@ function render() {
   else if (!state.keys) views.push(unlockView());
   else views.push(walletView(), registerView(), purposesView(), petitionsView(), receiptsView(), dataView());
   app.replaceChildren(...views);
-  if (focused) document.getElementById(focused)?.focus();
+  if (!focused) return;
+  // Focus stays on the control the resident used; when that control is gone (the view
+  // changed), it moves to the first heading of the new view rather than to the page's top.
+  const again = document.getElementById(focused) ?? app.querySelector("section h2");
+  again?.focus();
 }
 
 function setLanguage(lang) {
