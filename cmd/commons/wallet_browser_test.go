@@ -122,15 +122,26 @@ func TestWalletBrowser(t *testing.T) {
 	}
 	snap("receipts")
 
-	// A receipt altered on the device no longer checks out, and the page says so.
-	_, err = chromedp.Run(bctx, chromedp.Evaluate[bool](tamperReceiptJS, chromedp.EvalAwaitPromise))
+	// The ledger grows; a receipt altered on the device no longer checks out, and the page
+	// says so.
+	_, err = n.cli("", "admin", "petition", "--id", "second-petition", "--title", "A second petition",
+		"--text", "It adds an entry to the ledger.", "--admin-token-file", tokenFile)
+	require.NoError(t, err)
+	_, err = chromedp.Run(bctx, chromedp.Evaluate[bool](tamperRecordJS("receipts", "rs[1].receipt.leaf_hash"), chromedp.EvalAwaitPromise))
 	require.NoError(t, err)
 	openWalletPage(t, bctx, n.url+"/wallet")
 	do(chromedp.Click(chromedp.CSS("#check")), chromedp.WaitVisible(chromedp.CSS("ul.receipts li .checked")))
 	classes, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("ul.receipts li .checked")].map(s => s.className)`))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"checked ok", "checked failed", "checked ok"}, classes)
-	assert.Equal(t, "1 receipts did not check out: see below.", text("#alert"))
+	assert.Equal(t, "1 receipts did not check out: see below.", text("#alert"), "the ledger that grew is consistent with the one seen")
+
+	// A ledger that does not extend the last checkpoint this browser saw is refused.
+	_, err = chromedp.Run(bctx, chromedp.Evaluate[bool](tamperRecordJS("lastCheckpoint", "rs.root"), chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	openWalletPage(t, bctx, n.url+"/wallet")
+	do(chromedp.Click(chromedp.CSS("#check")), chromedp.WaitVisible(chromedp.CSS("#alert")))
+	assert.Contains(t, text("#alert"), "it was rewritten or forked")
 
 	// The consent the browser signed is in the ledger, and its signature verifies in Go.
 	entry, err := ledger.ParseEntry(httpGet(t, n.url+"/api/v1/ledger/entries/"+itoa(uint64(receipts[1].Index))))
@@ -267,25 +278,28 @@ func TestWalletBrowser(t *testing.T) {
 	}
 }
 
-// tamperReceiptJS flips one bit of the second stored receipt's leaf hash in IndexedDB.
-const tamperReceiptJS = `new Promise((resolve, reject) => {
+// tamperRecordJS flips one bit of a base64 field (an expression of rs, the record) of a
+// record in the wallet's IndexedDB.
+func tamperRecordJS(record, field string) string {
+	return `new Promise((resolve, reject) => {
 	const open = indexedDB.open("commons-wallet", 1);
 	open.onerror = () => reject(open.error);
 	open.onsuccess = () => {
 		const db = open.result;
 		const tx = db.transaction("records", "readwrite");
 		const store = tx.objectStore("records");
-		const get = store.get("receipts");
+		const get = store.get("` + record + `");
 		get.onsuccess = () => {
 			const rs = get.result;
-			const h = atob(rs[1].receipt.leaf_hash);
-			rs[1].receipt.leaf_hash = btoa(String.fromCharCode(h.charCodeAt(0) ^ 1) + h.slice(1));
-			store.put(rs, "receipts");
+			const h = atob(` + field + `);
+			` + field + ` = btoa(String.fromCharCode(h.charCodeAt(0) ^ 1) + h.slice(1));
+			store.put(rs, "` + record + `");
 		};
 		tx.oncomplete = () => { db.close(); resolve(true); };
 		tx.onerror = () => reject(tx.error);
 	};
 })`
+}
 
 // secretForms are the ways a wallet's secrets could be written: the identity, and the
 // derived signing seed and nullifier key in hex and base64.

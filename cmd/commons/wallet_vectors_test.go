@@ -294,6 +294,32 @@ func TestWalletVectors(t *testing.T) {
 		assert.Equal(t, cp.Origin, js.Origin)
 		assert.Equal(t, []string{"checkpoint_signature", "ledger_key"}, js.Refused)
 
+		// Consistency from every earlier size to the latest, as the page checks the ledger only grew.
+		for from := uint64(1); from < cp.Size; from++ {
+			var p struct {
+				Proof [][]byte `json:"proof"`
+			}
+			require.NoError(t, json.Unmarshal(httpGet(t, n.url+"/api/v1/ledger/proof/consistency?from="+itoa(from)+"&to="+itoa(cp.Size)), &p))
+			older := rootAt(t, n.url, from)
+			proof := make([]string, len(p.Proof))
+			for i, h := range p.Proof {
+				proof[i] = base64.StdEncoding.EncodeToString(h)
+			}
+			js, err := chromedp.Run(bctx, chromedp.Evaluate[[]bool](callJS(t, `((from, to, proof, older, newer) => {
+				const W = CommonsWalletCore, b = (s) => W.fromBase64(s), ps = proof.map(b);
+				const flipped = (a) => { const c = a.slice(); c[0] ^= 1; return c; };
+				return [
+					W.verifyConsistency(from, to, ps, b(older), b(newer)),
+					W.verifyConsistency(from, to, ps, flipped(b(older)), b(newer)),
+					W.verifyConsistency(from, to, ps, b(older), flipped(b(newer))),
+					ps.length > 0 && W.verifyConsistency(from, to, [flipped(ps[0]), ...ps.slice(1)], b(older), b(newer)),
+					W.verifyConsistency(to, from, ps, b(newer), b(older)),
+				];
+			})`, from, cp.Size, proof, base64.StdEncoding.EncodeToString(older), base64.StdEncoding.EncodeToString(cp.Hash))))
+			require.NoError(t, err)
+			assert.Equal(t, []bool{true, false, false, false, false}, js, "consistency %d→%d", from, cp.Size)
+		}
+
 		for _, r := range receipts {
 			entry := httpGet(t, n.url+"/api/v1/ledger/entries/"+itoa(r.Index))
 			var p struct {
@@ -331,6 +357,32 @@ func TestWalletVectors(t *testing.T) {
 			assert.False(t, js.OtherIdx || js.BadLeaf || js.BadProof, "the script refuses an altered proof of entry %d: %+v", r.Index, js)
 		}
 	})
+}
+
+// rootAt recomputes the ledger's root at size from its entries, as an auditor would.
+func rootAt(t *testing.T, base string, size uint64) []byte {
+	t.Helper()
+	var leaves [][]byte
+	for i := range size {
+		leaves = append(leaves, ledger.LeafHash(httpGet(t, base+"/api/v1/ledger/entries/"+itoa(i))))
+	}
+	return rfc6962Root(leaves)
+}
+
+// rfc6962Root is RFC 6962's Merkle tree hash over leaf hashes.
+func rfc6962Root(leaves [][]byte) []byte {
+	if len(leaves) == 1 {
+		return leaves[0]
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	h := sha256.New()
+	h.Write([]byte{1})
+	h.Write(rfc6962Root(leaves[:k]))
+	h.Write(rfc6962Root(leaves[k:]))
+	return h.Sum(nil)
 }
 
 // callJS is a call of a JavaScript function expression with JSON-encoded arguments.

@@ -330,6 +330,41 @@ export function verifyInclusion(index, size, leaf, proof, root) {
   return sn === 0n && equalBytes(r, root);
 }
 
+// verifyConsistency checks an RFC 6962 consistency proof (RFC 9162 §2.1.4.2) that the tree
+// of size second and root secondRoot extends the tree of size first and root firstRoot.
+export function verifyConsistency(first, second, proof, firstRoot, secondRoot) {
+  const m = BigInt(first);
+  const n = BigInt(second);
+  if (m > n) return false;
+  if (m === n) return proof.length === 0 && equalBytes(firstRoot, secondRoot);
+  if (m === 0n || proof.length === 0) return false;
+  const path = (m & (m - 1n)) === 0n ? [firstRoot, ...proof] : proof;
+  let fn = m - 1n;
+  let sn = n - 1n;
+  while ((fn & 1n) === 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && equalBytes(fr, firstRoot) && equalBytes(sr, secondRoot);
+}
+
 // decryptVaultCopy opens one of the resident's vault copies (binary age, sealed to them) and
 // parses the batch of readings inside.
 export async function decryptVaultCopy(identity, ciphertext) {

@@ -19,6 +19,7 @@ const state = {
   receipts: [],
   registered: false,
   ledgerKey: null,
+  lastCheckpoint: null, // {size, root}: the latest checkpoint this browser verified
   purposes: [],
   petitions: [],
   neighbourhoods: [],
@@ -136,8 +137,10 @@ function backup() {
 
 async function forget() {
   if (!confirm(state.t("forget_confirm"))) return;
-  await store.clear();
-  Object.assign(state, { record: null, keys: null, receipts: [], registered: false, ledgerKey: null, data: null });
+  // The wallet and what is the resident's go; the node's pinned key and last checkpoint are
+  // public and stay, so a later wallet here still notices a changed key or a forked ledger.
+  for (const name of ["wallet", "receipts", "registered"]) await store.remove(name);
+  Object.assign(state, { record: null, keys: null, receipts: [], registered: false, data: null });
   state.checks.clear();
 }
 
@@ -225,9 +228,28 @@ async function checkReceipt(r, key, latest) {
   if (core.toBase64(core.leafHash(entry)) !== r.receipt.leaf_hash) throw new core.WalletError("entry_differs");
 }
 
+// consistentWithLastSeen checks that the latest checkpoint extends the last one this browser
+// saw (a forked or rewritten ledger fails here), then remembers the latest.
+async function consistentWithLastSeen(latest) {
+  const last = state.lastCheckpoint;
+  if (last !== null) {
+    const size = BigInt(last.size);
+    const root = core.fromBase64(last.root);
+    let ok = size <= latest.size;
+    if (ok && size > 0n) {
+      const p = await api.getJSON(`/api/v1/ledger/proof/consistency?from=${size}&to=${latest.size}`);
+      ok = core.verifyConsistency(size, latest.size, p.proof.map(core.fromBase64), root, latest.root);
+    }
+    if (!ok) throw new core.WalletError("ledger_inconsistent", { size: last.size });
+  }
+  state.lastCheckpoint = { size: String(latest.size), root: core.toBase64(latest.root) };
+  await store.put("lastCheckpoint", state.lastCheckpoint);
+}
+
 async function checkReceipts() {
   const key = await pinnedLedgerKey();
   const latest = core.openCheckpoint(await api.getText("/api/v1/ledger/checkpoint"), key);
+  await consistentWithLastSeen(latest);
   state.checks.clear();
   let failed = 0;
   for (const r of state.receipts) {
@@ -476,12 +498,13 @@ async function start() {
   const asked = new URLSearchParams(location.search).get("lang");
   state.lang = pickLanguage(asked ?? saved, navigator.languages ?? [navigator.language]);
   state.t = translator(state.lang);
-  const [record, receipts, registered, ledgerKey] = await Promise.all(
-    ["wallet", "receipts", "registered", "ledgerKey"].map((k) => store.get(k)));
+  const [record, receipts, registered, ledgerKey, lastCheckpoint] = await Promise.all(
+    ["wallet", "receipts", "registered", "ledgerKey", "lastCheckpoint"].map((k) => store.get(k)));
   state.record = record ?? null;
   state.receipts = receipts ?? [];
   state.registered = registered ?? false;
   state.ledgerKey = ledgerKey ?? null;
+  state.lastCheckpoint = lastCheckpoint ?? null;
   if (state.record && !state.record.protected) {
     state.keys = (await core.openWalletFile(state.record.file, "")).keys;
   }

@@ -1,7 +1,8 @@
 // The wallet's storage on this device: one IndexedDB database of this origin, one object
 // store of named records. Records: "wallet" ({file, protected, citizen, recipient}),
 // "receipts" (the receipts of accepted statements), "ledgerKey" (the ledger's verifier key,
-// pinned on first use), "registered" (true once the server accepted the registration).
+// pinned on first use), "lastCheckpoint" (size and root of the latest checkpoint verified),
+// "registered" (true once the server accepted the registration).
 
 const DB = "commons-wallet";
 const STORE = "records";
@@ -40,7 +41,7 @@ export function put(name, value) {
   return run("readwrite", (s) => s.put(value, name));
 }
 
-// clear removes every record: the wallet leaves this browser.
-export function clear() {
-  return run("readwrite", (s) => s.clear());
+// remove deletes a record.
+export function remove(name) {
+  return run("readwrite", (s) => s.delete(name));
 }
