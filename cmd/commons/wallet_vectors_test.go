@@ -44,8 +44,8 @@ func derivedSecrets(t *testing.T, identity string) (seed, nullifierKey []byte) {
 	return seed, nullifierKey
 }
 
-// walletBrowser starts headless chromium for the wallet tests, downloading into downloads,
-// and records every request it makes.
+// walletBrowser starts headless chromium for the wallet tests with a phone's screen (390×844,
+// mobile, touch), downloading into downloads, and records every request it makes.
 func walletBrowser(t *testing.T, ctx context.Context, downloads string) (context.Context, *requestLog) {
 	t.Helper()
 	actx, acancel := chromedp.NewExecAllocator(ctx,
@@ -60,7 +60,6 @@ func walletBrowser(t *testing.T, ctx context.Context, downloads string) (context
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(412, 915), // a phone's screen
 	)
 	t.Cleanup(acancel)
 	bctx, bcancel := chromedp.NewContext(actx)
@@ -75,6 +74,7 @@ func walletBrowser(t *testing.T, ctx context.Context, downloads string) (context
 	}), "start chromium")
 	_, err := chromedp.Call(bctx, network.Enable, network.EnableParams{})
 	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch)))
 	if downloads != "" {
 		events := true
 		_, err = chromedp.CallBrowser(bctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{

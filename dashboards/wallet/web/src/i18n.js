@@ -21,6 +21,7 @@ const en = {
   unlock_heading: "Open your wallet",
   unlock_help: "This browser keeps your wallet encrypted with your passphrase.",
   unlock: "Open",
+  passphrase_open: "Passphrase",
   forget: "Remove the wallet from this browser",
   forget_confirm: "Remove the wallet from this browser? Without a backup you lose it for good.",
   // wallet
@@ -36,6 +37,7 @@ const en = {
   register_heading: "Join with an invite",
   invite: "Invite code",
   neighbourhood: "Your neighbourhood",
+  choose: "Choose…",
   register: "Register",
   registered: "You are registered.",
   // purposes
@@ -142,6 +144,7 @@ const fr = {
   unlock_heading: "Ouvrir votre portefeuille",
   unlock_help: "Ce navigateur garde votre portefeuille chiffré par votre phrase secrète.",
   unlock: "Ouvrir",
+  passphrase_open: "Phrase secrète",
   forget: "Retirer le portefeuille de ce navigateur",
   forget_confirm: "Retirer le portefeuille de ce navigateur ? Sans sauvegarde, il est perdu pour de bon.",
   wallet_heading: "Votre portefeuille",
@@ -155,6 +158,7 @@ const fr = {
   register_heading: "S’inscrire avec une invitation",
   invite: "Code d’invitation",
   neighbourhood: "Votre quartier",
+  choose: "Choisir…",
   register: "S’inscrire",
   registered: "Vous êtes inscrit·e.",
   purposes_heading: "À quoi vos données peuvent servir",

@@ -333,7 +333,7 @@ function unlockView() {
     h("p", {}, t("unlock_help")),
     h("p", {}, t("citizen") + " ", h("code", { class: "citizen" }, state.record.citizen)),
     h("form", { onsubmit: (e) => { e.preventDefault(); act(() => unlock(p.value)); } },
-      field("unlock-pass", t("passphrase").replace(/ \(.*\)$/, ""), p),
+      field("unlock-pass", t("passphrase_open"), p),
       h("button", { type: "submit", id: "unlock-button" }, t("unlock"))),
     h("button", { type: "button", class: "secondary", id: "forget", onclick: () => act(forget) }, t("forget")));
 }
@@ -356,7 +356,8 @@ function registerView() {
   if (state.registered) return h("p", { id: "registered" }, t("registered"));
   const invite = h("input", { id: "invite", type: "text", autocomplete: "off", spellcheck: "false", value: state.invite,
     oninput: (e) => { state.invite = e.target.value; } });
-  const nb = h("select", { id: "neighbourhood" },
+  const nb = h("select", { id: "neighbourhood", required: true },
+    h("option", { value: "", selected: true, disabled: true }, t("choose")),
     ...state.neighbourhoods.map((n) => h("option", { value: n.id }, n.name)));
   return section("register", t("register_heading"),
     h("form", { onsubmit: (e) => { e.preventDefault(); act(() => register(invite.value, nb.value)); } },
