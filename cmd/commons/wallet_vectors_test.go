@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
@@ -221,6 +222,27 @@ func TestWalletVectors(t *testing.T) {
 		_, err = crypto.Statement{Type: crypto.TypeRegister, Invite: "a b"}.Canonical()
 		assert.ErrorIs(t, err, crypto.ErrBadField)
 	}
+
+	t.Run("language", func(t *testing.T) {
+		ua, err := chromedp.Run(bctx, chromedp.Evaluate[string]("navigator.userAgent"))
+		require.NoError(t, err)
+		for _, c := range []struct{ accept, lang, title string }{
+			{"fr-CA,fr;q=0.9", "fr", "Votre portefeuille"},
+			{"de-DE,en;q=0.5", "en", "Your wallet"},
+			{"es-ES", "en", "Your wallet"},
+		} {
+			_, err = chromedp.Call(bctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: c.accept})
+			require.NoError(t, err)
+			openWalletPage(t, bctx, n.url+"/wallet")
+			type view struct {
+				Lang  string `json:"lang"`
+				Title string `json:"title"`
+			}
+			v, err := chromedp.Run(bctx, chromedp.Evaluate[view](`({lang: document.documentElement.lang, title: document.querySelector("h1").textContent})`))
+			require.NoError(t, err)
+			assert.Equal(t, view{c.lang, c.title}, v, "a browser that accepts %s", c.accept)
+		}
+	})
 
 	t.Run("passphrase", func(t *testing.T) {
 		w, err := crypto.ParseWallet([]byte(files[1]))
