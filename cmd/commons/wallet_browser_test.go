@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,11 @@ func TestWalletBrowser(t *testing.T) {
 	w, err := crypto.LoadWallet(backup)
 	require.NoError(t, err, "the backup is a plain wallet file the Go package reads")
 	assert.Equal(t, citizen, w.CitizenID())
+	backupText, err := os.ReadFile(backup)
+	require.NoError(t, err)
+	created := regexp.MustCompile(`(?m)^# created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
+	assert.Equal(t, created.ReplaceAllString(string(w.Marshal()), "# created: T"), created.ReplaceAllString(string(backupText), "# created: T"),
+		"the backup is line for line what commons wallet init writes")
 	out, err = n.cli(backup, "wallet", "show")
 	require.NoError(t, err)
 	assert.Contains(t, out, `"citizen": "`+citizen+`"`, "the CLI reads the browser's backup")
@@ -182,6 +188,14 @@ func TestWalletBrowser(t *testing.T) {
 	assert.Equal(t, wantDays, chart.Days)
 	assert.Equal(t, wantMeans, chart.PM25, "daily PM2.5 means computed on the device")
 	snap("my-data")
+	saved := download(t, bctx, downloads, "#data-save", "readings.json")
+	savedReadings, err := os.ReadFile(saved)
+	require.NoError(t, err)
+	var back struct {
+		Readings []json.RawMessage `json:"readings"`
+	}
+	require.NoError(t, json.Unmarshal(savedReadings, &back))
+	assert.Len(t, back.Readings, 72, "the decrypted readings, saved from the device")
 	if agePath, err := exec.LookPath("age"); err == nil {
 		exported := filepath.Join(home, "export")
 		_, err = n.cli(backup, "export", "--out", exported)

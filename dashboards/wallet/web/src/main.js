@@ -23,7 +23,7 @@ const state = {
   purposes: [],
   petitions: [],
   neighbourhoods: [],
-  checks: new Map(), // receipt index → {ok, text}
+  checks: new Map(), // receipt index → {ok: true, size, origin} or {ok: false, err}
   data: null, // {readings, days}
   metric: "pm2_5",
   invite: new URLSearchParams(location.search).get("invite") ?? "",
@@ -126,13 +126,18 @@ async function unlock(pass) {
   return state.t("done_import");
 }
 
-function backup() {
-  const blob = new Blob([state.record.file], { type: "application/octet-stream" });
-  const a = h("a", { href: URL.createObjectURL(blob), download: state.record.protected ? "commons-wallet.age" : "commons-wallet" });
+// saveFile hands bytes made on the device to the browser's download, without a request.
+function saveFile(bytes, name, type) {
+  const a = h("a", { href: URL.createObjectURL(new Blob([bytes], { type })), download: name });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+function backup() {
+  const r = state.record;
+  saveFile(r.file, r.protected ? "commons-wallet.age" : "commons-wallet", "application/octet-stream");
 }
 
 async function forget() {
@@ -283,12 +288,7 @@ async function loadData() {
 }
 
 function saveReadings() {
-  const blob = new Blob([JSON.stringify({ readings: state.data.readings }, null, 2)], { type: "application/json" });
-  const a = h("a", { href: URL.createObjectURL(blob), download: "readings.json" });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  saveFile(JSON.stringify({ readings: state.data.readings }, null, 2), "readings.json", "application/json");
 }
 
 // ---- rendering ----
