@@ -25,7 +25,8 @@ import (
 )
 
 // TestWalletBrowser is a resident's whole browser session against the real binary, on a
-// phone-sized chromium: create a wallet, download its backup, register with an invite link,
+// phone-sized chromium: create a wallet, download its backup, register with an invite link
+// that names a petition (and land on it),
 // consent, sign a petition (the public count moves by one), check every receipt in the
 // browser, open "My data" after the CLI contributed with the browser's backup, and carry
 // wallets both ways between browser and CLI, plain and passphrase-protected. Every request
@@ -81,7 +82,7 @@ func TestWalletBrowser(t *testing.T) {
 	}
 
 	// A neighbour's link with an invite code opens the page; the resident makes a wallet.
-	openWalletPage(t, bctx, n.url+"/wallet?invite="+url.QueryEscape(invite))
+	openWalletPage(t, bctx, n.url+"/wallet?invite="+url.QueryEscape(invite)+"&petition="+petitionID)
 	snap("start")
 	do(chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#citizen")))
 	citizen := text("#citizen")
@@ -105,6 +106,9 @@ func TestWalletBrowser(t *testing.T) {
 	assert.Equal(t, invite, inviteShown, "the invite link fills in the code")
 	do(chromedp.SetValue(chromedp.CSS("#neighbourhood"), "old-town"), chromedp.Click(chromedp.CSS("#register-button")),
 		chromedp.WaitVisible(chromedp.CSS("#registered")))
+	landed, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.activeElement.closest("li")?.id ?? ""`))
+	require.NoError(t, err)
+	assert.Equal(t, "petition-"+petitionID, landed, "the link's petition has the focus once registered")
 	do(chromedp.Click(chromedp.CSS("#grant-air-quality-daily")), chromedp.WaitVisible(chromedp.CSS("#revoke-air-quality-daily")))
 	before := petitionSignatures(t, n.url, petitionID)
 	do(chromedp.Click(chromedp.CSS("#sign-"+petitionID)), chromedp.WaitVisible(chromedp.CSS("#withdraw-"+petitionID)))

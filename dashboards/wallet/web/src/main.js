@@ -27,6 +27,9 @@ const state = {
   data: null, // {readings, days}
   metric: "pm2_5",
   invite: new URLSearchParams(location.search).get("invite") ?? "",
+  // A link to /wallet?petition=ID brings the resident to that petition once registered.
+  linked: new URLSearchParams(location.search).get("petition") ?? "",
+  linkPending: new URLSearchParams(location.search).has("petition"),
   busy: false,
 };
 
@@ -406,8 +409,8 @@ function petitionsView() {
     h("ul", { class: "cards" }, ...state.petitions.map((p) => {
       const signed = latestChoice("petition", p.id) === "petition.sign";
       const open = p.status === "open";
-      return h("li", { class: "card", id: "petition-" + slug(p.id) },
-        h("h3", {}, h("a", { href: "/petitions/" + encodeURIComponent(p.id) }, p.title)),
+      return h("li", { class: p.id === state.linked ? "card linked" : "card", id: "petition-" + slug(p.id) },
+        h("h3", { tabindex: "-1" }, h("a", { href: "/petitions/" + encodeURIComponent(p.id) }, p.title)),
         h("p", { class: "meta" }, h("span", { class: "count" }, t("signatures", { n: p.signatures, threshold: p.threshold })),
           " · ", t("status_" + p.status), open ? " · " + t("closes", { date: p.closes.slice(0, 10) }) : ""),
         signed ? h("p", { class: "choice" }, t("signed")) : null,
@@ -478,6 +481,15 @@ function render() {
   else if (!state.keys) views.push(unlockView());
   else views.push(walletView(), registerView(), purposesView(), petitionsView(), receiptsView(), dataView());
   app.replaceChildren(...views);
+  if (state.linkPending && state.keys && state.registered) {
+    const heading = document.querySelector(`#petition-${slug(state.linked)} h3`);
+    if (heading) {
+      state.linkPending = false;
+      heading.focus();
+      heading.scrollIntoView({ block: "center" });
+      return;
+    }
+  }
   if (!focused) return;
   // Focus stays on the control the resident used; when that control is gone (the view
   // changed), it moves to the first heading of the new view rather than to the page's top.
