@@ -260,6 +260,8 @@ func TestWalletBrowser(t *testing.T) {
 	assert.Equal(t, protectedCitizen, text("#citizen"))
 	snap("unlocked")
 
+	assert.Empty(t, requests.errors(), "the browser logged no script error, policy violation or failed load")
+
 	// Where the browser went, and what it sent.
 	urls, bodies := requests.sent(t, bctx)
 	var posts int

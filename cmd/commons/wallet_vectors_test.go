@@ -18,8 +18,11 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,13 +70,24 @@ func walletBrowser(t *testing.T, ctx context.Context, downloads string) (context
 	t.Cleanup(bcancel)
 	rl := &requestLog{}
 	require.NoError(t, chromedp.Listen(bctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
-			rl.mu.Lock()
+		rl.mu.Lock()
+		defer rl.mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
 			rl.events = append(rl.events, *e)
-			rl.mu.Unlock()
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError {
+				rl.problems = append(rl.problems, string(e.Entry.Source)+": "+e.Entry.Text)
+			}
+		case *runtime.EventExceptionThrown:
+			rl.problems = append(rl.problems, "exception: "+e.ExceptionDetails.Text)
 		}
 	}), "start chromium")
 	_, err := chromedp.Call(bctx, network.Enable, network.EnableParams{})
+	require.NoError(t, err)
+	_, err = chromedp.Call(bctx, cdplog.Enable, cdp.Empty{})
+	require.NoError(t, err)
+	_, err = chromedp.Call(bctx, runtime.Enable, cdp.Empty{})
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch)))
 	if downloads != "" {
@@ -85,10 +99,19 @@ func walletBrowser(t *testing.T, ctx context.Context, downloads string) (context
 	return bctx, rl
 }
 
-// requestLog is every request the browser sent.
+// requestLog is every request the browser sent, and every error it logged (a script
+// exception, a content security policy violation, a failed load).
 type requestLog struct {
-	mu     sync.Mutex
-	events []network.EventRequestWillBeSent
+	mu       sync.Mutex
+	events   []network.EventRequestWillBeSent
+	problems []string
+}
+
+// errors returns what the browser logged as errors so far.
+func (rl *requestLog) errors() []string {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return slices.Clone(rl.problems)
 }
 
 // sent returns each request's URL and body. Bodies the event did not carry are asked for.
