@@ -187,28 +187,27 @@ func (c *Client) Revoke(ctx context.Context, w *crypto.Wallet, p Purpose, erase 
 		Type: crypto.TypeConsentRevoke, Purpose: p.ID, PurposeVersion: p.Version, Erase: erase})
 }
 
-// SignPetition signs a petition, or withdraws the signature.
-func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition string, withdraw bool) (Answer, error) {
-	typ := crypto.TypePetitionSign
-	if withdraw {
-		typ = crypto.TypePetitionWithdraw
-	}
-	return c.statement(ctx, "/api/v1/statements", w, crypto.Statement{Type: typ, Petition: petition})
-}
-
 // Uploaded is the server's answer to one contribution.
 type Uploaded struct {
 	Contribution string `json:"contribution"`
 	Envelopes    int    `json:"envelopes"`
 }
 
-// daysPerUpload bounds one contribution: its vault and share copies stay under the server's
-// envelope and body limits.
-const daysPerUpload = 60
+// Bounds on one contribution, so it stays under the server's envelope count and its default
+// 4 MiB body limit: whole days are packed until either bound would be crossed.
+const (
+	daysPerUpload  = 60
+	bytesPerUpload = 2 << 20 // of ciphertext; base64 and JSON add about a third
+)
 
 // Seal groups readings by UTC day and seals each day twice or more: a vault copy to the
 // resident and one share copy per consented purpose. It returns the envelopes in day order.
 func Seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose) ([]crypto.Envelope, error) {
+	return seal(w, rs, purposes, nil)
+}
+
+// seal is Seal leaving out the share copies for which skip(purpose, day) is true.
+func seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, skip func(purpose, day string) bool) ([]crypto.Envelope, error) {
 	recipients := make([]age.Recipient, len(purposes))
 	for i, p := range purposes {
 		r, err := age.ParseX25519Recipient(p.Recipient)
@@ -239,6 +238,9 @@ func Seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose) ([]crypto.
 		}
 		out = append(out, crypto.Envelope{Day: d, Purpose: crypto.VaultPurpose, Ciphertext: vault})
 		for i, p := range purposes {
+			if skip != nil && skip(p.ID, d) {
+				continue
+			}
 			share, err := crypto.Seal(plain, recipients[i])
 			if err != nil {
 				return nil, err
@@ -252,28 +254,117 @@ func Seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose) ([]crypto.
 // Contribute seals readings (see Seal) and uploads them in signed contributions of at most
 // 60 days each, calling progress after each upload.
 func (c *Client) Contribute(ctx context.Context, w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, progress func(done, total int)) ([]Uploaded, error) {
-	envs, err := Seal(w, rs, purposes)
-	if err != nil {
-		return nil, err
+	return c.Upload(ctx, w, rs, purposes, UploadOptions{Progress: progress})
+}
+
+// UploadOptions follow an upload as it goes.
+type UploadOptions struct {
+	// Progress, if set, is called after each acknowledged contribution with the number of
+	// readings acknowledged so far and the total.
+	Progress func(done, total int)
+	// Acked, if set, is called with the readings of each contribution once the server has
+	// acknowledged it, before the next one is sent; an error stops the upload.
+	Acked func([]reading.Reading) error
+	// Closed, if set, names the days whose release for a purpose is already published: their
+	// readings go to the resident's vault only, since a published release never changes.
+	Closed func(purpose, day string) bool
+}
+
+// Upload seals readings (see Seal) and uploads them in signed contributions of whole days,
+// in day order, so that an interrupted upload has delivered a prefix of the days.
+func (c *Client) Upload(ctx context.Context, w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, opt UploadOptions) ([]Uploaded, error) {
+	byDay := map[string][]reading.Reading{}
+	for _, r := range rs {
+		d := reading.Day(r.RecordedAt)
+		byDay[d] = append(byDay[d], r)
 	}
-	per := daysPerUpload * (1 + len(purposes))
-	var out []Uploaded
-	for start := 0; start < len(envs); start += per {
-		chunk := envs[start:min(start+per, len(envs))]
-		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: chunk})
-		if err != nil {
-			return out, err
+	days := make([]string, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	sort.Strings(days)
+	var (
+		out     []Uploaded
+		done    int
+		envs    []crypto.Envelope
+		pending []reading.Reading
+		size    int
+		nDays   int
+	)
+	send := func() error {
+		if nDays == 0 {
+			return nil
 		}
-		u, err := c.post(ctx, signed)
+		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
 		if err != nil {
-			return out, err
+			return err
+		}
+		u, err := c.postRetrying(ctx, signed)
+		if err != nil {
+			return err
 		}
 		out = append(out, u)
-		if progress != nil {
-			progress(start+len(chunk), len(envs))
+		if opt.Acked != nil {
+			if err := opt.Acked(pending); err != nil {
+				return err
+			}
+		}
+		done += len(pending)
+		if opt.Progress != nil {
+			opt.Progress(done, len(rs))
+		}
+		envs, pending, size, nDays = nil, nil, 0, 0
+		return nil
+	}
+	for _, d := range days {
+		sealed, err := seal(w, byDay[d], purposes, opt.Closed)
+		if err != nil {
+			return out, err
+		}
+		n := 0
+		for _, e := range sealed {
+			n += len(e.Ciphertext)
+		}
+		if nDays == daysPerUpload || (nDays > 0 && size+n > bytesPerUpload) {
+			if err := send(); err != nil {
+				return out, err
+			}
+		}
+		envs, pending, size, nDays = append(envs, sealed...), append(pending, byDay[d]...), size+n, nDays+1
+	}
+	return out, send()
+}
+
+// uploadRetries are the pauses before sending a contribution again after a network error or
+// a server error.
+var uploadRetries = []time.Duration{500 * time.Millisecond, 2 * time.Second}
+
+// postRetrying uploads a signed contribution, sending the same bytes again after a failure
+// that may be passing. The server refuses a nonce it has seen as a replay, so a retry can never
+// store a contribution twice — and a replay answer to a retry means an earlier attempt was
+// stored and only its answer was lost.
+func (c *Client) postRetrying(ctx context.Context, s crypto.SignedContribution) (Uploaded, error) {
+	u, err := c.post(ctx, s)
+	for _, wait := range uploadRetries {
+		var ae *APIError
+		if err == nil || (errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusTooManyRequests) {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return u, err
+		}
+		u, err = c.post(ctx, s)
+		if IsCode(err, "replayed") {
+			id, idErr := s.Contribution.ID()
+			if idErr != nil {
+				return u, idErr
+			}
+			return Uploaded{Contribution: id, Envelopes: len(s.Contribution.Envelopes)}, nil
 		}
 	}
-	return out, nil
+	return u, err
 }
 
 // PostContribution uploads one signed contribution as is.
@@ -307,6 +398,22 @@ func (c *Client) Vault(ctx context.Context, w *crypto.Wallet) ([]VaultCopy, erro
 	return out.Copies, err
 }
 
+// Released returns the days whose air-quality release is published, keyed by the purpose.
+func (c *Client) Released(ctx context.Context) (map[string]map[string]bool, error) {
+	var out struct {
+		Purpose string   `json:"purpose"`
+		Epochs  []string `json:"epochs"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/stats/air", "", nil, &out); err != nil {
+		return nil, err
+	}
+	days := make(map[string]bool, len(out.Epochs))
+	for _, d := range out.Epochs {
+		days[d] = true
+	}
+	return map[string]map[string]bool{out.Purpose: days}, nil
+}
+
 // Invites asks for n one-time invite codes (admin).
 func (c *Client) Invites(ctx context.Context, token string, n int) ([]string, error) {
 	var out struct {
@@ -316,18 +423,13 @@ func (c *Client) Invites(ctx context.Context, token string, n int) ([]string, er
 	return out.Invites, err
 }
 
-// CreatePetition logs a new petition (admin).
-func (c *Client) CreatePetition(ctx context.Context, token string, p state.Petition) (Answer, error) {
-	var a Answer
-	err := c.do(ctx, http.MethodPost, "/api/v1/admin/petitions", token, p, &a)
-	return a, err
-}
-
-// RunReleases asks the server to publish every closed epoch now (admin).
-func (c *Client) RunReleases(ctx context.Context, token string) (int, error) {
+// RunReleases asks the server to publish every closed epoch now (admin). It returns how many
+// it published and whether more were still due when the request's time ran out.
+func (c *Client) RunReleases(ctx context.Context, token string) (published int, moreDue bool, err error) {
 	var out struct {
-		Published int `json:"published"`
+		Published int  `json:"published"`
+		MoreDue   bool `json:"more_due"`
 	}
-	err := c.do(ctx, http.MethodPost, "/api/v1/admin/releases", token, struct{}{}, &out)
-	return out.Published, err
+	err = c.do(ctx, http.MethodPost, "/api/v1/admin/releases", token, struct{}{}, &out)
+	return out.Published, out.MoreDue, err
 }

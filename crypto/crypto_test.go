@@ -116,14 +116,16 @@ func TestStatementForgeriesFail(t *testing.T) {
 	assert.ErrorIs(t, s.Verify(mallory.SigningPublicKey()), ErrBadSignature, "another key")
 
 	for name, mutate := range map[string]func(*Statement){
-		"purpose":  func(s *Statement) { s.Purpose = "petition/x" },
-		"version":  func(s *Statement) { s.PurposeVersion = 2 },
-		"type":     func(s *Statement) { s.Type = TypeConsentRevoke },
-		"nonce":    func(s *Statement) { s.Nonce = "other" },
-		"issued":   func(s *Statement) { s.IssuedAt = "2026-11-27T10:00:01Z" },
-		"erase":    func(s *Statement) { s.Erase = true },
-		"citizen":  func(s *Statement) { s.Citizen = mallory.CitizenID() },
-		"petition": func(s *Statement) { s.Petition = "p" },
+		"purpose":   func(s *Statement) { s.Purpose = "petition/x" },
+		"version":   func(s *Statement) { s.PurposeVersion = 2 },
+		"type":      func(s *Statement) { s.Type = TypeConsentRevoke },
+		"nonce":     func(s *Statement) { s.Nonce = "other" },
+		"issued":    func(s *Statement) { s.IssuedAt = "2026-11-27T10:00:01Z" },
+		"erase":     func(s *Statement) { s.Erase = true },
+		"citizen":   func(s *Statement) { s.Citizen = mallory.CitizenID() },
+		"petition":  func(s *Statement) { s.Petition = "p" },
+		"document":  func(s *Statement) { s.Document = DocumentHash([]byte("other")) },
+		"nullifier": func(s *Statement) { s.Nullifier = "00" },
 	} {
 		c := s
 		mutate(&c.Statement)
@@ -147,7 +149,8 @@ func TestCanonicalEqualsSortedKeyJSON(t *testing.T) {
 	s := Statement{Type: TypeRegister, Citizen: w.CitizenID(), Invite: "abc-def",
 		IssuedAt: "2026-11-27T10:00:00Z", Neighbourhood: "old-town", Nonce: NewNonce(),
 		Recipient: w.Recipient().String(), SigningKey: EncodeKey(w.SigningPublicKey()), Erase: true,
-		Petition: "trees", Purpose: "air-quality/daily", PurposeVersion: 3}
+		Petition: "trees", Purpose: "air-quality/daily", PurposeVersion: 3,
+		Document: DocumentHash([]byte("a petition")), Nullifier: w.Nullifier("trees")}
 	got, err := s.Canonical()
 	require.NoError(t, err)
 	// Go marshals maps with sorted keys: re-encoding through a map gives the RFC 8785 order.

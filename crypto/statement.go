@@ -2,7 +2,9 @@ package crypto
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -13,15 +15,27 @@ const (
 	TypeConsentRevoke    = "consent.revoke"
 	TypePetitionSign     = "petition.sign"
 	TypePetitionWithdraw = "petition.withdraw"
+	// TypePetitionCreate is an organiser's petition; Document is the hash of its document.
+	TypePetitionCreate = "petition.create"
+	// TypePetitionPaper is an organiser's count of paper signatures; Document is the hash of
+	// the count's document.
+	TypePetitionPaper = "petition.paper"
+	// TypePetitionResult signs a petition's final result document. It is not logged: the
+	// organiser hands it over, and anyone checks it against the ledger.
+	TypePetitionResult = "petition.result"
 	// TypeVaultExport asks for the resident's own vault copies. It is not logged.
 	TypeVaultExport = "vault.export"
 )
 
 // Statement is what a resident signs: a registration, a consent or its withdrawal, a petition
-// signature or its withdrawal. Fields are declared in lexicographic JSON key order: that order
-// is the canonical form.
+// signature or its withdrawal, an organiser's petition document. Fields are declared in
+// lexicographic JSON key order: that order is the canonical form.
+//
+// Document binds a statement to a body that cannot be a canonical field (free text, a
+// ciphertext): it is the lower-case hex SHA-256 of that body's exact bytes (see DocumentHash).
 type Statement struct {
 	Citizen        string `json:"citizen"`
+	Document       string `json:"document,omitempty"`
 	Erase          bool   `json:"erase,omitempty"`
 	Invite         string `json:"invite,omitempty"`
 	IssuedAt       string `json:"issued_at"`
@@ -45,7 +59,7 @@ type SignedStatement struct {
 // Canonical returns the statement's canonical bytes, after checking every field.
 func (s Statement) Canonical() ([]byte, error) {
 	for _, f := range []struct{ name, v string }{
-		{"citizen", s.Citizen}, {"invite", s.Invite}, {"issued_at", s.IssuedAt},
+		{"citizen", s.Citizen}, {"document", s.Document}, {"invite", s.Invite}, {"issued_at", s.IssuedAt},
 		{"neighbourhood", s.Neighbourhood}, {"nonce", s.Nonce}, {"nullifier", s.Nullifier}, {"petition", s.Petition},
 		{"purpose", s.Purpose}, {"recipient", s.Recipient}, {"signing_key", s.SigningKey},
 		{"type", s.Type},
@@ -77,4 +91,11 @@ func (s SignedStatement) Verify(pub ed25519.PublicKey) error {
 		return err
 	}
 	return verify(pub, domainStatement, msg, s.Signature)
+}
+
+// DocumentHash is the value of a statement's Document field for a body: the lower-case hex
+// SHA-256 of its exact bytes.
+func DocumentHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }

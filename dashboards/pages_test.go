@@ -104,9 +104,11 @@ func (h *harness) createPetition(t *testing.T, p state.Petition, signatures int)
 	t.Helper()
 	body, err := json.Marshal(p)
 	require.NoError(t, err)
-	h.append(t, ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body)})
+	h.append(t, ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body),
+		Citizen: "c-organiser", Recipient: "age1tally"})
 	for i := range signatures {
-		h.append(t, ledger.Entry{Type: ledger.EntryPetitionSign, Petition: p.ID, Nullifier: fmt.Sprintf("nullifier-secret-%d", i)})
+		h.append(t, ledger.Entry{Type: ledger.EntryPetitionSign, Petition: p.ID, Nullifier: fmt.Sprintf("nullifier-secret-%d", i),
+			Epoch: p.Opens.AddDate(0, 0, i).Format(time.DateOnly)})
 	}
 }
 
@@ -424,13 +426,55 @@ func TestBands(t *testing.T) {
 	}
 }
 
-func TestParagraphs(t *testing.T) {
-	assert.Equal(t, []string{"a\nb", "c"}, paragraphs("\n a \nb\r\n\r\n  \n\nc\n"))
-	assert.Empty(t, paragraphs(" \n\n"))
-}
-
 func TestDecimals(t *testing.T) {
 	for step, want := range map[float64]int{0.1: 1, 1: 0, 0.5: 1, 0.05: 2, 0.01: 2, 10: 0, 0: 1, 1e-9: 3} {
 		assert.Equal(t, want, decimals(step), "%v", step)
 	}
+}
+
+// TestPetitionShowsPaperTimelineAndBreakdown checks the parts of a petition page beyond its
+// total: paper signatures apart, the day-by-day table, the released breakdown with its
+// suppressed groups, and the Markdown text rendered through the allow-list.
+func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
+	h := seeded(t)
+	paper, err := json.Marshal(state.Paper{Petition: petitionID, Count: 40, Note: "market"})
+	require.NoError(t, err)
+	h.append(t, ledger.Entry{Type: ledger.EntryPetitionPaper, Petition: petitionID, Body: paper, Hash: state.Hash(paper), Citizen: "c-organiser"})
+	body := h.get(t, "/petitions/"+petitionID, http.StatusOK)
+	assert.Contains(t, body, "<strong>43</strong> signatures of the 100")
+	assert.Contains(t, body, "<div><dt>Signed online</dt><dd>3</dd></div>")
+	assert.Contains(t, body, "<div><dt>Signed on paper</dt><dd>40</dd></div>")
+	assert.Contains(t, body, `<time datetime="2026-10-01">1 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>1</td>`)
+	assert.Contains(t, body, `<time datetime="2026-10-03">3 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>3</td>`)
+	assert.NotContains(t, body, "Who signed", "the petition asks no questions")
+	assert.Contains(t, body, `<a href="/api/v1/petitions/river-trees?format=csv">Signatures day by day (CSV)</a>`)
+	list := h.get(t, "/petitions", http.StatusOK)
+	assert.Contains(t, list, "43 of 100 (3 online, 40 on paper)")
+
+	at, err := time.Parse(time.RFC3339, now)
+	require.NoError(t, err)
+	h.createPetition(t, state.Petition{ID: "asks", Title: "Asks", Text: "**Bold** and [a link](https://example.org/x) and <script>x()</script>",
+		Opens: at.AddDate(0, 0, -20), Closes: at.AddDate(0, 0, -1), Threshold: 5,
+		Ask: []string{state.AskAgeBand, state.AskNeighbourhood}}, 1)
+	body = h.get(t, "/petitions/asks", http.StatusOK)
+	assert.Contains(t, body, "<p><strong>Bold</strong> and <a href=\"https://example.org/x\" rel=\"nofollow noopener noreferrer\">a link</a> and &lt;script&gt;x()&lt;/script&gt;</p>")
+	assert.Contains(t, body, "The answers are released once, after the petition closes.")
+	assert.Contains(t, body, "<code>--age-band 16-29|30-44|45-64|65&#43; --neighbourhood YOUR-NEIGHBOURHOOD-ID</code>")
+
+	d := release.Breakdown{Petition: "asks", Epoch: release.PetitionEpoch, K: 10, Noise: "none", Epsilon: 1, Version: release.FormatVersion,
+		Questions: []release.Question{
+			{Question: state.AskAgeBand, Groups: []release.Group{{Answer: "16-29", Suppressed: true}, {Answer: "30-44", Signers: 14}}},
+			{Question: state.AskNeighbourhood, Groups: []release.Group{{Answer: "north", Signers: 12}, {Answer: "south", Suppressed: true}}},
+		}}
+	b, err := json.Marshal(d)
+	require.NoError(t, err)
+	h.append(t, ledger.Entry{Type: ledger.EntryRelease, Purpose: "petition/asks", PurposeVersion: 1, Epoch: release.PetitionEpoch, Hash: state.Hash(b)},
+		ledger.Put{Key: store.ReleaseKey("petition/asks", release.PetitionEpoch), Value: b})
+	body = h.get(t, "/petitions/asks", http.StatusOK)
+	assert.Contains(t, body, "<caption>By age band</caption>")
+	assert.Contains(t, body, `<tr><th scope="row">16-29</th><td class="sup">not shown</td></tr>`)
+	assert.Contains(t, body, `<tr><th scope="row">30-44</th><td>14</td></tr>`)
+	assert.Contains(t, body, `<tr><th scope="row">North Hill</th><td>12</td></tr>`)
+	assert.Contains(t, body, "fewer than 10 signers")
+	assert.Contains(t, body, `<a href="/api/v1/petitions/asks?format=breakdown-csv">`)
 }

@@ -8,15 +8,18 @@ import (
 
 // Entry types, the "type" field of every entry.
 const (
-	EntryPurpose        = "purpose.define"
-	EntryInvite         = "invite.create"
-	EntryRegister       = "citizen.register"
-	EntryConsentGrant   = "consent.grant"
-	EntryConsentRevoke  = "consent.revoke"
-	EntryPetition       = "petition.create"
-	EntryPetitionSign   = "petition.sign"
-	EntryPetitionRevoke = "petition.withdraw"
-	EntryRelease        = "release.publish"
+	EntryPurpose         = "purpose.define"
+	EntryInvite          = "invite.create"
+	EntryRegister        = "citizen.register"
+	EntryConsentGrant    = "consent.grant"
+	EntryConsentRevoke   = "consent.revoke"
+	EntryPetition        = "petition.create"
+	EntryPetitionSign    = "petition.sign"
+	EntryPetitionRevoke  = "petition.withdraw"
+	EntryPetitionPaper   = "petition.paper"
+	EntryOrganiserGrant  = "organiser.grant"
+	EntryOrganiserRevoke = "organiser.revoke"
+	EntryRelease         = "release.publish"
 )
 
 // Entry is the JSON shape of every ledger entry. Which fields are set depends on Type:
@@ -30,8 +33,16 @@ const (
 //   - consent.grant / consent.revoke: Citizen, Purpose, PurposeVersion, Erase, IssuedAt,
 //     Nonce, Signature — the resident's statement and signature, verifiable by anyone with the
 //     signing key from the registration entry.
-//   - petition.create: Petition, Body (the petition document), Hash.
-//   - petition.sign / petition.withdraw: Petition, Nullifier — never the citizen id.
+//   - organiser.grant / organiser.revoke: Citizen — the operator gives or takes the organiser
+//     role (organisers act in public under their pseudonymous id).
+//   - petition.create: Petition, Body (the organiser's petition document), Hash (its SHA-256),
+//     Citizen (the organiser), IssuedAt, Nonce, Signature (the organiser's statement, whose
+//     document field is Hash), Recipient (the petition's age tally key, made by the node).
+//   - petition.paper: Petition, Body (a count of paper signatures), Hash, Citizen, IssuedAt,
+//     Nonce, Signature — signed by the petition's organiser like petition.create.
+//   - petition.sign / petition.withdraw: Petition, Nullifier (derived from the resident's
+//     wallet), Epoch (the UTC day the server accepted it) — never the citizen id, the signing
+//     key or the signature.
 //   - release.publish: Purpose, PurposeVersion, Epoch, Hash (SHA-256 of the release bytes).
 //
 // Fields are declared in lexicographic key order and entries are marshalled without HTML

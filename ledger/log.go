@@ -54,7 +54,8 @@ func LeafHash(entry []byte) []byte { return hasher.HashLeaf(entry) }
 type Options struct {
 	// MaxBatch is the most entries committed in one transaction (default 1000).
 	MaxBatch int
-	// MaxBatchBytes is the most entry bytes committed in one transaction (default 4 MiB).
+	// MaxBatchBytes is the most entry bytes committed in one transaction (default 2 MiB, well
+	// inside the transaction size of the node's Badger options).
 	MaxBatchBytes int
 	// Logger receives the log's own messages (default slog.Default()).
 	Logger *slog.Logger
@@ -74,7 +75,7 @@ func (o Options) withDefaults() Options {
 		o.MaxBatch = 1000
 	}
 	if o.MaxBatchBytes <= 0 {
-		o.MaxBatchBytes = 4 << 20
+		o.MaxBatchBytes = 2 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -34,6 +34,9 @@ func (a *api) contribute(c *fiber.Ctx) error {
 	if err := s.Verify(citizen.SigningKey); err != nil {
 		return statementError(err)
 	}
+	if err := a.limitCitizen(c, con.Citizen); err != nil {
+		return err
+	}
 	if err := a.fresh(con.IssuedAt); err != nil {
 		return err
 	}

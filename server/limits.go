@@ -2,13 +2,17 @@ package server
 
 import (
 	"crypto/subtle"
+	"math"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
+	"golang.org/x/time/rate"
 )
 
 // requestIDKey is the Locals key of the request id.
@@ -46,4 +50,52 @@ func (a *api) rateLimit() fiber.Handler {
 func (a *api) isAdmin(c *fiber.Ctx) bool {
 	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
 	return ok && a.AdminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(a.AdminToken)) == 1
+}
+
+// citizenLimiter gives each resident a token bucket of signed writes: perMinute a minute, and
+// a burst of as many (an import of a year's archive is a few dozen uploads at once). Buckets
+// exist only for residents whose signature verified, so their number is bounded by the
+// register; a full bucket is dropped, since it says nothing a new one would not.
+type citizenLimiter struct {
+	perMinute int
+	mu        sync.Mutex
+	buckets   map[string]*rate.Limiter
+}
+
+// allow takes one token from the resident's bucket, or says how long until there is one.
+func (l *citizenLimiter) allow(citizen string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buckets) > 4096 {
+		for id, b := range l.buckets {
+			if b.TokensAt(now) >= float64(l.perMinute) {
+				delete(l.buckets, id)
+			}
+		}
+	}
+	b, ok := l.buckets[citizen]
+	if !ok {
+		b = rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)
+		l.buckets[citizen] = b
+	}
+	r := b.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+// limitCitizen refuses a verified resident's write beyond their allowance with 429
+// citizen_rate_limited and Retry-After.
+func (a *api) limitCitizen(c *fiber.Ctx, citizen string) error {
+	if a.citizens == nil {
+		return nil
+	}
+	wait, ok := a.citizens.allow(citizen, time.Now())
+	if ok {
+		return nil
+	}
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	return errCitizenLimited
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
@@ -37,6 +39,7 @@ type testNode struct {
 	app     *fiber.App
 	db      *badger.DB
 	lg      *ledger.Log
+	st      *state.State
 	metrics *Metrics
 	logs    *lockedBuffer
 }
@@ -82,14 +85,14 @@ func newTestNode(t *testing.T, edit func(*Config)) *testNode {
 		assert.NoError(t, db.Close())
 	})
 	cfg := Config{Ledger: lg, State: st, Store: store.New(db), VerifierKey: vkey, GeoJSON: fixtures.GeoJSON(),
-		AdminToken: testToken, NullifierKey: bytes.Repeat([]byte{7}, 32), AirPurpose: fixtures.AirPurpose,
+		AdminToken: testToken, TallyKey: testTallyKey, AirPurpose: fixtures.AirPurpose,
 		DB: db, Metrics: metrics, Logger: logger}
 	if edit != nil {
 		edit(&cfg)
 	}
 	app, err := New(cfg)
 	require.NoError(t, err)
-	return &testNode{app: app, db: db, lg: lg, metrics: metrics, logs: logs}
+	return &testNode{app: app, db: db, lg: lg, st: st, metrics: metrics, logs: logs}
 }
 
 func (n *testNode) do(t *testing.T, method, path, body string, header ...string) *http.Response {
@@ -361,4 +364,61 @@ func (e endlessDB) Backup(w io.Writer, _ uint64) (uint64, error) {
 			return 0, err
 		}
 	}
+}
+
+// signedBody is a statement signed by w, as JSON.
+func signedBody(t *testing.T, w *crypto.Wallet, s crypto.Statement) string {
+	t.Helper()
+	s.IssuedAt, s.Nonce = crypto.Now(), crypto.NewNonce()
+	signed, err := w.SignStatement(s)
+	require.NoError(t, err)
+	b, err := json.Marshal(signed)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// registered registers a new resident of old-town and returns their wallet.
+func (n *testNode) registered(t *testing.T) *crypto.Wallet {
+	t.Helper()
+	resp := n.do(t, "POST", "/api/v1/admin/invites", `{"count":1}`, "Authorization", "Bearer "+testToken)
+	var inv struct{ Invites []string }
+	require.NoError(t, json.Unmarshal([]byte(readBody(t, resp)), &inv))
+	w, err := crypto.NewWallet()
+	require.NoError(t, err)
+	resp = n.do(t, "POST", "/api/v1/citizens", signedBody(t, w, crypto.Statement{Type: crypto.TypeRegister,
+		Invite: inv.Invites[0], Neighbourhood: "old-town", Recipient: w.Recipient().String(),
+		SigningKey: crypto.EncodeKey(w.SigningPublicKey())}))
+	require.Equal(t, 201, resp.StatusCode, readBody(t, resp))
+	return w
+}
+
+// TestCitizenRateLimit checks the per-resident allowance of signed writes: a burst, then 429
+// citizen_rate_limited with Retry-After; other residents keep theirs; and requests whose
+// signature does not verify never spend a resident's allowance.
+func TestCitizenRateLimit(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.CitizenLimit = 2 })
+	alice, bob := n.registered(t), n.registered(t)
+	export := crypto.Statement{Type: crypto.TypeVaultExport}
+
+	mallory, err := crypto.NewWallet()
+	require.NoError(t, err)
+	forged := signedBody(t, mallory, export)
+	forged = strings.Replace(forged, mallory.CitizenID(), alice.CitizenID(), 1)
+	for range 5 {
+		assert.Equal(t, 401, n.do(t, "POST", "/api/v1/vault", forged).StatusCode)
+	}
+
+	for range 2 {
+		resp := n.do(t, "POST", "/api/v1/vault", signedBody(t, alice, export))
+		assert.Equal(t, 200, resp.StatusCode, "forgeries spent none of alice's allowance: %s", readBody(t, resp))
+	}
+	resp := n.do(t, "POST", "/api/v1/statements", signedBody(t, alice, crypto.Statement{Type: crypto.TypeConsentGrant,
+		Purpose: fixtures.AirPurpose, PurposeVersion: 1}))
+	assert.Equal(t, 429, resp.StatusCode)
+	assert.JSONEq(t, `{"error":{"code":"citizen_rate_limited","message":"too many signed writes from this resident; retry after the Retry-After seconds"}}`, readBody(t, resp))
+	after, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	require.NoError(t, err)
+	assert.True(t, after >= 1 && after <= 30, "one write a 30 s at 2 a minute: Retry-After %d", after)
+
+	assert.Equal(t, 200, n.do(t, "POST", "/api/v1/vault", signedBody(t, bob, export)).StatusCode, "bob has his own allowance")
 }

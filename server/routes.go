@@ -26,6 +26,8 @@ func (a *api) routes(app *fiber.App, pages *dashboards.Pages, walletPage *wallet
 	v1.Get("/stats/air", a.statsAir)
 	v1.Get("/petitions", a.listPetitions)
 	v1.Get("/petitions/:id", a.getPetition)
+	v1.Post("/petitions", limit, a.createPetition)
+	v1.Post("/petitions/:id/paper", limit, a.enterPaper)
 
 	v1.Get("/ledger/checkpoint", a.checkpoint)
 	v1.Get("/ledger/key", a.verifierKey)
@@ -35,7 +37,8 @@ func (a *api) routes(app *fiber.App, pages *dashboards.Pages, walletPage *wallet
 
 	admin := v1.Group("/admin", limit, a.requireAdmin)
 	admin.Post("/invites", a.createInvites)
-	admin.Post("/petitions", a.createPetition)
+	admin.Post("/organisers", a.grantOrganiser)
+	admin.Delete("/organisers/:citizen", a.revokeOrganiser)
 	admin.Post("/releases", a.runReleases)
 	admin.Get("/backup", a.backup)
 

@@ -7,15 +7,13 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/commons-city/commons/client/geo"
 	"github.com/commons-city/commons/dashboards"
@@ -38,8 +36,9 @@ type Config struct {
 	GeoJSON []byte
 	// AdminToken authorises /api/v1/admin; compared in constant time.
 	AdminToken string
-	// NullifierKey is the server secret that derives per-petition nullifiers.
-	NullifierKey []byte
+	// TallyKey returns the age recipient of a new petition's tally key (purpose
+	// "petition/<id>"), creating its identity where only the release engine reads it.
+	TallyKey func(petition string) (string, error)
 	// AirPurpose is the id of the daily air-quality purpose the dashboards show.
 	AirPurpose string
 	// BodyLimit bounds request bodies (default 4 MiB).
@@ -59,6 +58,10 @@ type Config struct {
 	// RateLimit is the most POST requests one client IP may send per minute (0: no limit).
 	// Requests bearing the admin token are not limited.
 	RateLimit int
+	// CitizenLimit is the most signed writes one resident may make per minute, with a burst of
+	// as many (0: no limit). It is checked once the signature is verified, so nobody can use
+	// up another resident's allowance.
+	CitizenLimit int
 	// MaxConnections caps concurrent connections (fiber's Concurrency; default 262144). The
 	// connection beyond the cap gets a plain 503 and is closed.
 	MaxConnections int
@@ -76,8 +79,9 @@ type Config struct {
 // api holds the handlers' dependencies.
 type api struct {
 	Config
-	grid    *geo.Map
-	backups *backupSet
+	grid     *geo.Map
+	backups  *backupSet
+	citizens *citizenLimiter // nil when CitizenLimit is 0
 }
 
 // New builds the fiber app; tests use the same constructor as production.
@@ -129,6 +133,9 @@ func New(cfg Config) (*fiber.App, error) {
 		AppName:                 "commons",
 	})
 	a := &api{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}}}
+	if cfg.CitizenLimit > 0 {
+		a.citizens = &citizenLimiter{perMinute: cfg.CitizenLimit, buckets: map[string]*rate.Limiter{}}
+	}
 	if err := cfg.Metrics.register(a); err != nil {
 		return nil, err
 	}
@@ -181,17 +188,6 @@ func (a *api) fresh(issuedAt string) error {
 		return errStale
 	}
 	return nil
-}
-
-// nullifier derives the public, per-petition pseudonym of a citizen's signature. It is keyed
-// by a server secret: the public cannot link it to the citizen id, and the server can check
-// that one citizen has one nullifier per petition (see docs/privacy.md).
-func (a *api) nullifier(petition, citizen string) string {
-	m := hmac.New(sha256.New, a.NullifierKey)
-	m.Write([]byte(petition))
-	m.Write([]byte{0})
-	m.Write([]byte(citizen))
-	return hex.EncodeToString(m.Sum(nil))
 }
 
 func created(c *fiber.Ctx, v any) error { return c.Status(fiber.StatusCreated).JSON(v) }

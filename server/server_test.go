@@ -84,19 +84,6 @@ func TestErrorsAreJSONWithFixedMessages(t *testing.T) {
 	assert.Contains(t, logs.String(), "disk on fire")
 }
 
-func TestNullifiersAreStableAndUnlinkable(t *testing.T) {
-	a := &api{Config: Config{NullifierKey: bytes.Repeat([]byte{1}, 32)}}
-	b := &api{Config: Config{NullifierKey: bytes.Repeat([]byte{2}, 32)}}
-	n := a.nullifier("trees", "c-alice")
-	assert.Equal(t, n, a.nullifier("trees", "c-alice"), "one citizen, one nullifier per petition")
-	assert.NotEqual(t, n, a.nullifier("bikes", "c-alice"), "petitions do not share nullifiers")
-	assert.NotEqual(t, n, a.nullifier("trees", "c-bob"))
-	assert.NotEqual(t, n, b.nullifier("trees", "c-alice"), "another node's key gives another nullifier")
-	assert.NotContains(t, n, "alice")
-	// The separator keeps (petition, citizen) pairs from colliding by concatenation.
-	assert.NotEqual(t, a.nullifier("ab", "c"), a.nullifier("a", "bc"))
-}
-
 func TestInviteCodesAndIDs(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {

@@ -8,44 +8,66 @@ import (
 	"github.com/commons-city/commons/server/store"
 )
 
+// statementRequest is the body of POST /api/v1/statements: a signed statement and, with a
+// petition signature, the signer's answers sealed to the petition's tally key (the statement's
+// document field is their hash, so the signature covers them).
+type statementRequest struct {
+	crypto.SignedStatement
+	Answers []byte `json:"answers,omitempty"`
+}
+
 // statement accepts a signed consent or petition statement and answers with its receipt.
 func (a *api) statement(c *fiber.Ctx) error {
-	s, err := a.signedStatement(c)
-	if err != nil {
+	var req statementRequest
+	if err := decode(c, &req); err != nil {
 		return err
 	}
-	st := s.Statement
-	switch st.Type {
+	if err := a.authenticate(c, req.SignedStatement); err != nil {
+		return err
+	}
+	switch req.Statement.Type {
 	case crypto.TypeConsentGrant, crypto.TypeConsentRevoke:
-		return a.consent(c, s)
+		if len(req.Answers) > 0 {
+			return invalid("answers", "only with a petition signature")
+		}
+		return a.consent(c, req.SignedStatement)
 	case crypto.TypePetitionSign, crypto.TypePetitionWithdraw:
-		return a.petitionSignature(c, st)
+		return a.petitionSignature(c, req)
 	default:
 		return errWrongType
 	}
 }
 
-// signedStatement decodes a statement of a registered citizen and checks its signature, its
-// freshness and that it carries a nonce.
+// signedStatement decodes a statement of a registered citizen and authenticates it.
 func (a *api) signedStatement(c *fiber.Ctx) (crypto.SignedStatement, error) {
 	var s crypto.SignedStatement
 	if err := decode(c, &s); err != nil {
 		return s, err
 	}
+	return s, a.authenticate(c, s)
+}
+
+// authenticate checks that a statement names a registered citizen, that its signature
+// verifies with that citizen's key, that the citizen is within their allowance of writes,
+// that it is fresh and that it carries a nonce.
+func (a *api) authenticate(c *fiber.Ctx, s crypto.SignedStatement) error {
 	citizen, ok := a.State.Citizen(s.Statement.Citizen)
 	if !ok {
-		return s, errUnknownCitizen
+		return errUnknownCitizen
 	}
 	if err := s.Verify(citizen.SigningKey); err != nil {
-		return s, statementError(err)
+		return statementError(err)
+	}
+	if err := a.limitCitizen(c, s.Statement.Citizen); err != nil {
+		return err
 	}
 	if err := a.fresh(s.Statement.IssuedAt); err != nil {
-		return s, err
+		return err
 	}
 	if s.Statement.Nonce == "" {
-		return s, invalid("nonce", "required")
+		return invalid("nonce", "required")
 	}
-	return s, nil
+	return nil
 }
 
 // reserve claims the statement's nonce and any other keys for the request's lifetime, and
@@ -113,58 +135,6 @@ func (a *api) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
 				return err
 			}
 		}
-	}
-	return created(c, receiptAnswer{Receipt: r})
-}
-
-// petitionSignature logs a signature or its withdrawal under the petition's nullifier, never
-// the citizen id.
-func (a *api) petitionSignature(c *fiber.Ctx, st crypto.Statement) error {
-	p, ok := a.State.Petition(st.Petition)
-	if !ok {
-		return errNoPetition
-	}
-	if !p.Open(a.Now()) {
-		return errPetitionClosed
-	}
-	n := a.nullifier(p.ID, st.Citizen)
-	release, err := a.reserve(st, "nullifier|"+p.ID+"|"+n)
-	if err != nil {
-		return err
-	}
-	defer release()
-	sign := st.Type == crypto.TypePetitionSign
-	_, active := a.State.Nullifier(p.ID, n)
-	switch {
-	case sign && active:
-		return errAlreadySigned
-	case !sign && !active:
-		return errNotSigned
-	}
-	if sign && len(p.Scope) > 0 {
-		home, err := a.Store.Neighbourhood(st.Citizen)
-		if err != nil {
-			return err
-		}
-		inScope := false
-		for _, s := range p.Scope {
-			inScope = inScope || s == home
-		}
-		if !inScope {
-			return errOutOfScope
-		}
-	}
-	typ := ledger.EntryPetitionSign
-	if !sign {
-		typ = ledger.EntryPetitionRevoke
-	}
-	entry, err := ledger.Entry{Type: typ, Petition: p.ID, Nullifier: n}.Marshal()
-	if err != nil {
-		return err
-	}
-	r, err := a.Ledger.Append(c.UserContext(), entry, ledger.Put{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}})
-	if err != nil {
-		return appendError(err)
 	}
 	return created(c, receiptAnswer{Receipt: r})
 }

@@ -2,55 +2,41 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/ledger/state"
 )
 
-func timeOr(s string, def time.Time) (time.Time, error) {
-	if s == "" {
-		return def.UTC().Truncate(time.Second), nil
-	}
-	return time.Parse(time.RFC3339, s)
-}
-
 func adminCmd(args []string) error {
-	verb, rest, err := sub("admin", args, "invite", "release", "petition")
+	verb, rest, err := sub("admin", args, "invite", "release", "organiser", "petition")
 	if err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("admin "+verb, flag.ContinueOnError)
+	if verb == "petition" {
+		return adminPetition(rest)
+	}
+	name, role := "admin "+verb, ""
+	if verb == "organiser" {
+		if role, rest, err = sub("admin organiser", rest, "grant", "revoke"); err != nil {
+			return err
+		}
+		name += " " + role
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	server := fs.String("server", envOr("COMMONS_SERVER", "http://127.0.0.1:8080"), "server `URL`")
 	tokenFile := fs.String("admin-token-file", "", "`file` holding the admin token (default: $COMMONS_ADMIN_TOKEN)")
 	count := fs.Int("count", 1, "with invite: how many one-time codes")
-	var p state.Petition
-	var scope, opens, closes string
-	fs.StringVar(&p.ID, "id", "", "with petition: its `id` (lower-case letters, digits, dashes)")
-	fs.StringVar(&p.Title, "title", "", "with petition: its title")
-	fs.StringVar(&p.Text, "text", "", "with petition: its text (Markdown)")
-	fs.StringVar(&scope, "scope", "", "with petition: comma-separated neighbourhood ids (empty: the whole city)")
-	fs.StringVar(&opens, "opens", "", "with petition: opening time, RFC 3339 (default: now)")
-	fs.StringVar(&closes, "closes", "", "with petition: closing time, RFC 3339 (default: in 30 days)")
-	fs.IntVar(&p.Threshold, "threshold", 100, "with petition: signatures it aims for")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	token := os.Getenv("COMMONS_ADMIN_TOKEN")
-	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return fmt.Errorf("admin: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
+	if verb == "organiser" && fs.NArg() != 1 {
+		return fmt.Errorf("%s: name the citizen id (`commons wallet show` prints it)", name)
 	}
-	if token == "" {
-		return errors.New("admin: no token: pass --admin-token-file DATA/admin.token or set COMMONS_ADMIN_TOKEN")
+	token, err := adminToken(*tokenFile)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	c := client.New(*server)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -65,26 +51,52 @@ func adminCmd(args []string) error {
 			fmt.Println(code)
 		}
 	case "release":
-		n, err := c.RunReleases(ctx, token)
+		n, more, err := c.RunReleases(ctx, token)
 		if err != nil {
 			return fmt.Errorf("admin release: %w", err)
 		}
 		fmt.Printf("published %d releases\n", n)
-	case "petition":
-		if p.Opens, err = timeOr(opens, time.Now()); err != nil {
-			return fmt.Errorf("admin petition: --opens: %w", err)
+		if more {
+			fmt.Println("more are due: they follow on the node's next release tick, or run this again")
 		}
-		if p.Closes, err = timeOr(closes, time.Now().AddDate(0, 0, 30)); err != nil {
-			return fmt.Errorf("admin petition: --closes: %w", err)
+	case "organiser":
+		grant := c.GrantOrganiser
+		if role == "revoke" {
+			grant = c.RevokeOrganiser
 		}
-		if scope != "" {
-			p.Scope = strings.Split(scope, ",")
-		}
-		a, err := c.CreatePetition(ctx, token, p)
+		a, err := grant(ctx, token, fs.Arg(0))
 		if err != nil {
-			return fmt.Errorf("admin petition: %w", err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		return printJSON(a.Receipt)
 	}
 	return nil
+}
+
+// adminPetition is `commons admin petition`: the operator creates a petition in their own
+// name. Petitions are signed by an organiser, so the operator's wallet is made one first (a
+// logged grant, like any other) and the petition is then created exactly as `commons
+// petition create` does.
+func adminPetition(args []string) error {
+	fs, g := clientFlags("admin petition")
+	tokenFile := fs.String("admin-token-file", "", "`file` holding the admin token (default: $COMMONS_ADMIN_TOKEN)")
+	var f petitionFlags
+	f.register(fs, "create")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	token, err := adminToken(*tokenFile)
+	if err != nil {
+		return fmt.Errorf("admin petition: %w", err)
+	}
+	w, c, err := g.load()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := c.GrantOrganiser(ctx, token, w.CitizenID()); err != nil && !client.IsCode(err, "already_organiser") {
+		return fmt.Errorf("admin petition: %w", err)
+	}
+	return petitionCreate(ctx, g, f)
 }

@@ -63,8 +63,9 @@ func TestBadInputBattery(t *testing.T) {
 
 	nested := []byte(strings.Repeat("[", 10000) + strings.Repeat("]", 10000))
 	nestedObj := []byte(strings.Repeat(`{"statement":`, 10000) + strings.Repeat("}", 10000))
-	resident := []string{"/api/v1/citizens", "/api/v1/statements", "/api/v1/contributions", "/api/v1/vault"}
-	admin := []string{"/api/v1/admin/invites", "/api/v1/admin/petitions"}
+	resident := []string{"/api/v1/citizens", "/api/v1/statements", "/api/v1/contributions", "/api/v1/vault",
+		"/api/v1/petitions", "/api/v1/petitions/trees/paper"}
+	admin := []string{"/api/v1/admin/invites", "/api/v1/admin/organisers"}
 
 	type bad struct {
 		name, ctype string

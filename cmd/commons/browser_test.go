@@ -63,7 +63,7 @@ func TestBrowserDashboards(t *testing.T) {
 	admin := strings.TrimSpace(string(token))
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2) // closed: past its grace hours
 	populate(ctx, t, n.url, admin, day)
-	published, err := client.New(n.url).RunReleases(ctx, admin)
+	published, _, err := client.New(n.url).RunReleases(ctx, admin)
 	require.NoError(t, err)
 	require.Equal(t, 1, published, "the test day is closed and has share copies: one release")
 	dayText := day.Format(time.DateOnly)
@@ -112,7 +112,8 @@ func TestBrowserDashboards(t *testing.T) {
 		check      func(t *testing.T, v pageView)
 	}{
 		{"home", "/", func(t *testing.T, v pageView) {
-			assert.Equal(t, strconv.Itoa(oldTownResidents+islandResidents), v.Figures["Residents registered"])
+			// The residents, and the organiser of the petition.
+			assert.Equal(t, strconv.Itoa(oldTownResidents+islandResidents+1), v.Figures["Residents registered"])
 			assert.Equal(t, "1", v.Figures["Days of air quality released"])
 		}},
 		{"air", "/air", func(t *testing.T, _ pageView) { checkAir(bctx, t, dayText, released, names) }},
@@ -354,7 +355,11 @@ func populate(ctx context.Context, t *testing.T, url, adminToken string, day tim
 	t.Helper()
 	c := client.New(url)
 	now := time.Now().UTC()
-	_, err := c.CreatePetition(ctx, adminToken, state.Petition{
+	invite, err := c.Invites(ctx, adminToken, 1)
+	require.NoError(t, err)
+	organiser, err := fixtures.NewOrganiser(ctx, c, adminToken, invite[0])
+	require.NoError(t, err)
+	_, err = c.CreatePetition(ctx, organiser, state.Petition{
 		ID: testPetition, Title: "Clean air at the school gates",
 		Text:  "We ask the council to close the streets outside primary schools to through traffic at drop-off and pick-up times.\n\nThe daily figures on this site show the morning peak.",
 		Opens: now.Add(-time.Hour), Closes: now.AddDate(0, 0, 14), Threshold: 20,
@@ -374,7 +379,7 @@ func populate(ctx context.Context, t *testing.T, url, adminToken string, day tim
 		require.NoError(t, err)
 		_, err = c.Contribute(ctx, w, dayReadings(home, day, i), []client.Purpose{air}, nil)
 		require.NoError(t, err)
-		_, err = c.SignPetition(ctx, w, testPetition, false)
+		_, err = c.SignPetition(ctx, w, testPetition, false, nil)
 		require.NoError(t, err)
 	}
 }

@@ -34,11 +34,13 @@ type serveConfig struct {
 	StatementSkew  time.Duration // how far issued_at may be from the clock
 	Fsck           bool          // re-hash the whole ledger before serving
 	RateLimit      int           // POST requests per minute per client IP (0: no limit)
+	CitizenLimit   int           // signed writes per minute per resident (0: no limit)
 	MaxConnections int           // concurrent connections (fiber's Concurrency)
 	ProxyHeader    string        // header holding the client IP, set by a trusted reverse proxy
 	TrustedProxies []string      // addresses or CIDR ranges whose ProxyHeader is believed
 	ShutdownDelay  time.Duration // time between /readyz turning 503 and the listener closing
 	LogLevel       slog.Level    // the least level logged: debug adds one line per request
+	MemoryLimit    int           // soft limit of the Go heap in MiB (0: none; GOMEMLIMIT wins)
 }
 
 // commandLineOnly are the flags that are not options: they have no file key, and only
@@ -66,10 +68,12 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.Var(durationValue{&cfg.StatementSkew, true}, "statement-skew", "largest accepted `duration` between a statement's issued_at and the clock")
 	fs.BoolVar(&cfg.Fsck, "fsck", cfg.Fsck, "before serving, re-hash every ledger entry and tree node and refuse to start on any mismatch")
 	fs.Var(intValue{&cfg.RateLimit, 0}, "rate-limit", "most POST `requests` per minute from one client IP, answered 429 beyond (0: no limit; the admin token is never limited)")
+	fs.Var(intValue{&cfg.CitizenLimit, 0}, "citizen-rate-limit", "most signed writes (statements, contributions, vault exports) per `minute` from one resident, with a burst of as many, answered 429 beyond (0: no limit)")
 	fs.Var(intValue{&cfg.MaxConnections, 1}, "max-connections", "most concurrent `connections`; one more gets a plain 503 and is closed")
 	fs.StringVar(&cfg.ProxyHeader, "proxy-header", cfg.ProxyHeader, "`header` in which a trusted reverse proxy passes the client IP, e.g. X-Real-IP (default: the connection's peer)")
 	fs.Var(proxiesValue{&cfg.TrustedProxies}, "trusted-proxies", "comma-separated `addresses` or CIDR ranges whose proxy-header is believed")
 	fs.Var(durationValue{&cfg.ShutdownDelay, false}, "shutdown-delay", "on SIGTERM, answer /readyz 503 for this `duration` before closing the listener, so a load balancer can drain")
+	fs.Var(intValue{&cfg.MemoryLimit, 0}, "memory-limit", "soft limit of the server's memory in `MiB`: the garbage collector works harder near it (0: none; a GOMEMLIMIT in the environment takes precedence)")
 	fs.Var(levelValue{&cfg.LogLevel}, "log-level", "least `level` logged: debug, info, warn or error (debug logs one line per request)")
 	fs.String("config", "", "read options from `FILE`: \"name = value\" lines, # comments")
 	fs.Bool("check-config", false, "print the effective configuration and where each value came from, then exit")
@@ -87,9 +91,11 @@ func defaultServeConfig() serveConfig {
 		BodyLimit:      4 << 20,
 		StatementSkew:  10 * time.Minute,
 		RateLimit:      600,
+		CitizenLimit:   120,
 		MaxConnections: 256 * 1024,
 		TrustedProxies: []string{"127.0.0.1", "::1"},
 		LogLevel:       slog.LevelInfo,
+		MemoryLimit:    160,
 	}
 }
 
@@ -102,7 +108,7 @@ Runs a node. Each option is set, from lowest to highest precedence, by its defau
 "name = value" in the file given by --config (or $COMMONS_CONFIG), the environment variable
 COMMONS_NAME (upper case, dashes as underscores), and the flag --name. A bad value, an unknown
 key in the file or a malformed line stops the node before it starts. Secrets are never options:
-the ledger and purpose keys, the nullifier key and admin.token are files under --data.
+the ledger, purpose and petition tally keys and admin.token are files under --data.
 
 Options:
 `)

@@ -145,9 +145,25 @@ func (n *node) cli(wallet string, args ...string) (string, error) {
 var commandWords = map[string]bool{}
 
 func init() {
-	for _, w := range strings.Fields("wallet init show admin invite release register consent grant revoke list contribute petition sign withdraw ledger verify export status") {
+	for _, w := range strings.Fields("wallet init show admin invite release organiser register consent grant revoke list contribute petition sign withdraw create paper result ledger verify export status") {
 		commandWords[w] = true
 	}
+}
+
+// cliOrganiser makes a wallet, registers it in old-town with an invite, and has the operator
+// grant it the organiser role, all through the binary. It returns the wallet's path.
+func cliOrganiser(t *testing.T, n *node, data, wallet, invite string) string {
+	t.Helper()
+	_, err := n.cli(wallet, "wallet", "init")
+	require.NoError(t, err)
+	_, err = n.cli(wallet, "register", "--invite", invite, "--neighbourhood", "old-town")
+	require.NoError(t, err)
+	w, err := crypto.LoadWallet(wallet)
+	require.NoError(t, err)
+	out, err := n.cli("", "admin", "organiser", "grant", "--admin-token-file", filepath.Join(data, "admin.token"), w.CitizenID())
+	require.NoError(t, err, out)
+	assert.Contains(t, out, `"checkpoint"`, "the grant is logged and prints its receipt")
+	return wallet
 }
 
 // responses records every body the test saw, for the leak scan.
@@ -210,10 +226,10 @@ func TestEndToEnd(t *testing.T) {
 	seen := &responses{bodies: map[string][]byte{}}
 
 	// The operator makes invites.
-	out, err := n.cli("", "admin", "invite", "--count", "12", "--admin-token-file", filepath.Join(data, "admin.token"))
+	out, err := n.cli("", "admin", "invite", "--count", "13", "--admin-token-file", filepath.Join(data, "admin.token"))
 	require.NoError(t, err)
 	invites := strings.Fields(out)
-	require.Len(t, invites, 12)
+	require.Len(t, invites, 13)
 
 	// Twelve residents of old-town: the day two days ago is closed, so its release can be made.
 	day := time.Now().UTC().AddDate(0, 0, -2).Truncate(24 * time.Hour)
@@ -263,7 +279,7 @@ func TestEndToEnd(t *testing.T) {
 		require.NoError(t, os.WriteFile(file, []byte(csv.String()), 0o600))
 		out, err = n.cli(r.wallet, "contribute", file)
 		require.NoError(t, err)
-		assert.Contains(t, out, `"readings": 24`)
+		assert.Contains(t, out, `"imported": 24`)
 	}
 
 	// The day closed long ago: the operator publishes now rather than waiting for the ticker.
@@ -303,9 +319,12 @@ func TestEndToEnd(t *testing.T) {
 	status, _ = seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly)+"&neighbourhood=old-town")
 	assert.Equal(t, 404, status, "off-grid queries are 404")
 
-	// A petition, signed once.
-	_, err = n.cli("", "admin", "petition", "--admin-token-file", filepath.Join(data, "admin.token"),
-		"--id", "more-trees", "--title", "More trees", "--text", "Plant <b>trees</b>.", "--scope", "old-town", "--threshold", "10")
+	// A petition, created by an organiser the operator named, signed once.
+	organiser := cliOrganiser(t, n, data, filepath.Join(home, "organiser", "wallet"), invites[12])
+	text := filepath.Join(home, "more-trees.md")
+	require.NoError(t, os.WriteFile(text, []byte("Plant <b>trees</b>."), 0o600))
+	_, err = n.cli(organiser, "petition", "create", "--id", "more-trees", "--title", "More trees", "--text-file", text,
+		"--scope", "old-town", "--threshold", "10")
 	require.NoError(t, err)
 	_, err = n.cli(residents[0].wallet, "petition", "sign", "more-trees")
 	require.NoError(t, err)
@@ -326,7 +345,7 @@ func TestEndToEnd(t *testing.T) {
 	assert.Contains(t, out, `"your_consent": "granted"`)
 	out, err = n.cli(residents[0].wallet, "petition", "list")
 	require.NoError(t, err)
-	assert.Regexp(t, `more-trees\s+1\s+10\s+open`, out)
+	assert.Regexp(t, `more-trees\s+1\s+1\s+0\s+10\s+open`, out)
 	_, err = n.cli(residents[1].wallet, "register", "--invite", invites[1], "--neighbourhood", "old-town")
 	require.ErrorContains(t, err, "already_registered")
 	// The C2SP tiles of the log: one partial level-0 tile of leaf hashes.
@@ -448,13 +467,13 @@ func badInputs(t *testing.T, n *node, r *resident) {
 
 	// Replay: the same signed statement twice. The petition is signed; a withdrawal replayed
 	// after a re-sign must not remove the new signature.
-	withdraw := sign(crypto.Statement{Type: crypto.TypePetitionWithdraw, Petition: "more-trees"})
+	withdraw := sign(crypto.Statement{Type: crypto.TypePetitionWithdraw, Petition: "more-trees", Nullifier: w.Nullifier("more-trees")})
 	status, _ := post(t, statements, "application/json", withdraw)
 	require.Equal(t, 201, status)
 	status, body := post(t, statements, "application/json", withdraw)
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "replayed", errCode(body))
-	status, _ = post(t, statements, "application/json", sign(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "more-trees"}))
+	status, _ = post(t, statements, "application/json", sign(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "more-trees", Nullifier: w.Nullifier("more-trees")}))
 	require.Equal(t, 201, status)
 	status, _ = post(t, statements, "application/json", withdraw)
 	assert.Equal(t, 409, status, "a replayed withdrawal never removes a later signature")

@@ -13,7 +13,12 @@ import (
 // dataFormat is the version of the data directory's layout this binary reads and writes:
 // DIR/badger with the key spaces of docs/architecture.md, DIR/keys, DIR/admin.token. A change
 // an older binary would misread gets a new number.
-const dataFormat = 1
+//
+// Format 2: petition signatures are logged under nullifiers the residents' wallets derive, bound
+// to residents by private records; petitions are signed by organisers and carry a tally key.
+// Format 1 logged nullifiers keyed by a node secret (keys/nullifier.key), which this binary
+// cannot check, so it refuses format 1 rather than miscount its petitions.
+const dataFormat = 2
 
 // formatFile names the data format of a data directory, in one line: "commons-data 1".
 const formatFile = "FORMAT"
@@ -28,9 +33,9 @@ func checkDataFormat(dir string) error {
 		_, statErr := os.Stat(filepath.Join(dir, "badger"))
 		switch {
 		case statErr == nil:
-			return fmt.Errorf("%s holds a badger/ database but no %s file, so its format is unknown. If a Commons "+
-				"build from before format versioning created it, it is format %d: run `echo 'commons-data %d' > %s` and start again",
-				dir, formatFile, dataFormat, dataFormat, path)
+			return fmt.Errorf("%s holds a badger/ database but no %s file, so its format is unknown. A Commons "+
+				"build from before format versioning wrote format 1, which this binary does not read (it reads format %d): "+
+				"serve it with the Commons release that made it", dir, formatFile, dataFormat)
 		case !errors.Is(statErr, fs.ErrNotExist):
 			return fmt.Errorf("data format: %w", statErr)
 		}
@@ -45,6 +50,12 @@ func checkDataFormat(dir string) error {
 	}
 	if v > dataFormat {
 		return fmt.Errorf("%s was written by a newer Commons (data format %d; this binary reads format %d): run that version or a later one", dir, v, dataFormat)
+	}
+	if v == 1 {
+		return fmt.Errorf("%s is data format 1, which this binary does not read (it reads format %d): format 1 logged "+
+			"petition signatures under nullifiers keyed by the node's keys/nullifier.key, and this version checks nullifiers "+
+			"derived from residents' wallets, so it would miscount those petitions. Keep serving %s with the Commons "+
+			"release that wrote it until its petitions close, or start a new data directory", dir, dataFormat, dir)
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ import (
 
 // gatewayProc is a running `commons gateway` process.
 type gatewayProc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	url  string
 	logs *syncBuffer
@@ -44,7 +44,7 @@ type gatewayProc struct {
 var gatewayReady = regexp.MustCompile(`gateway listening on (http://127\.0\.0\.1:\d+)/`)
 
 // startGateway runs the real binary as a resident would, on a free port.
-func startGateway(t *testing.T, server, wallet, outbox string, home fixtures.Resident, extra ...string) *gatewayProc {
+func startGateway(t testing.TB, server, wallet, outbox string, home fixtures.Resident, extra ...string) *gatewayProc {
 	t.Helper()
 	bin, err := binary()
 	require.NoError(t, err)
@@ -175,7 +175,7 @@ func delivered(m map[string]int) bool {
 
 // gatewayResident registers a resident of old-town who consents to the air-quality purpose,
 // with the CLI, and returns their wallet and home.
-func gatewayResident(t *testing.T, n *node) (string, fixtures.Resident) {
+func gatewayResident(t testing.TB, n *node) (string, fixtures.Resident) {
 	t.Helper()
 	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(n.data, "admin.token"))
 	require.NoError(t, err)
@@ -242,7 +242,7 @@ func storedReadings(t *testing.T, data, wallet string) stored {
 }
 
 // deviceBody is one of the device package's real-shaped posts, with the sensor id it names.
-func deviceBody(t *testing.T, name string) ([]byte, string) {
+func deviceBody(t testing.TB, name string) ([]byte, string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "client", "device", "testdata", name))
 	require.NoError(t, err)
@@ -409,12 +409,12 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 	assert.Empty(t, left)
 }
 
-// flakyProxy sits between the gateway and the server and loses the server's answers to
-// contribution uploads on demand, after the server has stored them.
+// flakyProxy sits between a client and the server and, on demand, drops contribution uploads
+// before the server sees them or loses the server's answers after it has stored them.
 type flakyProxy struct {
 	rp       *httputil.ReverseProxy
 	mu       sync.Mutex
-	plan     []string // for the next contribution posts: "lose" the answer, or "hang" until the client goes
+	plan     []string // for the next contribution posts: "pass"; "drop" it unsent; "lose" the answer; or "hang" until the client goes
 	statuses []int    // the server's answer to every contribution post
 	hung     chan struct{}
 }
@@ -449,7 +449,9 @@ func (p *flakyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.rp.ServeHTTP(w, r)
 		return
 	}
-	p.rp.ServeHTTP(httptest.NewRecorder(), r) // the server stores it and answers; the answer is lost
+	if action != "drop" {
+		p.rp.ServeHTTP(httptest.NewRecorder(), r) // the server stores it and answers; the answer is lost
+	}
 	if action == "hang" {
 		p.hung <- struct{}{}
 		select {

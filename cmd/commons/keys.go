@@ -20,11 +20,10 @@ import (
 
 // nodeKeys are the secrets of a node, each in its own file under DIR/keys (mode 0600).
 type nodeKeys struct {
-	signer       note.Signer
-	verifier     note.Verifier
-	verifierKey  string
-	nullifierKey []byte
-	adminToken   string
+	signer      note.Signer
+	verifier    note.Verifier
+	verifierKey string
+	adminToken  string
 }
 
 // writeSecret creates a file with mode 0600 and fails if it exists.
@@ -98,27 +97,19 @@ func loadNodeKeys(dir, origin string) (*nodeKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys/ledger.pub: %w", err)
 	}
-	nk, err := readOrCreate(filepath.Join(dir, "keys", "nullifier.key"), randomHex(32))
-	if err != nil {
-		return nil, err
-	}
-	nullifier, err := hex.DecodeString(string(nk))
-	if err != nil || len(nullifier) != 32 {
-		return nil, errors.New("keys/nullifier.key: not 32 bytes of hex")
-	}
 	token, err := readOrCreate(filepath.Join(dir, "admin.token"), randomHex(24))
 	if err != nil {
 		return nil, err
 	}
-	return &nodeKeys{signer: signer, verifier: verifier, verifierKey: string(vkey), nullifierKey: nullifier, adminToken: string(token)}, nil
+	return &nodeKeys{signer: signer, verifier: verifier, verifierKey: string(vkey), adminToken: string(token)}, nil
 }
 
 // requireKeys refuses a data directory that holds a database but lacks the keys made with it,
 // as after a restore that forgot DIR/keys: creating new ones would fork the ledger's
-// checkpoints and the petition nullifiers. admin.token alone may be recreated.
+// checkpoints. admin.token alone may be recreated.
 func requireKeys(dir string) error {
 	var missing []string
-	for _, name := range []string{"ledger.key", "ledger.pub", "nullifier.key"} {
+	for _, name := range []string{"ledger.key", "ledger.pub"} {
 		if _, err := os.Stat(filepath.Join(dir, "keys", name)); errors.Is(err, fs.ErrNotExist) {
 			missing = append(missing, "keys/"+name)
 		} else if err != nil {
@@ -138,7 +129,8 @@ func purposeKeyPath(dir, purpose string, version int) string {
 }
 
 // purposeIdentity loads (or creates on first start) the age identity of one purpose version.
-// It lives in its own file and only the release engine receives it.
+// It lives in its own file and only the release engine receives it. A petition's tally key is
+// the purpose "petition/<id>", version 1.
 func purposeIdentity(dir, purpose string, version int) (*age.X25519Identity, error) {
 	path := purposeKeyPath(dir, purpose, version)
 	b, err := readOrCreate(path, func() ([]byte, error) {
@@ -156,4 +148,24 @@ func purposeIdentity(dir, purpose string, version int) (*age.X25519Identity, err
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return w.Identity(), nil
+}
+
+// tallyKeys makes and reads petitions' tally keys under DIR/keys/purposes: the server asks
+// for a new petition's recipient, the release engine for its identity.
+type tallyKeys struct{ dir string }
+
+func (k tallyKeys) recipient(petition string) (string, error) {
+	id, err := purposeIdentity(k.dir, "petition/"+petition, 1)
+	if err != nil {
+		return "", err
+	}
+	return id.Recipient().String(), nil
+}
+
+func (k tallyKeys) identity(petition string) (age.Identity, error) {
+	path := purposeKeyPath(k.dir, "petition/"+petition, 1)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("tally key of petition %s: %w (copy the node's keys/ from your backup)", petition, err)
+	}
+	return purposeIdentity(k.dir, "petition/"+petition, 1)
 }

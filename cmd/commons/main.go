@@ -10,6 +10,9 @@
 //	commons contribute FILE...
 //	commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR]
 //	commons petition sign|withdraw|list|verify [ID]
+//	commons petition create|paper|result … (organisers)
+//	commons admin organiser grant|revoke CITIZEN_ID
+//	commons admin petition --title T --text-file F [...]
 //	commons export --out DIR [--decrypt]
 //	commons status [--outbox DIR]
 //	commons ledger verify [--state FILE] [--all]
@@ -43,14 +46,22 @@ Resident (global flags: --server URL, --wallet FILE, --passphrase-file FILE):
   commons contribute FILE...           seal and upload readings (CSV, archive CSV, JSON)
   commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR] [--basic-auth USER:PASS]
                                        accept your sensors' posts (Sensor.Community firmware) and forward them
-  commons petition list | sign ID | withdraw ID | verify ID
+  commons petition list | sign ID [--age-band B] [--neighbourhood N] | withdraw ID
+  commons petition verify ID | --result FILE   recount a petition, or check a signed result, from the ledger
   commons export --out DIR [--decrypt] your vault as .age files (age -d -i WALLET opens them)
   commons status [--outbox DIR]        your consents, what the server holds for you, your gateway's outbox
 
 Operator (admin token from --admin-token-file or COMMONS_ADMIN_TOKEN):
   commons admin invite --count N
   commons admin release                publish every closed day now
-  commons admin petition --id ID --title T [--text T] [--scope A,B] [--opens T] [--closes T] [--threshold N]
+  commons admin organiser grant|revoke CITIZEN_ID   the organiser role, logged
+  commons admin petition --title T --text-file F ...  create a petition as the operator (your wallet becomes an organiser)
+
+Organiser (a resident the operator granted the role, with their own wallet):
+  commons petition create --title T --text-file F.md [--id ID] [--scope A,B|city] [--opens T] [--closes T]
+                          [--threshold N] [--ask age_band,neighbourhood]
+  commons petition paper ID --count N [--note T]     paper signatures, logged and shown apart
+  commons petition result ID --out FILE              the signed final result, once closed
 
 Auditor:
   commons ledger verify [--state FILE] [--all]

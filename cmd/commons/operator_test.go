@@ -38,6 +38,7 @@ import (
 func init() {
 	commandWords["backup"] = true
 	os.Setenv("COMMONS_RATE_LIMIT", "0")
+	os.Setenv("COMMONS_CITIZEN_RATE_LIMIT", "0")
 }
 
 // env is a fake environment for loadServeConfig.
@@ -168,22 +169,28 @@ func TestFormatFile(t *testing.T) {
 	require.NoError(t, checkDataFormat(fresh))
 	b, err := os.ReadFile(filepath.Join(fresh, "FORMAT"))
 	require.NoError(t, err)
-	assert.Equal(t, "commons-data 1\n", string(b), "a first start writes the format")
+	assert.Equal(t, "commons-data 2\n", string(b), "a first start writes the format")
 	require.NoError(t, checkDataFormat(fresh), "and accepts it next time")
 
 	newer := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(newer, "FORMAT"), []byte("commons-data 2\n"), 0o644))
-	assert.ErrorContains(t, checkDataFormat(newer), "written by a newer Commons (data format 2; this binary reads format 1)")
+	require.NoError(t, os.WriteFile(filepath.Join(newer, "FORMAT"), []byte("commons-data 3\n"), 0o644))
+	assert.ErrorContains(t, checkDataFormat(newer), "written by a newer Commons (data format 3; this binary reads format 2)")
+
+	older := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(older, "FORMAT"), []byte("commons-data 1\n"), 0o644))
+	err = checkDataFormat(older)
+	assert.ErrorContains(t, err, "is data format 1, which this binary does not read (it reads format 2)")
+	assert.ErrorContains(t, err, "nullifiers keyed by the node's keys/nullifier.key")
 
 	garbled := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(garbled, "FORMAT"), []byte("version=1\n"), 0o644))
-	assert.ErrorContains(t, checkDataFormat(garbled), `not a Commons data format line (want "commons-data 1")`)
+	assert.ErrorContains(t, checkDataFormat(garbled), `not a Commons data format line (want "commons-data 2")`)
 
 	unversioned := t.TempDir()
 	require.NoError(t, os.Mkdir(filepath.Join(unversioned, "badger"), 0o700))
 	err = checkDataFormat(unversioned)
 	assert.ErrorContains(t, err, "holds a badger/ database but no FORMAT file")
-	assert.ErrorContains(t, err, "echo 'commons-data 1' >")
+	assert.ErrorContains(t, err, "wrote format 1, which this binary does not read")
 	assert.NoFileExists(t, filepath.Join(unversioned, "FORMAT"), "a refused directory is left as it was")
 }
 
@@ -261,7 +268,7 @@ func TestOperatorConfigBinary(t *testing.T) {
 }
 
 // adminTokenOf reads a node's admin token.
-func adminTokenOf(t *testing.T, data string) string {
+func adminTokenOf(t testing.TB, data string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	require.NoError(t, err)
@@ -417,12 +424,12 @@ func TestOperatorBackupRestore(t *testing.T) {
 	assert.LessOrEqual(t, size, after.Size)
 	format, err := os.ReadFile(filepath.Join(restoredDir, "FORMAT"))
 	require.NoError(t, err)
-	assert.Equal(t, "commons-data 1\n", string(format))
+	assert.Equal(t, "commons-data 2\n", string(format))
 
 	// Without its keys, the restored node refuses to start (and creates none).
 	out, err = runBinary(t, nil, "serve", "--data", restoredDir, "--addr", "127.0.0.1:0")
 	require.Error(t, err)
-	assert.Contains(t, out, "holds a database but not its keys (keys/ledger.key, keys/ledger.pub, keys/nullifier.key missing)")
+	assert.Contains(t, out, "holds a database but not its keys (keys/ledger.key, keys/ledger.pub missing)")
 	assert.NoDirExists(t, filepath.Join(restoredDir, "keys"))
 
 	require.NoError(t, os.CopyFS(filepath.Join(restoredDir, "keys"), os.DirFS(filepath.Join(data, "keys"))))
@@ -649,20 +656,22 @@ func TestOperatorDataFormat(t *testing.T) {
 	n.stop()
 	b, err := os.ReadFile(filepath.Join(data, "FORMAT"))
 	require.NoError(t, err)
-	assert.Equal(t, "commons-data 1\n", string(b))
+	assert.Equal(t, "commons-data 2\n", string(b))
 
 	serve := func() string {
 		out, err := runBinary(t, nil, "serve", "--data", data, "--addr", "127.0.0.1:0")
 		require.Error(t, err, "the node must refuse: %s", out)
 		return out
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 2\n"), 0o644))
-	assert.Contains(t, serve(), "refusing to start: "+data+" was written by a newer Commons (data format 2; this binary reads format 1)")
+	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 3\n"), 0o644))
+	assert.Contains(t, serve(), "refusing to start: "+data+" was written by a newer Commons (data format 3; this binary reads format 2)")
+	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 1\n"), 0o644))
+	assert.Contains(t, serve(), "refusing to start: "+data+" is data format 1, which this binary does not read")
 	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("{\"format\":1}\n"), 0o644))
-	assert.Contains(t, serve(), `FORMAT: not a Commons data format line (want "commons-data 1")`)
+	assert.Contains(t, serve(), `FORMAT: not a Commons data format line (want "commons-data 2")`)
 	require.NoError(t, os.Remove(filepath.Join(data, "FORMAT")))
 	assert.Contains(t, serve(), "holds a badger/ database but no FORMAT file")
 
-	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 1\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 2\n"), 0o644))
 	startNode(t, data, &syncBuffer{}).stop()
 }

@@ -249,11 +249,16 @@ func consentedPurposes(ctx context.Context, c *client.Client, wallet string) ([]
 
 func contributeCmd(args []string) error {
 	fs, g := clientFlags("contribute")
+	journalPath := fs.String("journal", "", "where acknowledged readings are remembered, so an interrupted import resumes (default WALLET.imported)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("contribute: name one or more files (CSV, Sensor.Community archive CSV, or JSON)")
+		return errors.New("contribute: name one or more files or folders (CSV, Sensor.Community archive CSV, or JSON)")
+	}
+	files, err := inputFiles(fs.Args())
+	if err != nil {
+		return fmt.Errorf("contribute: %w", err)
 	}
 	w, c, err := g.load()
 	if err != nil {
@@ -265,35 +270,129 @@ func contributeCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("contribute: %w", err)
 	}
+	sum := importSummary{Files: len(files), RejectedBy: map[string]int{}}
 	var all []reading.Reading
-	for _, f := range fs.Args() {
+	for _, f := range files {
 		rs, rejected, err := reading.ParseFile(f, grid.Locate, reading.Options{Now: time.Now()})
 		if err != nil {
 			return fmt.Errorf("contribute: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "%s: %d readings, %d rejected\n", f, len(rs), len(rejected))
+		sum.Rows += len(rs) + len(rejected)
+		sum.Rejected += len(rejected)
 		for _, r := range rejected {
-			fmt.Fprintf(os.Stderr, "  %s\n", r.Error())
+			sum.RejectedBy[r.Reason]++
+		}
+		if len(files) <= 10 {
+			for _, r := range rejected {
+				fmt.Fprintf(os.Stderr, "%s: %s\n", f, r.Error())
+			}
 		}
 		all = append(all, rs...)
 	}
-	if len(all) == 0 {
+	if *journalPath == "" {
+		*journalPath = g.wallet + ".imported"
+	}
+	j, err := client.OpenJournal(*journalPath)
+	if err != nil {
+		return fmt.Errorf("contribute: %w", err)
+	}
+	defer j.Close()
+	todo, skipped := j.Split(all)
+	sum.AlreadyImported = skipped
+	if len(todo) > 0 {
+		purposes, err := consentedPurposes(ctx, c, g.wallet)
+		if err != nil {
+			return fmt.Errorf("contribute: %w", err)
+		}
+		sum.SealedTo = []string{crypto.VaultPurpose}
+		for _, p := range purposes {
+			sum.SealedTo = append(sum.SealedTo, p.ID)
+		}
+		released, err := c.Released(ctx)
+		if err != nil {
+			return fmt.Errorf("contribute: %w", err)
+		}
+		vaultOnly := map[string]bool{}
+		bar := newProgressBar(os.Stderr, "uploading")
+		ups, err := c.Upload(ctx, w, todo, purposes, client.UploadOptions{
+			Progress: bar.update,
+			Closed: func(purpose, day string) bool {
+				if released[purpose][day] {
+					vaultOnly[day] = true
+					return true
+				}
+				return false
+			},
+			Acked: func(rs []reading.Reading) error {
+				sum.Imported += len(rs)
+				return j.Record(rs)
+			},
+		})
+		bar.finish()
+		sum.Uploads = len(ups)
+		sum.VaultOnlyDays = len(vaultOnly)
+		if err != nil {
+			printJSON(sum)
+			return fmt.Errorf("contribute: %d of %d readings uploaded, run the same command again to resume: %w", sum.Imported, len(todo), err)
+		}
+	}
+	if sum.Imported == 0 && sum.AlreadyImported == 0 {
+		printJSON(sum)
 		return errors.New("contribute: no valid readings to upload")
 	}
-	purposes, err := consentedPurposes(ctx, c, g.wallet)
-	if err != nil {
-		return fmt.Errorf("contribute: %w", err)
+	return printJSON(sum)
+}
+
+// importSummary is what `commons contribute` reports: rows read, imported, skipped as already
+// imported, rejected with the count for each reason, and how many days went to the vault only
+// because their release was already published.
+type importSummary struct {
+	Files           int            `json:"files"`
+	Rows            int            `json:"rows"`
+	Imported        int            `json:"imported"`
+	AlreadyImported int            `json:"already_imported"`
+	Rejected        int            `json:"rejected"`
+	RejectedBy      map[string]int `json:"rejected_by_reason"`
+	SealedTo        []string       `json:"sealed_to,omitempty"`
+	VaultOnlyDays   int            `json:"vault_only_days"`
+	Uploads         int            `json:"uploads"`
+}
+
+// inputFiles expands folders into the .csv and .json files they hold (recursively, in name
+// order, skipping hidden entries); named files are taken as they are.
+func inputFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		err = filepath.WalkDir(a, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != a && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			ext := strings.ToLower(filepath.Ext(path))
+			if d.Type().IsRegular() && (ext == ".csv" || ext == ".json") {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
-	up, err := c.Contribute(ctx, w, all, purposes, func(done, total int) {
-		fmt.Fprintf(os.Stderr, "\ruploaded %d/%d envelopes", done, total)
-	})
-	fmt.Fprintln(os.Stderr)
-	if err != nil {
-		return fmt.Errorf("contribute: %w", err)
+	if len(out) == 0 {
+		return nil, errors.New("no .csv or .json files found")
 	}
-	names := []string{crypto.VaultPurpose}
-	for _, p := range purposes {
-		names = append(names, p.ID)
-	}
-	return printJSON(map[string]any{"readings": len(all), "sealed_to": names, "uploads": up})
+	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"syscall"
@@ -45,6 +46,9 @@ func serve(args []string) error {
 		return printConfig(os.Stdout, cfg, sources)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
+	}
 	values := configValues(cfg)
 	var changed []any
 	for _, name := range slices.Sorted(maps.Keys(values)) {
@@ -99,7 +103,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("serve: --neighbourhoods: %w", err)
 	}
-	db, err := store.OpenBadger(store.Options{Dir: badgerDir, Logger: logger})
+	db, err := store.OpenBadger(store.Options{Dir: badgerDir, Logger: logger, LargestWrite: cfg.BodyLimit})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -142,16 +146,16 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 	stor := store.New(db)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
-		Identities: map[string]age.Identity{fixtures.AirPurpose: airID},
-		Cells:      gridMap.IDs(), Now: time.Now, Logger: logger})
+		Identities: map[string]age.Identity{fixtures.AirPurpose: airID}, PetitionIdentity: tallyKeys{cfg.Data}.identity,
+		Cells: gridMap.IDs(), Now: time.Now, Logger: logger})
 	backups := &onlineBackups{db: db}
 	defer backups.Close() // before the ledger and the database close
 	var ready atomic.Bool
 	app, err := server.New(server.Config{Ledger: lg, State: st, Store: stor, Releases: engine,
 		VerifierKey: keys.verifierKey, GeoJSON: grid, AdminToken: keys.adminToken,
-		NullifierKey: keys.nullifierKey, AirPurpose: fixtures.AirPurpose, BodyLimit: cfg.BodyLimit,
+		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: fixtures.AirPurpose, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
-		RateLimit: cfg.RateLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
+		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
 		TrustedProxies: cfg.TrustedProxies, Now: time.Now, Logger: logger})
 	if err != nil {
 		return err
@@ -176,11 +180,16 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		}
 		logger.Info("demo city loaded", "residents", sum.Residents, "sensors", sum.Sensors,
 			"contributions", sum.Contributions, "signatures", sum.Signatures, "took", sum.Took.Round(time.Millisecond))
-	}
-	if _, err := engine.RunDue(ctx); err != nil {
-		logger.Error("releases", "err", err)
+		// The demo promises a published city: its month of releases comes before "ready".
+		if _, err := engine.RunDue(ctx); err != nil {
+			logger.Error("releases", "err", err)
+		}
 	}
 	fmt.Fprintf(os.Stderr, "commons: ready — open %s/ (ledger size %d)\n", url, lg.Size())
+	// Whatever fell due while the node was down is released now, while it serves: a backlog
+	// (a node down for a week, a year's imported history) never delays the start.
+	due := make(chan struct{}, 1)
+	due <- struct{}{}
 
 	go store.RunValueLogGC(ctx, db, 10*time.Minute, logger)
 	tick := time.NewTicker(cfg.ReleaseEvery)
@@ -189,8 +198,12 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		select {
 		case err := <-served:
 			return fmt.Errorf("serve: %w", err)
+		case <-due:
+			if _, err := engine.RunDue(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("releases", "err", err)
+			}
 		case <-tick.C:
-			if _, err := engine.RunDue(ctx); err != nil {
+			if _, err := engine.RunDue(ctx); err != nil && ctx.Err() == nil {
 				logger.Error("releases", "err", err)
 			}
 		case <-ctx.Done():

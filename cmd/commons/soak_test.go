@@ -22,6 +22,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger/state"
 )
 
@@ -84,7 +85,11 @@ func TestSoak(t *testing.T) {
 	air, err := c.Purpose(ctx, "air-quality/daily")
 	require.NoError(t, err)
 	now := time.Now().UTC()
-	_, err = c.CreatePetition(ctx, token, state.Petition{ID: "soak-trees", Title: "Trees", Text: "Plant trees.",
+	invite, err := c.Invites(ctx, token, 1)
+	require.NoError(t, err)
+	organiser, err := fixtures.NewOrganiser(ctx, c, token, invite[0])
+	require.NoError(t, err)
+	_, err = c.CreatePetition(ctx, organiser, state.Petition{ID: "soak-trees", Title: "Trees", Text: "Plant trees.",
 		Scope: []string{"old-town"}, Opens: now.Add(-time.Hour), Closes: now.Add(48 * time.Hour), Threshold: 10})
 	require.NoError(t, err)
 
@@ -344,7 +349,7 @@ func soakResident(c *client.Client, inv *inviteSource, air client.Purpose, all *
 		}
 		soakStep(counts, statement(func() (client.Answer, error) { return c.Grant(ctx, w, air) }))
 		soakStep(counts, contribute(w))
-		soakStep(counts, statement(func() (client.Answer, error) { return c.SignPetition(ctx, w, "soak-trees", false) }))
+		soakStep(counts, statement(func() (client.Answer, error) { return c.SignPetition(ctx, w, "soak-trees", false, nil) }))
 		soakStep(counts, statement(func() (client.Answer, error) { return c.Revoke(ctx, w, air, false) }))
 		soakStep(counts, statement(func() (client.Answer, error) { return c.Grant(ctx, w, air) }))
 		soakStep(counts, contribute(w))

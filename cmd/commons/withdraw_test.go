@@ -62,7 +62,7 @@ func TestWithdrawEndToEnd(t *testing.T) {
 		require.NoError(t, os.WriteFile(file, []byte(csv.String()), 0o600))
 		out, err := n.cli(residents[i].wallet, "contribute", file)
 		require.NoError(t, err)
-		require.Contains(t, out, `"readings": 24`)
+		require.Contains(t, out, `"imported": 24`)
 	}
 	for i := range residents {
 		residents[i].wallet = filepath.Join(home, fmt.Sprintf("r%d", i), "wallet")

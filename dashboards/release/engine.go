@@ -35,6 +35,9 @@ type Config struct {
 	State  *state.State
 	// Identities are the purpose identities, by purpose id, loaded from their own files.
 	Identities map[string]age.Identity
+	// PetitionIdentity returns a petition's tally identity (purpose "petition/<id>"), loaded
+	// from its own file; nil: no petition breakdowns are released.
+	PetitionIdentity func(petition string) (age.Identity, error)
 	// Cells are the grid's neighbourhood ids, in display order.
 	Cells []string
 	// Now is the clock (time.Now in production; tests move it).
@@ -73,7 +76,8 @@ func Closes(day string, graceHours int) (time.Time, error) {
 }
 
 // RunDue releases every closed, unreleased day of every daily purpose the engine holds a key
-// for. It returns how many releases it published.
+// for, and the breakdown of every closed petition that asks questions. It returns how many
+// releases it published.
 func (e *Engine) RunDue(ctx context.Context) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -114,7 +118,8 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 			n++
 		}
 	}
-	return n, nil
+	m, err := e.runPetitions(ctx)
+	return n + m, err
 }
 
 // release computes, stores and logs one day's release.

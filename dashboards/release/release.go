@@ -176,25 +176,11 @@ func noiseName(n noise.Noise) string {
 // residents reach k, then each statistic as a noisy mean, a band, or nothing.
 func aggregateCell(p Params, id string, in []contribution) (Cell, error) {
 	suppressed := Cell{Neighbourhood: id, Suppressed: true}
-	if len(in) < p.K {
-		return suppressed, nil
+	noisy, ok, err := noisyCount(len(in), p.K, p.Epsilon*epsilonShare.count, p.Noise)
+	if err != nil || !ok {
+		return suppressed, err
 	}
-	count, err := dpagg.NewCount(&dpagg.CountOptions{Epsilon: p.Epsilon * epsilonShare.count,
-		MaxPartitionsContributed: 1, Noise: p.Noise})
-	if err != nil {
-		return Cell{}, err
-	}
-	if err := count.IncrementBy(int64(len(in))); err != nil {
-		return Cell{}, err
-	}
-	noisy, err := count.Result()
-	if err != nil {
-		return Cell{}, err
-	}
-	if noisy < int64(p.K) {
-		return suppressed, nil
-	}
-	cell := Cell{Neighbourhood: id, Contributors: int(noisy)}
+	cell := Cell{Neighbourhood: id, Contributors: noisy}
 	pm25, err := estimate(p, in, p.Clamp.PM25, p.Epsilon*epsilonShare.pm25, func(c contribution) (float64, bool) { return c.pm25, c.hasPM25 })
 	if err != nil {
 		return Cell{}, err
@@ -224,6 +210,29 @@ func aggregateCell(p Params, id string, in []contribution) (Cell, error) {
 		}
 	}
 	return cell, nil
+}
+
+// noisyCount releases a count of distinct residents, each counted once, with Laplace noise of
+// budget eps: published (ok) only when both the raw count and the noisy count reach k.
+func noisyCount(n, k int, eps float64, nz noise.Noise) (noisy int, ok bool, err error) {
+	if n < k {
+		return 0, false, nil
+	}
+	count, err := dpagg.NewCount(&dpagg.CountOptions{Epsilon: eps, MaxPartitionsContributed: 1, Noise: nz})
+	if err != nil {
+		return 0, false, err
+	}
+	if err := count.IncrementBy(int64(n)); err != nil {
+		return 0, false, err
+	}
+	v, err := count.Result()
+	if err != nil {
+		return 0, false, err
+	}
+	if v < int64(k) {
+		return 0, false, nil
+	}
+	return int(v), true, nil
 }
 
 // est is one statistic's noisy mean, its 95 % interval, and whether its median error is

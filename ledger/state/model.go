@@ -66,7 +66,17 @@ type Consent struct {
 	IssuedAt string
 }
 
-// Petition is a petition document as logged, with its live exact counts.
+// Questions a petition may ask its signers, answered age-encrypted to its tally key.
+const (
+	AskAgeBand       = "age_band"
+	AskNeighbourhood = "neighbourhood"
+)
+
+// AgeBands are the answers to the age-band question, in display order.
+var AgeBands = []string{"16-29", "30-44", "45-64", "65+"}
+
+// Petition is a petition document as an organiser signs it (its JSON is the body of the
+// petition.create entry), with what the node adds and its live exact counts.
 type Petition struct {
 	ID        string    `json:"id"`
 	Title     string    `json:"title"`
@@ -75,20 +85,77 @@ type Petition struct {
 	Opens     time.Time `json:"opens"`
 	Closes    time.Time `json:"closes"`
 	Threshold int       `json:"threshold"`
+	// Ask lists the optional questions (AskAgeBand, AskNeighbourhood) signers may answer.
+	Ask []string `json:"ask,omitempty"`
 
-	Key        string `json:"-"`
-	Index      uint64 `json:"-"`
-	Signatures int    `json:"-"`
-	Withdrawn  int    `json:"-"`
+	Key       string `json:"-"`
+	Index     uint64 `json:"-"` // ledger index of the petition.create entry
+	Organiser string `json:"-"` // citizen id of the organiser who signed the document
+	Recipient string `json:"-"` // the petition's age tally key
+	// Signatures is the number of active online signatures; Withdrawn counts withdrawals.
+	Signatures int `json:"-"`
+	Withdrawn  int `json:"-"`
+	// Paper is the sum of the paper signature counts the organiser entered, in PaperBatches
+	// entries.
+	Paper        int `json:"-"`
+	PaperBatches int `json:"-"`
 }
 
 // Open reports whether the petition accepts signatures at t.
 func (p *Petition) Open(t time.Time) bool { return !t.Before(p.Opens) && t.Before(p.Closes) }
 
+// Total is the exact number of signatures: active online ones plus paper ones.
+func (p *Petition) Total() int { return p.Signatures + p.Paper }
+
+// Purpose is the purpose name of the petition's tally key: "petition/<id>".
+func (p *Petition) Purpose() string { return "petition/" + p.ID }
+
+// Asks reports whether the petition asks question q.
+func (p *Petition) Asks(q string) bool {
+	for _, a := range p.Ask {
+		if a == q {
+			return true
+		}
+	}
+	return false
+}
+
+// Answers is what a signer answers to a petition's questions, sealed by the client to the
+// petition's tally key (V is 1). An empty or unknown answer is not counted.
+type Answers struct {
+	V             int    `json:"v"`
+	AgeBand       string `json:"age_band,omitempty"`
+	Neighbourhood string `json:"neighbourhood,omitempty"`
+}
+
+// Paper is a count of paper signatures an organiser entered: the body of a petition.paper
+// entry.
+type Paper struct {
+	Petition string `json:"petition"`
+	Count    int    `json:"count"`
+	Note     string `json:"note,omitempty"`
+}
+
+// PetitionDay is one petition's signatures and withdrawals on one UTC day.
+type PetitionDay struct {
+	Key       string // petition|day
+	Petition  string
+	Day       string
+	Signed    int
+	Withdrawn int
+}
+
 // Nullifier is one signature slot of one petition.
 type Nullifier struct {
 	Key    string // petition|nullifier
 	Active bool
+}
+
+// Organiser is a citizen the operator granted the organiser role.
+type Organiser struct {
+	Key    string // citizen id
+	Active bool
+	Index  uint64 // ledger index of the last grant or revoke
 }
 
 func decodeBody[T any](b json.RawMessage) (T, error) {

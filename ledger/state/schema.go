@@ -10,6 +10,8 @@ const (
 	tableConsents   = "consents"
 	tablePetitions  = "petitions"
 	tableNullifiers = "nullifiers"
+	tableDays       = "petition_days"
+	tableOrganisers = "organisers"
 )
 
 // schema is the whole read model. Every object has a string Key as its primary id; secondary
@@ -31,5 +33,8 @@ func schema() *memdb.DBSchema {
 		tableConsents:   simple(tableConsents),
 		tablePetitions:  simple(tablePetitions),
 		tableNullifiers: simple(tableNullifiers),
+		tableDays: simple(tableDays,
+			&memdb.IndexSchema{Name: "petition", Indexer: &memdb.StringFieldIndex{Field: "Petition"}}),
+		tableOrganisers: simple(tableOrganisers),
 	}}
 }

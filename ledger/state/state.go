@@ -167,8 +167,14 @@ func required(e ledger.Entry) error {
 		missing = e.Citizen == "" || e.Hash == "" || e.SigningKey == ""
 	case ledger.EntryConsentGrant, ledger.EntryConsentRevoke:
 		missing = e.Citizen == "" || e.Purpose == ""
+	case ledger.EntryPetition:
+		missing = e.Petition == "" || e.Citizen == "" || e.Recipient == ""
 	case ledger.EntryPetitionSign, ledger.EntryPetitionRevoke:
-		missing = e.Petition == "" || e.Nullifier == ""
+		missing = e.Petition == "" || e.Nullifier == "" || e.Epoch == ""
+	case ledger.EntryPetitionPaper:
+		missing = e.Petition == "" || e.Citizen == ""
+	case ledger.EntryOrganiserGrant, ledger.EntryOrganiserRevoke:
+		missing = e.Citizen == ""
 	}
 	if missing {
 		return fmt.Errorf("%s entry misses a required field", e.Type)
@@ -212,13 +218,17 @@ func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
 		if err != nil {
 			return err
 		}
-		if p.ID == "" {
-			return fmt.Errorf("petition without id")
+		if p.ID != e.Petition {
+			return fmt.Errorf("petition document names another id")
 		}
-		p.Key, p.Index = p.ID, index
+		p.Key, p.Index, p.Organiser, p.Recipient = p.ID, index, e.Citizen, e.Recipient
 		return txn.Insert(tablePetitions, &p)
 	case ledger.EntryPetitionSign, ledger.EntryPetitionRevoke:
 		return applySignature(txn, e)
+	case ledger.EntryPetitionPaper:
+		return applyPaper(txn, e)
+	case ledger.EntryOrganiserGrant, ledger.EntryOrganiserRevoke:
+		return txn.Insert(tableOrganisers, &Organiser{Key: e.Citizen, Active: e.Type == ledger.EntryOrganiserGrant, Index: index})
 	case ledger.EntryRelease:
 		return nil // releases are read from the store; the entry is their public commitment
 	default:
@@ -227,22 +237,58 @@ func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
 }
 
 func applySignature(txn *memdb.Txn, e ledger.Entry) error {
-	raw, err := txn.First(tablePetitions, "id", e.Petition)
-	if err != nil || raw == nil {
-		return fmt.Errorf("signature for unknown petition")
+	p, err := petitionCopy(txn, e.Petition)
+	if err != nil {
+		return err
 	}
-	p := *raw.(*Petition) // copy: inserted objects are never modified
+	day := PetitionDay{Key: join(e.Petition, e.Epoch), Petition: e.Petition, Day: e.Epoch}
+	if raw, err := txn.First(tableDays, "id", day.Key); err != nil {
+		return err
+	} else if raw != nil {
+		day = *raw.(*PetitionDay)
+	}
 	sign := e.Type == ledger.EntryPetitionSign
 	if sign {
 		p.Signatures++
+		day.Signed++
 	} else {
 		p.Signatures--
 		p.Withdrawn++
+		day.Withdrawn++
 	}
 	if err := txn.Insert(tablePetitions, &p); err != nil {
 		return err
 	}
+	if err := txn.Insert(tableDays, &day); err != nil {
+		return err
+	}
 	return txn.Insert(tableNullifiers, &Nullifier{Key: join(e.Petition, e.Nullifier), Active: sign})
+}
+
+func applyPaper(txn *memdb.Txn, e ledger.Entry) error {
+	paper, err := decodeBody[Paper](e.Body)
+	if err != nil {
+		return err
+	}
+	if paper.Petition != e.Petition || paper.Count < 1 {
+		return fmt.Errorf("paper count for another petition or not positive")
+	}
+	p, err := petitionCopy(txn, e.Petition)
+	if err != nil {
+		return err
+	}
+	p.Paper += paper.Count
+	p.PaperBatches++
+	return txn.Insert(tablePetitions, &p)
+}
+
+// petitionCopy returns a copy of a petition to modify: inserted objects are never modified.
+func petitionCopy(txn *memdb.Txn, id string) (Petition, error) {
+	raw, err := txn.First(tablePetitions, "id", id)
+	if err != nil || raw == nil {
+		return Petition{}, fmt.Errorf("entry for unknown petition")
+	}
+	return *raw.(*Petition), nil
 }
 
 func first[T any](s *State, table string, key string) (*T, bool) {
@@ -355,4 +401,24 @@ func (s *State) Nullifier(petition, n string) (seen, active bool) {
 		return false, false
 	}
 	return true, v.Active
+}
+
+// Timeline returns a petition's signatures and withdrawals per UTC day, in day order.
+func (s *State) Timeline(petition string) []PetitionDay {
+	it, err := s.db.Txn(false).Get(tableDays, "petition", petition)
+	if err != nil {
+		return nil
+	}
+	var out []PetitionDay
+	for o := it.Next(); o != nil; o = it.Next() {
+		out = append(out, *o.(*PetitionDay))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Day < out[j].Day })
+	return out
+}
+
+// IsOrganiser reports whether a citizen currently holds the organiser role.
+func (s *State) IsOrganiser(citizen string) bool {
+	o, ok := first[Organiser](s, tableOrganisers, citizen)
+	return ok && o.Active
 }

@@ -98,7 +98,8 @@ func petitionEntry(t *testing.T, p state.Petition) ledger.Entry {
 	t.Helper()
 	body, err := json.Marshal(p)
 	require.NoError(t, err)
-	return ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body)}
+	return ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body),
+		Citizen: "c-organiser", Recipient: "age1tally"}
 }
 
 func hashOf(s string) string {
@@ -133,12 +134,14 @@ func (r resident) consent(grant bool, purpose string, version int, erase bool, a
 		IssuedAt: at, Nonce: "n-" + at, Signature: "sig"}
 }
 
-func sign(petition, nullifier string) ledger.Entry {
-	return ledger.Entry{Type: ledger.EntryPetitionSign, Petition: petition, Nullifier: nullifier}
+func sign(petition, nullifier string) ledger.Entry { return signOn(petition, nullifier, "2025-03-02") }
+
+func signOn(petition, nullifier, day string) ledger.Entry {
+	return ledger.Entry{Type: ledger.EntryPetitionSign, Petition: petition, Nullifier: nullifier, Epoch: day}
 }
 
 func withdraw(petition, nullifier string) ledger.Entry {
-	return ledger.Entry{Type: ledger.EntryPetitionRevoke, Petition: petition, Nullifier: nullifier}
+	return ledger.Entry{Type: ledger.EntryPetitionRevoke, Petition: petition, Nullifier: nullifier, Epoch: "2025-03-03"}
 }
 
 func TestHash(t *testing.T) {
@@ -282,7 +285,7 @@ func TestPetitionCountsFollowSignaturesAndWithdrawals(t *testing.T) {
 	p, ok := m.st.Petition("trees")
 	require.True(t, ok)
 	want := doc
-	want.Key, want.Index = "trees", i
+	want.Key, want.Index, want.Organiser, want.Recipient = "trees", i, "c-organiser", "age1tally"
 	assert.Equal(t, &want, p)
 
 	for _, n := range []string{"n1", "n2", "n3"} {
@@ -323,6 +326,54 @@ func TestPetitionCountsFollowSignaturesAndWithdrawals(t *testing.T) {
 	assert.Equal(t, doc.Scope, p.Scope)
 	assert.Equal(t, i, p.Index)
 	assert.Zero(t, m.notApplied(), m.logs.String())
+}
+
+func TestPetitionTimelinePaperAndTotal(t *testing.T) {
+	m := newModel(t)
+	m.apply(petitionEntry(t, petitionDoc("trees")))
+	m.apply(signOn("trees", "n1", "2025-03-02"))
+	m.apply(signOn("trees", "n2", "2025-03-02"))
+	m.apply(signOn("trees", "n3", "2025-03-04"))
+	m.apply(withdraw("trees", "n1")) // on 2025-03-03
+	paper := func(count int) ledger.Entry {
+		body, err := json.Marshal(state.Paper{Petition: "trees", Count: count, Note: "market stall"})
+		require.NoError(t, err)
+		return ledger.Entry{Type: ledger.EntryPetitionPaper, Petition: "trees", Body: body, Hash: state.Hash(body), Citizen: "c-organiser"}
+	}
+	m.apply(paper(40))
+	m.apply(paper(2))
+	p, _ := m.st.Petition("trees")
+	assert.Equal(t, 2, p.Signatures, "online signatures")
+	assert.Equal(t, 42, p.Paper, "paper signatures, kept apart")
+	assert.Equal(t, 2, p.PaperBatches)
+	assert.Equal(t, 44, p.Total())
+	assert.Equal(t, []state.PetitionDay{
+		{Key: "trees|2025-03-02", Petition: "trees", Day: "2025-03-02", Signed: 2},
+		{Key: "trees|2025-03-03", Petition: "trees", Day: "2025-03-03", Withdrawn: 1},
+		{Key: "trees|2025-03-04", Petition: "trees", Day: "2025-03-04", Signed: 1},
+	}, m.st.Timeline("trees"))
+	assert.Empty(t, m.st.Timeline("other"))
+	assert.Zero(t, m.notApplied(), m.logs.String())
+
+	// A paper count that is not positive, or names another petition, is not applied.
+	m.apply(paper(0))
+	body, _ := json.Marshal(state.Paper{Petition: "bikes", Count: 5})
+	m.apply(ledger.Entry{Type: ledger.EntryPetitionPaper, Petition: "trees", Body: body, Citizen: "c-organiser"})
+	p, _ = m.st.Petition("trees")
+	assert.Equal(t, 42, p.Paper)
+	assert.Equal(t, 2, m.notApplied())
+}
+
+func TestOrganiserRole(t *testing.T) {
+	m := newModel(t)
+	assert.False(t, m.st.IsOrganiser("c-ann"))
+	m.apply(ledger.Entry{Type: ledger.EntryOrganiserGrant, Citizen: "c-ann"})
+	assert.True(t, m.st.IsOrganiser("c-ann"))
+	assert.False(t, m.st.IsOrganiser("c-bob"))
+	m.apply(ledger.Entry{Type: ledger.EntryOrganiserRevoke, Citizen: "c-ann"})
+	assert.False(t, m.st.IsOrganiser("c-ann"))
+	m.apply(ledger.Entry{Type: ledger.EntryOrganiserGrant})
+	assert.Equal(t, 1, m.notApplied(), "a grant without a citizen is refused")
 }
 
 func TestPetitionsMostRecentFirst(t *testing.T) {

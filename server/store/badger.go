@@ -12,6 +12,8 @@
 //	p/citizen/<citizen>                          the resident's neighbourhood (private)
 //	p/budget/<citizen>␀<ISO week>               ε the resident spent that week (private)
 //	p/nonce/<citizen>␀<nonce>                   statement nonce, refuses replays (private)
+//	p/signer/<petition>␀<citizen>               the resident's nullifier on a petition (private)
+//	p/answers/<petition>␀<nullifier>            a signer's sealed answers; empty once withdrawn
 package store
 
 import (
@@ -30,13 +32,26 @@ type Options struct {
 	Dir string
 	// Logger receives Badger's warnings and errors.
 	Logger *slog.Logger
+	// LargestWrite is the largest transaction the node must be able to commit, in bytes (its
+	// request body limit); memtables are sized so that it fits. Zero means 4 MiB.
+	LargestWrite int
 }
 
 // OpenBadger opens the one Badger database of a node with synced writes: a transaction that
 // returns from Commit is on disk.
 func OpenBadger(o Options) (*badger.DB, error) {
+	// Badger refuses a transaction over 15 % of a memtable. Sized for a small machine: 32 MiB
+	// memtables (Badger's default is 64) unless the largest write needs more, two of them at
+	// once instead of five, and a 32 MiB block cache instead of 256.
+	memtable := int64(32 << 20)
+	if need := int64(max(o.LargestWrite, 4<<20)) * 100 / 14; need > memtable {
+		memtable = need
+	}
 	opts := badger.DefaultOptions(o.Dir).
 		WithSyncWrites(true).
+		WithMemTableSize(memtable).
+		WithNumMemtables(2).
+		WithBlockCacheSize(32 << 20).
 		WithLogger(slogger{o.Logger}).
 		WithMetricsEnabled(false)
 	db, err := badger.Open(opts)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -26,6 +27,10 @@ const sep = "\x00"
 // Store is the server's storage beside the ledger.
 type Store struct {
 	db *badger.DB
+
+	mu      sync.Mutex    // guards pending and leading
+	pending []*putRequest // contributions waiting for the next commit
+	leading bool          // a caller is committing
 }
 
 // New wraps an open Badger database.
@@ -68,52 +73,119 @@ func (s *Store) Neighbourhood(citizen string) (string, error) {
 	return n, nil
 }
 
-// PutContribution stores every envelope of a verified contribution in one synced
-// transaction, refusing a replayed nonce and share copies of an already released day. The
-// contribution is stored whole or not at all.
+// PutContribution stores every envelope of a verified contribution durably, refusing a
+// replayed nonce and share copies of an already released day. The contribution is stored
+// whole or not at all.
+//
+// Contributions that arrive together are committed together, in one synced transaction:
+// Badger syncs its write-ahead log once per transaction, so committing each contribution on
+// its own would cost one sync each. The first caller to find no commit in progress leads: it
+// commits everything pending, then hands the lead to the oldest caller still waiting.
 func (s *Store) PutContribution(c crypto.Contribution, id string) error {
+	r := &putRequest{c: c, id: id, turn: make(chan bool, 1)}
+	s.mu.Lock()
+	s.pending = append(s.pending, r)
+	lead := !s.leading
+	s.leading = true
+	s.mu.Unlock()
+	if !lead && !<-r.turn {
+		return r.err
+	}
+	s.mu.Lock()
+	batch := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	s.commit(batch)
+	for _, o := range batch {
+		if o != r {
+			o.turn <- false
+		}
+	}
+	s.mu.Lock()
+	if len(s.pending) > 0 {
+		s.pending[0].turn <- true
+	} else {
+		s.leading = false
+	}
+	s.mu.Unlock()
+	return r.err
+}
+
+// putRequest is one contribution waiting for a commit, and then its outcome.
+type putRequest struct {
+	c    crypto.Contribution
+	id   string
+	err  error
+	turn chan bool // true: lead the next commit; false: done, err is set
+}
+
+// commit stores a batch in one transaction, setting each request's outcome. A transaction
+// too big for Badger is split in halves.
+func (s *Store) commit(batch []*putRequest) {
 	for {
 		err := s.db.Update(func(txn *badger.Txn) error {
-			nk := key("n/", c.Citizen, c.Nonce)
-			if _, err := txn.Get(nk); err == nil {
-				return ErrReplay
-			} else if !errors.Is(err, badger.ErrKeyNotFound) {
-				return err
-			}
-			if err := txn.Set(nk, []byte(id)); err != nil {
-				return err
-			}
-			for _, e := range c.Envelopes {
-				var k []byte
-				if e.Purpose == crypto.VaultPurpose {
-					k = key("v/", c.Citizen, e.Day, id)
-				} else {
-					// Reading the closing mark makes a concurrent CloseEpoch conflict with
-					// this transaction: a share copy is either visible to the release that
-					// closes its day, or refused.
-					for _, k := range [][]byte{closingKey(e.Purpose, e.Day), ReleaseKey(e.Purpose, e.Day)} {
-						if _, err := txn.Get(k); err == nil {
-							return ErrEpochClosed
-						} else if !errors.Is(err, badger.ErrKeyNotFound) {
-							return err
-						}
-					}
-					k = key("s/", e.Purpose, e.Day, c.Citizen, id)
-				}
-				if err := txn.Set(k, e.Ciphertext); err != nil {
-					return err
+			for _, r := range batch {
+				r.err = putOne(txn, r.c, r.id)
+				if r.err != nil && !errors.Is(r.err, ErrReplay) && !errors.Is(r.err, ErrEpochClosed) {
+					return r.err
 				}
 			}
 			return nil
 		})
-		if errors.Is(err, badger.ErrConflict) {
-			continue
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, badger.ErrConflict):
+			continue // a day closed meanwhile: check again
+		case errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1:
+			s.commit(batch[:len(batch)/2])
+			s.commit(batch[len(batch)/2:])
+			return
 		}
-		if err != nil && !errors.Is(err, ErrReplay) && !errors.Is(err, ErrEpochClosed) {
-			return fmt.Errorf("store: put contribution: %w", err)
+		for _, r := range batch {
+			r.err = fmt.Errorf("store: put contribution: %w", err)
 		}
+		return
+	}
+}
+
+// putOne adds one contribution to txn, or nothing if it is refused. Badger transactions read
+// their own writes, so a nonce repeated within one batch is a replay too.
+func putOne(txn *badger.Txn, c crypto.Contribution, id string) error {
+	nk := key("n/", c.Citizen, c.Nonce)
+	if _, err := txn.Get(nk); err == nil {
+		return ErrReplay
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
+	for _, e := range c.Envelopes {
+		if e.Purpose == crypto.VaultPurpose {
+			continue
+		}
+		// Reading the closing mark makes a concurrent CloseEpoch conflict with this
+		// transaction: a share copy is either visible to the release that closes its day, or
+		// refused.
+		for _, k := range [][]byte{closingKey(e.Purpose, e.Day), ReleaseKey(e.Purpose, e.Day)} {
+			if _, err := txn.Get(k); err == nil {
+				return ErrEpochClosed
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+		}
+	}
+	if err := txn.Set(nk, []byte(id)); err != nil {
+		return err
+	}
+	for _, e := range c.Envelopes {
+		k := key("s/", e.Purpose, e.Day, c.Citizen, id)
+		if e.Purpose == crypto.VaultPurpose {
+			k = key("v/", c.Citizen, e.Day, id)
+		}
+		if err := txn.Set(k, e.Ciphertext); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ShareCopy is one sealed share copy, with the pseudonymous id of its owner.
@@ -370,4 +442,60 @@ func (s *Store) UseNonce(citizen, nonce string) error {
 		}
 		return err
 	}
+}
+
+// SignerKey is the key of the private record binding a resident to their nullifier on one
+// petition. The server writes it atomically with each petition.sign entry (ledger.Put), so
+// the public log names only the nullifier while the server can still hold every resident to
+// one nullifier per petition, and every nullifier to one resident.
+func SignerKey(petition, citizen string) []byte { return key("p/signer/", petition, citizen) }
+
+// Signer returns the nullifier a resident signed a petition under, or "" if they never did.
+func (s *Store) Signer(petition, citizen string) (string, error) {
+	var n string
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(SignerKey(petition, citizen))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v, err := item.ValueCopy(nil)
+		n = string(v)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: signer: %w", err)
+	}
+	return n, nil
+}
+
+// AnswersKey is the key of a signer's answers to a petition's questions, sealed to the
+// petition's tally key. The server writes it with the petition.sign entry, and an empty value
+// with the petition.withdraw entry (ledger.Put), so withdrawn answers are never tallied.
+func AnswersKey(petition, nullifier string) []byte { return key("p/answers/", petition, nullifier) }
+
+// Answers returns the sealed answers of a petition's active signatures.
+func (s *Store) Answers(petition string) ([][]byte, error) {
+	var out [][]byte
+	prefix := append(key("p/answers/", petition), sep...)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if len(v) > 0 {
+				out = append(out, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: answers: %w", err)
+	}
+	return out, nil
 }

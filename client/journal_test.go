@@ -1,0 +1,78 @@
+package client
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/client/reading"
+)
+
+func journalReadings(n int) []reading.Reading {
+	t0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	rs := make([]reading.Reading, n)
+	for i := range rs {
+		rs[i] = reading.Reading{Sensor: "s", RecordedAt: t0.Add(time.Duration(i) * time.Hour), Cell: "old-town",
+			Values: reading.Values{PM2_5: reading.F(float64(i))}}
+	}
+	return rs
+}
+
+func TestJournalRemembersAcknowledgedReadingsAcrossOpens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wallet.imported")
+	rs := journalReadings(10)
+	j, err := OpenJournal(path)
+	require.NoError(t, err)
+	todo, skipped := j.Split(rs)
+	assert.Len(t, todo, 10)
+	assert.Zero(t, skipped)
+	require.NoError(t, j.Record(rs[:4]))
+	require.NoError(t, j.Close())
+
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	j, err = OpenJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	assert.Equal(t, 4, j.Len())
+	todo, skipped = j.Split(append(rs, rs[7])) // a reading listed twice is sent once
+	assert.Equal(t, rs[4:], todo)
+	assert.Equal(t, 5, skipped)
+
+	changed := rs[0]
+	changed.Values.PM2_5 = reading.F(99)
+	todo, _ = j.Split([]reading.Reading{changed})
+	assert.Len(t, todo, 1, "a reading with another value is another reading")
+}
+
+func TestJournalIgnoresATornLastLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wallet.imported")
+	rs := journalReadings(3)
+	j, err := OpenJournal(path)
+	require.NoError(t, err)
+	require.NoError(t, j.Record(rs[:2]))
+	require.NoError(t, j.Close())
+	// A crash in the middle of a write leaves half a line.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("0123abcd")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	j, err = OpenJournal(path)
+	require.NoError(t, err)
+	assert.Equal(t, 2, j.Len())
+	require.NoError(t, j.Record(rs[2:]))
+	require.NoError(t, j.Close())
+
+	j, err = OpenJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	assert.Equal(t, 3, j.Len(), "the next record starts on a clean line")
+}

@@ -1,0 +1,160 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger/state"
+)
+
+// Petition is a petition as the server publishes it, with its exact counts.
+type Petition struct {
+	ID               string          `json:"id"`
+	Title            string          `json:"title"`
+	Text             string          `json:"text"`
+	Scope            []string        `json:"scope"`
+	Opens            time.Time       `json:"opens"`
+	Closes           time.Time       `json:"closes"`
+	Threshold        int             `json:"threshold"`
+	Ask              []string        `json:"ask"`
+	Organiser        string          `json:"organiser"`
+	Recipient        string          `json:"recipient"`
+	Signatures       int             `json:"signatures"`
+	Withdrawn        int             `json:"withdrawn"`
+	Paper            int             `json:"paper"`
+	Total            int             `json:"total"`
+	ProgressPercent  int             `json:"progress_percent"`
+	ThresholdReached bool            `json:"threshold_reached"`
+	Status           string          `json:"status"`
+	LedgerIndex      uint64          `json:"ledger_index"`
+	Timeline         []TimelineDay   `json:"timeline"`
+	Breakdown        json.RawMessage `json:"breakdown"`
+}
+
+// TimelineDay is one UTC day of a petition's signatures.
+type TimelineDay struct {
+	Day       string `json:"day"`
+	Signed    int    `json:"signed"`
+	Withdrawn int    `json:"withdrawn"`
+	Online    int    `json:"online"`
+}
+
+// Petitions lists every petition, most recent first.
+func (c *Client) Petitions(ctx context.Context) ([]Petition, error) {
+	var out []Petition
+	err := c.do(ctx, http.MethodGet, "/api/v1/petitions", "", nil, &out)
+	return out, err
+}
+
+// Petition fetches one petition with its timeline and breakdown.
+func (c *Client) Petition(ctx context.Context, id string) (Petition, error) {
+	var out Petition
+	err := c.do(ctx, http.MethodGet, "/api/v1/petitions/"+url.PathEscape(id), "", nil, &out)
+	return out, err
+}
+
+// SignPetition signs a petition under the wallet's nullifier for it, or withdraws that
+// signature. Answers, if any, are sealed to the petition's tally key; the statement's
+// document field is their hash, so the signature covers them.
+func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition string, withdraw bool, answers *state.Answers) (Answer, error) {
+	s := crypto.Statement{Type: crypto.TypePetitionSign, Petition: petition, Nullifier: w.Nullifier(petition)}
+	if withdraw {
+		s.Type = crypto.TypePetitionWithdraw
+	}
+	var sealed []byte
+	if answers != nil && !withdraw {
+		p, err := c.Petition(ctx, petition)
+		if err != nil {
+			return Answer{}, err
+		}
+		tally, err := age.ParseX25519Recipient(p.Recipient)
+		if err != nil {
+			return Answer{}, fmt.Errorf("client: petition %s: tally key: %w", petition, err)
+		}
+		a := *answers
+		a.V = 1
+		plain, err := json.Marshal(a)
+		if err != nil {
+			return Answer{}, fmt.Errorf("client: answers: %w", err)
+		}
+		if sealed, err = crypto.Seal(plain, tally); err != nil {
+			return Answer{}, err
+		}
+		s.Document = crypto.DocumentHash(sealed)
+	}
+	s.IssuedAt, s.Nonce = crypto.Now(), crypto.NewNonce()
+	signed, err := w.SignStatement(s)
+	if err != nil {
+		return Answer{}, err
+	}
+	body := struct {
+		crypto.SignedStatement
+		Answers []byte `json:"answers,omitempty"`
+	}{signed, sealed}
+	var a Answer
+	err = c.do(ctx, http.MethodPost, "/api/v1/statements", "", body, &a)
+	return a, err
+}
+
+// SignDocument signs an organiser's statement of type typ about a petition, over a document's
+// compact JSON, and returns the statement and the exact document bytes it covers.
+func SignDocument(w *crypto.Wallet, typ, petition string, doc any) (crypto.SignedStatement, json.RawMessage, error) {
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return crypto.SignedStatement{}, nil, fmt.Errorf("client: document: %w", err)
+	}
+	signed, err := w.SignStatement(crypto.Statement{Type: typ, Petition: petition, Document: crypto.DocumentHash(body),
+		IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	return signed, body, err
+}
+
+// CreatePetition logs a petition document signed by the wallet of an organiser.
+func (c *Client) CreatePetition(ctx context.Context, w *crypto.Wallet, p state.Petition) (Answer, error) {
+	signed, body, err := SignDocument(w, crypto.TypePetitionCreate, p.ID, p)
+	if err != nil {
+		return Answer{}, err
+	}
+	req := struct {
+		crypto.SignedStatement
+		Petition json.RawMessage `json:"petition"`
+	}{signed, body}
+	var a Answer
+	err = c.do(ctx, http.MethodPost, "/api/v1/petitions", "", req, &a)
+	return a, err
+}
+
+// EnterPaper logs a count of paper signatures, signed by the petition's organiser.
+func (c *Client) EnterPaper(ctx context.Context, w *crypto.Wallet, paper state.Paper) (Answer, error) {
+	signed, body, err := SignDocument(w, crypto.TypePetitionPaper, paper.Petition, paper)
+	if err != nil {
+		return Answer{}, err
+	}
+	req := struct {
+		crypto.SignedStatement
+		Paper json.RawMessage `json:"paper"`
+	}{signed, body}
+	var a Answer
+	err = c.do(ctx, http.MethodPost, "/api/v1/petitions/"+url.PathEscape(paper.Petition)+"/paper", "", req, &a)
+	return a, err
+}
+
+// GrantOrganiser gives a registered resident the organiser role (admin).
+func (c *Client) GrantOrganiser(ctx context.Context, token, citizen string) (Answer, error) {
+	var a Answer
+	err := c.do(ctx, http.MethodPost, "/api/v1/admin/organisers", token, map[string]string{"citizen": citizen}, &a)
+	return a, err
+}
+
+// RevokeOrganiser takes the organiser role away (admin).
+func (c *Client) RevokeOrganiser(ctx context.Context, token, citizen string) (Answer, error) {
+	var a Answer
+	err := c.do(ctx, http.MethodDelete, "/api/v1/admin/organisers/"+url.PathEscape(citizen), token, nil, &a)
+	return a, err
+}

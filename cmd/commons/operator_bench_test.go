@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/commons-city/commons/client"
+	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/fixtures"
+)
+
+// residentsWithConsent registers n residents of old-town through the node's API, each
+// consenting to the air-quality purpose.
+func residentsWithConsent(b *testing.B, nd *node, n int) ([]*crypto.Wallet, client.Purpose) {
+	b.Helper()
+	ctx := context.Background()
+	token, err := os.ReadFile(filepath.Join(nd.data, "admin.token"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := client.New(nd.url)
+	invites, err := c.Invites(ctx, strings.TrimSpace(string(token)), n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	air, err := c.Purpose(ctx, fixtures.AirPurpose)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wallets := make([]*crypto.Wallet, n)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := g; i < n; i += 16 {
+				w, err := crypto.NewWallet()
+				if err == nil {
+					_, err = c.Register(ctx, w, invites[i], "old-town")
+				}
+				if err == nil {
+					_, err = c.Grant(ctx, w, air)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				wallets[i] = w
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	return wallets, air
+}
+
+// procMem is a process's resident memory from /proc/PID/status: all of it now and at its peak,
+// and now split into anonymous pages (heap, stacks, Badger's memtables) and file-backed ones
+// (Badger's memory-mapped tables and logs: clean pages the kernel reclaims under pressure).
+type procMem struct{ rss, peak, anon, file int64 }
+
+// procStat reads a process's CPU time (user+system) and its memory, from /proc.
+func procStat(b *testing.B, pid int) (cpu time.Duration, m procMem) {
+	b.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer status.Close()
+	sc := bufio.NewScanner(status)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			m.rss = kb << 10
+		case "VmHWM":
+			m.peak = kb << 10
+		case "RssAnon":
+			m.anon = kb << 10
+		case "RssFile":
+			m.file = kb << 10
+		}
+	}
+	return cpu, m
+}
+
+// BenchmarkCityLoad runs the demo city's node under a city's steady load for COMMONS_CITYLOAD
+// (default 60 s): 1,000 sensors uploading a sealed reading every 145 s each (6.9 signed
+// contributions a second, each with a vault and a share copy) and 50 dashboard and API reads a
+// second, and reports the server's CPU (share of one core) and resident set size, now and at
+// its peak during the load. The node runs with its defaults, among them --memory-limit.
+func BenchmarkCityLoad(b *testing.B) {
+	dur := time.Minute
+	if v := os.Getenv("COMMONS_CITYLOAD"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dur = d
+	}
+	nd := startNode(b, b.TempDir(), &syncBuffer{}, "--demo")
+	wallets, air := residentsWithConsent(b, nd, 1000)
+	recipient, err := age.ParseX25519Recipient(air.Recipient)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := client.New(nd.url)
+	c.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	pages := []string{"/", "/air", "/petitions", "/ledger", "/api/v1/stats/air", "/api/v1/petitions", "/api/v1/ledger/checkpoint"}
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), dur)
+		// The peak is the load's, not the demo city's loading: writing 5 to clear_refs resets it.
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", nd.cmd.Process.Pid), []byte("5"), 0); err != nil {
+			b.Fatal(err)
+		}
+		cpu0, _ := procStat(b, nd.cmd.Process.Pid)
+		start := time.Now()
+		var sent, read atomic.Int64
+		var wg sync.WaitGroup
+		every := func(rate float64, fn func(i int)) {
+			wg.Go(func() {
+				t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+				defer t.Stop()
+				for i := 0; ; i++ {
+					select {
+					case <-ctx.Done():
+						return
+					case <-t.C:
+						wg.Go(func() { fn(i) })
+					}
+				}
+			})
+		}
+		every(1000.0/145, func(i int) {
+			w := wallets[i%len(wallets)]
+			rs := []reading.Reading{{Sensor: "sds011", RecordedAt: time.Now().UTC(), Cell: "old-town",
+				Values: reading.Values{PM2_5: reading.F(float64(8 + i%20)), PM10: reading.F(float64(14 + i%30))}}}
+			plain, err := reading.MarshalBatch(rs)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			vault, err1 := crypto.Seal(plain, w.Recipient())
+			share, err2 := crypto.Seal(plain, recipient)
+			if err1 != nil || err2 != nil {
+				b.Error(err1, err2)
+				return
+			}
+			day := time.Now().UTC().Format(time.DateOnly)
+			s, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(),
+				Envelopes: []crypto.Envelope{{Day: day, Purpose: crypto.VaultPurpose, Ciphertext: vault},
+					{Day: day, Purpose: air.ID, Ciphertext: share}}})
+			if err == nil {
+				err = c.PostContribution(context.Background(), s)
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			sent.Add(1)
+		})
+		every(50, func(i int) {
+			resp, err := c.HTTP.Get(nd.url + pages[i%len(pages)])
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("%s: %s", pages[i%len(pages)], resp.Status)
+				return
+			}
+			read.Add(1)
+		})
+		<-ctx.Done()
+		wg.Wait()
+		cancel()
+		wall := time.Since(start)
+		cpu1, m := procStat(b, nd.cmd.Process.Pid)
+		b.ReportMetric(100*(cpu1-cpu0).Seconds()/wall.Seconds(), "core-%")
+		b.ReportMetric(float64(m.rss>>20), "rss-MiB")
+		b.ReportMetric(float64(m.peak>>20), "peak-rss-MiB")
+		b.ReportMetric(float64(m.anon>>20), "anon-MiB")
+		b.ReportMetric(float64(m.file>>20), "file-MiB")
+		b.ReportMetric(float64(sent.Load())/wall.Seconds(), "uploads/s")
+		b.ReportMetric(float64(read.Load())/wall.Seconds(), "reads/s")
+	}
+}
+
+// BenchmarkColdStartYear builds a node holding a year of a city's data — 1,000 residents,
+// each with a vault and a share copy for every one of 365 days (730,000 sealed envelopes),
+// the year's daily releases published and logged — then measures a restart: from exec to the
+// "ready" line (open Badger, check the ledger root against its signed checkpoint, replay the
+// read model). It also reports how long the node took to publish the year's backlog of
+// releases, which it does while serving. The baseline is the restart of a node holding
+// nothing.
+func BenchmarkColdStartYear(b *testing.B) {
+	restart := func(b *testing.B, data string) {
+		for b.Loop() {
+			nd := startNode(b, data, &syncBuffer{})
+			nd.stop()
+		}
+	}
+	b.Run("baseline-empty-node", func(b *testing.B) {
+		data := b.TempDir()
+		startNode(b, data, &syncBuffer{}).stop()
+		restart(b, data)
+	})
+	b.Run("year-of-city", func(b *testing.B) {
+		data := b.TempDir()
+		nd := startNode(b, data, &syncBuffer{})
+		wallets, air := residentsWithConsent(b, nd, 1000)
+		recipient, err := age.ParseX25519Recipient(air.Recipient)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// One sealed day per calendar day, shared by every resident: the server cannot tell,
+		// and sealing 730,000 envelopes would only time the benchmark's own set-up.
+		first := time.Now().UTC().Truncate(24*time.Hour).AddDate(-1, 0, -1)
+		type sealedDay struct {
+			day          string
+			share, vault []byte
+		}
+		days := make([]sealedDay, 365)
+		for d := range days {
+			at := first.AddDate(0, 0, d)
+			plain, err := reading.MarshalBatch(dayReadings("old-town", at, d%7))
+			if err != nil {
+				b.Fatal(err)
+			}
+			share, err := crypto.Seal(plain, recipient)
+			if err != nil {
+				b.Fatal(err)
+			}
+			days[d] = sealedDay{day: at.Format(time.DateOnly), share: share}
+		}
+		c := client.New(nd.url)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := g; i < len(wallets); i += 8 {
+					w := wallets[i]
+					vault, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					// Two contributions of about half a year each, under the envelope limit.
+					for half := range 2 {
+						var envs []crypto.Envelope
+						for _, d := range days[half*183 : min(len(days), (half+1)*183)] {
+							envs = append(envs, crypto.Envelope{Day: d.day, Purpose: crypto.VaultPurpose, Ciphertext: vault},
+								crypto.Envelope{Day: d.day, Purpose: air.ID, Ciphertext: d.share})
+						}
+						s, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
+						if err == nil {
+							err = c.PostContribution(context.Background(), s)
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if b.Failed() {
+			b.FailNow()
+		}
+		nd.stop()
+		nd = startNode(b, data, &syncBuffer{})
+		// The node releases the year's backlog while it serves.
+		t0 := time.Now()
+		c = client.New(nd.url)
+		for {
+			var epochs struct{ Epochs []string }
+			body, err := c.Get(context.Background(), "/api/v1/stats/air")
+			if err == nil {
+				err = json.Unmarshal(body, &epochs)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(epochs.Epochs) >= 365 {
+				break
+			}
+			if time.Since(t0) > 15*time.Minute {
+				b.Fatalf("%d of 365 releases after 15 minutes", len(epochs.Epochs))
+			}
+			time.Sleep(time.Second)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "release-year-s")
+		nd.stop()
+		restart(b, data)
+	})
+}

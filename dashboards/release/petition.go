@@ -1,0 +1,171 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"filippo.io/age"
+	"github.com/google/differential-privacy/go/v3/noise"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server/store"
+)
+
+// PetitionEpoch is the epoch of a petition's one breakdown release, made once it closes.
+const PetitionEpoch = "final"
+
+// PetitionEpsilon is each signer's ε for a petition's breakdowns, split evenly across the
+// questions the petition asks. Each signer is in at most one group of each question.
+const PetitionEpsilon = 1.0
+
+// Breakdown is the release of a petition's answers: per question, a noisy count of signers
+// per answer, each group published only when both its raw and noisy counts reach k.
+// Questions are released separately and never crossed with each other.
+type Breakdown struct {
+	Petition  string     `json:"petition"`
+	Epoch     string     `json:"epoch"`
+	K         int        `json:"k"`
+	Noise     string     `json:"noise"`
+	Epsilon   float64    `json:"epsilon"`
+	Questions []Question `json:"questions"`
+	Version   int        `json:"format"`
+}
+
+// Question is one question's groups, in display order.
+type Question struct {
+	Question string  `json:"question"`
+	Groups   []Group `json:"groups"`
+}
+
+// Group is one answer's noisy count of signers, or suppressed.
+type Group struct {
+	Answer     string `json:"answer"`
+	Suppressed bool   `json:"suppressed"`
+	Signers    int    `json:"signers,omitempty"`
+}
+
+// ParseBreakdown decodes a stored petition breakdown.
+func ParseBreakdown(b []byte) (Breakdown, error) {
+	var d Breakdown
+	if err := json.Unmarshal(b, &d); err != nil {
+		return Breakdown{}, fmt.Errorf("release: parse breakdown: %w", err)
+	}
+	return d, nil
+}
+
+// runPetitions releases the breakdown of every closed petition that asks questions and has
+// none yet. It returns how many it published.
+func (e *Engine) runPetitions(ctx context.Context) (int, error) {
+	if e.cfg.PetitionIdentity == nil {
+		return 0, nil
+	}
+	n := 0
+	for _, p := range e.cfg.State.Petitions() {
+		if len(p.Ask) == 0 || e.cfg.Now().Before(p.Closes) {
+			continue
+		}
+		if _, err := e.cfg.Store.Release(p.Purpose(), PetitionEpoch); err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return n, err
+		}
+		id, err := e.cfg.PetitionIdentity(p.ID)
+		if err != nil {
+			return n, fmt.Errorf("release: petition %s: %w", p.ID, err)
+		}
+		if err := e.releasePetition(ctx, p, id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// releasePetition opens the answers of the petition's active signatures, counts each question
+// apart, and stores and logs the breakdown once.
+func (e *Engine) releasePetition(ctx context.Context, p *state.Petition, id age.Identity) error {
+	start := time.Now()
+	sealed, err := e.cfg.Store.Answers(p.ID)
+	if err != nil {
+		return fmt.Errorf("release: petition %s: %w", p.ID, err)
+	}
+	var answers []state.Answers
+	unreadable := 0
+	for _, c := range sealed {
+		plain, err := crypto.Open(c, id)
+		var a state.Answers
+		if err == nil {
+			err = json.Unmarshal(plain, &a)
+		}
+		if err != nil || a.V != 1 {
+			unreadable++
+			continue
+		}
+		answers = append(answers, a)
+	}
+	d, err := breakdown(p, answers, e.cfg.Cells, MinK, e.noise())
+	if err != nil {
+		return fmt.Errorf("release: petition %s: %w", p.ID, err)
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		return fmt.Errorf("release: petition %s: %w", p.ID, err)
+	}
+	b := bytes.TrimSuffix(body.Bytes(), []byte("\n"))
+	entry, err := ledger.Entry{Type: ledger.EntryRelease, Purpose: p.Purpose(), PurposeVersion: 1,
+		Epoch: PetitionEpoch, Hash: state.Hash(b)}.Marshal()
+	if err != nil {
+		return err
+	}
+	r, err := e.cfg.Ledger.Append(ctx, entry, ledger.Put{Key: store.ReleaseKey(p.Purpose(), PetitionEpoch), Value: b})
+	if err != nil {
+		return fmt.Errorf("release: petition %s: %w", p.ID, err)
+	}
+	e.cfg.Logger.Info("petition breakdown published", "petition", p.ID, "answers", len(sealed),
+		"unreadable", unreadable, "ledger_index", r.Index, "took", time.Since(start))
+	return nil
+}
+
+// breakdown counts the answers to each question the petition asks. Answers outside a
+// question's groups are not counted.
+func breakdown(p *state.Petition, answers []state.Answers, cells []string, k int, nz noise.Noise) (Breakdown, error) {
+	d := Breakdown{Petition: p.ID, Epoch: PetitionEpoch, K: k, Noise: noiseName(nz), Epsilon: PetitionEpsilon, Version: FormatVersion}
+	if len(p.Ask) == 0 {
+		return d, nil
+	}
+	eps := PetitionEpsilon / float64(len(p.Ask))
+	for _, q := range p.Ask {
+		groups, get := state.AgeBands, func(a state.Answers) string { return a.AgeBand }
+		if q == state.AskNeighbourhood {
+			groups, get = cells, func(a state.Answers) string { return a.Neighbourhood }
+			if len(p.Scope) > 0 {
+				groups = p.Scope
+			}
+		}
+		counts := map[string]int{}
+		for _, a := range answers {
+			if v := get(a); slices.Contains(groups, v) {
+				counts[v]++
+			}
+		}
+		question := Question{Question: q}
+		for _, g := range groups {
+			noisy, ok, err := noisyCount(counts[g], k, eps, nz)
+			if err != nil {
+				return Breakdown{}, err
+			}
+			question.Groups = append(question.Groups, Group{Answer: g, Suppressed: !ok, Signers: noisy})
+		}
+		d.Questions = append(d.Questions, question)
+	}
+	return d, nil
+}

@@ -1,0 +1,576 @@
+package server
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server/store"
+)
+
+// Petition limits.
+const (
+	// maxAnswers bounds a signer's sealed answers (a few dozen bytes of JSON, sealed).
+	maxAnswers = 4096
+	// maxPaperCount bounds one paper count.
+	maxPaperCount = 1_000_000
+	// paperGrace is how long after a petition closes its organiser may still enter the paper
+	// signatures collected while it was open.
+	paperGrace = 7 * 24 * time.Hour
+)
+
+type organiserRequest struct {
+	Citizen string `json:"citizen"`
+}
+
+// grantOrganiser gives a registered resident the organiser role; the grant is logged.
+func (a *api) grantOrganiser(c *fiber.Ctx) error {
+	var req organiserRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	return a.organiserRole(c, req.Citizen, true)
+}
+
+// revokeOrganiser takes the organiser role away; the revocation is logged. Petitions the
+// organiser created stay as they are.
+func (a *api) revokeOrganiser(c *fiber.Ctx) error {
+	return a.organiserRole(c, c.Params("citizen"), false)
+}
+
+func (a *api) organiserRole(c *fiber.Ctx, citizen string, grant bool) error {
+	if _, ok := a.State.Citizen(citizen); !ok {
+		return errUnknownCitizen
+	}
+	release, err := a.State.Reserve("organiser|" + citizen)
+	if err != nil {
+		return errBusy
+	}
+	defer release()
+	switch has := a.State.IsOrganiser(citizen); {
+	case grant && has:
+		return errIsOrganiser
+	case !grant && !has:
+		return errNoOrganiser
+	}
+	typ := ledger.EntryOrganiserGrant
+	if !grant {
+		typ = ledger.EntryOrganiserRevoke
+	}
+	entry, err := ledger.Entry{Type: typ, Citizen: citizen}.Marshal()
+	if err != nil {
+		return err
+	}
+	r, err := a.Ledger.Append(c.UserContext(), entry)
+	if err != nil {
+		return appendError(err)
+	}
+	a.Logger.Info("organiser role changed by the operator", "type", typ, "index", r.Index)
+	return created(c, receiptAnswer{Receipt: r})
+}
+
+// documentRequest is an organiser's signed statement with the document it names: the
+// statement's document field is the SHA-256 of the document's compact JSON.
+type documentRequest struct {
+	crypto.SignedStatement
+	Petition json.RawMessage `json:"petition,omitempty"`
+	Paper    json.RawMessage `json:"paper,omitempty"`
+}
+
+// organiserDocument authenticates an organiser's statement of type typ and returns the
+// document's compact bytes, which its signature covers.
+func (a *api) organiserDocument(c *fiber.Ctx, req documentRequest, typ string, doc json.RawMessage) ([]byte, error) {
+	if err := a.authenticate(c, req.SignedStatement); err != nil {
+		return nil, err
+	}
+	if req.Statement.Type != typ {
+		return nil, errWrongType
+	}
+	if !a.State.IsOrganiser(req.Statement.Citizen) {
+		return nil, errNotOrganiser
+	}
+	var body bytes.Buffer
+	if err := json.Compact(&body, doc); err != nil || body.Len() == 0 {
+		return nil, errMalformed
+	}
+	if crypto.DocumentHash(body.Bytes()) != req.Statement.Document {
+		return nil, errBadSignature
+	}
+	return body.Bytes(), nil
+}
+
+// strictJSON decodes b into v, refusing unknown fields and trailing data.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil || dec.More() {
+		return errMalformed
+	}
+	return nil
+}
+
+// createPetition logs an organiser's signed petition document with a new tally key.
+func (a *api) createPetition(c *fiber.Ctx) error {
+	var req documentRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if len(req.Paper) > 0 {
+		return errMalformed
+	}
+	body, err := a.organiserDocument(c, req, crypto.TypePetitionCreate, req.Petition)
+	if err != nil {
+		return err
+	}
+	st := req.Statement
+	var p state.Petition
+	if err := strictJSON(body, &p); err != nil {
+		return err
+	}
+	if p.ID != st.Petition {
+		return invalid("petition", "the statement and the document name different petitions")
+	}
+	if err := a.checkPetition(p); err != nil {
+		return err
+	}
+	release, err := a.reserve(st, "petition|"+p.ID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if _, exists := a.State.Petition(p.ID); exists {
+		return errPetitionExists
+	}
+	if a.TallyKey == nil {
+		return errors.New("server: no tally key source configured")
+	}
+	recipient, err := a.TallyKey(p.ID)
+	if err != nil {
+		return fmt.Errorf("server: tally key: %w", err)
+	}
+	entry, err := ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: st.Document,
+		Citizen: st.Citizen, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: req.Signature,
+		Recipient: recipient}.Marshal()
+	if err != nil {
+		return err
+	}
+	r, err := a.Ledger.Append(c.UserContext(), entry, ledger.Put{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}})
+	if err != nil {
+		return appendError(err)
+	}
+	a.Logger.Info("petition created", "petition", p.ID, "index", r.Index)
+	return created(c, receiptAnswer{Receipt: r})
+}
+
+// checkPetition validates a petition document before it is logged.
+func (a *api) checkPetition(p state.Petition) error {
+	if !validID(p.ID) {
+		return invalid("id", "lower-case letters, digits and dashes, 1 to 64 characters")
+	}
+	if p.Title == "" || len(p.Title) > 200 {
+		return invalid("title", "1 to 200 bytes")
+	}
+	if len(p.Text) > 20000 {
+		return invalid("text", "at most 20000 bytes")
+	}
+	seen := map[string]bool{}
+	for _, n := range p.Scope {
+		if !a.grid.Has(n) {
+			return errNeighbourhood
+		}
+		if seen[n] {
+			return invalid("scope", "each neighbourhood once")
+		}
+		seen[n] = true
+	}
+	if p.Opens.IsZero() || !p.Closes.After(p.Opens) {
+		return invalid("closes", "must be after opens")
+	}
+	if !p.Closes.After(a.Now()) {
+		return invalid("closes", "must be in the future")
+	}
+	if p.Threshold < 1 {
+		return invalid("threshold", "at least 1")
+	}
+	asked := map[string]bool{}
+	for _, q := range p.Ask {
+		if q != state.AskAgeBand && q != state.AskNeighbourhood || asked[q] {
+			return invalid("ask", "age_band and neighbourhood, each at most once")
+		}
+		asked[q] = true
+	}
+	return nil
+}
+
+// enterPaper logs a count of paper signatures signed by the petition's organiser. Counts are
+// accepted from the opening until paperGrace after the closing.
+func (a *api) enterPaper(c *fiber.Ctx) error {
+	var req documentRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	if len(req.Petition) > 0 {
+		return errMalformed
+	}
+	body, err := a.organiserDocument(c, req, crypto.TypePetitionPaper, req.Paper)
+	if err != nil {
+		return err
+	}
+	st := req.Statement
+	var paper state.Paper
+	if err := strictJSON(body, &paper); err != nil {
+		return err
+	}
+	if paper.Petition != st.Petition || paper.Petition != c.Params("id") {
+		return invalid("petition", "the path, the statement and the document name different petitions")
+	}
+	if paper.Count < 1 || paper.Count > maxPaperCount {
+		return invalid("count", "between 1 and 1000000")
+	}
+	if len(paper.Note) > 500 {
+		return invalid("note", "at most 500 bytes")
+	}
+	p, ok := a.State.Petition(paper.Petition)
+	if !ok {
+		return errNoPetition
+	}
+	if p.Organiser != st.Citizen {
+		return errNotYours
+	}
+	switch now := a.Now(); {
+	case now.Before(p.Opens):
+		return errNotYetOpen
+	case now.After(p.Closes.Add(paperGrace)):
+		return errPetitionClosed
+	}
+	release, err := a.reserve(st)
+	if err != nil {
+		return err
+	}
+	defer release()
+	entry, err := ledger.Entry{Type: ledger.EntryPetitionPaper, Petition: p.ID, Body: body, Hash: st.Document,
+		Citizen: st.Citizen, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: req.Signature}.Marshal()
+	if err != nil {
+		return err
+	}
+	r, err := a.Ledger.Append(c.UserContext(), entry, ledger.Put{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}})
+	if err != nil {
+		return appendError(err)
+	}
+	a.Logger.Info("paper signatures entered", "petition", p.ID, "count", paper.Count, "index", r.Index)
+	return created(c, receiptAnswer{Receipt: r})
+}
+
+// validNullifier accepts what crypto.(*Wallet).Nullifier returns: 64 lower-case hex digits.
+func validNullifier(n string) bool {
+	if len(n) != 64 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if !(n[i] >= '0' && n[i] <= '9' || n[i] >= 'a' && n[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// petitionSignature logs a signature or its withdrawal under the nullifier the resident's
+// wallet derived for the petition, never the citizen id. A private record, written in the
+// same transaction, binds the citizen to that nullifier: a resident signs once, under one
+// nullifier, and no one else may use it.
+func (a *api) petitionSignature(c *fiber.Ctx, req statementRequest) error {
+	st := req.Statement
+	p, ok := a.State.Petition(st.Petition)
+	if !ok {
+		return errNoPetition
+	}
+	now := a.Now()
+	switch {
+	case now.Before(p.Opens):
+		return errNotYetOpen
+	case !now.Before(p.Closes):
+		return errPetitionClosed
+	}
+	if !validNullifier(st.Nullifier) {
+		return invalid("nullifier", "64 lower-case hex digits, derived by the wallet")
+	}
+	sign := st.Type == crypto.TypePetitionSign
+	if err := checkAnswers(p, sign, st, req.Answers); err != nil {
+		return err
+	}
+	release, err := a.reserve(st, "signer|"+p.ID+"|"+st.Citizen, "nullifier|"+p.ID+"|"+st.Nullifier)
+	if err != nil {
+		return err
+	}
+	defer release()
+	bound, err := a.Store.Signer(p.ID, st.Citizen)
+	if err != nil {
+		return err
+	}
+	seen, active := a.State.Nullifier(p.ID, st.Nullifier)
+	switch {
+	case bound != "" && bound != st.Nullifier:
+		return errOtherNullifier
+	case bound == "" && seen:
+		return errNullifierTaken
+	case sign && active:
+		return errAlreadySigned
+	case !sign && bound == "":
+		return errNotSigned
+	case !sign && !active:
+		return errWithdrawn
+	}
+	if sign && len(p.Scope) > 0 {
+		home, err := a.Store.Neighbourhood(st.Citizen)
+		if err != nil {
+			return err
+		}
+		inScope := false
+		for _, s := range p.Scope {
+			inScope = inScope || s == home
+		}
+		if !inScope {
+			return errOutOfScope
+		}
+	}
+	typ := ledger.EntryPetitionSign
+	if !sign {
+		typ = ledger.EntryPetitionRevoke
+	}
+	entry, err := ledger.Entry{Type: typ, Petition: p.ID, Nullifier: st.Nullifier, Epoch: now.UTC().Format(time.DateOnly)}.Marshal()
+	if err != nil {
+		return err
+	}
+	puts := []ledger.Put{{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}}}
+	if sign {
+		puts = append(puts, ledger.Put{Key: store.SignerKey(p.ID, st.Citizen), Value: []byte(st.Nullifier)})
+	}
+	if len(p.Ask) > 0 {
+		// Answers follow the signature: replaced on each signature, emptied on withdrawal.
+		puts = append(puts, ledger.Put{Key: store.AnswersKey(p.ID, st.Nullifier), Value: append([]byte{}, req.Answers...)})
+	}
+	r, err := a.Ledger.Append(c.UserContext(), entry, puts...)
+	if err != nil {
+		return appendError(err)
+	}
+	return created(c, receiptAnswer{Receipt: r})
+}
+
+// checkAnswers accepts answers only with a signature of a petition that asks questions, sealed
+// with age and covered by the statement's document hash.
+func checkAnswers(p *state.Petition, sign bool, st crypto.Statement, answers []byte) error {
+	if len(answers) == 0 {
+		if st.Document != "" {
+			return invalid("document", "only with answers")
+		}
+		return nil
+	}
+	switch {
+	case !sign:
+		return invalid("answers", "only with a signature")
+	case len(p.Ask) == 0:
+		return invalid("answers", "this petition asks no questions")
+	case len(answers) > maxAnswers:
+		return invalid("answers", "at most 4096 bytes")
+	case !crypto.LooksSealed(answers):
+		return errNotSealed
+	case crypto.DocumentHash(answers) != st.Document:
+		return errBadSignature
+	}
+	return nil
+}
+
+// petitionAnswer is a petition as the API publishes it: the document, its organiser, and its
+// exact counts — online and paper apart, and their total.
+type petitionAnswer struct {
+	ID               string          `json:"id"`
+	Title            string          `json:"title"`
+	Text             string          `json:"text,omitempty"`
+	Scope            []string        `json:"scope"`
+	Opens            time.Time       `json:"opens"`
+	Closes           time.Time       `json:"closes"`
+	Threshold        int             `json:"threshold"`
+	Ask              []string        `json:"ask"`
+	Organiser        string          `json:"organiser"`
+	Recipient        string          `json:"recipient"`
+	Signatures       int             `json:"signatures"`
+	Withdrawn        int             `json:"withdrawn"`
+	Paper            int             `json:"paper"`
+	Total            int             `json:"total"`
+	ProgressPercent  int             `json:"progress_percent"`
+	ThresholdReached bool            `json:"threshold_reached"`
+	Status           string          `json:"status"`
+	Ledger           uint64          `json:"ledger_index"`
+	Timeline         []timelineDay   `json:"timeline,omitempty"`
+	Breakdown        json.RawMessage `json:"breakdown,omitempty"`
+}
+
+// timelineDay is one UTC day of a petition: signatures and withdrawals that day, and the
+// online total at its end.
+type timelineDay struct {
+	Day       string `json:"day"`
+	Signed    int    `json:"signed"`
+	Withdrawn int    `json:"withdrawn"`
+	Online    int    `json:"online"`
+}
+
+// petitionStatus is "upcoming", "open" or "closed" at now.
+func petitionStatus(p *state.Petition, now time.Time) string {
+	switch {
+	case now.Before(p.Opens):
+		return "upcoming"
+	case !now.Before(p.Closes):
+		return "closed"
+	}
+	return "open"
+}
+
+func (a *api) petitionAnswer(p *state.Petition, full bool) (petitionAnswer, error) {
+	out := petitionAnswer{ID: p.ID, Title: p.Title, Scope: append([]string{}, p.Scope...), Opens: p.Opens,
+		Closes: p.Closes, Threshold: p.Threshold, Ask: append([]string{}, p.Ask...), Organiser: p.Organiser,
+		Recipient: p.Recipient, Signatures: p.Signatures, Withdrawn: p.Withdrawn, Paper: p.Paper,
+		Total: p.Total(), ThresholdReached: p.Total() >= p.Threshold,
+		Status: petitionStatus(p, a.Now()), Ledger: p.Index}
+	if p.Threshold > 0 {
+		out.ProgressPercent = p.Total() * 100 / p.Threshold
+	}
+	if !full {
+		return out, nil
+	}
+	out.Text = p.Text
+	online := 0
+	for _, d := range a.State.Timeline(p.ID) {
+		online += d.Signed - d.Withdrawn
+		out.Timeline = append(out.Timeline, timelineDay{Day: d.Day, Signed: d.Signed, Withdrawn: d.Withdrawn, Online: online})
+	}
+	b, err := a.Store.Release(p.Purpose(), release.PetitionEpoch)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return out, err
+	}
+	out.Breakdown = b
+	return out, nil
+}
+
+// onlyFormat accepts no query but format=json|csv (and, for one petition, breakdown-csv), so
+// the petition endpoints stay on their fixed shape.
+func onlyFormat(c *fiber.Ctx, extra ...string) (string, error) {
+	args := c.Queries()
+	for k := range args {
+		if k != "format" {
+			return "", errNotFound
+		}
+	}
+	switch f := args["format"]; f {
+	case "", "json":
+		return "json", nil
+	case "csv":
+		return f, nil
+	default:
+		for _, e := range extra {
+			if f == e {
+				return f, nil
+			}
+		}
+	}
+	return "", errNotFound
+}
+
+func (a *api) listPetitions(c *fiber.Ctx) error {
+	format, err := onlyFormat(c)
+	if err != nil {
+		return err
+	}
+	out := []petitionAnswer{}
+	for _, p := range a.State.Petitions() {
+		v, err := a.petitionAnswer(p, false)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	if format == "csv" {
+		rows := [][]string{{"id", "title", "status", "opens", "closes", "threshold", "online", "paper", "total", "withdrawn", "progress_percent"}}
+		for _, p := range out {
+			rows = append(rows, []string{p.ID, csvText(p.Title), p.Status, p.Opens.UTC().Format(time.RFC3339), p.Closes.UTC().Format(time.RFC3339),
+				strconv.Itoa(p.Threshold), strconv.Itoa(p.Signatures), strconv.Itoa(p.Paper), strconv.Itoa(p.Total),
+				strconv.Itoa(p.Withdrawn), strconv.Itoa(p.ProgressPercent)})
+		}
+		return sendCSV(c, "petitions.csv", rows)
+	}
+	return c.JSON(out)
+}
+
+func (a *api) getPetition(c *fiber.Ctx) error {
+	format, err := onlyFormat(c, "breakdown-csv")
+	if err != nil {
+		return err
+	}
+	p, ok := a.State.Petition(c.Params("id"))
+	if !ok {
+		return errNoPetition
+	}
+	v, err := a.petitionAnswer(p, true)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "csv":
+		// The daily timeline, one row per day with any signature or withdrawal.
+		rows := [][]string{{"petition", "day", "signed", "withdrawn", "online"}}
+		for _, d := range v.Timeline {
+			rows = append(rows, []string{p.ID, d.Day, strconv.Itoa(d.Signed), strconv.Itoa(d.Withdrawn), strconv.Itoa(d.Online)})
+		}
+		return sendCSV(c, p.ID+".csv", rows)
+	case "breakdown-csv":
+		// The released breakdown, one row per question and answer; 404 until it is released.
+		if len(v.Breakdown) == 0 {
+			return errNotFound
+		}
+		d, err := release.ParseBreakdown(v.Breakdown)
+		if err != nil {
+			return err
+		}
+		rows := [][]string{{"petition", "question", "answer", "suppressed", "signers", "k", "noise"}}
+		for _, q := range d.Questions {
+			for _, g := range q.Groups {
+				n := ""
+				if !g.Suppressed {
+					n = strconv.Itoa(g.Signers)
+				}
+				rows = append(rows, []string{p.ID, q.Question, g.Answer, strconv.FormatBool(g.Suppressed), n, strconv.Itoa(d.K), d.Noise})
+			}
+		}
+		return sendCSV(c, p.ID+"-breakdown.csv", rows)
+	}
+	return c.JSON(v)
+}
+
+// csvText keeps free text from being read as a formula by a spreadsheet.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func sendCSV(c *fiber.Ctx, filename string, rows [][]string) error {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	if err := w.WriteAll(rows); err != nil {
+		return fmt.Errorf("server: csv: %w", err)
+	}
+	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+filename+`"`)
+	return c.Send(b.Bytes())
+}
