@@ -42,12 +42,22 @@ func TestWalletBrowser(t *testing.T) {
 	logs := &syncBuffer{}
 	n := startNode(t, data, logs)
 	tokenFile := filepath.Join(data, "admin.token")
-	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", tokenFile)
+	out, err := n.cli("", "admin", "invite", "--count", "2", "--admin-token-file", tokenFile)
 	require.NoError(t, err)
-	invite := strings.TrimSpace(out)
+	invites := strings.Fields(out)
+	require.Len(t, invites, 2)
+	invite := invites[0]
+	// The operator creates the petitions in their own name, from their own registered wallet.
+	operator := filepath.Join(home, "operator", "wallet")
+	_, err = n.cli(operator, "wallet", "init")
+	require.NoError(t, err)
+	_, err = n.cli(operator, "register", "--invite", invites[1], "--neighbourhood", "riverside")
+	require.NoError(t, err)
+	petitionText := filepath.Join(home, "petition.md")
+	require.NoError(t, os.WriteFile(petitionText, []byte("We ask for benches every 200 m along the river path."), 0o600))
 	const petitionID = "riverside-benches"
-	_, err = n.cli("", "admin", "petition", "--id", petitionID, "--title", "Benches along the river",
-		"--text", "We ask for benches every 200 m along the river path.", "--threshold", "50", "--admin-token-file", tokenFile)
+	_, err = n.cli(operator, "admin", "petition", "--id", petitionID, "--title", "Benches along the river",
+		"--text-file", petitionText, "--threshold", "50", "--admin-token-file", tokenFile)
 	require.NoError(t, err)
 
 	bctx, requests := walletBrowser(t, ctx, downloads)
@@ -134,8 +144,8 @@ func TestWalletBrowser(t *testing.T) {
 
 	// The ledger grows; a receipt altered on the device no longer checks out, and the page
 	// says so.
-	_, err = n.cli("", "admin", "petition", "--id", "second-petition", "--title", "A second petition",
-		"--text", "It adds an entry to the ledger.", "--admin-token-file", tokenFile)
+	_, err = n.cli(operator, "admin", "petition", "--id", "second-petition", "--title", "A second petition",
+		"--text-file", petitionText, "--admin-token-file", tokenFile)
 	require.NoError(t, err)
 	_, err = chromedp.Run(bctx, chromedp.Evaluate[bool](tamperRecordJS("receipts", "rs[1].receipt.leaf_hash"), chromedp.EvalAwaitPromise))
 	require.NoError(t, err)

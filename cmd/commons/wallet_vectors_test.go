@@ -211,6 +211,7 @@ func TestWalletVectors(t *testing.T) {
 		{Type: crypto.TypePetitionSign, Petition: "riverside-trees", IssuedAt: "2026-11-27T10:00:03Z", Nonce: "n4"},
 		{Type: crypto.TypePetitionWithdraw, Petition: "riverside-trees", IssuedAt: "2026-11-27T10:00:04Z", Nonce: "n5"},
 		{Type: crypto.TypeVaultExport, IssuedAt: "2026-11-27T10:00:05Z", Nonce: "n6"},
+		{Type: crypto.TypePetitionCreate, Petition: "riverside-trees", Document: "3q2+7w==", IssuedAt: "2026-11-27T10:00:06Z", Nonce: "n7"},
 	}
 	for _, file := range files {
 		w, err := crypto.ParseWallet([]byte(file))

@@ -193,7 +193,7 @@ export function newIdentity() {
 }
 
 // Canonical statement fields: crypto.Statement, in lexicographic key order.
-const STRING_FIELDS = ["citizen", "invite", "issued_at", "neighbourhood", "nonce", "nullifier",
+const STRING_FIELDS = ["citizen", "document", "invite", "issued_at", "neighbourhood", "nonce", "nullifier",
   "petition", "purpose", "recipient", "signing_key", "type"];
 const ALWAYS = new Set(["citizen", "issued_at", "nonce", "type"]);
 
