@@ -5,7 +5,7 @@ DATA    ?= ./data
 ADDR    ?= 127.0.0.1:8080
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test bench lint clean soak fuzz
+.PHONY: build run test bench lint clean soak fuzz wallet-js
 
 build:
 	$(GO) build -o $(BIN) ./cmd/commons
@@ -39,6 +39,12 @@ FUZZ := ./ledger:FuzzParseEntry ./ledger:FuzzParseTilePath ./crypto:FuzzVerifySt
 fuzz:
 	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+## wallet-js: rebuild the browser wallet's one script from its npm lockfile (the bundle is
+## committed and embedded, so `run` and `test` need no npm; .ci/run checks it is up to date).
+WALLET_WEB := dashboards/wallet/web
+wallet-js:
+	cd $(WALLET_WEB) && npm ci --no-audit --no-fund && npm run --silent build
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

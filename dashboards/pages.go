@@ -186,6 +186,9 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Get(p.cssURL, p.stylesheet)
 }
 
+// StylesheetURL is the content-hashed URL of the site's stylesheet, for other pages that share it.
+func (p *Pages) StylesheetURL() string { return p.cssURL }
+
 func (p *Pages) stylesheet(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/css; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")

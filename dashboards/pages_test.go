@@ -275,6 +275,7 @@ func TestPetition(t *testing.T) {
 	body := h.get(t, "/petitions/"+petitionID, http.StatusOK)
 	assert.Contains(t, body, "<h1>Trees for the river</h1>")
 	assert.Contains(t, body, "<code>commons petition sign river-trees</code>")
+	assert.Contains(t, body, `<a href="/wallet?petition=river-trees">sign with your browser wallet</a>`)
 	assert.Contains(t, body, "<p>Plant a hundred trees along the river.</p>")
 	assert.Contains(t, body, "<p>We ask the council to &lt;script&gt;alert(1)&lt;/script&gt; act.</p>")
 	assert.Contains(t, body, "<p>Third paragraph,\nover two lines.</p>")

@@ -4,10 +4,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/dashboards"
+	"github.com/commons-city/commons/dashboards/wallet"
 )
 
 // routes is the whole route table.
-func (a *api) routes(app *fiber.App, pages *dashboards.Pages) {
+func (a *api) routes(app *fiber.App, pages *dashboards.Pages, walletPage *wallet.Page) {
 	app.Use(requestID(), a.observe(app.Config().ErrorHandler), securityHeaders, a.timeout)
 	limit := a.rateLimit() // POST only, per client IP, shared by every route it guards
 
@@ -46,6 +47,7 @@ func (a *api) routes(app *fiber.App, pages *dashboards.Pages) {
 	app.Get("/ledger/tile/*", a.tile)
 
 	pages.Mount(app)
+	walletPage.Mount(app) // GET /wallet: the only page that runs a script (its own)
 
 	app.Use(func(c *fiber.Ctx) error {
 		c.Locals(routeLabel, unmatched)

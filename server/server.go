@@ -18,6 +18,7 @@ import (
 	"github.com/commons-city/commons/client/geo"
 	"github.com/commons-city/commons/dashboards"
 	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/dashboards/wallet"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/server/store"
@@ -112,6 +113,10 @@ func New(cfg Config) (*fiber.App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	walletPage, err := wallet.New(pages.StylesheetURL())
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	app := fiber.New(fiber.Config{
 		Immutable:               true,
 		BodyLimit:               cfg.BodyLimit,
@@ -135,7 +140,7 @@ func New(cfg Config) (*fiber.App, error) {
 		return nil, err
 	}
 	app.Hooks().OnShutdown(a.backups.abort)
-	a.routes(app, pages)
+	a.routes(app, pages, walletPage)
 	return app, nil
 }
 
@@ -147,9 +152,10 @@ func (a *api) timeout(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// securityHeaders applies to every answer: no third-party anything, no sniffing, no framing.
+// securityHeaders applies to every answer: no third-party anything, no script, no sniffing, no
+// framing. The wallet page alone replaces the policy with one that runs its own script.
 func securityHeaders(c *fiber.Ctx) error {
-	c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("Referrer-Policy", "no-referrer")
 	c.Set("X-Frame-Options", "DENY")

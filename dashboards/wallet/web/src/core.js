@@ -1,0 +1,374 @@
+// The wallet's cryptography, as pure functions: the same derivation, statement bytes and
+// signatures as the Go package crypto (crypto/wallet.go, statement.go, signed.go), the wallet
+// file format of `commons wallet init`, and the checks of a ledger receipt (C2SP signed-note
+// checkpoints, RFC 6962 inclusion proofs). Nothing here touches the network or the page.
+
+import * as age from "age-encryption";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { hkdf } from "@noble/hashes/hkdf.js";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+// Derivation constants: crypto/wallet.go.
+const HKDF_SALT = "commons/v1";
+const LABEL_SIGNING = "commons/v1 statement signing ed25519";
+const LABEL_NULLIFIER = "commons/v1 petition nullifier hmac-sha256";
+// Signature domains: crypto/signed.go.
+const DOMAIN_STATEMENT = "commons/v1 statement\n";
+
+const ARMOR_HEADER = "-----BEGIN AGE ENCRYPTED FILE-----";
+const BINARY_HEADER = "age-encryption.org/v1";
+
+export function toHex(b) {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export function toBase64(b) {
+  let s = "";
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s);
+}
+
+export function fromBase64(s) {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function base64url(b) {
+  return toBase64(b).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+// base32lower encodes bytes as lower-case RFC 4648 base32 without padding.
+function base32lower(b) {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  let bits = 0;
+  let value = 0;
+  let out = "";
+  for (const x of b) {
+    value = (value << 8) | x;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return out;
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let i = 0;
+  for (const p of parts) {
+    out.set(p, i);
+    i += p.length;
+  }
+  return out;
+}
+
+function equalBytes(a, b) {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+// WalletError carries a code the page translates; it never quotes the key or passphrase.
+export class WalletError extends Error {
+  constructor(code, params = {}) {
+    super(code);
+    this.code = code;
+    this.params = params;
+  }
+}
+
+// citizenId is "c-" and the lower-case unpadded base32 of the first 15 bytes of
+// SHA-256(Ed25519 public key).
+export function citizenId(publicKey) {
+  return "c-" + base32lower(sha256(publicKey).slice(0, 15));
+}
+
+// deriveKeys derives the wallet's keys from its identity string (AGE-SECRET-KEY-1…, upper
+// case) exactly as crypto/wallet.go does.
+export async function deriveKeys(identity) {
+  const ikm = enc.encode(identity);
+  const salt = enc.encode(HKDF_SALT);
+  const seed = hkdf(sha256, ikm, salt, enc.encode(LABEL_SIGNING), 32);
+  const nullifierKey = hkdf(sha256, ikm, salt, enc.encode(LABEL_NULLIFIER), 32);
+  const publicKey = ed25519.getPublicKey(seed);
+  return {
+    identity,
+    recipient: await age.identityToRecipient(identity),
+    seed,
+    nullifierKey,
+    publicKey,
+    citizen: citizenId(publicKey),
+  };
+}
+
+// nullifier is the lower-case hex HMAC-SHA-256 of the petition id under the nullifier key.
+export function nullifier(keys, petition) {
+  return toHex(hmac(sha256, keys.nullifierKey, enc.encode(petition)));
+}
+
+// parseIdentityFile reads a plain wallet file: comment and blank lines are skipped, exactly
+// one X25519 identity must remain. It returns the identity in canonical (upper) case.
+export async function parseIdentityFile(text) {
+  let found = null;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    if (found !== null) throw new WalletError("wallet_many");
+    found = line;
+  }
+  if (found === null) throw new WalletError("wallet_none");
+  const upper = found.toUpperCase();
+  if (!upper.startsWith("AGE-SECRET-KEY-1") || upper.startsWith("AGE-SECRET-KEY-PQ-")) {
+    throw new WalletError("wallet_invalid");
+  }
+  try {
+    await age.identityToRecipient(upper);
+  } catch {
+    throw new WalletError("wallet_invalid");
+  }
+  return upper;
+}
+
+// isProtected reports whether wallet file bytes are an age file (a passphrase-protected
+// wallet), armored or binary.
+export function isProtected(bytes) {
+  const head = dec.decode(bytes.slice(0, 64)).trimStart();
+  return head.startsWith(ARMOR_HEADER) || head.startsWith(BINARY_HEADER);
+}
+
+// marshalWallet is the plain wallet file, as crypto.Wallet.Marshal writes it.
+export function marshalWallet(keys, created) {
+  return (
+    "# Commons wallet — a standard age identity. Keep it secret, keep a backup.\n" +
+    `# created: ${created}\n` +
+    `# citizen: ${keys.citizen}\n` +
+    `# public key: ${keys.recipient}\n` +
+    `${keys.identity}\n`
+  );
+}
+
+// protect encrypts a plain wallet file to a passphrase with age's scrypt recipient,
+// ASCII-armored, as crypto.Wallet.MarshalProtected does.
+export async function protect(plainFile, passphrase) {
+  if (passphrase === "") throw new WalletError("passphrase_empty");
+  const e = new age.Encrypter();
+  e.setPassphrase(passphrase);
+  return age.armor.encode(await e.encrypt(plainFile));
+}
+
+// unprotect decrypts a protected wallet file (armored or binary) with the passphrase and
+// returns the plain wallet file.
+export async function unprotect(bytes, passphrase) {
+  if (passphrase === "") throw new WalletError("passphrase_required");
+  const text = dec.decode(bytes).trimStart();
+  const ciphertext = text.startsWith(ARMOR_HEADER) ? age.armor.decode(text) : bytes;
+  const d = new age.Decrypter();
+  d.addPassphrase(passphrase);
+  try {
+    return await d.decrypt(ciphertext, "text");
+  } catch {
+    throw new WalletError("passphrase_wrong");
+  }
+}
+
+// openWalletFile reads wallet file bytes, plain or protected, and derives its keys.
+export async function openWalletFile(bytes, passphrase) {
+  const plain = isProtected(bytes) ? await unprotect(bytes, passphrase) : dec.decode(bytes);
+  return { plain, keys: await deriveKeys(await parseIdentityFile(plain)) };
+}
+
+// newIdentity returns a fresh random age X25519 identity.
+export function newIdentity() {
+  return age.generateX25519Identity();
+}
+
+// Canonical statement fields: crypto.Statement, in lexicographic key order.
+const STRING_FIELDS = ["citizen", "document", "invite", "issued_at", "neighbourhood", "nonce", "nullifier",
+  "petition", "purpose", "recipient", "signing_key", "type"];
+const ALWAYS = new Set(["citizen", "issued_at", "nonce", "type"]);
+
+function checkField(name, s) {
+  if (typeof s !== "string" || s.length > 256) throw new WalletError("bad_field:" + name);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 0x22 || c === 0x5c || c === 0x3c || c === 0x3e || c === 0x26) {
+      throw new WalletError("bad_field:" + name);
+    }
+  }
+}
+
+// canonicalStatement is the statement's canonical JSON, byte for byte what Go's
+// Statement.Canonical produces: keys in order, empty optional fields left out.
+export function canonicalStatement(st) {
+  const known = new Set([...STRING_FIELDS, "erase", "purpose_version"]);
+  for (const k of Object.keys(st)) {
+    if (!known.has(k)) throw new WalletError("bad_field:" + k);
+  }
+  const out = {};
+  for (const k of [...known].sort()) {
+    const v = st[k];
+    if (k === "erase") {
+      if (v) out.erase = true;
+    } else if (k === "purpose_version") {
+      if (v !== undefined && v !== 0) {
+        if (!Number.isSafeInteger(v)) throw new WalletError("bad_field:" + k);
+        out.purpose_version = v;
+      }
+    } else {
+      const s = v ?? "";
+      checkField(k, s);
+      if (s !== "" || ALWAYS.has(k)) out[k] = s;
+    }
+  }
+  return JSON.stringify(out);
+}
+
+// signStatement fills in the citizen id and signs the statement's domain-separated canonical
+// bytes with the derived Ed25519 key; the signature is standard base64.
+export function signStatement(keys, st) {
+  const statement = { ...st, citizen: keys.citizen };
+  const msg = enc.encode(DOMAIN_STATEMENT + canonicalStatement(statement));
+  return { statement, signature: toBase64(ed25519.sign(msg, keys.seed)) };
+}
+
+// newNonce is 16 random bytes, base64url without padding, like crypto.NewNonce.
+export function newNonce() {
+  return base64url(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+// now is the current time as statements carry it (RFC 3339, UTC, seconds).
+export function now() {
+  return new Date().toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+// parseVerifierKey parses a signed-note verifier key "name+hash+base64(0x01‖key)".
+export function parseVerifierKey(vkey) {
+  // name+hash+key: the key's base64 may itself hold "+", so cut at the first two only.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(vkey.trim());
+  if (!m) throw new WalletError("ledger_key");
+  const [, name, hashHex, b64] = m;
+  let raw;
+  try {
+    raw = fromBase64(b64);
+  } catch {
+    throw new WalletError("ledger_key");
+  }
+  if (raw.length !== 33 || raw[0] !== 1) {
+    throw new WalletError("ledger_key");
+  }
+  const hash = sha256(concat(enc.encode(name + "\n"), raw)).slice(0, 4);
+  if (toHex(hash) !== hashHex) throw new WalletError("ledger_key");
+  return { name, hash, publicKey: raw.slice(1) };
+}
+
+// openCheckpoint verifies a C2SP signed note with the verifier key and parses its
+// tlog-checkpoint body. It throws unless a signature line of the key verifies.
+export function openCheckpoint(note, vkey) {
+  const v = parseVerifierKey(vkey);
+  const split = note.lastIndexOf("\n\n");
+  if (split < 0) throw new WalletError("checkpoint_format");
+  const text = note.slice(0, split + 1);
+  const sigs = note.slice(split + 2).split("\n").filter((l) => l !== "");
+  let ok = false;
+  for (const line of sigs) {
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m || m[1] !== v.name) continue;
+    const sig = fromBase64(m[2]);
+    if (sig.length !== 68 || !equalBytes(sig.slice(0, 4), v.hash)) continue;
+    ok = ok || ed25519.verify(sig.slice(4), enc.encode(text), v.publicKey, { zip215: false });
+  }
+  if (!ok) throw new WalletError("checkpoint_signature");
+  const lines = text.split("\n");
+  if (lines.length < 4 || lines[0] !== v.name || !/^(0|[1-9]\d*)$/.test(lines[1])) {
+    throw new WalletError("checkpoint_format");
+  }
+  const root = fromBase64(lines[2]);
+  if (root.length !== 32) throw new WalletError("checkpoint_format");
+  return { origin: lines[0], size: BigInt(lines[1]), root };
+}
+
+// leafHash is the RFC 6962 hash of a ledger entry: SHA-256(0x00 ‖ entry).
+export function leafHash(entry) {
+  return sha256(concat(new Uint8Array([0]), entry));
+}
+
+function nodeHash(l, r) {
+  return sha256(concat(new Uint8Array([1]), l, r));
+}
+
+// verifyInclusion checks an RFC 6962 inclusion proof (RFC 9162 §2.1.3.2) of leaf at index in
+// the tree of size whose root is root. proof is a list of byte arrays.
+export function verifyInclusion(index, size, leaf, proof, root) {
+  let fn = BigInt(index);
+  let sn = BigInt(size) - 1n;
+  if (fn > sn) return false;
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = nodeHash(p, r);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && equalBytes(r, root);
+}
+
+// verifyConsistency checks an RFC 6962 consistency proof (RFC 9162 §2.1.4.2) that the tree
+// of size second and root secondRoot extends the tree of size first and root firstRoot.
+export function verifyConsistency(first, second, proof, firstRoot, secondRoot) {
+  const m = BigInt(first);
+  const n = BigInt(second);
+  if (m > n) return false;
+  if (m === n) return proof.length === 0 && equalBytes(firstRoot, secondRoot);
+  if (m === 0n || proof.length === 0) return false;
+  const path = (m & (m - 1n)) === 0n ? [firstRoot, ...proof] : proof;
+  let fn = m - 1n;
+  let sn = n - 1n;
+  while ((fn & 1n) === 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && equalBytes(fr, firstRoot) && equalBytes(sr, secondRoot);
+}
+
+// decryptVaultCopy opens one of the resident's vault copies (binary age, sealed to them) and
+// parses the batch of readings inside.
+export async function decryptVaultCopy(identity, ciphertext) {
+  const d = new age.Decrypter();
+  d.addIdentity(identity);
+  return JSON.parse(await d.decrypt(ciphertext, "text"));
+}

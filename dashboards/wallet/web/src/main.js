@@ -1,0 +1,543 @@
+// The /wallet page: create, import or open the resident's wallet, register, consent, sign
+// petitions, check receipts and open "My data" — all on the device. The secret key lives in
+// this module's memory and in IndexedDB (encrypted when the resident chose a passphrase); it
+// is never put in a request, a log line or the page.
+
+import * as core from "./core.js";
+import * as store from "./store.js";
+import * as api from "./api.js";
+import { pickLanguage, translator } from "./i18n.js";
+import { METRICS, dailyMeans, lineChart } from "./chart.js";
+
+const enc = new TextEncoder();
+
+const state = {
+  lang: "en",
+  t: translator("en"),
+  record: null, // the stored wallet record
+  keys: null, // derived keys, in memory once the wallet is open
+  receipts: [],
+  registered: false,
+  ledgerKey: null,
+  lastCheckpoint: null, // {size, root}: the latest checkpoint this browser verified
+  purposes: [],
+  petitions: [],
+  neighbourhoods: [],
+  checks: new Map(), // receipt index → {ok: true, size, origin} or {ok: false, err}
+  data: null, // {readings, days}
+  metric: "pm2_5",
+  invite: new URLSearchParams(location.search).get("invite") ?? "",
+  // A link to /wallet?petition=ID brings the resident to that petition once registered.
+  linked: new URLSearchParams(location.search).get("petition") ?? "",
+  linkPending: new URLSearchParams(location.search).has("petition"),
+  busy: false,
+};
+
+// h builds an element: attributes (on* become listeners), then children (strings or nodes).
+function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false || v === null) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v === true) e.setAttribute(k, "");
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(typeof c === "string" ? document.createTextNode(c) : c);
+  }
+  return e;
+}
+
+const slug = (s) => s.replace(/[^a-zA-Z0-9-]/g, "-");
+
+// say puts a message in the live region; alert makes it assertive (errors).
+function say(text, alert = false) {
+  document.getElementById(alert ? "alert" : "status").textContent = text;
+  document.getElementById(alert ? "status" : "alert").textContent = "";
+}
+
+function errorText(err) {
+  const t = state.t;
+  if (err instanceof api.ApiError) {
+    return err.code === "network" ? t("network") : t("error", { message: err.message || err.code });
+  }
+  if (err instanceof core.WalletError) {
+    return err.code.startsWith("bad_field:") ? t("error", { message: err.code }) : t(err.code, err.params);
+  }
+  return t("error", { message: String(err?.message ?? err) });
+}
+
+// act runs one user action with a busy state, reporting success or the error.
+async function act(fn) {
+  if (state.busy) return;
+  state.busy = true;
+  const app = document.getElementById("app");
+  app.setAttribute("aria-busy", "true");
+  say(state.t("busy"));
+  try {
+    const msg = await fn();
+    render();
+    say(msg ?? "");
+  } catch (err) {
+    render();
+    say(errorText(err), true);
+  } finally {
+    state.busy = false;
+    app.removeAttribute("aria-busy");
+  }
+}
+
+// ---- wallet ----
+
+async function saveWallet(fileBytes, isProtected, keys) {
+  state.record = { file: fileBytes, protected: isProtected, citizen: keys.citizen, recipient: keys.recipient };
+  await store.put("wallet", state.record);
+  state.keys = keys;
+}
+
+async function createWallet(pass, again) {
+  if (pass !== again) throw new core.WalletError("passphrases_differ");
+  const keys = await core.deriveKeys(await core.newIdentity());
+  const plain = core.marshalWallet(keys, core.now());
+  const file = pass === "" ? plain : await core.protect(plain, pass);
+  state.receipts = [];
+  state.registered = false;
+  await store.put("receipts", []);
+  await store.put("registered", false);
+  await saveWallet(enc.encode(file), pass !== "", keys);
+  return state.t("done_create");
+}
+
+async function importWallet(input, pass) {
+  const f = input.files?.[0];
+  if (!f) throw new core.WalletError("no_file");
+  const bytes = new Uint8Array(await f.arrayBuffer());
+  const { keys } = await core.openWalletFile(bytes, pass);
+  state.receipts = [];
+  state.registered = false;
+  await store.put("receipts", []);
+  await store.put("registered", false);
+  await saveWallet(bytes, core.isProtected(bytes), keys);
+  return state.t("done_import");
+}
+
+async function unlock(pass) {
+  const { keys } = await core.openWalletFile(state.record.file, pass);
+  if (keys.citizen !== state.record.citizen) throw new core.WalletError("wallet_invalid");
+  state.keys = keys;
+  return state.t("done_import");
+}
+
+// saveFile hands bytes made on the device to the browser's download, without a request.
+function saveFile(bytes, name, type) {
+  const a = h("a", { href: URL.createObjectURL(new Blob([bytes], { type })), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+function backup() {
+  const r = state.record;
+  saveFile(r.file, r.protected ? "commons-wallet.age" : "commons-wallet", "application/octet-stream");
+}
+
+async function forget() {
+  if (!confirm(state.t("forget_confirm"))) return;
+  // The wallet and what is the resident's go; the node's pinned key and last checkpoint are
+  // public and stay, so a later wallet here still notices a changed key or a forked ledger.
+  for (const name of ["wallet", "receipts", "registered"]) await store.remove(name);
+  Object.assign(state, { record: null, keys: null, receipts: [], registered: false, data: null });
+  state.checks.clear();
+}
+
+// ---- statements ----
+
+async function send(path, st) {
+  const signed = core.signStatement(state.keys, { ...st, issued_at: core.now(), nonce: core.newNonce() });
+  return api.postJSON(path, signed);
+}
+
+async function keep(kind, fields, receipt) {
+  state.receipts.push({ kind, ...fields, receipt });
+  await store.put("receipts", state.receipts);
+}
+
+async function register(invite, neighbourhood) {
+  try {
+    const a = await send("/api/v1/citizens", {
+      type: "citizen.register", invite: invite.trim(), neighbourhood,
+      recipient: state.keys.recipient, signing_key: core.toBase64(state.keys.publicKey),
+    });
+    await keep("citizen.register", {}, a.receipt);
+  } catch (err) {
+    if (!(err instanceof api.ApiError && err.code === "already_registered")) throw err;
+  }
+  state.registered = true;
+  await store.put("registered", true);
+  return state.t("done_register");
+}
+
+async function consent(p, grant, erase) {
+  const type = grant ? "consent.grant" : "consent.revoke";
+  const a = await send("/api/v1/statements", { type, purpose: p.id, purpose_version: p.version, erase: !grant && erase });
+  await keep(type, { purpose: p.id }, a.receipt);
+  return state.t(grant ? "done_grant" : "done_revoke", { purpose: p.title });
+}
+
+async function petition(p, sign) {
+  const type = sign ? "petition.sign" : "petition.withdraw";
+  const a = await send("/api/v1/statements", { type, petition: p.id, nullifier: core.nullifier(state.keys, p.id) });
+  await keep(type, { petition: p.id }, a.receipt);
+  const fresh = await api.getJSON("/api/v1/petitions/" + encodeURIComponent(p.id));
+  state.petitions = state.petitions.map((q) => (q.id === fresh.id ? fresh : q));
+  return state.t(sign ? "done_sign" : "done_withdraw", { n: fresh.signatures });
+}
+
+// latestChoice is the kind of the newest receipt for a purpose or petition, or "".
+function latestChoice(field, id) {
+  for (let i = state.receipts.length - 1; i >= 0; i--) {
+    if (state.receipts[i][field] === id) return state.receipts[i].kind;
+  }
+  return "";
+}
+
+// ---- receipts ----
+
+// ledgerKey fetches the ledger's verifier key and pins it on first use.
+async function pinnedLedgerKey() {
+  const key = (await api.getText("/api/v1/ledger/key")).trim();
+  core.parseVerifierKey(key);
+  if (state.ledgerKey === null) {
+    state.ledgerKey = key;
+    await store.put("ledgerKey", key);
+  } else if (state.ledgerKey !== key) {
+    throw new core.WalletError("ledger_key_changed");
+  }
+  return key;
+}
+
+// checkReceipt verifies a receipt under its own signed checkpoint and under the latest one,
+// and that the ledger still serves the entry it covers.
+async function checkReceipt(r, key, latest) {
+  const leaf = core.fromBase64(r.receipt.leaf_hash);
+  const own = core.openCheckpoint(r.receipt.checkpoint, key);
+  const proof = r.receipt.proof.map(core.fromBase64);
+  if (own.size > latest.size || !core.verifyInclusion(r.receipt.index, own.size, leaf, proof, own.root)) {
+    throw new core.WalletError("proof_failed");
+  }
+  const p = await api.getJSON(`/api/v1/ledger/proof/inclusion?index=${r.receipt.index}&size=${latest.size}`);
+  if (p.leaf_hash !== r.receipt.leaf_hash ||
+      !core.verifyInclusion(r.receipt.index, latest.size, leaf, p.proof.map(core.fromBase64), latest.root)) {
+    throw new core.WalletError("proof_failed");
+  }
+  const entry = await api.getBytes(`/api/v1/ledger/entries/${r.receipt.index}`);
+  if (core.toBase64(core.leafHash(entry)) !== r.receipt.leaf_hash) throw new core.WalletError("entry_differs");
+}
+
+// consistentWithLastSeen checks that the latest checkpoint extends the last one this browser
+// saw (a forked or rewritten ledger fails here), then remembers the latest.
+async function consistentWithLastSeen(latest) {
+  const last = state.lastCheckpoint;
+  if (last !== null) {
+    const size = BigInt(last.size);
+    const root = core.fromBase64(last.root);
+    let ok = size <= latest.size;
+    if (ok && size > 0n) {
+      const p = await api.getJSON(`/api/v1/ledger/proof/consistency?from=${size}&to=${latest.size}`);
+      ok = core.verifyConsistency(size, latest.size, p.proof.map(core.fromBase64), root, latest.root);
+    }
+    if (!ok) throw new core.WalletError("ledger_inconsistent", { size: last.size });
+  }
+  state.lastCheckpoint = { size: String(latest.size), root: core.toBase64(latest.root) };
+  await store.put("lastCheckpoint", state.lastCheckpoint);
+}
+
+async function checkReceipts() {
+  const key = await pinnedLedgerKey();
+  const latest = core.openCheckpoint(await api.getText("/api/v1/ledger/checkpoint"), key);
+  await consistentWithLastSeen(latest);
+  state.checks.clear();
+  let failed = 0;
+  for (const r of state.receipts) {
+    try {
+      await checkReceipt(r, key, latest);
+      state.checks.set(r.receipt.index, { ok: true, size: latest.size, origin: latest.origin });
+    } catch (err) {
+      failed++;
+      state.checks.set(r.receipt.index, { ok: false, err });
+    }
+  }
+  if (failed > 0) throw new core.WalletError("checks_failed", { n: failed });
+  return state.t("checked_ok", { size: latest.size, origin: latest.origin });
+}
+
+// ---- my data ----
+
+async function loadData() {
+  const answer = await send("/api/v1/vault", { type: "vault.export" });
+  const readings = [];
+  for (const c of answer.copies) {
+    const batch = await core.decryptVaultCopy(state.keys.identity, core.fromBase64(c.ciphertext));
+    readings.push(...batch.readings);
+  }
+  readings.sort((a, b) => (a.recorded_at < b.recorded_at ? -1 : 1));
+  state.data = { readings, days: [...new Set(readings.map((r) => r.recorded_at.slice(0, 10)))] };
+  const present = METRICS.filter((m) => dailyMeans(readings, m.key).length > 0);
+  if (present.length > 0 && !present.some((m) => m.key === state.metric)) state.metric = present[0].key;
+  return state.data.readings.length === 0 ? state.t("data_none")
+    : state.t("data_summary", { readings: readings.length, days: state.data.days.length, first: state.data.days[0], last: state.data.days.at(-1) });
+}
+
+function saveReadings() {
+  saveFile(JSON.stringify({ readings: state.data.readings }, null, 2), "readings.json", "application/json");
+}
+
+// ---- rendering ----
+
+function field(id, label, input) {
+  return h("div", { class: "field" }, h("label", { for: id }, label), input);
+}
+
+function section(id, heading, ...body) {
+  return h("section", { id, "aria-labelledby": id + "-h" }, h("h2", { id: id + "-h", tabindex: "-1" }, heading), ...body);
+}
+
+function languageSwitch() {
+  const t = state.t;
+  return h("nav", { class: "lang", "aria-label": t("language") },
+    ...[["en", "English"], ["fr", "Français"]].map(([code, name]) =>
+      h("button", { type: "button", id: "lang-" + code, lang: code, "aria-pressed": String(state.lang === code),
+        onclick: () => setLanguage(code) }, name)));
+}
+
+function setupView() {
+  const t = state.t;
+  const p1 = h("input", { id: "new-pass", type: "password", autocomplete: "new-password" });
+  const p2 = h("input", { id: "new-pass2", type: "password", autocomplete: "new-password" });
+  const file = h("input", { id: "import-file", type: "file" });
+  const ip = h("input", { id: "import-pass", type: "password", autocomplete: "current-password" });
+  return section("setup", t("setup_heading"),
+    h("form", { id: "create-form", onsubmit: (e) => { e.preventDefault(); act(() => createWallet(p1.value, p2.value)); } },
+      h("h3", {}, t("create_heading")), h("p", {}, t("create_help")),
+      field("new-pass", t("passphrase"), p1), field("new-pass2", t("passphrase_again"), p2),
+      h("button", { type: "submit", id: "create" }, t("create"))),
+    h("form", { id: "import-form", onsubmit: (e) => { e.preventDefault(); act(() => importWallet(file, ip.value)); } },
+      h("h3", {}, t("import_heading")), h("p", {}, t("import_help")),
+      field("import-file", t("wallet_file"), file), field("import-pass", t("import_passphrase"), ip),
+      h("button", { type: "submit", id: "import" }, t("import"))));
+}
+
+function unlockView() {
+  const t = state.t;
+  const p = h("input", { id: "unlock-pass", type: "password", autocomplete: "current-password" });
+  return section("unlock", t("unlock_heading"),
+    h("p", {}, t("unlock_help")),
+    h("p", {}, t("citizen") + " ", h("code", { class: "citizen" }, state.record.citizen)),
+    h("form", { onsubmit: (e) => { e.preventDefault(); act(() => unlock(p.value)); } },
+      field("unlock-pass", t("passphrase_open"), p),
+      h("button", { type: "submit", id: "unlock-button" }, t("unlock"))),
+    h("button", { type: "button", class: "secondary", id: "forget", onclick: () => act(forget) }, t("forget")));
+}
+
+function walletView() {
+  const t = state.t;
+  return section("wallet", t("wallet_heading"),
+    h("dl", { class: "figures keys" },
+      h("div", {}, h("dt", {}, t("citizen")), h("dd", {}, h("code", { class: "citizen", id: "citizen" }, state.keys.citizen))),
+      h("div", {}, h("dt", {}, t("recipient")), h("dd", {}, h("code", { id: "recipient" }, state.keys.recipient)))),
+    h("p", {}, t(state.record.protected ? "protected_yes" : "protected_no")),
+    h("p", {}, h("button", { type: "button", id: "backup", onclick: backup }, t("backup"))),
+    h("p", { class: "note" }, t("backup_help")),
+    h("p", { class: "note" }, t("storage_note")),
+    h("p", {}, h("button", { type: "button", class: "secondary", id: "forget", onclick: () => act(forget) }, t("forget"))));
+}
+
+function registerView() {
+  const t = state.t;
+  if (state.registered) return h("p", { id: "registered" }, t("registered"));
+  const invite = h("input", { id: "invite", type: "text", autocomplete: "off", spellcheck: "false", value: state.invite,
+    oninput: (e) => { state.invite = e.target.value; } });
+  const nb = h("select", { id: "neighbourhood", required: true },
+    h("option", { value: "", selected: true, disabled: true }, t("choose")),
+    ...state.neighbourhoods.map((n) => h("option", { value: n.id }, n.name)));
+  return section("register", t("register_heading"),
+    h("form", { onsubmit: (e) => { e.preventDefault(); act(() => register(invite.value, nb.value)); } },
+      field("invite", t("invite"), invite), field("neighbourhood", t("neighbourhood"), nb),
+      h("button", { type: "submit", id: "register-button" }, t("register"))));
+}
+
+function policyWords(p) {
+  const t = state.t;
+  const r = p.release ?? {};
+  const out = [];
+  if (p.data) out.push(t("uses", { data: p.data }));
+  if (r.grid) out.push(t("policy_grid", { grid: r.grid, k: r.k }));
+  if (r.clamp_pm2_5 && r.clamp_pm10) {
+    out.push(t("policy_clamp", { pm25: `${r.clamp_pm2_5[0]}–${r.clamp_pm2_5[1]}`, pm10: `${r.clamp_pm10[0]}–${r.clamp_pm10[1]}` }));
+  }
+  if (r.grid) out.push(t("policy_noise", { eps: r.epsilon || 1, week: r.week_epsilon || 7 }));
+  if (r.grace_hours) out.push(t("policy_grace", { hours: r.grace_hours }));
+  return out;
+}
+
+function purposesView() {
+  const t = state.t;
+  return section("purposes", t("purposes_heading"),
+    h("ul", { class: "cards" }, ...state.purposes.map((p) => {
+      const kind = latestChoice("purpose", p.id);
+      const choice = kind === "consent.grant" ? "granted" : kind === "consent.revoke" ? "withdrawn" : "none";
+      const erase = h("input", { type: "checkbox", id: "erase-" + slug(p.id) });
+      return h("li", { class: "card", id: "purpose-" + slug(p.id) },
+        h("h3", {}, p.title), h("p", {}, p.description),
+        h("ul", { class: "policy" }, ...policyWords(p).map((w) => h("li", {}, w))),
+        h("p", { class: "meta" }, t("version", { v: p.version }), " · ", h("strong", { class: "choice" }, t("your_choice", { state: t("state_" + choice) }))),
+        choice === "granted"
+          ? h("div", { class: "actions" },
+            h("div", { class: "check" }, erase, h("label", { for: "erase-" + slug(p.id) }, t("erase"))),
+            h("button", { type: "button", class: "secondary", id: "revoke-" + slug(p.id), onclick: () => act(() => consent(p, false, erase.checked)) }, t("revoke")))
+          : h("div", { class: "actions" },
+            h("button", { type: "button", id: "grant-" + slug(p.id), onclick: () => act(() => consent(p, true, false)) }, t("grant"))));
+    })));
+}
+
+function petitionsView() {
+  const t = state.t;
+  if (state.petitions.length === 0) return section("petitions", t("petitions_heading"), h("p", {}, t("no_petitions")));
+  return section("petitions", t("petitions_heading"),
+    h("ul", { class: "cards" }, ...state.petitions.map((p) => {
+      const signed = latestChoice("petition", p.id) === "petition.sign";
+      const open = p.status === "open";
+      return h("li", { class: p.id === state.linked ? "card linked" : "card", id: "petition-" + slug(p.id) },
+        h("h3", { tabindex: "-1" }, h("a", { href: "/petitions/" + encodeURIComponent(p.id) }, p.title)),
+        h("p", { class: "meta" }, h("span", { class: "count" }, t("signatures", { n: p.signatures, threshold: p.threshold })),
+          " · ", t("status_" + p.status), open ? " · " + t("closes", { date: p.closes.slice(0, 10) }) : ""),
+        signed ? h("p", { class: "choice" }, t("signed")) : null,
+        open ? h("div", { class: "actions" }, signed
+          ? h("button", { type: "button", class: "secondary", id: "withdraw-" + slug(p.id), onclick: () => act(() => petition(p, false)) }, t("withdraw"))
+          : h("button", { type: "button", id: "sign-" + slug(p.id), onclick: () => act(() => petition(p, true)) }, t("sign"))) : null);
+    })));
+}
+
+// checkText says, in the page's language, how a receipt's check went.
+function checkText(c) {
+  const t = state.t;
+  if (c.ok) return t("checked_ok", { size: c.size, origin: c.origin });
+  return t("checked_failed", { reason: c.err instanceof core.WalletError ? t(c.err.code) : errorText(c.err) });
+}
+
+function receiptsView() {
+  const t = state.t;
+  return section("receipts", t("receipts_heading"),
+    h("p", {}, t("receipts_help")),
+    state.receipts.length === 0 ? h("p", {}, t("no_receipts")) :
+      h("ul", { class: "receipts" }, ...state.receipts.map((r) => {
+        const c = state.checks.get(r.receipt.index);
+        return h("li", { "data-index": r.receipt.index },
+          t("receipt_line", { kind: t("kind_" + (r.kind === "citizen.register" ? "register" : r.kind)), what: r.purpose ?? r.petition ?? "", index: r.receipt.index }),
+          c ? h("span", { class: c.ok ? "checked ok" : "checked failed" }, " " + checkText(c)) : null);
+      })),
+    state.ledgerKey ? h("p", { class: "note" }, t("key_pinned", { key: state.ledgerKey })) : null,
+    state.receipts.length > 0 ? h("button", { type: "button", id: "check", onclick: () => act(checkReceipts) }, t("check")) : null);
+}
+
+function dataView() {
+  const t = state.t;
+  const parts = [h("p", {}, t("data_help")),
+    h("button", { type: "button", id: "data-load", onclick: () => act(loadData) }, t("data_load"))];
+  const d = state.data;
+  if (d && d.readings.length === 0) parts.push(h("p", { id: "data-summary" }, t("data_none")));
+  if (d && d.readings.length > 0) {
+    parts.push(h("p", { id: "data-summary" }, t("data_summary", { readings: d.readings.length, days: d.days.length, first: d.days[0], last: d.days.at(-1) })));
+    const present = METRICS.filter((m) => dailyMeans(d.readings, m.key).length > 0);
+    const select = h("select", { id: "metric", onchange: (e) => { state.metric = e.target.value; render(); } },
+      ...present.map((m) => h("option", { value: m.key, selected: m.key === state.metric }, t(m.key))));
+    parts.push(field("metric", t("data_metric"), select));
+    const m = METRICS.find((x) => x.key === state.metric);
+    const pts = dailyMeans(d.readings, m.key);
+    if (pts.length > 0) {
+      const vals = pts.map((p) => p.mean);
+      const title = t("chart_title", { metric: t(m.key) });
+      parts.push(h("figure", { class: "personal" }, lineChart(pts, title, t("chart_desc", { min: Math.min(...vals), max: Math.max(...vals), unit: m.unit, days: pts.length })),
+        h("figcaption", {}, title + " (" + m.unit + ")")));
+      parts.push(h("table", { class: "daily" },
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("date")), h("th", { scope: "col" }, `${t(m.key)} (${m.unit})`))),
+        h("tbody", {}, ...pts.map((p) => h("tr", {}, h("th", { scope: "row" }, p.day), h("td", {}, String(p.mean)))))));
+    }
+    parts.push(h("button", { type: "button", class: "secondary", id: "data-save", onclick: saveReadings }, t("data_download")));
+  }
+  return section("data", t("data_heading"), ...parts);
+}
+
+function render() {
+  const t = state.t;
+  const focused = document.activeElement?.id;
+  document.documentElement.lang = state.lang;
+  document.title = t("title") + " · Commons";
+  const app = document.getElementById("app");
+  const views = [h("h1", {}, t("title")), languageSwitch(), h("p", { class: "lead" }, t("lead"))];
+  if (!state.record) views.push(setupView());
+  else if (!state.keys) views.push(unlockView());
+  else views.push(walletView(), registerView(), purposesView(), petitionsView(), receiptsView(), dataView());
+  app.replaceChildren(...views);
+  if (state.linkPending && state.keys && state.registered) {
+    const heading = document.querySelector(`#petition-${slug(state.linked)} h3`);
+    if (heading) {
+      state.linkPending = false;
+      heading.focus();
+      heading.scrollIntoView({ block: "center" });
+      return;
+    }
+  }
+  if (!focused) return;
+  // Focus stays on the control the resident used; when that control is gone (the view
+  // changed), it moves to the first heading of the new view rather than to the page's top.
+  const again = document.getElementById(focused) ?? app.querySelector("section h2");
+  again?.focus();
+}
+
+function setLanguage(lang) {
+  state.lang = lang;
+  state.t = translator(lang);
+  try { localStorage.setItem("commons-lang", lang); } catch { /* storage may be off */ }
+  say("");
+  render();
+}
+
+async function start() {
+  let saved = null;
+  try { saved = localStorage.getItem("commons-lang"); } catch { /* storage may be off */ }
+  const asked = new URLSearchParams(location.search).get("lang");
+  state.lang = pickLanguage(asked ?? saved, navigator.languages ?? [navigator.language]);
+  state.t = translator(state.lang);
+  const [record, receipts, registered, ledgerKey, lastCheckpoint] = await Promise.all(
+    ["wallet", "receipts", "registered", "ledgerKey", "lastCheckpoint"].map((k) => store.get(k)));
+  state.record = record ?? null;
+  state.receipts = receipts ?? [];
+  state.registered = registered ?? false;
+  state.ledgerKey = ledgerKey ?? null;
+  state.lastCheckpoint = lastCheckpoint ?? null;
+  if (state.record && !state.record.protected) {
+    state.keys = (await core.openWalletFile(state.record.file, "")).keys;
+  }
+  render();
+  try {
+    const [purposes, petitions, geo] = await Promise.all([
+      api.getJSON("/api/v1/purposes"), api.getJSON("/api/v1/petitions"), api.getJSON("/api/v1/neighbourhoods")]);
+    state.purposes = purposes;
+    state.petitions = petitions;
+    state.neighbourhoods = geo.features.map((f) => ({ id: f.properties.id, name: f.properties.name }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    render();
+    document.getElementById("app").dataset.ready = "true";
+  } catch (err) {
+    say(errorText(err), true);
+  }
+}
+
+// The pure functions, for the cross-implementation tests and for anyone auditing the page
+// from the browser console. They hold no key: each takes the keys it uses.
+globalThis.CommonsWalletCore = Object.freeze({ ...core });
+
+if (document.getElementById("app")) start();
