@@ -90,6 +90,11 @@ func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 				"request_id", c.Locals(requestIDKey), "err", err)
 			ae = errInternal
 		}
+		// A request fasthttp refuses before routing (a garbled request line, huge headers) never
+		// went through the middleware: its answer gets the security headers here.
+		if len(c.Response().Header.Peek(fiber.HeaderXContentTypeOptions)) == 0 {
+			setSecurityHeaders(c)
+		}
 		var body errorBody
 		body.Error.Code, body.Error.Message = ae.code, ae.message
 		return c.Status(ae.status).JSON(body)

@@ -155,11 +155,15 @@ func (a *api) timeout(c *fiber.Ctx) error {
 // securityHeaders applies to every answer: no third-party anything, no script, no sniffing, no
 // framing. The wallet page alone replaces the policy with one that runs its own script.
 func securityHeaders(c *fiber.Ctx) error {
+	setSecurityHeaders(c)
+	return c.Next()
+}
+
+func setSecurityHeaders(c *fiber.Ctx) {
 	c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("Referrer-Policy", "no-referrer")
 	c.Set("X-Frame-Options", "DENY")
-	return c.Next()
 }
 
 // decode parses a JSON body strictly into v: content type, unknown fields, trailing data.

@@ -173,8 +173,8 @@ func TestBadInputBattery(t *testing.T) {
 	}
 
 	// Requests fasthttp refuses itself, before routing: fiber's error handler still answers
-	// them with the JSON error body, but without the request id and security headers, and
-	// closes the connection.
+	// them with the JSON error body and the security headers (no request id: none was made),
+	// and closes the connection.
 	for _, r := range []struct {
 		name, raw string
 		status    int
@@ -185,9 +185,11 @@ func TestBadInputBattery(t *testing.T) {
 		{"negative Content-Length", "POST /api/v1/statements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -5\r\n\r\n", 400, "bad_request"},
 		{"bad chunk size", "POST /api/v1/statements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n", 400, "bad_request"},
 	} {
-		status, body := rawRequest(t, n.url, r.raw)
+		status, body, header := rawRequest(t, n.url, r.raw)
 		assert.Equal(t, r.status, status, "%s: %s", r.name, body)
 		assert.Equal(t, r.code, jsonErrCode(t, body), r.name)
+		assert.Contains(t, header.Get("Content-Security-Policy"), "script-src 'none'", r.name)
+		assert.Equal(t, "nosniff", header.Get("X-Content-Type-Options"), r.name)
 		healthy(r.name)
 	}
 
@@ -279,7 +281,7 @@ func rawHeadersOnly(t *testing.T, base, path, token string, length int) (int, []
 }
 
 // rawRequest writes raw bytes on a new connection and reads the one answer.
-func rawRequest(t *testing.T, base, raw string) (int, []byte) {
+func rawRequest(t *testing.T, base, raw string) (int, []byte, http.Header) {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	require.NoError(t, err)
@@ -292,7 +294,7 @@ func rawRequest(t *testing.T, base, raw string) (int, []byte) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp.StatusCode, b
+	return resp.StatusCode, b, resp.Header
 }
 
 type slowResult struct {
