@@ -250,8 +250,8 @@ func BenchmarkColdStartYear(b *testing.B) {
 		// and sealing 730,000 envelopes would only time the benchmark's own set-up.
 		first := time.Now().UTC().Truncate(24*time.Hour).AddDate(-1, 0, -1)
 		type sealedDay struct {
-			day          string
-			share, vault []byte
+			day   string
+			share []byte
 		}
 		days := make([]sealedDay, 365)
 		for d := range days {
