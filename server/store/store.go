@@ -54,23 +54,8 @@ func CitizenRecordKey(citizen string) []byte { return key("p/citizen/", citizen)
 
 // Neighbourhood returns a resident's neighbourhood from their private record.
 func (s *Store) Neighbourhood(citizen string) (string, error) {
-	var n string
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(CitizenRecordKey(citizen))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		n = string(v)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("store: neighbourhood: %w", err)
-	}
-	return n, nil
+	b, err := s.get(CitizenRecordKey(citizen), "neighbourhood")
+	return string(b), err
 }
 
 // PutContribution stores every envelope of a verified contribution durably, refusing a
@@ -471,23 +456,11 @@ func SignerKey(petition, citizen string) []byte { return key("p/signer/", petiti
 
 // Signer returns the nullifier a resident signed a petition under, or "" if they never did.
 func (s *Store) Signer(petition, citizen string) (string, error) {
-	var n string
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(SignerKey(petition, citizen))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		n = string(v)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("store: signer: %w", err)
+	b, err := s.get(SignerKey(petition, citizen), "signer")
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
 	}
-	return n, nil
+	return string(b), err
 }
 
 // AnswersKey is the key of a signer's answers to a petition's questions, sealed to the
