@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"filippo.io/age"
 
@@ -14,48 +13,16 @@ import (
 	"github.com/commons-city/commons/ledger/state"
 )
 
-// Petition is a petition as the server publishes it, with its exact counts.
-type Petition struct {
-	ID               string          `json:"id"`
-	Title            string          `json:"title"`
-	Text             string          `json:"text"`
-	Scope            []string        `json:"scope"`
-	Opens            time.Time       `json:"opens"`
-	Closes           time.Time       `json:"closes"`
-	Threshold        int             `json:"threshold"`
-	Ask              []string        `json:"ask"`
-	Organiser        string          `json:"organiser"`
-	Recipient        string          `json:"recipient"`
-	Signatures       int             `json:"signatures"`
-	Withdrawn        int             `json:"withdrawn"`
-	Paper            int             `json:"paper"`
-	Total            int             `json:"total"`
-	ProgressPercent  int             `json:"progress_percent"`
-	ThresholdReached bool            `json:"threshold_reached"`
-	Status           string          `json:"status"`
-	LedgerIndex      uint64          `json:"ledger_index"`
-	Timeline         []TimelineDay   `json:"timeline"`
-	Breakdown        json.RawMessage `json:"breakdown"`
-}
-
-// TimelineDay is one UTC day of a petition's signatures.
-type TimelineDay struct {
-	Day       string `json:"day"`
-	Signed    int    `json:"signed"`
-	Withdrawn int    `json:"withdrawn"`
-	Online    int    `json:"online"`
-}
-
 // Petitions lists every petition, most recent first.
-func (c *Client) Petitions(ctx context.Context) ([]Petition, error) {
-	var out []Petition
+func (c *Client) Petitions(ctx context.Context) ([]state.PublicPetition, error) {
+	var out []state.PublicPetition
 	err := c.do(ctx, http.MethodGet, "/api/v1/petitions", "", nil, &out)
 	return out, err
 }
 
 // Petition fetches one petition with its timeline and breakdown.
-func (c *Client) Petition(ctx context.Context, id string) (Petition, error) {
-	var out Petition
+func (c *Client) Petition(ctx context.Context, id string) (state.PublicPetition, error) {
+	var out state.PublicPetition
 	err := c.do(ctx, http.MethodGet, "/api/v1/petitions/"+url.PathEscape(id), "", nil, &out)
 	return out, err
 }

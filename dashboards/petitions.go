@@ -73,17 +73,11 @@ func newTime(l lang, t time.Time) timeView {
 func (p *Pages) petitionView(l lang, pt *state.Petition, now time.Time) petitionView {
 	v := petitionView{
 		ID: pt.ID, Title: pt.Title, Scope: p.scope(l, pt.Scope), Organiser: pt.Organiser,
-		Open: pt.Open(now), Status: l.t("closed"),
+		Open: pt.Open(now), Status: statusText(l, pt.Status(now)),
 		Online: pt.Signatures, Paper: pt.Paper, Total: pt.Total(), Withdrawn: pt.Withdrawn, Threshold: pt.Threshold,
 		Opens: newTime(l, pt.Opens), Closes: newTime(l, pt.Closes),
 		Command: "commons petition sign " + pt.ID,
 		Entry:   pt.Index, EntryURL: entryURL(pt.Index),
-	}
-	switch {
-	case v.Open:
-		v.Status = l.t("open")
-	case now.Before(pt.Opens):
-		v.Status = l.t("not yet open")
 	}
 	if pt.Threshold > 0 {
 		v.Percent = min(v.Total*100/pt.Threshold, 100)
@@ -100,6 +94,17 @@ func (p *Pages) petitionView(l lang, pt *state.Petition, now time.Time) petition
 	}
 	v.AnswerFlags = strings.Join(flags, " ")
 	return v
+}
+
+// statusText is a petition's status ("upcoming", "open", "closed") in words of l.
+func statusText(l lang, status string) string {
+	switch status {
+	case "open":
+		return l.t("open")
+	case "upcoming":
+		return l.t("not yet open")
+	}
+	return l.t("closed")
 }
 
 // questionName is a question's name in l.

@@ -391,69 +391,15 @@ func checkAnswers(p *state.Petition, sign bool, st crypto.Statement, answers []b
 	return nil
 }
 
-// petitionAnswer is a petition as the API publishes it: the document, its organiser, and its
-// exact counts — online and paper apart, and their total.
-type petitionAnswer struct {
-	ID               string          `json:"id"`
-	Title            string          `json:"title"`
-	Text             string          `json:"text,omitempty"`
-	Scope            []string        `json:"scope"`
-	Opens            time.Time       `json:"opens"`
-	Closes           time.Time       `json:"closes"`
-	Threshold        int             `json:"threshold"`
-	Ask              []string        `json:"ask"`
-	Organiser        string          `json:"organiser"`
-	Recipient        string          `json:"recipient"`
-	Signatures       int             `json:"signatures"`
-	Withdrawn        int             `json:"withdrawn"`
-	Paper            int             `json:"paper"`
-	Total            int             `json:"total"`
-	ProgressPercent  int             `json:"progress_percent"`
-	ThresholdReached bool            `json:"threshold_reached"`
-	Status           string          `json:"status"`
-	Ledger           uint64          `json:"ledger_index"`
-	Timeline         []timelineDay   `json:"timeline,omitempty"`
-	Breakdown        json.RawMessage `json:"breakdown,omitempty"`
-}
-
-// timelineDay is one UTC day of a petition: signatures and withdrawals that day, and the
-// online total at its end.
-type timelineDay struct {
-	Day       string `json:"day"`
-	Signed    int    `json:"signed"`
-	Withdrawn int    `json:"withdrawn"`
-	Online    int    `json:"online"`
-}
-
-// petitionStatus is "upcoming", "open" or "closed" at now.
-func petitionStatus(p *state.Petition, now time.Time) string {
-	switch {
-	case now.Before(p.Opens):
-		return "upcoming"
-	case !now.Before(p.Closes):
-		return "closed"
-	}
-	return "open"
-}
-
-func (a *api) petitionAnswer(p *state.Petition, full bool) (petitionAnswer, error) {
-	out := petitionAnswer{ID: p.ID, Title: p.Title, Scope: append([]string{}, p.Scope...), Opens: p.Opens,
-		Closes: p.Closes, Threshold: p.Threshold, Ask: append([]string{}, p.Ask...), Organiser: p.Organiser,
-		Recipient: p.Recipient, Signatures: p.Signatures, Withdrawn: p.Withdrawn, Paper: p.Paper,
-		Total: p.Total(), ThresholdReached: p.Total() >= p.Threshold,
-		Status: petitionStatus(p, a.Now()), Ledger: p.Index}
-	if p.Threshold > 0 {
-		out.ProgressPercent = p.Total() * 100 / p.Threshold
-	}
+// petitionAnswer is a petition as the API publishes it; full adds its text, timeline and
+// breakdown.
+func (a *api) petitionAnswer(p *state.Petition, full bool) (state.PublicPetition, error) {
+	out := p.Public(a.Now())
 	if !full {
 		return out, nil
 	}
 	out.Text = p.Text
-	online := 0
-	for _, d := range a.State.Timeline(p.ID) {
-		online += d.Signed - d.Withdrawn
-		out.Timeline = append(out.Timeline, timelineDay{Day: d.Day, Signed: d.Signed, Withdrawn: d.Withdrawn, Online: online})
-	}
+	out.Timeline = state.Timeline(a.State.Timeline(p.ID))
 	b, err := a.Store.Release(p.Purpose(), release.PetitionEpoch)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return out, err
@@ -491,7 +437,7 @@ func (a *api) listPetitions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := []petitionAnswer{}
+	out := []state.PublicPetition{}
 	for _, p := range a.State.Petitions() {
 		v, err := a.petitionAnswer(p, false)
 		if err != nil {

@@ -137,12 +137,12 @@ func (n *petitionNode) sign(t *testing.T, w *crypto.Wallet, petition string, wit
 	return n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: typ, Petition: petition, Nullifier: w.Nullifier(petition)}))
 }
 
-func (n *petitionNode) petition(t *testing.T, id string) petitionAnswer {
+func (n *petitionNode) petition(t *testing.T, id string) state.PublicPetition {
 	t.Helper()
 	resp := n.do(t, "GET", "/api/v1/petitions/"+id, "")
 	body := readBody(t, resp)
 	require.Equal(t, 200, resp.StatusCode, body)
-	var p petitionAnswer
+	var p state.PublicPetition
 	require.NoError(t, json.Unmarshal([]byte(body), &p))
 	return p
 }
@@ -393,7 +393,7 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	assert.Equal(t, 260, got.ProgressPercent)
 	assert.True(t, got.ThresholdReached)
 	require.Len(t, got.Timeline, 1)
-	assert.Equal(t, timelineDay{Day: "2026-05-04", Signed: 1, Online: 1}, got.Timeline[0])
+	assert.Equal(t, state.TimelineDay{Day: "2026-05-04", Signed: 1, Online: 1}, got.Timeline[0])
 
 	// Paper counts close paperGrace after the petition.
 	n.clock.set(p.Closes.Add(paperGrace + time.Minute))
