@@ -216,16 +216,7 @@ func seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, skip func(
 		}
 		recipients[i] = r
 	}
-	byDay := map[string][]reading.Reading{}
-	for _, r := range rs {
-		d := reading.Day(r.RecordedAt)
-		byDay[d] = append(byDay[d], r)
-	}
-	days := make([]string, 0, len(byDay))
-	for d := range byDay {
-		days = append(days, d)
-	}
-	sort.Strings(days)
+	byDay, days := groupByDay(rs)
 	var out []crypto.Envelope
 	for _, d := range days {
 		plain, err := reading.MarshalBatch(byDay[d])
@@ -270,9 +261,8 @@ type UploadOptions struct {
 	Closed func(purpose, day string) bool
 }
 
-// Upload seals readings (see Seal) and uploads them in signed contributions of whole days,
-// in day order, so that an interrupted upload has delivered a prefix of the days.
-func (c *Client) Upload(ctx context.Context, w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, opt UploadOptions) ([]Uploaded, error) {
+// groupByDay groups readings by UTC day and returns the days in order.
+func groupByDay(rs []reading.Reading) (map[string][]reading.Reading, []string) {
 	byDay := map[string][]reading.Reading{}
 	for _, r := range rs {
 		d := reading.Day(r.RecordedAt)
@@ -283,6 +273,13 @@ func (c *Client) Upload(ctx context.Context, w *crypto.Wallet, rs []reading.Read
 		days = append(days, d)
 	}
 	sort.Strings(days)
+	return byDay, days
+}
+
+// Upload seals readings (see Seal) and uploads them in signed contributions of whole days,
+// in day order, so that an interrupted upload has delivered a prefix of the days.
+func (c *Client) Upload(ctx context.Context, w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, opt UploadOptions) ([]Uploaded, error) {
+	byDay, days := groupByDay(rs)
 	var (
 		out     []Uploaded
 		done    int

@@ -50,33 +50,12 @@ func BenchmarkStatementsHTTP(b *testing.B) {
 		})
 	})
 	b.Run("http-durable-statement", func(b *testing.B) {
-		data := b.TempDir()
-		n := startNode(b, data, &syncBuffer{})
-		token, err := os.ReadFile(filepath.Join(data, "admin.token"))
-		if err != nil {
-			b.Fatal(err)
-		}
+		n := startNode(b, b.TempDir(), &syncBuffer{})
 		ctx := context.Background()
 		c := client.New(n.url)
 		const clients = 128
 		c.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: clients}
-		invites, err := c.Invites(ctx, strings.TrimSpace(string(token)), clients)
-		if err != nil {
-			b.Fatal(err)
-		}
-		air, err := c.Purpose(ctx, "air-quality/daily")
-		if err != nil {
-			b.Fatal(err)
-		}
-		wallets := make([]*crypto.Wallet, clients)
-		for i := range wallets {
-			if wallets[i], err = crypto.NewWallet(); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := c.Register(ctx, wallets[i], invites[i], "old-town"); err != nil {
-				b.Fatal(err)
-			}
-		}
+		wallets, air := registered(b, n, clients, false)
 		var next atomic.Int64
 		var mu sync.Mutex
 		var latencies []time.Duration
@@ -122,30 +101,12 @@ func BenchmarkStatementsHTTP(b *testing.B) {
 // The baseline is this machine's rate for only verifying the same contributions' signatures.
 func BenchmarkContributionsHTTP(b *testing.B) {
 	const clients = 128
-	data := b.TempDir()
-	n := startNode(b, data, &syncBuffer{})
-	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	c := client.New(n.url)
-	c.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: clients}
-	invites, err := c.Invites(ctx, strings.TrimSpace(string(token)), clients)
-	if err != nil {
-		b.Fatal(err)
-	}
-	wallets := make([]*crypto.Wallet, clients)
+	n := startNode(b, b.TempDir(), &syncBuffer{})
+	wallets, _ := registered(b, n, clients, false)
 	envelopes := make([]crypto.Envelope, clients)
 	day := time.Now().UTC().Format(time.DateOnly)
-	for i := range wallets {
-		if wallets[i], err = crypto.NewWallet(); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Register(ctx, wallets[i], invites[i], "old-town"); err != nil {
-			b.Fatal(err)
-		}
-		sealed, err := crypto.Seal([]byte(strings.Repeat("x", 1024-200)), wallets[i].Recipient())
+	for i, w := range wallets {
+		sealed, err := crypto.Seal([]byte(strings.Repeat("x", 1024-200)), w.Recipient())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -177,6 +138,7 @@ func BenchmarkContributionsHTTP(b *testing.B) {
 		// the clock starts, so the load generator takes as little of the shared cores as it can.
 		bodies := make([][]byte, b.N)
 		for i := range bodies {
+			var err error
 			if bodies[i], err = json.Marshal(sign(i)); err != nil {
 				b.Fatal(err)
 			}

@@ -25,9 +25,10 @@ import (
 	"github.com/commons-city/commons/fixtures"
 )
 
-// residentsWithConsent registers n residents of old-town through the node's API, each
-// consenting to the air-quality purpose.
-func residentsWithConsent(b *testing.B, nd *node, n int) ([]*crypto.Wallet, client.Purpose) {
+// registered registers n residents of old-town through the node's API, 16 at a time, each
+// consenting to the air-quality purpose if consent is set; it returns their wallets and the
+// purpose.
+func registered(b *testing.B, nd *node, n int, consent bool) ([]*crypto.Wallet, client.Purpose) {
 	b.Helper()
 	ctx := context.Background()
 	token, err := os.ReadFile(filepath.Join(nd.data, "admin.token"))
@@ -52,7 +53,7 @@ func residentsWithConsent(b *testing.B, nd *node, n int) ([]*crypto.Wallet, clie
 				if err == nil {
 					_, err = c.Register(ctx, w, invites[i], "old-town")
 				}
-				if err == nil {
+				if err == nil && consent {
 					_, err = c.Grant(ctx, w, air)
 				}
 				if err != nil {
@@ -126,7 +127,7 @@ func BenchmarkCityLoad(b *testing.B) {
 	}
 	data := b.TempDir()
 	nd := startNode(b, data, &syncBuffer{}, "--demo")
-	wallets, air := residentsWithConsent(b, nd, 1000)
+	wallets, air := registered(b, nd, 1000, true)
 	// The load runs against a node restarted on that data, as a node serving a city is: not
 	// the process that just loaded the demo city through its own API.
 	nd.stop()
@@ -241,7 +242,7 @@ func BenchmarkColdStartYear(b *testing.B) {
 	b.Run("year-of-city", func(b *testing.B) {
 		data := b.TempDir()
 		nd := startNode(b, data, &syncBuffer{})
-		wallets, air := residentsWithConsent(b, nd, 1000)
+		wallets, air := registered(b, nd, 1000, true)
 		recipient, err := age.ParseX25519Recipient(air.Recipient)
 		if err != nil {
 			b.Fatal(err)
