@@ -44,15 +44,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	data, home := t.TempDir(), t.TempDir()
 	n := startNode(t, data, &syncBuffer{})
 	token := filepath.Join(data, "admin.token")
-	wallet := filepath.Join(home, "wallet")
-	_, err := n.cli(wallet, "wallet", "init")
-	require.NoError(t, err)
-	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", token)
-	require.NoError(t, err)
-	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(out), "--neighbourhood", "old-town")
-	require.NoError(t, err)
-	_, err = n.cli(wallet, "consent", "grant", "--purpose", "air-quality/daily")
-	require.NoError(t, err)
+	wallet, _ := gatewayResident(t, n) // an old-town resident who shares with air-quality/daily
 
 	archive := filepath.Join(home, "archive")
 	require.NoError(t, os.MkdirAll(filepath.Join(archive, ".cache"), 0o700))
@@ -77,7 +69,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	flaky := *n
 	flaky.url = proxied.URL
 
-	out, err = flaky.cli(wallet, "contribute", archive)
+	out, err := flaky.cli(wallet, "contribute", archive)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "run the same command again to resume")
 	s := decodeSummary(t, out)
@@ -127,15 +119,9 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 // sends the same signed bytes again, the server calls it a replay, and the import counts it
 // as delivered — once.
 func TestImportSurvivesALostAnswer(t *testing.T) {
-	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
-	wallet := filepath.Join(home, "wallet")
-	_, err := n.cli(wallet, "wallet", "init")
-	require.NoError(t, err)
-	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(out), "--neighbourhood", "old-town")
-	require.NoError(t, err)
+	home := t.TempDir()
+	n := startNode(t, t.TempDir(), &syncBuffer{})
+	wallet, _ := gatewayResident(t, n)
 
 	archive := filepath.Join(home, "archive")
 	require.NoError(t, os.MkdirAll(archive, 0o700))
@@ -147,7 +133,7 @@ func TestImportSurvivesALostAnswer(t *testing.T) {
 	proxy.next("lose")
 	flaky := *n
 	flaky.url = proxied.URL
-	out, err = flaky.cli(wallet, "contribute", archive)
+	out, err := flaky.cli(wallet, "contribute", archive)
 	require.NoError(t, err, out)
 	s := decodeSummary(t, out)
 	assert.Equal(t, 3*24, s.Imported)
