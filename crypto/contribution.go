@@ -60,8 +60,12 @@ func (c Contribution) ID() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(msg)
-	return hex.EncodeToString(sum[:16]), nil
+	return idOf(msg), nil
+}
+
+func idOf(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:16])
 }
 
 // SignContribution fills in the citizen id and signs c with the wallet's key.
@@ -76,12 +80,22 @@ func (w *Wallet) SignContribution(c Contribution) (SignedContribution, error) {
 
 // Verify checks the signature against pub and that pub is the key of the contribution's citizen.
 func (s SignedContribution) Verify(pub ed25519.PublicKey) error {
+	_, err := s.VerifyID(pub)
+	return err
+}
+
+// VerifyID is Verify that also returns the contribution's ID, encoding it canonically once
+// for both (the server does this for every upload).
+func (s SignedContribution) VerifyID(pub ed25519.PublicKey) (string, error) {
 	if CitizenID(pub) != s.Contribution.Citizen {
-		return ErrBadSignature
+		return "", ErrBadSignature
 	}
 	msg, err := s.Contribution.Canonical()
 	if err != nil {
-		return err
+		return "", err
 	}
-	return verify(pub, domainContribution, msg, s.Signature)
+	if err := verify(pub, domainContribution, msg, s.Signature); err != nil {
+		return "", err
+	}
+	return idOf(msg), nil
 }

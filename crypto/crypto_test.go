@@ -193,6 +193,11 @@ func TestContributionSignatureCoversCiphertext(t *testing.T) {
 	id2, err := tampered.Contribution.ID()
 	require.NoError(t, err)
 	assert.NotEqual(t, id1, id2)
+	verified, err := c.VerifyID(w.SigningPublicKey())
+	require.NoError(t, err)
+	assert.Equal(t, id1, verified, "VerifyID gives the ID of what it verified")
+	_, err = tampered.VerifyID(w.SigningPublicKey())
+	assert.ErrorIs(t, err, ErrBadSignature)
 }
 
 func FuzzVerifyStatement(f *testing.F) {

@@ -31,7 +31,8 @@ func (a *api) contribute(c *fiber.Ctx) error {
 	if !ok {
 		return errUnknownCitizen
 	}
-	if err := s.Verify(citizen.SigningKey); err != nil {
+	id, err := s.VerifyID(citizen.SigningKey)
+	if err != nil {
 		return statementError(err)
 	}
 	if err := a.limitCitizen(c, con.Citizen); err != nil {
@@ -68,10 +69,6 @@ func (a *api) contribute(c *fiber.Ctx) error {
 		if !a.State.ActiveConsent(con.Citizen, e.Purpose) {
 			return errNoConsent
 		}
-	}
-	id, err := con.ID()
-	if err != nil {
-		return err
 	}
 	switch err := a.Store.PutContribution(con, id); {
 	case errors.Is(err, store.ErrReplay):
