@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -31,6 +32,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
 )
 
 // vectorIdentity is a fixed wallet for the cross-implementation vectors (made once with
@@ -294,6 +296,62 @@ func TestWalletVectors(t *testing.T) {
 		assert.Equal(t, w.CitizenID(), back.CitizenID())
 		_, err = crypto.ParseProtectedWallet([]byte(js.Browser), "wrong horse")
 		assert.ErrorIs(t, err, crypto.ErrWrongPassphrase)
+	})
+
+	t.Run("answers", func(t *testing.T) {
+		// The browser seals a petition's answers as client.SignPetition does: the same
+		// plaintext, binary age to the tally key, and the document hash of the sealed bytes.
+		tally, err := age.GenerateX25519Identity()
+		require.NoError(t, err)
+		sets := []state.Answers{{AgeBand: "30-44", Neighbourhood: "old-town"}, {AgeBand: "65+"},
+			{Neighbourhood: "riverside"}, {}}
+		goSealed, err := crypto.Seal([]byte(`{"v":1,"age_band":"16-29"}`), tally.Recipient())
+		require.NoError(t, err)
+		type sealedView struct {
+			Plain    string `json:"plain"`
+			Sealed   []byte `json:"sealed"`
+			Document string `json:"document"`
+		}
+		type answersView struct {
+			Sealed     []sealedView `json:"sealed"`
+			GoDocument string       `json:"goDocument"`
+			Refused    []string     `json:"refused"`
+		}
+		js, err := chromedp.Run(bctx, chromedp.Evaluate[answersView](callJS(t, `(async (tally, sets, goSealed) => {
+			const W = CommonsWalletCore;
+			const sealed = [];
+			for (const a of sets) {
+				const s = await W.sealAnswers(tally, a);
+				sealed.push({ plain: W.answersJSON(a) ?? "", sealed: s ? W.toBase64(s.sealed) : null, document: s?.document ?? "" });
+			}
+			const refused = [];
+			for (const [key, a] of [["age1notakey", sets[0]], ["", sets[0]], [tally.toUpperCase(), sets[0]],
+				[tally, { age_band: "30-40" }], [tally, { neighbourhood: "old town" }], [tally, { neighbourhood: "<b>" }]]) {
+				try { await W.sealAnswers(key, a); refused.push("sealed"); } catch (e) { refused.push(e.code); }
+			}
+			return { sealed, goDocument: W.documentHash(W.fromBase64(goSealed)), refused };
+		})`, tally.Recipient().String(), sets, goSealed), chromedp.EvalAwaitPromise))
+		require.NoError(t, err)
+		require.Len(t, js.Sealed, len(sets))
+		for i, a := range sets {
+			got := js.Sealed[i]
+			if a == (state.Answers{}) {
+				assert.Equal(t, sealedView{}, got, "nothing answered, nothing sealed")
+				continue
+			}
+			a.V = 1
+			want, err := json.Marshal(a)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), got.Plain, "the plaintext Go marshals for %+v", a)
+			assert.True(t, crypto.LooksSealed(got.Sealed), "binary age, as the server checks")
+			assert.Equal(t, crypto.DocumentHash(got.Sealed), got.Document, "the browser's document hash is crypto.DocumentHash")
+			plain, err := crypto.Open(got.Sealed, tally)
+			require.NoError(t, err, "the tally key opens what the browser sealed")
+			assert.Equal(t, string(want), string(plain))
+		}
+		assert.Equal(t, crypto.DocumentHash(goSealed), js.GoDocument, "the browser hashes sealed bytes as Go does")
+		assert.Equal(t, []string{"tally_key", "tally_key", "tally_key", "bad_field:age_band", "bad_field:neighbourhood",
+			"bad_field:neighbourhood"}, js.Refused)
 	})
 
 	t.Run("ledger", func(t *testing.T) {

@@ -251,6 +251,47 @@ export function now() {
   return new Date().toISOString().replace(/\.\d+Z$/, "Z");
 }
 
+// Answers to a petition's optional questions: ledger/state (AgeBands, Answers).
+export const AGE_BANDS = ["16-29", "30-44", "45-64", "65+"];
+// An age X25519 recipient (bech32, "age1" and 58 characters): the only kind of tally key the
+// node makes, and the only one client.SignPetition seals to.
+const X25519_RECIPIENT = /^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$/;
+
+// answersJSON is the plaintext client.SignPetition seals: state.Answers as Go marshals it,
+// {"v":1,"age_band":…,"neighbourhood":…} with unanswered questions left out; null when
+// nothing is answered (then nothing is sent).
+export function answersJSON(answers) {
+  const out = { v: 1 };
+  if (answers.age_band) {
+    if (!AGE_BANDS.includes(answers.age_band)) throw new WalletError("bad_field:age_band");
+    out.age_band = answers.age_band;
+  }
+  if (answers.neighbourhood) {
+    checkField("neighbourhood", answers.neighbourhood);
+    out.neighbourhood = answers.neighbourhood;
+  }
+  return Object.keys(out).length === 1 ? null : JSON.stringify(out);
+}
+
+// sealAnswers seals answers to a petition's tally key as client.SignPetition does: binary age
+// to the X25519 recipient. document is the statement's document field, the lower-case hex
+// SHA-256 of the sealed bytes (crypto.DocumentHash), so the signature covers them. It returns
+// null when nothing is answered.
+export async function sealAnswers(tally, answers) {
+  const plain = answersJSON(answers);
+  if (plain === null) return null;
+  if (typeof tally !== "string" || !X25519_RECIPIENT.test(tally)) throw new WalletError("tally_key");
+  const e = new age.Encrypter();
+  e.addRecipient(tally);
+  const sealed = await e.encrypt(plain);
+  return { sealed, document: documentHash(sealed) };
+}
+
+// documentHash is crypto.DocumentHash: the lower-case hex SHA-256 of a body.
+export function documentHash(body) {
+  return toHex(sha256(body));
+}
+
 // parseVerifierKey parses a signed-note verifier key "name+hash+base64(0x01‖key)".
 export function parseVerifierKey(vkey) {
   // name+hash+key: the key's base64 may itself hold "+", so cut at the first two only.

@@ -24,6 +24,9 @@ const state = {
   petitions: [],
   neighbourhoods: [],
   checks: new Map(), // receipt index → {ok: true, size, origin} or {ok: false, err}
+  // Answers chosen for a petition's questions, by petition id, until it is signed: in this
+  // page's memory only (never stored), and sent only sealed to the petition's tally key.
+  answers: new Map(),
   data: null, // {readings, days}
   metric: "pm2_5",
   invite: new URLSearchParams(location.search).get("invite") ?? "",
@@ -150,13 +153,15 @@ async function forget() {
   for (const name of ["wallet", "receipts", "registered"]) await store.remove(name);
   Object.assign(state, { record: null, keys: null, receipts: [], registered: false, data: null });
   state.checks.clear();
+  state.answers.clear();
 }
 
 // ---- statements ----
 
-async function send(path, st) {
+// send signs a statement and posts it, with extra fields beside it in the body.
+async function send(path, st, extra = {}) {
   const signed = core.signStatement(state.keys, { ...st, issued_at: core.now(), nonce: core.newNonce() });
-  return api.postJSON(path, signed);
+  return api.postJSON(path, { ...signed, ...extra });
 }
 
 async function keep(kind, fields, receipt) {
@@ -186,13 +191,31 @@ async function consent(p, grant, erase) {
   return state.t(grant ? "done_grant" : "done_revoke", { purpose: p.title });
 }
 
-async function petition(p, sign) {
+// petition signs or withdraws. A signature carries the answers to the petition's questions
+// (from the sign form), if any, as client.SignPetition sends them: sealed here to the
+// petition's tally key, the statement's document being the hash of the sealed bytes, the
+// sealed bytes beside it.
+async function petition(p, sign, answers = {}) {
   const type = sign ? "petition.sign" : "petition.withdraw";
-  const a = await send("/api/v1/statements", { type, petition: p.id, nullifier: core.nullifier(state.keys, p.id) });
+  const st = { type, petition: p.id, nullifier: core.nullifier(state.keys, p.id) };
+  const extra = {};
+  const sealed = sign && p.ask?.length ? await core.sealAnswers(p.recipient, askedAnswers(p, answers)) : null;
+  if (sealed) {
+    st.document = sealed.document;
+    extra.answers = core.toBase64(sealed.sealed);
+  }
+  const a = await send("/api/v1/statements", st, extra);
+  if (sign) state.answers.delete(p.id);
   await keep(type, { petition: p.id }, a.receipt);
   const fresh = await api.getJSON("/api/v1/petitions/" + encodeURIComponent(p.id));
   state.petitions = state.petitions.map((q) => (q.id === fresh.id ? fresh : q));
   return state.t(sign ? "done_sign" : "done_withdraw", { n: fresh.signatures });
+}
+
+// askedAnswers keeps the answers to the questions the petition asks ("" for "prefer not to
+// say").
+function askedAnswers(p, answers) {
+  return Object.fromEntries((p.ask ?? []).map((q) => [q, answers[q] ?? ""]));
 }
 
 // latestChoice is the kind of the newest receipt for a purpose or petition, or "".
@@ -402,6 +425,42 @@ function purposesView() {
     })));
 }
 
+// questionOptions are a question's answers as [value, label]: the age bands, or the
+// neighbourhoods the petition's breakdown counts (its scope, or the whole city).
+function questionOptions(p, q) {
+  const t = state.t;
+  if (q === "age_band") return core.AGE_BANDS.map((b) => [b, b === "65+" ? t("age_65_plus") : b.replace("-", "–")]);
+  if (q !== "neighbourhood") return null;
+  const names = new Map(state.neighbourhoods.map((n) => [n.id, n.name]));
+  const ids = p.scope?.length ? p.scope : state.neighbourhoods.map((n) => n.id);
+  return ids.map((id) => [id, names.get(id) ?? id]);
+}
+
+// signForm is the sign button, with the petition's optional questions before it: each a
+// labelled choice whose default, "prefer not to say", sends no answer.
+function signForm(p) {
+  const t = state.t;
+  const questions = (p.ask ?? []).map((q) => [q, questionOptions(p, q)]).filter(([, opts]) => opts);
+  const chosen = state.answers.get(p.id) ?? {};
+  return h("form", { class: "sign", onsubmit: (e) => {
+    e.preventDefault();
+    const answers = Object.fromEntries(new FormData(e.target));
+    act(() => petition(p, true, answers));
+  } },
+    questions.length === 0 ? null : h("fieldset", { class: "questions" },
+      h("legend", {}, t("ask_legend")),
+      h("p", { class: "note" }, t("ask_help")),
+      ...questions.map(([q, opts]) => {
+        const id = `answer-${q}-${slug(p.id)}`;
+        const select = h("select", { id, name: q,
+          onchange: (e) => { state.answers.set(p.id, { ...state.answers.get(p.id), [q]: e.target.value }); } },
+          h("option", { value: "", selected: !chosen[q] }, t("prefer_not")),
+          ...opts.map(([value, label]) => h("option", { value, selected: chosen[q] === value }, label)));
+        return field(id, t("ask_" + q), select);
+      })),
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "sign-" + slug(p.id) }, t("sign"))));
+}
+
 function petitionsView() {
   const t = state.t;
   if (state.petitions.length === 0) return section("petitions", t("petitions_heading"), h("p", {}, t("no_petitions")));
@@ -414,9 +473,10 @@ function petitionsView() {
         h("p", { class: "meta" }, h("span", { class: "count" }, t("signatures", { n: p.signatures, threshold: p.threshold })),
           " · ", t("status_" + p.status), open ? " · " + t("closes", { date: p.closes.slice(0, 10) }) : ""),
         signed ? h("p", { class: "choice" }, t("signed")) : null,
-        open ? h("div", { class: "actions" }, signed
-          ? h("button", { type: "button", class: "secondary", id: "withdraw-" + slug(p.id), onclick: () => act(() => petition(p, false)) }, t("withdraw"))
-          : h("button", { type: "button", id: "sign-" + slug(p.id), onclick: () => act(() => petition(p, true)) }, t("sign"))) : null);
+        !open ? null : signed
+          ? h("div", { class: "actions" },
+            h("button", { type: "button", class: "secondary", id: "withdraw-" + slug(p.id), onclick: () => act(() => petition(p, false)) }, t("withdraw")))
+          : signForm(p));
     })));
 }
 
