@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -114,6 +115,9 @@ var errFormat1 = errors.New("its ledger holds petitions of data format 1 (create
 // formats hold the same entries, so such a database is served as format 2.
 func checkLedgerFormat(db *badger.DB) error {
 	err := ledger.ScanStored(context.Background(), db, func(i uint64, b []byte) error {
+		if !bytes.Contains(b, []byte(`"type":"petition.`)) {
+			return nil // only petition entries changed between the formats
+		}
 		e, err := ledger.ParseEntry(b)
 		if err != nil {
 			return fmt.Errorf("ledger entry %d: %w", i, err)
