@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,23 +38,28 @@ func OpenJournal(path string) (*Journal, error) {
 		return nil, fmt.Errorf("client: journal: %w", err)
 	}
 	j := &Journal{f: f, seen: map[digest]struct{}{}}
-	sc := bufio.NewScanner(f)
+	r := bufio.NewReader(f)
 	var good int64
-	for sc.Scan() {
-		line := sc.Bytes()
-		var d digest
-		if len(line) != 2*digestSize {
+	for {
+		// Only a line with its newline is whole: a write torn before the newline is dropped,
+		// even when its digest made it to the disk.
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+				f.Close()
+				return nil, fmt.Errorf("client: journal: read: %w", err)
+			}
 			break
 		}
-		if _, err := hex.Decode(d[:], line); err != nil {
+		var d digest
+		if len(line) != 2*digestSize+1 {
+			break
+		}
+		if _, err := hex.Decode(d[:], line[:2*digestSize]); err != nil {
 			break
 		}
 		j.seen[d] = struct{}{}
-		good += int64(len(line)) + 1
-	}
-	if err := sc.Err(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("client: journal: read: %w", err)
+		good += int64(len(line))
 	}
 	// Drop anything after the last whole line, so new lines start clean.
 	if err := f.Truncate(good); err != nil {

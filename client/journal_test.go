@@ -76,3 +76,32 @@ func TestJournalIgnoresATornLastLine(t *testing.T) {
 	defer j.Close()
 	assert.Equal(t, 3, j.Len(), "the next record starts on a clean line")
 }
+
+// TestJournalTornBeforeItsNewline tears a write after a whole digest but before its newline:
+// the journal must not count a byte past the end of the file, or the next records would be
+// glued to a NUL byte and lost at the following open (their readings uploaded again).
+func TestJournalTornBeforeItsNewline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wallet.imported")
+	rs := journalReadings(4)
+	j, err := OpenJournal(path)
+	require.NoError(t, err)
+	require.NoError(t, j.Record(rs[:3]))
+	require.NoError(t, j.Close())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b[:len(b)-1], 0o600)) // the last newline never reached the disk
+
+	j, err = OpenJournal(path)
+	require.NoError(t, err)
+	require.NoError(t, j.Record(rs[3:]))
+	require.NoError(t, j.Close())
+	b, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "\x00")
+
+	j, err = OpenJournal(path)
+	require.NoError(t, err)
+	defer j.Close()
+	todo, _ := j.Split(rs)
+	assert.Len(t, todo, 1, "only the reading whose line was torn is sent again")
+}

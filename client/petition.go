@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -45,13 +46,7 @@ func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition st
 		if err != nil {
 			return Answer{}, fmt.Errorf("client: petition %s: tally key: %w", petition, err)
 		}
-		a := *answers
-		a.V = 1
-		plain, err := json.Marshal(a)
-		if err != nil {
-			return Answer{}, fmt.Errorf("client: answers: %w", err)
-		}
-		if sealed, err = crypto.Seal(plain, tally); err != nil {
+		if sealed, err = sealAnswers(*answers, tally); err != nil {
 			return Answer{}, err
 		}
 		s.Document = crypto.DocumentHash(sealed)
@@ -68,6 +63,26 @@ func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition st
 	var a Answer
 	err = c.do(ctx, http.MethodPost, "/api/v1/statements", "", body, &a)
 	return a, err
+}
+
+// answersSize is the length every sealed answer's plaintext is padded to: the longest answer
+// (a 64-byte neighbourhood id and an age band) fits.
+const answersSize = 192
+
+// sealAnswers seals a signer's answers to the petition's tally key, padded with JSON
+// whitespace to answersSize, so that the ciphertext's length, which the node stores and its
+// backups hold without the tally key, tells nothing of the answers: "65+" is shorter than
+// "30-44", and neighbourhood ids differ in length.
+func sealAnswers(a state.Answers, tally age.Recipient) ([]byte, error) {
+	a.V = 1
+	plain, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("client: answers: %w", err)
+	}
+	if len(plain) < answersSize {
+		plain = append(plain, bytes.Repeat([]byte(" "), answersSize-len(plain))...)
+	}
+	return crypto.Seal(plain, tally)
 }
 
 // SignDocument signs an organiser's statement of type typ about a petition, over a document's

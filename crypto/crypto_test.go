@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"filippo.io/age"
@@ -238,4 +239,10 @@ func TestNullifierIsStablePerPetitionAndFollowsTheSpec(t *testing.T) {
 	m := hmac.New(sha256.New, nk)
 	m.Write([]byte("p-1"))
 	assert.Equal(t, hex.EncodeToString(m.Sum(nil)), w.Nullifier("p-1"))
+
+	assert.True(t, ValidNullifier(w.Nullifier("p-1")))
+	for _, bad := range []string{"", strings.ToUpper(w.Nullifier("p-1")), w.Nullifier("p-1")[:63], w.Nullifier("p-1") + "0",
+		strings.Repeat("g", 64), w.CitizenID()} {
+		assert.False(t, ValidNullifier(bad), bad)
+	}
 }

@@ -149,6 +149,20 @@ func (w *Wallet) Nullifier(petition string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// ValidNullifier reports whether n has the shape Nullifier returns: 64 lower-case hex digits.
+// The server checks it before logging a signature, and verifiers before recounting one.
+func ValidNullifier(n string) bool {
+	if len(n) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if !(n[i] >= '0' && n[i] <= '9' || n[i] >= 'a' && n[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // sign signs domain-separated bytes with the wallet's derived Ed25519 key.
 func (w *Wallet) sign(domain string, msg []byte) []byte {
 	return ed25519.Sign(w.signing, signingInput(domain, msg))

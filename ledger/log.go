@@ -232,13 +232,25 @@ func (l *Log) Entry(i uint64) ([]byte, error) {
 
 // Scan calls fn for every entry in [from, to) in order, stopping at the first error.
 func (l *Log) Scan(ctx context.Context, from, to uint64, fn func(i uint64, entry []byte) error) error {
-	if to > l.Size() {
-		to = l.Size()
+	return scan(ctx, l.db, from, min(to, l.Size()), fn)
+}
+
+// ScanStored calls fn for every entry stored in db, in order, without opening the log and so
+// without its keys: tools use it to check a database before any key is at hand, for example a
+// freshly restored backup.
+func ScanStored(ctx context.Context, db *badger.DB, fn func(i uint64, entry []byte) error) error {
+	_, size, err := StoredCheckpoint(db)
+	if err != nil {
+		return err
 	}
+	return scan(ctx, db, 0, size, fn)
+}
+
+func scan(ctx context.Context, db *badger.DB, from, to uint64, fn func(i uint64, entry []byte) error) error {
 	if from >= to {
 		return nil
 	}
-	return l.db.View(func(txn *badger.Txn) error {
+	return db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: keyEntry})
 		defer it.Close()
 		want := from

@@ -35,14 +35,20 @@ func (a *api) contribute(c *fiber.Ctx) error {
 	if err != nil {
 		return statementError(err)
 	}
-	if err := a.limitCitizen(c, con.Citizen); err != nil {
-		return err
-	}
 	if err := a.fresh(con.IssuedAt); err != nil {
 		return err
 	}
 	if con.Nonce == "" {
 		return invalid("nonce", "required")
+	}
+	// The allowance is charged only for a fresh nonce: a replay spends none of it.
+	if used, err := a.Store.ContributionNonceUsed(con.Citizen, con.Nonce); err != nil {
+		return err
+	} else if used {
+		return errReplay
+	}
+	if err := a.limitCitizen(c, con.Citizen); err != nil {
+		return err
 	}
 	if len(con.Envelopes) == 0 || len(con.Envelopes) > maxEnvelopes {
 		return invalid("envelopes", "between 1 and 800 envelopes")

@@ -422,3 +422,40 @@ func TestCitizenRateLimit(t *testing.T) {
 
 	assert.Equal(t, 200, n.do(t, "POST", "/api/v1/vault", signedBody(t, bob, export)).StatusCode, "bob has his own allowance")
 }
+
+// TestReplaysSpendNoAllowance replays a resident's signed writes — an old statement as the
+// ledger publishes it, a statement and a contribution already accepted — as anyone could:
+// each is refused as stale or replayed, and none spends the resident's allowance, so nobody
+// can lock a resident out of uploading by replaying their public signatures.
+func TestReplaysSpendNoAllowance(t *testing.T) {
+	n := newTestNode(t, func(c *Config) { c.CitizenLimit = 3 })
+	alice := n.registered(t)
+
+	// An hour-old signed statement, as the ledger shows consent statements to everyone.
+	old, err := alice.SignStatement(crypto.Statement{Type: crypto.TypeVaultExport,
+		IssuedAt: time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), Nonce: crypto.NewNonce()})
+	require.NoError(t, err)
+	stale, err := json.Marshal(old)
+	require.NoError(t, err)
+
+	export := signedBody(t, alice, crypto.Statement{Type: crypto.TypeVaultExport})
+	resp := n.do(t, "POST", "/api/v1/vault", export)
+	require.Equal(t, 200, resp.StatusCode, readBody(t, resp))
+	ct, err := crypto.Seal([]byte(`{"v":1}`), alice.Recipient())
+	require.NoError(t, err)
+	sc, err := alice.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(),
+		Envelopes: []crypto.Envelope{{Day: time.Now().UTC().Format(time.DateOnly), Purpose: crypto.VaultPurpose, Ciphertext: ct}}})
+	require.NoError(t, err)
+	contribution, err := json.Marshal(sc)
+	require.NoError(t, err)
+	resp = n.do(t, "POST", "/api/v1/contributions", string(contribution))
+	require.Equal(t, 201, resp.StatusCode, readBody(t, resp))
+
+	for range 5 {
+		assert.Equal(t, 422, n.do(t, "POST", "/api/v1/vault", string(stale)).StatusCode, "stale")
+		assert.Equal(t, 409, n.do(t, "POST", "/api/v1/vault", export).StatusCode, "replayed statement")
+		assert.Equal(t, 409, n.do(t, "POST", "/api/v1/contributions", string(contribution)).StatusCode, "replayed contribution")
+	}
+	resp = n.do(t, "POST", "/api/v1/vault", signedBody(t, alice, crypto.Statement{Type: crypto.TypeVaultExport}))
+	assert.Equal(t, 200, resp.StatusCode, "replays spent none of alice's allowance: %s", readBody(t, resp))
+}

@@ -272,19 +272,6 @@ func (a *api) enterPaper(c *fiber.Ctx) error {
 	return created(c, receiptAnswer{Receipt: r})
 }
 
-// validNullifier accepts what crypto.(*Wallet).Nullifier returns: 64 lower-case hex digits.
-func validNullifier(n string) bool {
-	if len(n) != 64 {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		if !(n[i] >= '0' && n[i] <= '9' || n[i] >= 'a' && n[i] <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // petitionSignature logs a signature or its withdrawal under the nullifier the resident's
 // wallet derived for the petition, never the citizen id. A private record, written in the
 // same transaction, binds the citizen to that nullifier: a resident signs once, under one
@@ -302,7 +289,7 @@ func (a *api) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 	case !now.Before(p.Closes):
 		return errPetitionClosed
 	}
-	if !validNullifier(st.Nullifier) {
+	if !crypto.ValidNullifier(st.Nullifier) {
 		return invalid("nullifier", "64 lower-case hex digits, derived by the wallet")
 	}
 	sign := st.Type == crypto.TypePetitionSign

@@ -540,3 +540,34 @@ func (exactCount) ComputeConfidenceIntervalFloat64(x float64, _ int64, _, _, _, 
 	return noise.ConfidenceInterval{LowerBound: x, UpperBound: x}, nil
 }
 func (exactCount) String() string { return "none" }
+
+// TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown closes two petitions that ask
+// questions, one of whose tally identity cannot be read: the other's breakdown is released
+// all the same, and the run reports the one it could not release.
+func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
+	n := newPetitionNode(t)
+	org := n.organiser(t)
+	for _, id := range []string{"trees", "benches"} {
+		p := treesPetition(n.clock.Now().Add(-time.Minute))
+		p.ID, p.Ask = id, []string{state.AskAgeBand}
+		status, code := n.create(t, org, p)
+		require.Equal(t, 201, status, code)
+	}
+	id, ok := tallyIdentities.Load("trees")
+	require.True(t, ok)
+	engine := release.New(release.Config{Store: store.New(n.db), Ledger: n.lg, State: n.st, Cells: gridIDs(t),
+		Now: n.clock.Now, Noise: exactCount{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PetitionIdentity: func(p string) (age.Identity, error) {
+			if p != "trees" {
+				return nil, fmt.Errorf("tally key of petition %s: file does not exist", p)
+			}
+			return id.(*age.X25519Identity), nil
+		}})
+	n.clock.set(treesPetition(n.clock.Now()).Closes)
+	published, err := engine.RunDue(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "benches")
+	assert.Equal(t, 1, published)
+	_, err = store.New(n.db).Release("petition/trees", release.PetitionEpoch)
+	assert.NoError(t, err, "the readable petition's breakdown is released")
+}

@@ -59,8 +59,9 @@ type Config struct {
 	// Requests bearing the admin token are not limited.
 	RateLimit int
 	// CitizenLimit is the most signed writes one resident may make per minute, with a burst of
-	// as many (0: no limit). It is checked once the signature is verified, so nobody can use
-	// up another resident's allowance.
+	// as many (0: no limit). It is checked once the signature is verified, the write is fresh
+	// and its nonce unused, so nobody can use up another resident's allowance, not even by
+	// replaying their signed statements from the ledger.
 	CitizenLimit int
 	// MaxConnections caps concurrent connections (fiber's Concurrency; default 262144). The
 	// connection beyond the cap gets a plain 503 and is closed.

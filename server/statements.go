@@ -48,8 +48,9 @@ func (a *api) signedStatement(c *fiber.Ctx) (crypto.SignedStatement, error) {
 }
 
 // authenticate checks that a statement names a registered citizen, that its signature
-// verifies with that citizen's key, that the citizen is within their allowance of writes,
-// that it is fresh and that it carries a nonce.
+// verifies with that citizen's key, that it is fresh, that it carries a nonce not used yet,
+// and that the citizen is within their allowance of writes. The allowance is charged last:
+// signed statements are public in the ledger, so a replay of one must not spend it.
 func (a *api) authenticate(c *fiber.Ctx, s crypto.SignedStatement) error {
 	citizen, ok := a.State.Citizen(s.Statement.Citizen)
 	if !ok {
@@ -58,16 +59,18 @@ func (a *api) authenticate(c *fiber.Ctx, s crypto.SignedStatement) error {
 	if err := s.Verify(citizen.SigningKey); err != nil {
 		return statementError(err)
 	}
-	if err := a.limitCitizen(c, s.Statement.Citizen); err != nil {
-		return err
-	}
 	if err := a.fresh(s.Statement.IssuedAt); err != nil {
 		return err
 	}
 	if s.Statement.Nonce == "" {
 		return invalid("nonce", "required")
 	}
-	return nil
+	if used, err := a.Store.NonceUsed(s.Statement.Citizen, s.Statement.Nonce); err != nil {
+		return err
+	} else if used {
+		return errReplay
+	}
+	return a.limitCitizen(c, s.Statement.Citizen)
 }
 
 // reserve claims the statement's nonce and any other keys for the request's lifetime, and

@@ -196,7 +196,8 @@ type restored struct {
 }
 
 // restore loads the backup into DIR/badger through a temporary directory, so that a failed
-// restore leaves no half-loaded database, then writes DIR/FORMAT.
+// restore leaves no half-loaded database, checks that its ledger is of this binary's data
+// format, then writes DIR/FORMAT.
 func restore(in, dir string, logger *slog.Logger) (*restored, error) {
 	if err := requireEmptyDir(dir); err != nil {
 		return nil, err
@@ -237,6 +238,12 @@ func restore(in, dir string, logger *slog.Logger) (*restored, error) {
 		if r.checkpoint, r.size, err = ledger.StoredCheckpoint(db); err != nil {
 			db.Close()
 			return err
+		}
+		// A backup carries no FORMAT file: refuse one whose ledger this binary would misread,
+		// as checkDataFormat refuses such a directory, before writing FORMAT for it.
+		if err := checkLedgerFormat(db); err != nil {
+			db.Close()
+			return fmt.Errorf("%s: %w", in, err)
 		}
 		return db.Close()
 	}

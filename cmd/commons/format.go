@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/commons-city/commons/ledger"
 )
 
 // dataFormat is the version of the data directory's layout this binary reads and writes:
@@ -97,4 +103,39 @@ func syncFile(path string) error {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// errFormat1 says a database holds format-1 petitions.
+var errFormat1 = errors.New("its ledger holds petitions of data format 1 (created by the operator, signatures " +
+	"under nullifiers keyed by the node's keys/nullifier.key), which this binary does not read: restore it with the " +
+	"Commons release that made the backup")
+
+// checkLedgerFormat refuses a database whose ledger holds entries of data format 1: petitions
+// without an organiser or a tally key, signatures without their day. Without petitions the two
+// formats hold the same entries, so such a database is served as format 2.
+func checkLedgerFormat(db *badger.DB) error {
+	err := ledger.ScanStored(context.Background(), db, func(i uint64, b []byte) error {
+		if !bytes.Contains(b, []byte(`"type":"petition.`)) {
+			return nil // only petition entries changed between the formats
+		}
+		e, err := ledger.ParseEntry(b)
+		if err != nil {
+			return fmt.Errorf("ledger entry %d: %w", i, err)
+		}
+		switch e.Type {
+		case ledger.EntryPetition:
+			if e.Citizen == "" || e.Recipient == "" {
+				return errFormat1
+			}
+		case ledger.EntryPetitionSign, ledger.EntryPetitionRevoke:
+			if e.Epoch == "" {
+				return errFormat1
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("data format: %w", err)
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -275,7 +274,7 @@ func recountPetition(ctx context.Context, a *auditor, id string) (recount, error
 			if !created {
 				return fmt.Errorf("entry %d: a signature before the petition was created", i)
 			}
-			if !walletNullifier(e.Nullifier) {
+			if !crypto.ValidNullifier(e.Nullifier) {
 				return fmt.Errorf("entry %d signs under a nullifier no wallet derives", i)
 			}
 			if active[e.Nullifier] {
@@ -300,13 +299,6 @@ func recountPetition(ctx context.Context, a *auditor, id string) (recount, error
 	}
 	r.Online = r.Signed - r.Withdrawn
 	return r, nil
-}
-
-// walletNullifier reports whether n has the shape crypto.(*Wallet).Nullifier gives: 64
-// lower-case hex digits.
-func walletNullifier(n string) bool {
-	b, err := hex.DecodeString(n)
-	return err == nil && len(b) == 32 && hex.EncodeToString(b) == n
 }
 
 // verifyOrganiserEntry checks an organiser's logged statement: its document hash and its

@@ -61,12 +61,14 @@ func ParseBreakdown(b []byte) (Breakdown, error) {
 }
 
 // runPetitions releases the breakdown of every closed petition that asks questions and has
-// none yet. It returns how many it published.
+// none yet. A petition whose tally identity cannot be read (its key file not restored, say)
+// holds back no other: the run goes on and reports it. It returns how many it published.
 func (e *Engine) runPetitions(ctx context.Context) (int, error) {
 	if e.cfg.PetitionIdentity == nil {
 		return 0, nil
 	}
 	n := 0
+	var missing []error
 	for _, p := range e.cfg.State.Petitions() {
 		if len(p.Ask) == 0 || e.cfg.Now().Before(p.Closes) {
 			continue
@@ -78,14 +80,15 @@ func (e *Engine) runPetitions(ctx context.Context) (int, error) {
 		}
 		id, err := e.cfg.PetitionIdentity(p.ID)
 		if err != nil {
-			return n, fmt.Errorf("release: petition %s: %w", p.ID, err)
+			missing = append(missing, fmt.Errorf("release: petition %s: %w", p.ID, err))
+			continue
 		}
 		if err := e.releasePetition(ctx, p, id); err != nil {
 			return n, err
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(missing...)
 }
 
 // releasePetition opens the answers of the petition's active signatures, counts each question

@@ -331,15 +331,26 @@ func NonceKey(citizen, nonce string) []byte { return key("p/nonce/", citizen, no
 
 // NonceUsed reports whether a citizen already used a statement nonce.
 func (s *Store) NonceUsed(citizen, nonce string) (bool, error) {
+	return s.has(NonceKey(citizen, nonce), "nonce")
+}
+
+// ContributionNonceUsed reports whether a citizen already used a contribution nonce. It is
+// a cheap early answer; PutContribution still refuses a replay atomically.
+func (s *Store) ContributionNonceUsed(citizen, nonce string) (bool, error) {
+	return s.has(key("n/", citizen, nonce), "contribution nonce")
+}
+
+// has reports whether key k exists.
+func (s *Store) has(k []byte, what string) (bool, error) {
 	err := s.db.View(func(txn *badger.Txn) error {
-		_, err := txn.Get(NonceKey(citizen, nonce))
+		_, err := txn.Get(k)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("store: nonce: %w", err)
+		return false, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return true, nil
 }
