@@ -69,11 +69,11 @@ func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition st
 // (a 64-byte neighbourhood id and an age band) fits.
 const answersSize = 192
 
-// sealAnswers seals a signer's answers to the petition's tally key, padded with JSON
-// whitespace to answersSize, so that the ciphertext's length, which the node stores and its
-// backups hold without the tally key, tells nothing of the answers: "65+" is shorter than
-// "30-44", and neighbourhood ids differ in length.
-func sealAnswers(a state.Answers, tally age.Recipient) ([]byte, error) {
+// AnswersPlaintext is what a signer's answers are sealed as: their JSON (version 1), padded
+// with JSON whitespace to answersSize, so that the ciphertext's length, which the node stores
+// and its backups hold without the tally key, tells nothing of the answers: "65+" is shorter
+// than "30-44", and neighbourhood ids differ in length. The browser wallet writes the same bytes.
+func AnswersPlaintext(a state.Answers) ([]byte, error) {
 	a.V = 1
 	plain, err := json.Marshal(a)
 	if err != nil {
@@ -81,6 +81,15 @@ func sealAnswers(a state.Answers, tally age.Recipient) ([]byte, error) {
 	}
 	if len(plain) < answersSize {
 		plain = append(plain, bytes.Repeat([]byte(" "), answersSize-len(plain))...)
+	}
+	return plain, nil
+}
+
+// sealAnswers seals a signer's answers (AnswersPlaintext) to the petition's tally key.
+func sealAnswers(a state.Answers, tally age.Recipient) ([]byte, error) {
+	plain, err := AnswersPlaintext(a)
+	if err != nil {
+		return nil, err
 	}
 	return crypto.Seal(plain, tally)
 }

@@ -168,7 +168,7 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	require.NoError(t, err)
 	plain, err := crypto.Open(sent.Answers, tally)
 	require.NoError(t, err, "the petition's tally key opens the browser's answers")
-	want, err := json.Marshal(state.Answers{V: 1, AgeBand: "45-64", Neighbourhood: "riverside"})
+	want, err := client.AnswersPlaintext(state.Answers{AgeBand: "45-64", Neighbourhood: "riverside"})
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(plain), "the plaintext client.SignPetition seals")
 

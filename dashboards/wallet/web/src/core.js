@@ -257,9 +257,14 @@ export const AGE_BANDS = ["16-29", "30-44", "45-64", "65+"];
 // node makes, and the only one client.SignPetition seals to.
 const X25519_RECIPIENT = /^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$/;
 
-// answersJSON is the plaintext client.SignPetition seals: state.Answers as Go marshals it,
-// {"v":1,"age_band":…,"neighbourhood":…} with unanswered questions left out; null when
-// nothing is answered (then nothing is sent).
+// ANSWERS_SIZE is the length the answers' plaintext is padded to (client.AnswersPlaintext), so
+// that a sealed answer's length says nothing of what was answered.
+const ANSWERS_SIZE = 192;
+
+// answersJSON is the plaintext client.SignPetition seals (client.AnswersPlaintext):
+// state.Answers as Go marshals it, {"v":1,"age_band":…,"neighbourhood":…} with unanswered
+// questions left out, padded with spaces to ANSWERS_SIZE bytes (every character is ASCII);
+// null when nothing is answered (then nothing is sent).
 export function answersJSON(answers) {
   const out = { v: 1 };
   if (answers.age_band) {
@@ -270,7 +275,9 @@ export function answersJSON(answers) {
     checkField("neighbourhood", answers.neighbourhood);
     out.neighbourhood = answers.neighbourhood;
   }
-  return Object.keys(out).length === 1 ? null : JSON.stringify(out);
+  if (Object.keys(out).length === 1) return null;
+  const json = JSON.stringify(out);
+  return json + " ".repeat(Math.max(0, ANSWERS_SIZE - json.length));
 }
 
 // sealAnswers seals answers to a petition's tally key as client.SignPetition does: binary age
