@@ -174,6 +174,14 @@ func (a *api) createPetition(c *fiber.Ctx) error {
 }
 
 // checkPetition validates a petition document before it is logged.
+// Bounds on a petition document: a city's petition runs for at most a year and aims for at
+// most ten million signatures; beyond that it is a mistake (or an attempt to make a petition
+// that never closes).
+const (
+	maxSigningWindow = 366 * 24 * time.Hour
+	maxThreshold     = 10_000_000
+)
+
 func (a *api) checkPetition(p state.Petition) error {
 	if !validID(p.ID) {
 		return invalid("id", "lower-case letters, digits and dashes, 1 to 64 characters")
@@ -197,11 +205,14 @@ func (a *api) checkPetition(p state.Petition) error {
 	if p.Opens.IsZero() || !p.Closes.After(p.Opens) {
 		return invalid("closes", "must be after opens")
 	}
+	if p.Closes.Sub(p.Opens) > maxSigningWindow {
+		return invalid("closes", "at most 366 days after opens")
+	}
 	if !p.Closes.After(a.Now()) {
 		return invalid("closes", "must be in the future")
 	}
-	if p.Threshold < 1 {
-		return invalid("threshold", "at least 1")
+	if p.Threshold < 1 || p.Threshold > maxThreshold {
+		return invalid("threshold", "from 1 to 10000000")
 	}
 	asked := map[string]bool{}
 	for _, q := range p.Ask {

@@ -356,6 +356,16 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	status, code = n.create(t, ann, bad)
 	assert.Equal(t, 422, status)
 	assert.Equal(t, "invalid_field", code)
+	forever := p
+	forever.Closes = p.Opens.AddDate(2, 0, 0)
+	status, code = n.create(t, ann, forever)
+	assert.Equal(t, 422, status, "a petition that never closes")
+	assert.Equal(t, "invalid_field", code)
+	huge := p
+	huge.Threshold = 1 << 40
+	status, code = n.create(t, ann, huge)
+	assert.Equal(t, 422, status, "a threshold no city reaches")
+	assert.Equal(t, "invalid_field", code)
 
 	status, code = n.create(t, ann, p)
 	require.Equal(t, 201, status, code)
