@@ -53,7 +53,7 @@ func (a *api) isAdmin(c *fiber.Ctx) bool {
 }
 
 // citizenLimiter gives each resident a token bucket of signed writes: perMinute a minute, and
-// a burst of as many (an import of a year's archive is a few dozen uploads at once). Buckets
+// a burst of citizenBurst minutes' worth. Buckets
 // exist only for residents whose signature verified, so their number is bounded by the
 // register; a full bucket is dropped, since it says nothing a new one would not.
 type citizenLimiter struct {
@@ -62,20 +62,26 @@ type citizenLimiter struct {
 	buckets   map[string]*rate.Limiter
 }
 
+// citizenBurst is how many minutes' allowance a resident may spend at once: an import of ten
+// years of a sensor's archive is some 300 uploads.
+const citizenBurst = 5
+
+func (l *citizenLimiter) burst() int { return citizenBurst * l.perMinute }
+
 // allow takes one token from the resident's bucket, or says how long until there is one.
 func (l *citizenLimiter) allow(citizen string, now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buckets) > 4096 {
 		for id, b := range l.buckets {
-			if b.TokensAt(now) >= float64(l.perMinute) {
+			if b.TokensAt(now) >= float64(l.burst()) {
 				delete(l.buckets, id)
 			}
 		}
 	}
 	b, ok := l.buckets[citizen]
 	if !ok {
-		b = rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)
+		b = rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.burst())
 		l.buckets[citizen] = b
 	}
 	r := b.ReserveN(now, 1)
