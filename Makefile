@@ -33,9 +33,9 @@ soak:
 FUZZTIME ?= 10s
 FUZZ := ./ledger:FuzzParseEntry ./ledger:FuzzParseTilePath ./crypto:FuzzVerifyStatement \
 	./crypto:FuzzParseWallet ./server:FuzzDecodeStatement ./cmd/commons:FuzzConfigFile \
-	./client/reading:FuzzParseCSV ./client/reading:FuzzParseArchiveCSV ./client/reading:FuzzParseJSON \
-	./client/gateway:FuzzDecodeReadings ./client/geo:FuzzParse ./client/device:FuzzParseAirrohr \
-	./dashboards/release:FuzzParseAirDay
+	./reading:FuzzParseCSV ./reading:FuzzParseArchiveCSV ./reading:FuzzParseJSON \
+	./client/gateway:FuzzDecodeReadings ./geo:FuzzParse ./client/device:FuzzParseAirrohr \
+	./release:FuzzParseAirDay
 fuzz:
 	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done

@@ -18,11 +18,10 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/commons-city/commons/client/geo"
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger"
-	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/geo"
+	"github.com/commons-city/commons/reading"
 )
 
 // Client talks to one Commons server.
@@ -115,7 +114,7 @@ func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
 
 // Purpose is a purpose as the server publishes it.
 type Purpose struct {
-	state.Purpose
+	api.Purpose
 	LedgerIndex uint64 `json:"ledger_index"`
 	Hash        string `json:"hash"`
 }
@@ -152,8 +151,8 @@ func (c *Client) Neighbourhoods(ctx context.Context) (*geo.Map, error) {
 
 // Answer is the server's answer to an accepted statement.
 type Answer struct {
-	Citizen string         `json:"citizen,omitempty"`
-	Receipt ledger.Receipt `json:"receipt"`
+	Citizen string      `json:"citizen,omitempty"`
+	Receipt api.Receipt `json:"receipt"`
 }
 
 func (c *Client) statement(ctx context.Context, path string, w *crypto.Wallet, s crypto.Statement) (Answer, error) {

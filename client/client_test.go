@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/reading"
 )
 
 func TestSealMakesOneVaultAndOneShareCopyPerDay(t *testing.T) {
@@ -18,7 +18,7 @@ func TestSealMakesOneVaultAndOneShareCopyPerDay(t *testing.T) {
 	require.NoError(t, err)
 	purposeKey, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
-	air := Purpose{Purpose: state.Purpose{ID: "air-quality/daily", Recipient: purposeKey.Recipient().String()}}
+	air := Purpose{Purpose: api.Purpose{ID: "air-quality/daily", Recipient: purposeKey.Recipient().String()}}
 
 	day1 := time.Date(2026, 10, 1, 23, 30, 0, 0, time.UTC)
 	day2 := day1.Add(time.Hour) // 00:30 the next UTC day
@@ -57,6 +57,6 @@ func TestSealRefusesABadRecipient(t *testing.T) {
 	w, err := crypto.NewWallet()
 	require.NoError(t, err)
 	_, err = Seal(w, []reading.Reading{{Sensor: "s", RecordedAt: time.Now(), Cell: "c"}},
-		[]Purpose{{Purpose: state.Purpose{ID: "x", Recipient: "not-a-recipient"}}})
+		[]Purpose{{Purpose: api.Purpose{ID: "x", Recipient: "not-a-recipient"}}})
 	assert.Error(t, err)
 }

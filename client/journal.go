@@ -10,7 +10,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/reading"
 )
 
 // digestSize is the length of a reading's digest in the journal: 96 bits keep accidental

@@ -10,20 +10,20 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger/state"
 )
 
 // Petitions lists every petition, most recent first.
-func (c *Client) Petitions(ctx context.Context) ([]state.PublicPetition, error) {
-	var out []state.PublicPetition
+func (c *Client) Petitions(ctx context.Context) ([]api.PublicPetition, error) {
+	var out []api.PublicPetition
 	err := c.do(ctx, http.MethodGet, "/api/v1/petitions", "", nil, &out)
 	return out, err
 }
 
 // Petition fetches one petition with its timeline and breakdown.
-func (c *Client) Petition(ctx context.Context, id string) (state.PublicPetition, error) {
-	var out state.PublicPetition
+func (c *Client) Petition(ctx context.Context, id string) (api.PublicPetition, error) {
+	var out api.PublicPetition
 	err := c.do(ctx, http.MethodGet, "/api/v1/petitions/"+url.PathEscape(id), "", nil, &out)
 	return out, err
 }
@@ -31,7 +31,7 @@ func (c *Client) Petition(ctx context.Context, id string) (state.PublicPetition,
 // SignPetition signs a petition under the wallet's nullifier for it, or withdraws that
 // signature. Answers, if any, are sealed to the petition's tally key; the statement's
 // document field is their hash, so the signature covers them.
-func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition string, withdraw bool, answers *state.Answers) (Answer, error) {
+func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition string, withdraw bool, answers *api.Answers) (Answer, error) {
 	s := crypto.Statement{Type: crypto.TypePetitionSign, Petition: petition, Nullifier: w.Nullifier(petition)}
 	if withdraw {
 		s.Type = crypto.TypePetitionWithdraw
@@ -73,7 +73,7 @@ const answersSize = 192
 // with JSON whitespace to answersSize, so that the ciphertext's length, which the node stores
 // and its backups hold without the tally key, tells nothing of the answers: "65+" is shorter
 // than "30-44", and neighbourhood ids differ in length. The browser wallet writes the same bytes.
-func AnswersPlaintext(a state.Answers) ([]byte, error) {
+func AnswersPlaintext(a api.Answers) ([]byte, error) {
 	a.V = 1
 	plain, err := json.Marshal(a)
 	if err != nil {
@@ -86,7 +86,7 @@ func AnswersPlaintext(a state.Answers) ([]byte, error) {
 }
 
 // sealAnswers seals a signer's answers (AnswersPlaintext) to the petition's tally key.
-func sealAnswers(a state.Answers, tally age.Recipient) ([]byte, error) {
+func sealAnswers(a api.Answers, tally age.Recipient) ([]byte, error) {
 	plain, err := AnswersPlaintext(a)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func SignDocument(w *crypto.Wallet, typ, petition string, doc any) (crypto.Signe
 }
 
 // CreatePetition logs a petition document signed by the wallet of an organiser.
-func (c *Client) CreatePetition(ctx context.Context, w *crypto.Wallet, p state.Petition) (Answer, error) {
+func (c *Client) CreatePetition(ctx context.Context, w *crypto.Wallet, p api.Petition) (Answer, error) {
 	signed, body, err := SignDocument(w, crypto.TypePetitionCreate, p.ID, p)
 	if err != nil {
 		return Answer{}, err
@@ -122,7 +122,7 @@ func (c *Client) CreatePetition(ctx context.Context, w *crypto.Wallet, p state.P
 }
 
 // EnterPaper logs a count of paper signatures, signed by the petition's organiser.
-func (c *Client) EnterPaper(ctx context.Context, w *crypto.Wallet, paper state.Paper) (Answer, error) {
+func (c *Client) EnterPaper(ctx context.Context, w *crypto.Wallet, paper api.Paper) (Answer, error) {
 	signed, body, err := SignDocument(w, crypto.TypePetitionPaper, paper.Petition, paper)
 	if err != nil {
 		return Answer{}, err

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger/state"
 )
 
 // TestSealedAnswersAllHaveOneLength seals every kind of answer: the ciphertexts, which the node
@@ -19,10 +19,10 @@ import (
 func TestSealedAnswersAllHaveOneLength(t *testing.T) {
 	id, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
-	answers := []state.Answers{{}, {Neighbourhood: "old-town"}, {Neighbourhood: strings.Repeat("n", 64)}}
-	for _, band := range state.AgeBands {
-		answers = append(answers, state.Answers{AgeBand: band}, state.Answers{AgeBand: band, Neighbourhood: "old-town"},
-			state.Answers{AgeBand: band, Neighbourhood: strings.Repeat("n", 64)})
+	answers := []api.Answers{{}, {Neighbourhood: "old-town"}, {Neighbourhood: strings.Repeat("n", 64)}}
+	for _, band := range api.AgeBands {
+		answers = append(answers, api.Answers{AgeBand: band}, api.Answers{AgeBand: band, Neighbourhood: "old-town"},
+			api.Answers{AgeBand: band, Neighbourhood: strings.Repeat("n", 64)})
 	}
 	size := -1
 	for _, a := range answers {
@@ -34,7 +34,7 @@ func TestSealedAnswersAllHaveOneLength(t *testing.T) {
 		assert.Equal(t, size, len(sealed), "%+v", a)
 		plain, err := crypto.Open(sealed, id)
 		require.NoError(t, err)
-		var got state.Answers
+		var got api.Answers
 		require.NoError(t, json.Unmarshal(plain, &got))
 		a.V = 1
 		assert.Equal(t, a, got)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/release"
 )
 
 // monthDays is how many released days the month table shows, ending at the selected day.

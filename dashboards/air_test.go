@@ -14,17 +14,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 func (h *harness) publishHours(t *testing.T, hs release.AirHours) {
 	t.Helper()
 	body, err := json.Marshal(hs)
 	require.NoError(t, err)
-	h.append(t, ledger.Entry{Type: ledger.EntryRelease, Purpose: hs.Purpose, PurposeVersion: hs.PurposeVersion,
+	h.append(t, api.Entry{Type: api.EntryRelease, Purpose: hs.Purpose, PurposeVersion: hs.PurposeVersion,
 		Epoch: release.HourlyEpoch(hs.Epoch), Hash: state.Hash(body)},
 		ledger.Put{Key: store.HourlyReleaseKey(hs.Purpose, hs.Epoch), Value: body})
 }
@@ -177,7 +178,7 @@ func TestAirETags(t *testing.T) {
 	require.NotEmpty(t, tag)
 	resp, _ = fetch(t, h, "/petitions", "If-None-Match", tag)
 	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
-	h.createPetition(t, state.Petition{ID: "new", Title: "New", Opens: time.Now(), Closes: time.Now().Add(time.Hour)}, 1)
+	h.createPetition(t, api.Petition{ID: "new", Title: "New", Opens: time.Now(), Closes: time.Now().Add(time.Hour)}, 1)
 	resp, _ = fetch(t, h, "/petitions", "If-None-Match", tag)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/release"
 )
 
 // WHOGuideline is the WHO 2021 air-quality guideline for the daily mean of PM2.5, in µg/m³,

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/ledger"
 )
 
@@ -29,7 +30,7 @@ func (r *releaseEntries) find(ctx context.Context, lg *ledger.Log, epoch string)
 	size := lg.Size()
 	if size > r.scanned {
 		err := lg.Scan(ctx, r.scanned, size, func(i uint64, b []byte) error {
-			if e, err := ledger.ParseEntry(b); err == nil && e.Type == ledger.EntryRelease && e.Purpose == r.purpose {
+			if e, err := api.ParseEntry(b); err == nil && e.Type == api.EntryRelease && e.Purpose == r.purpose {
 				r.index[e.Epoch] = i
 			}
 			return nil

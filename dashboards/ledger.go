@@ -6,7 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/api"
 )
 
 // ledgerEntries is how many of the latest entries /ledger lists.
@@ -42,7 +42,7 @@ func (p *Pages) ledger(c *fiber.Ctx) error {
 	from := size - min(size, ledgerEntries)
 	err := p.src.Ledger.Scan(c.UserContext(), from, size, func(i uint64, b []byte) error {
 		row := entryRow{Index: i, Type: l.t("unreadable entry")}
-		if e, err := ledger.ParseEntry(b); err == nil {
+		if e, err := api.ParseEntry(b); err == nil {
 			row = entryRow{Index: i, Type: e.Type, Citizen: e.Citizen, Purpose: e.Purpose,
 				Petition: e.Petition, Epoch: e.Epoch, Hash: e.Hash}
 		}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/commons-city/commons/client/geo"
+	"github.com/commons-city/commons/geo"
 )
 
 // mapWidth is the width of the map's SVG viewBox; its height follows the city's shape.

@@ -24,10 +24,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 //go:embed templates/*.html static/style.css

@@ -20,10 +20,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 const airPurpose = "air-quality/daily"
@@ -81,7 +82,7 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 	return &harness{app: app, lg: lg, st: st}
 }
 
-func (h *harness) append(t *testing.T, e ledger.Entry, puts ...ledger.Put) {
+func (h *harness) append(t *testing.T, e api.Entry, puts ...ledger.Put) {
 	t.Helper()
 	b, err := e.Marshal()
 	require.NoError(t, err)
@@ -91,23 +92,23 @@ func (h *harness) append(t *testing.T, e ledger.Entry, puts ...ledger.Put) {
 
 func (h *harness) definePurpose(t *testing.T) {
 	t.Helper()
-	body, err := json.Marshal(state.Purpose{
+	body, err := json.Marshal(api.Purpose{
 		ID: airPurpose, Version: 1, Title: "Daily air quality", Description: "Neighbourhood means per day.",
 		Data: "readings", Recipient: "age1example",
-		Release: state.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10, ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}},
+		Release: api.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10, ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}},
 	})
 	require.NoError(t, err)
-	h.append(t, ledger.Entry{Type: ledger.EntryPurpose, Purpose: airPurpose, PurposeVersion: 1, Body: body, Hash: state.Hash(body)})
+	h.append(t, api.Entry{Type: api.EntryPurpose, Purpose: airPurpose, PurposeVersion: 1, Body: body, Hash: state.Hash(body)})
 }
 
-func (h *harness) createPetition(t *testing.T, p state.Petition, signatures int) {
+func (h *harness) createPetition(t *testing.T, p api.Petition, signatures int) {
 	t.Helper()
 	body, err := json.Marshal(p)
 	require.NoError(t, err)
-	h.append(t, ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body),
+	h.append(t, api.Entry{Type: api.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body),
 		Citizen: "c-organiser", Recipient: "age1tally"})
 	for i := range signatures {
-		h.append(t, ledger.Entry{Type: ledger.EntryPetitionSign, Petition: p.ID, Nullifier: fmt.Sprintf("nullifier-secret-%d", i),
+		h.append(t, api.Entry{Type: api.EntryPetitionSign, Petition: p.ID, Nullifier: fmt.Sprintf("nullifier-secret-%d", i),
 			Epoch: p.Opens.AddDate(0, 0, i).Format(time.DateOnly)})
 	}
 }
@@ -116,7 +117,7 @@ func (h *harness) publish(t *testing.T, d release.AirDay) {
 	t.Helper()
 	body, err := json.Marshal(d)
 	require.NoError(t, err)
-	h.append(t, ledger.Entry{Type: ledger.EntryRelease, Purpose: d.Purpose, PurposeVersion: d.PurposeVersion, Epoch: d.Epoch, Hash: state.Hash(body)},
+	h.append(t, api.Entry{Type: api.EntryRelease, Purpose: d.Purpose, PurposeVersion: d.PurposeVersion, Epoch: d.Epoch, Hash: state.Hash(body)},
 		ledger.Put{Key: store.ReleaseKey(d.Purpose, d.Epoch), Value: body})
 }
 
@@ -165,11 +166,11 @@ func seeded(t *testing.T) *harness {
 	require.NoError(t, err)
 	h := newHarness(t, testGeoJSON, at)
 	h.definePurpose(t)
-	h.createPetition(t, state.Petition{
+	h.createPetition(t, api.Petition{
 		ID: petitionID, Title: "Trees for the river", Text: petitionText, Scope: []string{"north", "south"},
 		Opens: at.AddDate(0, 0, -14), Closes: at.AddDate(0, 0, 16), Threshold: 100,
 	}, 3)
-	h.createPetition(t, state.Petition{
+	h.createPetition(t, api.Petition{
 		ID: "old-one", Title: "A closed petition", Text: "Done.",
 		Opens: at.AddDate(0, -2, 0), Closes: at.AddDate(0, -1, 0), Threshold: 2,
 	}, 2)
@@ -309,7 +310,7 @@ func TestLedger(t *testing.T) {
 
 func TestLedgerListsTheLatestTwenty(t *testing.T) {
 	h := seeded(t)
-	h.createPetition(t, state.Petition{ID: "many", Title: "Many", Opens: time.Now(), Closes: time.Now().Add(time.Hour)}, 20)
+	h.createPetition(t, api.Petition{ID: "many", Title: "Many", Opens: time.Now(), Closes: time.Now().Add(time.Hour)}, 20)
 	body := h.get(t, "/ledger", http.StatusOK)
 	assert.Equal(t, 20, strings.Count(body, "<tr><th scope=\"row\">"))
 	assert.Contains(t, body, `/api/v1/ledger/entries/30"`)
@@ -438,9 +439,9 @@ func TestDecimals(t *testing.T) {
 // suppressed groups, and the Markdown text rendered through the allow-list.
 func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 	h := seeded(t)
-	paper, err := json.Marshal(state.Paper{Petition: petitionID, Count: 40, Note: "market"})
+	paper, err := json.Marshal(api.Paper{Petition: petitionID, Count: 40, Note: "market"})
 	require.NoError(t, err)
-	h.append(t, ledger.Entry{Type: ledger.EntryPetitionPaper, Petition: petitionID, Body: paper, Hash: state.Hash(paper), Citizen: "c-organiser"})
+	h.append(t, api.Entry{Type: api.EntryPetitionPaper, Petition: petitionID, Body: paper, Hash: state.Hash(paper), Citizen: "c-organiser"})
 	body := h.get(t, "/petitions/"+petitionID, http.StatusOK)
 	assert.Contains(t, body, "<strong>43</strong> signatures of the 100")
 	assert.Contains(t, body, "<div><dt>Signed online</dt><dd>3</dd></div>")
@@ -454,9 +455,9 @@ func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 
 	at, err := time.Parse(time.RFC3339, now)
 	require.NoError(t, err)
-	h.createPetition(t, state.Petition{ID: "asks", Title: "Asks", Text: "**Bold** and [a link](https://example.org/x) and <script>x()</script>",
+	h.createPetition(t, api.Petition{ID: "asks", Title: "Asks", Text: "**Bold** and [a link](https://example.org/x) and <script>x()</script>",
 		Opens: at.AddDate(0, 0, -20), Closes: at.AddDate(0, 0, -1), Threshold: 5,
-		Ask: []string{state.AskAgeBand, state.AskNeighbourhood}}, 1)
+		Ask: []string{api.AskAgeBand, api.AskNeighbourhood}}, 1)
 	body = h.get(t, "/petitions/asks", http.StatusOK)
 	assert.Contains(t, body, "<p><strong>Bold</strong> and <a href=\"https://example.org/x\" rel=\"nofollow noopener noreferrer\">a link</a> and &lt;script&gt;x()&lt;/script&gt;</p>")
 	assert.Contains(t, body, "The answers are released once, after the petition closes.")
@@ -464,12 +465,12 @@ func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 
 	d := release.Breakdown{Petition: "asks", Epoch: release.PetitionEpoch, K: 10, Noise: "none", Epsilon: 1, Version: release.FormatVersion,
 		Questions: []release.Question{
-			{Question: state.AskAgeBand, Groups: []release.Group{{Answer: "16-29", Suppressed: true}, {Answer: "30-44", Signers: 14}}},
-			{Question: state.AskNeighbourhood, Groups: []release.Group{{Answer: "north", Signers: 12}, {Answer: "south", Suppressed: true}}},
+			{Question: api.AskAgeBand, Groups: []release.Group{{Answer: "16-29", Suppressed: true}, {Answer: "30-44", Signers: 14}}},
+			{Question: api.AskNeighbourhood, Groups: []release.Group{{Answer: "north", Signers: 12}, {Answer: "south", Suppressed: true}}},
 		}}
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
-	h.append(t, ledger.Entry{Type: ledger.EntryRelease, Purpose: "petition/asks", PurposeVersion: 1, Epoch: release.PetitionEpoch, Hash: state.Hash(b)},
+	h.append(t, api.Entry{Type: api.EntryRelease, Purpose: "petition/asks", PurposeVersion: 1, Epoch: release.PetitionEpoch, Hash: state.Hash(b)},
 		ledger.Put{Key: store.ReleaseKey("petition/asks", release.PetitionEpoch), Value: b})
 	body = h.get(t, "/petitions/asks", http.StatusOK)
 	assert.Contains(t, body, "<caption>By age band</caption>")

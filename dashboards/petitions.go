@@ -10,9 +10,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 // petitionView is what the petition pages show: the document as logged and its exact totals.
@@ -86,8 +87,8 @@ func (p *Pages) petitionView(l lang, pt *state.Petition, now time.Time) petition
 	var flags []string
 	for _, q := range pt.Ask {
 		v.Questions = append(v.Questions, questionName(l, q))
-		if q == state.AskAgeBand {
-			flags = append(flags, "--age-band "+strings.Join(state.AgeBands, "|"))
+		if q == api.AskAgeBand {
+			flags = append(flags, "--age-band "+strings.Join(api.AgeBands, "|"))
 		} else {
 			flags = append(flags, "--neighbourhood YOUR-NEIGHBOURHOOD-ID")
 		}
@@ -110,9 +111,9 @@ func statusText(l lang, status string) string {
 // questionName is a question's name in l.
 func questionName(l lang, q string) string {
 	switch q {
-	case state.AskAgeBand:
+	case api.AskAgeBand:
 		return l.t("age band")
-	case state.AskNeighbourhood:
+	case api.AskNeighbourhood:
 		return l.t("neighbourhood")
 	}
 	return q
@@ -152,7 +153,7 @@ func (p *Pages) breakdowns(l lang, pt *state.Petition) ([]breakdownView, error) 
 		v := breakdownView{Question: questionName(l, q.Question), K: d.K}
 		for _, g := range q.Groups {
 			answer := g.Answer
-			if q.Question == state.AskNeighbourhood {
+			if q.Question == api.AskNeighbourhood {
 				answer = p.city.name(g.Answer)
 			}
 			v.Groups = append(v.Groups, groupView{Answer: answer, Suppressed: g.Suppressed, Signers: g.Signers})

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/commons-city/commons/api"
+
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 )
@@ -17,15 +19,6 @@ import (
 // belong in the public log. Its key must not start with "l/".
 type Put struct {
 	Key, Value []byte
-}
-
-// Receipt proves that an entry is in the log: its index, the signed checkpoint that first
-// covered it, and the inclusion proof of its leaf hash under that checkpoint's root.
-type Receipt struct {
-	Index      uint64   `json:"index"`
-	LeafHash   []byte   `json:"leaf_hash"`
-	Checkpoint string   `json:"checkpoint"`
-	Proof      [][]byte `json:"proof"`
 }
 
 type request struct {
@@ -46,40 +39,40 @@ type result struct {
 // records are committed atomically with it. Once queued, an append is never abandoned: Append
 // waits for the commit even if ctx ends, so that a caller never mistakes a durable entry for a
 // lost one.
-func (l *Log) Append(ctx context.Context, entry []byte, private ...Put) (Receipt, error) {
+func (l *Log) Append(ctx context.Context, entry []byte, private ...Put) (api.Receipt, error) {
 	if len(entry) > MaxEntrySize {
-		return Receipt{}, ErrTooLarge
+		return api.Receipt{}, ErrTooLarge
 	}
 	r := &request{entry: entry, private: private, bytes: len(entry), done: make(chan result, 1)}
 	for _, p := range private {
 		if bytes.HasPrefix(p.Key, []byte("l/")) {
-			return Receipt{}, fmt.Errorf("ledger: append: private key %q is in the log's space", p.Key)
+			return api.Receipt{}, fmt.Errorf("ledger: append: private key %q is in the log's space", p.Key)
 		}
 		r.bytes += len(p.Key) + len(p.Value)
 	}
 	if err := l.enqueue(ctx, r); err != nil {
-		return Receipt{}, err
+		return api.Receipt{}, err
 	}
 	res := <-r.done
 	if res.err != nil {
-		return Receipt{}, fmt.Errorf("ledger: append: %w", res.err)
+		return api.Receipt{}, fmt.Errorf("ledger: append: %w", res.err)
 	}
 	path, fromDisk, err := l.inclusionProof(res.index, res.size)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("ledger: append: %w", err)
+		return api.Receipt{}, fmt.Errorf("ledger: append: %w", err)
 	}
 	// A receipt that does not verify would be a broken promise: when its proof read nodes from
 	// disk, which could have been corrupted behind the log's back, check it before giving it.
 	// Nodes from the cache were computed by this process's sequencer.
 	leaf := LeafHash(entry)
 	if !fromDisk {
-		return Receipt{Index: res.index, LeafHash: leaf, Checkpoint: string(res.checkpoint), Proof: path}, nil
+		return api.Receipt{Index: res.index, LeafHash: leaf, Checkpoint: string(res.checkpoint), Proof: path}, nil
 	}
 	if err := proof.VerifyInclusion(hasher, res.index, res.size, leaf, path, res.root); err != nil {
 		l.opts.Logger.Error("ledger: receipt does not verify: stored nodes are corrupt", "index", res.index, "err", err)
-		return Receipt{}, fmt.Errorf("ledger: append: %w", ErrCorrupt)
+		return api.Receipt{}, fmt.Errorf("ledger: append: %w", ErrCorrupt)
 	}
-	return Receipt{Index: res.index, LeafHash: leaf, Checkpoint: string(res.checkpoint), Proof: path}, nil
+	return api.Receipt{Index: res.index, LeafHash: leaf, Checkpoint: string(res.checkpoint), Proof: path}, nil
 }
 
 func (l *Log) enqueue(ctx context.Context, r *request) error {

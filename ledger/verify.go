@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/commons-city/commons/api"
+
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
@@ -35,7 +37,7 @@ var ErrProof = errors.New("ledger: proof does not verify")
 
 // VerifyReceipt checks that entry is included under the receipt's checkpoint, signed by v,
 // and returns that checkpoint.
-func VerifyReceipt(r Receipt, entry []byte, v note.Verifier) (*log.Checkpoint, error) {
+func VerifyReceipt(r api.Receipt, entry []byte, v note.Verifier) (*log.Checkpoint, error) {
 	cp, err := OpenCheckpoint([]byte(r.Checkpoint), v)
 	if err != nil {
 		return nil, err

@@ -11,12 +11,12 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/ledger/state"
 )
 
 // requireAdmin admits requests bearing the admin token, compared in constant time.
-func (a *api) requireAdmin(c *fiber.Ctx) error {
+func (a *handlers) requireAdmin(c *fiber.Ctx) error {
 	if !a.isAdmin(c) {
 		return errUnauthorized
 	}
@@ -31,7 +31,7 @@ type invitesAnswer struct {
 }
 
 // createInvites makes one-time invite codes and logs only their hashes.
-func (a *api) createInvites(c *fiber.Ctx) error {
+func (a *handlers) createInvites(c *fiber.Ctx) error {
 	var req struct {
 		Count int `json:"count"`
 	}
@@ -47,7 +47,7 @@ func (a *api) createInvites(c *fiber.Ctx) error {
 	for i := range codes {
 		codes[i] = newInviteCode()
 		wg.Go(func() {
-			entry, err := ledger.Entry{Type: ledger.EntryInvite, Hash: state.Hash([]byte(codes[i]))}.Marshal()
+			entry, err := api.Entry{Type: api.EntryInvite, Hash: state.Hash([]byte(codes[i]))}.Marshal()
 			if err == nil {
 				_, err = a.Ledger.Append(c.UserContext(), entry)
 			}
@@ -91,7 +91,7 @@ type releasesAnswer struct {
 }
 
 // runReleases publishes every closed epoch now instead of waiting for the next tick.
-func (a *api) runReleases(c *fiber.Ctx) error {
+func (a *handlers) runReleases(c *fiber.Ctx) error {
 	start := time.Now()
 	n, err := a.Releases.RunDue(c.UserContext())
 	if errors.Is(err, context.DeadlineExceeded) {

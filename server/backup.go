@@ -69,7 +69,7 @@ func (b *backupSet) abort() error {
 
 // backup streams a full online backup of the database (chunked), then its checksum as a
 // trailer. Keys are files beside the database, not in it: they are never in a backup.
-func (a *api) backup(c *fiber.Ctx) error {
+func (a *handlers) backup(c *fiber.Ctx) error {
 	if a.DB == nil {
 		return errNotFound
 	}

@@ -6,22 +6,23 @@ import (
 	"filippo.io/age"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 // receiptAnswer is the body of every accepted statement.
 type receiptAnswer struct {
-	Citizen string         `json:"citizen,omitempty"`
-	Receipt ledger.Receipt `json:"receipt"`
+	Citizen string      `json:"citizen,omitempty"`
+	Receipt api.Receipt `json:"receipt"`
 }
 
 // register accepts a signed citizen.register statement carrying a one-time invite code.
 // The ledger logs the citizen's public keys and the invite's hash; the neighbourhood is kept
 // as a private record written in the same transaction.
-func (a *api) register(c *fiber.Ctx) error {
+func (a *handlers) register(c *fiber.Ctx) error {
 	var s crypto.SignedStatement
 	if err := decode(c, &s); err != nil {
 		return err
@@ -61,7 +62,7 @@ func (a *api) register(c *fiber.Ctx) error {
 	if exists, used := a.State.Invite(inviteHash); !exists || used {
 		return errInvite
 	}
-	entry, err := ledger.Entry{Type: ledger.EntryRegister, Citizen: st.Citizen, SigningKey: st.SigningKey,
+	entry, err := api.Entry{Type: api.EntryRegister, Citizen: st.Citizen, SigningKey: st.SigningKey,
 		Recipient: st.Recipient, Hash: inviteHash, IssuedAt: st.IssuedAt, Nonce: st.Nonce}.Marshal()
 	if err != nil {
 		return err

@@ -7,7 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 // maxEnvelopes bounds one contribution (a year of days, vault and share copies).
@@ -21,7 +21,7 @@ type contributionAnswer struct {
 // contribute stores a signed batch of sealed envelopes. The server checks who sent it, that
 // each share copy goes to a purpose the sender consents to, and that it is an age ciphertext;
 // it cannot and does not look inside.
-func (a *api) contribute(c *fiber.Ctx) error {
+func (a *handlers) contribute(c *fiber.Ctx) error {
 	var s crypto.SignedContribution
 	if err := decode(c, &s); err != nil {
 		return err

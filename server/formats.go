@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/commons-city/commons/client/geo"
-	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/geo"
+	"github.com/commons-city/commons/release"
 )
 
 func num(v *float64) string {

@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/geo"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/geo"
+	"github.com/commons-city/commons/release"
 )
 
 func f(v float64) *float64 { return &v }

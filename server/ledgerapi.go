@@ -9,20 +9,20 @@ import (
 	"github.com/commons-city/commons/ledger"
 )
 
-func (a *api) checkpoint(c *fiber.Ctx) error {
+func (a *handlers) checkpoint(c *fiber.Ctx) error {
 	cp, _ := a.Ledger.Checkpoint()
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Type("txt", "utf-8")
 	return c.Send(cp)
 }
 
-func (a *api) verifierKey(c *fiber.Ctx) error {
+func (a *handlers) verifierKey(c *fiber.Ctx) error {
 	c.Type("txt", "utf-8")
 	return c.SendString(a.VerifierKey + "\n")
 }
 
 // entry serves the exact bytes of one entry; they never change, so they cache forever.
-func (a *api) entry(c *fiber.Ctx) error {
+func (a *handlers) entry(c *fiber.Ctx) error {
 	i, err := strconv.ParseUint(c.Params("index"), 10, 64)
 	if err != nil {
 		return errNotFound
@@ -60,7 +60,7 @@ func queryUint(c *fiber.Ctx, name string) (uint64, error) {
 	return v, nil
 }
 
-func (a *api) inclusionProof(c *fiber.Ctx) error {
+func (a *handlers) inclusionProof(c *fiber.Ctx) error {
 	index, err := queryUint(c, "index")
 	if err != nil {
 		return err
@@ -83,7 +83,7 @@ func (a *api) inclusionProof(c *fiber.Ctx) error {
 	return c.JSON(inclusionAnswer{Index: index, Size: size, LeafHash: leaf, Proof: nonNil(p)})
 }
 
-func (a *api) consistencyProof(c *fiber.Ctx) error {
+func (a *handlers) consistencyProof(c *fiber.Ctx) error {
 	from, err := queryUint(c, "from")
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func nonNil(p [][]byte) [][]byte {
 }
 
 // tile serves a C2SP tlog-tiles hash tile or entry bundle. Tiles never change once served.
-func (a *api) tile(c *fiber.Ctx) error {
+func (a *handlers) tile(c *fiber.Ctx) error {
 	p, err := ledger.ParseTilePath("tile/" + c.Params("*"))
 	if err != nil {
 		return errNotFound

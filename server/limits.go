@@ -31,7 +31,7 @@ func requestID() fiber.Handler {
 // rateLimit returns the per-IP limiter of POST requests: RateLimit per minute, fixed window,
 // answered 429 rate_limited with Retry-After. It passes every request when RateLimit is 0, and
 // requests bearing the admin token (the operator's tools and the demo loader) always pass.
-func (a *api) rateLimit() fiber.Handler {
+func (a *handlers) rateLimit() fiber.Handler {
 	if a.RateLimit <= 0 {
 		return func(c *fiber.Ctx) error { return c.Next() }
 	}
@@ -47,7 +47,7 @@ func (a *api) rateLimit() fiber.Handler {
 }
 
 // isAdmin reports whether the request bears the admin token, compared in constant time.
-func (a *api) isAdmin(c *fiber.Ctx) bool {
+func (a *handlers) isAdmin(c *fiber.Ctx) bool {
 	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
 	return ok && a.AdminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(a.AdminToken)) == 1
 }
@@ -94,7 +94,7 @@ func (l *citizenLimiter) allow(citizen string, now time.Time) (time.Duration, bo
 
 // limitCitizen refuses a verified resident's write beyond their allowance with 429
 // citizen_rate_limited and Retry-After.
-func (a *api) limitCitizen(c *fiber.Ctx, citizen string) error {
+func (a *handlers) limitCitizen(c *fiber.Ctx, citizen string) error {
 	if a.citizens == nil {
 		return nil
 	}

@@ -86,7 +86,7 @@ func (m *Metrics) ObserveCommit(entries int, took time.Duration, err error) {
 
 // register adds the series computed from the app's own sources at scrape time. A Metrics
 // serves one app: a second registration is an error.
-func (m *Metrics) register(a *api) error {
+func (m *Metrics) register(a *handlers) error {
 	size := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "commons_ledger_size",
 		Help: "Entries covered by the latest signed checkpoint.",
@@ -125,7 +125,7 @@ const unmatched = "(unmatched)"
 // observe wraps every request: it answers errors through the error handler (so the status is
 // known here), counts the request by route pattern and status, and logs one debug line. Neither
 // the metrics nor the line ever carry the raw path, a query or a body.
-func (a *api) observe(errorHandler fiber.ErrorHandler) fiber.Handler {
+func (a *handlers) observe(errorHandler fiber.ErrorHandler) fiber.Handler {
 	debug := a.Logger.Enabled(context.Background(), slog.LevelDebug)
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
@@ -152,7 +152,7 @@ func (a *api) observe(errorHandler fiber.ErrorHandler) fiber.Handler {
 
 // countContributions counts each contribution by its result: accepted, or the fixed code of
 // the error that refused it.
-func (a *api) countContributions(c *fiber.Ctx) error {
+func (a *handlers) countContributions(c *fiber.Ctx) error {
 	err := c.Next()
 	a.Metrics.contributions.WithLabelValues(resultCode(err)).Inc()
 	return err
@@ -174,7 +174,7 @@ func resultCode(err error) string {
 }
 
 // readyz answers 200 while the node takes traffic and 503 once it is shutting down.
-func (a *api) readyz(c *fiber.Ctx) error {
+func (a *handlers) readyz(c *fiber.Ctx) error {
 	if a.Ready != nil && !a.Ready() {
 		return errUnavailable
 	}

@@ -25,11 +25,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 const testToken = "operator-test-token"
@@ -189,7 +190,7 @@ func TestMetricsLabelsHoldNoRequestValues(t *testing.T) {
 	assert.NotEqual(t, "c-secretcitizen42", resp.Header.Get("X-Request-ID"), "a client's request id is replaced")
 	assert.Len(t, resp.Header.Get("X-Request-ID"), 36, "a random UUID")
 	for i := range 3 {
-		e, err := ledger.Entry{Type: ledger.EntryInvite, Hash: state.Hash(fmt.Appendf(nil, "invite-%d", i))}.Marshal()
+		e, err := api.Entry{Type: api.EntryInvite, Hash: state.Hash(fmt.Appendf(nil, "invite-%d", i))}.Marshal()
 		require.NoError(t, err)
 		_, err = n.lg.Append(context.Background(), e)
 		require.NoError(t, err)
@@ -268,7 +269,7 @@ func TestReadyzFollowsReady(t *testing.T) {
 func TestBackupStreamsWithChecksumTrailer(t *testing.T) {
 	n := newTestNode(t, nil)
 	for i := range 20 {
-		e, err := ledger.Entry{Type: ledger.EntryInvite, Hash: state.Hash(fmt.Appendf(nil, "invite-%d", i))}.Marshal()
+		e, err := api.Entry{Type: api.EntryInvite, Hash: state.Hash(fmt.Appendf(nil, "invite-%d", i))}.Marshal()
 		require.NoError(t, err)
 		_, err = n.lg.Append(context.Background(), e)
 		require.NoError(t, err)

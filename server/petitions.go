@@ -12,11 +12,12 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 // Petition limits.
@@ -35,7 +36,7 @@ type organiserRequest struct {
 }
 
 // grantOrganiser gives a registered resident the organiser role; the grant is logged.
-func (a *api) grantOrganiser(c *fiber.Ctx) error {
+func (a *handlers) grantOrganiser(c *fiber.Ctx) error {
 	var req organiserRequest
 	if err := decode(c, &req); err != nil {
 		return err
@@ -45,11 +46,11 @@ func (a *api) grantOrganiser(c *fiber.Ctx) error {
 
 // revokeOrganiser takes the organiser role away; the revocation is logged. Petitions the
 // organiser created stay as they are.
-func (a *api) revokeOrganiser(c *fiber.Ctx) error {
+func (a *handlers) revokeOrganiser(c *fiber.Ctx) error {
 	return a.organiserRole(c, c.Params("citizen"), false)
 }
 
-func (a *api) organiserRole(c *fiber.Ctx, citizen string, grant bool) error {
+func (a *handlers) organiserRole(c *fiber.Ctx, citizen string, grant bool) error {
 	if _, ok := a.State.Citizen(citizen); !ok {
 		return errUnknownCitizen
 	}
@@ -64,11 +65,11 @@ func (a *api) organiserRole(c *fiber.Ctx, citizen string, grant bool) error {
 	case !grant && !has:
 		return errNoOrganiser
 	}
-	typ := ledger.EntryOrganiserGrant
+	typ := api.EntryOrganiserGrant
 	if !grant {
-		typ = ledger.EntryOrganiserRevoke
+		typ = api.EntryOrganiserRevoke
 	}
-	entry, err := ledger.Entry{Type: typ, Citizen: citizen}.Marshal()
+	entry, err := api.Entry{Type: typ, Citizen: citizen}.Marshal()
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ type documentRequest struct {
 
 // organiserDocument authenticates an organiser's statement of type typ and returns the
 // document's compact bytes, which its signature covers.
-func (a *api) organiserDocument(c *fiber.Ctx, req documentRequest, typ string, doc json.RawMessage) ([]byte, error) {
+func (a *handlers) organiserDocument(c *fiber.Ctx, req documentRequest, typ string, doc json.RawMessage) ([]byte, error) {
 	if err := a.authenticate(c, req.SignedStatement); err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func strictJSON(b []byte, v any) error {
 }
 
 // createPetition logs an organiser's signed petition document with a new tally key.
-func (a *api) createPetition(c *fiber.Ctx) error {
+func (a *handlers) createPetition(c *fiber.Ctx) error {
 	var req documentRequest
 	if err := decode(c, &req); err != nil {
 		return err
@@ -159,7 +160,7 @@ func (a *api) createPetition(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("server: tally key: %w", err)
 	}
-	entry, err := ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: st.Document,
+	entry, err := api.Entry{Type: api.EntryPetition, Petition: p.ID, Body: body, Hash: st.Document,
 		Citizen: st.Citizen, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: req.Signature,
 		Recipient: recipient}.Marshal()
 	if err != nil {
@@ -182,7 +183,7 @@ const (
 	maxThreshold     = 10_000_000
 )
 
-func (a *api) checkPetition(p state.Petition) error {
+func (a *handlers) checkPetition(p state.Petition) error {
 	if !validID(p.ID) {
 		return invalid("id", "lower-case letters, digits and dashes, 1 to 64 characters")
 	}
@@ -216,7 +217,7 @@ func (a *api) checkPetition(p state.Petition) error {
 	}
 	asked := map[string]bool{}
 	for _, q := range p.Ask {
-		if q != state.AskAgeBand && q != state.AskNeighbourhood || asked[q] {
+		if q != api.AskAgeBand && q != api.AskNeighbourhood || asked[q] {
 			return invalid("ask", "age_band and neighbourhood, each at most once")
 		}
 		asked[q] = true
@@ -226,7 +227,7 @@ func (a *api) checkPetition(p state.Petition) error {
 
 // enterPaper logs a count of paper signatures signed by the petition's organiser. Counts are
 // accepted from the opening until paperGrace after the closing.
-func (a *api) enterPaper(c *fiber.Ctx) error {
+func (a *handlers) enterPaper(c *fiber.Ctx) error {
 	var req documentRequest
 	if err := decode(c, &req); err != nil {
 		return err
@@ -239,7 +240,7 @@ func (a *api) enterPaper(c *fiber.Ctx) error {
 		return err
 	}
 	st := req.Statement
-	var paper state.Paper
+	var paper api.Paper
 	if err := strictJSON(body, &paper); err != nil {
 		return err
 	}
@@ -270,7 +271,7 @@ func (a *api) enterPaper(c *fiber.Ctx) error {
 		return err
 	}
 	defer release()
-	entry, err := ledger.Entry{Type: ledger.EntryPetitionPaper, Petition: p.ID, Body: body, Hash: st.Document,
+	entry, err := api.Entry{Type: api.EntryPetitionPaper, Petition: p.ID, Body: body, Hash: st.Document,
 		Citizen: st.Citizen, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: req.Signature}.Marshal()
 	if err != nil {
 		return err
@@ -287,7 +288,7 @@ func (a *api) enterPaper(c *fiber.Ctx) error {
 // wallet derived for the petition, never the citizen id. A private record, written in the
 // same transaction, binds the citizen to that nullifier: a resident signs once, under one
 // nullifier, and no one else may use it.
-func (a *api) petitionSignature(c *fiber.Ctx, req statementRequest) error {
+func (a *handlers) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 	st := req.Statement
 	p, ok := a.State.Petition(st.Petition)
 	if !ok {
@@ -342,11 +343,11 @@ func (a *api) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 			return errOutOfScope
 		}
 	}
-	typ := ledger.EntryPetitionSign
+	typ := api.EntryPetitionSign
 	if !sign {
-		typ = ledger.EntryPetitionRevoke
+		typ = api.EntryPetitionRevoke
 	}
-	entry, err := ledger.Entry{Type: typ, Petition: p.ID, Nullifier: st.Nullifier, Epoch: now.UTC().Format(time.DateOnly)}.Marshal()
+	entry, err := api.Entry{Type: typ, Petition: p.ID, Nullifier: st.Nullifier, Epoch: now.UTC().Format(time.DateOnly)}.Marshal()
 	if err != nil {
 		return err
 	}
@@ -391,7 +392,7 @@ func checkAnswers(p *state.Petition, sign bool, st crypto.Statement, answers []b
 
 // petitionAnswer is a petition as the API publishes it; full adds its text, timeline and
 // breakdown.
-func (a *api) petitionAnswer(p *state.Petition, full bool) (state.PublicPetition, error) {
+func (a *handlers) petitionAnswer(p *state.Petition, full bool) (api.PublicPetition, error) {
 	out := p.Public(a.Now())
 	if !full {
 		return out, nil
@@ -430,12 +431,12 @@ func onlyFormat(c *fiber.Ctx, extra ...string) (string, error) {
 	return "", errNotFound
 }
 
-func (a *api) listPetitions(c *fiber.Ctx) error {
+func (a *handlers) listPetitions(c *fiber.Ctx) error {
 	format, err := onlyFormat(c)
 	if err != nil {
 		return err
 	}
-	out := []state.PublicPetition{}
+	out := []api.PublicPetition{}
 	for _, p := range a.State.Petitions() {
 		v, err := a.petitionAnswer(p, false)
 		if err != nil {
@@ -455,7 +456,7 @@ func (a *api) listPetitions(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-func (a *api) getPetition(c *fiber.Ctx) error {
+func (a *handlers) getPetition(c *fiber.Ctx) error {
 	format, err := onlyFormat(c, "breakdown-csv")
 	if err != nil {
 		return err

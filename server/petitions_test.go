@@ -16,13 +16,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/geo"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 // tallyIdentities are the petition tally identities the test nodes create.
@@ -123,7 +123,7 @@ func (n *petitionNode) document(t *testing.T, w *crypto.Wallet, typ, field, peti
 	return map[string]any{"statement": s.Statement, "signature": s.Signature, field: json.RawMessage(body)}
 }
 
-func (n *petitionNode) create(t *testing.T, w *crypto.Wallet, p state.Petition) (int, string) {
+func (n *petitionNode) create(t *testing.T, w *crypto.Wallet, p api.Petition) (int, string) {
 	t.Helper()
 	return n.post(t, "/api/v1/petitions", n.document(t, w, crypto.TypePetitionCreate, "petition", p.ID, p))
 }
@@ -137,18 +137,18 @@ func (n *petitionNode) sign(t *testing.T, w *crypto.Wallet, petition string, wit
 	return n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: typ, Petition: petition, Nullifier: w.Nullifier(petition)}))
 }
 
-func (n *petitionNode) petition(t *testing.T, id string) state.PublicPetition {
+func (n *petitionNode) petition(t *testing.T, id string) api.PublicPetition {
 	t.Helper()
 	resp := n.do(t, "GET", "/api/v1/petitions/"+id, "")
 	body := readBody(t, resp)
 	require.Equal(t, 200, resp.StatusCode, body)
-	var p state.PublicPetition
+	var p api.PublicPetition
 	require.NoError(t, json.Unmarshal([]byte(body), &p))
 	return p
 }
 
-func treesPetition(opens time.Time) state.Petition {
-	return state.Petition{ID: "trees", Title: "Trees for the old town", Text: "Plant *trees*.",
+func treesPetition(opens time.Time) api.Petition {
+	return api.Petition{ID: "trees", Title: "Trees for the old town", Text: "Plant *trees*.",
 		Scope: []string{"old-town"}, Opens: opens, Closes: opens.Add(48 * time.Hour), Threshold: 10}
 }
 
@@ -256,9 +256,9 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	signer := map[string]bool{alice.CitizenID(): true, bob.CitizenID(): true}
 	var signatures int
 	require.NoError(t, n.lg.Scan(context.Background(), 0, n.lg.Size(), func(_ uint64, b []byte) error {
-		e, err := ledger.ParseEntry(b)
+		e, err := api.ParseEntry(b)
 		require.NoError(t, err)
-		if e.Type != ledger.EntryPetitionSign && e.Type != ledger.EntryPetitionRevoke {
+		if e.Type != api.EntryPetitionSign && e.Type != api.EntryPetitionRevoke {
 			return nil
 		}
 		signatures++
@@ -324,7 +324,7 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	n := newPetitionNode(t)
 	ann := n.resident(t, "old-town")
 	p := treesPetition(n.clock.Now().Add(-time.Minute))
-	p.Ask = []string{state.AskAgeBand}
+	p.Ask = []string{api.AskAgeBand}
 
 	status, code := n.create(t, ann, p)
 	assert.Equal(t, 403, status)
@@ -377,13 +377,13 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 
 	got := n.petition(t, "trees")
 	assert.Equal(t, ann.CitizenID(), got.Organiser)
-	assert.Equal(t, []string{state.AskAgeBand}, got.Ask)
+	assert.Equal(t, []string{api.AskAgeBand}, got.Ask)
 	assert.True(t, strings.HasPrefix(got.Recipient, "age1"), got.Recipient)
 
 	// Paper signatures: only this petition's organiser, positive counts, shown apart.
 	paper := func(w *crypto.Wallet, count int) (int, string) {
 		return n.post(t, "/api/v1/petitions/trees/paper", n.document(t, w, crypto.TypePetitionPaper, "paper", "trees",
-			state.Paper{Petition: "trees", Count: count, Note: "market stall, Saturday"}))
+			api.Paper{Petition: "trees", Count: count, Note: "market stall, Saturday"}))
 	}
 	status, code = paper(ann, 25)
 	require.Equal(t, 201, status, code)
@@ -403,7 +403,7 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	assert.Equal(t, 260, got.ProgressPercent)
 	assert.True(t, got.ThresholdReached)
 	require.Len(t, got.Timeline, 1)
-	assert.Equal(t, state.TimelineDay{Day: "2026-05-04", Signed: 1, Online: 1}, got.Timeline[0])
+	assert.Equal(t, api.TimelineDay{Day: "2026-05-04", Signed: 1, Online: 1}, got.Timeline[0])
 
 	// Paper counts close paperGrace after the petition.
 	n.clock.set(p.Closes.Add(paperGrace + time.Minute))
@@ -444,13 +444,13 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 	org := n.organiser(t)
 	p := treesPetition(n.clock.Now().Add(-time.Minute))
 	p.Scope = nil
-	p.Ask = []string{state.AskAgeBand, state.AskNeighbourhood}
+	p.Ask = []string{api.AskAgeBand, api.AskNeighbourhood}
 	status, code := n.create(t, org, p)
 	require.Equal(t, 201, status, code)
 	recipient, err := age.ParseX25519Recipient(n.petition(t, "trees").Recipient)
 	require.NoError(t, err)
 
-	signWith := func(w *crypto.Wallet, a state.Answers) (int, string) {
+	signWith := func(w *crypto.Wallet, a api.Answers) (int, string) {
 		plain, err := json.Marshal(a)
 		require.NoError(t, err)
 		sealed, err := crypto.Seal(plain, recipient)
@@ -462,7 +462,7 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 	var quitter *crypto.Wallet
 	for i := range 12 {
 		w := n.resident(t, "old-town")
-		status, code := signWith(w, state.Answers{V: 1, AgeBand: "30-44", Neighbourhood: "old-town"})
+		status, code := signWith(w, api.Answers{V: 1, AgeBand: "30-44", Neighbourhood: "old-town"})
 		require.Equal(t, 201, status, code)
 		if i == 0 {
 			quitter = w
@@ -478,7 +478,7 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 	status, code = n.post(t, "/api/v1/statements", statementRequest{SignedStatement: s, Answers: []byte(`{"v":1}`)})
 	assert.Equal(t, 422, status)
 	assert.Equal(t, "not_sealed", code)
-	plain, _ := json.Marshal(state.Answers{V: 1, AgeBand: "65+"})
+	plain, _ := json.Marshal(api.Answers{V: 1, AgeBand: "65+"})
 	sealed, err := crypto.Seal(plain, recipient)
 	require.NoError(t, err)
 	status, code = n.post(t, "/api/v1/statements", statementRequest{SignedStatement: n.signed(t, w, crypto.Statement{
@@ -559,7 +559,7 @@ func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
 	org := n.organiser(t)
 	for _, id := range []string{"trees", "benches"} {
 		p := treesPetition(n.clock.Now().Add(-time.Minute))
-		p.ID, p.Ask = id, []string{state.AskAgeBand}
+		p.ID, p.Ask = id, []string{api.AskAgeBand}
 		status, code := n.create(t, org, p)
 		require.Equal(t, 201, status, code)
 	}

@@ -7,10 +7,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
-func (a *api) healthz(c *fiber.Ctx) error {
+func (a *handlers) healthz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok", "ledger_size": a.Ledger.Size()})
 }
 
@@ -20,7 +20,7 @@ type purposeAnswer struct {
 	Hash        string `json:"hash"`
 }
 
-func (a *api) listPurposes(c *fiber.Ctx) error {
+func (a *handlers) listPurposes(c *fiber.Ctx) error {
 	out := []purposeAnswer{}
 	for _, p := range a.State.Purposes() {
 		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: p.Index, Hash: p.Hash})
@@ -28,7 +28,7 @@ func (a *api) listPurposes(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-func (a *api) neighbourhoods(c *fiber.Ctx) error {
+func (a *handlers) neighbourhoods(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/geo+json")
 	return c.Send(a.GeoJSON)
 }
@@ -48,7 +48,7 @@ const (
 // statsAir serves releases only, on the fixed grid: without a day, the released days of each
 // grid; with one, the stored release bytes of that day on the grid asked for (or a format
 // derived from them). Any other query is off the grid: 404.
-func (a *api) statsAir(c *fiber.Ctx) error {
+func (a *handlers) statsAir(c *fiber.Ctx) error {
 	args := c.Queries()
 	day, format, grid := args["day"], args["format"], args["grid"]
 	for k := range args {

@@ -8,7 +8,7 @@ import (
 )
 
 // routes is the whole route table.
-func (a *api) routes(app *fiber.App, pages *dashboards.Pages, walletPage *wallet.Page) {
+func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *wallet.Page) {
 	app.Use(requestID(), a.observe(app.Config().ErrorHandler), securityHeaders, a.timeout)
 	limit := a.rateLimit() // POST only, per client IP, shared by every route it guards
 

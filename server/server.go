@@ -15,13 +15,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
 
-	"github.com/commons-city/commons/client/geo"
 	"github.com/commons-city/commons/dashboards"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/dashboards/wallet"
+	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 // Config is everything the HTTP app needs, passed explicitly.
@@ -77,8 +77,8 @@ type Config struct {
 	Logger         *slog.Logger
 }
 
-// api holds the handlers' dependencies.
-type api struct {
+// handlers holds the handlers' dependencies.
+type handlers struct {
 	Config
 	grid     *geo.Map
 	backups  *backupSet
@@ -133,7 +133,7 @@ func New(cfg Config) (*fiber.App, error) {
 		DisableStartupMessage:   true,
 		AppName:                 "commons",
 	})
-	a := &api{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}}}
+	a := &handlers{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}}}
 	if cfg.CitizenLimit > 0 {
 		a.citizens = &citizenLimiter{perMinute: cfg.CitizenLimit, buckets: map[string]*rate.Limiter{}}
 	}
@@ -146,7 +146,7 @@ func New(cfg Config) (*fiber.App, error) {
 }
 
 // timeout gives every request a context with a deadline.
-func (a *api) timeout(c *fiber.Ctx) error {
+func (a *handlers) timeout(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
@@ -184,7 +184,7 @@ func decode(c *fiber.Ctx, v any) error {
 }
 
 // fresh checks a statement's issued_at against the server clock.
-func (a *api) fresh(issuedAt string) error {
+func (a *handlers) fresh(issuedAt string) error {
 	t, err := time.Parse(time.RFC3339, issuedAt)
 	if err != nil {
 		return errStale

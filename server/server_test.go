@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/geo"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/geo"
+	"github.com/commons-city/commons/release"
 )
 
 // errorApp is a fiber app with the production error handler and a few failing routes.

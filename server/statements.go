@@ -3,9 +3,10 @@ package server
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 // statementRequest is the body of POST /api/v1/statements: a signed statement and, with a
@@ -17,7 +18,7 @@ type statementRequest struct {
 }
 
 // statement accepts a signed consent or petition statement and answers with its receipt.
-func (a *api) statement(c *fiber.Ctx) error {
+func (a *handlers) statement(c *fiber.Ctx) error {
 	var req statementRequest
 	if err := decode(c, &req); err != nil {
 		return err
@@ -39,7 +40,7 @@ func (a *api) statement(c *fiber.Ctx) error {
 }
 
 // signedStatement decodes a statement of a registered citizen and authenticates it.
-func (a *api) signedStatement(c *fiber.Ctx) (crypto.SignedStatement, error) {
+func (a *handlers) signedStatement(c *fiber.Ctx) (crypto.SignedStatement, error) {
 	var s crypto.SignedStatement
 	if err := decode(c, &s); err != nil {
 		return s, err
@@ -51,7 +52,7 @@ func (a *api) signedStatement(c *fiber.Ctx) (crypto.SignedStatement, error) {
 // verifies with that citizen's key, that it is fresh, that it carries a nonce not used yet,
 // and that the citizen is within their allowance of writes. The allowance is charged last:
 // signed statements are public in the ledger, so a replay of one must not spend it.
-func (a *api) authenticate(c *fiber.Ctx, s crypto.SignedStatement) error {
+func (a *handlers) authenticate(c *fiber.Ctx, s crypto.SignedStatement) error {
 	citizen, ok := a.State.Citizen(s.Statement.Citizen)
 	if !ok {
 		return errUnknownCitizen
@@ -75,7 +76,7 @@ func (a *api) authenticate(c *fiber.Ctx, s crypto.SignedStatement) error {
 
 // reserve claims the statement's nonce and any other keys for the request's lifetime, and
 // checks the nonce was never used.
-func (a *api) reserve(st crypto.Statement, keys ...string) (func(), error) {
+func (a *handlers) reserve(st crypto.Statement, keys ...string) (func(), error) {
 	release, err := a.State.Reserve(append(keys, "nonce|"+st.Citizen+"|"+st.Nonce)...)
 	if err != nil {
 		return nil, errBusy
@@ -92,7 +93,7 @@ func (a *api) reserve(st crypto.Statement, keys ...string) (func(), error) {
 	return release, nil
 }
 
-func (a *api) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
+func (a *handlers) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
 	st := s.Statement
 	p, ok := a.State.Purpose(st.Purpose)
 	if !ok {
@@ -114,11 +115,11 @@ func (a *api) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
 	} else if cur, ok := a.State.Consent(st.Citizen, st.Purpose); !ok || !cur.Active {
 		return errNoConsent
 	}
-	typ := ledger.EntryConsentGrant
+	typ := api.EntryConsentGrant
 	if !grant {
-		typ = ledger.EntryConsentRevoke
+		typ = api.EntryConsentRevoke
 	}
-	entry, err := ledger.Entry{Type: typ, Citizen: st.Citizen, Purpose: st.Purpose, PurposeVersion: st.PurposeVersion,
+	entry, err := api.Entry{Type: typ, Citizen: st.Citizen, Purpose: st.Purpose, PurposeVersion: st.PurposeVersion,
 		Erase: st.Erase, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: s.Signature}.Marshal()
 	if err != nil {
 		return err

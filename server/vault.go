@@ -6,7 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 // vaultCopy is one of the resident's own sealed envelopes.
@@ -23,7 +23,7 @@ type vaultAnswer struct {
 // exportVault answers a signed vault.export statement with the resident's vault copies. They
 // are sealed to the resident: only their wallet opens them, so the answer reveals nothing to
 // anyone else, and the signature keeps one resident from listing another's.
-func (a *api) exportVault(c *fiber.Ctx) error {
+func (a *handlers) exportVault(c *fiber.Ctx) error {
 	s, err := a.signedStatement(c)
 	if err != nil {
 		return err

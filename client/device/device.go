@@ -28,7 +28,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/reading"
 )
 
 // Headers are the request headers ParseAirrohr uses.

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/reading"
 )
 
 func readTestdata(t testing.TB, name string) []byte {

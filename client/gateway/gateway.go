@@ -37,8 +37,8 @@ import (
 
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/client/device"
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/reading"
 )
 
 // maxBody is the largest post the gateway reads. A firmware post is well under 2 KiB.

@@ -23,10 +23,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/reading"
 )
 
 // The CLIENTS.md sample, as the airrohr firmware posts it.
@@ -52,7 +52,7 @@ func purpose(t *testing.T) (client.Purpose, *age.X25519Identity) {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
-	return client.Purpose{Purpose: state.Purpose{ID: "air-quality/daily", Version: 1, Recipient: id.Recipient().String()}}, id
+	return client.Purpose{Purpose: api.Purpose{ID: "air-quality/daily", Version: 1, Recipient: id.Recipient().String()}}, id
 }
 
 // testConfig is a gateway whose server cannot be reached.

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/reading"
 )
 
 // Names in the outbox directory.

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/reading"
 )
 
 // snapshot lists every file under dir with its content, to prove ReadOutbox changes nothing.

@@ -22,7 +22,7 @@ import (
 
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/server"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 // keysWarning is said by backup and restore, and in docs/operations.md.

@@ -17,11 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/reading"
 )
 
 // BenchmarkStatementsHTTP measures signed consent statements posted over loopback HTTP to the
@@ -303,7 +303,7 @@ func viralPetition(b *testing.B) (*node, [][]byte) {
 		b.Fatal(err)
 	}
 	now := time.Now().UTC()
-	if _, err := c.CreatePetition(ctx, organiser, state.Petition{ID: "viral", Title: "A viral petition", Text: "Sign it.",
+	if _, err := c.CreatePetition(ctx, organiser, api.Petition{ID: "viral", Title: "A viral petition", Text: "Sign it.",
 		Opens: now.Add(-time.Minute), Closes: now.Add(time.Hour), Threshold: petitionSigners}); err != nil {
 		b.Fatal(err)
 	}

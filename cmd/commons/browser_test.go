@@ -22,13 +22,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/ledger"
-	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/reading"
+	"github.com/commons-city/commons/release"
 )
 
 // browserTimeout bounds the whole browser test: the node, the data, chromium and every page.
@@ -133,7 +132,7 @@ func TestBrowserDashboards(t *testing.T) {
 		{"ledger", "/ledger", func(t *testing.T, v pageView) {
 			assert.Equal(t, strconv.Itoa(int(ledgerSize(t, n))), v.Figures["Entries"])
 			require.NotEmpty(t, v.Entries, "the ledger page lists the latest entries")
-			assert.Equal(t, []string{ledger.EntryRelease, dayText}, []string{v.Entries[0].Type, v.Entries[0].Epoch},
+			assert.Equal(t, []string{api.EntryRelease, dayText}, []string{v.Entries[0].Type, v.Entries[0].Epoch},
 				"the newest entry is the day's release")
 		}},
 	}
@@ -452,7 +451,7 @@ func populate(ctx context.Context, t testing.TB, url, adminToken string, day tim
 	require.NoError(t, err)
 	organiser, err := fixtures.NewOrganiser(ctx, c, adminToken, invite[0])
 	require.NoError(t, err)
-	_, err = c.CreatePetition(ctx, organiser, state.Petition{
+	_, err = c.CreatePetition(ctx, organiser, api.Petition{
 		ID: testPetition, Title: "Clean air at the school gates",
 		Text:  "We ask the council to close the streets outside primary schools to through traffic at drop-off and pick-up times.\n\nThe daily figures on this site show the morning peak.",
 		Opens: now.Add(-time.Hour), Closes: now.AddDate(0, 0, 14), Threshold: 20,

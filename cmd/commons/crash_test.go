@@ -17,16 +17,17 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/reading"
 )
 
 // acked is everything the server acknowledged before it was killed.
 type acked struct {
 	mu            sync.Mutex
-	receipts      []ledger.Receipt
+	receipts      []api.Receipt
 	contributions []crypto.SignedContribution
 }
 
@@ -117,7 +118,7 @@ func residentLoad(c *client.Client, invites <-chan string, air client.Purpose, a
 	}
 }
 
-func (a *acked) add(r ledger.Receipt) {
+func (a *acked) add(r api.Receipt) {
 	a.mu.Lock()
 	a.receipts = append(a.receipts, r)
 	a.mu.Unlock()

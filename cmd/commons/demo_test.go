@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/release"
 )
 
 // TestDemoCity is `make run` on a fresh machine: serve --demo loads the demo city through the

@@ -21,11 +21,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/release"
 )
 
 // binary is built once per test run, without the race detector, exactly as `make build` does.
@@ -255,7 +255,7 @@ func TestEndToEnd(t *testing.T) {
 
 		out, err = n.cli(r.wallet, "consent", "grant", "--purpose", "air-quality/daily")
 		require.NoError(t, err)
-		var receipt ledger.Receipt
+		var receipt api.Receipt
 		require.NoError(t, json.Unmarshal([]byte(out), &receipt), "the grant prints its receipt")
 		assert.NotEmpty(t, receipt.Checkpoint)
 		assert.Greater(t, receipt.Index, uint64(0))
@@ -410,9 +410,9 @@ func ledgerHasRelease(t *testing.T, n *node, day string, body []byte) bool {
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.NoError(t, err)
-		e, err := ledger.ParseEntry(b)
+		e, err := api.ParseEntry(b)
 		require.NoError(t, err)
-		if e.Type == ledger.EntryRelease && e.Epoch == day {
+		if e.Type == api.EntryRelease && e.Epoch == day {
 			return e.Hash == state.Hash(body)
 		}
 	}

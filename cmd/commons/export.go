@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/reading"
 )
 
 // exportCmd writes the resident's vault as .age files that the standard `age -d -i WALLET`

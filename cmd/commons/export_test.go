@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/reading"
 )
 
 // TestExportOpensWithTheStandardAgeTool contributes readings, exports the vault, and opens

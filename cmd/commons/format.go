@@ -13,6 +13,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/ledger"
 )
 
@@ -118,16 +119,16 @@ func checkLedgerFormat(db *badger.DB) error {
 		if !bytes.Contains(b, []byte(`"type":"petition.`)) {
 			return nil // only petition entries changed between the formats
 		}
-		e, err := ledger.ParseEntry(b)
+		e, err := api.ParseEntry(b)
 		if err != nil {
 			return fmt.Errorf("ledger entry %d: %w", i, err)
 		}
 		switch e.Type {
-		case ledger.EntryPetition:
+		case api.EntryPetition:
 			if e.Citizen == "" || e.Recipient == "" {
 				return errFormat1
 			}
-		case ledger.EntryPetitionSign, ledger.EntryPetitionRevoke:
+		case api.EntryPetitionSign, api.EntryPetitionRevoke:
 			if e.Epoch == "" {
 				return errFormat1
 			}

@@ -25,10 +25,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/reading"
+	"github.com/commons-city/commons/store"
 )
 
 // gatewayProc is a running `commons gateway` process.

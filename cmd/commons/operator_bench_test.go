@@ -20,9 +20,9 @@ import (
 	"filippo.io/age"
 
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/reading"
 )
 
 // registered registers n residents of old-town through the node's API, 16 at a time, each

@@ -12,10 +12,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
-	"github.com/commons-city/commons/ledger/state"
 )
 
 func petitionCmd(args []string) error {
@@ -58,9 +58,9 @@ func petitionCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	var answers *state.Answers
+	var answers *api.Answers
 	if f.ageBand != "" || f.neighbourhood != "" {
-		answers = &state.Answers{AgeBand: f.ageBand, Neighbourhood: f.neighbourhood}
+		answers = &api.Answers{AgeBand: f.ageBand, Neighbourhood: f.neighbourhood}
 	}
 	a, err := c.SignPetition(ctx, w, id, verb == "withdraw", answers)
 	if err != nil {
@@ -82,7 +82,7 @@ type petitionFlags struct {
 func (f *petitionFlags) register(fs *flag.FlagSet, verb string) {
 	switch verb {
 	case "sign":
-		fs.StringVar(&f.ageBand, "age-band", "", "your answer to the petition's age question: "+strings.Join(state.AgeBands, ", ")+" (sealed to the petition's tally key)")
+		fs.StringVar(&f.ageBand, "age-band", "", "your answer to the petition's age question: "+strings.Join(api.AgeBands, ", ")+" (sealed to the petition's tally key)")
 		fs.StringVar(&f.neighbourhood, "neighbourhood", "", "your answer to the petition's neighbourhood question (sealed to the petition's tally key)")
 	case "create":
 		fs.StringVar(&f.id, "id", "", "the petition's `id`: lower-case letters, digits, dashes (default: from the title)")
@@ -171,7 +171,7 @@ func petitionCreate(ctx context.Context, g *global, f petitionFlags) error {
 	if err != nil {
 		return fmt.Errorf("petition create: %w", err)
 	}
-	p := state.Petition{ID: f.id, Title: f.title, Text: string(text), Threshold: f.threshold}
+	p := api.Petition{ID: f.id, Title: f.title, Text: string(text), Threshold: f.threshold}
 	if p.ID == "" {
 		p.ID = slug(f.title)
 	}
@@ -208,7 +208,7 @@ func petitionPaper(ctx context.Context, g *global, id string, f petitionFlags) e
 	if err != nil {
 		return err
 	}
-	a, err := c.EnterPaper(ctx, w, state.Paper{Petition: id, Count: f.count, Note: f.note})
+	a, err := c.EnterPaper(ctx, w, api.Paper{Petition: id, Count: f.count, Note: f.note})
 	if err != nil {
 		return fmt.Errorf("petition paper: %w", err)
 	}
@@ -217,7 +217,7 @@ func petitionPaper(ctx context.Context, g *global, id string, f petitionFlags) e
 
 // recount is a petition as recomputed from the public ledger alone.
 type recount struct {
-	Petition   state.Petition
+	Petition   api.Petition
 	Organiser  string
 	SigningKey string // the organiser's, from their registration entry
 	Signed     int
@@ -236,20 +236,20 @@ func recountPetition(ctx context.Context, a *auditor, id string) (recount, error
 	var r recount
 	created := false
 	active := map[string]bool{}
-	err := a.recompute(ctx, func(i uint64, e ledger.Entry) error {
+	err := a.recompute(ctx, func(i uint64, e api.Entry) error {
 		switch e.Type {
-		case ledger.EntryRegister:
+		case api.EntryRegister:
 			keys[e.Citizen] = e.SigningKey
 			return nil
-		case ledger.EntryOrganiserGrant, ledger.EntryOrganiserRevoke:
-			organisers[e.Citizen] = e.Type == ledger.EntryOrganiserGrant
+		case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
+			organisers[e.Citizen] = e.Type == api.EntryOrganiserGrant
 			return nil
 		}
 		if e.Petition != id {
 			return nil
 		}
 		switch e.Type {
-		case ledger.EntryPetition:
+		case api.EntryPetition:
 			if err := verifyOrganiserEntry(e, keys[e.Citizen], crypto.TypePetitionCreate); err != nil {
 				return fmt.Errorf("entry %d: the petition document: %w", i, err)
 			}
@@ -260,17 +260,17 @@ func recountPetition(ctx context.Context, a *auditor, id string) (recount, error
 				return fmt.Errorf("entry %d: %w", i, err)
 			}
 			r.Organiser, r.SigningKey, created = e.Citizen, keys[e.Citizen], true
-		case ledger.EntryPetitionPaper:
+		case api.EntryPetitionPaper:
 			if err := verifyOrganiserEntry(e, keys[e.Citizen], crypto.TypePetitionPaper); err != nil {
 				return fmt.Errorf("entry %d: a paper count: %w", i, err)
 			}
-			var p state.Paper
+			var p api.Paper
 			if err := json.Unmarshal(e.Body, &p); err != nil || p.Petition != id || p.Count < 1 || e.Citizen != r.Organiser {
 				return fmt.Errorf("entry %d: a paper count not signed by the petition's organiser", i)
 			}
 			r.Paper += p.Count
 			r.Batches++
-		case ledger.EntryPetitionSign:
+		case api.EntryPetitionSign:
 			if !created {
 				return fmt.Errorf("entry %d: a signature before the petition was created", i)
 			}
@@ -282,7 +282,7 @@ func recountPetition(ctx context.Context, a *auditor, id string) (recount, error
 			}
 			active[e.Nullifier] = true
 			r.Signed++
-		case ledger.EntryPetitionRevoke:
+		case api.EntryPetitionRevoke:
 			if !active[e.Nullifier] {
 				return fmt.Errorf("entry %d withdraws a signature that is not there", i)
 			}
@@ -303,7 +303,7 @@ func recountPetition(ctx context.Context, a *auditor, id string) (recount, error
 
 // verifyOrganiserEntry checks an organiser's logged statement: its document hash and its
 // signature with the organiser's registered key.
-func verifyOrganiserEntry(e ledger.Entry, signingKey, typ string) error {
+func verifyOrganiserEntry(e api.Entry, signingKey, typ string) error {
 	pub, err := crypto.DecodeKey(signingKey)
 	if err != nil {
 		return errors.New("its signer is not registered before it")

@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger"
 )
 
 // TestPetitionLifecycle runs a petition through the real binary: an organiser creates it,
@@ -64,11 +64,11 @@ func TestPetitionLifecycle(t *testing.T) {
 		signers[i], err = crypto.LoadWallet(wallets[i])
 		require.NoError(t, err)
 	}
-	var receipts []ledger.Receipt
+	var receipts []api.Receipt
 	sign := func(i int, args ...string) error {
 		out, err := n.cli(wallets[i], append([]string{"petition", "sign", id}, args...)...)
 		if err == nil {
-			var r ledger.Receipt
+			var r api.Receipt
 			require.NoError(t, json.Unmarshal([]byte(out), &r))
 			receipts = append(receipts, r)
 		}
@@ -166,7 +166,7 @@ func must[T any](v T, err error) T {
 // whether a given resident signed the petition: their citizen id appears only in their own
 // registration entry, their signing key and signature bytes nowhere near a petition, and the
 // nullifier in the ledger is not computable from anything public.
-func petitionLeakScan(t *testing.T, n *node, id string, signers []*crypto.Wallet, signature string, receipts []ledger.Receipt, logs *syncBuffer) {
+func petitionLeakScan(t *testing.T, n *node, id string, signers []*crypto.Wallet, signature string, receipts []api.Receipt, logs *syncBuffer) {
 	t.Helper()
 	get := func(path string) string {
 		resp, err := http.Get(n.url + path)
@@ -184,22 +184,22 @@ func petitionLeakScan(t *testing.T, n *node, id string, signers []*crypto.Wallet
 	}
 	size := int(ledgerSize(t, n))
 	var nullifiers []string
-	entries := map[int]ledger.Entry{}
+	entries := map[int]api.Entry{}
 	for i := range size {
 		raw := get(fmt.Sprintf("/api/v1/ledger/entries/%d", i))
-		e, err := ledger.ParseEntry([]byte(raw))
+		e, err := api.ParseEntry([]byte(raw))
 		require.NoError(t, err)
 		entries[i] = e
-		if e.Type != ledger.EntryRegister {
+		if e.Type != api.EntryRegister {
 			public[fmt.Sprintf("entry %d", i)] = raw
 		}
-		if e.Type == ledger.EntryPetitionSign {
+		if e.Type == api.EntryPetitionSign {
 			nullifiers = append(nullifiers, e.Nullifier)
 		}
 	}
 	for _, r := range receipts {
 		e := entries[int(r.Index)]
-		assert.Equal(t, ledger.EntryPetitionSign, e.Type, "a signer's receipt points at a petition.sign entry")
+		assert.Equal(t, api.EntryPetitionSign, e.Type, "a signer's receipt points at a petition.sign entry")
 		assert.Empty(t, e.Citizen+e.SigningKey+e.Signature+e.IssuedAt+e.Nonce, "the entry names no signer")
 	}
 	for _, w := range signers {

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/reading"
 )
 
 // global are the flags every client command takes.
@@ -149,12 +149,12 @@ func registerCmd(args []string) error {
 
 // savedReceipt is one receipt kept beside the wallet, to check later against newer checkpoints.
 type savedReceipt struct {
-	Kind     string         `json:"kind"`
-	Purpose  string         `json:"purpose,omitempty"`
-	Petition string         `json:"petition,omitempty"`
-	Log      string         `json:"log"` // the ledger's origin: receipts follow the log, not its URL
-	At       time.Time      `json:"at"`
-	Receipt  ledger.Receipt `json:"receipt"`
+	Kind     string      `json:"kind"`
+	Purpose  string      `json:"purpose,omitempty"`
+	Petition string      `json:"petition,omitempty"`
+	Log      string      `json:"log"` // the ledger's origin: receipts follow the log, not its URL
+	At       time.Time   `json:"at"`
+	Receipt  api.Receipt `json:"receipt"`
 }
 
 func receiptsPath(wallet string) string { return wallet + ".receipts.json" }

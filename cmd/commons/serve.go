@@ -22,14 +22,15 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/geo"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/server"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 // serve is `commons serve`: it reads the configuration (config.go) and runs the node until
@@ -63,14 +64,14 @@ func serve(args []string) error {
 }
 
 // airPurpose is the built-in daily air-quality purpose, version 1.
-func airPurpose(recipient string) state.Purpose {
-	return state.Purpose{
+func airPurpose(recipient string) api.Purpose {
+	return api.Purpose{
 		ID: fixtures.AirPurpose, Version: 1,
 		Title:       "Daily air quality per neighbourhood",
 		Description: "Your sensor's readings are used to publish, once per day, the mean PM2.5, PM10, temperature and humidity of each neighbourhood, and the city-wide PM2.5 of each hour of the day. A figure is published only when at least 10 residents contributed to it; each resident counts once per neighbourhood-day and once per hour, with their own mean, bounded to a plausible range.",
 		Data:        "air-quality readings (pm10, pm2_5, temperature, humidity) mapped to your neighbourhood; never your precise location",
 		Recipient:   recipient,
-		Release: state.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10,
+		Release: api.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10,
 			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: 2,
 			Epsilon: 0.8, HourEpsilon: 0.2},
 	}
@@ -240,7 +241,7 @@ func (t adminTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // ensurePurpose logs a built-in purpose on first start, and refuses to start if the logged
 // purpose names a different recipient than the key file holds.
-func ensurePurpose(ctx context.Context, lg *ledger.Log, st *state.State, p state.Purpose) error {
+func ensurePurpose(ctx context.Context, lg *ledger.Log, st *state.State, p api.Purpose) error {
 	if cur, ok := st.Purpose(p.ID); ok {
 		if cur.Version == p.Version && cur.Recipient != p.Recipient {
 			return fmt.Errorf("purpose %s v%d: the logged recipient does not match keys/purposes: restore the purpose key from your backup", p.ID, p.Version)
@@ -251,7 +252,7 @@ func ensurePurpose(ctx context.Context, lg *ledger.Log, st *state.State, p state
 	if err != nil {
 		return err
 	}
-	entry, err := ledger.Entry{Type: ledger.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version,
+	entry, err := api.Entry{Type: api.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version,
 		Body: body, Hash: state.Hash(body)}.Marshal()
 	if err != nil {
 		return err

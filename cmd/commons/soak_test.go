@@ -19,11 +19,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/reading"
 )
 
 // soakRSSLimit is the most resident memory the server may use during the soak.
@@ -89,7 +89,7 @@ func TestSoak(t *testing.T) {
 	require.NoError(t, err)
 	organiser, err := fixtures.NewOrganiser(ctx, c, token, invite[0])
 	require.NoError(t, err)
-	_, err = c.CreatePetition(ctx, organiser, state.Petition{ID: "soak-trees", Title: "Trees", Text: "Plant trees.",
+	_, err = c.CreatePetition(ctx, organiser, api.Petition{ID: "soak-trees", Title: "Trees", Text: "Plant trees.",
 		Scope: []string{"old-town"}, Opens: now.Add(-time.Hour), Closes: now.Add(48 * time.Hour), Threshold: 10})
 	require.NoError(t, err)
 

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/reading"
 )
 
 type statusOut struct {

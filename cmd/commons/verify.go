@@ -18,6 +18,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/ledger"
 )
@@ -66,7 +67,7 @@ func (a *auditor) consistent(ctx context.Context, older *log.Checkpoint) error {
 
 // checkReceipt verifies a receipt's own proof under its signed checkpoint, that the latest
 // checkpoint extends that one, and that the server still serves the same entry bytes.
-func (a *auditor) checkReceipt(ctx context.Context, r ledger.Receipt) (uint64, error) {
+func (a *auditor) checkReceipt(ctx context.Context, r api.Receipt) (uint64, error) {
 	cp, err := ledger.OpenCheckpoint([]byte(r.Checkpoint), a.verifier)
 	if err != nil {
 		return 0, err
@@ -155,7 +156,7 @@ func ledgerCmd(args []string) error {
 
 // recompute fetches every entry, in C2SP entry bundles of up to 256, rebuilds the root with a
 // compact range and compares it with the latest checkpoint; visit, if set, sees each entry.
-func (a *auditor) recompute(ctx context.Context, visit func(i uint64, e ledger.Entry) error) error {
+func (a *auditor) recompute(ctx context.Context, visit func(i uint64, e api.Entry) error) error {
 	h := rfc6962.DefaultHasher
 	rf := &compact.RangeFactory{Hash: h.HashChildren}
 	r := rf.NewEmptyRange(0)
@@ -173,7 +174,7 @@ func (a *auditor) recompute(ctx context.Context, visit func(i uint64, e ledger.E
 			n := int(byteorder.BigEndian.Uint16(bundle))
 			raw := bundle[2 : 2+n]
 			bundle = bundle[2+n:]
-			e, err := ledger.ParseEntry(raw)
+			e, err := api.ParseEntry(raw)
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", i, err)
 			}

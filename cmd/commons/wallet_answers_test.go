@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
-	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/release"
 )
 
 // TestWalletBrowserAnswers signs, in the browser, a petition that asks both optional
@@ -168,7 +168,7 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	require.NoError(t, err)
 	plain, err := crypto.Open(sent.Answers, tally)
 	require.NoError(t, err, "the petition's tally key opens the browser's answers")
-	want, err := client.AnswersPlaintext(state.Answers{AgeBand: "45-64", Neighbourhood: "riverside"})
+	want, err := client.AnswersPlaintext(api.Answers{AgeBand: "45-64", Neighbourhood: "riverside"})
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(plain), "the plaintext client.SignPetition seals")
 
@@ -194,7 +194,7 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	// The others answer alike through the Go client; the petition closes; the breakdown
 	// release opens every answer, the browser's among them, and publishes both groups.
 	for _, w := range signers {
-		_, err := c.SignPetition(ctx, w, id, false, &state.Answers{AgeBand: "45-64", Neighbourhood: "riverside"})
+		_, err := c.SignPetition(ctx, w, id, false, &api.Answers{AgeBand: "45-64", Neighbourhood: "riverside"})
 		require.NoError(t, err)
 	}
 	require.Equal(t, others+1, petitionSignatures(t, n.url, id))
@@ -211,7 +211,7 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	published = 0
 	for _, q := range d.Questions {
 		for _, g := range q.Groups {
-			ours := g.Answer == map[string]string{state.AskAgeBand: "45-64", state.AskNeighbourhood: "riverside"}[q.Question]
+			ours := g.Answer == map[string]string{api.AskAgeBand: "45-64", api.AskNeighbourhood: "riverside"}[q.Question]
 			assert.Equal(t, !ours, g.Suppressed, "%s %s: %+v", q.Question, g.Answer, g)
 			if ours {
 				published++

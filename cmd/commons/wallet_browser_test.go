@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger"
 )
 
 // TestWalletBrowser is a resident's whole browser session against the real binary, on a
@@ -164,9 +164,9 @@ func TestWalletBrowser(t *testing.T) {
 	assert.Contains(t, text("#alert"), "it was rewritten or forked")
 
 	// The consent the browser signed is in the ledger, and its signature verifies in Go.
-	entry, err := ledger.ParseEntry(httpGet(t, n.url+"/api/v1/ledger/entries/"+itoa(uint64(receipts[1].Index))))
+	entry, err := api.ParseEntry(httpGet(t, n.url+"/api/v1/ledger/entries/"+itoa(uint64(receipts[1].Index))))
 	require.NoError(t, err)
-	require.Equal(t, ledger.EntryConsentGrant, entry.Type)
+	require.Equal(t, api.EntryConsentGrant, entry.Type)
 	signed := crypto.SignedStatement{Signature: entry.Signature, Statement: crypto.Statement{Type: crypto.TypeConsentGrant,
 		Citizen: entry.Citizen, Purpose: entry.Purpose, PurposeVersion: entry.PurposeVersion, IssuedAt: entry.IssuedAt, Nonce: entry.Nonce}}
 	assert.NoError(t, signed.Verify(w.SigningPublicKey()), "the browser's statement, as logged, verifies in Go")

@@ -29,10 +29,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
-	"github.com/commons-city/commons/ledger/state"
 )
 
 // vectorIdentity is a fixed wallet for the cross-implementation vectors (made once with
@@ -303,7 +303,7 @@ func TestWalletVectors(t *testing.T) {
 		// plaintext, binary age to the tally key, and the document hash of the sealed bytes.
 		tally, err := age.GenerateX25519Identity()
 		require.NoError(t, err)
-		sets := []state.Answers{{AgeBand: "30-44", Neighbourhood: "old-town"}, {AgeBand: "65+"},
+		sets := []api.Answers{{AgeBand: "30-44", Neighbourhood: "old-town"}, {AgeBand: "65+"},
 			{Neighbourhood: "riverside"}, {}}
 		goSealed, err := crypto.Seal([]byte(`{"v":1,"age_band":"16-29"}`), tally.Recipient())
 		require.NoError(t, err)
@@ -335,7 +335,7 @@ func TestWalletVectors(t *testing.T) {
 		require.Len(t, js.Sealed, len(sets))
 		for i, a := range sets {
 			got := js.Sealed[i]
-			if a == (state.Answers{}) {
+			if a == (api.Answers{}) {
 				assert.Equal(t, sealedView{}, got, "nothing answered, nothing sealed")
 				continue
 			}
@@ -360,7 +360,7 @@ func TestWalletVectors(t *testing.T) {
 		admin := adminTokenOf(t, data)
 		invites, err := c.Invites(ctx, admin, 5)
 		require.NoError(t, err)
-		var receipts []ledger.Receipt
+		var receipts []api.Receipt
 		for _, code := range invites {
 			w, err := crypto.NewWallet()
 			require.NoError(t, err)

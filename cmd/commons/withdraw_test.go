@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/release"
 )
 
 // TestWithdrawEndToEnd runs the consent lifecycle with the real binary: twelve residents

@@ -13,6 +13,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 )
@@ -54,13 +55,13 @@ func buildMillion(dir string) (*million, error) {
 		return nil, err
 	}
 	defer l.Close()
-	citizens := make([]ledger.Entry, millionCitizens)
+	citizens := make([]api.Entry, millionCitizens)
 	for i := range citizens {
 		w, err := crypto.NewWallet()
 		if err != nil {
 			return nil, err
 		}
-		citizens[i] = ledger.Entry{Type: ledger.EntryRegister, Citizen: w.CitizenID(),
+		citizens[i] = api.Entry{Type: api.EntryRegister, Citizen: w.CitizenID(),
 			SigningKey: crypto.EncodeKey(w.SigningPublicKey()), Recipient: w.Recipient().String(),
 			Hash: Hash([]byte(w.CitizenID())), IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()}
 	}
@@ -73,11 +74,11 @@ func buildMillion(dir string) (*million, error) {
 			for i := range next {
 				e := citizens[i%millionCitizens]
 				if i >= millionCitizens {
-					typ := ledger.EntryConsentGrant
+					typ := api.EntryConsentGrant
 					if (i/millionCitizens)%2 == 0 {
-						typ = ledger.EntryConsentRevoke
+						typ = api.EntryConsentRevoke
 					}
-					e = ledger.Entry{Type: typ, Citizen: e.Citizen, Purpose: "air-quality/daily", PurposeVersion: 1,
+					e = api.Entry{Type: typ, Citizen: e.Citizen, Purpose: "air-quality/daily", PurposeVersion: 1,
 						IssuedAt: e.IssuedAt, Nonce: crypto.NewNonce(), Signature: "c2ln"}
 				}
 				b, err := e.Marshal()

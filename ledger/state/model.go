@@ -3,40 +3,13 @@ package state
 import (
 	"crypto/ed25519"
 	"encoding/json"
-	"time"
+
+	"github.com/commons-city/commons/api"
 )
 
-// ReleasePolicy says what a purpose publishes and under which privacy parameters.
-type ReleasePolicy struct {
-	// Grid is the fixed public grid, e.g. "neighbourhood×day".
-	Grid string `json:"grid"`
-	// K is the least number of distinct contributors for a cell to be published.
-	K int `json:"k"`
-	// ClampPM25 and ClampPM10 bound each resident's daily mean (µg/m³).
-	ClampPM25 [2]float64 `json:"clamp_pm2_5"`
-	ClampPM10 [2]float64 `json:"clamp_pm10"`
-	// GraceHours is how long after a day ends late uploads are still accepted.
-	GraceHours int `json:"grace_hours"`
-	// Epsilon is a resident's differential-privacy ε per daily release (0: the default, 1).
-	Epsilon float64 `json:"epsilon,omitempty"`
-	// HourEpsilon is a resident's ε per day for the city × hour release published at the same
-	// epoch close (0: no hourly release). Epsilon + HourEpsilon is the day's whole spend.
-	HourEpsilon float64 `json:"hour_epsilon,omitempty"`
-	// WeekEpsilon caps a resident's ε per ISO week across purposes (0: the default, 7).
-	WeekEpsilon float64 `json:"week_epsilon,omitempty"`
-}
-
-// Purpose is one immutable version of a purpose: what data it uses, what it publishes, and
-// the age recipient share copies are sealed to. Its JSON is logged as the body of a
-// purpose.define entry.
+// Purpose is one logged version of a purpose, with its key in the read model.
 type Purpose struct {
-	ID          string        `json:"id"`
-	Version     int           `json:"version"`
-	Title       string        `json:"title"`
-	Description string        `json:"description"`
-	Data        string        `json:"data"`
-	Recipient   string        `json:"recipient"`
-	Release     ReleasePolicy `json:"release"`
+	api.Purpose
 
 	Key   string `json:"-"` // id@version
 	Index uint64 `json:"-"` // ledger index of the definition
@@ -69,27 +42,10 @@ type Consent struct {
 	IssuedAt string
 }
 
-// Questions a petition may ask its signers, answered age-encrypted to its tally key.
-const (
-	AskAgeBand       = "age_band"
-	AskNeighbourhood = "neighbourhood"
-)
-
-// AgeBands are the answers to the age-band question, in display order.
-var AgeBands = []string{"16-29", "30-44", "45-64", "65+"}
-
-// Petition is a petition document as an organiser signs it (its JSON is the body of the
-// petition.create entry), with what the node adds and its live exact counts.
+// Petition is a logged petition: the organiser's document, with what the node adds and its
+// live exact counts.
 type Petition struct {
-	ID        string    `json:"id"`
-	Title     string    `json:"title"`
-	Text      string    `json:"text"`
-	Scope     []string  `json:"scope"`
-	Opens     time.Time `json:"opens"`
-	Closes    time.Time `json:"closes"`
-	Threshold int       `json:"threshold"`
-	// Ask lists the optional questions (AskAgeBand, AskNeighbourhood) signers may answer.
-	Ask []string `json:"ask,omitempty"`
+	api.Petition
 
 	Key       string `json:"-"`
 	Index     uint64 `json:"-"` // ledger index of the petition.create entry
@@ -104,40 +60,8 @@ type Petition struct {
 	PaperBatches int `json:"-"`
 }
 
-// Open reports whether the petition accepts signatures at t.
-func (p *Petition) Open(t time.Time) bool { return !t.Before(p.Opens) && t.Before(p.Closes) }
-
 // Total is the exact number of signatures: active online ones plus paper ones.
 func (p *Petition) Total() int { return p.Signatures + p.Paper }
-
-// Purpose is the purpose name of the petition's tally key: "petition/<id>".
-func (p *Petition) Purpose() string { return "petition/" + p.ID }
-
-// Asks reports whether the petition asks question q.
-func (p *Petition) Asks(q string) bool {
-	for _, a := range p.Ask {
-		if a == q {
-			return true
-		}
-	}
-	return false
-}
-
-// Answers is what a signer answers to a petition's questions, sealed by the client to the
-// petition's tally key (V is 1). An empty or unknown answer is not counted.
-type Answers struct {
-	V             int    `json:"v"`
-	AgeBand       string `json:"age_band,omitempty"`
-	Neighbourhood string `json:"neighbourhood,omitempty"`
-}
-
-// Paper is a count of paper signatures an organiser entered: the body of a petition.paper
-// entry.
-type Paper struct {
-	Petition string `json:"petition"`
-	Count    int    `json:"count"`
-	Note     string `json:"note,omitempty"`
-}
 
 // PetitionDay is one petition's signatures and withdrawals on one UTC day.
 type PetitionDay struct {

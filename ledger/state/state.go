@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 )
@@ -56,7 +57,7 @@ type parsedChunk struct {
 }
 
 type parsed struct {
-	e   ledger.Entry
+	e   api.Entry
 	err error
 }
 
@@ -76,7 +77,7 @@ func (s *State) Replay(ctx context.Context, l *ledger.Log) error {
 		if len(cur.entries) == 0 {
 			cur.first = i
 		}
-		e, err := ledger.ParseEntry(b)
+		e, err := api.ParseEntry(b)
 		if cur.entries = append(cur.entries, parsed{e, err}); len(cur.entries) == replayChunk {
 			chunks <- cur
 			cur = parsedChunk{entries: make([]parsed, 0, replayChunk)}
@@ -134,7 +135,7 @@ func (s *State) Apply(index uint64, b []byte) { s.ApplyBatch(index, [][]byte{b})
 func (s *State) ApplyBatch(first uint64, entries [][]byte) {
 	ps := make([]parsed, len(entries))
 	for i, b := range entries {
-		ps[i].e, ps[i].err = ledger.ParseEntry(b)
+		ps[i].e, ps[i].err = api.ParseEntry(b)
 	}
 	s.applyParsed(first, ps)
 }
@@ -158,22 +159,22 @@ func (s *State) applyParsed(first uint64, entries []parsed) {
 
 // required lists, per entry type, the fields apply inserts under: an entry missing one is
 // refused before anything is written, so a batch never holds half an entry.
-func required(e ledger.Entry) error {
+func required(e api.Entry) error {
 	var missing bool
 	switch e.Type {
-	case ledger.EntryInvite:
+	case api.EntryInvite:
 		missing = e.Hash == ""
-	case ledger.EntryRegister:
+	case api.EntryRegister:
 		missing = e.Citizen == "" || e.Hash == "" || e.SigningKey == ""
-	case ledger.EntryConsentGrant, ledger.EntryConsentRevoke:
+	case api.EntryConsentGrant, api.EntryConsentRevoke:
 		missing = e.Citizen == "" || e.Purpose == ""
-	case ledger.EntryPetition:
+	case api.EntryPetition:
 		missing = e.Petition == "" || e.Citizen == "" || e.Recipient == ""
-	case ledger.EntryPetitionSign, ledger.EntryPetitionRevoke:
+	case api.EntryPetitionSign, api.EntryPetitionRevoke:
 		missing = e.Petition == "" || e.Nullifier == "" || e.Epoch == ""
-	case ledger.EntryPetitionPaper:
+	case api.EntryPetitionPaper:
 		missing = e.Petition == "" || e.Citizen == ""
-	case ledger.EntryOrganiserGrant, ledger.EntryOrganiserRevoke:
+	case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
 		missing = e.Citizen == ""
 	}
 	if missing {
@@ -182,12 +183,12 @@ func required(e ledger.Entry) error {
 	return nil
 }
 
-func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
+func apply(txn *memdb.Txn, index uint64, e api.Entry) error {
 	if err := required(e); err != nil {
 		return err
 	}
 	switch e.Type {
-	case ledger.EntryPurpose:
+	case api.EntryPurpose:
 		p, err := decodeBody[Purpose](e.Body)
 		if err != nil {
 			return err
@@ -197,9 +198,9 @@ func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
 		}
 		p.Key, p.Index, p.Hash = fmt.Sprintf("%s@%d", p.ID, p.Version), index, e.Hash
 		return txn.Insert(tablePurposes, &p)
-	case ledger.EntryInvite:
+	case api.EntryInvite:
 		return txn.Insert(tableInvites, &Invite{Key: e.Hash})
-	case ledger.EntryRegister:
+	case api.EntryRegister:
 		pub, err := crypto.DecodeKey(e.SigningKey)
 		if err != nil {
 			return err
@@ -208,12 +209,12 @@ func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
 			return err
 		}
 		return txn.Insert(tableCitizens, &Citizen{Key: e.Citizen, SigningKey: pub, Recipient: e.Recipient, Index: index})
-	case ledger.EntryConsentGrant, ledger.EntryConsentRevoke:
+	case api.EntryConsentGrant, api.EntryConsentRevoke:
 		return txn.Insert(tableConsents, &Consent{
 			Key: join(e.Citizen, e.Purpose), Citizen: e.Citizen, Purpose: e.Purpose, Version: e.PurposeVersion,
-			Active: e.Type == ledger.EntryConsentGrant, Erase: e.Erase, Index: index, IssuedAt: e.IssuedAt,
+			Active: e.Type == api.EntryConsentGrant, Erase: e.Erase, Index: index, IssuedAt: e.IssuedAt,
 		})
-	case ledger.EntryPetition:
+	case api.EntryPetition:
 		p, err := decodeBody[Petition](e.Body)
 		if err != nil {
 			return err
@@ -223,20 +224,20 @@ func apply(txn *memdb.Txn, index uint64, e ledger.Entry) error {
 		}
 		p.Key, p.Index, p.Organiser, p.Recipient = p.ID, index, e.Citizen, e.Recipient
 		return txn.Insert(tablePetitions, &p)
-	case ledger.EntryPetitionSign, ledger.EntryPetitionRevoke:
+	case api.EntryPetitionSign, api.EntryPetitionRevoke:
 		return applySignature(txn, e)
-	case ledger.EntryPetitionPaper:
+	case api.EntryPetitionPaper:
 		return applyPaper(txn, e)
-	case ledger.EntryOrganiserGrant, ledger.EntryOrganiserRevoke:
-		return txn.Insert(tableOrganisers, &Organiser{Key: e.Citizen, Active: e.Type == ledger.EntryOrganiserGrant, Index: index})
-	case ledger.EntryRelease:
+	case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
+		return txn.Insert(tableOrganisers, &Organiser{Key: e.Citizen, Active: e.Type == api.EntryOrganiserGrant, Index: index})
+	case api.EntryRelease:
 		return nil // releases are read from the store; the entry is their public commitment
 	default:
 		return fmt.Errorf("unknown entry type %q", e.Type)
 	}
 }
 
-func applySignature(txn *memdb.Txn, e ledger.Entry) error {
+func applySignature(txn *memdb.Txn, e api.Entry) error {
 	p, err := petitionCopy(txn, e.Petition)
 	if err != nil {
 		return err
@@ -247,7 +248,7 @@ func applySignature(txn *memdb.Txn, e ledger.Entry) error {
 	} else if raw != nil {
 		day = *raw.(*PetitionDay)
 	}
-	sign := e.Type == ledger.EntryPetitionSign
+	sign := e.Type == api.EntryPetitionSign
 	if sign {
 		p.Signatures++
 		day.Signed++
@@ -265,8 +266,8 @@ func applySignature(txn *memdb.Txn, e ledger.Entry) error {
 	return txn.Insert(tableNullifiers, &Nullifier{Key: join(e.Petition, e.Nullifier), Active: sign})
 }
 
-func applyPaper(txn *memdb.Txn, e ledger.Entry) error {
-	paper, err := decodeBody[Paper](e.Body)
+func applyPaper(txn *memdb.Txn, e api.Entry) error {
+	paper, err := decodeBody[api.Paper](e.Body)
 	if err != nil {
 		return err
 	}

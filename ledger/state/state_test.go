@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
@@ -57,7 +58,7 @@ func newModel(t *testing.T) *model {
 }
 
 // apply applies an entry at the next index and returns that index.
-func (m *model) apply(e ledger.Entry) uint64 {
+func (m *model) apply(e api.Entry) uint64 {
 	m.t.Helper()
 	b, err := e.Marshal()
 	require.NoError(m.t, err)
@@ -75,30 +76,30 @@ func (m *model) notApplied() int {
 	return bytes.Count([]byte(m.logs.String()), []byte("entry not applied"))
 }
 
-func purposeDoc(id string, version int) state.Purpose {
-	return state.Purpose{ID: id, Version: version, Title: fmt.Sprintf("%s v%d", id, version),
+func purposeDoc(id string, version int) api.Purpose {
+	return api.Purpose{ID: id, Version: version, Title: fmt.Sprintf("%s v%d", id, version),
 		Description: "what it is for", Data: "air readings", Recipient: "age1example",
-		Release: state.ReleasePolicy{Grid: "neighbourhood×day", K: 10, ClampPM25: [2]float64{0, 100},
+		Release: api.ReleasePolicy{Grid: "neighbourhood×day", K: 10, ClampPM25: [2]float64{0, 100},
 			ClampPM10: [2]float64{0, 200}, GraceHours: 2}}
 }
 
-func purposeEntry(t *testing.T, p state.Purpose) ledger.Entry {
+func purposeEntry(t *testing.T, p api.Purpose) api.Entry {
 	t.Helper()
 	body, err := json.Marshal(p)
 	require.NoError(t, err)
-	return ledger.Entry{Type: ledger.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version, Body: body, Hash: state.Hash(body)}
+	return api.Entry{Type: api.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version, Body: body, Hash: state.Hash(body)}
 }
 
-func petitionDoc(id string) state.Petition {
-	return state.Petition{ID: id, Title: "More trees on " + id, Text: "Please.", Scope: []string{"n-north"},
+func petitionDoc(id string) api.Petition {
+	return api.Petition{ID: id, Title: "More trees on " + id, Text: "Please.", Scope: []string{"n-north"},
 		Opens: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), Closes: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), Threshold: 100}
 }
 
-func petitionEntry(t *testing.T, p state.Petition) ledger.Entry {
+func petitionEntry(t *testing.T, p api.Petition) api.Entry {
 	t.Helper()
 	body, err := json.Marshal(p)
 	require.NoError(t, err)
-	return ledger.Entry{Type: ledger.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body),
+	return api.Entry{Type: api.EntryPetition, Petition: p.ID, Body: body, Hash: state.Hash(body),
 		Citizen: "c-organiser", Recipient: "age1tally"}
 }
 
@@ -120,28 +121,28 @@ func newResident(t *testing.T) resident {
 	return resident{w: w, id: w.CitizenID(), invite: hashOf("invite for " + w.CitizenID())}
 }
 
-func (r resident) register() ledger.Entry {
-	return ledger.Entry{Type: ledger.EntryRegister, Citizen: r.id, SigningKey: crypto.EncodeKey(r.w.SigningPublicKey()),
+func (r resident) register() api.Entry {
+	return api.Entry{Type: api.EntryRegister, Citizen: r.id, SigningKey: crypto.EncodeKey(r.w.SigningPublicKey()),
 		Recipient: r.w.Recipient().String(), Hash: r.invite, IssuedAt: "2025-03-01T10:00:00Z", Nonce: "reg-" + r.id}
 }
 
-func (r resident) consent(grant bool, purpose string, version int, erase bool, at string) ledger.Entry {
-	typ := ledger.EntryConsentGrant
+func (r resident) consent(grant bool, purpose string, version int, erase bool, at string) api.Entry {
+	typ := api.EntryConsentGrant
 	if !grant {
-		typ = ledger.EntryConsentRevoke
+		typ = api.EntryConsentRevoke
 	}
-	return ledger.Entry{Type: typ, Citizen: r.id, Purpose: purpose, PurposeVersion: version, Erase: erase,
+	return api.Entry{Type: typ, Citizen: r.id, Purpose: purpose, PurposeVersion: version, Erase: erase,
 		IssuedAt: at, Nonce: "n-" + at, Signature: "sig"}
 }
 
-func sign(petition, nullifier string) ledger.Entry { return signOn(petition, nullifier, "2025-03-02") }
+func sign(petition, nullifier string) api.Entry { return signOn(petition, nullifier, "2025-03-02") }
 
-func signOn(petition, nullifier, day string) ledger.Entry {
-	return ledger.Entry{Type: ledger.EntryPetitionSign, Petition: petition, Nullifier: nullifier, Epoch: day}
+func signOn(petition, nullifier, day string) api.Entry {
+	return api.Entry{Type: api.EntryPetitionSign, Petition: petition, Nullifier: nullifier, Epoch: day}
 }
 
-func withdraw(petition, nullifier string) ledger.Entry {
-	return ledger.Entry{Type: ledger.EntryPetitionRevoke, Petition: petition, Nullifier: nullifier, Epoch: "2025-03-03"}
+func withdraw(petition, nullifier string) api.Entry {
+	return api.Entry{Type: api.EntryPetitionRevoke, Petition: petition, Nullifier: nullifier, Epoch: "2025-03-03"}
 }
 
 func TestHash(t *testing.T) {
@@ -161,8 +162,7 @@ func TestApplyPurposeKeepsEveryVersionAndServesTheLatest(t *testing.T) {
 	m.apply(purposeEntry(t, purposeDoc("water", 1)))
 	p, ok := m.st.Purpose("air")
 	require.True(t, ok)
-	want := purposeDoc("air", 1)
-	want.Key, want.Index, want.Hash = "air@1", i1, e1.Hash
+	want := state.Purpose{Purpose: purposeDoc("air", 1), Key: "air@1", Index: i1, Hash: e1.Hash}
 	assert.Equal(t, &want, p)
 	v1 := p
 
@@ -193,7 +193,7 @@ func TestApplyInviteAndRegister(t *testing.T) {
 	assert.False(t, exists)
 	assert.False(t, used)
 
-	m.apply(ledger.Entry{Type: ledger.EntryInvite, Hash: r.invite})
+	m.apply(api.Entry{Type: api.EntryInvite, Hash: r.invite})
 	exists, used = m.st.Invite(r.invite)
 	assert.True(t, exists)
 	assert.False(t, used)
@@ -211,7 +211,7 @@ func TestApplyInviteAndRegister(t *testing.T) {
 	assert.Equal(t, 1, m.st.CitizenCount())
 
 	other := newResident(t)
-	m.apply(ledger.Entry{Type: ledger.EntryInvite, Hash: other.invite})
+	m.apply(api.Entry{Type: api.EntryInvite, Hash: other.invite})
 	m.apply(other.register())
 	assert.Equal(t, 2, m.st.CitizenCount())
 	_, ok = m.st.Citizen("c-nobody")
@@ -284,8 +284,7 @@ func TestPetitionCountsFollowSignaturesAndWithdrawals(t *testing.T) {
 	i := m.apply(petitionEntry(t, doc))
 	p, ok := m.st.Petition("trees")
 	require.True(t, ok)
-	want := doc
-	want.Key, want.Index, want.Organiser, want.Recipient = "trees", i, "c-organiser", "age1tally"
+	want := state.Petition{Petition: doc, Key: "trees", Index: i, Organiser: "c-organiser", Recipient: "age1tally"}
 	assert.Equal(t, &want, p)
 
 	for _, n := range []string{"n1", "n2", "n3"} {
@@ -335,10 +334,10 @@ func TestPetitionTimelinePaperAndTotal(t *testing.T) {
 	m.apply(signOn("trees", "n2", "2025-03-02"))
 	m.apply(signOn("trees", "n3", "2025-03-04"))
 	m.apply(withdraw("trees", "n1")) // on 2025-03-03
-	paper := func(count int) ledger.Entry {
-		body, err := json.Marshal(state.Paper{Petition: "trees", Count: count, Note: "market stall"})
+	paper := func(count int) api.Entry {
+		body, err := json.Marshal(api.Paper{Petition: "trees", Count: count, Note: "market stall"})
 		require.NoError(t, err)
-		return ledger.Entry{Type: ledger.EntryPetitionPaper, Petition: "trees", Body: body, Hash: state.Hash(body), Citizen: "c-organiser"}
+		return api.Entry{Type: api.EntryPetitionPaper, Petition: "trees", Body: body, Hash: state.Hash(body), Citizen: "c-organiser"}
 	}
 	m.apply(paper(40))
 	m.apply(paper(2))
@@ -357,8 +356,8 @@ func TestPetitionTimelinePaperAndTotal(t *testing.T) {
 
 	// A paper count that is not positive, or names another petition, is not applied.
 	m.apply(paper(0))
-	body, _ := json.Marshal(state.Paper{Petition: "bikes", Count: 5})
-	m.apply(ledger.Entry{Type: ledger.EntryPetitionPaper, Petition: "trees", Body: body, Citizen: "c-organiser"})
+	body, _ := json.Marshal(api.Paper{Petition: "bikes", Count: 5})
+	m.apply(api.Entry{Type: api.EntryPetitionPaper, Petition: "trees", Body: body, Citizen: "c-organiser"})
 	p, _ = m.st.Petition("trees")
 	assert.Equal(t, 42, p.Paper)
 	assert.Equal(t, 2, m.notApplied())
@@ -367,12 +366,12 @@ func TestPetitionTimelinePaperAndTotal(t *testing.T) {
 func TestOrganiserRole(t *testing.T) {
 	m := newModel(t)
 	assert.False(t, m.st.IsOrganiser("c-ann"))
-	m.apply(ledger.Entry{Type: ledger.EntryOrganiserGrant, Citizen: "c-ann"})
+	m.apply(api.Entry{Type: api.EntryOrganiserGrant, Citizen: "c-ann"})
 	assert.True(t, m.st.IsOrganiser("c-ann"))
 	assert.False(t, m.st.IsOrganiser("c-bob"))
-	m.apply(ledger.Entry{Type: ledger.EntryOrganiserRevoke, Citizen: "c-ann"})
+	m.apply(api.Entry{Type: api.EntryOrganiserRevoke, Citizen: "c-ann"})
 	assert.False(t, m.st.IsOrganiser("c-ann"))
-	m.apply(ledger.Entry{Type: ledger.EntryOrganiserGrant})
+	m.apply(api.Entry{Type: api.EntryOrganiserGrant})
 	assert.Equal(t, 1, m.notApplied(), "a grant without a citizen is refused")
 }
 
@@ -422,7 +421,7 @@ func TestInsertedObjectsAreNeverMutated(t *testing.T) {
 
 func TestApplyReleaseEntryIsAccepted(t *testing.T) {
 	m := newModel(t)
-	m.apply(ledger.Entry{Type: ledger.EntryRelease, Purpose: "air", PurposeVersion: 1, Epoch: "2025-03-01", Hash: hashOf("x")})
+	m.apply(api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 1, Epoch: "2025-03-01", Hash: hashOf("x")})
 	assert.Zero(t, m.notApplied(), m.logs.String())
 	assert.Empty(t, m.st.Purposes())
 }
@@ -433,7 +432,7 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 	m := newModel(t)
 	r := newResident(t)
 	m.apply(purposeEntry(t, purposeDoc("air", 1)))
-	m.apply(ledger.Entry{Type: ledger.EntryInvite, Hash: r.invite})
+	m.apply(api.Entry{Type: api.EntryInvite, Hash: r.invite})
 	m.apply(petitionEntry(t, petitionDoc("trees")))
 
 	badKey := r.register()
@@ -442,12 +441,12 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 	shortKey.SigningKey = "AAAA"
 	noCitizen := r.register() // valid invite and key, no citizen id: must not use the invite
 	noCitizen.Citizen = ""
-	noType := ledger.Entry{Citizen: r.id}
+	noType := api.Entry{Citizen: r.id}
 	noTypeBytes, err := json.Marshal(noType)
 	require.NoError(t, err)
 	badPurpose := purposeEntry(t, purposeDoc("air", 1))
 	badPurpose.Body = json.RawMessage(`{"id":"air","version":"one"}`)
-	noID := purposeEntry(t, state.Purpose{Version: 3})
+	noID := purposeEntry(t, api.Purpose{Version: 3})
 
 	cases := map[string][]byte{
 		"not json":         []byte("{not json"),
@@ -455,17 +454,17 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 		"trailing data":    []byte(`{"type":"invite.create","hash":"aa"} {}`),
 		"unknown field":    []byte(`{"type":"invite.create","hash":"aa","extra":1}`),
 		"no type":          noTypeBytes,
-		"unknown type":     mustMarshal(t, ledger.Entry{Type: "citizen.delete", Citizen: r.id}),
+		"unknown type":     mustMarshal(t, api.Entry{Type: "citizen.delete", Citizen: r.id}),
 		"purpose body":     mustMarshal(t, badPurpose),
 		"purpose no id":    mustMarshal(t, noID),
 		"purpose not json": []byte(`{"body":[1,2,"x"],"type":"purpose.define"}`),
-		"invite no hash":   mustMarshal(t, ledger.Entry{Type: ledger.EntryInvite}),
+		"invite no hash":   mustMarshal(t, api.Entry{Type: api.EntryInvite}),
 		"register bad key": mustMarshal(t, badKey),
 		"register short":   mustMarshal(t, shortKey),
 		"register no id":   mustMarshal(t, noCitizen),
-		"consent no id":    mustMarshal(t, ledger.Entry{Type: ledger.EntryConsentGrant, Purpose: "air", PurposeVersion: 1}),
-		"petition body":    mustMarshal(t, ledger.Entry{Type: ledger.EntryPetition, Petition: "x", Body: json.RawMessage(`{"id":7}`)}),
-		"petition no id":   mustMarshal(t, ledger.Entry{Type: ledger.EntryPetition, Body: json.RawMessage(`{"title":"t"}`)}),
+		"consent no id":    mustMarshal(t, api.Entry{Type: api.EntryConsentGrant, Purpose: "air", PurposeVersion: 1}),
+		"petition body":    mustMarshal(t, api.Entry{Type: api.EntryPetition, Petition: "x", Body: json.RawMessage(`{"id":7}`)}),
+		"petition no id":   mustMarshal(t, api.Entry{Type: api.EntryPetition, Body: json.RawMessage(`{"title":"t"}`)}),
 		"sign unknown":     mustMarshal(t, sign("no-such-petition", "n1")),
 		"withdraw unknown": mustMarshal(t, withdraw("no-such-petition", "n1")),
 	}
@@ -495,7 +494,7 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 	assert.Equal(t, 1, m.st.CitizenCount())
 }
 
-func mustMarshal(t *testing.T, e ledger.Entry) []byte {
+func mustMarshal(t *testing.T, e api.Entry) []byte {
 	t.Helper()
 	b, err := e.Marshal()
 	require.NoError(t, err)
@@ -597,7 +596,7 @@ func (n *node) close(t *testing.T) {
 	require.NoError(t, n.db.Close())
 }
 
-func (n *node) append(t *testing.T, e ledger.Entry) {
+func (n *node) append(t *testing.T, e api.Entry) {
 	t.Helper()
 	_, err := n.log.Append(context.Background(), mustMarshal(t, e))
 	require.NoError(t, err)
@@ -662,7 +661,7 @@ func TestReplayRebuildsTheSameState(t *testing.T) {
 	n.append(t, purposeEntry(t, purposeDoc("air", 1)))
 	n.append(t, purposeEntry(t, purposeDoc("water", 1)))
 	for i, r := range rs {
-		n.append(t, ledger.Entry{Type: ledger.EntryInvite, Hash: r.invite})
+		n.append(t, api.Entry{Type: api.EntryInvite, Hash: r.invite})
 		if i < 5 { // the last invite stays unused
 			n.append(t, r.register())
 			n.append(t, r.consent(true, "air", 1, false, fmt.Sprintf("2025-03-02T10:00:0%dZ", i)))
@@ -679,7 +678,7 @@ func TestReplayRebuildsTheSameState(t *testing.T) {
 	}
 	n.append(t, withdraw("trees", "n1"))
 	n.append(t, sign("bikes", "n0"))
-	n.append(t, ledger.Entry{Type: ledger.EntryRelease, Purpose: "air", PurposeVersion: 2, Epoch: "2025-03-04", Hash: hashOf("r")})
+	n.append(t, api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 2, Epoch: "2025-03-04", Hash: hashOf("r")})
 	live := viewOf(n.st, rs, nullifiers)
 	size := n.log.Size()
 	n.close(t)

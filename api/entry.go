@@ -1,4 +1,4 @@
-package ledger
+package api
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func (e Entry) Marshal() ([]byte, error) {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(e); err != nil {
-		return nil, fmt.Errorf("ledger: marshal entry: %w", err)
+		return nil, fmt.Errorf("api: marshal entry: %w", err)
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
@@ -82,13 +82,13 @@ func ParseEntry(b []byte) (Entry, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
-		return Entry{}, fmt.Errorf("ledger: parse entry: %w", err)
+		return Entry{}, fmt.Errorf("api: parse entry: %w", err)
 	}
 	if dec.More() {
-		return Entry{}, fmt.Errorf("ledger: parse entry: trailing data")
+		return Entry{}, fmt.Errorf("api: parse entry: trailing data")
 	}
 	if e.Type == "" {
-		return Entry{}, fmt.Errorf("ledger: parse entry: no type")
+		return Entry{}, fmt.Errorf("api: parse entry: no type")
 	}
 	return e, nil
 }

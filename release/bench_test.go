@@ -14,11 +14,11 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/reading"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 // benchResidents is the size of the benchmarked city-day.

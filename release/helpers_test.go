@@ -19,12 +19,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/reading"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 const (
@@ -82,7 +83,7 @@ type env struct {
 	st      *state.State
 	store   *store.Store
 	id      *age.X25519Identity
-	purpose state.Purpose
+	purpose api.Purpose
 	clock   *clock
 	logs    *syncBuffer
 	engine  *release.Engine
@@ -120,9 +121,9 @@ func newEnvOn(t testing.TB, cells []string) *env {
 		t: t, db: db, log: lg, st: st, store: store.New(db), id: id,
 		clock: &clock{t: mustDay(t, gridDay)}, logs: logs,
 	}
-	e.purpose = state.Purpose{
+	e.purpose = api.Purpose{
 		ID: purposeID, Version: 1, Title: "Daily air quality", Recipient: id.Recipient().String(),
-		Release: state.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: k,
+		Release: api.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: k,
 			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: grace},
 	}
 	e.definePurpose(e.purpose)
@@ -149,7 +150,7 @@ func nextDay(t testing.TB, day string, n int) string {
 	return mustDay(t, day).AddDate(0, 0, n).Format(time.DateOnly)
 }
 
-func (e *env) append(en ledger.Entry) uint64 {
+func (e *env) append(en api.Entry) uint64 {
 	e.t.Helper()
 	b, err := en.Marshal()
 	require.NoError(e.t, err)
@@ -158,11 +159,11 @@ func (e *env) append(en ledger.Entry) uint64 {
 	return r.Index
 }
 
-func (e *env) definePurpose(p state.Purpose) {
+func (e *env) definePurpose(p api.Purpose) {
 	e.t.Helper()
 	body, err := json.Marshal(p)
 	require.NoError(e.t, err)
-	e.append(ledger.Entry{Type: ledger.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version,
+	e.append(api.Entry{Type: api.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version,
 		Body: body, Hash: state.Hash(body)})
 }
 
@@ -178,7 +179,7 @@ func (e *env) register(consent bool) *crypto.Wallet {
 	e.t.Helper()
 	w, err := crypto.NewWallet()
 	require.NoError(e.t, err)
-	e.append(ledger.Entry{Type: ledger.EntryRegister, Citizen: w.CitizenID(),
+	e.append(api.Entry{Type: api.EntryRegister, Citizen: w.CitizenID(),
 		SigningKey: crypto.EncodeKey(w.SigningPublicKey()), Recipient: w.Recipient().String(),
 		Hash: randomHex(e.t), IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
 	require.NotNil(e.t, w)
@@ -190,14 +191,14 @@ func (e *env) register(consent bool) *crypto.Wallet {
 
 func (e *env) grant(w *crypto.Wallet) {
 	e.t.Helper()
-	e.append(ledger.Entry{Type: ledger.EntryConsentGrant, Citizen: w.CitizenID(), Purpose: purposeID,
+	e.append(api.Entry{Type: api.EntryConsentGrant, Citizen: w.CitizenID(), Purpose: purposeID,
 		PurposeVersion: e.purpose.Version, IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
 	require.True(e.t, e.st.ActiveConsent(w.CitizenID(), purposeID))
 }
 
 func (e *env) revoke(w *crypto.Wallet) {
 	e.t.Helper()
-	e.append(ledger.Entry{Type: ledger.EntryConsentRevoke, Citizen: w.CitizenID(), Purpose: purposeID,
+	e.append(api.Entry{Type: api.EntryConsentRevoke, Citizen: w.CitizenID(), Purpose: purposeID,
 		PurposeVersion: e.purpose.Version, IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
 	require.False(e.t, e.st.ActiveConsent(w.CitizenID(), purposeID))
 }
@@ -285,15 +286,15 @@ func cellOf(t testing.TB, d release.AirDay, name string) release.Cell {
 }
 
 // releaseEntries returns the release.publish entries of the ledger.
-func (e *env) releaseEntries() []ledger.Entry {
+func (e *env) releaseEntries() []api.Entry {
 	e.t.Helper()
-	var out []ledger.Entry
+	var out []api.Entry
 	require.NoError(e.t, e.log.Scan(context.Background(), 0, e.log.Size(), func(_ uint64, b []byte) error {
-		en, err := ledger.ParseEntry(b)
+		en, err := api.ParseEntry(b)
 		if err != nil {
 			return err
 		}
-		if en.Type == ledger.EntryRelease {
+		if en.Type == api.EntryRelease {
 			out = append(out, en)
 		}
 		return nil

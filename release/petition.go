@@ -12,10 +12,11 @@ import (
 	"filippo.io/age"
 	"github.com/google/differential-privacy/go/v3/noise"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 // PetitionEpoch is the epoch of a petition's one breakdown release, made once it closes.
@@ -99,11 +100,11 @@ func (e *Engine) releasePetition(ctx context.Context, p *state.Petition, id age.
 	if err != nil {
 		return fmt.Errorf("release: petition %s: %w", p.ID, err)
 	}
-	var answers []state.Answers
+	var answers []api.Answers
 	unreadable := 0
 	for _, c := range sealed {
 		plain, err := crypto.Open(c, id)
-		var a state.Answers
+		var a api.Answers
 		if err == nil {
 			err = json.Unmarshal(plain, &a)
 		}
@@ -124,7 +125,7 @@ func (e *Engine) releasePetition(ctx context.Context, p *state.Petition, id age.
 		return fmt.Errorf("release: petition %s: %w", p.ID, err)
 	}
 	b := bytes.TrimSuffix(body.Bytes(), []byte("\n"))
-	entry, err := ledger.Entry{Type: ledger.EntryRelease, Purpose: p.Purpose(), PurposeVersion: 1,
+	entry, err := api.Entry{Type: api.EntryRelease, Purpose: p.Purpose(), PurposeVersion: 1,
 		Epoch: PetitionEpoch, Hash: state.Hash(b)}.Marshal()
 	if err != nil {
 		return err
@@ -140,16 +141,16 @@ func (e *Engine) releasePetition(ctx context.Context, p *state.Petition, id age.
 
 // breakdown counts the answers to each question the petition asks. Answers outside a
 // question's groups are not counted.
-func breakdown(p *state.Petition, answers []state.Answers, cells []string, k int, nz noise.Noise) (Breakdown, error) {
+func breakdown(p *state.Petition, answers []api.Answers, cells []string, k int, nz noise.Noise) (Breakdown, error) {
 	d := Breakdown{Petition: p.ID, Epoch: PetitionEpoch, K: k, Noise: noiseName(nz), Epsilon: PetitionEpsilon, Version: FormatVersion}
 	if len(p.Ask) == 0 {
 		return d, nil
 	}
 	eps := PetitionEpsilon / float64(len(p.Ask))
 	for _, q := range p.Ask {
-		groups, get := state.AgeBands, func(a state.Answers) string { return a.AgeBand }
-		if q == state.AskNeighbourhood {
-			groups, get = cells, func(a state.Answers) string { return a.Neighbourhood }
+		groups, get := api.AgeBands, func(a api.Answers) string { return a.AgeBand }
+		if q == api.AskNeighbourhood {
+			groups, get = cells, func(a api.Answers) string { return a.Neighbourhood }
 			if len(p.Scope) > 0 {
 				groups = p.Scope
 			}

@@ -16,12 +16,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/reading"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/reading"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 func TestClosesIsEndOfDayPlusGrace(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/release"
 )
 
 // A resident's ε is tracked per ISO week: with a weekly cap of 2 and ε = 1 a day, the third

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/commons-city/commons/client/geo"
+	"github.com/commons-city/commons/geo"
 )
 
 // testNow is after every sample in testdata.

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/dashboards/release"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 // hookIdentity runs hook once, the first time the engine opens an envelope: after it has

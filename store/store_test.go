@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/store"
 )
 
 const (

@@ -15,11 +15,12 @@ import (
 	"filippo.io/age"
 	"github.com/google/differential-privacy/go/v3/noise"
 
-	"github.com/commons-city/commons/client/reading"
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/server/store"
+	"github.com/commons-city/commons/reading"
+	"github.com/commons-city/commons/store"
 )
 
 // GridNeighbourhoodDay is the grid name of daily per-neighbourhood releases.
@@ -222,15 +223,15 @@ func (e *Engine) releaseHours(ctx context.Context, p *state.Purpose, params Para
 
 // publish logs a release's hash under epoch, with puts (the release bytes, the budget) in the
 // same transaction.
-func (e *Engine) publish(ctx context.Context, p *state.Purpose, epoch string, body []byte, puts []ledger.Put) (ledger.Receipt, error) {
-	entry, err := ledger.Entry{Type: ledger.EntryRelease, Purpose: p.ID, PurposeVersion: p.Version,
+func (e *Engine) publish(ctx context.Context, p *state.Purpose, epoch string, body []byte, puts []ledger.Put) (api.Receipt, error) {
+	entry, err := api.Entry{Type: api.EntryRelease, Purpose: p.ID, PurposeVersion: p.Version,
 		Epoch: epoch, Hash: state.Hash(body)}.Marshal()
 	if err != nil {
-		return ledger.Receipt{}, err
+		return api.Receipt{}, err
 	}
 	r, err := e.cfg.Ledger.Append(ctx, entry, puts...)
 	if err != nil {
-		return ledger.Receipt{}, fmt.Errorf("release: %s %s: %w", p.ID, epoch, err)
+		return api.Receipt{}, fmt.Errorf("release: %s %s: %w", p.ID, epoch, err)
 	}
 	return r, nil
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client/reading"
-	"github.com/commons-city/commons/dashboards/release"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/reading"
+	"github.com/commons-city/commons/release"
 )
 
 // withHours defines a new version of the purpose that gives the city × hour release a share

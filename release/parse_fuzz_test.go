@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/commons-city/commons/dashboards/release"
+	"github.com/commons-city/commons/release"
 )
 
 // FuzzParseAirDay checks the stored-release decoder: no panic, and an accepted document

@@ -1,0 +1,96 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Questions a petition may ask its signers, answered age-encrypted to its tally key.
+const (
+	AskAgeBand       = "age_band"
+	AskNeighbourhood = "neighbourhood"
+)
+
+// AgeBands are the answers to the age-band question, in display order.
+var AgeBands = []string{"16-29", "30-44", "45-64", "65+"}
+
+// Petition is a petition document as an organiser signs it: its JSON is the body of the
+// petition.create entry.
+type Petition struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	Text      string    `json:"text"`
+	Scope     []string  `json:"scope"`
+	Opens     time.Time `json:"opens"`
+	Closes    time.Time `json:"closes"`
+	Threshold int       `json:"threshold"`
+	// Ask lists the optional questions (AskAgeBand, AskNeighbourhood) signers may answer.
+	Ask []string `json:"ask,omitempty"`
+}
+
+// Open reports whether the petition accepts signatures at t.
+func (p *Petition) Open(t time.Time) bool { return !t.Before(p.Opens) && t.Before(p.Closes) }
+
+// Purpose is the purpose name of the petition's tally key: "petition/<id>".
+func (p *Petition) Purpose() string { return "petition/" + p.ID }
+
+// Asks reports whether the petition asks question q.
+func (p *Petition) Asks(q string) bool {
+	for _, a := range p.Ask {
+		if a == q {
+			return true
+		}
+	}
+	return false
+}
+
+// Answers is what a signer answers to a petition's questions, sealed by the client to the
+// petition's tally key (V is 1). An empty or unknown answer is not counted.
+type Answers struct {
+	V             int    `json:"v"`
+	AgeBand       string `json:"age_band,omitempty"`
+	Neighbourhood string `json:"neighbourhood,omitempty"`
+}
+
+// Paper is a count of paper signatures an organiser entered: the body of a petition.paper
+// entry.
+type Paper struct {
+	Petition string `json:"petition"`
+	Count    int    `json:"count"`
+	Note     string `json:"note,omitempty"`
+}
+
+// PublicPetition is a petition as the API publishes it (GET /api/v1/petitions[/{id}]) and as
+// clients read it: the document, its organiser and tally key, and its exact counts — online
+// and paper apart, and their total. Text, Timeline and Breakdown come only with one petition.
+type PublicPetition struct {
+	ID               string          `json:"id"`
+	Title            string          `json:"title"`
+	Text             string          `json:"text,omitempty"`
+	Scope            []string        `json:"scope"`
+	Opens            time.Time       `json:"opens"`
+	Closes           time.Time       `json:"closes"`
+	Threshold        int             `json:"threshold"`
+	Ask              []string        `json:"ask"`
+	Organiser        string          `json:"organiser"`
+	Recipient        string          `json:"recipient"`
+	Signatures       int             `json:"signatures"`
+	Withdrawn        int             `json:"withdrawn"`
+	Paper            int             `json:"paper"`
+	Total            int             `json:"total"`
+	ProgressPercent  int             `json:"progress_percent"`
+	ThresholdReached bool            `json:"threshold_reached"`
+	Status           string          `json:"status"`
+	Ledger           uint64          `json:"ledger_index"`
+	Timeline         []TimelineDay   `json:"timeline,omitempty"`
+	Breakdown        json.RawMessage `json:"breakdown,omitempty"`
+}
+
+// TimelineDay is one UTC day of a petition: signatures and withdrawals that day, and the
+// online total at its end.
+type TimelineDay struct {
+	Day       string `json:"day"`
+	Signed    int    `json:"signed"`
+	Withdrawn int    `json:"withdrawn"`
+	Online    int    `json:"online"`
+}
