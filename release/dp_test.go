@@ -67,7 +67,7 @@ func differencing(t *testing.T, n noise.Noise, resolution float64, trials int) f
 }
 
 func TestDifferencingAttackFailsWithNoise(t *testing.T) {
-	rate := differencing(t, noise.Laplace(), 0.1, 300)
+	rate := differencing(t, newSeededLaplace(2), 0.1, 300)
 	t.Logf("attack success with Laplace noise: %.1f %%", 100*rate)
 	assert.LessOrEqual(t, rate, 0.10, "PRIVACY.md: success within ±5 µg/m³ must stay ≤ 10 %% of trials")
 }
@@ -80,16 +80,17 @@ func TestDifferencingAttackSucceedsWithoutNoise_ControlArm(t *testing.T) {
 }
 
 func TestNoisyCountAlsoGuardsK(t *testing.T) {
+	nz3, nz4 := newSeededLaplace(3), newSeededLaplace(4)
 	rng := rand.New(rand.NewPCG(1, 2))
 	suppressedAtK := 0
 	for i := 0; i < 300; i++ {
-		d, err := aggregate(params(noise.Laplace()), residents(rng, 10, 5, 40))
+		d, err := aggregate(params(nz3), residents(rng, 10, 5, 40))
 		require.NoError(t, err)
 		if d.Cells[0].Suppressed {
 			suppressedAtK++
 			assert.Zero(t, d.Cells[0].Contributors, "a suppressed cell carries no count")
 		}
-		d, err = aggregate(params(noise.Laplace()), residents(rng, 9, 5, 40))
+		d, err = aggregate(params(nz4), residents(rng, 9, 5, 40))
 		require.NoError(t, err)
 		require.True(t, d.Cells[0].Suppressed, "below k on the raw count: always suppressed")
 	}
@@ -102,6 +103,7 @@ func TestNoisyCountAlsoGuardsK(t *testing.T) {
 // about 95 % of the time; a small cell publishes a band instead.
 func TestMeansAreAccurateEnoughOrReplacedByBands(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
+	nz5, nz6 := newSeededLaplace(5), newSeededLaplace(6)
 	published, covered := 0, 0
 	for i := 0; i < 200; i++ {
 		cs := residents(rng, 400, 10, 30)
@@ -110,7 +112,7 @@ func TestMeansAreAccurateEnoughOrReplacedByBands(t *testing.T) {
 			sum += c.pm25
 		}
 		truth := sum / float64(len(cs))
-		d, err := aggregate(params(noise.Laplace()), cs)
+		d, err := aggregate(params(nz5), cs)
 		require.NoError(t, err)
 		c := d.Cells[0]
 		require.False(t, c.Suppressed)
@@ -130,7 +132,7 @@ func TestMeansAreAccurateEnoughOrReplacedByBands(t *testing.T) {
 
 	small := 0
 	for i := 0; i < 100; i++ {
-		d, err := aggregate(params(noise.Laplace()), residents(rng, 12, 10, 30))
+		d, err := aggregate(params(nz6), residents(rng, 12, 10, 30))
 		require.NoError(t, err)
 		if c := d.Cells[0]; !c.Suppressed && c.PM25 == nil && c.PM25Band != "" {
 			small++

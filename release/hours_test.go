@@ -50,7 +50,7 @@ func differencingHours(t *testing.T, n noise.Noise, resolution float64, trials i
 }
 
 func TestHourlyDifferencingAttackFailsWithNoise(t *testing.T) {
-	rate := differencingHours(t, noise.Laplace(), 0.1, 100)
+	rate := differencingHours(t, newSeededLaplace(101), 0.1, 100)
 	t.Logf("hourly attack success with Laplace noise: %.1f %%", 100*rate)
 	assert.LessOrEqual(t, rate, 0.10, "PRIVACY.md: success within ±5 µg/m³ must stay ≤ 10 %% of trials")
 }
@@ -73,7 +73,7 @@ func TestHourlyDifferencingKAloneRounded_ControlArm(t *testing.T) {
 // A suppressed hour carries nothing, and the noisy count also guards k.
 func TestHourlySuppressionCarriesNothing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	p := params(noise.Laplace())
+	p := params(newSeededLaplace(102))
 	p.Epsilon = 0.2
 	h, err := aggregateHours(p, hourResidents(rng, 9))
 	require.NoError(t, err)
