@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -306,6 +309,18 @@ type load struct {
 	acked atomic.Int64
 	stop  chan struct{}
 	wg    sync.WaitGroup
+
+	mu   sync.Mutex
+	more *sync.Cond // broadcast on every acknowledged write
+}
+
+// waitBeyond blocks until the load has had more than n writes acknowledged.
+func (l *load) waitBeyond(n int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.acked.Load() <= n {
+		l.more.Wait()
+	}
 }
 
 func startLoad(t *testing.T, nd *node, clients int) *load {
@@ -317,6 +332,7 @@ func startLoad(t *testing.T, nd *node, clients int) *load {
 	air, err := c.Purpose(ctx, "air-quality/daily")
 	require.NoError(t, err)
 	l := &load{stop: make(chan struct{})}
+	l.more = sync.NewCond(&l.mu)
 	for _, inv := range invites {
 		w, err := crypto.NewWallet()
 		require.NoError(t, err)
@@ -339,7 +355,10 @@ func startLoad(t *testing.T, nd *node, clients int) *load {
 					t.Errorf("load: %v", err)
 					return
 				}
+				l.mu.Lock()
 				l.acked.Add(1)
+				l.more.Broadcast()
+				l.mu.Unlock()
 			}
 		})
 	}
@@ -382,18 +401,22 @@ func TestOperatorBackupRestore(t *testing.T) {
 	before, err := ledger.OpenCheckpoint(checkpointOf(t, n), verifier)
 	require.NoError(t, err)
 
-	// The backup runs while eight clients keep writing.
+	// The backup runs while eight clients keep writing. It goes through a proxy that holds
+	// the backup's body until the load has had more writes acknowledged than when the backup
+	// began: so writes are acknowledged while a backup is under way, whatever the machine's
+	// speed, and no sleep stands in for "the backup has started".
 	l := startLoad(t, n, 8)
-	time.Sleep(300 * time.Millisecond)
-	duringBefore := l.acked.Load()
+	l.waitBeyond(0)
+	var duringBefore atomic.Int64
+	held := backupHoldingProxy(t, n.url, func() { l.waitBeyond(duringBefore.Load()) })
 	file := filepath.Join(t.TempDir(), "node.backup")
 	started := time.Now()
-	out, err := n.cli("", "backup", "--out", file, "--admin-token-file", filepath.Join(data, "admin.token"))
+	duringBefore.Store(l.acked.Load())
+	out, err := runBinary(t, nil, "backup", "--server", held, "--out", file, "--admin-token-file", filepath.Join(data, "admin.token"))
 	took := time.Since(started)
 	require.NoError(t, err, out)
-	time.Sleep(200 * time.Millisecond)
 	acked := l.end()
-	assert.Greater(t, acked, duringBefore, "writes were acknowledged while the backup ran")
+	assert.Greater(t, acked, duringBefore.Load(), "writes were acknowledged while the backup ran")
 	assert.Contains(t, out, "Keys are NOT in the backup: back up DATA/keys")
 	info, err := os.Stat(file)
 	require.NoError(t, err)
@@ -674,4 +697,34 @@ func TestOperatorDataFormat(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 2\n"), 0o644))
 	startNode(t, data, &syncBuffer{}).stop()
+}
+
+// backupHoldingProxy is a reverse proxy to a node that calls hold before it passes on the
+// first byte of a backup's body.
+func backupHoldingProxy(t *testing.T, target string, hold func()) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(r *http.Response) error {
+		if strings.HasSuffix(r.Request.URL.Path, "/admin/backup") {
+			r.Body = &heldBody{ReadCloser: r.Body, hold: hold}
+		}
+		return nil
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// heldBody calls hold once, before its first Read.
+type heldBody struct {
+	io.ReadCloser
+	hold func()
+	once sync.Once
+}
+
+func (b *heldBody) Read(p []byte) (int, error) {
+	b.once.Do(b.hold)
+	return b.ReadCloser.Read(p)
 }
