@@ -25,6 +25,7 @@ func FuzzParseEntry(f *testing.F) {
 }
 
 func TestEntryRoundTrip(t *testing.T) {
+	t.Parallel()
 	e := Entry{Type: EntryConsentGrant, Citizen: "c-abc", Purpose: "air-quality/daily", PurposeVersion: 1,
 		IssuedAt: "2026-11-27T10:00:00Z", Nonce: "n", Signature: "sig"}
 	b, err := e.Marshal()

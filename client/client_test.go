@@ -14,6 +14,7 @@ import (
 )
 
 func TestSealMakesOneVaultAndOneShareCopyPerDay(t *testing.T) {
+	t.Parallel()
 	w, err := crypto.NewWallet()
 	require.NoError(t, err)
 	purposeKey, err := age.GenerateX25519Identity()
@@ -54,6 +55,7 @@ func TestSealMakesOneVaultAndOneShareCopyPerDay(t *testing.T) {
 }
 
 func TestSealRefusesABadRecipient(t *testing.T) {
+	t.Parallel()
 	w, err := crypto.NewWallet()
 	require.NoError(t, err)
 	_, err = Seal(w, []reading.Reading{{Sensor: "s", RecordedAt: time.Now(), Cell: "c"}},

@@ -23,6 +23,7 @@ func journalReadings(n int) []reading.Reading {
 }
 
 func TestJournalRemembersAcknowledgedReadingsAcrossOpens(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "wallet.imported")
 	rs := journalReadings(10)
 	j, err := OpenJournal(path)
@@ -52,6 +53,7 @@ func TestJournalRemembersAcknowledgedReadingsAcrossOpens(t *testing.T) {
 }
 
 func TestJournalIgnoresATornLastLine(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "wallet.imported")
 	rs := journalReadings(3)
 	j, err := OpenJournal(path)
@@ -81,6 +83,7 @@ func TestJournalIgnoresATornLastLine(t *testing.T) {
 // the journal must not count a byte past the end of the file, or the next records would be
 // glued to a NUL byte and lost at the following open (their readings uploaded again).
 func TestJournalTornBeforeItsNewline(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "wallet.imported")
 	rs := journalReadings(4)
 	j, err := OpenJournal(path)

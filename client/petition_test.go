@@ -17,6 +17,7 @@ import (
 // and its backups keep without the tally key, all have the same length, and each opens to its
 // answers as the release engine reads them.
 func TestSealedAnswersAllHaveOneLength(t *testing.T) {
+	t.Parallel()
 	id, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
 	answers := []api.Answers{{}, {Neighbourhood: "old-town"}, {Neighbourhood: strings.Repeat("n", 64)}}

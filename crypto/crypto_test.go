@@ -25,6 +25,7 @@ func newWallet(t *testing.T) *Wallet {
 }
 
 func TestWalletRoundTripKeepsDerivedKeys(t *testing.T) {
+	t.Parallel()
 	w := newWallet(t)
 	back, err := ParseWallet(w.Marshal())
 	require.NoError(t, err)
@@ -37,6 +38,7 @@ func TestWalletRoundTripKeepsDerivedKeys(t *testing.T) {
 }
 
 func TestWalletFileIsAPlainAgeIdentity(t *testing.T) {
+	t.Parallel()
 	w := newWallet(t)
 	ids, err := age.ParseIdentities(bytes.NewReader(w.Marshal()))
 	require.NoError(t, err)
@@ -48,6 +50,7 @@ func TestWalletFileIsAPlainAgeIdentity(t *testing.T) {
 }
 
 func TestSaveWalletIsPrivateAndNeverOverwrites(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sub", "wallet")
 	w := newWallet(t)
 	require.NoError(t, w.Save(path))
@@ -66,6 +69,7 @@ func TestSaveWalletIsPrivateAndNeverOverwrites(t *testing.T) {
 }
 
 func TestParseWalletRejectsGarbageWithoutEchoingIt(t *testing.T) {
+	t.Parallel()
 	secret := "AGE-SECRET-KEY-1NOTAREALKEYBUTSECRETLOOKING"
 	_, err := ParseWallet([]byte(secret + "\n"))
 	require.Error(t, err)
@@ -80,6 +84,7 @@ func TestParseWalletRejectsGarbageWithoutEchoingIt(t *testing.T) {
 }
 
 func TestSealToSeveralRecipients(t *testing.T) {
+	t.Parallel()
 	resident, purpose, stranger := newWallet(t), newWallet(t), newWallet(t)
 	sealed, err := Seal([]byte("reading"), resident.Recipient(), purpose.Recipient())
 	require.NoError(t, err)
@@ -104,6 +109,7 @@ func grant(w *Wallet) SignedStatement {
 }
 
 func TestStatementVerifies(t *testing.T) {
+	t.Parallel()
 	w := newWallet(t)
 	s := grant(w)
 	assert.Equal(t, w.CitizenID(), s.Statement.Citizen)
@@ -111,6 +117,7 @@ func TestStatementVerifies(t *testing.T) {
 }
 
 func TestStatementForgeriesFail(t *testing.T) {
+	t.Parallel()
 	w, mallory := newWallet(t), newWallet(t)
 	s := grant(w)
 
@@ -146,6 +153,7 @@ func TestStatementForgeriesFail(t *testing.T) {
 }
 
 func TestCanonicalEqualsSortedKeyJSON(t *testing.T) {
+	t.Parallel()
 	w := newWallet(t)
 	s := Statement{Type: TypeRegister, Citizen: w.CitizenID(), Invite: "abc-def",
 		IssuedAt: "2026-11-27T10:00:00Z", Neighbourhood: "old-town", Nonce: NewNonce(),
@@ -163,6 +171,7 @@ func TestCanonicalEqualsSortedKeyJSON(t *testing.T) {
 }
 
 func TestCanonicalRefusesAmbiguousCharacters(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{"a b", "a\"b", "a\\b", "é", "<script>", "a&b", string(make([]byte, 300))} {
 		_, err := Statement{Type: TypeConsentGrant, Purpose: v}.Canonical()
 		assert.ErrorIs(t, err, ErrBadField, "%q", v)
@@ -170,6 +179,7 @@ func TestCanonicalRefusesAmbiguousCharacters(t *testing.T) {
 }
 
 func TestContributionSignatureCoversCiphertext(t *testing.T) {
+	t.Parallel()
 	w := newWallet(t)
 	sealed, err := Seal([]byte("x"), w.Recipient())
 	require.NoError(t, err)
@@ -224,6 +234,7 @@ func FuzzVerifyStatement(f *testing.F) {
 }
 
 func TestNullifierIsStablePerPetitionAndFollowsTheSpec(t *testing.T) {
+	t.Parallel()
 	w := newWallet(t)
 	back, err := ParseWallet(w.Marshal())
 	require.NoError(t, err)

@@ -76,6 +76,7 @@ func TestPassphraseWrongFailsWithoutLeaking(t *testing.T) {
 }
 
 func TestPassphrasePlainWalletStillLoads(t *testing.T) {
+	t.Parallel()
 	w := newWallet(t)
 	path := filepath.Join(t.TempDir(), "wallet")
 	require.NoError(t, w.Save(path))

@@ -39,6 +39,7 @@ func mustParse(t testing.TB, s string) *Map {
 }
 
 func TestLocate(t *testing.T) {
+	t.Parallel()
 	m := mustParse(t, testMap)
 	tests := []struct {
 		name     string
@@ -71,6 +72,7 @@ func TestLocate(t *testing.T) {
 // TestSharedBorders checks that a point on a border between grid squares is contained in
 // exactly one of them, so that neither order nor overlap decides where it goes.
 func TestSharedBorders(t *testing.T) {
+	t.Parallel()
 	square := func(id string, x, y int) string {
 		return fmt.Sprintf(`{"type":"Feature","properties":{"id":%q},"geometry":{"type":"Polygon",`+
 			`"coordinates":[[[%d,%d],[%d,%d],[%d,%d],[%d,%d],[%d,%d]]]}}`,
@@ -93,6 +95,7 @@ func TestSharedBorders(t *testing.T) {
 }
 
 func TestIDsNameHas(t *testing.T) {
+	t.Parallel()
 	m := mustParse(t, testMap)
 	if got, want := m.IDs(), []string{"west", "east", "ring", "islands", "overlap"}; !slices.Equal(got, want) {
 		t.Errorf("IDs() = %v, want %v", got, want)
@@ -114,6 +117,7 @@ func TestIDsNameHas(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	square := `[[[0,0],[1,0],[1,1],[0,1],[0,0]]]`
 	feature := func(props, geomType, coords string) string {
 		return `{"type":"Feature","properties":` + props + `,"geometry":{"type":"` + geomType +
@@ -160,6 +164,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseWrapsJSONErrors(t *testing.T) {
+	t.Parallel()
 	_, err := Parse([]byte(`[1,2]`))
 	var ute *json.UnmarshalTypeError
 	if !errors.As(err, &ute) {
@@ -191,6 +196,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestPolygonsReturnsTheRingsAsParsed(t *testing.T) {
+	t.Parallel()
 	m, err := Parse([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a","name":"A"},
 		"geometry":{"type":"MultiPolygon","coordinates":[[[[0,0],[4,0],[4,4],[0,4],[0,0]],[[1,1],[2,1],[2,2],[1,1]]],[[[5,5],[6,5],[6,6],[5,5]]]]}}]}`))
 	if err != nil {

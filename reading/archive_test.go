@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseArchiveCSVTestdata(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		file, sensor, cell string
 		n                  int
@@ -51,6 +52,7 @@ func formatValues(v Values) string {
 }
 
 func TestParseArchiveCSVTimestamps(t *testing.T) {
+	t.Parallel()
 	rs, _, err := ParseArchiveCSV(bytes.NewReader(readTestdata(t, "archive_pms.csv")), testLocator(t), testOpt)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +69,7 @@ func TestParseArchiveCSVTimestamps(t *testing.T) {
 }
 
 func TestParseArchiveCSVKeepsGoodRows(t *testing.T) {
+	t.Parallel()
 	input := "sensor_id;sensor_type;location;lat;lon;timestamp;pressure;altitude;pressure_sealevel;temperature;humidity;noise_LAeq\n" +
 		"12346;BME280;6231;48.778;9.150;2023-01-01T00:02:40;98562.66;;;7.73;81.74;\n" + // 2 good, Pa
 		"12346;BME280;6231;48.778;9.150;2023-01-01 00:05:08;985.60;;;7.70;81.92;\n" + // 3 good, hPa
@@ -109,6 +112,7 @@ func TestParseArchiveCSVKeepsGoodRows(t *testing.T) {
 }
 
 func TestParseArchiveCSVHeader(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, header, want string
 	}{

@@ -12,6 +12,7 @@ import (
 )
 
 func TestParseCSVTestdata(t *testing.T) {
+	t.Parallel()
 	rs, rejected, err := ParseCSV(bytes.NewReader(readTestdata(t, "readings.csv")), testLocator(t), testOpt)
 	if err != nil || len(rejected) != 0 {
 		t.Fatalf("ParseCSV: %v, rejected %v", err, rejected)
@@ -48,6 +49,7 @@ func TestParseCSVTestdata(t *testing.T) {
 }
 
 func TestParseCSVColumnsInAnyOrder(t *testing.T) {
+	t.Parallel()
 	rs, rejected, err := ParseCSV(bytes.NewReader(readTestdata(t, "readings-extra.csv")), testLocator(t), testOpt)
 	if err != nil || len(rejected) != 0 || len(rs) != 2 {
 		t.Fatalf("ParseCSV = %d readings, %v, %v", len(rs), rejected, err)
@@ -59,6 +61,7 @@ func TestParseCSVColumnsInAnyOrder(t *testing.T) {
 }
 
 func TestParseCSVKeepsGoodRows(t *testing.T) {
+	t.Parallel()
 	input := "sensor,recorded_at,lat,lon,pm10,pm2_5,temperature,humidity\n" +
 		"balcony,2024-03-01T08:00:00Z,48.7765,9.1731,16.85,4.35,9.27,71.2\n" + // 2 good
 		"balcony,2024-03-01T08:05:00Z,48.7765,9.1731,16.85,4.3x,9.27,71.2\n" + // 3
@@ -110,6 +113,7 @@ func TestParseCSVKeepsGoodRows(t *testing.T) {
 
 // TestRowErrorsHideValues checks that no rejected value or coordinate reaches the error text.
 func TestRowErrorsHideValues(t *testing.T) {
+	t.Parallel()
 	rows := []string{
 		"balcony-48.7765,2024-03-01T08:00:00Z,48.7765,9.1731,16.85,4.35e,9.27,71.2",
 		"balcony,2024-13-01T08:00:00Z,48.7765,9.1731,16.85,4.35,9.27,71.2",
@@ -142,6 +146,7 @@ func TestRowErrorsHideValues(t *testing.T) {
 }
 
 func TestParseCSVHeader(t *testing.T) {
+	t.Parallel()
 	row := "\nbalcony,2024-03-01T08:00:00Z,48.7765,9.1731,16.85\n"
 	tests := []struct {
 		name, input, want string
@@ -168,6 +173,7 @@ func TestParseCSVHeader(t *testing.T) {
 }
 
 func TestParseCSVHeaderTolerance(t *testing.T) {
+	t.Parallel()
 	input := "\ufeff sensor , recorded_at,lat,lon,pm10,\nbalcony,2024-03-01T08:00:00Z, 48.7765 ,9.1731, 16.85 ,\n"
 	rs, rejected, err := ParseCSV(strings.NewReader(input), testLocator(t), testOpt)
 	if err != nil || len(rejected) != 0 || len(rs) != 1 || *rs[0].Values.PM10 != 16.85 {
@@ -176,6 +182,7 @@ func TestParseCSVHeaderTolerance(t *testing.T) {
 }
 
 func TestParseCSVNoLocator(t *testing.T) {
+	t.Parallel()
 	_, _, err := ParseCSV(bytes.NewReader(readTestdata(t, "readings.csv")), nil, testOpt)
 	if !errors.Is(err, errNoLocator) {
 		t.Errorf("err = %v", err)
@@ -183,6 +190,7 @@ func TestParseCSVNoLocator(t *testing.T) {
 }
 
 func TestParseCSVReadError(t *testing.T) {
+	t.Parallel()
 	broken := errors.New("disk on fire")
 	r := io.MultiReader(bytes.NewReader(readTestdata(t, "readings.csv")), iotest.ErrReader(broken))
 	rs, rejected, err := ParseCSV(r, testLocator(t), testOpt)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// The archive sample under a name that does not give its format away.
 	disguised := filepath.Join(dir, "export.txt")
@@ -43,6 +44,7 @@ func TestParseFile(t *testing.T) {
 }
 
 func TestParseFileErrors(t *testing.T) {
+	t.Parallel()
 	loc := testLocator(t)
 	if _, _, err := ParseFile(filepath.Join(t.TempDir(), "missing.csv"), loc, testOpt); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: err = %v", err)

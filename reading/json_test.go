@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseJSONTestdata(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		file    string
 		sensors []string
@@ -36,6 +37,7 @@ func TestParseJSONTestdata(t *testing.T) {
 }
 
 func TestParseJSONKeepsGoodReadings(t *testing.T) {
+	t.Parallel()
 	input := `{"readings":[
  {"sensor":"a","recorded_at":"2024-03-01T08:00:00+01:00","cell":"n-mitte","values":{"pm10":16.85},"lat":48.7765,"lon":9.1731},
  {"sensor":"a","recorded_at":"2024-03-01T08:00:00Z","cell":"n-mitte","values":{"pm10":"16.85"}},
@@ -77,6 +79,7 @@ func TestParseJSONKeepsGoodReadings(t *testing.T) {
 }
 
 func TestParseJSONErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, input, want string
 	}{

@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	good := Reading{
 		Sensor:     "balcony",
 		RecordedAt: testNow.Add(-time.Hour),
@@ -71,6 +72,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateDefaultsToNow(t *testing.T) {
+	t.Parallel()
 	r := Reading{Sensor: "s", Cell: "c", RecordedAt: time.Now().Add(time.Hour), Values: Values{PM10: F(1)}}
 	if err := Validate(r, Options{}); err == nil {
 		t.Error("a reading an hour ahead of the clock passed")
@@ -82,6 +84,7 @@ func TestValidateDefaultsToNow(t *testing.T) {
 }
 
 func TestRowErrorText(t *testing.T) {
+	t.Parallel()
 	e := &RowError{Line: 7, Reason: "pm2_5: not a number"}
 	if got := e.Error(); got != "reading: line 7: pm2_5: not a number" {
 		t.Errorf("Error() = %q", got)

@@ -28,6 +28,7 @@ var f = reading.F
 // TestParseAirrohrSensorFamilies parses one real-shaped post per sensor family and checks every
 // value type lands in the right quantity and unit, and that nothing else is kept.
 func TestParseAirrohrSensorFamilies(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		file    string
 		headers Headers
@@ -94,6 +95,7 @@ func assertValues(t *testing.T, want, got reading.Values) {
 // TestParseAirrohrDropsAndCounts checks the counters and the rules for bad, unknown and
 // duplicate values.
 func TestParseAirrohrDropsAndCounts(t *testing.T) {
+	t.Parallel()
 	body := `{"esp8266id": 777, "sensordatavalues":[
 		{"value_type":"SDS_P1","value":"nan"},
 		{"value_type":"SDS_P2","value":"4.5"},
@@ -119,6 +121,7 @@ func TestParseAirrohrDropsAndCounts(t *testing.T) {
 }
 
 func TestParseAirrohrErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, body string
 		headers    Headers
@@ -152,6 +155,7 @@ func TestParseAirrohrErrors(t *testing.T) {
 // TestParseAirrohrErrorsNeverQuoteTheBody feeds secrets in every position and checks no error
 // text contains them.
 func TestParseAirrohrErrorsNeverQuoteTheBody(t *testing.T) {
+	t.Parallel()
 	const secret = "48.778112"
 	for _, body := range []string{
 		`{"esp8266id": "` + secret + `", "sensordatavalues": "` + secret + `"}`,

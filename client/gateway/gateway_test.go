@@ -123,6 +123,7 @@ func scrape(t *testing.T, url string, auth ...string) map[string]int {
 }
 
 func TestGatewayReceivesDevicePosts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	g, err := Open(testConfig(t, dir, newWallet(t)))
 	require.NoError(t, err)
@@ -206,6 +207,7 @@ func outboxText(t *testing.T, dir string) string {
 }
 
 func TestGatewayBasicAuth(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, t.TempDir(), newWallet(t))
 	cfg.BasicAuth = "sensor:s3cret"
 	g, err := Open(cfg)
@@ -241,6 +243,7 @@ func TestGatewayBasicAuth(t *testing.T) {
 // on the same outbox finds every acknowledged reading, and the signed batch with the same
 // nonce, so the next attempt can only be a retry of the same contribution.
 func TestOutboxSurvivesCrash(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w := newWallet(t)
 	cfg := testConfig(t, dir, w)
@@ -303,6 +306,7 @@ func readUpload(t *testing.T, path string) upload {
 // TestOutboxCrashBetweenDeletes covers a crash after an acknowledged batch's readings were
 // deleted but before its upload file was: the leftover is recognised as delivered.
 func TestOutboxCrashBetweenDeletes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	name := batchPrefix + "00000000000000000001"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+uploadExt), []byte(`{"signed":{}}`), 0o600))
@@ -321,6 +325,7 @@ func TestOutboxCrashBetweenDeletes(t *testing.T) {
 // TestOutboxQuarantinesDamage moves a batch with a damaged line (not a torn tail) to held/,
 // keeping its bytes, and keeps going.
 func TestOutboxQuarantinesDamage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	name := batchPrefix + "00000000000000000001"
 	damaged := "{\"sensor\":\"s\"}\nnot json\n{\"sensor\":\"t\"}\n"
@@ -340,6 +345,7 @@ func TestOutboxQuarantinesDamage(t *testing.T) {
 }
 
 func TestOutboxHoldWritesAContributableFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	o, err := openOutbox(dir, slogDiscard())
 	require.NoError(t, err)
@@ -362,6 +368,7 @@ func TestOutboxHoldWritesAContributableFile(t *testing.T) {
 // TestClassify checks what each answer proves about whether the server stored a contribution.
 // The network errors are real: a refused connection, and a connection closed mid-request.
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	w := newWallet(t)
 	signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(),
 		Envelopes: []crypto.Envelope{{Day: "2026-01-01", Purpose: crypto.VaultPurpose, Ciphertext: []byte("x")}}})
@@ -422,6 +429,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestMetricsFormat(t *testing.T) {
+	t.Parallel()
 	var m metrics
 	m.reject(`a "quoted"\reason`)
 	m.add(&m.accepted, 2)

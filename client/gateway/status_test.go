@@ -35,6 +35,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 // batch, an open batch with a torn tail, a held file, leftovers) and checks ReadOutbox counts
 // what the gateway would deliver, agrees with the outbox's own pending count, and writes nothing.
 func TestReadOutboxStatus(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	o, err := openOutbox(dir, slogDiscard())
 	require.NoError(t, err)

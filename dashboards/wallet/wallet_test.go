@@ -26,6 +26,7 @@ func get(t *testing.T, app *fiber.App, path string) (*http.Response, string) {
 // query is never rendered), that it runs only its own script under the wallet's policy, and
 // that the script and stylesheet are served at their content-hashed URLs.
 func TestPage(t *testing.T) {
+	t.Parallel()
 	p, err := New("/static/0123/style.css")
 	require.NoError(t, err)
 	app := fiber.New()
@@ -63,6 +64,7 @@ func TestPage(t *testing.T) {
 }
 
 func TestNewNeedsStylesheet(t *testing.T) {
+	t.Parallel()
 	_, err := New("")
 	assert.Error(t, err)
 }
