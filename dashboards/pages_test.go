@@ -45,7 +45,7 @@ const petitionText = "Plant a hundred trees along the river.\n\nWe ask the counc
 
 func ptr(v float64) *float64 { return &v }
 
-// harness is a node with a real Badger, ledger and read model, and the pages mounted on a
+// harness is a node with a real Badger, ledger and read model, and the pages served by a
 // fiber app.
 type harness struct {
 	app *fiber.App
@@ -77,8 +77,15 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 		Now: func() time.Time { return now },
 	})
 	require.NoError(t, err)
+	// The pages' routes as server/routes.go names them (the server imports this package, so
+	// its table cannot be used here).
 	app := fiber.New(fiber.Config{Immutable: true})
-	pages.Mount(app)
+	app.Get("/", pages.Home)
+	app.Get("/air", pages.Air)
+	app.Get("/petitions", pages.Petitions)
+	app.Get("/petitions/:id", pages.Petition)
+	app.Get("/ledger", pages.Ledger)
+	app.Get(pages.StylesheetURL(), pages.Stylesheet)
 	return &harness{app: app, lg: lg, st: st}
 }
 

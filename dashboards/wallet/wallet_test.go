@@ -28,8 +28,10 @@ func get(t *testing.T, app *fiber.App, path string) (*http.Response, string) {
 func TestPage(t *testing.T) {
 	p, err := New("/static/0123/style.css")
 	require.NoError(t, err)
-	app := fiber.New()
-	p.Mount(app)
+	app := fiber.New() // the wallet's routes as server/routes.go names them
+	app.Get("/wallet", p.HTML)
+	app.Get(p.ScriptURL(), p.Script)
+	app.Get(p.StylesheetURL(), p.Stylesheet)
 
 	resp, page := get(t, app, "/wallet")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
