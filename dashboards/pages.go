@@ -111,7 +111,7 @@ func (p *Pages) released() ([]string, map[string]bool, error) {
 }
 
 // pageNames are the templates, each rendered inside templates/layout.html.
-var pageNames = []string{"home", "air", "petitions", "petition", "ledger", "notfound"}
+var pageNames = []string{"home", "air", "petitions", "petition", "ledger", "error"}
 
 // New parses templates and the map once (error on a bad template/GeoJSON), ready to serve.
 func New(src Source) (*Pages, error) {
@@ -260,9 +260,37 @@ func (p *Pages) show(c *fiber.Ctx, l lang, status int, pg page) error {
 	return send(c, status, `"`+hex.EncodeToString(sum[:16])+`"`, body)
 }
 
-// notFound renders the 404 page. It never repeats what the request asked for.
+// errorView is what templates/error.html shows: a fixed heading and sentence, never anything
+// of the request.
+type errorView struct {
+	Heading, What string
+}
+
+// Error answers status with the site's error page in the visitor's language: a fixed heading
+// and sentence for the kind of error (not found, a refused request, a server fault) and links
+// to the main pages, in the site's layout. It never repeats anything of the request. It is
+// the page the server's error handler answers to page requests.
+func (p *Pages) Error(c *fiber.Ctx, status int) error {
+	l := pickLang(c)
+	switch {
+	case status == fiber.StatusNotFound:
+		return p.errorPage(c, l, status, l.t("Not found"), l.t("There is no page at this address."))
+	case status >= fiber.StatusInternalServerError:
+		return p.errorPage(c, l, status, l.t("Something went wrong"), l.t("The server could not show this page. Please try again in a moment."))
+	}
+	return p.errorPage(c, l, status, l.t("Request refused"), l.t("The server cannot answer this request as it was sent."))
+}
+
+// notFound renders the 404 page saying what is missing. It never repeats what the request
+// asked for.
 func (p *Pages) notFound(c *fiber.Ctx, l lang, what string) error {
-	return p.show(c, l, fiber.StatusNotFound, page{"notfound", l.t("Not found"), "", struct{ What string }{what}, "/"})
+	return p.errorPage(c, l, fiber.StatusNotFound, l.t("Not found"), what)
+}
+
+// errorPage renders the error page under status, with a heading and a sentence of ours. Its
+// language switch leads to the home page, never back to the request.
+func (p *Pages) errorPage(c *fiber.Ctx, l lang, status int, heading, what string) error {
+	return p.show(c, l, status, page{"error", heading, "", errorView{heading, what}, "/"})
 }
 
 type homeView struct {

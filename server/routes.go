@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/dashboards"
@@ -10,7 +12,7 @@ import (
 // routes is the whole route table: every path the node answers is named here, and nowhere
 // else registers one. The pages and the wallet only render; their handlers are served below.
 func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *wallet.Page) {
-	app.Use(requestID(), a.observe(app.Config().ErrorHandler), securityHeaders, a.timeout)
+	app.Use(requestID(), a.observe(errorHandler(a.Logger, pages.Error)), securityHeaders, a.timeout)
 	limit := a.rateLimit() // POST only, per client IP, shared by every route it guards
 
 	// Probes and metrics.
@@ -68,4 +70,18 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 		c.Locals(routeLabel, unmatched)
 		return errNotFound
 	})
+}
+
+// machinePath reports whether path is in a namespace of the table that answers machines: the
+// API, the tlog tiles below /ledger/ (but not the /ledger page), the probes and the metrics.
+// Their errors are always JSON; every other path's error is a page for a browser (wantsPage).
+func machinePath(path string) bool {
+	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	switch first {
+	case "api", "healthz", "readyz", "metrics":
+		return true
+	case "ledger":
+		return rest != ""
+	}
+	return false
 }
