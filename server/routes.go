@@ -12,6 +12,8 @@ import (
 // routes is the whole route table: every path the node answers is named here, and nowhere
 // else registers one. The pages and the wallet only render; their handlers are served below.
 func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *wallet.Page) {
+	// Every routed error is answered in observe: JSON on the machine paths (machinePath), the
+	// site's error page elsewhere for a browser (errors.go).
 	app.Use(requestID(), a.observe(errorHandler(a.Logger, pages.Error)), securityHeaders, a.timeout)
 	limit := a.rateLimit() // POST only, per client IP, shared by every route it guards
 
