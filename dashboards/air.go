@@ -168,7 +168,8 @@ func (p *Pages) facts(c *fiber.Ctx, l lang, d release.AirDay) (releaseFacts, err
 	return f, nil
 }
 
-func (p *Pages) air(c *fiber.Ctx) error {
+// Air answers the air-quality page of the latest released day, or of ?day=YYYY-MM-DD.
+func (p *Pages) Air(c *fiber.Ctx) error {
 	l := pickLang(c)
 	epochs, hourlyDays, err := p.released()
 	if err != nil {

@@ -29,7 +29,8 @@ type entryRow struct {
 	Citizen, Purpose, Petition, Epoch, Hash string
 }
 
-func (p *Pages) ledger(c *fiber.Ctx) error {
+// Ledger answers the ledger page: the signed checkpoint and the latest entries.
+func (p *Pages) Ledger(c *fiber.Ctx) error {
 	l := pickLang(c)
 	signed, size := p.src.Ledger.Checkpoint()
 	v := ledgerView{

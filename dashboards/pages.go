@@ -1,4 +1,4 @@
-// Package dashboards serves Commons' public HTML pages: the home page, the air-quality map and
+// Package dashboards renders Commons' public HTML pages: the home page, the air-quality map and
 // tables, the petitions and the ledger. They need no login and no JavaScript, make no request
 // to another site, and read only public data: released aggregates from the store, petition
 // totals and purposes from the read model, and the ledger's public entries and checkpoints.
@@ -8,6 +8,9 @@
 // hash). Templates and the stylesheet are embedded, parsed once by New, and the stylesheet is
 // served at a content-hashed URL so it can be cached for good. Pages carry no inline script or
 // style, so they work under a `default-src 'self'` content security policy.
+//
+// The package routes nothing: its handlers are fiber.Handler methods of Pages, and the
+// server's route table (server/routes.go) names the path of each.
 package dashboards
 
 import (
@@ -108,9 +111,9 @@ func (p *Pages) released() ([]string, map[string]bool, error) {
 }
 
 // pageNames are the templates, each rendered inside templates/layout.html.
-var pageNames = []string{"home", "air", "petitions", "petition", "ledger", "notfound"}
+var pageNames = []string{"home", "air", "petitions", "petition", "ledger", "error"}
 
-// New parses templates and the map once (error on a bad template/GeoJSON), ready to mount.
+// New parses templates and the map once (error on a bad template/GeoJSON), ready to serve.
 func New(src Source) (*Pages, error) {
 	if src.Store == nil || src.State == nil || src.Ledger == nil {
 		return nil, errors.New("dashboards: new: store, state and ledger are required")
@@ -176,20 +179,12 @@ func assetsVersion() (string, error) {
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
-// Mount registers GET /, /air, /petitions, /petitions/:id, /ledger and /static/<hash>/style.css on r.
-func (p *Pages) Mount(r fiber.Router) {
-	r.Get("/", p.home)
-	r.Get("/air", p.air)
-	r.Get("/petitions", p.petitions)
-	r.Get("/petitions/:id", p.petition)
-	r.Get("/ledger", p.ledger)
-	r.Get(p.cssURL, p.stylesheet)
-}
-
-// StylesheetURL is the content-hashed URL of the site's stylesheet, for other pages that share it.
+// StylesheetURL is the content-hashed URL of the site's stylesheet (/static/<hash>/style.css),
+// where the route table serves Stylesheet and other pages link to it.
 func (p *Pages) StylesheetURL() string { return p.cssURL }
 
-func (p *Pages) stylesheet(c *fiber.Ctx) error {
+// Stylesheet answers the site's stylesheet, served at StylesheetURL and cached for good.
+func (p *Pages) Stylesheet(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/css; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
 	return c.Send(p.css) // never modified after New
@@ -265,9 +260,37 @@ func (p *Pages) show(c *fiber.Ctx, l lang, status int, pg page) error {
 	return send(c, status, `"`+hex.EncodeToString(sum[:16])+`"`, body)
 }
 
-// notFound renders the 404 page. It never repeats what the request asked for.
+// errorView is what templates/error.html shows: a fixed heading and sentence, never anything
+// of the request.
+type errorView struct {
+	Heading, What string
+}
+
+// Error answers status with the site's error page in the visitor's language: a fixed heading
+// and sentence for the kind of error (not found, a refused request, a server fault) and links
+// to the main pages, in the site's layout. It never repeats anything of the request. It is
+// the page the server's error handler answers to page requests.
+func (p *Pages) Error(c *fiber.Ctx, status int) error {
+	l := pickLang(c)
+	switch {
+	case status == fiber.StatusNotFound:
+		return p.errorPage(c, l, status, l.t("Not found"), l.t("There is no page at this address."))
+	case status >= fiber.StatusInternalServerError:
+		return p.errorPage(c, l, status, l.t("Something went wrong"), l.t("The server could not show this page. Please try again in a moment."))
+	}
+	return p.errorPage(c, l, status, l.t("Request refused"), l.t("The server cannot answer this request as it was sent."))
+}
+
+// notFound renders the 404 page saying what is missing. It never repeats what the request
+// asked for.
 func (p *Pages) notFound(c *fiber.Ctx, l lang, what string) error {
-	return p.show(c, l, fiber.StatusNotFound, page{"notfound", l.t("Not found"), "", struct{ What string }{what}, "/"})
+	return p.errorPage(c, l, fiber.StatusNotFound, l.t("Not found"), what)
+}
+
+// errorPage renders the error page under status, with a heading and a sentence of ours. Its
+// language switch leads to the home page, never back to the request.
+func (p *Pages) errorPage(c *fiber.Ctx, l lang, status int, heading, what string) error {
+	return p.show(c, l, status, page{"error", heading, "", errorView{heading, what}, "/"})
 }
 
 type homeView struct {
@@ -282,7 +305,8 @@ type homeView struct {
 	Purposes       []*state.Purpose
 }
 
-func (p *Pages) home(c *fiber.Ctx) error {
+// Home answers the home page: the residents, the latest released day, petitions and purposes.
+func (p *Pages) Home(c *fiber.Ctx) error {
 	l := pickLang(c)
 	epochs, _, err := p.released()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,12 +46,13 @@ const petitionText = "Plant a hundred trees along the river.\n\nWe ask the counc
 
 func ptr(v float64) *float64 { return &v }
 
-// harness is a node with a real Badger, ledger and read model, and the pages mounted on a
+// harness is a node with a real Badger, ledger and read model, and the pages served by a
 // fiber app.
 type harness struct {
-	app *fiber.App
-	lg  *ledger.Log
-	st  *store.Store
+	app   *fiber.App
+	pages *Pages
+	lg    *ledger.Log
+	st    *store.Store
 }
 
 func newHarness(t *testing.T, geojson string, now time.Time) *harness {
@@ -77,9 +79,16 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 		Now: func() time.Time { return now },
 	})
 	require.NoError(t, err)
+	// The pages' routes as server/routes.go names them (the server imports this package, so
+	// its table cannot be used here).
 	app := fiber.New(fiber.Config{Immutable: true})
-	pages.Mount(app)
-	return &harness{app: app, lg: lg, st: st}
+	app.Get("/", pages.Home)
+	app.Get("/air", pages.Air)
+	app.Get("/petitions", pages.Petitions)
+	app.Get("/petitions/:id", pages.Petition)
+	app.Get("/ledger", pages.Ledger)
+	app.Get(pages.StylesheetURL(), pages.Stylesheet)
+	return &harness{app: app, pages: pages, lg: lg, st: st}
 }
 
 func (h *harness) append(t *testing.T, e api.Entry, puts ...ledger.Put) {
@@ -286,6 +295,38 @@ func TestPetition(t *testing.T) {
 	body = h.get(t, "/petitions/%3Cb%3Enope", http.StatusNotFound)
 	assert.Contains(t, body, "There is no petition with that id.")
 	assert.NotContains(t, body, "nope")
+}
+
+// TestErrorPage checks the page the server answers errors with: each kind of status kept, a
+// fixed heading and sentence in either language, the site's layout and links, nothing of the
+// request.
+func TestErrorPage(t *testing.T) {
+	h := seeded(t)
+	h.app.Get("/status/:code", func(c *fiber.Ctx) error {
+		code, err := strconv.Atoi(c.Params("code"))
+		require.NoError(t, err)
+		return h.pages.Error(c, code)
+	})
+	for code, want := range map[int][2]string{
+		404: {"<h1>Not found</h1>", "<h1>Introuvable</h1>"},
+		408: {"<h1>Request refused</h1>", "<h1>Requête refusée</h1>"},
+		413: {"<h1>Request refused</h1>", "<h1>Requête refusée</h1>"},
+		500: {"<h1>Something went wrong</h1>", "<h1>Un problème est survenu</h1>"},
+		503: {"<h1>Something went wrong</h1>", "<h1>Un problème est survenu</h1>"},
+	} {
+		path := "/status/" + strconv.Itoa(code)
+		en := h.get(t, path+"?x=%3Cb%3Esecret", code)
+		assert.Contains(t, en, want[0], path)
+		assert.Contains(t, en, `<html lang="en">`, path)
+		assert.Contains(t, en, `<a href="/">Commons</a>`, path)
+		assert.Contains(t, en, `the <a href="/">home page</a>`, path)
+		assert.NotContains(t, en, "secret", path)
+		assert.NotContains(t, en, "status", path)
+		fr := h.get(t, path+"?lang=fr", code)
+		assert.Contains(t, fr, want[1], path)
+		assert.Contains(t, fr, `<html lang="fr">`, path)
+		assert.Contains(t, fr, `href="/?lang=en"`, path)
+	}
 }
 
 func TestLedger(t *testing.T) {

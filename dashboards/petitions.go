@@ -178,7 +178,8 @@ func (p *Pages) scope(l lang, ids []string) string {
 	return l.t("%s and %s", strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
-func (p *Pages) petitions(c *fiber.Ctx) error {
+// Petitions answers the list of every petition with its totals.
+func (p *Pages) Petitions(c *fiber.Ctx) error {
 	l := pickLang(c)
 	now := p.src.Now()
 	var vs []petitionView
@@ -188,7 +189,8 @@ func (p *Pages) petitions(c *fiber.Ctx) error {
 	return p.show(c, l, fiber.StatusOK, page{"petitions", l.t("Petitions"), "petitions", vs, "/petitions"})
 }
 
-func (p *Pages) petition(c *fiber.Ctx) error {
+// Petition answers the page of the petition named by the route parameter id.
+func (p *Pages) Petition(c *fiber.Ctx) error {
 	l := pickLang(c)
 	pt, ok := p.src.State.Petition(c.Params("id"))
 	if !ok {

@@ -75,9 +75,14 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// errorHandler answers every error as {"error":{"code","message"}} with a fixed message.
-// Unexpected errors are logged with their detail and answered as a bare 500.
-func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
+// errorPage answers an error's status as an HTML page; dashboards.Pages.Error is one.
+type errorPage func(c *fiber.Ctx, status int) error
+
+// errorHandler answers every error with its fixed status and message, as the JSON body
+// {"error":{"code","message"}} or, when page is not nil and the request asks for a page
+// (wantsPage), as that page. Unexpected errors are logged with their detail and answered as a
+// bare 500.
+func errorHandler(logger *slog.Logger, page errorPage) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var ae *apiError
 		var fe *fiber.Error
@@ -95,10 +100,25 @@ func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 		if len(c.Response().Header.Peek(fiber.HeaderXContentTypeOptions)) == 0 {
 			setSecurityHeaders(c)
 		}
+		if page != nil && wantsPage(c) {
+			perr := page(c, ae.status)
+			if perr == nil {
+				return nil
+			}
+			logger.Error("error page failed", "status", ae.status, "request_id", c.Locals(requestIDKey), "err", perr)
+		}
 		var body errorBody
 		body.Error.Code, body.Error.Message = ae.code, ae.message
 		return c.Status(ae.status).JSON(body)
 	}
+}
+
+// wantsPage reports whether an error is answered as an HTML page rather than JSON: never on
+// the machine paths (machinePath: the API, the tlog tiles, the probes, the metrics), and
+// elsewhere unless the Accept header prefers JSON to HTML. A client that sends no Accept
+// header, or */* as curl does, gets the page: on a page path, the answer is a page.
+func wantsPage(c *fiber.Ctx) bool {
+	return !machinePath(c.Path()) && c.Accepts(fiber.MIMETextHTML, fiber.MIMEApplicationJSON) != fiber.MIMEApplicationJSON
 }
 
 // fromFiber maps fiber's own errors (routing, body limit, timeouts) to fixed answers.

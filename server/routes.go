@@ -1,21 +1,28 @@
 package server
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/dashboards"
 	"github.com/commons-city/commons/dashboards/wallet"
 )
 
-// routes is the whole route table.
+// routes is the whole route table: every path the node answers is named here, and nowhere
+// else registers one. The pages and the wallet only render; their handlers are served below.
 func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *wallet.Page) {
-	app.Use(requestID(), a.observe(app.Config().ErrorHandler), securityHeaders, a.timeout)
+	// Every routed error is answered in observe: JSON on the machine paths (machinePath), the
+	// site's error page elsewhere for a browser (errors.go).
+	app.Use(requestID(), a.observe(errorHandler(a.Logger, pages.Error)), securityHeaders, a.timeout)
 	limit := a.rateLimit() // POST only, per client IP, shared by every route it guards
 
+	// Probes and metrics.
 	app.Get("/healthz", a.healthz)
 	app.Get("/readyz", a.readyz)
 	app.Get("/metrics", a.Metrics.handler())
 
+	// The JSON API (docs/api.md).
 	v1 := app.Group("/api/v1")
 	v1.Get("/purposes", a.listPurposes)
 	v1.Get("/neighbourhoods", a.neighbourhoods)
@@ -23,9 +30,9 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	v1.Post("/statements", limit, a.statement)
 	v1.Post("/contributions", limit, a.countContributions, a.contribute)
 	v1.Post("/vault", limit, a.exportVault)
-	v1.Get("/stats/air", a.statsAir)
-	v1.Get("/petitions", a.listPetitions)
-	v1.Get("/petitions/:id", a.getPetition)
+	v1.Get("/stats/air", a.statsAir)        // downloads: ?day=&grid=&format=json|csv|geojson|openaq
+	v1.Get("/petitions", a.listPetitions)   // ?format=json|csv
+	v1.Get("/petitions/:id", a.getPetition) // ?format=json|csv|breakdown-csv
 	v1.Post("/petitions", limit, a.createPetition)
 	v1.Post("/petitions/:id/paper", limit, a.enterPaper)
 
@@ -46,11 +53,37 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	app.Get("/ledger/checkpoint", a.checkpoint)
 	app.Get("/ledger/tile/*", a.tile)
 
-	pages.Mount(app)
-	walletPage.Mount(app) // GET /wallet: the only page that runs a script (its own)
+	// The public pages: HTML in English or French, no script.
+	app.Get("/", pages.Home)
+	app.Get("/air", pages.Air) // ?day=YYYY-MM-DD
+	app.Get("/petitions", pages.Petitions)
+	app.Get("/petitions/:id", pages.Petition)
+	app.Get("/ledger", pages.Ledger)
+	app.Get(pages.StylesheetURL(), pages.Stylesheet) // /static/<hash>/style.css
 
+	// The browser wallet: the only page that runs a script (its own, under wallet.CSP). Its
+	// query (?invite=, ?petition=, ?lang=) is read by that script, never by the server.
+	app.Get("/wallet", walletPage.HTML)
+	app.Get(walletPage.ScriptURL(), walletPage.Script)         // /wallet/static/<hash>/wallet.js
+	app.Get(walletPage.StylesheetURL(), walletPage.Stylesheet) // /wallet/static/<hash>/wallet.css
+
+	// Anything else is a 404, counted under the route label "(unmatched)".
 	app.Use(func(c *fiber.Ctx) error {
 		c.Locals(routeLabel, unmatched)
 		return errNotFound
 	})
+}
+
+// machinePath reports whether path is in a namespace of the table that answers machines: the
+// API, the tlog tiles below /ledger/ (but not the /ledger page), the probes and the metrics.
+// Their errors are always JSON; every other path's error is a page for a browser (wantsPage).
+func machinePath(path string) bool {
+	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	switch first {
+	case "api", "healthz", "readyz", "metrics":
+		return true
+	case "ledger":
+		return rest != ""
+	}
+	return false
 }

@@ -1,7 +1,8 @@
 // Package server is Commons' HTTP face: a fiber app whose handlers decode a request, call the
 // ledger, the read model or the store, and encode the answer. Writes are authenticated by the
-// citizen's signature over the request, never by a cookie. Every error is a JSON body with a
-// fixed message (errors.go); details go to slog only, and never a reading, a location or a key.
+// citizen's signature over the request, never by a cookie. Every error has a fixed status and
+// message (errors.go): a JSON body for the API and other machine paths, the site's error page
+// for a browser elsewhere; details go to slog only, and never a reading, a location or a key.
 package server
 
 import (
@@ -129,9 +130,11 @@ func New(cfg Config) (*fiber.App, error) {
 		EnableTrustedProxyCheck: cfg.ProxyHeader != "",
 		TrustedProxies:          cfg.TrustedProxies,
 		EnableIPValidation:      true,
-		ErrorHandler:            errorHandler(cfg.Logger),
-		DisableStartupMessage:   true,
-		AppName:                 "commons",
+		// fiber calls this one only for a request fasthttp refused before routing (observe answers
+		// every routed error): a request not fully read gets the plain JSON answer, never a page.
+		ErrorHandler:          errorHandler(cfg.Logger, nil),
+		DisableStartupMessage: true,
+		AppName:               "commons",
 	})
 	a := &handlers{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}}}
 	if cfg.CitizenLimit > 0 {

@@ -21,7 +21,7 @@ import (
 
 // errorApp is a fiber app with the production error handler and a few failing routes.
 func errorApp(logs *bytes.Buffer) *fiber.App {
-	app := fiber.New(fiber.Config{ErrorHandler: errorHandler(slog.New(slog.NewTextHandler(logs, nil)))})
+	app := fiber.New(fiber.Config{ErrorHandler: errorHandler(slog.New(slog.NewTextHandler(logs, nil)), nil)})
 	app.Post("/decode", func(c *fiber.Ctx) error {
 		var v struct {
 			A int `json:"a"`

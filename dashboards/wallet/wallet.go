@@ -1,4 +1,4 @@
-// Package wallet serves /wallet, the residents' browser wallet: one HTML page and one script
+// Package wallet renders /wallet, the residents' browser wallet: one HTML page and one script
 // that make, keep and use the resident's keys on their own device. The script is built from
 // web/ (npm: age-encryption, @noble/curves, @noble/hashes) with esbuild into static/wallet.js,
 // committed, and embedded here, so serving it needs no npm; `make wallet-js` rebuilds it.
@@ -8,6 +8,9 @@
 // these pages may run a script, and only this one, from this origin: their content security
 // policy allows 'self' scripts and connections and nothing else, while every other page of
 // the site keeps script-src 'none'.
+//
+// The package routes nothing: the server's route table (server/routes.go) serves Page.HTML at
+// /wallet and the script and stylesheet at ScriptURL and StylesheetURL.
 package wallet
 
 import (
@@ -83,24 +86,29 @@ func load(name, mime string) (asset, error) {
 	return asset{url: "/wallet/static/" + hex.EncodeToString(sum[:8]) + "/" + base, body: b, mime: mime}, nil
 }
 
-// Mount registers GET /wallet and the wallet's static files on r.
-func (p *Page) Mount(r fiber.Router) {
-	r.Get("/wallet", p.page)
-	r.Get(p.script.url, p.asset(p.script))
-	r.Get(p.walletCSS.url, p.asset(p.walletCSS))
-}
+// ScriptURL is the content-hashed URL of the wallet's script (/wallet/static/<hash>/wallet.js).
+func (p *Page) ScriptURL() string { return p.script.url }
 
-func (p *Page) page(c *fiber.Ctx) error {
+// StylesheetURL is the content-hashed URL of the wallet's own stylesheet
+// (/wallet/static/<hash>/wallet.css).
+func (p *Page) StylesheetURL() string { return p.walletCSS.url }
+
+// HTML answers the wallet page under its own content security policy, CSP.
+func (p *Page) HTML(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentSecurityPolicy, CSP)
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set(fiber.HeaderContentType, "text/html; charset=utf-8")
 	return c.Send(p.html) // never modified after New
 }
 
-func (p *Page) asset(a asset) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderContentType, a.mime)
-		c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
-		return c.Send(a.body) // never modified after New
-	}
+// Script answers the wallet's script, served at ScriptURL and cached for good.
+func (p *Page) Script(c *fiber.Ctx) error { return p.script.send(c) }
+
+// Stylesheet answers the wallet's stylesheet, served at StylesheetURL and cached for good.
+func (p *Page) Stylesheet(c *fiber.Ctx) error { return p.walletCSS.send(c) }
+
+func (a asset) send(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, a.mime)
+	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+	return c.Send(a.body) // never modified after New
 }

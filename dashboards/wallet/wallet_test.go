@@ -29,8 +29,10 @@ func TestPage(t *testing.T) {
 	t.Parallel()
 	p, err := New("/static/0123/style.css")
 	require.NoError(t, err)
-	app := fiber.New()
-	p.Mount(app)
+	app := fiber.New() // the wallet's routes as server/routes.go names them
+	app.Get("/wallet", p.HTML)
+	app.Get(p.ScriptURL(), p.Script)
+	app.Get(p.StylesheetURL(), p.Stylesheet)
 
 	resp, page := get(t, app, "/wallet")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
