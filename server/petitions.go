@@ -16,6 +16,7 @@ import (
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/petition"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
 )
@@ -393,12 +394,12 @@ func checkAnswers(p *state.Petition, sign bool, st crypto.Statement, answers []b
 // petitionAnswer is a petition as the API publishes it; full adds its text, timeline and
 // breakdown.
 func (a *handlers) petitionAnswer(p *state.Petition, full bool) (api.PublicPetition, error) {
-	out := p.Public(a.Now())
+	out := petition.Public(p, a.Now())
 	if !full {
 		return out, nil
 	}
 	out.Text = p.Text
-	out.Timeline = state.Timeline(a.State.Timeline(p.ID))
+	out.Timeline = petition.Timeline(a.State.Timeline(p.ID))
 	b, err := a.Store.Release(p.Purpose(), release.PetitionEpoch)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return out, err

@@ -16,6 +16,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/petition"
 )
 
 func petitionCmd(args []string) error {
@@ -401,7 +402,7 @@ func petitionResult(ctx context.Context, g *global, id, out string) error {
 	if p.Organiser != w.CitizenID() {
 		return errors.New("petition result: only the petition's organiser signs its result: this wallet is not theirs")
 	}
-	if p.Status != "closed" {
+	if p.Status != petition.StatusClosed {
 		return fmt.Errorf("petition result: the petition is %s until %s: its result is final only once it closes", p.Status, p.Closes.Format(time.RFC3339))
 	}
 	a, err := newAuditor(ctx, c)
