@@ -144,25 +144,6 @@ func parseWhen(s string, def time.Time) (time.Time, error) {
 	return time.Parse(time.RFC3339, s)
 }
 
-// slug makes a petition id from a title: lower-case ASCII letters and digits, dashes between.
-func slug(title string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(title) {
-		switch {
-		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			b.WriteRune(r)
-			dash = false
-		default:
-			dash = true
-		}
-	}
-	return strings.TrimRight(b.String()[:min(b.Len(), 64)], "-")
-}
-
 // petitionCreate signs a petition document with the organiser's wallet and logs it.
 func petitionCreate(ctx context.Context, g *global, f petitionFlags) error {
 	if f.title == "" || f.textFile == "" {
@@ -174,7 +155,7 @@ func petitionCreate(ctx context.Context, g *global, f petitionFlags) error {
 	}
 	p := api.Petition{ID: f.id, Title: f.title, Text: string(text), Threshold: f.threshold}
 	if p.ID == "" {
-		p.ID = slug(f.title)
+		p.ID = petition.Slug(f.title)
 	}
 	if p.Opens, err = parseWhen(f.opens, time.Now()); err != nil {
 		return fmt.Errorf("petition create: --opens: %w", err)
