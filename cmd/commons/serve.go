@@ -95,7 +95,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("serve: keys: %w", err)
 	}
-	grid := fixtures.GeoJSON()
+	grid := geo.Default()
 	if cfg.Grid != "" {
 		if grid, err = os.ReadFile(cfg.Grid); err != nil {
 			return fmt.Errorf("serve: %w", err)
