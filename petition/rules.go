@@ -54,6 +54,7 @@ type InvalidError struct {
 	Field, Rule string
 }
 
+// Error implements error.
 func (e *InvalidError) Error() string { return "petition: " + e.Field + ": " + e.Rule }
 
 func invalid(field, rule string) error { return &InvalidError{Field: field, Rule: rule} }

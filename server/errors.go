@@ -87,8 +87,10 @@ func petitionError(err error) error {
 	if errors.As(err, &inv) {
 		return invalid(inv.Field, inv.Rule)
 	}
-	if ae, ok := petitionErrors[err]; ok {
-		return ae
+	for refusal, ae := range petitionErrors {
+		if errors.Is(err, refusal) {
+			return ae
+		}
 	}
 	return err
 }
