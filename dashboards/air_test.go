@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/release"
@@ -186,8 +186,7 @@ func TestAirETags(t *testing.T) {
 // Every page of a month of the demo city, with its hours, weighs under 100 KB with its
 // stylesheet, in both languages.
 func TestPagesUnder100KBWithTheirCSS(t *testing.T) {
-	geojson, err := os.ReadFile("../fixtures/city.geojson")
-	require.NoError(t, err)
+	geojson := fixtures.GeoJSON()
 	h := newHarness(t, string(geojson), time.Now())
 	city, err := parseMap(geojson)
 	require.NoError(t, err)

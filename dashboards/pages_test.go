@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/release"
@@ -395,8 +395,7 @@ func TestHomeAndStylesheet(t *testing.T) {
 
 // A month of releases over the demo city stays small, and the month table keeps 30 days.
 func TestAirOverAMonthOfTheDemoCity(t *testing.T) {
-	geojson, err := os.ReadFile("../fixtures/city.geojson")
-	require.NoError(t, err)
+	geojson := fixtures.GeoJSON()
 	h := newHarness(t, string(geojson), time.Now())
 	city, err := parseMap(geojson)
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/petition"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
 )
@@ -28,7 +29,7 @@ type petitionView struct {
 	Total      int
 	Withdrawn  int
 	Threshold  int
-	Percent    int
+	Percent    int // progress towards the threshold, capped at 100 for the bar (the API's is not)
 	Reached    bool
 	Opens      timeView
 	Closes     timeView
@@ -74,15 +75,12 @@ func newTime(l lang, t time.Time) timeView {
 func (p *Pages) petitionView(l lang, pt *state.Petition, now time.Time) petitionView {
 	v := petitionView{
 		ID: pt.ID, Title: pt.Title, Scope: p.scope(l, pt.Scope), Organiser: pt.Organiser,
-		Open: pt.Open(now), Status: statusText(l, pt.Status(now)),
+		Open: pt.Open(now), Status: statusText(l, petition.Status(&pt.Petition, now)),
 		Online: pt.Signatures, Paper: pt.Paper, Total: pt.Total(), Withdrawn: pt.Withdrawn, Threshold: pt.Threshold,
+		Percent: min(petition.Progress(pt.Total(), pt.Threshold), 100), Reached: petition.Reached(pt.Total(), pt.Threshold),
 		Opens: newTime(l, pt.Opens), Closes: newTime(l, pt.Closes),
 		Command: "commons petition sign " + pt.ID,
 		Entry:   pt.Index, EntryURL: entryURL(pt.Index),
-	}
-	if pt.Threshold > 0 {
-		v.Percent = min(v.Total*100/pt.Threshold, 100)
-		v.Reached = v.Total >= pt.Threshold
 	}
 	var flags []string
 	for _, q := range pt.Ask {
@@ -100,9 +98,9 @@ func (p *Pages) petitionView(l lang, pt *state.Petition, now time.Time) petition
 // statusText is a petition's status ("upcoming", "open", "closed") in words of l.
 func statusText(l lang, status string) string {
 	switch status {
-	case "open":
+	case petition.StatusOpen:
 		return l.t("open")
-	case "upcoming":
+	case petition.StatusUpcoming:
 		return l.t("not yet open")
 	}
 	return l.t("closed")
@@ -119,18 +117,18 @@ func questionName(l lang, q string) string {
 	return q
 }
 
-// timeline is a petition's signatures per UTC day, oldest first.
+// timeline is a petition's signatures per UTC day, oldest first, as petition.Timeline counts
+// them.
 func timeline(l lang, days []state.PetitionDay) []timelineRow {
+	tl := petition.Timeline(days)
 	busiest := 1
-	for _, d := range days {
+	for _, d := range tl {
 		busiest = max(busiest, d.Signed)
 	}
 	var rows []timelineRow
-	online := 0
-	for _, d := range days {
-		online += d.Signed - d.Withdrawn
+	for _, d := range tl {
 		rows = append(rows, timelineRow{Day: timeView{ISO: d.Day, Text: l.longDate(d.Day)},
-			Signed: d.Signed, Withdrawn: d.Withdrawn, Online: online, Busiest: busiest})
+			Signed: d.Signed, Withdrawn: d.Withdrawn, Online: d.Online, Busiest: busiest})
 	}
 	return rows
 }

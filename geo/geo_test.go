@@ -1,6 +1,8 @@
 package geo
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,5 +213,26 @@ func TestPolygonsReturnsTheRingsAsParsed(t *testing.T) {
 	}
 	if m.Polygons("b") != nil {
 		t.Fatal("an unknown id has no polygons")
+	}
+}
+
+// The default grid is what a node publishes when its operator names none: its bytes change
+// only on purpose.
+func TestDefault(t *testing.T) {
+	sum := sha256.Sum256(Default())
+	if got := hex.EncodeToString(sum[:]); got != "5c74c7f5d2a9ce556c377a248a9dfe8cbf15027e0da4db56bee58395a71a3c41" {
+		t.Errorf("the default grid's SHA-256 is %s", got)
+	}
+	m, err := Parse(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.IDs()); n != 10 {
+		t.Errorf("%d neighbourhoods, want 10", n)
+	}
+	b := Default()
+	b[0] = 'x'
+	if Default()[0] == 'x' {
+		t.Error("Default returns the embedded bytes, not a copy")
 	}
 }

@@ -71,18 +71,6 @@ func newInviteCode() string {
 	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20]
 }
 
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 type releasesAnswer struct {
 	Published int `json:"published"`
 	// MoreDue says the request's time ran out with epochs still to release (a long backlog):

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/commons-city/commons/petition"
 )
 
 // apiError is an error with a fixed status, code and client message. The message never
@@ -62,6 +64,36 @@ var (
 	errRateLimited    = newErr(429, "rate_limited", "too many requests from your address; retry after the Retry-After seconds")
 	errCitizenLimited = newErr(429, "citizen_rate_limited", "too many signed writes from this resident; retry after the Retry-After seconds")
 )
+
+// petitionErrors answer the petition package's refusals.
+var petitionErrors = map[error]*apiError{
+	petition.ErrMalformed:            errMalformed,
+	petition.ErrDocumentHash:         errBadSignature,
+	petition.ErrUnknownNeighbourhood: errNeighbourhood,
+	petition.ErrNotYetOpen:           errNotYetOpen,
+	petition.ErrClosed:               errPetitionClosed,
+	petition.ErrNotYours:             errNotYours,
+	petition.ErrNotSealed:            errNotSealed,
+	petition.ErrAlreadySigned:        errAlreadySigned,
+	petition.ErrNotSigned:            errNotSigned,
+	petition.ErrWithdrawn:            errWithdrawn,
+	petition.ErrOtherNullifier:       errOtherNullifier,
+	petition.ErrNullifierTaken:       errNullifierTaken,
+}
+
+// petitionError answers a refusal of the petition package; other errors pass as they are.
+func petitionError(err error) error {
+	var inv *petition.InvalidError
+	if errors.As(err, &inv) {
+		return invalid(inv.Field, inv.Rule)
+	}
+	for refusal, ae := range petitionErrors {
+		if errors.Is(err, refusal) {
+			return ae
+		}
+	}
+	return err
+}
 
 // invalid is a 422 naming the offending field, never its value.
 func invalid(field, why string) *apiError {

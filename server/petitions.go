@@ -16,19 +16,9 @@ import (
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/petition"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
-)
-
-// Petition limits.
-const (
-	// maxAnswers bounds a signer's sealed answers (a few dozen bytes of JSON, sealed).
-	maxAnswers = 4096
-	// maxPaperCount bounds one paper count.
-	maxPaperCount = 1_000_000
-	// paperGrace is how long after a petition closes its organiser may still enter the paper
-	// signatures collected while it was open.
-	paperGrace = 7 * 24 * time.Hour
 )
 
 type organiserRequest struct {
@@ -101,24 +91,8 @@ func (a *handlers) organiserDocument(c *fiber.Ctx, req documentRequest, typ stri
 	if !a.State.IsOrganiser(req.Statement.Citizen) {
 		return nil, errNotOrganiser
 	}
-	var body bytes.Buffer
-	if err := json.Compact(&body, doc); err != nil || body.Len() == 0 {
-		return nil, errMalformed
-	}
-	if crypto.DocumentHash(body.Bytes()) != req.Statement.Document {
-		return nil, errBadSignature
-	}
-	return body.Bytes(), nil
-}
-
-// strictJSON decodes b into v, refusing unknown fields and trailing data.
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil || dec.More() {
-		return errMalformed
-	}
-	return nil
+	body, err := petition.Compact(doc, req.Statement.Document)
+	return body, petitionError(err)
 }
 
 // createPetition logs an organiser's signed petition document with a new tally key.
@@ -135,15 +109,12 @@ func (a *handlers) createPetition(c *fiber.Ctx) error {
 		return err
 	}
 	st := req.Statement
-	var p state.Petition
-	if err := strictJSON(body, &p); err != nil {
-		return err
+	p, err := petition.ParseDocument(body)
+	if err != nil {
+		return petitionError(err)
 	}
-	if p.ID != st.Petition {
-		return invalid("petition", "the statement and the document name different petitions")
-	}
-	if err := a.checkPetition(p); err != nil {
-		return err
+	if err := petition.CheckDocument(p, st.Petition, a.grid.Has, a.Now()); err != nil {
+		return petitionError(err)
 	}
 	release, err := a.reserve(st, "petition|"+p.ID)
 	if err != nil {
@@ -174,59 +145,8 @@ func (a *handlers) createPetition(c *fiber.Ctx) error {
 	return created(c, receiptAnswer{Receipt: r})
 }
 
-// checkPetition validates a petition document before it is logged.
-// Bounds on a petition document: a city's petition runs for at most a year and aims for at
-// most ten million signatures; beyond that it is a mistake (or an attempt to make a petition
-// that never closes).
-const (
-	maxSigningWindow = 366 * 24 * time.Hour
-	maxThreshold     = 10_000_000
-)
-
-func (a *handlers) checkPetition(p state.Petition) error {
-	if !validID(p.ID) {
-		return invalid("id", "lower-case letters, digits and dashes, 1 to 64 characters")
-	}
-	if p.Title == "" || len(p.Title) > 200 {
-		return invalid("title", "1 to 200 bytes")
-	}
-	if len(p.Text) > 20000 {
-		return invalid("text", "at most 20000 bytes")
-	}
-	seen := map[string]bool{}
-	for _, n := range p.Scope {
-		if !a.grid.Has(n) {
-			return errNeighbourhood
-		}
-		if seen[n] {
-			return invalid("scope", "each neighbourhood once")
-		}
-		seen[n] = true
-	}
-	if p.Opens.IsZero() || !p.Closes.After(p.Opens) {
-		return invalid("closes", "must be after opens")
-	}
-	if p.Closes.Sub(p.Opens) > maxSigningWindow {
-		return invalid("closes", "at most 366 days after opens")
-	}
-	if !p.Closes.After(a.Now()) {
-		return invalid("closes", "must be in the future")
-	}
-	if p.Threshold < 1 || p.Threshold > maxThreshold {
-		return invalid("threshold", "from 1 to 10000000")
-	}
-	asked := map[string]bool{}
-	for _, q := range p.Ask {
-		if q != api.AskAgeBand && q != api.AskNeighbourhood || asked[q] {
-			return invalid("ask", "age_band and neighbourhood, each at most once")
-		}
-		asked[q] = true
-	}
-	return nil
-}
-
 // enterPaper logs a count of paper signatures signed by the petition's organiser. Counts are
-// accepted from the opening until paperGrace after the closing.
+// accepted from the opening until petition.PaperGrace after the closing.
 func (a *handlers) enterPaper(c *fiber.Ctx) error {
 	var req documentRequest
 	if err := decode(c, &req); err != nil {
@@ -240,31 +160,19 @@ func (a *handlers) enterPaper(c *fiber.Ctx) error {
 		return err
 	}
 	st := req.Statement
-	var paper api.Paper
-	if err := strictJSON(body, &paper); err != nil {
-		return err
+	paper, err := petition.ParsePaper(body)
+	if err != nil {
+		return petitionError(err)
 	}
-	if paper.Petition != st.Petition || paper.Petition != c.Params("id") {
-		return invalid("petition", "the path, the statement and the document name different petitions")
-	}
-	if paper.Count < 1 || paper.Count > maxPaperCount {
-		return invalid("count", "between 1 and 1000000")
-	}
-	if len(paper.Note) > 500 {
-		return invalid("note", "at most 500 bytes")
+	if err := petition.CheckPaper(paper, st.Petition, c.Params("id")); err != nil {
+		return petitionError(err)
 	}
 	p, ok := a.State.Petition(paper.Petition)
 	if !ok {
 		return errNoPetition
 	}
-	if p.Organiser != st.Citizen {
-		return errNotYours
-	}
-	switch now := a.Now(); {
-	case now.Before(p.Opens):
-		return errNotYetOpen
-	case now.After(p.Closes.Add(paperGrace)):
-		return errPetitionClosed
+	if err := petition.CanEnterPaper(p, st.Citizen, a.Now()); err != nil {
+		return petitionError(err)
 	}
 	release, err := a.reserve(st)
 	if err != nil {
@@ -295,19 +203,10 @@ func (a *handlers) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 		return errNoPetition
 	}
 	now := a.Now()
-	switch {
-	case now.Before(p.Opens):
-		return errNotYetOpen
-	case !now.Before(p.Closes):
-		return errPetitionClosed
-	}
-	if !crypto.ValidNullifier(st.Nullifier) {
-		return invalid("nullifier", "64 lower-case hex digits, derived by the wallet")
+	if err := petition.CheckSignature(&p.Petition, st, req.Answers, now); err != nil {
+		return petitionError(err)
 	}
 	sign := st.Type == crypto.TypePetitionSign
-	if err := checkAnswers(p, sign, st, req.Answers); err != nil {
-		return err
-	}
 	release, err := a.reserve(st, "signer|"+p.ID+"|"+st.Citizen, "nullifier|"+p.ID+"|"+st.Nullifier)
 	if err != nil {
 		return err
@@ -317,29 +216,17 @@ func (a *handlers) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 	if err != nil {
 		return err
 	}
-	seen, active := a.State.Nullifier(p.ID, st.Nullifier)
-	switch {
-	case bound != "" && bound != st.Nullifier:
-		return errOtherNullifier
-	case bound == "" && seen:
-		return errNullifierTaken
-	case sign && active:
-		return errAlreadySigned
-	case !sign && bound == "":
-		return errNotSigned
-	case !sign && !active:
-		return errWithdrawn
+	slot := petition.Slot{Bound: bound}
+	slot.Seen, slot.Active = a.State.Nullifier(p.ID, st.Nullifier)
+	if err := slot.Check(sign, st.Nullifier); err != nil {
+		return petitionError(err)
 	}
-	if sign && len(p.Scope) > 0 {
+	if sign && len(p.Scope) > 0 { // a city-wide petition needs no look-up
 		home, err := a.Store.Neighbourhood(st.Citizen)
 		if err != nil {
 			return err
 		}
-		inScope := false
-		for _, s := range p.Scope {
-			inScope = inScope || s == home
-		}
-		if !inScope {
+		if !petition.InScope(&p.Petition, home) {
 			return errOutOfScope
 		}
 	}
@@ -366,39 +253,15 @@ func (a *handlers) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 	return created(c, receiptAnswer{Receipt: r})
 }
 
-// checkAnswers accepts answers only with a signature of a petition that asks questions, sealed
-// with age and covered by the statement's document hash.
-func checkAnswers(p *state.Petition, sign bool, st crypto.Statement, answers []byte) error {
-	if len(answers) == 0 {
-		if st.Document != "" {
-			return invalid("document", "only with answers")
-		}
-		return nil
-	}
-	switch {
-	case !sign:
-		return invalid("answers", "only with a signature")
-	case len(p.Ask) == 0:
-		return invalid("answers", "this petition asks no questions")
-	case len(answers) > maxAnswers:
-		return invalid("answers", "at most 4096 bytes")
-	case !crypto.LooksSealed(answers):
-		return errNotSealed
-	case crypto.DocumentHash(answers) != st.Document:
-		return errBadSignature
-	}
-	return nil
-}
-
 // petitionAnswer is a petition as the API publishes it; full adds its text, timeline and
 // breakdown.
 func (a *handlers) petitionAnswer(p *state.Petition, full bool) (api.PublicPetition, error) {
-	out := p.Public(a.Now())
+	out := petition.Public(p, a.Now())
 	if !full {
 		return out, nil
 	}
 	out.Text = p.Text
-	out.Timeline = state.Timeline(a.State.Timeline(p.ID))
+	out.Timeline = petition.Timeline(a.State.Timeline(p.ID))
 	b, err := a.Store.Release(p.Purpose(), release.PetitionEpoch)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return out, err

@@ -21,6 +21,7 @@ import (
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/petition"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
 )
@@ -405,8 +406,8 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	require.Len(t, got.Timeline, 1)
 	assert.Equal(t, api.TimelineDay{Day: "2026-05-04", Signed: 1, Online: 1}, got.Timeline[0])
 
-	// Paper counts close paperGrace after the petition.
-	n.clock.set(p.Closes.Add(paperGrace + time.Minute))
+	// Paper counts close petition.PaperGrace after the petition.
+	n.clock.set(p.Closes.Add(petition.PaperGrace + time.Minute))
 	status, code = paper(ann, 3)
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "petition_closed", code)

@@ -84,17 +84,13 @@ func TestErrorsAreJSONWithFixedMessages(t *testing.T) {
 	assert.Contains(t, logs.String(), "disk on fire")
 }
 
-func TestInviteCodesAndIDs(t *testing.T) {
+func TestInviteCodes(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
 		code := newInviteCode()
 		assert.Regexp(t, `^[a-z2-7]{4}(-[a-z2-7]{4}){4}$`, code)
 		assert.False(t, seen[code])
 		seen[code] = true
-	}
-	for id, ok := range map[string]bool{"river-bike-lane": true, "a": true, "": false, "Trees": false,
-		"trees/../x": false, strings.Repeat("a", 65): false, "école": false} {
-		assert.Equal(t, ok, validID(id), id)
 	}
 }
 

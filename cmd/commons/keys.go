@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/purpose"
 )
 
 // nodeKeys are the secrets of a node, each in its own file under DIR/keys (mode 0600).
@@ -148,6 +150,31 @@ func purposeIdentity(dir, purpose string, version int) (*age.X25519Identity, err
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return w.Identity(), nil
+}
+
+// builtInPurposes logs every built-in purpose on the node's first start, with the recipient
+// of the key made for it, and returns their identities, which only the release engine
+// receives. A purpose the ledger already names keeps its key: if the key file is gone, the node
+// refuses to start rather than make another that could not open the share copies.
+func builtInPurposes(ctx context.Context, dir string, lg purpose.Ledger, st purpose.Logged) (map[string]age.Identity, error) {
+	ids := map[string]age.Identity{}
+	for _, d := range purpose.BuiltIn() {
+		path := purposeKeyPath(dir, d.ID, d.Version)
+		if _, logged := st.Purpose(d.ID); logged {
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("refusing to start: the ledger names purpose %s but %s is missing: copy the node's keys/ from your backup", d.ID, path)
+			}
+		}
+		id, err := purposeIdentity(dir, d.ID, d.Version)
+		if err != nil {
+			return nil, err
+		}
+		if err := purpose.Ensure(ctx, lg, st, d.Define(id.Recipient().String())); err != nil {
+			return nil, err
+		}
+		ids[d.ID] = id
+	}
+	return ids, nil
 }
 
 // tallyKeys makes and reads petitions' tally keys under DIR/keys/purposes: the server asks

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/petition"
 )
 
 func petitionCmd(args []string) error {
@@ -143,25 +143,6 @@ func parseWhen(s string, def time.Time) (time.Time, error) {
 	return time.Parse(time.RFC3339, s)
 }
 
-// slug makes a petition id from a title: lower-case ASCII letters and digits, dashes between.
-func slug(title string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(title) {
-		switch {
-		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			b.WriteRune(r)
-			dash = false
-		default:
-			dash = true
-		}
-	}
-	return strings.TrimRight(b.String()[:min(b.Len(), 64)], "-")
-}
-
 // petitionCreate signs a petition document with the organiser's wallet and logs it.
 func petitionCreate(ctx context.Context, g *global, f petitionFlags) error {
 	if f.title == "" || f.textFile == "" {
@@ -173,7 +154,7 @@ func petitionCreate(ctx context.Context, g *global, f petitionFlags) error {
 	}
 	p := api.Petition{ID: f.id, Title: f.title, Text: string(text), Threshold: f.threshold}
 	if p.ID == "" {
-		p.ID = slug(f.title)
+		p.ID = petition.Slug(f.title)
 	}
 	if p.Opens, err = parseWhen(f.opens, time.Now()); err != nil {
 		return fmt.Errorf("petition create: --opens: %w", err)
@@ -215,107 +196,6 @@ func petitionPaper(ctx context.Context, g *global, id string, f petitionFlags) e
 	return printJSON(a.Receipt)
 }
 
-// recount is a petition as recomputed from the public ledger alone.
-type recount struct {
-	Petition   api.Petition
-	Organiser  string
-	SigningKey string // the organiser's, from their registration entry
-	Signed     int
-	Withdrawn  int
-	Online     int
-	Paper      int
-	Batches    int
-}
-
-// recountPetition re-hashes every entry up to the auditor's checkpoint and recounts one
-// petition: its document and every paper count signed by its organiser (an organiser when it
-// was created), one active signature per nullifier, withdrawals only of active signatures.
-func recountPetition(ctx context.Context, a *auditor, id string) (recount, error) {
-	keys := map[string]string{}
-	organisers := map[string]bool{}
-	var r recount
-	created := false
-	active := map[string]bool{}
-	err := a.recompute(ctx, func(i uint64, e api.Entry) error {
-		switch e.Type {
-		case api.EntryRegister:
-			keys[e.Citizen] = e.SigningKey
-			return nil
-		case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
-			organisers[e.Citizen] = e.Type == api.EntryOrganiserGrant
-			return nil
-		}
-		if e.Petition != id {
-			return nil
-		}
-		switch e.Type {
-		case api.EntryPetition:
-			if err := verifyOrganiserEntry(e, keys[e.Citizen], crypto.TypePetitionCreate); err != nil {
-				return fmt.Errorf("entry %d: the petition document: %w", i, err)
-			}
-			if !organisers[e.Citizen] {
-				return fmt.Errorf("entry %d: the petition was created by a citizen without the organiser role", i)
-			}
-			if err := json.Unmarshal(e.Body, &r.Petition); err != nil {
-				return fmt.Errorf("entry %d: %w", i, err)
-			}
-			r.Organiser, r.SigningKey, created = e.Citizen, keys[e.Citizen], true
-		case api.EntryPetitionPaper:
-			if err := verifyOrganiserEntry(e, keys[e.Citizen], crypto.TypePetitionPaper); err != nil {
-				return fmt.Errorf("entry %d: a paper count: %w", i, err)
-			}
-			var p api.Paper
-			if err := json.Unmarshal(e.Body, &p); err != nil || p.Petition != id || p.Count < 1 || e.Citizen != r.Organiser {
-				return fmt.Errorf("entry %d: a paper count not signed by the petition's organiser", i)
-			}
-			r.Paper += p.Count
-			r.Batches++
-		case api.EntryPetitionSign:
-			if !created {
-				return fmt.Errorf("entry %d: a signature before the petition was created", i)
-			}
-			if !crypto.ValidNullifier(e.Nullifier) {
-				return fmt.Errorf("entry %d signs under a nullifier no wallet derives", i)
-			}
-			if active[e.Nullifier] {
-				return fmt.Errorf("entry %d signs again under an active nullifier", i)
-			}
-			active[e.Nullifier] = true
-			r.Signed++
-		case api.EntryPetitionRevoke:
-			if !active[e.Nullifier] {
-				return fmt.Errorf("entry %d withdraws a signature that is not there", i)
-			}
-			active[e.Nullifier] = false
-			r.Withdrawn++
-		}
-		return nil
-	})
-	if err != nil {
-		return r, err
-	}
-	if !created {
-		return r, fmt.Errorf("no petition %q in the ledger", id)
-	}
-	r.Online = r.Signed - r.Withdrawn
-	return r, nil
-}
-
-// verifyOrganiserEntry checks an organiser's logged statement: its document hash and its
-// signature with the organiser's registered key.
-func verifyOrganiserEntry(e api.Entry, signingKey, typ string) error {
-	pub, err := crypto.DecodeKey(signingKey)
-	if err != nil {
-		return errors.New("its signer is not registered before it")
-	}
-	if crypto.DocumentHash(e.Body) != e.Hash {
-		return errors.New("the body does not match its hash")
-	}
-	s := crypto.SignedStatement{Statement: crypto.Statement{Citizen: e.Citizen, Document: e.Hash, IssuedAt: e.IssuedAt,
-		Nonce: e.Nonce, Petition: e.Petition, Type: typ}, Signature: e.Signature}
-	return s.Verify(pub)
-}
-
 // petitionVerify recounts a petition from the public ledger — every entry re-hashed up to the
 // signed root, every organiser statement checked, one signature per nullifier, withdrawals
 // subtracted, paper counts added — and compares the recount with what the server publishes.
@@ -333,55 +213,25 @@ func petitionVerify(ctx context.Context, g *global, id string) error {
 
 // recountPublished recounts a petition under the auditor's checkpoint, prints each check, and
 // compares the recount with the counts the server publishes.
-func recountPublished(ctx context.Context, c *client.Client, a *auditor, id string) (recount, error) {
+func recountPublished(ctx context.Context, c *client.Client, a *auditor, id string) (petition.Count, error) {
 	fmt.Printf("ok  checkpoint signature verifies (origin %s, size %d)\n", a.latest.Origin, a.latest.Size)
-	r, err := recountPetition(ctx, a, id)
+	r, err := petition.Recount(id, a.entries(ctx))
 	if err != nil {
 		return r, fmt.Errorf("FAILED: %w", err)
 	}
 	fmt.Printf("ok  re-hashed all %d entries: the root matches the checkpoint\n", a.latest.Size)
 	fmt.Printf("ok  the petition and its %d paper counts are signed by its organiser %s\n", r.Batches, r.Organiser)
 	fmt.Printf("ok  recount: %d signatures (%d signed, %d withdrawn), one per nullifier\n", r.Online, r.Signed, r.Withdrawn)
-	fmt.Printf("ok  recount: %d paper signatures, %d in total\n", r.Paper, r.Online+r.Paper)
+	fmt.Printf("ok  recount: %d paper signatures, %d in total\n", r.Paper, r.Total())
 	p, err := c.Petition(ctx, id)
 	if err != nil {
 		return r, err
 	}
-	if p.Signatures != r.Online || p.Paper != r.Paper || p.Total != r.Online+r.Paper {
-		return r, fmt.Errorf("FAILED: the server publishes %d online + %d paper = %d, the ledger holds %d + %d = %d",
-			p.Signatures, p.Paper, p.Total, r.Online, r.Paper, r.Online+r.Paper)
+	if err := r.CheckPublished(p); err != nil {
+		return r, fmt.Errorf("FAILED: %w", err)
 	}
 	fmt.Printf("ok  the published total (%d) equals the recount\n", p.Total)
 	return r, nil
-}
-
-// petitionResultDoc is a petition's final result as its organiser signs it. The checkpoint is
-// the ledger's signed checkpoint the counts were recomputed under.
-type petitionResultDoc struct {
-	Petition         string    `json:"petition"`
-	Title            string    `json:"title"`
-	Organiser        string    `json:"organiser"`
-	SigningKey       string    `json:"signing_key"`
-	Scope            []string  `json:"scope"`
-	Opens            time.Time `json:"opens"`
-	Closes           time.Time `json:"closes"`
-	Threshold        int       `json:"threshold"`
-	Online           int       `json:"online"`
-	Withdrawn        int       `json:"withdrawn"`
-	Paper            int       `json:"paper"`
-	Total            int       `json:"total"`
-	ThresholdReached bool      `json:"threshold_reached"`
-	LedgerKey        string    `json:"ledger_key"`
-	Checkpoint       string    `json:"checkpoint"`
-	IssuedAt         time.Time `json:"issued_at"`
-}
-
-// resultFile is the signed result document: the result's exact bytes, and the organiser's
-// petition.result statement whose document field is their hash.
-type resultFile struct {
-	Result    json.RawMessage  `json:"result"`
-	Statement crypto.Statement `json:"statement"`
-	Signature string           `json:"signature"`
 }
 
 // petitionResult recounts a closed petition and writes its result document, signed by the
@@ -401,7 +251,7 @@ func petitionResult(ctx context.Context, g *global, id, out string) error {
 	if p.Organiser != w.CitizenID() {
 		return errors.New("petition result: only the petition's organiser signs its result: this wallet is not theirs")
 	}
-	if p.Status != "closed" {
+	if p.Status != petition.StatusClosed {
 		return fmt.Errorf("petition result: the petition is %s until %s: its result is final only once it closes", p.Status, p.Closes.Format(time.RFC3339))
 	}
 	a, err := newAuditor(ctx, c)
@@ -412,16 +262,12 @@ func petitionResult(ctx context.Context, g *global, id, out string) error {
 	if err != nil {
 		return fmt.Errorf("petition result: %w", err)
 	}
-	doc := petitionResultDoc{Petition: id, Title: r.Petition.Title, Organiser: r.Organiser, SigningKey: r.SigningKey,
-		Scope: r.Petition.Scope, Opens: r.Petition.Opens, Closes: r.Petition.Closes, Threshold: r.Petition.Threshold,
-		Online: r.Online, Withdrawn: r.Withdrawn, Paper: r.Paper, Total: r.Online + r.Paper,
-		ThresholdReached: r.Online+r.Paper >= r.Petition.Threshold, LedgerKey: a.key, Checkpoint: string(a.latestRaw),
-		IssuedAt: time.Now().UTC().Truncate(time.Second)}
+	doc := petition.NewResult(r, a.key, string(a.latestRaw), time.Now().UTC().Truncate(time.Second))
 	signed, body, err := client.SignDocument(w, crypto.TypePetitionResult, id, doc)
 	if err != nil {
 		return fmt.Errorf("petition result: %w", err)
 	}
-	b, err := json.MarshalIndent(resultFile{Result: body, Statement: signed.Statement, Signature: signed.Signature}, "", "  ")
+	b, err := json.MarshalIndent(petition.SignedResult{Result: body, Statement: signed.Statement, Signature: signed.Signature}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("petition result: %w", err)
 	}
@@ -441,31 +287,9 @@ func verifyResult(ctx context.Context, g *global, path string) error {
 	if err != nil {
 		return fmt.Errorf("petition verify: %w", err)
 	}
-	var f resultFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("petition verify: %s is not a result document: %w", path, err)
-	}
-	// The file is indented for people; the organiser signed the result's compact bytes.
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, f.Result); err != nil {
-		return fmt.Errorf("petition verify: %s is not a result document: %w", path, err)
-	}
-	f.Result = compact.Bytes()
-	var doc petitionResultDoc
-	if err := json.Unmarshal(f.Result, &doc); err != nil {
-		return fmt.Errorf("petition verify: %s is not a result document: %w", path, err)
-	}
-	pub, err := crypto.DecodeKey(doc.SigningKey)
+	doc, err := petition.OpenResult(b)
 	if err != nil {
-		return fmt.Errorf("petition verify: FAILED: %w", err)
-	}
-	st := f.Statement
-	if st.Type != crypto.TypePetitionResult || st.Petition != doc.Petition || st.Citizen != doc.Organiser ||
-		st.Document != crypto.DocumentHash(f.Result) {
-		return errors.New("petition verify: FAILED: the statement does not name this result")
-	}
-	if err := (crypto.SignedStatement{Statement: st, Signature: f.Signature}).Verify(pub); err != nil {
-		return fmt.Errorf("petition verify: FAILED: the organiser's signature: %w", err)
+		return fmt.Errorf("petition verify: FAILED: %s: %w", path, err)
 	}
 	fmt.Printf("ok  signed by the organiser %s\n", doc.Organiser)
 	a, err := newAuditor(ctx, clientFor(g))
@@ -484,14 +308,12 @@ func verifyResult(ctx context.Context, g *global, path string) error {
 	}
 	fmt.Printf("ok  the result's checkpoint (size %d) is signed by the ledger and the server's log extends it\n", cp.Size)
 	a.latest, a.latestRaw = cp, []byte(doc.Checkpoint)
-	r, err := recountPetition(ctx, a, doc.Petition)
+	r, err := petition.Recount(doc.Petition, a.entries(ctx))
+	if err == nil {
+		err = doc.Check(r)
+	}
 	if err != nil {
 		return fmt.Errorf("petition verify: FAILED: %w", err)
-	}
-	if r.Organiser != doc.Organiser || r.Online != doc.Online || r.Withdrawn != doc.Withdrawn || r.Paper != doc.Paper ||
-		doc.Total != r.Online+r.Paper {
-		return fmt.Errorf("petition verify: FAILED: the ledger up to the checkpoint holds %d online + %d paper signatures by organiser %s; the result says %d + %d = %d by %s",
-			r.Online, r.Paper, r.Organiser, doc.Online, doc.Paper, doc.Total, doc.Organiser)
 	}
 	fmt.Printf("ok  recount up to the checkpoint: %d signatures (%d online, %d paper) equal the result's\n", doc.Total, doc.Online, doc.Paper)
 	return nil

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -20,14 +18,12 @@ import (
 	"syscall"
 	"time"
 
-	"filippo.io/age"
-
-	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/purpose"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/server"
 	"github.com/commons-city/commons/store"
@@ -63,20 +59,6 @@ func serve(args []string) error {
 	return runNode(ctx, cfg, logger)
 }
 
-// airPurpose is the built-in daily air-quality purpose, version 1.
-func airPurpose(recipient string) api.Purpose {
-	return api.Purpose{
-		ID: fixtures.AirPurpose, Version: 1,
-		Title:       "Daily air quality per neighbourhood",
-		Description: "Your sensor's readings are used to publish, once per day, the mean PM2.5, PM10, temperature and humidity of each neighbourhood, and the city-wide PM2.5 of each hour of the day. A figure is published only when at least 10 residents contributed to it; each resident counts once per neighbourhood-day and once per hour, with their own mean, bounded to a plausible range.",
-		Data:        "air-quality readings (pm10, pm2_5, temperature, humidity) mapped to your neighbourhood; never your precise location",
-		Recipient:   recipient,
-		Release: api.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10,
-			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: 2,
-			Epsilon: 0.8, HourEpsilon: 0.2},
-	}
-}
-
 // runNode serves a node from cfg until ctx ends, then shuts it down cleanly.
 func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
@@ -95,7 +77,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("serve: keys: %w", err)
 	}
-	grid := fixtures.GeoJSON()
+	grid := geo.Default()
 	if cfg.Grid != "" {
 		if grid, err = os.ReadFile(cfg.Grid); err != nil {
 			return fmt.Errorf("serve: %w", err)
@@ -133,29 +115,20 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		logger.Info("ledger fsck passed", "entries", lg.Size(), "took", time.Since(started))
 	}
 
-	if _, logged := st.Purpose(fixtures.AirPurpose); logged {
-		if _, err := os.Stat(purposeKeyPath(cfg.Data, fixtures.AirPurpose, 1)); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("serve: refusing to start: the ledger names purpose %s but %s is missing: copy the node's keys/ from your backup",
-				fixtures.AirPurpose, purposeKeyPath(cfg.Data, fixtures.AirPurpose, 1))
-		}
-	}
-	airID, err := purposeIdentity(cfg.Data, fixtures.AirPurpose, 1)
+	identities, err := builtInPurposes(ctx, cfg.Data, lg, st)
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	if err := ensurePurpose(ctx, lg, st, airPurpose(airID.Recipient().String())); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	stor := store.New(db)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
-		Identities: map[string]age.Identity{fixtures.AirPurpose: airID}, PetitionIdentity: tallyKeys{cfg.Data}.identity,
+		Identities: identities, PetitionIdentity: tallyKeys{cfg.Data}.identity,
 		Cells: gridMap.IDs(), Now: time.Now, Logger: logger})
 	backups := &onlineBackups{db: db}
 	defer backups.Close() // before the ledger and the database close
 	var ready atomic.Bool
 	app, err := server.New(server.Config{Ledger: lg, State: st, Store: stor, Releases: engine,
 		VerifierKey: keys.verifierKey, GeoJSON: grid, AdminToken: keys.adminToken,
-		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: fixtures.AirPurpose, BodyLimit: cfg.BodyLimit,
+		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: purpose.Air, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
 		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
 		TrustedProxies: cfg.TrustedProxies, Now: time.Now, Logger: logger})
@@ -237,26 +210,4 @@ func (t adminTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Set("Authorization", "Bearer "+t.token)
 	}
 	return t.base.RoundTrip(r)
-}
-
-// ensurePurpose logs a built-in purpose on first start, and refuses to start if the logged
-// purpose names a different recipient than the key file holds.
-func ensurePurpose(ctx context.Context, lg *ledger.Log, st *state.State, p api.Purpose) error {
-	if cur, ok := st.Purpose(p.ID); ok {
-		if cur.Version == p.Version && cur.Recipient != p.Recipient {
-			return fmt.Errorf("purpose %s v%d: the logged recipient does not match keys/purposes: restore the purpose key from your backup", p.ID, p.Version)
-		}
-		return nil
-	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	entry, err := api.Entry{Type: api.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version,
-		Body: body, Hash: state.Hash(body)}.Marshal()
-	if err != nil {
-		return err
-	}
-	_, err = lg.Append(ctx, entry)
-	return err
 }

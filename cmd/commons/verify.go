@@ -21,6 +21,7 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/petition"
 )
 
 // auditor checks a server's ledger with the server's published verifier key.
@@ -152,6 +153,11 @@ func ledgerCmd(args []string) error {
 		return err
 	}
 	return os.WriteFile(*statePath, out, 0o600)
+}
+
+// entries walks every entry up to the latest checkpoint with recompute, for a recount.
+func (a *auditor) entries(ctx context.Context) petition.Entries {
+	return func(visit func(uint64, api.Entry) error) error { return a.recompute(ctx, visit) }
 }
 
 // recompute fetches every entry, in C2SP entry bundles of up to 256, rebuilds the root with a

@@ -1,0 +1,63 @@
+package petition
+
+import (
+	"time"
+
+	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/ledger/state"
+)
+
+// A petition's status, as the API publishes it.
+const (
+	StatusUpcoming = "upcoming"
+	StatusOpen     = "open"
+	StatusClosed   = "closed"
+)
+
+// Status is StatusUpcoming before p opens, StatusClosed from its closing instant on (as
+// api.Petition.Open says), and StatusOpen in between.
+func Status(p *api.Petition, now time.Time) string {
+	switch {
+	case now.Before(p.Opens):
+		return StatusUpcoming
+	case !now.Before(p.Closes):
+		return StatusClosed
+	}
+	return StatusOpen
+}
+
+// Progress is total as a whole percentage of threshold, rounded down and not capped: a
+// petition past its threshold is at 287 %, and the API publishes that. A page that draws it as
+// a bar caps the bar's width itself. It is 0 for a threshold below 1, which no valid document
+// has.
+func Progress(total, threshold int) int {
+	if threshold < 1 {
+		return 0
+	}
+	return total * 100 / threshold
+}
+
+// Reached reports whether total signatures meet threshold.
+func Reached(total, threshold int) bool { return total >= threshold }
+
+// Public is p's public summary at now, as the API lists it: everything but the text, the
+// timeline and the breakdown.
+func Public(p *state.Petition, now time.Time) api.PublicPetition {
+	return api.PublicPetition{ID: p.ID, Title: p.Title, Scope: append([]string{}, p.Scope...), Opens: p.Opens,
+		Closes: p.Closes, Threshold: p.Threshold, Ask: append([]string{}, p.Ask...), Organiser: p.Organiser,
+		Recipient: p.Recipient, Signatures: p.Signatures, Withdrawn: p.Withdrawn, Paper: p.Paper,
+		Total: p.Total(), ProgressPercent: Progress(p.Total(), p.Threshold), ThresholdReached: Reached(p.Total(), p.Threshold),
+		Status: Status(&p.Petition, now), Ledger: p.Index}
+}
+
+// Timeline turns a petition's days, in day order, into its public timeline: each day's
+// signatures and withdrawals, and the online total at the end of the day.
+func Timeline(days []state.PetitionDay) []api.TimelineDay {
+	var out []api.TimelineDay
+	online := 0
+	for _, d := range days {
+		online += d.Signed - d.Withdrawn
+		out = append(out, api.TimelineDay{Day: d.Day, Signed: d.Signed, Withdrawn: d.Withdrawn, Online: online})
+	}
+	return out
+}

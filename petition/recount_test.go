@@ -1,0 +1,167 @@
+package petition
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/crypto"
+)
+
+// ledgerFixture makes the entries of a small ledger: residents, an organiser and petitions.
+type ledgerFixture struct {
+	t         *testing.T
+	organiser *crypto.Wallet
+	other     *crypto.Wallet
+}
+
+func newLedgerFixture(t *testing.T) *ledgerFixture {
+	t.Helper()
+	org, err := crypto.NewWallet()
+	require.NoError(t, err)
+	other, err := crypto.NewWallet()
+	require.NoError(t, err)
+	return &ledgerFixture{t: t, organiser: org, other: other}
+}
+
+func register(w *crypto.Wallet) api.Entry {
+	return api.Entry{Type: api.EntryRegister, Citizen: w.CitizenID(), SigningKey: crypto.EncodeKey(w.SigningPublicKey())}
+}
+
+// signed is an organiser's entry of type typ over doc, signed by w as the node logs it.
+func (f *ledgerFixture) signed(w *crypto.Wallet, typ, entryType, petition string, doc any) api.Entry {
+	body, err := json.Marshal(doc)
+	require.NoError(f.t, err)
+	s, err := w.SignStatement(crypto.Statement{Type: typ, Petition: petition, Document: crypto.DocumentHash(body),
+		IssuedAt: "2026-10-01T12:00:00Z", Nonce: crypto.NewNonce()})
+	require.NoError(f.t, err)
+	return api.Entry{Type: entryType, Petition: petition, Body: body, Hash: s.Statement.Document, Citizen: s.Statement.Citizen,
+		IssuedAt: s.Statement.IssuedAt, Nonce: s.Statement.Nonce, Signature: s.Signature}
+}
+
+func (f *ledgerFixture) create(w *crypto.Wallet, p api.Petition) api.Entry {
+	e := f.signed(w, crypto.TypePetitionCreate, api.EntryPetition, p.ID, p)
+	e.Recipient = "age1tally"
+	return e
+}
+
+func (f *ledgerFixture) paper(w *crypto.Wallet, p api.Paper) api.Entry {
+	return f.signed(w, crypto.TypePetitionPaper, api.EntryPetitionPaper, p.Petition, p)
+}
+
+func nullifier(n int) string { return strings.Repeat(string(rune('a'+n)), 64) }
+
+func sign(petition string, n int) api.Entry {
+	return api.Entry{Type: api.EntryPetitionSign, Petition: petition, Nullifier: nullifier(n), Epoch: "2026-10-02"}
+}
+
+func withdraw(petition string, n int) api.Entry {
+	return api.Entry{Type: api.EntryPetitionRevoke, Petition: petition, Nullifier: nullifier(n), Epoch: "2026-10-03"}
+}
+
+// entries yields es in order, as a ledger would.
+func entries(es ...api.Entry) Entries {
+	return func(visit func(uint64, api.Entry) error) error {
+		for i, e := range es {
+			if err := visit(uint64(i), e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// history is a valid ledger: the organiser creates "trees" (and "bikes", which must not count),
+// three residents sign, one withdraws and signs again, another withdraws, and two paper counts.
+func (f *ledgerFixture) history() []api.Entry {
+	trees := api.Petition{ID: "trees", Title: "Trees", Opens: opens, Closes: opens.AddDate(0, 0, 10), Threshold: 10}
+	return []api.Entry{
+		register(f.organiser), register(f.other),
+		{Type: api.EntryOrganiserGrant, Citizen: f.organiser.CitizenID()},
+		f.create(f.organiser, trees),
+		f.create(f.organiser, api.Petition{ID: "bikes", Title: "Bikes", Opens: opens, Closes: opens.AddDate(0, 0, 10), Threshold: 5}),
+		sign("trees", 0), sign("trees", 1), sign("bikes", 0), sign("trees", 2),
+		withdraw("trees", 1), withdraw("trees", 0), sign("trees", 0),
+		f.paper(f.organiser, api.Paper{Petition: "trees", Count: 4, Note: "market"}),
+		f.paper(f.organiser, api.Paper{Petition: "trees", Count: 3}),
+		{Type: api.EntryOrganiserRevoke, Citizen: f.organiser.CitizenID()}, // later paper counts still count
+		f.paper(f.organiser, api.Paper{Petition: "trees", Count: 1}),
+	}
+}
+
+func TestRecount(t *testing.T) {
+	f := newLedgerFixture(t)
+	c, err := Recount("trees", entries(f.history()...))
+	require.NoError(t, err)
+	assert.Equal(t, "trees", c.ID)
+	assert.Equal(t, "Trees", c.Petition.Title)
+	assert.Equal(t, f.organiser.CitizenID(), c.Organiser)
+	assert.Equal(t, crypto.EncodeKey(f.organiser.SigningPublicKey()), c.SigningKey)
+	assert.Equal(t, Count{ID: c.ID, Petition: c.Petition, Organiser: c.Organiser, SigningKey: c.SigningKey,
+		Signed: 4, Withdrawn: 2, Online: 2, Paper: 8, Batches: 3}, c)
+	assert.Equal(t, 10, c.Total())
+
+	_, err = Recount("nothing", entries(f.history()...))
+	assert.ErrorContains(t, err, `petition: recount: no petition "nothing" in the ledger`)
+	broken := errors.New("entry bundle truncated")
+	_, err = Recount("trees", func(func(uint64, api.Entry) error) error { return broken })
+	assert.ErrorIs(t, err, broken, "the walk's own failure is the recount's")
+}
+
+func TestRecountRefusals(t *testing.T) {
+	f := newLedgerFixture(t)
+	trees := api.Petition{ID: "trees", Title: "Trees", Opens: opens, Closes: opens.AddDate(0, 0, 10), Threshold: 10}
+	grant := api.Entry{Type: api.EntryOrganiserGrant, Citizen: f.organiser.CitizenID()}
+	start := []api.Entry{register(f.organiser), register(f.other), grant, f.create(f.organiser, trees)}
+	then := func(es ...api.Entry) []api.Entry { return append(slices.Clone(start), es...) }
+	tampered := f.create(f.organiser, trees)
+	tampered.Body = json.RawMessage(strings.Replace(string(tampered.Body), `"threshold":10`, `"threshold":1`, 1))
+	forged := f.create(f.organiser, trees)
+	forged.Signature = f.create(f.organiser, api.Petition{ID: "trees", Title: "Other"}).Signature
+	for _, tc := range []struct {
+		name string
+		es   []api.Entry
+		want string
+	}{
+		{"a petition by an unregistered citizen", []api.Entry{grant, f.create(f.organiser, trees)}, "entry 1: the petition document: its signer is not registered before it"},
+		{"a petition by a citizen without the role", []api.Entry{register(f.organiser), f.create(f.organiser, trees)}, "entry 1: the petition was created by a citizen without the organiser role"},
+		{"a changed document", []api.Entry{register(f.organiser), grant, tampered}, "entry 2: the petition document: the body does not match its hash"},
+		{"a signature over another document", []api.Entry{register(f.organiser), grant, forged}, "entry 2: the petition document: " + crypto.ErrBadSignature.Error()},
+		{"a signature before the petition", []api.Entry{sign("trees", 0)}, "entry 0: a signature before the petition was created"},
+		{"a nullifier no wallet derives", then(api.Entry{Type: api.EntryPetitionSign, Petition: "trees", Nullifier: "x"}), "entry 4 signs under a nullifier no wallet derives"},
+		{"two active signatures under one nullifier", then(sign("trees", 0), sign("trees", 0)), "entry 5 signs again under an active nullifier"},
+		{"withdrawing what is not signed", then(withdraw("trees", 0)), "entry 4 withdraws a signature that is not there"},
+		{"withdrawing twice", then(sign("trees", 0), withdraw("trees", 0), withdraw("trees", 0)), "entry 6 withdraws a signature that is not there"},
+		{"paper by another citizen", then(f.paper(f.other, api.Paper{Petition: "trees", Count: 3})), "entry 4: a paper count not signed by the petition's organiser"},
+		{"paper naming another petition", then(f.paper(f.organiser, api.Paper{Petition: "bikes", Count: 3})), ""},
+		{"paper under another petition's entry", then(relabel(f.paper(f.organiser, api.Paper{Petition: "bikes", Count: 3}), "trees")), "entry 4: a paper count"},
+		{"no paper", then(f.paper(f.organiser, api.Paper{Petition: "trees"})), "entry 4: a paper count not signed by the petition's organiser"},
+	} {
+		_, err := Recount("trees", entries(tc.es...))
+		if tc.want == "" {
+			assert.NoError(t, err, tc.name)
+			continue
+		}
+		assert.ErrorContains(t, err, "petition: recount: "+tc.want, tc.name)
+	}
+}
+
+// relabel logs e under another petition than the one its statement names.
+func relabel(e api.Entry, petition string) api.Entry {
+	e.Petition = petition
+	return e
+}
+
+func TestCheckPublished(t *testing.T) {
+	c := Count{Online: 3, Paper: 7}
+	assert.NoError(t, c.CheckPublished(api.PublicPetition{Signatures: 3, Paper: 7, Total: 10}))
+	for _, p := range []api.PublicPetition{{Signatures: 4, Paper: 7, Total: 11}, {Signatures: 3, Paper: 6, Total: 9}, {Signatures: 3, Paper: 7, Total: 11}} {
+		assert.ErrorContains(t, c.CheckPublished(p), "the ledger holds 3 + 7 = 10")
+	}
+}

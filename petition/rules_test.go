@@ -1,0 +1,239 @@
+package petition
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger/state"
+)
+
+// refusal is the error a table row expects: a sentinel, an *InvalidError's field, or nil.
+type refusal struct {
+	err   error
+	field string
+}
+
+func (r refusal) check(t *testing.T, err error, name string) {
+	t.Helper()
+	switch {
+	case r.field != "":
+		var inv *InvalidError
+		if assert.ErrorAs(t, err, &inv, name) {
+			assert.Equal(t, r.field, inv.Field, name)
+		}
+	case r.err != nil:
+		assert.ErrorIs(t, err, r.err, name)
+	default:
+		assert.NoError(t, err, name)
+	}
+}
+
+func field(f string) refusal { return refusal{field: f} }
+func is(err error) refusal   { return refusal{err: err} }
+
+var ok refusal
+
+func TestValidIDAndSlug(t *testing.T) {
+	for id, want := range map[string]bool{"river-bike-lane": true, "a": true, "": false, "Trees": false,
+		"trees/../x": false, strings.Repeat("a", 65): false, strings.Repeat("a", 64): true, "école": false} {
+		assert.Equal(t, want, ValidID(id), id)
+	}
+	for title, want := range map[string]string{
+		"Trees for the Old Town!":      "trees-for-the-old-town",
+		"  --Bike lane, 2027--  ":      "bike-lane-2027",
+		"Écoles ouvertes":              "coles-ouvertes",
+		"???":                          "",
+		strings.Repeat("ab ", 40):      strings.TrimRight(strings.Repeat("ab-", 22)[:64], "-"),
+		strings.Repeat("a", 63) + " b": strings.Repeat("a", 63),
+	} {
+		got := Slug(title)
+		assert.Equal(t, want, got, title)
+		assert.True(t, got == "" || ValidID(got), "a slug is a valid id: %q", got)
+	}
+}
+
+func TestCompactAndParse(t *testing.T) {
+	doc := json.RawMessage(`{ "petition": "trees", "count": 3 }`)
+	compact := []byte(`{"petition":"trees","count":3}`)
+	body, err := Compact(doc, crypto.DocumentHash(compact))
+	require.NoError(t, err)
+	assert.Equal(t, compact, body)
+	_, err = Compact(doc, crypto.DocumentHash([]byte(doc)))
+	assert.ErrorIs(t, err, ErrDocumentHash, "the organiser signs the compact bytes")
+	_, err = Compact(json.RawMessage(`{`), "")
+	assert.ErrorIs(t, err, ErrMalformed)
+	_, err = Compact(nil, "")
+	assert.ErrorIs(t, err, ErrMalformed)
+
+	paper, err := ParsePaper(body)
+	require.NoError(t, err)
+	assert.Equal(t, api.Paper{Petition: "trees", Count: 3}, paper)
+	for _, b := range []string{`{"petition":"trees","count":3,"extra":1}`, `{"petition":"trees"} {}`, `[]`} {
+		_, err = ParsePaper([]byte(b))
+		assert.ErrorIs(t, err, ErrMalformed, b)
+		_, err = ParseDocument([]byte(b))
+		assert.ErrorIs(t, err, ErrMalformed, b)
+	}
+	p, err := ParseDocument([]byte(`{"id":"trees","title":"T","text":"","scope":null,"opens":"2026-10-01T12:00:00Z","closes":"2026-10-11T12:00:00Z","threshold":8}`))
+	require.NoError(t, err)
+	assert.Equal(t, 8, p.Threshold)
+}
+
+func TestCheckDocument(t *testing.T) {
+	now := opens.Add(-time.Hour)
+	valid := func() api.Petition {
+		return api.Petition{ID: "trees", Title: "Trees", Text: "Plant trees.", Scope: []string{"old-town", "harbour"},
+			Opens: opens, Closes: opens.AddDate(0, 0, 30), Threshold: 100, Ask: []string{api.AskAgeBand, api.AskNeighbourhood}}
+	}
+	grid := map[string]bool{"old-town": true, "harbour": true}
+	for _, tc := range []struct {
+		name  string
+		edit  func(p *api.Petition)
+		named string
+		want  refusal
+	}{
+		{"valid", func(*api.Petition) {}, "trees", ok},
+		{"the whole city", func(p *api.Petition) { p.Scope = nil }, "trees", ok},
+		{"no questions", func(p *api.Petition) { p.Ask = nil }, "trees", ok},
+		{"opened already, closes later", func(p *api.Petition) { p.Opens = now.AddDate(0, 0, -3) }, "trees", ok},
+		{"a year and a day", func(p *api.Petition) { p.Closes = p.Opens.Add(MaxSigningWindow) }, "trees", ok},
+		{"ten million", func(p *api.Petition) { p.Threshold = MaxThreshold }, "trees", ok},
+		{"another petition than the statement's", func(*api.Petition) {}, "bikes", field("petition")},
+		{"bad id", func(p *api.Petition) { p.ID = "Trees" }, "Trees", field("id")},
+		{"no title", func(p *api.Petition) { p.Title = "" }, "trees", field("title")},
+		{"long title", func(p *api.Petition) { p.Title = strings.Repeat("t", MaxTitle+1) }, "trees", field("title")},
+		{"long text", func(p *api.Petition) { p.Text = strings.Repeat("t", MaxText+1) }, "trees", field("text")},
+		{"unknown neighbourhood", func(p *api.Petition) { p.Scope = []string{"atlantis"} }, "trees", is(ErrUnknownNeighbourhood)},
+		{"a neighbourhood twice", func(p *api.Petition) { p.Scope = []string{"harbour", "harbour"} }, "trees", field("scope")},
+		{"no opening", func(p *api.Petition) { p.Opens = time.Time{} }, "trees", field("closes")},
+		{"closes at its opening", func(p *api.Petition) { p.Closes = p.Opens }, "trees", field("closes")},
+		{"more than 366 days", func(p *api.Petition) { p.Closes = p.Opens.Add(MaxSigningWindow + time.Second) }, "trees", field("closes")},
+		{"closed already", func(p *api.Petition) { p.Opens, p.Closes = now.AddDate(0, 0, -3), now }, "trees", field("closes")},
+		{"no threshold", func(p *api.Petition) { p.Threshold = 0 }, "trees", field("threshold")},
+		{"threshold too high", func(p *api.Petition) { p.Threshold = MaxThreshold + 1 }, "trees", field("threshold")},
+		{"unknown question", func(p *api.Petition) { p.Ask = []string{"income"} }, "trees", field("ask")},
+		{"a question twice", func(p *api.Petition) { p.Ask = []string{api.AskAgeBand, api.AskAgeBand} }, "trees", field("ask")},
+	} {
+		p := valid()
+		tc.edit(&p)
+		tc.want.check(t, CheckDocument(p, tc.named, func(id string) bool { return grid[id] }, now), tc.name)
+	}
+}
+
+func TestPaperRules(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		paper       api.Paper
+		named, path string
+		want        refusal
+	}{
+		{"valid", api.Paper{Petition: "trees", Count: 40, Note: "market stall"}, "trees", "trees", ok},
+		{"the most", api.Paper{Petition: "trees", Count: MaxPaperCount, Note: strings.Repeat("n", MaxNote)}, "trees", "trees", ok},
+		{"statement names another", api.Paper{Petition: "trees", Count: 1}, "bikes", "trees", field("petition")},
+		{"path names another", api.Paper{Petition: "trees", Count: 1}, "trees", "bikes", field("petition")},
+		{"nothing", api.Paper{Petition: "trees"}, "trees", "trees", field("count")},
+		{"negative", api.Paper{Petition: "trees", Count: -3}, "trees", "trees", field("count")},
+		{"too many", api.Paper{Petition: "trees", Count: MaxPaperCount + 1}, "trees", "trees", field("count")},
+		{"long note", api.Paper{Petition: "trees", Count: 1, Note: strings.Repeat("n", MaxNote+1)}, "trees", "trees", field("note")},
+	} {
+		tc.want.check(t, CheckPaper(tc.paper, tc.named, tc.path), tc.name)
+	}
+
+	p := &state.Petition{Petition: api.Petition{ID: "trees", Opens: opens, Closes: opens.AddDate(0, 0, 10)}, Organiser: "c-org"}
+	for _, tc := range []struct {
+		name    string
+		citizen string
+		at      time.Time
+		want    refusal
+	}{
+		{"before it opens", "c-org", opens.Add(-time.Second), is(ErrNotYetOpen)},
+		{"at the opening", "c-org", opens, ok},
+		{"after the close, within the grace", "c-org", p.Closes.Add(PaperGrace), ok},
+		{"after the grace", "c-org", p.Closes.Add(PaperGrace + time.Second), is(ErrClosed)},
+		{"another organiser", "c-other", opens.Add(time.Hour), is(ErrNotYours)},
+		{"another organiser, closed", "c-other", p.Closes.AddDate(1, 0, 0), is(ErrNotYours)},
+	} {
+		tc.want.check(t, CanEnterPaper(p, tc.citizen, tc.at), tc.name)
+	}
+}
+
+func TestCheckSignature(t *testing.T) {
+	tally, err := crypto.NewWallet()
+	require.NoError(t, err)
+	sealed, err := crypto.Seal([]byte(`{"v":1,"age_band":"30-44"}`), tally.Identity().Recipient())
+	require.NoError(t, err)
+	nullifier := strings.Repeat("ab", 32)
+	asks := &api.Petition{ID: "trees", Opens: opens, Closes: opens.AddDate(0, 0, 10), Ask: []string{api.AskAgeBand}}
+	silent := &api.Petition{ID: "bikes", Opens: opens, Closes: opens.AddDate(0, 0, 10)}
+	sign := crypto.Statement{Type: crypto.TypePetitionSign, Nullifier: nullifier}
+	withAnswers := sign
+	withAnswers.Document = crypto.DocumentHash(sealed)
+	withdraw := crypto.Statement{Type: crypto.TypePetitionWithdraw, Nullifier: nullifier}
+	open := opens.Add(time.Hour)
+	for _, tc := range []struct {
+		name    string
+		p       *api.Petition
+		st      crypto.Statement
+		answers []byte
+		at      time.Time
+		want    refusal
+	}{
+		{"a plain signature", silent, sign, nil, open, ok},
+		{"a withdrawal", silent, withdraw, nil, open, ok},
+		{"signature with answers", asks, withAnswers, sealed, open, ok},
+		{"a petition that asks, answered with nothing", asks, sign, nil, open, ok},
+		{"before it opens", silent, sign, nil, opens.Add(-time.Second), is(ErrNotYetOpen)},
+		{"at the close", silent, sign, nil, silent.Closes, is(ErrClosed)},
+		{"withdrawing after the close", silent, withdraw, nil, silent.Closes.Add(time.Hour), is(ErrClosed)},
+		{"a nullifier no wallet derives", silent, crypto.Statement{Type: crypto.TypePetitionSign, Nullifier: "not-hex"}, nil, open, field("nullifier")},
+		{"a document without answers", asks, withAnswers, nil, open, field("document")},
+		{"answers with a withdrawal", asks, crypto.Statement{Type: crypto.TypePetitionWithdraw, Nullifier: nullifier, Document: withAnswers.Document}, sealed, open, field("answers")},
+		{"answers to a petition that asks none", silent, withAnswers, sealed, open, field("answers")},
+		{"answers too long", asks, withAnswers, append(sealed, make([]byte, MaxAnswers)...), open, field("answers")},
+		{"answers in the clear", asks, crypto.Statement{Type: crypto.TypePetitionSign, Nullifier: nullifier, Document: crypto.DocumentHash([]byte(`{"v":1}`))}, []byte(`{"v":1}`), open, is(ErrNotSealed)},
+		{"answers the signature does not cover", asks, sign, sealed, open, is(ErrDocumentHash)},
+	} {
+		tc.want.check(t, CheckSignature(tc.p, tc.st, tc.answers, tc.at), tc.name)
+	}
+}
+
+func TestSlot(t *testing.T) {
+	const mine, theirs = "n-mine", "n-theirs"
+	for _, tc := range []struct {
+		name      string
+		slot      Slot
+		sign      bool
+		nullifier string
+		want      refusal
+	}{
+		{"first signature", Slot{}, true, mine, ok},
+		{"re-signing after a withdrawal", Slot{Bound: mine, Seen: true}, true, mine, ok},
+		{"withdrawing", Slot{Bound: mine, Seen: true, Active: true}, false, mine, ok},
+		{"signing twice", Slot{Bound: mine, Seen: true, Active: true}, true, mine, is(ErrAlreadySigned)},
+		{"signing under another nullifier", Slot{Bound: mine, Seen: true, Active: true}, true, theirs, is(ErrOtherNullifier)},
+		{"withdrawing under another nullifier", Slot{Bound: mine, Seen: true}, false, theirs, is(ErrOtherNullifier)},
+		{"someone else's nullifier", Slot{Seen: true, Active: true}, true, theirs, is(ErrNullifierTaken)},
+		{"withdrawing someone else's signature", Slot{Seen: true, Active: true}, false, theirs, is(ErrNullifierTaken)},
+		{"withdrawing without a signature", Slot{}, false, mine, is(ErrNotSigned)},
+		{"withdrawing twice", Slot{Bound: mine, Seen: true}, false, mine, is(ErrWithdrawn)},
+	} {
+		tc.want.check(t, tc.slot.Check(tc.sign, tc.nullifier), tc.name)
+	}
+}
+
+func TestInScope(t *testing.T) {
+	city := &api.Petition{}
+	two := &api.Petition{Scope: []string{"old-town", "harbour"}}
+	assert.True(t, InScope(city, "island"), "a petition with no scope is the whole city's")
+	assert.True(t, InScope(city, ""))
+	assert.True(t, InScope(two, "harbour"))
+	assert.False(t, InScope(two, "island"))
+	assert.False(t, InScope(two, ""), "a resident without a neighbourhood is in no scope")
+}
