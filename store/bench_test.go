@@ -58,7 +58,7 @@ func BenchmarkPutContribution(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				i := next.Add(1)
-				if err := s.PutContribution(contribution(i), fmt.Sprint(i)); err != nil {
+				if err := s.PutContribution(context.Background(), contribution(i), fmt.Sprint(i)); err != nil {
 					b.Error(err)
 					return
 				}
@@ -76,7 +76,7 @@ func BenchmarkPutContribution(b *testing.B) {
 				i := next.Add(1)
 				var err error
 				if i%2 == 0 {
-					err = s.PutContribution(contribution(i), fmt.Sprint(i))
+					err = s.PutContribution(context.Background(), contribution(i), fmt.Sprint(i))
 				} else {
 					_, err = lg.Append(context.Background(), entry)
 				}
@@ -121,5 +121,5 @@ func openBenchStore(b *testing.B) (*store.Store, *ledger.Log) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { lg.Close() })
-	return store.New(db), lg
+	return store.New(db, lg), lg
 }

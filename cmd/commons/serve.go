@@ -146,7 +146,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err := ensurePurpose(ctx, lg, st, airPurpose(airID.Recipient().String())); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	stor := store.New(db)
+	stor := store.New(db, lg)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
 		Identities: map[string]age.Identity{fixtures.AirPurpose: airID}, PetitionIdentity: tallyKeys{cfg.Data}.identity,
 		Cells: gridMap.IDs(), Now: time.Now, Logger: logger})
