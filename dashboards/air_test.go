@@ -15,7 +15,6 @@ import (
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
@@ -27,7 +26,7 @@ func (h *harness) publishHours(t *testing.T, hs release.AirHours) {
 	require.NoError(t, err)
 	h.append(t, api.Entry{Type: api.EntryRelease, Purpose: hs.Purpose, PurposeVersion: hs.PurposeVersion,
 		Epoch: release.HourlyEpoch(hs.Epoch), Hash: state.Hash(body)},
-		ledger.Put{Key: store.HourlyReleaseKey(hs.Purpose, hs.Epoch), Value: body})
+		store.HourlyReleaseRecord(hs.Purpose, hs.Epoch, body))
 }
 
 // airHours is an hourly release: hour 3 suppressed but carrying a value it must not show, hours

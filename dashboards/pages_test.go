@@ -73,7 +73,7 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 		assert.NoError(t, lg.Close())
 		assert.NoError(t, db.Close())
 	})
-	st := store.New(db)
+	st := store.New(db, lg)
 	pages, err := New(Source{
 		Store: st, State: rm, Ledger: lg, GeoJSON: []byte(geojson), AirPurpose: airPurpose,
 		Now: func() time.Time { return now },
@@ -127,7 +127,7 @@ func (h *harness) publish(t *testing.T, d release.AirDay) {
 	body, err := json.Marshal(d)
 	require.NoError(t, err)
 	h.append(t, api.Entry{Type: api.EntryRelease, Purpose: d.Purpose, PurposeVersion: d.PurposeVersion, Epoch: d.Epoch, Hash: state.Hash(body)},
-		ledger.Put{Key: store.ReleaseKey(d.Purpose, d.Epoch), Value: body})
+		store.ReleaseRecord(d.Purpose, d.Epoch, body))
 }
 
 func airDay(day string, cells ...release.Cell) release.AirDay {
@@ -511,7 +511,7 @@ func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 	b, err := json.Marshal(d)
 	require.NoError(t, err)
 	h.append(t, api.Entry{Type: api.EntryRelease, Purpose: "petition/asks", PurposeVersion: 1, Epoch: release.PetitionEpoch, Hash: state.Hash(b)},
-		ledger.Put{Key: store.ReleaseKey("petition/asks", release.PetitionEpoch), Value: b})
+		store.ReleaseRecord("petition/asks", release.PetitionEpoch, b))
 	body = h.get(t, "/petitions/asks", http.StatusOK)
 	assert.Contains(t, body, "<caption>By age band</caption>")
 	assert.Contains(t, body, `<tr><th scope="row">16-29</th><td class="sup">not shown</td></tr>`)

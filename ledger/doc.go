@@ -14,13 +14,18 @@
 //
 // # Durability
 //
-// One sequencer goroutine owns the tree. Appends queue up; the sequencer takes up to
-// Options.MaxBatch of them, writes the entries, every new perfect tree node, the new size and
-// the new signed checkpoint in ONE Badger transaction, commits it with SyncWrites (one fsync for
-// the whole batch: group commit), and only then acknowledges each waiter with a Receipt. A
-// signed checkpoint therefore never covers data that is not on disk, and an acknowledged
-// entry survives a crash. On Open the log rebuilds its compact range from the stored nodes and
-// refuses to start if the root differs from the last signed checkpoint.
+// One sequencer goroutine owns the tree and is the node's one queue for durable writes. Appends
+// and Writes (private records without an entry, such as a contribution's sealed copies) queue
+// up; the sequencer takes up to Options.MaxBatch of them and commits them in ONE Badger
+// transaction with SyncWrites (one fsync for the whole batch: group commit): each write's
+// preconditions checked against what the transaction already holds, then its records; each
+// entry with its private records and every new perfect tree node; and, if the batch holds
+// entries, the new size and a new signed checkpoint. Only then does it answer each waiter. A
+// signed checkpoint therefore never covers data that is not on disk, an acknowledged entry or
+// write survives a crash, and no other writer can slip between a precondition and its write. A
+// batch too big for one transaction is committed in halves, in order. On Open the log rebuilds
+// its compact range from the stored nodes and refuses to start if the root differs from the
+// last signed checkpoint.
 //
 // Badger layout (prefix "l/"): l/e/<index> entry bytes; l/n/<level><index> perfect node hashes
 // (level 0 = leaf hashes); l/size; l/cp the latest signed checkpoint. Indices are 8-byte

@@ -22,7 +22,7 @@ import (
 var (
 	// ErrNotFound is returned for an entry index or tree size beyond the log.
 	ErrNotFound = errors.New("ledger: no such entry")
-	// ErrClosed is returned by Append after Close.
+	// ErrClosed is returned by Append and Write after Close.
 	ErrClosed = errors.New("ledger: closed")
 	// ErrTooLarge is returned for an entry above MaxEntrySize.
 	ErrTooLarge = errors.New("ledger: entry too large")
@@ -52,22 +52,24 @@ func LeafHash(entry []byte) []byte { return hasher.HashLeaf(entry) }
 
 // Options tune the sequencer.
 type Options struct {
-	// MaxBatch is the most entries committed in one transaction (default 1000).
+	// MaxBatch is the most requests (appends and writes) committed in one transaction (default
+	// 1000).
 	MaxBatch int
-	// MaxBatchBytes is the most entry bytes committed in one transaction (default 2 MiB, well
-	// inside the transaction size of the node's Badger options).
+	// MaxBatchBytes is the most bytes (entries and private records) committed in one transaction
+	// (default 2 MiB). A batch Badger finds too big is committed in halves.
 	MaxBatchBytes int
 	// Logger receives the log's own messages (default slog.Default()).
 	Logger *slog.Logger
-	// Apply, if set, is called by the sequencer with every committed batch (the index of its
-	// first entry and the entries, in log order) before any append of the batch is
-	// acknowledged: the read model stays in step with the log.
+	// Apply, if set, is called by the sequencer with every committed batch that holds entries
+	// (the index of its first entry and the entries, in log order) before any append of the
+	// batch is acknowledged: the read model stays in step with the log.
 	Apply func(first uint64, entries [][]byte)
 	// OnCommit, if set, is called by the sequencer after every batch commit attempt with the
-	// number of entries in the batch, how long writing, signing and committing it took (fsync
-	// included), and the commit's error (nil when the batch is durable). It runs on the
-	// sequencer goroutine, after the waiters are answered: it must be quick (metrics, not I/O).
-	OnCommit func(entries int, took time.Duration, err error)
+	// number of appends and of writes in the batch, how long writing, signing and committing it
+	// took (fsync included), and the commit's error (nil when the batch is durable). It runs on
+	// the sequencer goroutine, after the waiters are answered: it must be quick (metrics, not
+	// I/O).
+	OnCommit func(entries, writes int, took time.Duration, err error)
 }
 
 func (o Options) withDefaults() Options {

@@ -19,10 +19,11 @@ func TestOperatorCommitHook(t *testing.T) {
 	var mu sync.Mutex
 	var entries, batches int
 	var slowest time.Duration
-	l, err := Open(db, k.signer, k.verifier, Options{MaxBatch: 8, OnCommit: func(n int, took time.Duration, err error) {
+	l, err := Open(db, k.signer, k.verifier, Options{MaxBatch: 8, OnCommit: func(n, writes int, took time.Duration, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		assert.NoError(t, err)
+		assert.Zero(t, writes)
 		assert.LessOrEqual(t, n, 8)
 		entries += n
 		batches++

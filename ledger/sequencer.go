@@ -4,34 +4,86 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/commons-city/commons/api"
-
+	"github.com/dgraph-io/badger/v4"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/commons-city/commons/api"
 )
 
-// Put is a private record written in the same transaction as a ledger entry: something the
-// server must keep about the entry (for example a resident's neighbourhood) that does not
-// belong in the public log. Its key must not start with "l/".
+// Put is a private record: something the node must keep that does not belong in the public
+// log (for example a resident's neighbourhood), written atomically with a ledger entry (Append)
+// or on its own (Write). Its key must not start with "l/".
 type Put struct {
 	Key, Value []byte
 }
 
+// Absent is a precondition of a Write: the write is refused with Err if Key is present, whether
+// committed before or put by an earlier request of the same batch (a batch's transaction reads
+// its own writes).
+type Absent struct {
+	Key []byte
+	Err error
+}
+
+// Write is a durable write of private records that logs no entry: the sequencer commits it in
+// the same transaction as the appends and writes queued with it.
+type Write struct {
+	// Require is checked in order before anything of the write is done: the first key present
+	// refuses the whole write with its Err.
+	Require []Absent
+	// Puts are the records set.
+	Puts []Put
+	// Deletes are the keys deleted. None may start with "l/".
+	Deletes [][]byte
+}
+
+// request is one append (logged) or write waiting for the sequencer, and then its outcome.
 type request struct {
+	logged  bool // an append: entry is added to the log
 	entry   []byte
-	private []Put
+	require []Absent
+	puts    []Put
+	deletes [][]byte
 	bytes   int
 	done    chan result
+}
+
+// newRequest checks that no private key is in the log's space and that every precondition has
+// an error to refuse with, and counts the request's bytes.
+func newRequest(logged bool, entry []byte, w Write) (*request, error) {
+	r := &request{logged: logged, entry: entry, require: w.Require, puts: w.Puts, deletes: w.Deletes,
+		bytes: len(entry), done: make(chan result, 1)}
+	for _, a := range w.Require {
+		if a.Err == nil {
+			return nil, fmt.Errorf("precondition on %q has no error", a.Key)
+		}
+	}
+	for _, p := range w.Puts {
+		if bytes.HasPrefix(p.Key, []byte("l/")) {
+			return nil, fmt.Errorf("private key %q is in the log's space", p.Key)
+		}
+		r.bytes += len(p.Key) + len(p.Value)
+	}
+	for _, k := range w.Deletes {
+		if bytes.HasPrefix(k, []byte("l/")) {
+			return nil, fmt.Errorf("private key %q is in the log's space", k)
+		}
+		r.bytes += len(k)
+	}
+	return r, nil
 }
 
 type result struct {
 	index, size uint64
 	checkpoint  []byte
 	root        []byte
+	refused     error // the Err of a write's first unmet precondition
 	err         error
 }
 
@@ -43,14 +95,11 @@ func (l *Log) Append(ctx context.Context, entry []byte, private ...Put) (api.Rec
 	if len(entry) > MaxEntrySize {
 		return api.Receipt{}, ErrTooLarge
 	}
-	r := &request{entry: entry, private: private, bytes: len(entry), done: make(chan result, 1)}
-	for _, p := range private {
-		if bytes.HasPrefix(p.Key, []byte("l/")) {
-			return api.Receipt{}, fmt.Errorf("ledger: append: private key %q is in the log's space", p.Key)
-		}
-		r.bytes += len(p.Key) + len(p.Value)
+	r, err := newRequest(true, entry, Write{Puts: private})
+	if err != nil {
+		return api.Receipt{}, fmt.Errorf("ledger: append: %w", err)
 	}
-	if err := l.enqueue(ctx, r); err != nil {
+	if err := l.enqueue(ctx, r, "append"); err != nil {
 		return api.Receipt{}, err
 	}
 	res := <-r.done
@@ -75,7 +124,26 @@ func (l *Log) Append(ctx context.Context, entry []byte, private ...Put) (api.Rec
 	return api.Receipt{Index: res.index, LeafHash: leaf, Checkpoint: string(res.checkpoint), Proof: path}, nil
 }
 
-func (l *Log) enqueue(ctx context.Context, r *request) error {
+// Write commits w in the sequencer's next batch, with the appends and writes queued beside it,
+// and returns once it is durable. If a precondition is unmet it returns that precondition's Err
+// and nothing of w is written. A batch of writes alone grows no tree and signs no checkpoint.
+// Once queued, a write is never abandoned: Write waits for the commit even if ctx ends.
+func (l *Log) Write(ctx context.Context, w Write) error {
+	r, err := newRequest(false, nil, w)
+	if err != nil {
+		return fmt.Errorf("ledger: write: %w", err)
+	}
+	if err := l.enqueue(ctx, r, "write"); err != nil {
+		return err
+	}
+	res := <-r.done
+	if res.err != nil {
+		return fmt.Errorf("ledger: write: %w", res.err)
+	}
+	return res.refused
+}
+
+func (l *Log) enqueue(ctx context.Context, r *request, op string) error {
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if l.closed {
@@ -85,12 +153,12 @@ func (l *Log) enqueue(ctx context.Context, r *request) error {
 	case l.reqs <- r:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("ledger: append: %w", ctx.Err())
+		return fmt.Errorf("ledger: %s: %w", op, ctx.Err())
 	}
 }
 
-// Close stops accepting appends, commits every append already queued, and waits for the
-// sequencer to finish. It does not close the Badger database.
+// Close stops accepting appends and writes, commits every one already queued, and waits for
+// the sequencer to finish. It does not close the Badger database.
 func (l *Log) Close() error {
 	l.closeMu.Lock()
 	if !l.closed {
@@ -102,7 +170,8 @@ func (l *Log) Close() error {
 	return nil
 }
 
-// sequence is the one goroutine that grows the tree: it commits queued appends in batches.
+// sequence is the one goroutine that writes to the database: it grows the tree and commits
+// queued appends and writes in batches.
 func (l *Log) sequence() {
 	defer close(l.stopped)
 	for first := range l.reqs {
@@ -123,44 +192,80 @@ func (l *Log) sequence() {
 	}
 }
 
-// commit writes one batch in one transaction and acknowledges its waiters.
+// commit writes one batch in one transaction and answers its waiters. A batch too big for one
+// Badger transaction is committed in two halves, in order; a single request too big fails.
 func (l *Log) commit(batch []*request) {
 	start := l.rng.End()
 	saved := slices.Clone(l.rng.Hashes())
 	began := time.Now()
-	cp, root, ids, hashes, err := l.write(batch)
+	out, err := l.write(batch)
 	took := time.Since(began)
+	if err != nil {
+		// Nothing was committed: put the tree back as it was.
+		l.rng, _ = l.factory.NewRange(0, start, saved)
+		if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
+			l.commit(batch[:len(batch)/2])
+			l.commit(batch[len(batch)/2:])
+			return
+		}
+	}
 	if l.opts.OnCommit != nil {
-		defer l.opts.OnCommit(len(batch), took, err)
+		appends := 0
+		for _, r := range batch {
+			if r.logged {
+				appends++
+			}
+		}
+		defer l.opts.OnCommit(appends, len(batch)-appends, took, err)
 	}
 	if err != nil {
-		// Nothing was committed: put the tree back as it was and fail the whole batch.
-		l.rng, _ = l.factory.NewRange(0, start, saved)
-		l.opts.Logger.Error("ledger: batch commit failed", "entries", len(batch), "err", err)
+		l.opts.Logger.Error("ledger: batch commit failed", "requests", len(batch), "err", err)
 		for _, r := range batch {
 			r.done <- result{err: err}
 		}
 		return
 	}
 	size := l.rng.End()
-	l.cache.put(ids, hashes)
-	if l.opts.Apply != nil {
-		entries := make([][]byte, len(batch))
-		for i, r := range batch {
-			entries[i] = r.entry
+	if out.entries > 0 {
+		l.cache.put(out.ids, out.hashes)
+		if l.opts.Apply != nil {
+			entries := make([][]byte, 0, out.entries)
+			for _, r := range batch {
+				if r.logged {
+					entries = append(entries, r.entry)
+				}
+			}
+			l.opts.Apply(start, entries)
 		}
-		l.opts.Apply(start, entries)
+		l.mu.Lock()
+		l.size, l.checkpoint = size, out.checkpoint
+		l.mu.Unlock()
 	}
-	l.mu.Lock()
-	l.size, l.checkpoint = size, cp
-	l.mu.Unlock()
+	index := start
 	for i, r := range batch {
-		r.done <- result{index: start + uint64(i), size: size, checkpoint: cp, root: root}
+		if !r.logged {
+			r.done <- result{refused: out.refused[i]}
+			continue
+		}
+		r.done <- result{index: index, size: size, checkpoint: out.checkpoint, root: out.root}
+		index++
 	}
 }
 
-// write commits one batch and returns the new checkpoint and the tree nodes it stored.
-func (l *Log) write(batch []*request) (cp, root []byte, ids []compact.NodeID, hashes [][]byte, err error) {
+// written is what one committed batch changed.
+type written struct {
+	entries          int     // appends in the batch
+	refused          []error // per request: the Err of an unmet precondition, or nil
+	checkpoint, root []byte  // the new signed checkpoint and root, if entries > 0
+	ids              []compact.NodeID
+	hashes           [][]byte // the tree nodes stored
+}
+
+// write commits one batch, in order: each write's preconditions are checked against what the
+// transaction holds (earlier batches and earlier requests of this one), then its records are
+// written, and each append's entry is added to the tree. A batch with appends ends with the
+// new size and a new signed checkpoint.
+func (l *Log) write(batch []*request) (out written, err error) {
 	txn := l.db.NewTransaction(true)
 	defer txn.Discard()
 	var setErr error
@@ -169,33 +274,66 @@ func (l *Log) write(batch []*request) (cp, root []byte, ids []compact.NodeID, ha
 			setErr = txn.Set(k, v)
 		}
 	}
+	del := func(k []byte) {
+		if setErr == nil {
+			setErr = txn.Delete(k)
+		}
+	}
 	visit := func(id compact.NodeID, hash []byte) {
 		set(nodeKey(id), hash)
-		ids, hashes = append(ids, id), append(hashes, hash)
+		out.ids, out.hashes = append(out.ids, id), append(out.hashes, hash)
 	}
-	for _, r := range batch {
-		set(entryKey(l.rng.End()), r.entry)
-		if err := l.rng.Append(LeafHash(r.entry), visit); err != nil {
-			return nil, nil, nil, nil, err
+	out.refused = make([]error, len(batch))
+	for i, r := range batch {
+		if out.refused[i], err = unmet(txn, r.require); err != nil {
+			return written{}, err
+		} else if out.refused[i] != nil {
+			continue
 		}
-		for _, p := range r.private {
+		if r.logged {
+			set(entryKey(l.rng.End()), r.entry)
+			if err := l.rng.Append(LeafHash(r.entry), visit); err != nil {
+				return written{}, err
+			}
+			out.entries++
+		}
+		for _, p := range r.puts {
 			set(p.Key, p.Value)
 		}
+		for _, k := range r.deletes {
+			del(k)
+		}
 	}
-	if root, err = l.root(); err != nil {
-		return nil, nil, nil, nil, err
+	if out.entries > 0 {
+		if out.root, err = l.root(); err != nil {
+			return written{}, err
+		}
+		size := l.rng.End()
+		if out.checkpoint, err = l.sign(size, out.root); err != nil {
+			return written{}, err
+		}
+		set(keySize, binary.BigEndian.AppendUint64(nil, size))
+		set(keyCP, out.checkpoint)
 	}
-	size := l.rng.End()
-	if cp, err = l.sign(size, root); err != nil {
-		return nil, nil, nil, nil, err
-	}
-	set(keySize, binary.BigEndian.AppendUint64(nil, size))
-	set(keyCP, cp)
 	if setErr != nil {
-		return nil, nil, nil, nil, setErr
+		return written{}, setErr
 	}
 	if err := txn.Commit(); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("commit: %w", err)
+		return written{}, fmt.Errorf("commit: %w", err)
 	}
-	return cp, root, ids, hashes, nil
+	return out, nil
+}
+
+// unmet returns the Err of the first precondition whose key txn holds, or nil.
+func unmet(txn *badger.Txn, require []Absent) (refused, err error) {
+	for _, a := range require {
+		_, err := txn.Get(a.Key)
+		if err == nil {
+			return a.Err, nil
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, fmt.Errorf("check %q: %w", a.Key, err)
+		}
+	}
+	return nil, nil
 }

@@ -96,7 +96,7 @@ func (c *cityDays) prepare(b *testing.B, n int) {
 					b.Error(err)
 					return
 				}
-				if err := c.e.store.PutContribution(con, id); err != nil {
+				if err := c.e.store.PutContribution(context.Background(), con, id); err != nil {
 					b.Error(err)
 					return
 				}

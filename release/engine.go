@@ -136,7 +136,7 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 		return ErrNotClosed
 	}
 	start := time.Now()
-	if err := e.cfg.Store.CloseEpoch(p.ID, day); err != nil {
+	if err := e.cfg.Store.CloseEpoch(ctx, p.ID, day); err != nil {
 		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
 	}
 	copies, err := e.cfg.Store.ShareCopies(p.ID, day)
@@ -183,7 +183,7 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 		return err
 	}
 	// The release, and every counted resident's spent budget, in one transaction.
-	puts := append(spend, ledger.Put{Key: store.ReleaseKey(p.ID, day), Value: body})
+	puts := append(spend, store.ReleaseRecord(p.ID, day, body))
 	r, err := e.publish(ctx, p, day, body, puts)
 	if err != nil {
 		return err
@@ -212,7 +212,7 @@ func (e *Engine) releaseHours(ctx context.Context, p *state.Purpose, params Para
 		return fmt.Errorf("release: marshal hours: %w", err)
 	}
 	r, err := e.publish(ctx, p, HourlyEpoch(params.Epoch), body,
-		[]ledger.Put{{Key: store.HourlyReleaseKey(p.ID, params.Epoch), Value: body}})
+		[]ledger.Put{store.HourlyReleaseRecord(p.ID, params.Epoch, body)})
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (e *Engine) withinBudget(cs []contribution, day string, eps, week float64) 
 			continue
 		}
 		kept = append(kept, c)
-		puts = append(puts, ledger.Put{Key: store.BudgetKey(c.citizen, isoWeek), Value: store.EncodeSpent(spent + eps)})
+		puts = append(puts, store.BudgetRecord(c.citizen, isoWeek, spent+eps))
 	}
 	return kept, puts, over, nil
 }

@@ -118,7 +118,7 @@ func newEnvOn(t testing.TB, cells []string) *env {
 	id, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
 	e := &env{
-		t: t, db: db, log: lg, st: st, store: store.New(db), id: id,
+		t: t, db: db, log: lg, st: st, store: store.New(db, lg), id: id,
 		clock: &clock{t: mustDay(t, gridDay)}, logs: logs,
 	}
 	e.purpose = api.Purpose{
@@ -220,7 +220,7 @@ func (e *env) put(w *crypto.Wallet, day string, ciphertext []byte) error {
 		Envelopes: []crypto.Envelope{{Day: day, Purpose: purposeID, Ciphertext: ciphertext}}}
 	id, err := c.ID()
 	require.NoError(e.t, err)
-	return e.store.PutContribution(c, id)
+	return e.store.PutContribution(context.Background(), c, id)
 }
 
 // contribute seals readings to the purpose and stores them as the share copy of day.

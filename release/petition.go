@@ -14,7 +14,6 @@ import (
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/store"
 )
@@ -130,7 +129,7 @@ func (e *Engine) releasePetition(ctx context.Context, p *state.Petition, id age.
 	if err != nil {
 		return err
 	}
-	r, err := e.cfg.Ledger.Append(ctx, entry, ledger.Put{Key: store.ReleaseKey(p.Purpose(), PetitionEpoch), Value: b})
+	r, err := e.cfg.Ledger.Append(ctx, entry, store.ReleaseRecord(p.Purpose(), PetitionEpoch, b))
 	if err != nil {
 		return fmt.Errorf("release: petition %s: %w", p.ID, err)
 	}

@@ -1,6 +1,7 @@
 package release_test
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"testing"
@@ -42,7 +43,7 @@ func TestShareCopyAcceptedDuringReleaseIsCounted(t *testing.T) {
 	id, err := c.ID()
 	require.NoError(t, err)
 	var putErr error
-	hooked := &hookIdentity{Identity: e.id, hook: func() { putErr = e.store.PutContribution(c, id) }}
+	hooked := &hookIdentity{Identity: e.id, hook: func() { putErr = e.store.PutContribution(context.Background(), c, id) }}
 	e.engine = release.New(release.Config{Store: e.store, Ledger: e.log, State: e.st,
 		Identities: map[string]age.Identity{purposeID: hooked}, Cells: cells, Now: e.clock.Now, Noise: exact{},
 		Logger: slog.New(slog.DiscardHandler)})

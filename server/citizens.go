@@ -68,8 +68,7 @@ func (a *handlers) register(c *fiber.Ctx) error {
 		return err
 	}
 	r, err := a.Ledger.Append(c.UserContext(), entry,
-		ledger.Put{Key: store.CitizenRecordKey(st.Citizen), Value: []byte(st.Neighbourhood)},
-		ledger.Put{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}})
+		store.CitizenRecord(st.Citizen, st.Neighbourhood), store.NonceRecord(st.Citizen, st.Nonce))
 	if err != nil {
 		return appendError(err)
 	}

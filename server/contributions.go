@@ -76,13 +76,13 @@ func (a *handlers) contribute(c *fiber.Ctx) error {
 			return errNoConsent
 		}
 	}
-	switch err := a.Store.PutContribution(con, id); {
+	switch err := a.Store.PutContribution(c.UserContext(), con, id); {
 	case errors.Is(err, store.ErrReplay):
 		return errReplay
 	case errors.Is(err, store.ErrEpochClosed):
 		return errEpochClosed
 	case err != nil:
-		return err
+		return appendError(err)
 	}
 	return created(c, contributionAnswer{Contribution: id, Envelopes: len(con.Envelopes)})
 }

@@ -73,8 +73,13 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// ObserveCommit records one ledger batch commit; its signature is ledger.Options.OnCommit.
-func (m *Metrics) ObserveCommit(entries int, took time.Duration, err error) {
+// ObserveCommit records one ledger batch commit; its signature is ledger.Options.OnCommit. A
+// batch of private writes alone (contributions, closing marks) appends nothing: it is not a
+// ledger batch in these series.
+func (m *Metrics) ObserveCommit(entries, _ int, took time.Duration, err error) {
+	if entries == 0 {
+		return
+	}
 	if err != nil {
 		m.commitErrors.Inc()
 		return

@@ -85,7 +85,7 @@ func newTestNode(t *testing.T, edit func(*Config)) *testNode {
 		assert.NoError(t, lg.Close())
 		assert.NoError(t, db.Close())
 	})
-	cfg := Config{Ledger: lg, State: st, Store: store.New(db), VerifierKey: vkey, GeoJSON: fixtures.GeoJSON(),
+	cfg := Config{Ledger: lg, State: st, Store: store.New(db, lg), VerifierKey: vkey, GeoJSON: fixtures.GeoJSON(),
 		AdminToken: testToken, TallyKey: testTallyKey, AirPurpose: fixtures.AirPurpose,
 		DB: db, Metrics: metrics, Logger: logger}
 	if edit != nil {

@@ -137,7 +137,7 @@ func (a *handlers) createPetition(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	r, err := a.Ledger.Append(c.UserContext(), entry, ledger.Put{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}})
+	r, err := a.Ledger.Append(c.UserContext(), entry, store.NonceRecord(st.Citizen, st.Nonce))
 	if err != nil {
 		return appendError(err)
 	}
@@ -184,7 +184,7 @@ func (a *handlers) enterPaper(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	r, err := a.Ledger.Append(c.UserContext(), entry, ledger.Put{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}})
+	r, err := a.Ledger.Append(c.UserContext(), entry, store.NonceRecord(st.Citizen, st.Nonce))
 	if err != nil {
 		return appendError(err)
 	}
@@ -238,13 +238,13 @@ func (a *handlers) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 	if err != nil {
 		return err
 	}
-	puts := []ledger.Put{{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}}}
+	puts := []ledger.Put{store.NonceRecord(st.Citizen, st.Nonce)}
 	if sign {
-		puts = append(puts, ledger.Put{Key: store.SignerKey(p.ID, st.Citizen), Value: []byte(st.Nullifier)})
+		puts = append(puts, store.SignerRecord(p.ID, st.Citizen, st.Nullifier))
 	}
 	if len(p.Ask) > 0 {
 		// Answers follow the signature: replaced on each signature, emptied on withdrawal.
-		puts = append(puts, ledger.Put{Key: store.AnswersKey(p.ID, st.Nullifier), Value: append([]byte{}, req.Answers...)})
+		puts = append(puts, store.AnswersRecord(p.ID, st.Nullifier, req.Answers))
 	}
 	r, err := a.Ledger.Append(c.UserContext(), entry, puts...)
 	if err != nil {

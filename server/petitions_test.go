@@ -280,7 +280,7 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	again, _ := replayed.Petition("trees")
 	assert.Equal(t, 2, again.Signatures)
 	assert.Equal(t, 1, again.Withdrawn)
-	bound, err := store.New(n.db).Signer("trees", alice.CitizenID())
+	bound, err := store.New(n.db, n.lg).Signer("trees", alice.CitizenID())
 	require.NoError(t, err)
 	assert.Equal(t, alice.Nullifier("trees"), bound)
 }
@@ -489,7 +489,7 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 
 	id, ok := tallyIdentities.Load("trees")
 	require.True(t, ok)
-	engine := release.New(release.Config{Store: store.New(n.db), Ledger: n.lg, State: n.st, Cells: gridIDs(t),
+	engine := release.New(release.Config{Store: store.New(n.db, n.lg), Ledger: n.lg, State: n.st, Cells: gridIDs(t),
 		Now: n.clock.Now, Noise: exactCount{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PetitionIdentity: func(string) (age.Identity, error) { return id.(*age.X25519Identity), nil }})
 	published, err := engine.RunDue(context.Background())
@@ -566,7 +566,7 @@ func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
 	}
 	id, ok := tallyIdentities.Load("trees")
 	require.True(t, ok)
-	engine := release.New(release.Config{Store: store.New(n.db), Ledger: n.lg, State: n.st, Cells: gridIDs(t),
+	engine := release.New(release.Config{Store: store.New(n.db, n.lg), Ledger: n.lg, State: n.st, Cells: gridIDs(t),
 		Now: n.clock.Now, Noise: exactCount{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PetitionIdentity: func(p string) (age.Identity, error) {
 			if p != "trees" {
@@ -579,6 +579,6 @@ func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "benches")
 	assert.Equal(t, 1, published)
-	_, err = store.New(n.db).Release("petition/trees", release.PetitionEpoch)
+	_, err = store.New(n.db, n.lg).Release("petition/trees", release.PetitionEpoch)
 	assert.NoError(t, err, "the readable petition's breakdown is released")
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/store"
 )
 
@@ -124,18 +123,18 @@ func (a *handlers) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
 	if err != nil {
 		return err
 	}
-	r, err := a.Ledger.Append(c.UserContext(), entry, ledger.Put{Key: store.NonceKey(st.Citizen, st.Nonce), Value: []byte{1}})
+	r, err := a.Ledger.Append(c.UserContext(), entry, store.NonceRecord(st.Citizen, st.Nonce))
 	if err != nil {
 		return appendError(err)
 	}
 	if !grant {
 		// Withdrawal stops all future use: share copies not yet in a release go now, and
 		// "withdraw and erase" takes the vault copies too.
-		if err := a.Store.DeleteUnreleased(st.Citizen, st.Purpose); err != nil {
+		if err := a.Store.DeleteUnreleased(c.UserContext(), st.Citizen, st.Purpose); err != nil {
 			return err
 		}
 		if st.Erase {
-			if err := a.Store.DeleteVault(st.Citizen); err != nil {
+			if err := a.Store.DeleteVault(c.UserContext(), st.Citizen); err != nil {
 				return err
 			}
 		}

@@ -32,10 +32,10 @@ func (a *handlers) exportVault(c *fiber.Ctx) error {
 	if st.Type != crypto.TypeVaultExport {
 		return errWrongType
 	}
-	if err := a.Store.UseNonce(st.Citizen, st.Nonce); errors.Is(err, store.ErrReplay) {
+	if err := a.Store.UseNonce(c.UserContext(), st.Citizen, st.Nonce); errors.Is(err, store.ErrReplay) {
 		return errReplay
 	} else if err != nil {
-		return err
+		return appendError(err)
 	}
 	out := vaultAnswer{Citizen: st.Citizen, Copies: []vaultCopy{}}
 	err = a.Store.VaultCopies(st.Citizen, func(day string, ciphertext []byte) error {

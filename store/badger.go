@@ -2,6 +2,12 @@
 // sealed envelopes (which it cannot open), releases (computed once, served forever), and
 // private records about residents that must not be public.
 //
+// Only this package knows its keys. A record written with a ledger entry is built here as a
+// ledger.Put (CitizenRecord, NonceRecord, ReleaseRecord...); every other write (a contribution,
+// a closing mark, a deletion) is a ledger.Write. Either way it goes through the ledger's
+// sequencer, the node's one queue for durable writes, and is acknowledged only once its
+// synced batch is committed. Reads go to Badger directly.
+//
 // Key layout (the ledger owns "l/"):
 //
 //	s/<purpose>␀<day>␀<citizen>␀<contribution>  share copy, sealed to a purpose

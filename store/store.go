@@ -2,14 +2,15 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
 )
 
 // Errors the server maps to client answers.
@@ -24,17 +25,16 @@ var (
 
 const sep = "\x00"
 
-// Store is the server's storage beside the ledger.
+// Store is the server's storage beside the ledger. It reads the Badger database directly and
+// writes through the ledger's sequencer, the node's one queue for durable writes.
 type Store struct {
-	db *badger.DB
-
-	mu      sync.Mutex    // guards pending and leading
-	pending []*putRequest // contributions waiting for the next commit
-	leading bool          // a caller is committing
+	db  *badger.DB
+	log *ledger.Log
 }
 
-// New wraps an open Badger database.
-func New(db *badger.DB) *Store { return &Store{db: db} }
+// New returns the store kept in db, which writes through lg, opened on the same database. A
+// store with a nil lg can only be read, for example to inspect a stopped node's database.
+func New(db *badger.DB, lg *ledger.Log) *Store { return &Store{db: db, log: lg} }
 
 func key(prefix string, parts ...string) []byte {
 	var b bytes.Buffer
@@ -48,129 +48,59 @@ func key(prefix string, parts ...string) []byte {
 	return b.Bytes()
 }
 
-// CitizenRecordKey is the key of a resident's private record (their neighbourhood). The
-// server writes it atomically with the registration entry (ledger.Put).
-func CitizenRecordKey(citizen string) []byte { return key("p/citizen/", citizen) }
+func citizenKey(citizen string) []byte { return key("p/citizen/", citizen) }
+
+// CitizenRecord is a resident's private record, their neighbourhood, to write with their
+// registration entry (ledger.Log.Append).
+func CitizenRecord(citizen, neighbourhood string) ledger.Put {
+	return ledger.Put{Key: citizenKey(citizen), Value: []byte(neighbourhood)}
+}
 
 // Neighbourhood returns a resident's neighbourhood from their private record.
 func (s *Store) Neighbourhood(citizen string) (string, error) {
-	b, err := s.get(CitizenRecordKey(citizen), "neighbourhood")
+	b, err := s.get(citizenKey(citizen), "neighbourhood")
 	return string(b), err
 }
 
+func contributionNonceKey(citizen, nonce string) []byte { return key("n/", citizen, nonce) }
+
+func shareKey(purpose, day, citizen, contribution string) []byte {
+	return key("s/", purpose, day, citizen, contribution)
+}
+
+func vaultKey(citizen, day, contribution string) []byte { return key("v/", citizen, day, contribution) }
+
 // PutContribution stores every envelope of a verified contribution durably, refusing a
-// replayed nonce and share copies of an already released day. The contribution is stored
-// whole or not at all.
+// replayed nonce (ErrReplay) and share copies of a day closed for release (ErrEpochClosed).
+// The contribution is stored whole or not at all, and PutContribution returns once it is on
+// disk.
 //
-// Contributions that arrive together are committed together, in one synced transaction:
-// Badger syncs its write-ahead log once per transaction, so committing each contribution on
-// its own would cost one sync each. The first caller to find no commit in progress leads: it
-// commits everything pending, then hands the lead to the oldest caller still waiting.
-func (s *Store) PutContribution(c crypto.Contribution, id string) error {
-	r := &putRequest{c: c, id: id, turn: make(chan bool, 1)}
-	s.mu.Lock()
-	s.pending = append(s.pending, r)
-	lead := !s.leading
-	s.leading = true
-	s.mu.Unlock()
-	if !lead && !<-r.turn {
-		return r.err
-	}
-	s.mu.Lock()
-	batch := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	s.commit(batch)
-	for _, o := range batch {
-		if o != r {
-			o.turn <- false
-		}
-	}
-	s.mu.Lock()
-	if len(s.pending) > 0 {
-		s.pending[0].turn <- true
-	} else {
-		s.leading = false
-	}
-	s.mu.Unlock()
-	return r.err
-}
-
-// putRequest is one contribution waiting for a commit, and then its outcome.
-type putRequest struct {
-	c    crypto.Contribution
-	id   string
-	err  error
-	turn chan bool // true: lead the next commit; false: done, err is set
-}
-
-// commit stores a batch in one transaction, setting each request's outcome. A transaction
-// too big for Badger is split in halves.
-func (s *Store) commit(batch []*putRequest) {
-	for {
-		err := s.db.Update(func(txn *badger.Txn) error {
-			for _, r := range batch {
-				r.err = putOne(txn, r.c, r.id)
-				if r.err != nil && !errors.Is(r.err, ErrReplay) && !errors.Is(r.err, ErrEpochClosed) {
-					return r.err
-				}
-			}
-			return nil
-		})
-		switch {
-		case err == nil:
-			return
-		case errors.Is(err, badger.ErrConflict):
-			continue // a day closed meanwhile: check again
-		case errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1:
-			s.commit(batch[:len(batch)/2])
-			s.commit(batch[len(batch)/2:])
-			return
-		}
-		for _, r := range batch {
-			r.err = fmt.Errorf("store: put contribution: %w", err)
-		}
-		return
-	}
-}
-
-// putOne adds one contribution to txn, or nothing if it is refused. Badger transactions read
-// their own writes, so a nonce repeated within one batch is a replay too.
-func putOne(txn *badger.Txn, c crypto.Contribution, id string) error {
-	nk := key("n/", c.Citizen, c.Nonce)
-	if _, err := txn.Get(nk); err == nil {
-		return ErrReplay
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
-		return err
+// The contribution is one ledger.Write: the sequencer commits it in one synced transaction
+// with every append and write queued beside it, checking its nonce and days inside that
+// transaction. Its one goroutine serialises the checks: a nonce used earlier, even in the same
+// batch, is a replay, and a share copy is either committed before its day's closing mark, and
+// so read by the release that closes the day, or refused.
+func (s *Store) PutContribution(ctx context.Context, c crypto.Contribution, id string) error {
+	nk := contributionNonceKey(c.Citizen, c.Nonce)
+	w := ledger.Write{
+		Require: []ledger.Absent{{Key: nk, Err: ErrReplay}},
+		Puts:    []ledger.Put{{Key: nk, Value: []byte(id)}},
 	}
 	for _, e := range c.Envelopes {
 		if e.Purpose == crypto.VaultPurpose {
+			w.Puts = append(w.Puts, ledger.Put{Key: vaultKey(c.Citizen, e.Day, id), Value: e.Ciphertext})
 			continue
 		}
-		// Reading the closing mark makes a concurrent CloseEpoch conflict with this
-		// transaction: a share copy is either visible to the release that closes its day, or
-		// refused.
-		for _, k := range [][]byte{closingKey(e.Purpose, e.Day), ReleaseKey(e.Purpose, e.Day)} {
-			if _, err := txn.Get(k); err == nil {
-				return ErrEpochClosed
-			} else if !errors.Is(err, badger.ErrKeyNotFound) {
-				return err
-			}
-		}
+		w.Require = append(w.Require,
+			ledger.Absent{Key: closingKey(e.Purpose, e.Day), Err: ErrEpochClosed},
+			ledger.Absent{Key: releaseKey(e.Purpose, e.Day), Err: ErrEpochClosed})
+		w.Puts = append(w.Puts, ledger.Put{Key: shareKey(e.Purpose, e.Day, c.Citizen, id), Value: e.Ciphertext})
 	}
-	if err := txn.Set(nk, []byte(id)); err != nil {
-		return err
+	err := s.log.Write(ctx, w)
+	if err != nil && !errors.Is(err, ErrReplay) && !errors.Is(err, ErrEpochClosed) {
+		return fmt.Errorf("store: put contribution: %w", err)
 	}
-	for _, e := range c.Envelopes {
-		k := key("s/", e.Purpose, e.Day, c.Citizen, id)
-		if e.Purpose == crypto.VaultPurpose {
-			k = key("v/", c.Citizen, e.Day, id)
-		}
-		if err := txn.Set(k, e.Ciphertext); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // ShareCopy is one sealed share copy, with the pseudonymous id of its owner.
@@ -254,31 +184,39 @@ func closingKey(purpose, epoch string) []byte { return key("c/", purpose, epoch)
 // CloseEpoch marks an epoch closed: from its commit on, no share copy for it is accepted. The
 // release engine closes an epoch before it reads the epoch's share copies, so every share copy
 // ever acknowledged for the epoch is in its release.
-func (s *Store) CloseEpoch(purpose, epoch string) error {
-	if err := s.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(closingKey(purpose, epoch), []byte{1})
-	}); err != nil {
+func (s *Store) CloseEpoch(ctx context.Context, purpose, epoch string) error {
+	closed := ledger.Put{Key: closingKey(purpose, epoch), Value: []byte{1}}
+	if err := s.log.Write(ctx, ledger.Write{Puts: []ledger.Put{closed}}); err != nil {
 		return fmt.Errorf("store: close epoch: %w", err)
 	}
 	return nil
 }
 
-// ReleaseKey is the key of a release. The release engine writes it atomically with the
-// release's ledger entry (ledger.Put), so a release is never stored without being logged.
-func ReleaseKey(purpose, epoch string) []byte { return key("r/", purpose, epoch) }
+func releaseKey(purpose, epoch string) []byte { return key("r/", purpose, epoch) }
 
-// HourlyReleaseKey is the key of a day's city × hour release, written like ReleaseKey
-// (atomically with its own ledger entry).
-func HourlyReleaseKey(purpose, day string) []byte { return key("h/", purpose, day) }
+func hourlyReleaseKey(purpose, day string) []byte { return key("h/", purpose, day) }
+
+// ReleaseRecord is the stored bytes of a release, to write with the release's ledger entry
+// (ledger.Log.Append), so that a release is never stored without being logged. Once it is
+// stored, no share copy of its epoch is accepted.
+func ReleaseRecord(purpose, epoch string, body []byte) ledger.Put {
+	return ledger.Put{Key: releaseKey(purpose, epoch), Value: body}
+}
+
+// HourlyReleaseRecord is the stored bytes of a day's city × hour release, written like
+// ReleaseRecord (with its own ledger entry).
+func HourlyReleaseRecord(purpose, day string, body []byte) ledger.Put {
+	return ledger.Put{Key: hourlyReleaseKey(purpose, day), Value: body}
+}
 
 // Release returns the stored bytes of a release.
 func (s *Store) Release(purpose, epoch string) ([]byte, error) {
-	return s.get(ReleaseKey(purpose, epoch), "release")
+	return s.get(releaseKey(purpose, epoch), "release")
 }
 
 // HourlyRelease returns the stored bytes of a day's city × hour release.
 func (s *Store) HourlyRelease(purpose, day string) ([]byte, error) {
-	return s.get(HourlyReleaseKey(purpose, day), "hourly release")
+	return s.get(hourlyReleaseKey(purpose, day), "hourly release")
 }
 
 // get returns a copy of the value at k, or ErrNotFound.
@@ -324,20 +262,24 @@ func (s *Store) released(space, purpose string) ([]string, error) {
 	return out, nil
 }
 
-// NonceKey is the key recording that a citizen used a statement nonce. The server writes it
-// atomically with the statement's ledger entry (ledger.Put): petition entries do not name the
-// citizen, so the public log alone cannot refuse their replays.
-func NonceKey(citizen, nonce string) []byte { return key("p/nonce/", citizen, nonce) }
+func nonceKey(citizen, nonce string) []byte { return key("p/nonce/", citizen, nonce) }
+
+// NonceRecord records that a citizen used a statement nonce, to write with the statement's
+// ledger entry (ledger.Log.Append): petition entries do not name the citizen, so the public log
+// alone cannot refuse their replays.
+func NonceRecord(citizen, nonce string) ledger.Put {
+	return ledger.Put{Key: nonceKey(citizen, nonce), Value: []byte{1}}
+}
 
 // NonceUsed reports whether a citizen already used a statement nonce.
 func (s *Store) NonceUsed(citizen, nonce string) (bool, error) {
-	return s.has(NonceKey(citizen, nonce), "nonce")
+	return s.has(nonceKey(citizen, nonce), "nonce")
 }
 
 // ContributionNonceUsed reports whether a citizen already used a contribution nonce. It is
 // a cheap early answer; PutContribution still refuses a replay atomically.
 func (s *Store) ContributionNonceUsed(citizen, nonce string) (bool, error) {
-	return s.has(key("n/", citizen, nonce), "contribution nonce")
+	return s.has(contributionNonceKey(citizen, nonce), "contribution nonce")
 }
 
 // has reports whether key k exists.
@@ -358,33 +300,44 @@ func (s *Store) has(k []byte, what string) (bool, error) {
 // DeleteUnreleased deletes a resident's share copies for a purpose on every day whose
 // release is not published yet. Released days keep nothing to delete that matters: their
 // release is final and never recomputed.
-func (s *Store) DeleteUnreleased(citizen, purpose string) error {
+func (s *Store) DeleteUnreleased(ctx context.Context, citizen, purpose string) error {
 	days, err := s.Days(purpose)
 	if err != nil {
 		return err
 	}
+	var keys [][]byte
 	for _, day := range days {
 		if _, err := s.Release(purpose, day); err == nil {
 			continue
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if err := s.deletePrefix(append(key("s/", purpose, day, citizen), sep...)); err != nil {
+		more, err := s.keys(append(key("s/", purpose, day, citizen), sep...))
+		if err != nil {
 			return fmt.Errorf("store: delete share copies: %w", err)
 		}
+		keys = append(keys, more...)
+	}
+	if err := s.delete(ctx, keys); err != nil {
+		return fmt.Errorf("store: delete share copies: %w", err)
 	}
 	return nil
 }
 
 // DeleteVault deletes every vault copy of a resident.
-func (s *Store) DeleteVault(citizen string) error {
-	if err := s.deletePrefix(append(key("v/", citizen), sep...)); err != nil {
+func (s *Store) DeleteVault(ctx context.Context, citizen string) error {
+	keys, err := s.keys(append(key("v/", citizen), sep...))
+	if err == nil {
+		err = s.delete(ctx, keys)
+	}
+	if err != nil {
 		return fmt.Errorf("store: delete vault: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) deletePrefix(prefix []byte) error {
+// keys returns every key with a prefix.
+func (s *Store) keys(prefix []byte) ([][]byte, error) {
 	var keys [][]byte
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
@@ -394,31 +347,30 @@ func (s *Store) deletePrefix(prefix []byte) error {
 		}
 		return nil
 	})
-	if err != nil || len(keys) == 0 {
-		return err
-	}
-	return s.db.Update(func(txn *badger.Txn) error {
-		for _, k := range keys {
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return keys, err
 }
 
-// BudgetKey is the key of a resident's spent differential-privacy budget in one ISO week
-// ("2026-W40"). The release engine writes it atomically with each release (ledger.Put).
-func BudgetKey(citizen, week string) []byte { return key("p/budget/", citizen, week) }
+// delete deletes keys in one write, if there are any.
+func (s *Store) delete(ctx context.Context, keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.log.Write(ctx, ledger.Write{Deletes: keys})
+}
 
-// EncodeSpent encodes a spent budget for BudgetKey.
-func EncodeSpent(eps float64) []byte { return strconv.AppendFloat(nil, eps, 'g', -1, 64) }
+func budgetKey(citizen, week string) []byte { return key("p/budget/", citizen, week) }
+
+// BudgetRecord is the differential-privacy budget a resident has spent in one ISO week
+// ("2026-W40"), to write with each release that counts them (ledger.Log.Append).
+func BudgetRecord(citizen, week string, spent float64) ledger.Put {
+	return ledger.Put{Key: budgetKey(citizen, week), Value: strconv.AppendFloat(nil, spent, 'g', -1, 64)}
+}
 
 // Spent returns the budget a resident has spent in an ISO week (0 if none).
 func (s *Store) Spent(citizen, week string) (float64, error) {
 	var v float64
 	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(BudgetKey(citizen, week))
+		item, err := txn.Get(budgetKey(citizen, week))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
 		}
@@ -437,47 +389,46 @@ func (s *Store) Spent(citizen, week string) (float64, error) {
 }
 
 // UseNonce records that a citizen used a nonce for a request that is not logged (an export),
-// refusing one already used.
-func (s *Store) UseNonce(citizen, nonce string) error {
-	for {
-		err := s.db.Update(func(txn *badger.Txn) error {
-			k := NonceKey(citizen, nonce)
-			if _, err := txn.Get(k); err == nil {
-				return ErrReplay
-			} else if !errors.Is(err, badger.ErrKeyNotFound) {
-				return err
-			}
-			return txn.Set(k, []byte{1})
-		})
-		if errors.Is(err, badger.ErrConflict) {
-			continue
-		}
-		if err != nil && !errors.Is(err, ErrReplay) {
-			return fmt.Errorf("store: use nonce: %w", err)
-		}
-		return err
+// refusing one already used (ErrReplay).
+func (s *Store) UseNonce(ctx context.Context, citizen, nonce string) error {
+	k := nonceKey(citizen, nonce)
+	err := s.log.Write(ctx, ledger.Write{
+		Require: []ledger.Absent{{Key: k, Err: ErrReplay}},
+		Puts:    []ledger.Put{{Key: k, Value: []byte{1}}},
+	})
+	if err != nil && !errors.Is(err, ErrReplay) {
+		return fmt.Errorf("store: use nonce: %w", err)
 	}
+	return err
 }
 
-// SignerKey is the key of the private record binding a resident to their nullifier on one
-// petition. The server writes it atomically with each petition.sign entry (ledger.Put), so
-// the public log names only the nullifier while the server can still hold every resident to
-// one nullifier per petition, and every nullifier to one resident.
-func SignerKey(petition, citizen string) []byte { return key("p/signer/", petition, citizen) }
+func signerKey(petition, citizen string) []byte { return key("p/signer/", petition, citizen) }
+
+// SignerRecord binds a resident to their nullifier on one petition, to write with each
+// petition.sign entry (ledger.Log.Append): the public log names only the nullifier, while the
+// server can still hold every resident to one nullifier per petition, and every nullifier to
+// one resident.
+func SignerRecord(petition, citizen, nullifier string) ledger.Put {
+	return ledger.Put{Key: signerKey(petition, citizen), Value: []byte(nullifier)}
+}
 
 // Signer returns the nullifier a resident signed a petition under, or "" if they never did.
 func (s *Store) Signer(petition, citizen string) (string, error) {
-	b, err := s.get(SignerKey(petition, citizen), "signer")
+	b, err := s.get(signerKey(petition, citizen), "signer")
 	if errors.Is(err, ErrNotFound) {
 		return "", nil
 	}
 	return string(b), err
 }
 
-// AnswersKey is the key of a signer's answers to a petition's questions, sealed to the
-// petition's tally key. The server writes it with the petition.sign entry, and an empty value
-// with the petition.withdraw entry (ledger.Put), so withdrawn answers are never tallied.
-func AnswersKey(petition, nullifier string) []byte { return key("p/answers/", petition, nullifier) }
+func answersKey(petition, nullifier string) []byte { return key("p/answers/", petition, nullifier) }
+
+// AnswersRecord is a signer's answers to a petition's questions, sealed to the petition's tally
+// key (a copy of sealed), to write with the petition.sign entry, and empty with the
+// petition.withdraw entry (ledger.Log.Append), so that withdrawn answers are never tallied.
+func AnswersRecord(petition, nullifier string, sealed []byte) ledger.Put {
+	return ledger.Put{Key: answersKey(petition, nullifier), Value: append([]byte{}, sealed...)}
+}
 
 // Answers returns the sealed answers of a petition's active signatures.
 func (s *Store) Answers(petition string) ([][]byte, error) {

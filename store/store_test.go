@@ -10,14 +10,17 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/store"
 )
 
@@ -40,9 +43,31 @@ func openDB(t *testing.T) *badger.DB {
 	return db
 }
 
-func newStore(t *testing.T) (*store.Store, *badger.DB) {
+// openLog opens a ledger on db, closed before db is.
+func openLog(t testing.TB, db *badger.DB, opts ledger.Options) *ledger.Log {
+	t.Helper()
+	skey, vkey, err := ledger.GenerateKey("test.commons.local/store")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	verifier, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+	lg, err := ledger.Open(db, signer, verifier, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, lg.Close()) })
+	return lg
+}
+
+// openStore returns a store on a fresh database, and the ledger it writes through.
+func openStore(t *testing.T) (*store.Store, *badger.DB, *ledger.Log) {
 	db := openDB(t)
-	return store.New(db), db
+	lg := openLog(t, db, ledger.Options{})
+	return store.New(db, lg), db, lg
+}
+
+func newStore(t *testing.T) (*store.Store, *badger.DB) {
+	s, db, _ := openStore(t)
+	return s, db
 }
 
 // ct is a recognisable ciphertext for one envelope.
@@ -64,13 +89,16 @@ func contribution(citizen, nonce string, es ...crypto.Envelope) crypto.Contribut
 
 func put(t *testing.T, s *store.Store, citizen, nonce string, es ...crypto.Envelope) {
 	t.Helper()
-	require.NoError(t, s.PutContribution(contribution(citizen, nonce, es...), citizen+"-"+nonce))
+	require.NoError(t, s.PutContribution(context.Background(), contribution(citizen, nonce, es...), citizen+"-"+nonce))
 }
 
-func markReleased(t *testing.T, db *badger.DB, purpose, day string) []byte {
+// markReleased logs a release of a purpose's day and stores it, as the release engine does.
+func markReleased(t *testing.T, lg *ledger.Log, purpose, day string) []byte {
 	t.Helper()
 	body := fmt.Appendf(nil, `{"purpose":%q,"epoch":%q}`, purpose, day)
-	require.NoError(t, db.Update(func(txn *badger.Txn) error { return txn.Set(store.ReleaseKey(purpose, day), body) }))
+	_, err := lg.Append(context.Background(), fmt.Appendf(nil, `{"type":"release","hash":%q}`, body),
+		store.ReleaseRecord(purpose, day, body))
+	require.NoError(t, err)
 	return body
 }
 
@@ -153,10 +181,10 @@ func TestReplayedNonceChangesNothing(t *testing.T) {
 	before := snapshot(t, db)
 
 	// Same citizen, same nonce, different envelopes and contribution id.
-	err := s.PutContribution(contribution(alice, "n1", share(alice, air, day2, "again"), vault(alice, day2, "again")), "other-id")
+	err := s.PutContribution(context.Background(), contribution(alice, "n1", share(alice, air, day2, "again"), vault(alice, day2, "again")), "other-id")
 	assert.ErrorIs(t, err, store.ErrReplay)
 	// The exact same contribution again.
-	err = s.PutContribution(contribution(alice, "n1", share(alice, air, day1, "first"), vault(alice, day1, "first")), alice+"-n1")
+	err = s.PutContribution(context.Background(), contribution(alice, "n1", share(alice, air, day1, "first"), vault(alice, day1, "first")), alice+"-n1")
 	assert.ErrorIs(t, err, store.ErrReplay)
 	assert.Equal(t, before, snapshot(t, db), "a replay must not write anything")
 
@@ -166,8 +194,8 @@ func TestReplayedNonceChangesNothing(t *testing.T) {
 }
 
 func TestShareCopyOfReleasedDayIsRefusedWholeContribution(t *testing.T) {
-	s, db := newStore(t)
-	markReleased(t, db, air, day2)
+	s, db, lg := openStore(t)
+	markReleased(t, lg, air, day2)
 	before := snapshot(t, db)
 
 	c := contribution(alice, "n1",
@@ -175,7 +203,7 @@ func TestShareCopyOfReleasedDayIsRefusedWholeContribution(t *testing.T) {
 		share(alice, air, day1, "open"), // fine on its own
 		share(alice, air, day2, "late"), // the epoch is closed
 		vault(alice, day2, "v"))
-	assert.ErrorIs(t, s.PutContribution(c, "id1"), store.ErrEpochClosed)
+	assert.ErrorIs(t, s.PutContribution(context.Background(), c, "id1"), store.ErrEpochClosed)
 	assert.Equal(t, before, snapshot(t, db), "all or nothing: not the vault copy, not the other share copy, not the nonce")
 	assert.Empty(t, vaultCopies(t, s, alice))
 	assert.Empty(t, shareCopies(t, s, air, day1))
@@ -197,7 +225,7 @@ func TestEmptyContributionOnlyConsumesItsNonce(t *testing.T) {
 	before := len(snapshot(t, db))
 	put(t, s, alice, "n1")
 	assert.Len(t, snapshot(t, db), before+1)
-	assert.ErrorIs(t, s.PutContribution(contribution(alice, "n1"), "x"), store.ErrReplay)
+	assert.ErrorIs(t, s.PutContribution(context.Background(), contribution(alice, "n1"), "x"), store.ErrReplay)
 }
 
 func TestDaysAreDistinctAndOrdered(t *testing.T) {
@@ -254,14 +282,14 @@ func TestVaultCopiesOfOneResidentInDayOrder(t *testing.T) {
 }
 
 func TestReleasesAndEpochs(t *testing.T) {
-	s, db := newStore(t)
+	s, _, lg := openStore(t)
 	_, err := s.Release(air, day1)
 	assert.ErrorIs(t, err, store.ErrNotFound)
 	assert.Empty(t, epochs(t, s, air))
 
-	b3 := markReleased(t, db, air, day3)
-	b1 := markReleased(t, db, air, day1)
-	markReleased(t, db, airx, day2)
+	b3 := markReleased(t, lg, air, day3)
+	b1 := markReleased(t, lg, air, day1)
+	markReleased(t, lg, airx, day2)
 	assert.Equal(t, []string{day1, day3}, epochs(t, s, air))
 	assert.Equal(t, []string{day2}, epochs(t, s, airx))
 	got, err := s.Release(air, day1)
@@ -275,12 +303,13 @@ func TestReleasesAndEpochs(t *testing.T) {
 }
 
 func TestNonceUsed(t *testing.T) {
-	s, db := newStore(t)
+	s, _, lg := openStore(t)
 	used, err := s.NonceUsed(alice, "n1")
 	require.NoError(t, err)
 	assert.False(t, used)
 
-	require.NoError(t, db.Update(func(txn *badger.Txn) error { return txn.Set(store.NonceKey(alice, "n1"), []byte{1}) }))
+	_, err = lg.Append(context.Background(), []byte(`{"type":"consent.grant"}`), store.NonceRecord(alice, "n1"))
+	require.NoError(t, err)
 	used, err = s.NonceUsed(alice, "n1")
 	require.NoError(t, err)
 	assert.True(t, used)
@@ -292,13 +321,12 @@ func TestNonceUsed(t *testing.T) {
 }
 
 func TestNeighbourhood(t *testing.T) {
-	s, db := newStore(t)
+	s, _, lg := openStore(t)
 	_, err := s.Neighbourhood(alice)
 	assert.ErrorIs(t, err, store.ErrNotFound)
 
-	require.NoError(t, db.Update(func(txn *badger.Txn) error {
-		return txn.Set(store.CitizenRecordKey(alice), []byte("n-north"))
-	}))
+	_, err = lg.Append(context.Background(), []byte(`{"type":"register"}`), store.CitizenRecord(alice, "n-north"))
+	require.NoError(t, err)
 	n, err := s.Neighbourhood(alice)
 	require.NoError(t, err)
 	assert.Equal(t, "n-north", n)
@@ -308,16 +336,16 @@ func TestNeighbourhood(t *testing.T) {
 }
 
 func TestDeleteUnreleasedKeepsReleasedDaysOtherResidentsAndPurposes(t *testing.T) {
-	s, db := newStore(t)
+	s, _, lg := openStore(t)
 	for _, c := range []string{alice, abe, bob} {
 		put(t, s, c, "n1",
 			share(c, air, day1, "1"), share(c, air, day2, "1"), share(c, air, day3, "1"),
 			share(c, airx, day2, "1"), vault(c, day2, "1"))
 	}
 	put(t, s, alice, "n2", share(alice, air, day2, "2"))
-	released := markReleased(t, db, air, day1)
+	released := markReleased(t, lg, air, day1)
 
-	require.NoError(t, s.DeleteUnreleased(alice, air))
+	require.NoError(t, s.DeleteUnreleased(context.Background(), alice, air))
 
 	citizens := func(purpose, day string) []string {
 		var out []string
@@ -338,9 +366,9 @@ func TestDeleteUnreleasedKeepsReleasedDaysOtherResidentsAndPurposes(t *testing.T
 	assert.Equal(t, released, got)
 
 	// Deleting again, or for someone with nothing stored, is not an error.
-	require.NoError(t, s.DeleteUnreleased(alice, air))
-	require.NoError(t, s.DeleteUnreleased("c-nobody", air))
-	require.NoError(t, s.DeleteUnreleased(alice, "no-such-purpose"))
+	require.NoError(t, s.DeleteUnreleased(context.Background(), alice, air))
+	require.NoError(t, s.DeleteUnreleased(context.Background(), "c-nobody", air))
+	require.NoError(t, s.DeleteUnreleased(context.Background(), alice, "no-such-purpose"))
 	assert.Equal(t, []string{abe, bob}, citizens(air, day2))
 }
 
@@ -349,12 +377,12 @@ func TestDeleteVault(t *testing.T) {
 	for _, c := range []string{alice, abe} {
 		put(t, s, c, "n1", vault(c, day1, "1"), vault(c, day2, "1"), share(c, air, day1, "1"))
 	}
-	require.NoError(t, s.DeleteVault(alice))
+	require.NoError(t, s.DeleteVault(context.Background(), alice))
 	assert.Empty(t, vaultCopies(t, s, alice))
 	assert.Len(t, vaultCopies(t, s, abe), 2, "c-ab's vault is not c-a's")
 	assert.Len(t, shareCopies(t, s, air, day1), 2, "share copies are not the vault")
-	require.NoError(t, s.DeleteVault(alice))
-	require.NoError(t, s.DeleteVault("c-nobody"))
+	require.NoError(t, s.DeleteVault(context.Background(), alice))
+	require.NoError(t, s.DeleteVault(context.Background(), "c-nobody"))
 }
 
 // Twenty concurrent uploads of contributions under one nonce: exactly one is stored.
@@ -368,7 +396,7 @@ func TestConcurrentSameNonceExactlyOneWins(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			tag := fmt.Sprint(i)
-			errs[i] = s.PutContribution(contribution(alice, "same", share(alice, air, day1, tag), vault(alice, day1, tag)), "id"+tag)
+			errs[i] = s.PutContribution(context.Background(), contribution(alice, "same", share(alice, air, day1, tag), vault(alice, day1, tag)), "id"+tag)
 		})
 	}
 	close(start)
@@ -397,7 +425,7 @@ func TestConcurrentDistinctNoncesAllLand(t *testing.T) {
 	for i := 0; i < n; i++ {
 		wg.Go(func() {
 			tag := fmt.Sprint(i)
-			assert.NoError(t, s.PutContribution(contribution(alice, "n"+tag, share(alice, air, day1, tag)), "id"+tag))
+			assert.NoError(t, s.PutContribution(context.Background(), contribution(alice, "n"+tag, share(alice, air, day1, tag)), "id"+tag))
 		})
 	}
 	wg.Wait()
@@ -407,7 +435,7 @@ func TestConcurrentDistinctNoncesAllLand(t *testing.T) {
 // Uploads racing the release of their day: each is either stored whole (and its nonce used)
 // or refused whole with ErrEpochClosed.
 func TestConcurrentUploadsAndReleaseAreAllOrNothing(t *testing.T) {
-	s, db := newStore(t)
+	s, _, lg := openStore(t)
 	const n = 40
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -416,12 +444,13 @@ func TestConcurrentUploadsAndReleaseAreAllOrNothing(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			c := fmt.Sprintf("c-%02d", i)
-			errs[i] = s.PutContribution(contribution(c, "n", share(c, air, day1, "s"), vault(c, day1, "v")), c)
+			errs[i] = s.PutContribution(context.Background(), contribution(c, "n", share(c, air, day1, "s"), vault(c, day1, "v")), c)
 		})
 	}
 	wg.Go(func() {
 		<-start
-		assert.NoError(t, db.Update(func(txn *badger.Txn) error { return txn.Set(store.ReleaseKey(air, day1), []byte("{}")) }))
+		_, err := lg.Append(context.Background(), []byte(`{"type":"release"}`), store.ReleaseRecord(air, day1, []byte("{}")))
+		assert.NoError(t, err)
 	})
 	close(start)
 	wg.Wait()
@@ -441,11 +470,11 @@ func TestConcurrentUploadsAndReleaseAreAllOrNothing(t *testing.T) {
 			assert.False(t, stored[c], "%s refused but its share copy is stored", c)
 			assert.Empty(t, vs, c)
 			// Refused whole: its nonce is still free.
-			assert.NoError(t, s.PutContribution(contribution(c, "n", vault(c, day1, "v")), c))
+			assert.NoError(t, s.PutContribution(context.Background(), contribution(c, "n", vault(c, day1, "v")), c))
 		}
 	}
 	// And after the release committed, no share copy gets in.
-	assert.ErrorIs(t, s.PutContribution(contribution("c-late", "n", share("c-late", air, day1, "s")), "late"), store.ErrEpochClosed)
+	assert.ErrorIs(t, s.PutContribution(context.Background(), contribution("c-late", "n", share("c-late", air, day1, "s")), "late"), store.ErrEpochClosed)
 }
 
 func TestOpenBadgerIsDurableAcrossReopen(t *testing.T) {
@@ -453,16 +482,18 @@ func TestOpenBadgerIsDurableAcrossReopen(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	db, err := store.OpenBadger(store.Options{Dir: dir, Logger: logger})
 	require.NoError(t, err)
-	s := store.New(db)
+	lg := openLog(t, db, ledger.Options{})
+	s := store.New(db, lg)
 	put(t, s, alice, "n1", share(alice, air, day1, "1"))
+	require.NoError(t, lg.Close())
 	require.NoError(t, db.Close())
 
 	db, err = store.OpenBadger(store.Options{Dir: dir, Logger: logger})
 	require.NoError(t, err)
 	defer db.Close()
-	s = store.New(db)
+	s = store.New(db, openLog(t, db, ledger.Options{}))
 	assert.Equal(t, []store.ShareCopy{{Citizen: alice, Ciphertext: ct(alice, air, day1, "1")}}, shareCopies(t, s, air, day1))
-	assert.ErrorIs(t, s.PutContribution(contribution(alice, "n1"), "x"), store.ErrReplay, "nonces survive a restart")
+	assert.ErrorIs(t, s.PutContribution(context.Background(), contribution(alice, "n1"), "x"), store.ErrReplay, "nonces survive a restart")
 }
 
 func TestOpenBadgerRefusesAFile(t *testing.T) {
@@ -490,4 +521,95 @@ func TestRunValueLogGCStopsWithItsContext(t *testing.T) {
 		t.Fatal("RunValueLogGC did not return after its context ended")
 	}
 	assert.Empty(t, logs.String(), "nothing to collect is not a warning")
+}
+
+// Uploads racing the close of their day: the release reads the day's share copies once
+// CloseEpoch returns, and finds exactly the copies acknowledged; every other upload is refused
+// whole. The sequencer is held until every request has started, so that most of them meet in
+// one batch, on either side of the closing mark.
+func TestUploadsRacingCloseEpochAreReleasedOrRefused(t *testing.T) {
+	db := openDB(t)
+	held, hold := make(chan struct{}), make(chan struct{})
+	var commits atomic.Int32
+	lg := openLog(t, db, ledger.Options{OnCommit: func(int, int, time.Duration, error) {
+		if commits.Add(1) == 1 {
+			close(held)
+			<-hold
+		}
+	}})
+	s := store.New(db, lg)
+	go func() { assert.NoError(t, s.CloseEpoch(context.Background(), air, day3)) }()
+	<-held
+
+	const n = 40
+	errs := make([]error, n)
+	var released []store.ShareCopy
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c := fmt.Sprintf("c-%02d", i)
+			errs[i] = s.PutContribution(context.Background(), contribution(c, "n", share(c, air, day1, "s"), vault(c, day1, "v")), c)
+		})
+		if i == n/2 {
+			wg.Go(func() {
+				assert.NoError(t, s.CloseEpoch(context.Background(), air, day1))
+				var err error
+				released, err = s.ShareCopies(air, day1)
+				assert.NoError(t, err)
+			})
+		}
+	}
+	close(hold)
+	wg.Wait()
+
+	in := map[string]bool{}
+	for _, c := range released {
+		in[c.Citizen] = true
+	}
+	for i, err := range errs {
+		c := fmt.Sprintf("c-%02d", i)
+		if err == nil {
+			assert.True(t, in[c], "%s acknowledged but not in the release", c)
+			continue
+		}
+		require.ErrorIs(t, err, store.ErrEpochClosed, c)
+		assert.False(t, in[c], c)
+		assert.Empty(t, vaultCopies(t, s, c), "%s refused whole", c)
+	}
+	assert.Len(t, shareCopies(t, s, air, day1), len(released), "nothing got in after the close")
+}
+
+func TestUseNonceRefusesReplays(t *testing.T) {
+	s, _, lg := openStore(t)
+	require.NoError(t, s.UseNonce(context.Background(), alice, "n1"))
+	assert.ErrorIs(t, s.UseNonce(context.Background(), alice, "n1"), store.ErrReplay)
+	require.NoError(t, s.UseNonce(context.Background(), bob, "n1"), "a nonce is scoped to its citizen")
+
+	// Statement nonces are one space, whether logged with an entry or not.
+	_, err := lg.Append(context.Background(), []byte(`{"type":"consent.grant"}`), store.NonceRecord(alice, "n2"))
+	require.NoError(t, err)
+	assert.ErrorIs(t, s.UseNonce(context.Background(), alice, "n2"), store.ErrReplay)
+}
+
+// Writes of private records alone grow no tree and sign no checkpoint.
+func TestPrivateWritesLeaveTheLogAlone(t *testing.T) {
+	s, db, lg := openStore(t)
+	put(t, s, alice, "n1", share(alice, air, day1, "1"), vault(alice, day1, "1"))
+	require.NoError(t, s.CloseEpoch(context.Background(), air, day2))
+	require.NoError(t, s.UseNonce(context.Background(), alice, "n2"))
+	require.NoError(t, s.DeleteUnreleased(context.Background(), alice, air))
+	require.NoError(t, s.DeleteVault(context.Background(), alice))
+	assert.Zero(t, lg.Size())
+	cp, size, err := ledger.StoredCheckpoint(db)
+	require.NoError(t, err)
+	assert.Nil(t, cp)
+	assert.Zero(t, size)
+}
+
+func TestWritesAfterTheLedgerClosesAreRefused(t *testing.T) {
+	s, _, lg := openStore(t)
+	require.NoError(t, lg.Close())
+	assert.ErrorIs(t, s.PutContribution(context.Background(), contribution(alice, "n1", vault(alice, day1, "v")), "id"), ledger.ErrClosed)
+	assert.ErrorIs(t, s.CloseEpoch(context.Background(), air, day1), ledger.ErrClosed)
+	assert.Empty(t, vaultCopies(t, s, alice))
 }

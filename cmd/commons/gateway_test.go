@@ -214,7 +214,7 @@ func storedReadings(t *testing.T, data, wallet string) stored {
 	db, err := store.OpenBadger(store.Options{Dir: filepath.Join(data, "badger"), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	defer db.Close()
-	st := store.New(db)
+	st := store.New(db, nil) // read only
 	var out stored
 	open := func(ciphertext []byte, key *crypto.Wallet) []reading.Reading {
 		plain, err := crypto.Open(ciphertext, key.Identity())

@@ -119,7 +119,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	stor := store.New(db)
+	stor := store.New(db, lg)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
 		Identities: identities, PetitionIdentity: tallyKeys{cfg.Data}.identity,
 		Cells: gridMap.IDs(), Now: time.Now, Logger: logger})
