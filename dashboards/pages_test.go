@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -14,16 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/gofiber/fiber/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
 )
@@ -49,34 +47,17 @@ func ptr(v float64) *float64 { return &v }
 // harness is a node with a real Badger, ledger and read model, and the pages served by a
 // fiber app.
 type harness struct {
+	*nodetest.Core
 	app   *fiber.App
 	pages *Pages
-	lg    *ledger.Log
-	st    *store.Store
 }
 
 func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
-	require.NoError(t, err)
-	skey, vkey, err := ledger.GenerateKey("test.commons.local/ledger")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
-	rm, err := state.New(slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: rm.ApplyBatch})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, lg.Close())
-		assert.NoError(t, db.Close())
-	})
-	st := store.New(db, lg)
+	core := nodetest.New(t, nodetest.Options{Start: now})
 	pages, err := New(Source{
-		Store: st, State: rm, Ledger: lg, GeoJSON: []byte(geojson), AirPurpose: airPurpose,
-		Now: func() time.Time { return now },
+		Store: core.Store, State: core.State, Ledger: core.Ledger, GeoJSON: []byte(geojson), AirPurpose: airPurpose,
+		Now: core.Clock.Now,
 	})
 	require.NoError(t, err)
 	// The pages' routes as server/routes.go names them (the server imports this package, so
@@ -88,14 +69,14 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 	app.Get("/petitions/:id", pages.Petition)
 	app.Get("/ledger", pages.Ledger)
 	app.Get(pages.StylesheetURL(), pages.Stylesheet)
-	return &harness{app: app, pages: pages, lg: lg, st: st}
+	return &harness{Core: core, app: app, pages: pages}
 }
 
 func (h *harness) append(t *testing.T, e api.Entry, puts ...ledger.Put) {
 	t.Helper()
 	b, err := e.Marshal()
 	require.NoError(t, err)
-	_, err = h.lg.Append(context.Background(), b, puts...)
+	_, err = h.Ledger.Append(context.Background(), b, puts...)
 	require.NoError(t, err)
 }
 
@@ -331,12 +312,12 @@ func TestErrorPage(t *testing.T) {
 
 func TestLedger(t *testing.T) {
 	h := seeded(t)
-	size := h.lg.Size()
+	size := h.Ledger.Size()
 	require.Equal(t, uint64(10), size)
 	body := h.get(t, "/ledger", http.StatusOK)
 	assert.Contains(t, body, "<dt>Entries</dt><dd>10</dd>")
 	assert.Contains(t, body, "<code>test.commons.local/ledger</code>")
-	signed, _ := h.lg.Checkpoint()
+	signed, _ := h.Ledger.Checkpoint()
 	first, _, _ := strings.Cut(string(signed), "\n")
 	assert.Contains(t, body, `<pre class="checkpoint">`+first+"\n10\n")
 	assert.Contains(t, body, `<a href="/api/v1/ledger/entries/9">9</a></th><td><code>release.publish</code>`)

@@ -1,28 +1,24 @@
 package release_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"math"
-	"sync"
 	"testing"
 	"time"
 
 	"filippo.io/age"
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/differential-privacy/go/v3/noise"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
@@ -38,54 +34,18 @@ const (
 // The grid of every test: four neighbourhoods, in display order, deliberately not sorted.
 var cells = []string{"n-north", "n-east", "n-south", "n-west"}
 
-// clock is a controllable Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-// syncBuffer collects log output written from any goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a node: a real Badger, a real ledger with the read model applied by its sequencer,
 // the store, one daily purpose and the release engine.
 type env struct {
 	t       testing.TB
-	db      *badger.DB
 	log     *ledger.Log
 	st      *state.State
 	store   *store.Store
 	id      *age.X25519Identity
 	purpose api.Purpose
-	clock   *clock
-	logs    *syncBuffer
+	clock   *nodetest.Clock
+	logs    *nodetest.Logs
+	core    *nodetest.Core
 	engine  *release.Engine
 }
 
@@ -97,29 +57,14 @@ func newEnv(t testing.TB) *env {
 // newEnvOn is newEnv over a grid of the given neighbourhoods.
 func newEnvOn(t testing.TB, cells []string) *env {
 	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
-	require.NoError(t, err)
-	skey, vkey, err := ledger.GenerateKey("test.commons.local/release")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
-	logs := &syncBuffer{}
-	logger := loggerTo(logs)
-	st, err := state.New(logger)
-	require.NoError(t, err)
-	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: st.ApplyBatch, Logger: logger})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, lg.Close())
-		require.NoError(t, db.Close())
-	})
+	core := nodetest.New(t, nodetest.Options{Origin: "test.commons.local/release", Start: mustDay(t, gridDay)})
+	logger := loggerTo(core.Logs)
+	lg, st := core.Ledger, core.State
 	id, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
 	e := &env{
-		t: t, db: db, log: lg, st: st, store: store.New(db, lg), id: id,
-		clock: &clock{t: mustDay(t, gridDay)}, logs: logs,
+		t: t, log: lg, st: st, store: core.Store, id: id,
+		clock: core.Clock, logs: core.Logs, core: core,
 	}
 	e.purpose = api.Purpose{
 		ID: purposeID, Version: 1, Title: "Daily air quality", Recipient: id.Recipient().String(),
@@ -136,7 +81,7 @@ func newEnvOn(t testing.TB, cells []string) *env {
 }
 
 // loggerTo is the engine's logger in tests: JSON lines into logs.
-func loggerTo(logs *syncBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(logs, nil)) }
+func loggerTo(logs *nodetest.Logs) *slog.Logger { return slog.New(slog.NewJSONHandler(logs, nil)) }
 
 func mustDay(t testing.TB, day string) time.Time {
 	t.Helper()
@@ -152,19 +97,12 @@ func nextDay(t testing.TB, day string, n int) string {
 
 func (e *env) append(en api.Entry) uint64 {
 	e.t.Helper()
-	b, err := en.Marshal()
-	require.NoError(e.t, err)
-	r, err := e.log.Append(context.Background(), b)
-	require.NoError(e.t, err)
-	return r.Index
+	return e.core.Append(e.t, en)
 }
 
 func (e *env) definePurpose(p api.Purpose) {
 	e.t.Helper()
-	body, err := json.Marshal(p)
-	require.NoError(e.t, err)
-	e.append(api.Entry{Type: api.EntryPurpose, Purpose: p.ID, PurposeVersion: p.Version,
-		Body: body, Hash: state.Hash(body)})
+	e.core.DefinePurpose(e.t, p)
 }
 
 func randomHex(t testing.TB) string {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/commons-city/commons/nodetest"
 	"github.com/gofiber/fiber/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -116,7 +117,7 @@ func TestErrorHandlerNegotiates(t *testing.T) {
 		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 		return c.Status(status).SendString("<p>page</p>")
 	}
-	var logs lockedBuffer
+	var logs nodetest.Logs
 	app := fiber.New(fiber.Config{ErrorHandler: errorHandler(slog.New(slog.NewTextHandler(&logs, nil)), page)})
 	boom := func(*fiber.Ctx) error { return errors.New("disk on fire at /secret/path") }
 	app.Get("/boom", boom)

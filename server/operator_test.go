@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,77 +21,39 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
-	"github.com/commons-city/commons/store"
+	"github.com/commons-city/commons/nodetest"
+	"github.com/commons-city/commons/purpose"
 )
 
 const testToken = "operator-test-token"
 
-// testNode is a server built by New on a real Badger in a temporary directory.
+// testNode is a server built by New, exactly as production builds it, on a nodetest core.
 type testNode struct {
+	*nodetest.Core
 	app     *fiber.App
-	db      *badger.DB
-	lg      *ledger.Log
-	st      *state.State
 	metrics *Metrics
-	logs    *lockedBuffer
-}
-
-// lockedBuffer is a log sink safe for the server's goroutines and the test's.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // newTestNode builds the app exactly as production does, after edit adjusts its Config.
 func newTestNode(t *testing.T, edit func(*Config)) *testNode {
 	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil))
-	require.NoError(t, err)
-	skey, vkey, err := ledger.GenerateKey("test.commons.local/ledger")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := state.New(logger)
-	require.NoError(t, err)
 	metrics := NewMetrics()
-	lg, err := ledger.Open(db, signer, verifier, ledger.Options{Apply: st.ApplyBatch, OnCommit: metrics.ObserveCommit, Logger: logger})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, lg.Close())
-		assert.NoError(t, db.Close())
-	})
-	cfg := Config{Ledger: lg, State: st, Store: store.New(db, lg), VerifierKey: vkey, GeoJSON: fixtures.GeoJSON(),
-		AdminToken: testToken, TallyKey: testTallyKey, AirPurpose: fixtures.AirPurpose,
-		DB: db, Metrics: metrics, Logger: logger}
+	core := nodetest.New(t, nodetest.Options{OnCommit: metrics.ObserveCommit})
+	cfg := Config{Ledger: core.Ledger, State: core.State, Store: core.Store, VerifierKey: core.VerifierKey,
+		GeoJSON: geo.Default(), AdminToken: testToken, TallyKey: testTallyKey, AirPurpose: purpose.Air,
+		DB: core.DB, Metrics: metrics, Logger: core.Logger}
 	if edit != nil {
 		edit(&cfg)
 	}
 	app, err := New(cfg)
 	require.NoError(t, err)
-	return &testNode{app: app, db: db, lg: lg, st: st, metrics: metrics, logs: logs}
+	return &testNode{Core: core, app: app, metrics: metrics}
 }
 
 func (n *testNode) do(t *testing.T, method, path, body string, header ...string) *http.Response {
@@ -192,7 +152,7 @@ func TestMetricsLabelsHoldNoRequestValues(t *testing.T) {
 	for i := range 3 {
 		e, err := api.Entry{Type: api.EntryInvite, Hash: state.Hash(fmt.Appendf(nil, "invite-%d", i))}.Marshal()
 		require.NoError(t, err)
-		_, err = n.lg.Append(context.Background(), e)
+		_, err = n.Ledger.Append(context.Background(), e)
 		require.NoError(t, err)
 	}
 
@@ -244,10 +204,10 @@ func TestMetricsLabelsHoldNoRequestValues(t *testing.T) {
 	assert.Contains(t, text, "commons_ledger_size 3")
 	for _, s := range secrets {
 		assert.NotContains(t, text, s)
-		assert.NotContains(t, n.logs.String(), s, "the logs carry no request value")
+		assert.NotContains(t, n.Logs.String(), s, "the logs carry no request value")
 	}
 	// One debug line per request, by route pattern, with its request id.
-	assert.Regexp(t, `level=DEBUG msg=request method=GET route=/api/v1/petitions/:id status=404 took=\S+ request_id=[0-9a-f-]{36}`, n.logs.String())
+	assert.Regexp(t, `level=DEBUG msg=request method=GET route=/api/v1/petitions/:id status=404 took=\S+ request_id=[0-9a-f-]{36}`, n.Logs.String())
 }
 
 // TestReadyzFollowsReady checks /readyz against Config.Ready.
@@ -271,7 +231,7 @@ func TestBackupStreamsWithChecksumTrailer(t *testing.T) {
 	for i := range 20 {
 		e, err := api.Entry{Type: api.EntryInvite, Hash: state.Hash(fmt.Appendf(nil, "invite-%d", i))}.Marshal()
 		require.NoError(t, err)
-		_, err = n.lg.Append(context.Background(), e)
+		_, err = n.Ledger.Append(context.Background(), e)
 		require.NoError(t, err)
 	}
 	assert.Equal(t, 401, n.do(t, "GET", "/api/v1/admin/backup", "").StatusCode)
@@ -290,10 +250,10 @@ func TestBackupStreamsWithChecksumTrailer(t *testing.T) {
 	require.NoError(t, restored.Load(strings.NewReader(body), 16))
 	cp, size, err := ledger.StoredCheckpoint(restored)
 	require.NoError(t, err)
-	want, wantSize := n.lg.Checkpoint()
+	want, wantSize := n.Ledger.Checkpoint()
 	assert.Equal(t, want, cp)
 	assert.Equal(t, wantSize, size)
-	assert.Contains(t, n.logs.String(), "backup streamed")
+	assert.Contains(t, n.Logs.String(), "backup streamed")
 }
 
 // TestBackupFailureSendsNoChecksum checks that a backup that fails half-way ends without the
@@ -314,7 +274,7 @@ func TestBackupFailureSendsNoChecksum(t *testing.T) {
 	resp.Body.Close()
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "the chunked body is cut short")
 	assert.Empty(t, resp.Trailer.Get(BackupChecksumTrailer))
-	assert.Eventually(t, func() bool { return strings.Contains(n.logs.String(), "backup failed") }, 5*time.Second, 10*time.Millisecond)
+	assert.Eventually(t, func() bool { return strings.Contains(n.Logs.String(), "backup failed") }, 5*time.Second, 10*time.Millisecond)
 }
 
 // failingDB writes part of a backup, then fails.
@@ -415,7 +375,7 @@ func TestCitizenRateLimit(t *testing.T) {
 		assert.Equal(t, 200, resp.StatusCode, "forgeries spent none of alice's allowance: %s", readBody(t, resp))
 	}
 	resp := n.do(t, "POST", "/api/v1/statements", signedBody(t, alice, crypto.Statement{Type: crypto.TypeConsentGrant,
-		Purpose: fixtures.AirPurpose, PurposeVersion: 1}))
+		Purpose: purpose.Air, PurposeVersion: 1}))
 	assert.Equal(t, 429, resp.StatusCode)
 	assert.JSONEq(t, `{"error":{"code":"citizen_rate_limited","message":"too many signed writes from this resident; retry after the Retry-After seconds"}}`, readBody(t, resp))
 	after, err := strconv.Atoi(resp.Header.Get("Retry-After"))

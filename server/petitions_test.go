@@ -18,12 +18,11 @@ import (
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/petition"
 	"github.com/commons-city/commons/release"
-	"github.com/commons-city/commons/store"
 )
 
 // tallyIdentities are the petition tally identities the test nodes create.
@@ -38,32 +37,14 @@ func testTallyKey(petition string) (string, error) {
 	return actual.(*age.X25519Identity).Recipient().String(), nil
 }
 
-// clock is a test clock the server reads through Config.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // petitionNode is a test node with a movable clock, an organiser and residents.
 type petitionNode struct {
 	*testNode
-	clock *clock
+	clock *nodetest.Clock
 }
 
 func newPetitionNode(t *testing.T) *petitionNode {
-	c := &clock{now: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)}
+	c := nodetest.NewClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 	n := newTestNode(t, func(cfg *Config) { cfg.Now = c.Now })
 	return &petitionNode{testNode: n, clock: c}
 }
@@ -175,7 +156,7 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 
 	status, code = n.sign(t, alice, "trees", false)
 	refused("before it opens", 409, "petition_not_open", status, code)
-	n.clock.set(opens.Add(time.Minute))
+	n.clock.Set(opens.Add(time.Minute))
 
 	status, code = n.sign(t, alice, "trees", false)
 	require.Equal(t, 201, status, code)
@@ -243,7 +224,7 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	assert.Equal(t, 404, status)
 	assert.Equal(t, "unknown_petition", code)
 
-	n.clock.set(opens.Add(48 * time.Hour))
+	n.clock.Set(opens.Add(48 * time.Hour))
 	status, code = n.sign(t, n.resident(t, "old-town"), "trees", false)
 	refused("after it closes", 409, "petition_closed", status, code)
 	status, code = n.sign(t, bob, "trees", true)
@@ -256,7 +237,7 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	// The public entries carry the petition and the nullifier, nothing that names the signer.
 	signer := map[string]bool{alice.CitizenID(): true, bob.CitizenID(): true}
 	var signatures int
-	require.NoError(t, n.lg.Scan(context.Background(), 0, n.lg.Size(), func(_ uint64, b []byte) error {
+	require.NoError(t, n.Ledger.Scan(context.Background(), 0, n.Ledger.Size(), func(_ uint64, b []byte) error {
 		e, err := api.ParseEntry(b)
 		require.NoError(t, err)
 		if e.Type != api.EntryPetitionSign && e.Type != api.EntryPetitionRevoke {
@@ -276,11 +257,11 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	// The read model is rebuilt from the ledger alone; the private bindings stay in Badger.
 	replayed, err := state.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
-	require.NoError(t, replayed.Replay(context.Background(), n.lg))
+	require.NoError(t, replayed.Replay(context.Background(), n.Ledger))
 	again, _ := replayed.Petition("trees")
 	assert.Equal(t, 2, again.Signatures)
 	assert.Equal(t, 1, again.Withdrawn)
-	bound, err := store.New(n.db, n.lg).Signer("trees", alice.CitizenID())
+	bound, err := n.Store.Signer("trees", alice.CitizenID())
 	require.NoError(t, err)
 	assert.Equal(t, alice.Nullifier("trees"), bound)
 }
@@ -342,7 +323,7 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	status, code = n.post(t, "/api/v1/admin/organisers", map[string]string{"citizen": ann.CitizenID()}, "Authorization", "Bearer "+testToken)
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "already_organiser", code)
-	assert.Contains(t, n.logs.String(), "organiser role changed by the operator")
+	assert.Contains(t, n.Logs.String(), "organiser role changed by the operator")
 
 	// The signature covers the document: a changed document is refused.
 	req := n.document(t, ann, crypto.TypePetitionCreate, "petition", p.ID, p)
@@ -407,13 +388,13 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	assert.Equal(t, api.TimelineDay{Day: "2026-05-04", Signed: 1, Online: 1}, got.Timeline[0])
 
 	// Paper counts close petition.PaperGrace after the petition.
-	n.clock.set(p.Closes.Add(petition.PaperGrace + time.Minute))
+	n.clock.Set(p.Closes.Add(petition.PaperGrace + time.Minute))
 	status, code = paper(ann, 3)
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "petition_closed", code)
 
 	// A revoked organiser creates nothing more.
-	n.clock.set(p.Opens)
+	n.clock.Set(p.Opens)
 	resp := n.do(t, "DELETE", "/api/v1/admin/organisers/"+ann.CitizenID(), "", "Authorization", "Bearer "+testToken)
 	require.Equal(t, 201, resp.StatusCode, readBody(t, resp))
 	resp = n.do(t, "DELETE", "/api/v1/admin/organisers/"+ann.CitizenID(), "", "Authorization", "Bearer "+testToken)
@@ -489,14 +470,14 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 
 	id, ok := tallyIdentities.Load("trees")
 	require.True(t, ok)
-	engine := release.New(release.Config{Store: store.New(n.db, n.lg), Ledger: n.lg, State: n.st, Cells: gridIDs(t),
+	engine := release.New(release.Config{Store: n.Store, Ledger: n.Ledger, State: n.State, Cells: gridIDs(t),
 		Now: n.clock.Now, Noise: exactCount{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PetitionIdentity: func(string) (age.Identity, error) { return id.(*age.X25519Identity), nil }})
 	published, err := engine.RunDue(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, published, "nothing is released while the petition is open")
 
-	n.clock.set(p.Closes)
+	n.clock.Set(p.Closes)
 	published, err = engine.RunDue(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 1, published)
@@ -529,7 +510,7 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 }
 
 func gridIDs(t *testing.T) []string {
-	grid, err := geo.Parse(fixtures.GeoJSON())
+	grid, err := geo.Parse(geo.Default())
 	require.NoError(t, err)
 	return grid.IDs()
 }
@@ -566,7 +547,7 @@ func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
 	}
 	id, ok := tallyIdentities.Load("trees")
 	require.True(t, ok)
-	engine := release.New(release.Config{Store: store.New(n.db, n.lg), Ledger: n.lg, State: n.st, Cells: gridIDs(t),
+	engine := release.New(release.Config{Store: n.Store, Ledger: n.Ledger, State: n.State, Cells: gridIDs(t),
 		Now: n.clock.Now, Noise: exactCount{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PetitionIdentity: func(p string) (age.Identity, error) {
 			if p != "trees" {
@@ -574,11 +555,11 @@ func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
 			}
 			return id.(*age.X25519Identity), nil
 		}})
-	n.clock.set(treesPetition(n.clock.Now()).Closes)
+	n.clock.Set(treesPetition(n.clock.Now()).Closes)
 	published, err := engine.RunDue(context.Background())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "benches")
 	assert.Equal(t, 1, published)
-	_, err = store.New(n.db, n.lg).Release("petition/trees", release.PetitionEpoch)
+	_, err = n.Store.Release("petition/trees", release.PetitionEpoch)
 	assert.NoError(t, err, "the readable petition's breakdown is released")
 }

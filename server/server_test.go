@@ -102,7 +102,7 @@ func TestReleaseDownloads(t *testing.T) {
 	}}
 	body, err := json.Marshal(d)
 	require.NoError(t, err)
-	grid, err := geo.Parse(fixtures.GeoJSON())
+	grid, err := geo.Parse(geo.Default())
 	require.NoError(t, err)
 
 	csv, err := releaseCSV(body, grid)
@@ -112,7 +112,7 @@ func TestReleaseDownloads(t *testing.T) {
 	assert.Equal(t, "2026-10-01,old-town,Ciutat Vella,false,12,12.3,,,,10,none", lines[1])
 	assert.Equal(t, "2026-10-01,island,L'Illa,true,,,,,,10,none", lines[2], "a suppressed cell carries no figure")
 
-	gj, err := releaseGeoJSON(body, fixtures.GeoJSON())
+	gj, err := releaseGeoJSON(body, geo.Default())
 	require.NoError(t, err)
 	var fc struct {
 		Features []struct {

@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/store"
 )
 
@@ -103,23 +103,6 @@ func openBenchDB(b *testing.B) *badger.DB {
 // openBenchStore opens a store and a ledger on one synced Badger database.
 func openBenchStore(b *testing.B) (*store.Store, *ledger.Log) {
 	b.Helper()
-	db := openBenchDB(b)
-	skey, vkey, err := ledger.GenerateKey("bench.commons.local/ledger")
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	verifier, err := note.NewVerifier(vkey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lg, err := ledger.Open(db, signer, verifier, ledger.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { lg.Close() })
-	return store.New(db, lg), lg
+	c := nodetest.New(b, nodetest.Options{Origin: "bench.commons.local/ledger", Synced: true})
+	return c.Store, c.Ledger
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/store"
 )
 
@@ -43,26 +43,11 @@ func openDB(t *testing.T) *badger.DB {
 	return db
 }
 
-// openLog opens a ledger on db, closed before db is.
-func openLog(t testing.TB, db *badger.DB, opts ledger.Options) *ledger.Log {
-	t.Helper()
-	skey, vkey, err := ledger.GenerateKey("test.commons.local/store")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
-	lg, err := ledger.Open(db, signer, verifier, opts)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, lg.Close()) })
-	return lg
-}
-
-// openStore returns a store on a fresh database, and the ledger it writes through.
+// openStore returns a store on a fresh node core, and the database and ledger it writes
+// through.
 func openStore(t *testing.T) (*store.Store, *badger.DB, *ledger.Log) {
-	db := openDB(t)
-	lg := openLog(t, db, ledger.Options{})
-	return store.New(db, lg), db, lg
+	c := nodetest.New(t, nodetest.Options{})
+	return c.Store, c.DB, c.Ledger
 }
 
 func newStore(t *testing.T) (*store.Store, *badger.DB) {
@@ -478,20 +463,10 @@ func TestConcurrentUploadsAndReleaseAreAllOrNothing(t *testing.T) {
 }
 
 func TestOpenBadgerIsDurableAcrossReopen(t *testing.T) {
-	dir := t.TempDir()
-	logger := slog.New(slog.DiscardHandler)
-	db, err := store.OpenBadger(store.Options{Dir: dir, Logger: logger})
-	require.NoError(t, err)
-	lg := openLog(t, db, ledger.Options{})
-	s := store.New(db, lg)
-	put(t, s, alice, "n1", share(alice, air, day1, "1"))
-	require.NoError(t, lg.Close())
-	require.NoError(t, db.Close())
-
-	db, err = store.OpenBadger(store.Options{Dir: dir, Logger: logger})
-	require.NoError(t, err)
-	defer db.Close()
-	s = store.New(db, openLog(t, db, ledger.Options{}))
+	c := nodetest.New(t, nodetest.Options{Synced: true})
+	put(t, c.Store, alice, "n1", share(alice, air, day1, "1"))
+	c.Reopen(t)
+	s := c.Store
 	assert.Equal(t, []store.ShareCopy{{Citizen: alice, Ciphertext: ct(alice, air, day1, "1")}}, shareCopies(t, s, air, day1))
 	assert.ErrorIs(t, s.PutContribution(context.Background(), contribution(alice, "n1"), "x"), store.ErrReplay, "nonces survive a restart")
 }
@@ -528,16 +503,14 @@ func TestRunValueLogGCStopsWithItsContext(t *testing.T) {
 // whole. The sequencer is held until every request has started, so that most of them meet in
 // one batch, on either side of the closing mark.
 func TestUploadsRacingCloseEpochAreReleasedOrRefused(t *testing.T) {
-	db := openDB(t)
 	held, hold := make(chan struct{}), make(chan struct{})
 	var commits atomic.Int32
-	lg := openLog(t, db, ledger.Options{OnCommit: func(int, int, time.Duration, error) {
+	s := nodetest.New(t, nodetest.Options{OnCommit: func(int, int, time.Duration, error) {
 		if commits.Add(1) == 1 {
 			close(held)
 			<-hold
 		}
-	}})
-	s := store.New(db, lg)
+	}}).Store
 	go func() { assert.NoError(t, s.CloseEpoch(context.Background(), air, day3)) }()
 	<-held
 

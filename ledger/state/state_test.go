@@ -12,46 +12,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/nodetest"
 )
-
-// syncBuffer collects log output written from any goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // model is a read model fed directly through Apply, with its log captured.
 type model struct {
 	t    *testing.T
 	st   *state.State
-	logs *syncBuffer
+	logs *nodetest.Logs
 	next uint64
 }
 
 func newModel(t *testing.T) *model {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	st, err := state.New(slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	return &model{t: t, st: st, logs: logs}
@@ -556,52 +536,6 @@ func TestReserveUnderContentionAdmitsOne(t *testing.T) {
 	r()
 }
 
-// node is a ledger on Badger with the read model applied by its sequencer.
-type node struct {
-	db  *badger.DB
-	log *ledger.Log
-	st  *state.State
-}
-
-type keys struct {
-	signer   note.Signer
-	verifier note.Verifier
-}
-
-func newKeys(t *testing.T) keys {
-	t.Helper()
-	skey, vkey, err := ledger.GenerateKey("test.commons.local/state")
-	require.NoError(t, err)
-	s, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	v, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
-	return keys{s, v}
-}
-
-func openNode(t *testing.T, dir string, k keys) *node {
-	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
-	require.NoError(t, err)
-	st, err := state.New(slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	lg, err := ledger.Open(db, k.signer, k.verifier, ledger.Options{Apply: st.ApplyBatch})
-	require.NoError(t, err)
-	return &node{db: db, log: lg, st: st}
-}
-
-func (n *node) close(t *testing.T) {
-	t.Helper()
-	require.NoError(t, n.log.Close())
-	require.NoError(t, n.db.Close())
-}
-
-func (n *node) append(t *testing.T, e api.Entry) {
-	t.Helper()
-	_, err := n.log.Append(context.Background(), mustMarshal(t, e))
-	require.NoError(t, err)
-}
-
 // view is everything the read model answers, for comparing two models.
 type view struct {
 	Purposes   []state.Purpose
@@ -649,39 +583,36 @@ func viewOf(st *state.State, rs []resident, nullifiers []string) view {
 
 // Replay after a restart rebuilds exactly the model the sequencer built live.
 func TestReplayRebuildsTheSameState(t *testing.T) {
-	dir := t.TempDir()
-	k := newKeys(t)
-	n := openNode(t, dir, k)
+	n := nodetest.New(t, nodetest.Options{})
 
 	var rs []resident
 	for i := 0; i < 6; i++ {
 		rs = append(rs, newResident(t))
 	}
 	nullifiers := []string{"n0", "n1", "n2", "n3"}
-	n.append(t, purposeEntry(t, purposeDoc("air", 1)))
-	n.append(t, purposeEntry(t, purposeDoc("water", 1)))
+	n.Append(t, purposeEntry(t, purposeDoc("air", 1)))
+	n.Append(t, purposeEntry(t, purposeDoc("water", 1)))
 	for i, r := range rs {
-		n.append(t, api.Entry{Type: api.EntryInvite, Hash: r.invite})
+		n.Append(t, api.Entry{Type: api.EntryInvite, Hash: r.invite})
 		if i < 5 { // the last invite stays unused
-			n.append(t, r.register())
-			n.append(t, r.consent(true, "air", 1, false, fmt.Sprintf("2025-03-02T10:00:0%dZ", i)))
+			n.Append(t, r.register())
+			n.Append(t, r.consent(true, "air", 1, false, fmt.Sprintf("2025-03-02T10:00:0%dZ", i)))
 		}
 	}
-	n.append(t, rs[0].consent(false, "air", 1, true, "2025-03-03T10:00:00Z"))
-	n.append(t, rs[1].consent(true, "water", 1, false, "2025-03-03T10:00:00Z"))
-	n.append(t, purposeEntry(t, purposeDoc("air", 2)))
-	n.append(t, rs[2].consent(true, "air", 2, false, "2025-03-04T10:00:00Z"))
-	n.append(t, petitionEntry(t, petitionDoc("trees")))
-	n.append(t, petitionEntry(t, petitionDoc("bikes")))
+	n.Append(t, rs[0].consent(false, "air", 1, true, "2025-03-03T10:00:00Z"))
+	n.Append(t, rs[1].consent(true, "water", 1, false, "2025-03-03T10:00:00Z"))
+	n.Append(t, purposeEntry(t, purposeDoc("air", 2)))
+	n.Append(t, rs[2].consent(true, "air", 2, false, "2025-03-04T10:00:00Z"))
+	n.Append(t, petitionEntry(t, petitionDoc("trees")))
+	n.Append(t, petitionEntry(t, petitionDoc("bikes")))
 	for _, x := range nullifiers {
-		n.append(t, sign("trees", x))
+		n.Append(t, sign("trees", x))
 	}
-	n.append(t, withdraw("trees", "n1"))
-	n.append(t, sign("bikes", "n0"))
-	n.append(t, api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 2, Epoch: "2025-03-04", Hash: hashOf("r")})
-	live := viewOf(n.st, rs, nullifiers)
-	size := n.log.Size()
-	n.close(t)
+	n.Append(t, withdraw("trees", "n1"))
+	n.Append(t, sign("bikes", "n0"))
+	n.Append(t, api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 2, Epoch: "2025-03-04", Hash: hashOf("r")})
+	live := viewOf(n.State, rs, nullifiers)
+	size := n.Ledger.Size()
 
 	// Sanity: the live model holds what was logged.
 	require.Len(t, live.Purposes, 2)
@@ -694,44 +625,39 @@ func TestReplayRebuildsTheSameState(t *testing.T) {
 	require.False(t, live.Active[rs[0].id+"/air"])
 	require.True(t, live.Active[rs[1].id+"/water"])
 
-	re := openNode(t, dir, k)
-	defer re.close(t)
-	require.Equal(t, size, re.log.Size())
-	assert.Zero(t, re.st.CitizenCount(), "a fresh model is empty until replayed")
-	require.NoError(t, re.st.Replay(context.Background(), re.log))
-	assert.Equal(t, live, viewOf(re.st, rs, nullifiers))
+	n.Reopen(t)
+	require.Equal(t, size, n.Ledger.Size())
+	assert.Zero(t, n.State.CitizenCount(), "a fresh model is empty until replayed")
+	require.NoError(t, n.State.Replay(context.Background(), n.Ledger))
+	assert.Equal(t, live, viewOf(n.State, rs, nullifiers))
 
 	// The sequencer keeps the replayed model in step with new entries.
-	re.append(t, rs[5].register())
-	c, ok := re.st.Citizen(rs[5].id)
+	n.Append(t, rs[5].register())
+	c, ok := n.State.Citizen(rs[5].id)
 	require.True(t, ok)
 	assert.Equal(t, size, c.Index)
-	assert.Equal(t, 6, re.st.CitizenCount())
+	assert.Equal(t, 6, n.State.CitizenCount())
 }
 
 func TestReplayStopsWithItsContext(t *testing.T) {
-	k := newKeys(t)
-	n := openNode(t, t.TempDir(), k)
-	defer n.close(t)
-	n.append(t, purposeEntry(t, purposeDoc("air", 1)))
+	n := nodetest.New(t, nodetest.Options{})
+	n.Append(t, purposeEntry(t, purposeDoc("air", 1)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	st, err := state.New(slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	assert.ErrorIs(t, st.Replay(ctx, n.log), context.Canceled)
+	assert.ErrorIs(t, st.Replay(ctx, n.Ledger), context.Canceled)
 }
 
 // Reads while the sequencer applies entries are safe (run with -race).
 func TestConcurrentAppendsAndReads(t *testing.T) {
-	k := newKeys(t)
-	n := openNode(t, t.TempDir(), k)
-	defer n.close(t)
-	n.append(t, petitionEntry(t, petitionDoc("trees")))
+	n := nodetest.New(t, nodetest.Options{})
+	n.Append(t, petitionEntry(t, petitionDoc("trees")))
 	const signers = 40
 	var wg sync.WaitGroup
 	for i := 0; i < signers; i++ {
 		wg.Go(func() {
-			_, err := n.log.Append(context.Background(), mustMarshal(t, sign("trees", fmt.Sprint("n", i))))
+			_, err := n.Ledger.Append(context.Background(), mustMarshal(t, sign("trees", fmt.Sprint("n", i))))
 			assert.NoError(t, err)
 		})
 	}
@@ -745,7 +671,7 @@ func TestConcurrentAppendsAndReads(t *testing.T) {
 				return
 			default:
 			}
-			p, ok := n.st.Petition("trees")
+			p, ok := n.State.Petition("trees")
 			if assert.True(t, ok) {
 				assert.GreaterOrEqual(t, p.Signatures, last, "counts never go backwards")
 				last = p.Signatures
@@ -755,6 +681,6 @@ func TestConcurrentAppendsAndReads(t *testing.T) {
 	wg.Wait()
 	close(done)
 	readers.Wait()
-	p, _ := n.st.Petition("trees")
+	p, _ := n.State.Petition("trees")
 	assert.Equal(t, signers, p.Signatures)
 }
