@@ -71,6 +71,7 @@ var (
 // chart per neighbourhood with the WHO line and the city's hourly profile, and offers every
 // download.
 func TestAirChartsFactsAndDownloads(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	h.publishHours(t, airHours("2026-10-02"))
 	body := h.get(t, "/air", http.StatusOK)
@@ -130,6 +131,7 @@ func TestAirChartsFactsAndDownloads(t *testing.T) {
 }
 
 func TestAirWithoutHours(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	body := h.get(t, "/air", http.StatusOK)
 	assert.Contains(t, body, "No hourly figures were released for this day.")
@@ -139,6 +141,7 @@ func TestAirWithoutHours(t *testing.T) {
 // A release page's ETag is known from the release hashes and the language: a client that
 // has the page gets 304; another language, another day, or a new released day changes it.
 func TestAirETags(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	resp, body := fetch(t, h, "/air")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -185,6 +188,7 @@ func TestAirETags(t *testing.T) {
 // Every page of a month of the demo city, with its hours, weighs under 100 KB with its
 // stylesheet, in both languages.
 func TestPagesUnder100KBWithTheirCSS(t *testing.T) {
+	t.Parallel()
 	geojson := fixtures.GeoJSON()
 	h := newHarness(t, string(geojson), time.Now())
 	city, err := parseMap(geojson)

@@ -39,6 +39,7 @@ func contrast(t *testing.T, a, b string) float64 {
 
 // Text on every band colour, and the page's own text colours, meet WCAG AA (4.5:1).
 func TestContrast(t *testing.T) {
+	t.Parallel()
 	css, err := assets.ReadFile("static/style.css")
 	require.NoError(t, err)
 	bandRule := regexp.MustCompile(`\.(b-[a-z-]+) \{ fill: #[0-9a-f]{6}; background: (#[0-9a-f]{6}); color: (#[0-9a-f]{3}(?:[0-9a-f]{3})?); \}`)

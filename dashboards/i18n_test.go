@@ -61,6 +61,7 @@ func usedKeys(t *testing.T) map[string]bool {
 // Every user-visible string has a French translation with the same formatting verbs, and the
 // catalogue holds nothing unused.
 func TestFrenchCatalogueIsComplete(t *testing.T) {
+	t.Parallel()
 	keys := usedKeys(t)
 	require.Greater(t, len(keys), 100)
 	for k := range keys {
@@ -76,6 +77,7 @@ func TestFrenchCatalogueIsComplete(t *testing.T) {
 }
 
 func TestAcceptLanguage(t *testing.T) {
+	t.Parallel()
 	for header, want := range map[string]lang{
 		"":                             english,
 		"fr":                           french,
@@ -97,6 +99,7 @@ func TestAcceptLanguage(t *testing.T) {
 // The language comes from Accept-Language, a ?lang= link overrides it and is remembered in a
 // cookie, and every page says which language it is in.
 func TestLanguageSwitching(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	get := func(path, acceptLanguage, cookie string) (*http.Response, string) {
 		req := httptest.NewRequest(http.MethodGet, path, nil)

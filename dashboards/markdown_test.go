@@ -8,6 +8,7 @@ import (
 )
 
 func TestMarkdownAllowsTheSmallSubset(t *testing.T) {
+	t.Parallel()
 	got := string(renderMarkdown("We ask for **200 trees** and *shade*.\n\nSee [the plan](https://example.org/plan?a=1&b=2).\n\n- one\n- two\n\n1. first\n2. second\n\n<https://example.org/auto>"))
 	assert.Equal(t, `<p>We ask for <strong>200 trees</strong> and <em>shade</em>.</p>
 <p>See <a href="https://example.org/plan?a=1&amp;b=2" rel="nofollow noopener noreferrer">the plan</a>.</p>
@@ -26,6 +27,7 @@ func TestMarkdownAllowsTheSmallSubset(t *testing.T) {
 // TestMarkdownRefusesXSS feeds the usual attacks: none may produce an element, attribute or
 // URL scheme outside the allow-list.
 func TestMarkdownRefusesXSS(t *testing.T) {
+	t.Parallel()
 	for _, attack := range []string{
 		`<script>alert(1)</script>`,
 		"<script>\nalert(1)\n</script>",

@@ -181,6 +181,7 @@ func seeded(t *testing.T) *harness {
 var pathRE = regexp.MustCompile(`<path class="area ([a-z-]+)"( fill="url\(#hatch\)")? d="[^"]+"><title>([^<]*)</title></path>`)
 
 func TestAirShowsTheLatestDay(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	body := h.get(t, "/air", http.StatusOK)
 
@@ -225,6 +226,7 @@ func TestAirShowsTheLatestDay(t *testing.T) {
 }
 
 func TestAirSelectsADay(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	body := h.get(t, "/air?day=2026-10-01", http.StatusOK)
 	assert.Contains(t, body, "Thursday 1 October 2026")
@@ -240,6 +242,7 @@ func TestAirSelectsADay(t *testing.T) {
 }
 
 func TestAirWithoutReleases(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, testGeoJSON, time.Now())
 	body := h.get(t, "/air", http.StatusOK)
 	assert.Contains(t, body, "No day has been released yet")
@@ -247,6 +250,7 @@ func TestAirWithoutReleases(t *testing.T) {
 }
 
 func TestPetitions(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	body := h.get(t, "/petitions", http.StatusOK)
 	assert.Contains(t, body, `<a href="/petitions/river-trees">Trees for the river</a>`)
@@ -262,6 +266,7 @@ func TestPetitions(t *testing.T) {
 }
 
 func TestPetition(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	body := h.get(t, "/petitions/"+petitionID, http.StatusOK)
 	assert.Contains(t, body, "<h1>Trees for the river</h1>")
@@ -282,6 +287,7 @@ func TestPetition(t *testing.T) {
 // fixed heading and sentence in either language, the site's layout and links, nothing of the
 // request.
 func TestErrorPage(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	h.app.Get("/status/:code", func(c *fiber.Ctx) error {
 		code, err := strconv.Atoi(c.Params("code"))
@@ -311,6 +317,7 @@ func TestErrorPage(t *testing.T) {
 }
 
 func TestLedger(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	size := h.Ledger.Size()
 	require.Equal(t, uint64(10), size)
@@ -331,6 +338,7 @@ func TestLedger(t *testing.T) {
 }
 
 func TestLedgerListsTheLatestTwenty(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	h.createPetition(t, api.Petition{ID: "many", Title: "Many", Opens: time.Now(), Closes: time.Now().Add(time.Hour)}, 20)
 	body := h.get(t, "/ledger", http.StatusOK)
@@ -341,6 +349,7 @@ func TestLedgerListsTheLatestTwenty(t *testing.T) {
 }
 
 func TestHomeAndStylesheet(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	body := h.get(t, "/", http.StatusOK)
 	assert.Contains(t, body, "<dt>Days of air quality released</dt><dd>2</dd>")
@@ -376,6 +385,7 @@ func TestHomeAndStylesheet(t *testing.T) {
 
 // A month of releases over the demo city stays small, and the month table keeps 30 days.
 func TestAirOverAMonthOfTheDemoCity(t *testing.T) {
+	t.Parallel()
 	geojson := fixtures.GeoJSON()
 	h := newHarness(t, string(geojson), time.Now())
 	city, err := parseMap(geojson)
@@ -407,6 +417,7 @@ func TestAirOverAMonthOfTheDemoCity(t *testing.T) {
 }
 
 func TestNewRefusesABadMap(t *testing.T) {
+	t.Parallel()
 	for name, geojson := range map[string]string{
 		"not json":       `{`,
 		"empty":          `{"type":"FeatureCollection","features":[]}`,
@@ -426,6 +437,7 @@ func TestNewRefusesABadMap(t *testing.T) {
 }
 
 func TestMapProjection(t *testing.T) {
+	t.Parallel()
 	m, err := parseMap([]byte(testGeoJSON))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"north", "south", "east"}, m.ids())
@@ -441,6 +453,7 @@ func TestMapProjection(t *testing.T) {
 }
 
 func TestBands(t *testing.T) {
+	t.Parallel()
 	for v, want := range map[float64]string{
 		0: "good", 10: "good", 10.1: "fair", 20: "fair", 20.1: "moderate", 25: "moderate",
 		25.1: "poor", 50: "poor", 50.1: "very poor", 75: "very poor", 75.1: "extremely poor", 500: "extremely poor",
@@ -450,6 +463,7 @@ func TestBands(t *testing.T) {
 }
 
 func TestDecimals(t *testing.T) {
+	t.Parallel()
 	for step, want := range map[float64]int{0.1: 1, 1: 0, 0.5: 1, 0.05: 2, 0.01: 2, 10: 0, 0: 1, 1e-9: 3} {
 		assert.Equal(t, want, decimals(step), "%v", step)
 	}
@@ -459,6 +473,7 @@ func TestDecimals(t *testing.T) {
 // total: paper signatures apart, the day-by-day table, the released breakdown with its
 // suppressed groups, and the Markdown text rendered through the allow-list.
 func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
+	t.Parallel()
 	h := seeded(t)
 	paper, err := json.Marshal(api.Paper{Petition: petitionID, Count: 40, Note: "market"})
 	require.NoError(t, err)

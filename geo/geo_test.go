@@ -219,6 +219,7 @@ func TestPolygonsReturnsTheRingsAsParsed(t *testing.T) {
 // The default grid is what a node publishes when its operator names none: its bytes change
 // only on purpose.
 func TestDefault(t *testing.T) {
+	t.Parallel()
 	sum := sha256.Sum256(Default())
 	if got := hex.EncodeToString(sum[:]); got != "5c74c7f5d2a9ce556c377a248a9dfe8cbf15027e0da4db56bee58395a71a3c41" {
 		t.Errorf("the default grid's SHA-256 is %s", got)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestFsckPassesOnAnIntactLog(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	l := openLog(t, openDB(t, t.TempDir()), k)
 	defer l.Close()
@@ -25,6 +26,7 @@ func TestFsckPassesOnAnIntactLog(t *testing.T) {
 // Tampering with the stored bytes — an entry or a tree node — is caught by Fsck, and a proof
 // built on a tampered node no longer verifies.
 func TestTamperingIsCaught(t *testing.T) {
+	t.Parallel()
 	set := func(db *badger.DB, k, v []byte) {
 		require.NoError(t, db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) }))
 	}
@@ -78,6 +80,7 @@ func TestTamperingIsCaught(t *testing.T) {
 }
 
 func TestReceiptsAreCheckedBeforeTheyAreGiven(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	db := openDB(t, t.TempDir())
 	defer db.Close()

@@ -81,6 +81,7 @@ func toTlog(p [][]byte) []tlog.Hash {
 }
 
 func TestEmptyLogHasSignedEmptyCheckpoint(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	l := openLog(t, openDB(t, t.TempDir()), k)
 	defer l.Close()
@@ -97,6 +98,7 @@ func TestEmptyLogHasSignedEmptyCheckpoint(t *testing.T) {
 // Property: for random sequences of batches, every checkpoint is consistent with every
 // earlier one, and every inclusion proof verifies with both verifiers.
 func TestRandomAppendsStayConsistent(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	for seed := uint64(1); seed <= 5; seed++ {
 		rng := rand.New(rand.NewPCG(seed, seed))
@@ -142,6 +144,7 @@ func TestRandomAppendsStayConsistent(t *testing.T) {
 var entriesMu sync.Mutex
 
 func TestEverySizeUpTo100(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	l := openLog(t, openDB(t, t.TempDir()), k)
 	defer l.Close()
@@ -164,6 +167,7 @@ func TestEverySizeUpTo100(t *testing.T) {
 }
 
 func TestReopenKeepsTreeAndRefusesRewrites(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	dir := t.TempDir()
 	db := openDB(t, dir)
@@ -202,6 +206,7 @@ func TestReopenKeepsTreeAndRefusesRewrites(t *testing.T) {
 }
 
 func TestRefusesForeignKeyAndPrivateKeysInLogSpace(t *testing.T) {
+	t.Parallel()
 	k, other := newKeys(t), newKeys(t)
 	db := openDB(t, t.TempDir())
 	_, err := Open(db, k.signer, other.verifier, Options{})
@@ -219,6 +224,7 @@ func TestRefusesForeignKeyAndPrivateKeysInLogSpace(t *testing.T) {
 }
 
 func TestApplySeesEntriesInLogOrder(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	var mu sync.Mutex
 	var seen []uint64

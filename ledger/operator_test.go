@@ -13,6 +13,7 @@ import (
 // TestOperatorCommitHook checks that OnCommit sees every committed entry exactly once, in
 // batches no larger than MaxBatch, with a positive duration and no error.
 func TestOperatorCommitHook(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	db := openDB(t, t.TempDir())
 	defer db.Close()
@@ -49,6 +50,7 @@ func TestOperatorCommitHook(t *testing.T) {
 // TestOperatorStoredCheckpoint checks that the stored checkpoint can be read without keys and
 // is the one the log serves.
 func TestOperatorStoredCheckpoint(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	db := openDB(t, t.TempDir())
 	defer db.Close()

@@ -16,6 +16,7 @@ import (
 func c2sp(t tlog.Tile) string { return strings.Replace(t.Path(), "tile/8/", "tile/", 1) }
 
 func TestTilePathsMatchSumdb(t *testing.T) {
+	t.Parallel()
 	for _, tile := range []tlog.Tile{
 		{H: 8, L: 0, N: 0, W: 256}, {H: 8, L: 1, N: 5, W: 17}, {H: 8, L: 2, N: 1234067, W: 256},
 		{H: 8, L: 0, N: 999, W: 1}, {H: 8, L: 0, N: 1000, W: 255}, {H: 8, L: -1, N: 3, W: 256},
@@ -62,6 +63,7 @@ func (r tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 
 func TestTilesProveEveryEntryWithSumdb(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	l := openLog(t, openDB(t, t.TempDir()), k)
 	defer l.Close()

@@ -95,6 +95,7 @@ func has(t *testing.T, db *badger.DB, key string) bool {
 func put(key string) Put { return Put{Key: []byte(key), Value: []byte("v")} }
 
 func TestWritesAndAppendsShareOneCommit(t *testing.T) {
+	t.Parallel()
 	db := openDB(t, t.TempDir())
 	defer db.Close()
 	l, b := heldLog(t, db, newKeys(t), Options{})
@@ -116,6 +117,7 @@ func TestWritesAndAppendsShareOneCommit(t *testing.T) {
 }
 
 func TestWriteAloneGrowsNoTreeAndSignsNoCheckpoint(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	db := openDB(t, t.TempDir())
 	defer db.Close()
@@ -145,6 +147,7 @@ func TestWriteAloneGrowsNoTreeAndSignsNoCheckpoint(t *testing.T) {
 // the batch is a replay, a day closed earlier in the batch refuses later copies, and a refused
 // write writes nothing.
 func TestPreconditionsSeeEarlierRequestsOfTheSameBatch(t *testing.T) {
+	t.Parallel()
 	db := openDB(t, t.TempDir())
 	defer db.Close()
 	l, b := heldLog(t, db, newKeys(t), Options{})
@@ -178,6 +181,7 @@ func TestPreconditionsSeeEarlierRequestsOfTheSameBatch(t *testing.T) {
 // A batch too big for one Badger transaction is committed in halves, in queue order, and a
 // request too big on its own fails alone.
 func TestBatchTooBigIsCommittedInHalves(t *testing.T) {
+	t.Parallel()
 	// Badger refuses a transaction over 15 % of a memtable: about 150 KiB here.
 	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithLogger(nil).WithSyncWrites(true).
 		WithMemTableSize(1 << 20).WithValueThreshold(1 << 10))
@@ -235,6 +239,7 @@ func TestBatchTooBigIsCommittedInHalves(t *testing.T) {
 }
 
 func TestWriteRefusesKeysInTheLogSpaceAndSilentPreconditions(t *testing.T) {
+	t.Parallel()
 	k := newKeys(t)
 	db := openDB(t, t.TempDir())
 	defer db.Close()

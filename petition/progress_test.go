@@ -13,6 +13,7 @@ import (
 var opens = time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	p := &api.Petition{Opens: opens, Closes: opens.AddDate(0, 0, 10)}
 	for _, tc := range []struct {
 		name string
@@ -31,6 +32,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name             string
 		total, threshold int
@@ -51,6 +53,7 @@ func TestProgress(t *testing.T) {
 }
 
 func TestPublic(t *testing.T) {
+	t.Parallel()
 	p := &state.Petition{Petition: api.Petition{ID: "p", Title: "T", Text: "not in the list", Scope: []string{"old-town"},
 		Opens: opens, Closes: opens.AddDate(0, 0, 10), Threshold: 8, Ask: []string{api.AskAgeBand}},
 		Index: 7, Organiser: "c-org", Recipient: "age1x", Signatures: 3, Paper: 2, Withdrawn: 1}
@@ -68,6 +71,7 @@ func TestPublic(t *testing.T) {
 }
 
 func TestTimeline(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		days []state.PetitionDay

@@ -96,6 +96,7 @@ func (f *ledgerFixture) history() []api.Entry {
 }
 
 func TestRecount(t *testing.T) {
+	t.Parallel()
 	f := newLedgerFixture(t)
 	c, err := Recount("trees", entries(f.history()...))
 	require.NoError(t, err)
@@ -115,6 +116,7 @@ func TestRecount(t *testing.T) {
 }
 
 func TestRecountRefusals(t *testing.T) {
+	t.Parallel()
 	f := newLedgerFixture(t)
 	trees := api.Petition{ID: "trees", Title: "Trees", Opens: opens, Closes: opens.AddDate(0, 0, 10), Threshold: 10}
 	grant := api.Entry{Type: api.EntryOrganiserGrant, Citizen: f.organiser.CitizenID()}
@@ -159,6 +161,7 @@ func relabel(e api.Entry, petition string) api.Entry {
 }
 
 func TestCheckPublished(t *testing.T) {
+	t.Parallel()
 	c := Count{Online: 3, Paper: 7}
 	assert.NoError(t, c.CheckPublished(api.PublicPetition{Signatures: 3, Paper: 7, Total: 10}))
 	for _, p := range []api.PublicPetition{{Signatures: 4, Paper: 7, Total: 11}, {Signatures: 3, Paper: 6, Total: 9}, {Signatures: 3, Paper: 7, Total: 11}} {

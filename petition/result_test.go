@@ -26,6 +26,7 @@ func signResult(t *testing.T, w *crypto.Wallet, r Result) []byte {
 }
 
 func TestResult(t *testing.T) {
+	t.Parallel()
 	f := newLedgerFixture(t)
 	c, err := Recount("trees", entries(f.history()...))
 	require.NoError(t, err)

@@ -41,6 +41,7 @@ func is(err error) refusal   { return refusal{err: err} }
 var ok refusal
 
 func TestValidIDAndSlug(t *testing.T) {
+	t.Parallel()
 	for id, want := range map[string]bool{"river-bike-lane": true, "a": true, "": false, "Trees": false,
 		"trees/../x": false, strings.Repeat("a", 65): false, strings.Repeat("a", 64): true, "école": false} {
 		assert.Equal(t, want, ValidID(id), id)
@@ -60,6 +61,7 @@ func TestValidIDAndSlug(t *testing.T) {
 }
 
 func TestCompactAndParse(t *testing.T) {
+	t.Parallel()
 	doc := json.RawMessage(`{ "petition": "trees", "count": 3 }`)
 	compact := []byte(`{"petition":"trees","count":3}`)
 	body, err := Compact(doc, crypto.DocumentHash(compact))
@@ -87,6 +89,7 @@ func TestCompactAndParse(t *testing.T) {
 }
 
 func TestCheckDocument(t *testing.T) {
+	t.Parallel()
 	now := opens.Add(-time.Hour)
 	valid := func() api.Petition {
 		return api.Petition{ID: "trees", Title: "Trees", Text: "Plant trees.", Scope: []string{"old-town", "harbour"},
@@ -128,6 +131,7 @@ func TestCheckDocument(t *testing.T) {
 }
 
 func TestPaperRules(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		paper       api.Paper
@@ -165,6 +169,7 @@ func TestPaperRules(t *testing.T) {
 }
 
 func TestCheckSignature(t *testing.T) {
+	t.Parallel()
 	tally, err := crypto.NewWallet()
 	require.NoError(t, err)
 	sealed, err := crypto.Seal([]byte(`{"v":1,"age_band":"30-44"}`), tally.Identity().Recipient())
@@ -205,6 +210,7 @@ func TestCheckSignature(t *testing.T) {
 }
 
 func TestSlot(t *testing.T) {
+	t.Parallel()
 	const mine, theirs = "n-mine", "n-theirs"
 	for _, tc := range []struct {
 		name      string
@@ -229,6 +235,7 @@ func TestSlot(t *testing.T) {
 }
 
 func TestInScope(t *testing.T) {
+	t.Parallel()
 	city := &api.Petition{}
 	two := &api.Petition{Scope: []string{"old-town", "harbour"}}
 	assert.True(t, InScope(city, "island"), "a petition with no scope is the whole city's")

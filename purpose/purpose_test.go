@@ -46,6 +46,7 @@ func sum(b []byte) string {
 // was built into cmd/commons: the hashes below were computed with that code, for the same
 // recipient. A change here is a new purpose version, never an edit of this one.
 func TestAirDailyEntryIsPinned(t *testing.T) {
+	t.Parallel()
 	n := &node{}
 	require.NoError(t, Ensure(context.Background(), n, n, AirDaily(recipient)))
 	require.Len(t, n.entries, 1)
@@ -59,6 +60,7 @@ func TestAirDailyEntryIsPinned(t *testing.T) {
 }
 
 func TestBuiltIn(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, d := range BuiltIn() {
 		p := d.Define(recipient)
@@ -72,6 +74,7 @@ func TestBuiltIn(t *testing.T) {
 }
 
 func TestEnsure(t *testing.T) {
+	t.Parallel()
 	logged := func(version int, recipient string) map[string]*state.Purpose {
 		return map[string]*state.Purpose{Air: {Purpose: api.Purpose{ID: Air, Version: version, Recipient: recipient}}}
 	}

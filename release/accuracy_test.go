@@ -21,6 +21,7 @@ func cellOf(n int, pm25 float64) []contribution {
 // level. It must not depend on the values themselves — neither a clean neighbourhood (a low
 // mean makes any relative error large) nor noise that pushes a mean up may change it.
 func TestMeanOrBandDependsOnTheCountNotTheLevel(t *testing.T) {
+	t.Parallel()
 	p := Params{K: 10, Clamp: Clamps{PM25: [2]float64{0, 100}}, Resolution: 0.1, Epsilon: 0.8, Noise: newSeededLaplace(24)}
 	for trial := 0; trial < 20; trial++ {
 		clean, err := aggregateCell(p, "x", cellOf(1500, 2))

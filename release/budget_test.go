@@ -14,6 +14,7 @@ import (
 // day of the same week is released without the residents who have spent their budget, and
 // what they spent is recorded with each release.
 func TestWeeklyBudgetLeavesOutResidentsWhoSpentIt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	capped := e.purpose
 	capped.Version, capped.Release.Epsilon, capped.Release.WeekEpsilon = 2, 1, 2
@@ -47,6 +48,7 @@ func TestWeeklyBudgetLeavesOutResidentsWhoSpentIt(t *testing.T) {
 
 // A policy may not spend more than MaxEpsilon of a resident's privacy per day.
 func TestPurposeAboveMaximumEpsilonIsNotReleased(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	greedy := e.purpose
 	greedy.Version, greedy.Release.Epsilon = 2, release.MaxEpsilon*2

@@ -67,6 +67,7 @@ func differencing(t *testing.T, n noise.Noise, resolution float64, trials int) f
 }
 
 func TestDifferencingAttackFailsWithNoise(t *testing.T) {
+	t.Parallel()
 	rate := differencing(t, newSeededLaplace(2), 0.1, 300)
 	t.Logf("attack success with Laplace noise: %.1f %%", 100*rate)
 	assert.LessOrEqual(t, rate, 0.10, "PRIVACY.md: success within ±5 µg/m³ must stay ≤ 10 %% of trials")
@@ -75,11 +76,13 @@ func TestDifferencingAttackFailsWithNoise(t *testing.T) {
 // The control arms prove the harness works: with exact (unrounded) means — which is also "k
 // alone", since the cell is far above k — the same attack succeeds every time.
 func TestDifferencingAttackSucceedsWithoutNoise_ControlArm(t *testing.T) {
+	t.Parallel()
 	rate := differencing(t, noNoise{}, 1e-9, 100)
 	assert.GreaterOrEqual(t, rate, 0.9, "without noise the attacker must recover the victim (rounding aside)")
 }
 
 func TestNoisyCountAlsoGuardsK(t *testing.T) {
+	t.Parallel()
 	nz3, nz4 := newSeededLaplace(3), newSeededLaplace(4)
 	rng := rand.New(rand.NewPCG(1, 2))
 	suppressedAtK := 0
@@ -102,6 +105,7 @@ func TestNoisyCountAlsoGuardsK(t *testing.T) {
 // A large cell publishes a mean most of the time, and its 95 % interval covers the true mean
 // about 95 % of the time; a small cell publishes a band instead.
 func TestMeansAreAccurateEnoughOrReplacedByBands(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	nz5, nz6 := newSeededLaplace(5), newSeededLaplace(6)
 	published, covered := 0, 0
@@ -142,6 +146,7 @@ func TestMeansAreAccurateEnoughOrReplacedByBands(t *testing.T) {
 }
 
 func TestBands(t *testing.T) {
+	t.Parallel()
 	for v, want := range map[float64]string{0: "good", 10: "good", 10.1: "fair", 20: "fair", 25: "moderate",
 		25.1: "poor", 50: "poor", 75: "very poor", 75.1: "extremely poor", 800: "extremely poor"} {
 		assert.Equal(t, want, Band(v), "%v", v)

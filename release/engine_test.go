@@ -25,6 +25,7 @@ import (
 )
 
 func TestClosesIsEndOfDayPlusGrace(t *testing.T) {
+	t.Parallel()
 	got, err := release.Closes("2025-03-10", 2)
 	require.NoError(t, err)
 	assert.Equal(t, time.Date(2025, 3, 11, 2, 0, 0, 0, time.UTC), got)
@@ -42,6 +43,7 @@ func TestClosesIsEndOfDayPlusGrace(t *testing.T) {
 // No release before the epoch closes (end of day + grace), exactly one after, and it is
 // stored once, served byte-identically and committed to in the ledger by its hash.
 func TestReleaseOnlyAfterEpochClosesAndOnlyOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var ws []*crypto.Wallet
 	for i := 0; i < k; i++ {
@@ -109,6 +111,7 @@ func TestReleaseOnlyAfterEpochClosesAndOnlyOnce(t *testing.T) {
 }
 
 func TestRunDueReleasesEveryClosedDay(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	days := []string{nextDay(t, gridDay, 0), nextDay(t, gridDay, 1), nextDay(t, gridDay, 2)}
 	w := e.register(true)
@@ -136,6 +139,7 @@ func TestRunDueReleasesEveryClosedDay(t *testing.T) {
 }
 
 func TestRunDueSkipsPurposesItHasNoKeyFor(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := 0; i < k; i++ {
 		e.resident(gridDay, "n-north", 20)
@@ -184,6 +188,7 @@ func randomValues(rng *rand.Rand, lo, hi float64) []float64 {
 // The release is what the plaintext predicts: the mean of per-resident clamped means,
 // rounded to 0.1; a cell below k shows nothing at all, not even its count.
 func TestReleaseMatchesPlaintext(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rng := rand.New(rand.NewPCG(7, 11))
 
@@ -314,6 +319,7 @@ func publishedRecord(t *testing.T, e *env) map[string]any {
 // Bounding (PRIVACY.md): one resident with 10,000 readings of 999 moves a cell's mean by at
 // most the clamp range / n.
 func TestOneResidentMovesACellByAtMostClampRangeOverN(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rng := rand.New(rand.NewPCG(3, 5))
 	dayWithout, dayWith := gridDay, nextDay(t, gridDay, 1)
@@ -356,6 +362,7 @@ func TestOneResidentMovesACellByAtMostClampRangeOverN(t *testing.T) {
 // Each resident counts in one neighbourhood per day: the one holding most of their readings
 // (ties: the smallest id), with only the readings taken there.
 func TestEachResidentCountsInOneNeighbourhoodPerDay(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var north, south, east [][]float64
 	for i := 0; i < k; i++ {
@@ -411,6 +418,7 @@ func TestEachResidentCountsInOneNeighbourhoodPerDay(t *testing.T) {
 // k counts distinct residents, not uploads: nine residents uploading twice stay suppressed,
 // and a resident's uploads of one day are reduced together.
 func TestRepeatedUploadsCountOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	day2 := nextDay(t, gridDay, 1)
 	var perResident [][]float64
@@ -442,6 +450,7 @@ func TestRepeatedUploadsCountOnce(t *testing.T) {
 // A resident who withdrew before the epoch closed, or never consented, or consented to an
 // older version of the purpose, is not counted.
 func TestOnlyActiveConsentIsCounted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := 0; i < k; i++ {
 		e.resident(gridDay, "n-north", 10)
@@ -462,6 +471,7 @@ func TestOnlyActiveConsentIsCounted(t *testing.T) {
 }
 
 func TestNewPurposeVersionNeedsNewConsent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var old []*crypto.Wallet
 	for i := 0; i < k; i++ {
@@ -492,6 +502,7 @@ func TestNewPurposeVersionNeedsNewConsent(t *testing.T) {
 
 // An envelope of a day only contributes that day's readings, on the grid.
 func TestReadingsOfAnotherDayOrOffTheGridAreIgnored(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	start := mustDay(t, gridDay)
 	for i := 0; i < k; i++ {
@@ -537,6 +548,7 @@ func TestReadingsOfAnotherDayOrOffTheGridAreIgnored(t *testing.T) {
 
 // An envelope the engine cannot open or parse is counted as unreadable, never fatal.
 func TestUnreadableEnvelopesAreCountedNotFatal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := 0; i < k; i++ {
 		e.resident(gridDay, "n-north", 20)
@@ -575,6 +587,7 @@ func TestUnreadableEnvelopesAreCountedNotFatal(t *testing.T) {
 // differential privacy is added, at which point it should be replaced by the noisy arm
 // (success within ±5 µg/m³ in at most 10 % of trials).
 func TestDifferencingSucceedsWithoutNoise_ControlArm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rng := rand.New(rand.NewPCG(2024, 10))
 	others := make([]*crypto.Wallet, k)
@@ -637,6 +650,7 @@ func TestDifferencingSucceedsWithoutNoise_ControlArm(t *testing.T) {
 // A ledger that refuses the release's append (closed) fails RunDue and stores nothing: a
 // release is never stored without being logged.
 func TestReleaseIsNotStoredWhenTheLedgerRefuses(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := 0; i < k; i++ {
 		e.resident(gridDay, "n-north", 20)

@@ -50,6 +50,7 @@ func atHour(t testing.TB, day, cell string, h int, pm25 ...float64) []reading.Re
 // residents are suppressed; it is stored once, logged under its own epoch with its hash, and
 // each resident is charged the daily and the hourly ε once.
 func TestHourlyReleaseOneValuePerResidentPerHour(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.withHours(0.8, 0.2)
 	var perResident [][]float64
@@ -116,6 +117,7 @@ func TestHourlyReleaseOneValuePerResidentPerHour(t *testing.T) {
 // Bounding for hours: one resident with 10,000 readings of 999 in one hour moves that hour's
 // mean by at most the clamp range / n.
 func TestHourlyBounding(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.withHours(0.8, 0.2)
 	for i := 0; i < k; i++ {
@@ -138,6 +140,7 @@ func TestHourlyBounding(t *testing.T) {
 // A purpose without an hourly share publishes no hourly release, and one whose daily and
 // hourly shares exceed MaxEpsilon is refused.
 func TestHourlyReleaseNeedsABudgetWithinTheDay(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := 0; i < k; i++ {
 		e.resident(gridDay, "n-north", 20)
@@ -161,6 +164,7 @@ func TestHourlyReleaseNeedsABudgetWithinTheDay(t *testing.T) {
 // A resident over the weekly budget is left out of both releases of the day, and the engine
 // logs how many were left out — never who.
 func TestOverBudgetIsLoggedWithoutResidentIDs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.withHours(0.8, 0.2)
 	p := e.purpose

@@ -50,6 +50,7 @@ func differencingHours(t *testing.T, n noise.Noise, resolution float64, trials i
 }
 
 func TestHourlyDifferencingAttackFailsWithNoise(t *testing.T) {
+	t.Parallel()
 	rate := differencingHours(t, newSeededLaplace(101), 0.1, 100)
 	t.Logf("hourly attack success with Laplace noise: %.1f %%", 100*rate)
 	assert.LessOrEqual(t, rate, 0.10, "PRIVACY.md: success within ±5 µg/m³ must stay ≤ 10 %% of trials")
@@ -58,6 +59,7 @@ func TestHourlyDifferencingAttackFailsWithNoise(t *testing.T) {
 // Control arms: exact means (which is also k alone, 1,000 residents being far above k) let
 // the same attack recover the victim's hour.
 func TestHourlyDifferencingAttackSucceedsWithoutNoise_ControlArm(t *testing.T) {
+	t.Parallel()
 	rate := differencingHours(t, noNoise{}, 1e-9, 50)
 	assert.GreaterOrEqual(t, rate, 0.9, "without noise the attacker must recover the victim")
 }
@@ -65,6 +67,7 @@ func TestHourlyDifferencingAttackSucceedsWithoutNoise_ControlArm(t *testing.T) {
 // k alone, with the values rounded as published: the attack still succeeds often, which is
 // why the noise is needed.
 func TestHourlyDifferencingKAloneRounded_ControlArm(t *testing.T) {
+	t.Parallel()
 	rate := differencingHours(t, noNoise{}, 0.1, 50)
 	t.Logf("k alone, rounded to 0.1: %.1f %%", 100*rate)
 	assert.Greater(t, rate, 0.10, "rounding alone does not stop the attack")
@@ -72,6 +75,7 @@ func TestHourlyDifferencingKAloneRounded_ControlArm(t *testing.T) {
 
 // A suppressed hour carries nothing, and the noisy count also guards k.
 func TestHourlySuppressionCarriesNothing(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	p := params(newSeededLaplace(102))
 	p.Epsilon = 0.2

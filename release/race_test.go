@@ -32,6 +32,7 @@ func (h *hookIdentity) Unwrap(s []*age.Stanza) ([]byte, error) {
 // (ErrEpochClosed) or be counted in that release. Today it is neither: it is stored, the
 // client is told it was accepted, and the release published without it.
 func TestShareCopyAcceptedDuringReleaseIsCounted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := 0; i < k; i++ {
 		e.resident(gridDay, "n-north", 20)
@@ -63,6 +64,7 @@ func TestShareCopyAcceptedDuringReleaseIsCounted(t *testing.T) {
 
 // A purpose whose policy asks for k below the minimum is never released.
 func TestPurposeBelowMinimumKIsNotReleased(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	loose := e.purpose
 	loose.Version, loose.Release.K = 2, release.MinK-1

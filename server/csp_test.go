@@ -12,6 +12,7 @@ import (
 // TestOnlyTheWalletRunsScript checks the content security policies: every page and answer
 // forbids script, except the wallet page, which allows only its own.
 func TestOnlyTheWalletRunsScript(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, nil)
 	for _, path := range []string{"/", "/air", "/petitions", "/ledger", "/api/v1/purposes", "/nowhere"} {
 		csp := n.do(t, "GET", path, "").Header.Get("Content-Security-Policy")

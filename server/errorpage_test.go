@@ -19,6 +19,7 @@ const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*
 // TestMistypedPagesAnswerTheErrorPage checks that a browser asking for a page that does not
 // exist gets the site's 404 page, in its language and under the pages' security headers.
 func TestMistypedPagesAnswerTheErrorPage(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, nil)
 	for _, path := range []string{"/petition", "/airquality", "/nowhere", "/air/nope", "/wallet/static/0/wallet.js"} {
 		resp := n.do(t, "GET", path, "", "Accept", browserAccept)
@@ -48,6 +49,7 @@ func TestMistypedPagesAnswerTheErrorPage(t *testing.T) {
 // TestErrorPageNeverEchoesTheRequest asks for a path, a query and a language cookie that
 // carry markup: the 404 page repeats none of them.
 func TestErrorPageNeverEchoesTheRequest(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, nil)
 	for _, target := range []string{"/<script>x</script>", "/%3Cscript%3Ex%3C/script%3E", "/nowhere?q=<script>x</script>", "/x\"><img/src=x/onerror=alert(1)>"} {
 		req := httptest.NewRequest("GET", "/", nil)
@@ -70,6 +72,7 @@ func TestErrorPageNeverEchoesTheRequest(t *testing.T) {
 // metrics answer errors as JSON even to a browser, and that elsewhere the Accept header
 // decides: a client that prefers JSON gets JSON, one that says nothing (curl) gets the page.
 func TestMachinePathsAnswerJSONErrors(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, nil)
 	for _, c := range []struct {
 		path, accept string
@@ -109,6 +112,7 @@ func TestMachinePathsAnswerJSONErrors(t *testing.T) {
 // TestErrorHandlerNegotiates checks the error handler's choice on its own, with a stand-in
 // page: fixed statuses either way, the detail only in the log, and JSON when the page fails.
 func TestErrorHandlerNegotiates(t *testing.T) {
+	t.Parallel()
 	var pageErr error
 	page := func(c *fiber.Ctx, status int) error {
 		if pageErr != nil {
@@ -151,6 +155,7 @@ func TestErrorHandlerNegotiates(t *testing.T) {
 }
 
 func TestMachinePath(t *testing.T) {
+	t.Parallel()
 	for path, want := range map[string]bool{
 		"/api": true, "/api/v1/purposes": true, "/healthz": true, "/readyz": true, "/metrics": true,
 		"/ledger/checkpoint": true, "/ledger/tile/0/000": true,

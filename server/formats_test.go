@@ -16,6 +16,7 @@ func f(v float64) *float64 { return &v }
 // The OpenAQ v3-like answers carry one result per published mean, with OpenAQ's field names,
 // and nothing of a suppressed cell or of a band-only figure.
 func TestOpenAQShapes(t *testing.T) {
+	t.Parallel()
 	grid, err := geo.Parse(geo.Default())
 	require.NoError(t, err)
 	day, err := json.Marshal(release.AirDay{Purpose: "air", Epoch: "2026-10-02", K: 10, Noise: "Laplace", Epsilon: 0.8,

@@ -82,6 +82,7 @@ func readBody(t *testing.T, resp *http.Response) string {
 // every POST route, answered 429 rate_limited with Retry-After, not applied to GET nor to the
 // admin token.
 func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, func(c *Config) { c.RateLimit = 2 })
 	for range 2 {
 		resp := n.do(t, "POST", "/api/v1/statements", `{"statement":`)
@@ -107,6 +108,7 @@ func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 // TestRateLimitPerClientBehindProxy checks that behind a trusted proxy each client IP from the
 // proxy header has its own allowance, and that the header is ignored from untrusted peers.
 func TestRateLimitPerClientBehindProxy(t *testing.T) {
+	t.Parallel()
 	// app.Test connections come from 0.0.0.0.
 	trusted := newTestNode(t, func(c *Config) {
 		c.RateLimit, c.ProxyHeader, c.TrustedProxies = 1, "X-Real-IP", []string{"0.0.0.0"}
@@ -126,6 +128,7 @@ func TestRateLimitPerClientBehindProxy(t *testing.T) {
 
 // TestRateLimitZeroDisables checks that RateLimit 0 lets every request through.
 func TestRateLimitZeroDisables(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, nil)
 	for i := range 50 {
 		resp := n.do(t, "POST", "/api/v1/statements", `{`)
@@ -137,6 +140,7 @@ func TestRateLimitZeroDisables(t *testing.T) {
 // TestMetricsLabelsHoldNoRequestValues sends requests full of identifying values and checks
 // that every label of every series is a route pattern, a method, a status or an error code.
 func TestMetricsLabelsHoldNoRequestValues(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, nil)
 	secrets := []string{"c-secretcitizen42", "secret-petition-7", "987654321", "nowhere-secret"}
 	assert.Equal(t, 404, n.do(t, "GET", "/api/v1/petitions/secret-petition-7", "").StatusCode)
@@ -212,6 +216,7 @@ func TestMetricsLabelsHoldNoRequestValues(t *testing.T) {
 
 // TestReadyzFollowsReady checks /readyz against Config.Ready.
 func TestReadyzFollowsReady(t *testing.T) {
+	t.Parallel()
 	var ready atomic.Bool
 	n := newTestNode(t, func(c *Config) { c.Ready = ready.Load })
 	resp := n.do(t, "GET", "/readyz", "")
@@ -227,6 +232,7 @@ func TestReadyzFollowsReady(t *testing.T) {
 // that loads into an empty database holding the same ledger, and a checksum trailer that
 // matches the body.
 func TestBackupStreamsWithChecksumTrailer(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, nil)
 	for i := range 20 {
 		e, err := api.Entry{Type: api.EntryInvite, Hash: state.Hash(fmt.Appendf(nil, "invite-%d", i))}.Marshal()
@@ -259,6 +265,7 @@ func TestBackupStreamsWithChecksumTrailer(t *testing.T) {
 // TestBackupFailureSendsNoChecksum checks that a backup that fails half-way ends without the
 // trailer, so the client cannot mistake it for a complete one.
 func TestBackupFailureSendsNoChecksum(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, func(c *Config) { c.DB = failingDB{} })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -292,6 +299,7 @@ func (failingDB) Backup(w io.Writer, _ uint64) (uint64, error) {
 // outlive the server's shutdown: the Backuper's blocked write fails once the shutdown timeout
 // has passed.
 func TestBackupStoppedByShutdown(t *testing.T) {
+	t.Parallel()
 	ended := make(chan error, 1)
 	n := newTestNode(t, func(c *Config) { c.DB = endlessDB{ended} })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -358,6 +366,7 @@ func (n *testNode) registered(t *testing.T) *crypto.Wallet {
 // citizen_rate_limited with Retry-After; other residents keep theirs; and requests whose
 // signature does not verify never spend a resident's allowance.
 func TestCitizenRateLimit(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, func(c *Config) { c.CitizenLimit = 2 })
 	alice, bob := n.registered(t), n.registered(t)
 	export := crypto.Statement{Type: crypto.TypeVaultExport}
@@ -390,6 +399,7 @@ func TestCitizenRateLimit(t *testing.T) {
 // each is refused as stale or replayed, and none spends the resident's allowance, so nobody
 // can lock a resident out of uploading by replaying their public signatures.
 func TestReplaysSpendNoAllowance(t *testing.T) {
+	t.Parallel()
 	n := newTestNode(t, func(c *Config) { c.CitizenLimit = 3 })
 	alice := n.registered(t)
 

@@ -137,6 +137,7 @@ func treesPetition(opens time.Time) api.Petition {
 // TestPetitionRefusalsEachHaveTheirOwnCode signs, withdraws and re-signs, and sends every kind
 // of refused statement: each gets its own status and code, and the count never moves.
 func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
+	t.Parallel()
 	n := newPetitionNode(t)
 	org := n.organiser(t)
 	alice, bob := n.resident(t, "old-town"), n.resident(t, "old-town")
@@ -269,6 +270,7 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 // TestConcurrentSignaturesCountOnce sends the same resident's signature many times at once,
 // under their nullifier and others: exactly one is accepted.
 func TestConcurrentSignaturesCountOnce(t *testing.T) {
+	t.Parallel()
 	n := newPetitionNode(t)
 	org := n.organiser(t)
 	alice := n.resident(t, "old-town")
@@ -303,6 +305,7 @@ func TestConcurrentSignaturesCountOnce(t *testing.T) {
 // by the operator, required to create a petition, and only the petition's organiser enters
 // its paper signatures, which are shown apart from the online ones.
 func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
+	t.Parallel()
 	n := newPetitionNode(t)
 	ann := n.resident(t, "old-town")
 	p := treesPetition(n.clock.Now().Add(-time.Minute))
@@ -422,6 +425,7 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 // withdrawn answers are not tallied, and the breakdown is released once, after the close,
 // under the k rule.
 func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
+	t.Parallel()
 	n := newPetitionNode(t)
 	org := n.organiser(t)
 	p := treesPetition(n.clock.Now().Add(-time.Minute))
@@ -537,6 +541,7 @@ func (exactCount) String() string { return "none" }
 // questions, one of whose tally identity cannot be read: the other's breakdown is released
 // all the same, and the run reports the one it could not release.
 func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
+	t.Parallel()
 	n := newPetitionNode(t)
 	org := n.organiser(t)
 	for _, id := range []string{"trees", "benches"} {

@@ -56,6 +56,7 @@ func call(t *testing.T, app *fiber.App, method, path, ctype, body string) (int, 
 }
 
 func TestErrorsAreJSONWithFixedMessages(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	app := errorApp(&logs)
 	for _, c := range []struct {
@@ -85,6 +86,7 @@ func TestErrorsAreJSONWithFixedMessages(t *testing.T) {
 }
 
 func TestInviteCodes(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
 		code := newInviteCode()
@@ -95,6 +97,7 @@ func TestInviteCodes(t *testing.T) {
 }
 
 func TestReleaseDownloads(t *testing.T) {
+	t.Parallel()
 	pm := 12.3
 	d := release.AirDay{Epoch: "2026-10-01", K: 10, Noise: "none", Cells: []release.Cell{
 		{Neighbourhood: "old-town", Contributors: 12, PM25: &pm},
@@ -136,6 +139,7 @@ func TestReleaseDownloads(t *testing.T) {
 }
 
 func TestFiberErrorsMapToFixedAnswers(t *testing.T) {
+	t.Parallel()
 	assert.Equal(t, errTooLarge, fromFiber(fiber.StatusRequestEntityTooLarge))
 	assert.Equal(t, errContentType, fromFiber(fiber.StatusUnsupportedMediaType))
 	assert.Equal(t, "bad_request", fromFiber(fiber.StatusTeapot).code)

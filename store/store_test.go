@@ -143,6 +143,7 @@ func snapshot(t *testing.T, db *badger.DB) map[string]string {
 }
 
 func TestPutContributionStoresEveryEnvelope(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	put(t, s, alice, "n1",
 		vault(alice, day2, "v"), share(alice, air, day2, "s"), share(alice, airx, day2, "x"),
@@ -161,6 +162,7 @@ func TestPutContributionStoresEveryEnvelope(t *testing.T) {
 }
 
 func TestReplayedNonceChangesNothing(t *testing.T) {
+	t.Parallel()
 	s, db := newStore(t)
 	put(t, s, alice, "n1", share(alice, air, day1, "first"), vault(alice, day1, "first"))
 	before := snapshot(t, db)
@@ -179,6 +181,7 @@ func TestReplayedNonceChangesNothing(t *testing.T) {
 }
 
 func TestShareCopyOfReleasedDayIsRefusedWholeContribution(t *testing.T) {
+	t.Parallel()
 	s, db, lg := openStore(t)
 	markReleased(t, lg, air, day2)
 	before := snapshot(t, db)
@@ -206,6 +209,7 @@ func TestShareCopyOfReleasedDayIsRefusedWholeContribution(t *testing.T) {
 }
 
 func TestEmptyContributionOnlyConsumesItsNonce(t *testing.T) {
+	t.Parallel()
 	s, db := newStore(t)
 	before := len(snapshot(t, db))
 	put(t, s, alice, "n1")
@@ -214,6 +218,7 @@ func TestEmptyContributionOnlyConsumesItsNonce(t *testing.T) {
 }
 
 func TestDaysAreDistinctAndOrdered(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	put(t, s, bob, "n1", share(bob, air, "2025-03-12", "a"), share(bob, air, "2025-03-01", "a"))
 	put(t, s, alice, "n1", share(alice, air, "2025-03-12", "b"), share(alice, air, "2025-03-10", "b"))
@@ -226,6 +231,7 @@ func TestDaysAreDistinctAndOrdered(t *testing.T) {
 }
 
 func TestShareCopiesOfADay(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	put(t, s, bob, "n1", share(bob, air, day1, "1"))
 	put(t, s, alice, "n1", share(alice, air, day1, "1"), share(alice, air, day2, "1"))
@@ -246,6 +252,7 @@ func TestShareCopiesOfADay(t *testing.T) {
 }
 
 func TestVaultCopiesOfOneResidentInDayOrder(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	put(t, s, alice, "n1", vault(alice, day3, "1"), vault(alice, day1, "1"))
 	put(t, s, abe, "n1", vault(abe, day2, "1"))
@@ -267,6 +274,7 @@ func TestVaultCopiesOfOneResidentInDayOrder(t *testing.T) {
 }
 
 func TestReleasesAndEpochs(t *testing.T) {
+	t.Parallel()
 	s, _, lg := openStore(t)
 	_, err := s.Release(air, day1)
 	assert.ErrorIs(t, err, store.ErrNotFound)
@@ -288,6 +296,7 @@ func TestReleasesAndEpochs(t *testing.T) {
 }
 
 func TestNonceUsed(t *testing.T) {
+	t.Parallel()
 	s, _, lg := openStore(t)
 	used, err := s.NonceUsed(alice, "n1")
 	require.NoError(t, err)
@@ -306,6 +315,7 @@ func TestNonceUsed(t *testing.T) {
 }
 
 func TestNeighbourhood(t *testing.T) {
+	t.Parallel()
 	s, _, lg := openStore(t)
 	_, err := s.Neighbourhood(alice)
 	assert.ErrorIs(t, err, store.ErrNotFound)
@@ -321,6 +331,7 @@ func TestNeighbourhood(t *testing.T) {
 }
 
 func TestDeleteUnreleasedKeepsReleasedDaysOtherResidentsAndPurposes(t *testing.T) {
+	t.Parallel()
 	s, _, lg := openStore(t)
 	for _, c := range []string{alice, abe, bob} {
 		put(t, s, c, "n1",
@@ -358,6 +369,7 @@ func TestDeleteUnreleasedKeepsReleasedDaysOtherResidentsAndPurposes(t *testing.T
 }
 
 func TestDeleteVault(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	for _, c := range []string{alice, abe} {
 		put(t, s, c, "n1", vault(c, day1, "1"), vault(c, day2, "1"), share(c, air, day1, "1"))
@@ -372,6 +384,7 @@ func TestDeleteVault(t *testing.T) {
 
 // Twenty concurrent uploads of contributions under one nonce: exactly one is stored.
 func TestConcurrentSameNonceExactlyOneWins(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	const n = 20
 	errs := make([]error, n)
@@ -404,6 +417,7 @@ func TestConcurrentSameNonceExactlyOneWins(t *testing.T) {
 
 // Concurrent uploads with distinct nonces all land.
 func TestConcurrentDistinctNoncesAllLand(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	const n = 20
 	var wg sync.WaitGroup
@@ -420,6 +434,7 @@ func TestConcurrentDistinctNoncesAllLand(t *testing.T) {
 // Uploads racing the release of their day: each is either stored whole (and its nonce used)
 // or refused whole with ErrEpochClosed.
 func TestConcurrentUploadsAndReleaseAreAllOrNothing(t *testing.T) {
+	t.Parallel()
 	s, _, lg := openStore(t)
 	const n = 40
 	errs := make([]error, n)
@@ -463,6 +478,7 @@ func TestConcurrentUploadsAndReleaseAreAllOrNothing(t *testing.T) {
 }
 
 func TestOpenBadgerIsDurableAcrossReopen(t *testing.T) {
+	t.Parallel()
 	c := nodetest.New(t, nodetest.Options{Synced: true})
 	put(t, c.Store, alice, "n1", share(alice, air, day1, "1"))
 	c.Reopen(t)
@@ -472,6 +488,7 @@ func TestOpenBadgerIsDurableAcrossReopen(t *testing.T) {
 }
 
 func TestOpenBadgerRefusesAFile(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "not-a-dir")
 	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
 	_, err := store.OpenBadger(store.Options{Dir: file, Logger: slog.New(slog.DiscardHandler)})
@@ -480,6 +497,7 @@ func TestOpenBadgerRefusesAFile(t *testing.T) {
 }
 
 func TestRunValueLogGCStopsWithItsContext(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	var logs bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -503,6 +521,7 @@ func TestRunValueLogGCStopsWithItsContext(t *testing.T) {
 // whole. The sequencer is held until every request has started, so that most of them meet in
 // one batch, on either side of the closing mark.
 func TestUploadsRacingCloseEpochAreReleasedOrRefused(t *testing.T) {
+	t.Parallel()
 	held, hold := make(chan struct{}), make(chan struct{})
 	var commits atomic.Int32
 	s := nodetest.New(t, nodetest.Options{OnCommit: func(int, int, time.Duration, error) {
@@ -553,6 +572,7 @@ func TestUploadsRacingCloseEpochAreReleasedOrRefused(t *testing.T) {
 }
 
 func TestUseNonceRefusesReplays(t *testing.T) {
+	t.Parallel()
 	s, _, lg := openStore(t)
 	require.NoError(t, s.UseNonce(context.Background(), alice, "n1"))
 	assert.ErrorIs(t, s.UseNonce(context.Background(), alice, "n1"), store.ErrReplay)
@@ -566,6 +586,7 @@ func TestUseNonceRefusesReplays(t *testing.T) {
 
 // Writes of private records alone grow no tree and sign no checkpoint.
 func TestPrivateWritesLeaveTheLogAlone(t *testing.T) {
+	t.Parallel()
 	s, db, lg := openStore(t)
 	put(t, s, alice, "n1", share(alice, air, day1, "1"), vault(alice, day1, "1"))
 	require.NoError(t, s.CloseEpoch(context.Background(), air, day2))
@@ -580,6 +601,7 @@ func TestPrivateWritesLeaveTheLogAlone(t *testing.T) {
 }
 
 func TestWritesAfterTheLedgerClosesAreRefused(t *testing.T) {
+	t.Parallel()
 	s, _, lg := openStore(t)
 	require.NoError(t, lg.Close())
 	assert.ErrorIs(t, s.PutContribution(context.Background(), contribution(alice, "n1", vault(alice, day1, "v")), "id"), ledger.ErrClosed)

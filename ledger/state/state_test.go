@@ -126,12 +126,14 @@ func withdraw(petition, nullifier string) api.Entry {
 }
 
 func TestHash(t *testing.T) {
+	t.Parallel()
 	// FIPS 180-2 test vector.
 	assert.Equal(t, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", state.Hash([]byte("abc")))
 	assert.Equal(t, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", state.Hash(nil))
 }
 
 func TestApplyPurposeKeepsEveryVersionAndServesTheLatest(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	_, ok := m.st.Purpose("air")
 	assert.False(t, ok)
@@ -167,6 +169,7 @@ func TestApplyPurposeKeepsEveryVersionAndServesTheLatest(t *testing.T) {
 }
 
 func TestApplyInviteAndRegister(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	r := newResident(t)
 	exists, used := m.st.Invite(r.invite)
@@ -200,6 +203,7 @@ func TestApplyInviteAndRegister(t *testing.T) {
 }
 
 func TestApplyConsentGrantRevokeRegrant(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	r := newResident(t)
 	m.apply(purposeEntry(t, purposeDoc("air", 1)))
@@ -236,6 +240,7 @@ func TestApplyConsentGrantRevokeRegrant(t *testing.T) {
 
 // A newer version of a purpose needs a new consent.
 func TestActiveConsentNeedsTheLatestVersion(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	r := newResident(t)
 	m.apply(purposeEntry(t, purposeDoc("air", 1)))
@@ -259,6 +264,7 @@ func TestActiveConsentNeedsTheLatestVersion(t *testing.T) {
 }
 
 func TestPetitionCountsFollowSignaturesAndWithdrawals(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	doc := petitionDoc("trees")
 	i := m.apply(petitionEntry(t, doc))
@@ -308,6 +314,7 @@ func TestPetitionCountsFollowSignaturesAndWithdrawals(t *testing.T) {
 }
 
 func TestPetitionTimelinePaperAndTotal(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	m.apply(petitionEntry(t, petitionDoc("trees")))
 	m.apply(signOn("trees", "n1", "2025-03-02"))
@@ -344,6 +351,7 @@ func TestPetitionTimelinePaperAndTotal(t *testing.T) {
 }
 
 func TestOrganiserRole(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	assert.False(t, m.st.IsOrganiser("c-ann"))
 	m.apply(api.Entry{Type: api.EntryOrganiserGrant, Citizen: "c-ann"})
@@ -356,6 +364,7 @@ func TestOrganiserRole(t *testing.T) {
 }
 
 func TestPetitionsMostRecentFirst(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	for _, id := range []string{"b-first", "a-second", "c-third"} {
 		m.apply(petitionEntry(t, petitionDoc(id)))
@@ -369,6 +378,7 @@ func TestPetitionsMostRecentFirst(t *testing.T) {
 }
 
 func TestPetitionOpenWindow(t *testing.T) {
+	t.Parallel()
 	p := petitionDoc("trees")
 	assert.False(t, p.Open(p.Opens.Add(-time.Nanosecond)))
 	assert.True(t, p.Open(p.Opens), "opens is inclusive")
@@ -379,6 +389,7 @@ func TestPetitionOpenWindow(t *testing.T) {
 // go-memdb does not copy what is inserted: a pointer handed out before a signature must keep
 // showing the counts it had.
 func TestInsertedObjectsAreNeverMutated(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	m.apply(petitionEntry(t, petitionDoc("trees")))
 	m.apply(sign("trees", "n1"))
@@ -400,6 +411,7 @@ func TestInsertedObjectsAreNeverMutated(t *testing.T) {
 }
 
 func TestApplyReleaseEntryIsAccepted(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	m.apply(api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 1, Epoch: "2025-03-01", Hash: hashOf("x")})
 	assert.Zero(t, m.notApplied(), m.logs.String())
@@ -409,6 +421,7 @@ func TestApplyReleaseEntryIsAccepted(t *testing.T) {
 // Malformed or inapplicable entries are logged and skipped; they never panic and never leave
 // part of their effect behind.
 func TestMalformedEntriesAreSkipped(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	r := newResident(t)
 	m.apply(purposeEntry(t, purposeDoc("air", 1)))
@@ -482,6 +495,7 @@ func mustMarshal(t *testing.T, e api.Entry) []byte {
 }
 
 func TestReserveRefusesOverlappingKeysUntilReleased(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	release, err := m.st.Reserve("nonce|a|1", "consent|a|air")
 	require.NoError(t, err)
@@ -503,6 +517,7 @@ func TestReserveRefusesOverlappingKeysUntilReleased(t *testing.T) {
 }
 
 func TestReserveUnderContentionAdmitsOne(t *testing.T) {
+	t.Parallel()
 	m := newModel(t)
 	const n = 50
 	var wg sync.WaitGroup
@@ -583,6 +598,7 @@ func viewOf(st *state.State, rs []resident, nullifiers []string) view {
 
 // Replay after a restart rebuilds exactly the model the sequencer built live.
 func TestReplayRebuildsTheSameState(t *testing.T) {
+	t.Parallel()
 	n := nodetest.New(t, nodetest.Options{})
 
 	var rs []resident
@@ -640,6 +656,7 @@ func TestReplayRebuildsTheSameState(t *testing.T) {
 }
 
 func TestReplayStopsWithItsContext(t *testing.T) {
+	t.Parallel()
 	n := nodetest.New(t, nodetest.Options{})
 	n.Append(t, purposeEntry(t, purposeDoc("air", 1)))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -651,6 +668,7 @@ func TestReplayStopsWithItsContext(t *testing.T) {
 
 // Reads while the sequencer applies entries are safe (run with -race).
 func TestConcurrentAppendsAndReads(t *testing.T) {
+	t.Parallel()
 	n := nodetest.New(t, nodetest.Options{})
 	n.Append(t, petitionEntry(t, petitionDoc("trees")))
 	const signers = 40
