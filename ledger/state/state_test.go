@@ -101,6 +101,15 @@ func newResident(t *testing.T) resident {
 	return resident{w: w, id: w.CitizenID(), invite: hashOf("invite for " + w.CitizenID())}
 }
 
+// airResident is a model that knows the air purpose at version 1 and one registered resident.
+func airResident(t *testing.T) (*model, resident) {
+	t.Helper()
+	m, r := newModel(t), newResident(t)
+	m.apply(purposeEntry(t, purposeDoc("air", 1)))
+	m.apply(r.register())
+	return m, r
+}
+
 func (r resident) register() api.Entry {
 	return api.Entry{Type: api.EntryRegister, Citizen: r.id, SigningKey: crypto.EncodeKey(r.w.SigningPublicKey()),
 		Recipient: r.w.Recipient().String(), Hash: r.invite, IssuedAt: "2025-03-01T10:00:00Z", Nonce: "reg-" + r.id}
@@ -204,10 +213,7 @@ func TestApplyInviteAndRegister(t *testing.T) {
 
 func TestApplyConsentGrantRevokeRegrant(t *testing.T) {
 	t.Parallel()
-	m := newModel(t)
-	r := newResident(t)
-	m.apply(purposeEntry(t, purposeDoc("air", 1)))
-	m.apply(r.register())
+	m, r := airResident(t)
 	assert.False(t, m.st.ActiveConsent(r.id, "air"))
 	_, ok := m.st.Consent(r.id, "air")
 	assert.False(t, ok)
@@ -241,10 +247,7 @@ func TestApplyConsentGrantRevokeRegrant(t *testing.T) {
 // A newer version of a purpose needs a new consent.
 func TestActiveConsentNeedsTheLatestVersion(t *testing.T) {
 	t.Parallel()
-	m := newModel(t)
-	r := newResident(t)
-	m.apply(purposeEntry(t, purposeDoc("air", 1)))
-	m.apply(r.register())
+	m, r := airResident(t)
 	m.apply(r.consent(true, "air", 1, false, "2025-03-02T10:00:00Z"))
 	require.True(t, m.st.ActiveConsent(r.id, "air"))
 
