@@ -3,8 +3,6 @@ package state_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -83,11 +81,6 @@ func petitionEntry(t *testing.T, p api.Petition) api.Entry {
 		Citizen: "c-organiser", Recipient: "age1tally"}
 }
 
-func hashOf(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
 type resident struct {
 	w      *crypto.Wallet
 	id     string
@@ -98,7 +91,7 @@ func newResident(t *testing.T) resident {
 	t.Helper()
 	w, err := crypto.NewWallet()
 	require.NoError(t, err)
-	return resident{w: w, id: w.CitizenID(), invite: hashOf("invite for " + w.CitizenID())}
+	return resident{w: w, id: w.CitizenID(), invite: state.Hash([]byte("invite for " + w.CitizenID()))}
 }
 
 // airResident is a model that knows the air purpose at version 1 and one registered resident.
@@ -416,7 +409,7 @@ func TestInsertedObjectsAreNeverMutated(t *testing.T) {
 func TestApplyReleaseEntryIsAccepted(t *testing.T) {
 	t.Parallel()
 	m := newModel(t)
-	m.apply(api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 1, Epoch: "2025-03-01", Hash: hashOf("x")})
+	m.apply(api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 1, Epoch: "2025-03-01", Hash: state.Hash([]byte("x"))})
 	assert.Zero(t, m.notApplied(), m.logs.String())
 	assert.Empty(t, m.st.Purposes())
 }
@@ -629,7 +622,7 @@ func TestReplayRebuildsTheSameState(t *testing.T) {
 	}
 	n.Append(t, withdraw("trees", "n1"))
 	n.Append(t, sign("bikes", "n0"))
-	n.Append(t, api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 2, Epoch: "2025-03-04", Hash: hashOf("r")})
+	n.Append(t, api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 2, Epoch: "2025-03-04", Hash: state.Hash([]byte("r"))})
 	live := viewOf(n.State, rs, nullifiers)
 	size := n.Ledger.Size()
 
