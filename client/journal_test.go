@@ -22,6 +22,24 @@ func journalReadings(n int) []reading.Reading {
 	return rs
 }
 
+// record opens the journal at path, records rs and closes it again.
+func record(t *testing.T, path string, rs []reading.Reading) {
+	t.Helper()
+	j, err := OpenJournal(path)
+	require.NoError(t, err)
+	require.NoError(t, j.Record(rs))
+	require.NoError(t, j.Close())
+}
+
+// reopen opens the journal at path for the rest of the test.
+func reopen(t *testing.T, path string) *Journal {
+	t.Helper()
+	j, err := OpenJournal(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
 func TestJournalRemembersAcknowledgedReadingsAcrossOpens(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "wallet.imported")
@@ -38,9 +56,7 @@ func TestJournalRemembersAcknowledgedReadingsAcrossOpens(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 
-	j, err = OpenJournal(path)
-	require.NoError(t, err)
-	defer j.Close()
+	j = reopen(t, path)
 	assert.Equal(t, 4, j.Len())
 	todo, skipped = j.Split(append(rs, rs[7])) // a reading listed twice is sent once
 	assert.Equal(t, rs[4:], todo)
@@ -56,10 +72,7 @@ func TestJournalIgnoresATornLastLine(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "wallet.imported")
 	rs := journalReadings(3)
-	j, err := OpenJournal(path)
-	require.NoError(t, err)
-	require.NoError(t, j.Record(rs[:2]))
-	require.NoError(t, j.Close())
+	record(t, path, rs[:2])
 	// A crash in the middle of a write leaves half a line.
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
@@ -67,16 +80,13 @@ func TestJournalIgnoresATornLastLine(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	j, err = OpenJournal(path)
+	j, err := OpenJournal(path)
 	require.NoError(t, err)
 	assert.Equal(t, 2, j.Len())
 	require.NoError(t, j.Record(rs[2:]))
 	require.NoError(t, j.Close())
 
-	j, err = OpenJournal(path)
-	require.NoError(t, err)
-	defer j.Close()
-	assert.Equal(t, 3, j.Len(), "the next record starts on a clean line")
+	assert.Equal(t, 3, reopen(t, path).Len(), "the next record starts on a clean line")
 }
 
 // TestJournalTornBeforeItsNewline tears a write after a whole digest but before its newline:
@@ -86,25 +96,16 @@ func TestJournalTornBeforeItsNewline(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "wallet.imported")
 	rs := journalReadings(4)
-	j, err := OpenJournal(path)
-	require.NoError(t, err)
-	require.NoError(t, j.Record(rs[:3]))
-	require.NoError(t, j.Close())
+	record(t, path, rs[:3])
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, b[:len(b)-1], 0o600)) // the last newline never reached the disk
 
-	j, err = OpenJournal(path)
-	require.NoError(t, err)
-	require.NoError(t, j.Record(rs[3:]))
-	require.NoError(t, j.Close())
+	record(t, path, rs[3:])
 	b, err = os.ReadFile(path)
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "\x00")
 
-	j, err = OpenJournal(path)
-	require.NoError(t, err)
-	defer j.Close()
-	todo, _ := j.Split(rs)
+	todo, _ := reopen(t, path).Split(rs)
 	assert.Len(t, todo, 1, "only the reading whose line was torn is sent again")
 }

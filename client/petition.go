@@ -108,31 +108,38 @@ func SignDocument(w *crypto.Wallet, typ, petition string, doc any) (crypto.Signe
 
 // CreatePetition logs a petition document signed by the wallet of an organiser.
 func (c *Client) CreatePetition(ctx context.Context, w *crypto.Wallet, p api.Petition) (Answer, error) {
-	signed, body, err := SignDocument(w, crypto.TypePetitionCreate, p.ID, p)
-	if err != nil {
-		return Answer{}, err
-	}
-	req := struct {
-		crypto.SignedStatement
-		Petition json.RawMessage `json:"petition"`
-	}{signed, body}
-	var a Answer
-	err = c.do(ctx, http.MethodPost, "/api/v1/petitions", "", req, &a)
-	return a, err
+	return c.postDocument(ctx, w, crypto.TypePetitionCreate, p.ID, p, "/api/v1/petitions")
 }
 
 // EnterPaper logs a count of paper signatures, signed by the petition's organiser.
 func (c *Client) EnterPaper(ctx context.Context, w *crypto.Wallet, paper api.Paper) (Answer, error) {
-	signed, body, err := SignDocument(w, crypto.TypePetitionPaper, paper.Petition, paper)
+	return c.postDocument(ctx, w, crypto.TypePetitionPaper, paper.Petition, paper,
+		"/api/v1/petitions/"+url.PathEscape(paper.Petition)+"/paper")
+}
+
+// documentRequest is an organiser's signed statement with the document it names: a petition
+// for petition.create, a paper count for petition.paper.
+type documentRequest struct {
+	crypto.SignedStatement
+	Petition json.RawMessage `json:"petition,omitempty"`
+	Paper    json.RawMessage `json:"paper,omitempty"`
+}
+
+// postDocument signs an organiser's statement of type typ about a petition over doc, and
+// posts the statement with the document to path.
+func (c *Client) postDocument(ctx context.Context, w *crypto.Wallet, typ, petition string, doc any, path string) (Answer, error) {
+	signed, body, err := SignDocument(w, typ, petition, doc)
 	if err != nil {
 		return Answer{}, err
 	}
-	req := struct {
-		crypto.SignedStatement
-		Paper json.RawMessage `json:"paper"`
-	}{signed, body}
+	req := documentRequest{SignedStatement: signed}
+	if typ == crypto.TypePetitionPaper {
+		req.Paper = body
+	} else {
+		req.Petition = body
+	}
 	var a Answer
-	err = c.do(ctx, http.MethodPost, "/api/v1/petitions/"+url.PathEscape(paper.Petition)+"/paper", "", req, &a)
+	err = c.do(ctx, http.MethodPost, path, "", req, &a)
 	return a, err
 }
 

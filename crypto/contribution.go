@@ -3,7 +3,6 @@ package crypto
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 )
@@ -35,22 +34,11 @@ type SignedContribution struct {
 
 // Canonical returns the contribution's canonical bytes, after checking every field.
 func (c Contribution) Canonical() ([]byte, error) {
-	for _, f := range []struct{ name, v string }{
-		{"citizen", c.Citizen}, {"issued_at", c.IssuedAt}, {"nonce", c.Nonce},
-	} {
-		if err := checkField(f.name, f.v); err != nil {
-			return nil, err
-		}
-	}
+	fields := []field{{"citizen", c.Citizen}, {"issued_at", c.IssuedAt}, {"nonce", c.Nonce}}
 	for _, e := range c.Envelopes {
-		if err := checkField("day", e.Day); err != nil {
-			return nil, err
-		}
-		if err := checkField("purpose", e.Purpose); err != nil {
-			return nil, err
-		}
+		fields = append(fields, field{"day", e.Day}, field{"purpose", e.Purpose})
 	}
-	return canonical(c)
+	return canonical(c, fields)
 }
 
 // ID is a stable identifier of the contribution: the first 16 bytes of SHA-256 over its
@@ -71,11 +59,11 @@ func idOf(canonical []byte) string {
 // SignContribution fills in the citizen id and signs c with the wallet's key.
 func (w *Wallet) SignContribution(c Contribution) (SignedContribution, error) {
 	c.Citizen = w.CitizenID()
-	msg, err := c.Canonical()
+	sig, err := w.signMessage(domainContribution, c)
 	if err != nil {
 		return SignedContribution{}, fmt.Errorf("crypto: sign contribution: %w", err)
 	}
-	return SignedContribution{Contribution: c, Signature: base64.StdEncoding.EncodeToString(w.sign(domainContribution, msg))}, nil
+	return SignedContribution{Contribution: c, Signature: sig}, nil
 }
 
 // Verify checks the signature against pub and that pub is the key of the contribution's citizen.
@@ -87,14 +75,8 @@ func (s SignedContribution) Verify(pub ed25519.PublicKey) error {
 // VerifyID is Verify that also returns the contribution's ID, encoding it canonically once
 // for both (the server does this for every upload).
 func (s SignedContribution) VerifyID(pub ed25519.PublicKey) (string, error) {
-	if CitizenID(pub) != s.Contribution.Citizen {
-		return "", ErrBadSignature
-	}
-	msg, err := s.Contribution.Canonical()
+	msg, err := verifyMessage(pub, domainContribution, s.Contribution.Citizen, s.Contribution, s.Signature)
 	if err != nil {
-		return "", err
-	}
-	if err := verify(pub, domainContribution, msg, s.Signature); err != nil {
 		return "", err
 	}
 	return idOf(msg), nil

@@ -31,9 +31,18 @@ func signingInput(domain string, msg []byte) []byte {
 	return append(append(in, domain...), msg...)
 }
 
-// canonical marshals v as canonical JSON (see the package comment). v must be a struct whose
-// fields are declared in lexicographic JSON key order.
-func canonical(v any) ([]byte, error) {
+// field is a string field of a signed message: its JSON key and its value.
+type field struct{ name, v string }
+
+// canonical checks every string field of v (see checkField) and marshals v as canonical JSON
+// (see the package comment). v must be a struct whose fields are declared in lexicographic
+// JSON key order.
+func canonical(v any, fields []field) ([]byte, error) {
+	for _, f := range fields {
+		if err := checkField(f.name, f.v); err != nil {
+			return nil, err
+		}
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -67,6 +76,33 @@ func NewNonce() string {
 
 // Now formats the current time as statements carry it.
 func Now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+// message is what a resident signs, a statement or a contribution, in its canonical bytes.
+type message interface {
+	Canonical() ([]byte, error)
+}
+
+// signMessage signs m's canonical bytes for domain, returning the signature in standard base64.
+func (w *Wallet) signMessage(domain string, m message) (string, error) {
+	msg, err := m.Canonical()
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(w.sign(domain, msg)), nil
+}
+
+// verifyMessage checks that pub is the key of citizen and that sig is its signature of m's
+// canonical bytes for domain, and returns those bytes.
+func verifyMessage(pub ed25519.PublicKey, domain, citizen string, m message, sig string) ([]byte, error) {
+	if CitizenID(pub) != citizen {
+		return nil, ErrBadSignature
+	}
+	msg, err := m.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	return msg, verify(pub, domain, msg, sig)
+}
 
 func verify(pub ed25519.PublicKey, domain string, msg []byte, sig string) error {
 	s, err := base64.StdEncoding.DecodeString(sig)

@@ -3,7 +3,6 @@ package crypto
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 )
@@ -58,39 +57,28 @@ type SignedStatement struct {
 
 // Canonical returns the statement's canonical bytes, after checking every field.
 func (s Statement) Canonical() ([]byte, error) {
-	for _, f := range []struct{ name, v string }{
+	return canonical(s, []field{
 		{"citizen", s.Citizen}, {"document", s.Document}, {"invite", s.Invite}, {"issued_at", s.IssuedAt},
 		{"neighbourhood", s.Neighbourhood}, {"nonce", s.Nonce}, {"nullifier", s.Nullifier}, {"petition", s.Petition},
 		{"purpose", s.Purpose}, {"recipient", s.Recipient}, {"signing_key", s.SigningKey},
 		{"type", s.Type},
-	} {
-		if err := checkField(f.name, f.v); err != nil {
-			return nil, err
-		}
-	}
-	return canonical(s)
+	})
 }
 
 // SignStatement fills in the citizen id and signs s with the wallet's key.
 func (w *Wallet) SignStatement(s Statement) (SignedStatement, error) {
 	s.Citizen = w.CitizenID()
-	msg, err := s.Canonical()
+	sig, err := w.signMessage(domainStatement, s)
 	if err != nil {
 		return SignedStatement{}, fmt.Errorf("crypto: sign statement: %w", err)
 	}
-	return SignedStatement{Statement: s, Signature: base64.StdEncoding.EncodeToString(w.sign(domainStatement, msg))}, nil
+	return SignedStatement{Statement: s, Signature: sig}, nil
 }
 
 // Verify checks the signature against pub and that pub is the key of the statement's citizen.
 func (s SignedStatement) Verify(pub ed25519.PublicKey) error {
-	if CitizenID(pub) != s.Statement.Citizen {
-		return ErrBadSignature
-	}
-	msg, err := s.Statement.Canonical()
-	if err != nil {
-		return err
-	}
-	return verify(pub, domainStatement, msg, s.Signature)
+	_, err := verifyMessage(pub, domainStatement, s.Statement.Citizen, s.Statement, s.Signature)
+	return err
 }
 
 // DocumentHash is the value of a statement's Document field for a body: the lower-case hex

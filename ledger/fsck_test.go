@@ -12,14 +12,9 @@ import (
 
 func TestFsckPassesOnAnIntactLog(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	l := openLog(t, openDB(t, t.TempDir()), k)
-	defer l.Close()
+	l, _, _ := newLog(t)
 	require.NoError(t, l.Fsck(context.Background()), "an empty log")
-	for i := 0; i < 300; i++ {
-		_, err := l.Append(context.Background(), entry(i))
-		require.NoError(t, err)
-	}
+	appendEntries(t, l, 300)
 	require.NoError(t, l.Fsck(context.Background()))
 }
 
@@ -54,10 +49,7 @@ func TestTamperingIsCaught(t *testing.T) {
 			db := openDB(t, t.TempDir())
 			defer db.Close()
 			l := openLog(t, db, k)
-			for i := 0; i < 37; i++ {
-				_, err := l.Append(context.Background(), entry(i))
-				require.NoError(t, err)
-			}
+			appendEntries(t, l, 37)
 			before, err := l.InclusionProof(3, 37)
 			require.NoError(t, err)
 			require.NoError(t, l.Close())
@@ -81,15 +73,8 @@ func TestTamperingIsCaught(t *testing.T) {
 
 func TestReceiptsAreCheckedBeforeTheyAreGiven(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	db := openDB(t, t.TempDir())
-	defer db.Close()
-	l := openLog(t, db, k)
-	defer l.Close()
-	for i := 0; i < 4; i++ {
-		_, err := l.Append(context.Background(), entry(i))
-		require.NoError(t, err)
-	}
+	l, db, _ := newLog(t)
+	appendEntries(t, l, 4)
 	// While the log runs, the disk corrupts the stored node the next receipt's proof needs,
 	// and the cache no longer holds it: the proof reads it from disk, and the log must refuse
 	// to hand out a receipt that does not verify.

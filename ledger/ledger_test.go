@@ -13,41 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
-
-type keys struct {
-	signer   note.Signer
-	verifier note.Verifier
-}
-
-func newKeys(t testing.TB) keys {
-	t.Helper()
-	skey, vkey, err := GenerateKey("test.commons.local/ledger")
-	require.NoError(t, err)
-	s, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	v, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
-	return keys{s, v}
-}
-
-func openDB(t testing.TB, dir string) *badger.DB {
-	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil))
-	require.NoError(t, err)
-	return db
-}
-
-func openLog(t testing.TB, db *badger.DB, k keys) *Log {
-	t.Helper()
-	l, err := Open(db, k.signer, k.verifier, Options{})
-	require.NoError(t, err)
-	return l
-}
-
-func entry(i int) []byte { return fmt.Appendf(nil, `{"type":"test","n":%d}`, i) }
 
 // checkAll verifies every inclusion proof at size n with two independent verifiers, and the
 // root against the checkpoint.
@@ -82,9 +49,7 @@ func toTlog(p [][]byte) []tlog.Hash {
 
 func TestEmptyLogHasSignedEmptyCheckpoint(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	l := openLog(t, openDB(t, t.TempDir()), k)
-	defer l.Close()
+	l, _, k := newLog(t)
 	signed, n := l.Checkpoint()
 	cp, err := OpenCheckpoint(signed, k.verifier)
 	require.NoError(t, err)
@@ -145,9 +110,7 @@ var entriesMu sync.Mutex
 
 func TestEverySizeUpTo100(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	l := openLog(t, openDB(t, t.TempDir()), k)
-	defer l.Close()
+	l, _, k := newLog(t)
 	var entries [][]byte
 	var cps []*log.Checkpoint
 	for i := 0; i < 100; i++ {

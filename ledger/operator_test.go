@@ -14,9 +14,7 @@ import (
 // batches no larger than MaxBatch, with a positive duration and no error.
 func TestOperatorCommitHook(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	db := openDB(t, t.TempDir())
-	defer db.Close()
+	k, db := newKeys(t), tempDB(t)
 	var mu sync.Mutex
 	var entries, batches int
 	var slowest time.Duration
@@ -51,19 +49,14 @@ func TestOperatorCommitHook(t *testing.T) {
 // is the one the log serves.
 func TestOperatorStoredCheckpoint(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	db := openDB(t, t.TempDir())
-	defer db.Close()
+	k, db := newKeys(t), tempDB(t)
 	cp, size, err := StoredCheckpoint(db)
 	require.NoError(t, err)
 	assert.Nil(t, cp)
 	assert.Zero(t, size)
 
 	l := openLog(t, db, k)
-	for i := range 5 {
-		_, err := l.Append(context.Background(), entry(i))
-		require.NoError(t, err)
-	}
+	appendEntries(t, l, 5)
 	want, wantSize := l.Checkpoint()
 	require.NoError(t, l.Close())
 	cp, size, err = StoredCheckpoint(db)

@@ -64,9 +64,7 @@ func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 
 func TestTilesProveEveryEntryWithSumdb(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	l := openLog(t, openDB(t, t.TempDir()), k)
-	defer l.Close()
+	l, _, k := newLog(t)
 	var entries [][]byte
 	for i := 0; i < 700; i++ {
 		entries = append(entries, entry(i))

@@ -96,8 +96,7 @@ func put(key string) Put { return Put{Key: []byte(key), Value: []byte("v")} }
 
 func TestWritesAndAppendsShareOneCommit(t *testing.T) {
 	t.Parallel()
-	db := openDB(t, t.TempDir())
-	defer db.Close()
+	db := tempDB(t)
 	l, b := heldLog(t, db, newKeys(t), Options{})
 	var wg sync.WaitGroup
 	queue(l, &wg, func() { assert.NoError(t, l.Write(context.Background(), Write{Puts: []Put{put("p/a")}})) })
@@ -118,9 +117,7 @@ func TestWritesAndAppendsShareOneCommit(t *testing.T) {
 
 func TestWriteAloneGrowsNoTreeAndSignsNoCheckpoint(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	db := openDB(t, t.TempDir())
-	defer db.Close()
+	k, db := newKeys(t), tempDB(t)
 	applied := 0
 	l, err := Open(db, k.signer, k.verifier, Options{Apply: func(uint64, [][]byte) { applied++ }})
 	require.NoError(t, err)
@@ -148,8 +145,7 @@ func TestWriteAloneGrowsNoTreeAndSignsNoCheckpoint(t *testing.T) {
 // write writes nothing.
 func TestPreconditionsSeeEarlierRequestsOfTheSameBatch(t *testing.T) {
 	t.Parallel()
-	db := openDB(t, t.TempDir())
-	defer db.Close()
+	db := tempDB(t)
 	l, b := heldLog(t, db, newKeys(t), Options{})
 	errReplay, errClosed := errors.New("replay"), errors.New("closed")
 	contribution := func(nonce, copy string) Write {
@@ -240,10 +236,7 @@ func TestBatchTooBigIsCommittedInHalves(t *testing.T) {
 
 func TestWriteRefusesKeysInTheLogSpaceAndSilentPreconditions(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
-	db := openDB(t, t.TempDir())
-	defer db.Close()
-	l := openLog(t, db, k)
+	l, db, _ := newLog(t)
 	assert.Error(t, l.Write(context.Background(), Write{Puts: []Put{put("l/size")}}))
 	assert.Error(t, l.Write(context.Background(), Write{Deletes: [][]byte{[]byte("l/cp")}}))
 	assert.Error(t, l.Write(context.Background(), Write{Require: []Absent{{Key: []byte("p/a")}}, Puts: []Put{put("p/a")}}),

@@ -1,7 +1,6 @@
 package reading
 
 import (
-	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -33,15 +32,12 @@ func ParseArchiveCSV(r io.Reader, loc Locator, opt Options) ([]Reading, []RowErr
 	return wrap(parseArchiveCSV(r, loc, opt))
 }
 
+// archiveCSV is the layout of a Sensor.Community archive file, whose columns beyond the
+// ones Commons reads are ignored.
+var archiveCSV = csvFormat{name: "archive csv", comma: ';', ignoreUnknown: true,
+	required: []string{"sensor_id", "sensor_type", "lat", "lon", "timestamp"}}
+
 func parseArchiveCSV(r io.Reader, loc Locator, opt Options) ([]Reading, []RowError, error) {
-	if loc == nil {
-		return nil, nil, fmt.Errorf("archive csv: %w", errNoLocator)
-	}
-	cr := newReader(r, ';')
-	header, err := readHeader(cr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("archive csv: %w", err)
-	}
 	var cols struct {
 		id, typ, lat, lon, timestamp int
 		values                       [numQuantities]int
@@ -50,12 +46,13 @@ func parseArchiveCSV(r io.Reader, loc Locator, opt Options) ([]Reading, []RowErr
 	for name, q := range archiveColumns {
 		named[name] = &cols.values[q]
 	}
-	if err := findColumns(header, named, cols.values[:], true, "sensor_id", "sensor_type", "lat", "lon", "timestamp"); err != nil {
-		return nil, nil, fmt.Errorf("archive csv: header: %w", err)
+	cr, err := archiveCSV.open(r, loc, named, cols.values[:])
+	if err != nil {
+		return nil, nil, err
 	}
 	var id, typ, label string
 	locate := locationCache{loc: loc}
-	return readRows(cr, "archive csv", opt, func(rec []string) (Reading, string) {
+	return readRows(cr, archiveCSV.name, opt, func(rec []string) (Reading, string) {
 		var rd Reading
 		// Build each label once: an archive file usually holds a single sensor.
 		if i, t := strings.TrimSpace(rec[cols.id]), strings.TrimSpace(rec[cols.typ]); i != id || t != typ {

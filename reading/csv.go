@@ -37,15 +37,10 @@ func wrap(rs []Reading, rejected []RowError, err error) ([]Reading, []RowError, 
 	return rs, rejected, nil
 }
 
+// commonsCSV is the layout of the Commons CSV format.
+var commonsCSV = csvFormat{name: "csv", comma: ',', required: []string{"sensor", "recorded_at", "lat", "lon"}}
+
 func parseCSV(r io.Reader, loc Locator, opt Options) ([]Reading, []RowError, error) {
-	if loc == nil {
-		return nil, nil, fmt.Errorf("csv: %w", errNoLocator)
-	}
-	cr := newReader(r, ',')
-	header, err := readHeader(cr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("csv: %w", err)
-	}
 	var cols struct {
 		sensor, recordedAt, lat, lon int
 		values                       [numQuantities]int
@@ -54,12 +49,13 @@ func parseCSV(r io.Reader, loc Locator, opt Options) ([]Reading, []RowError, err
 	for i := range quantities {
 		named[quantities[i].name] = &cols.values[i]
 	}
-	if err := findColumns(header, named, cols.values[:], false, "sensor", "recorded_at", "lat", "lon"); err != nil {
-		return nil, nil, fmt.Errorf("csv: header: %w", err)
+	cr, err := commonsCSV.open(r, loc, named, cols.values[:])
+	if err != nil {
+		return nil, nil, err
 	}
 	var sensor string
 	locate := locationCache{loc: loc}
-	return readRows(cr, "csv", opt, func(rec []string) (Reading, string) {
+	return readRows(cr, commonsCSV.name, opt, func(rec []string) (Reading, string) {
 		var rd Reading
 		// Keep one copy of each label, rather than a slice of the row it came from.
 		if s := strings.TrimSpace(rec[cols.sensor]); s != sensor {
@@ -78,6 +74,33 @@ func parseCSV(r io.Reader, loc Locator, opt Options) ([]Reading, []RowError, err
 		rd.Cell, reason = locate.cell(rec[cols.lat], rec[cols.lon])
 		return rd, reason
 	})
+}
+
+// csvFormat is the layout of a CSV format: its name in errors, its separator, the columns it
+// requires, and whether it ignores columns it does not know.
+type csvFormat struct {
+	name          string
+	comma         rune
+	required      []string
+	ignoreUnknown bool
+}
+
+// open reads the header of a file in the format, after checking there is a locator for its
+// rows: it sets *named[name] to the position of each column (see findColumns) and returns the
+// reader, at the first row.
+func (f csvFormat) open(r io.Reader, loc Locator, named map[string]*int, values []int) (*csv.Reader, error) {
+	if loc == nil {
+		return nil, fmt.Errorf("%s: %w", f.name, errNoLocator)
+	}
+	cr := newReader(r, f.comma)
+	header, err := readHeader(cr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.name, err)
+	}
+	if err := findColumns(header, named, values, f.ignoreUnknown, f.required...); err != nil {
+		return nil, fmt.Errorf("%s: header: %w", f.name, err)
+	}
+	return cr, nil
 }
 
 // newReader returns a csv.Reader that reuses its records and checks that every row has as many

@@ -80,28 +80,20 @@ func TestParseCSVKeepsGoodRows(t *testing.T) {
 		"balcony,2024-03-01T09:00:00Z,48.7765,9.1731,16.85,4.35,9.27,71.2\n" + // 16 good
 		"garden,2024-03-01T09:00:00Z,48.7712,9.1415,21.30,6.88,,\n" // 17 good
 	rs, rejected, err := ParseCSV(strings.NewReader(input), testLocator(t), testOpt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkParsed(t, rs, rejected, testOpt)
-	want := []RowError{
-		{3, "pm2_5: not a number"},
-		{4, "recorded_at: not a timestamp"},
-		{5, "recorded_at: in the future"},
-		{6, "location: outside every neighbourhood"},
-		{7, "location: missing"},
-		{8, "location: not a number"},
-		{9, "location: out of range"},
-		{10, "row: wrong number of fields"},
-		{11, "sensor: missing"},
-		{12, "values: none"},
-		{13, "humidity: out of range"},
-		{14, "pm2_5: not finite"},
-		{15, "row: malformed"},
-	}
-	if !slices.Equal(rejected, want) {
-		t.Errorf("rejected =\n%v\nwant\n%v", rejected, want)
-	}
+	checkRejected(t, rs, rejected, err, `
+3: pm2_5: not a number
+4: recorded_at: not a timestamp
+5: recorded_at: in the future
+6: location: outside every neighbourhood
+7: location: missing
+8: location: not a number
+9: location: out of range
+10: row: wrong number of fields
+11: sensor: missing
+12: values: none
+13: humidity: out of range
+14: pm2_5: not finite
+15: row: malformed`)
 	var got []string
 	for _, r := range rs {
 		got = append(got, r.Sensor+"@"+r.RecordedAt.Format(time.Kitchen))
@@ -204,12 +196,5 @@ func FuzzParseCSV(f *testing.F) {
 		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte("sensor,recorded_at,lat,lon,pm10\nx,2024-03-01T08:00:00Z,48.7765,9.1731,1e400\n"))
-	loc := testLocator(f)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		rs, rejected, err := ParseCSV(bytes.NewReader(data), loc, testOpt)
-		if err != nil {
-			return
-		}
-		checkParsed(t, rs, rejected, testOpt)
-	})
+	fuzzParser(f, ParseCSV)
 }

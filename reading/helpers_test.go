@@ -1,8 +1,11 @@
 package reading
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +89,35 @@ func checkParsed(t *testing.T, rs []Reading, rejected []RowError, opt Options) {
 			t.Fatalf("rejection without a line: %v", &e)
 		}
 	}
+}
+
+// checkRejected checks a parser's results: no error, what every parser promises (see
+// checkParsed), and exactly the rejections in want: one "line: reason" a line, after a
+// leading newline.
+func checkRejected(t *testing.T, rs []Reading, rejected []RowError, err error, want string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkParsed(t, rs, rejected, testOpt)
+	got := make([]string, len(rejected))
+	for i, e := range rejected {
+		got[i] = strconv.Itoa(e.Line) + ": " + e.Reason
+	}
+	if g := "\n" + strings.Join(got, "\n"); g != want {
+		t.Errorf("rejected =\n%s\nwant\n%s", g, want)
+	}
+}
+
+// fuzzParser feeds parse the fuzzer's files, after the seeds already added: whatever it does
+// not refuse as a whole keeps what every parser promises (see checkParsed).
+func fuzzParser(f *testing.F, parse func(io.Reader, Locator, Options) ([]Reading, []RowError, error)) {
+	loc := testLocator(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, rejected, err := parse(bytes.NewReader(data), loc, testOpt)
+		if err != nil {
+			return
+		}
+		checkParsed(t, rs, rejected, testOpt)
+	})
 }

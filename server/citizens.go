@@ -62,15 +62,11 @@ func (a *handlers) register(c *fiber.Ctx) error {
 	if exists, used := a.State.Invite(inviteHash); !exists || used {
 		return errInvite
 	}
-	entry, err := api.Entry{Type: api.EntryRegister, Citizen: st.Citizen, SigningKey: st.SigningKey,
-		Recipient: st.Recipient, Hash: inviteHash, IssuedAt: st.IssuedAt, Nonce: st.Nonce}.Marshal()
-	if err != nil {
-		return err
-	}
-	r, err := a.Ledger.Append(c.UserContext(), entry,
+	r, err := a.appendEntry(c, api.Entry{Type: api.EntryRegister, Citizen: st.Citizen, SigningKey: st.SigningKey,
+		Recipient: st.Recipient, Hash: inviteHash, IssuedAt: st.IssuedAt, Nonce: st.Nonce},
 		store.CitizenRecord(st.Citizen, st.Neighbourhood), store.NonceRecord(st.Citizen, st.Nonce))
 	if err != nil {
-		return appendError(err)
+		return err
 	}
 	return created(c, receiptAnswer{Citizen: st.Citizen, Receipt: r})
 }
@@ -80,6 +76,20 @@ func statementError(err error) error {
 		return invalid("statement", "a field has characters outside the canonical set")
 	}
 	return errBadSignature
+}
+
+// appendEntry logs e with the private records written in the same transaction, and maps the
+// ledger's refusals to client answers.
+func (a *handlers) appendEntry(c *fiber.Ctx, e api.Entry, private ...ledger.Put) (api.Receipt, error) {
+	entry, err := e.Marshal()
+	if err != nil {
+		return api.Receipt{}, err
+	}
+	r, err := a.Ledger.Append(c.UserContext(), entry, private...)
+	if err != nil {
+		return api.Receipt{}, appendError(err)
+	}
+	return r, nil
 }
 
 func appendError(err error) error {

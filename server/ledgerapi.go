@@ -28,15 +28,7 @@ func (a *handlers) entry(c *fiber.Ctx) error {
 		return errNotFound
 	}
 	b, err := a.Ledger.Entry(i)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return errNotFound
-	}
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
-	c.Type("json")
-	return c.Send(b)
+	return sendImmutable(c, fiber.MIMEApplicationJSON, b, err)
 }
 
 type inclusionAnswer struct {
@@ -60,46 +52,55 @@ func queryUint(c *fiber.Ctx, name string) (uint64, error) {
 	return v, nil
 }
 
-func (a *handlers) inclusionProof(c *fiber.Ctx) error {
-	index, err := queryUint(c, "index")
-	if err != nil {
-		return err
+// proof serves a proof between two points of the log, named by the query parameters first
+// and second (non-negative integers): prove reads it from the ledger and shapes the answer.
+func (a *handlers) proof(first, second string, prove func(x, y uint64) (any, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		x, err := queryUint(c, first)
+		if err != nil {
+			return err
+		}
+		y, err := queryUint(c, second)
+		if err != nil {
+			return err
+		}
+		v, err := prove(x, y)
+		if err != nil {
+			return ledgerError(err)
+		}
+		return c.JSON(v)
 	}
-	size, err := queryUint(c, "size")
-	if err != nil {
-		return err
-	}
+}
+
+// inclusionProof proves that the entry at index is in the tree of the given size.
+func (a *handlers) inclusionProof(index, size uint64) (any, error) {
 	p, err := a.Ledger.InclusionProof(index, size)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return errNotFound
-	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	leaf, err := a.Ledger.LeafHashAt(index)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(inclusionAnswer{Index: index, Size: size, LeafHash: leaf, Proof: nonNil(p)})
+	return inclusionAnswer{Index: index, Size: size, LeafHash: leaf, Proof: nonNil(p)}, nil
 }
 
-func (a *handlers) consistencyProof(c *fiber.Ctx) error {
-	from, err := queryUint(c, "from")
-	if err != nil {
-		return err
-	}
-	to, err := queryUint(c, "to")
-	if err != nil {
-		return err
-	}
+// consistencyProof proves that the tree of size from is a prefix of the tree of size to.
+func (a *handlers) consistencyProof(from, to uint64) (any, error) {
 	p, err := a.Ledger.ConsistencyProof(from, to)
+	if err != nil {
+		return nil, err
+	}
+	return consistencyAnswer{From: from, To: to, Proof: nonNil(p)}, nil
+}
+
+// ledgerError answers a read beyond the log (an index, size or tile it does not have yet) as
+// not found.
+func ledgerError(err error) error {
 	if errors.Is(err, ledger.ErrNotFound) {
 		return errNotFound
 	}
-	if err != nil {
-		return err
-	}
-	return c.JSON(consistencyAnswer{From: from, To: to, Proof: nonNil(p)})
+	return err
 }
 
 // nonNil makes an empty proof encode as [] rather than null.
@@ -117,13 +118,16 @@ func (a *handlers) tile(c *fiber.Ctx) error {
 		return errNotFound
 	}
 	b, err := a.Ledger.Tile(p)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return errNotFound
-	}
+	return sendImmutable(c, fiber.MIMEOctetStream, b, err)
+}
+
+// sendImmutable answers a read of the ledger, b or err: bytes the ledger holds never change,
+// so they cache forever; a read beyond the log is not found.
+func sendImmutable(c *fiber.Ctx, contentType string, b []byte, err error) error {
 	if err != nil {
-		return err
+		return ledgerError(err)
 	}
 	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
-	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	c.Set(fiber.HeaderContentType, contentType)
 	return c.Send(b)
 }

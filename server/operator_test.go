@@ -38,6 +38,7 @@ type testNode struct {
 	*nodetest.Core
 	app     *fiber.App
 	metrics *Metrics
+	now     func() time.Time // the server's clock
 }
 
 // newTestNode builds the app exactly as production does, after edit adjusts its Config.
@@ -51,9 +52,12 @@ func newTestNode(t *testing.T, edit func(*Config)) *testNode {
 	if edit != nil {
 		edit(&cfg)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	app, err := New(cfg)
 	require.NoError(t, err)
-	return &testNode{Core: core, app: app, metrics: metrics}
+	return &testNode{Core: core, app: app, metrics: metrics, now: cfg.Now}
 }
 
 func (n *testNode) do(t *testing.T, method, path, body string, header ...string) *http.Response {
@@ -76,6 +80,44 @@ func readBody(t *testing.T, resp *http.Response) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// post sends a JSON body and returns the status and the error code, if any.
+func (n *testNode) post(t *testing.T, path string, body any, header ...string) (int, string) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(t, err)
+	resp := n.do(t, "POST", path, string(b), header...)
+	out := readBody(t, resp)
+	var eb errorBody
+	if resp.StatusCode >= 400 {
+		require.NoError(t, json.Unmarshal([]byte(out), &eb), out)
+	}
+	return resp.StatusCode, eb.Error.Code
+}
+
+// resident registers a new wallet in a neighbourhood, with the server's clock.
+func (n *testNode) resident(t *testing.T, neighbourhood string) *crypto.Wallet {
+	t.Helper()
+	resp := n.do(t, "POST", "/api/v1/admin/invites", `{"count":1}`, "Authorization", "Bearer "+testToken)
+	var inv struct{ Invites []string }
+	require.NoError(t, json.Unmarshal([]byte(readBody(t, resp)), &inv))
+	w, err := crypto.NewWallet()
+	require.NoError(t, err)
+	status, code := n.post(t, "/api/v1/citizens", n.signed(t, w, crypto.Statement{Type: crypto.TypeRegister,
+		Invite: inv.Invites[0], Neighbourhood: neighbourhood, Recipient: w.Recipient().String(),
+		SigningKey: crypto.EncodeKey(w.SigningPublicKey())}))
+	require.Equal(t, 201, status, code)
+	return w
+}
+
+// signed signs a statement issued at the server's time with a fresh nonce.
+func (n *testNode) signed(t *testing.T, w *crypto.Wallet, s crypto.Statement) crypto.SignedStatement {
+	t.Helper()
+	s.IssuedAt, s.Nonce = n.now().UTC().Format(time.RFC3339), crypto.NewNonce()
+	signed, err := w.SignStatement(s)
+	require.NoError(t, err)
+	return signed
 }
 
 // TestRateLimitAnswers429WithRetryAfter checks the per-IP limit of POST requests: shared by
@@ -346,21 +388,6 @@ func signedBody(t *testing.T, w *crypto.Wallet, s crypto.Statement) string {
 	return string(b)
 }
 
-// registered registers a new resident of old-town and returns their wallet.
-func (n *testNode) registered(t *testing.T) *crypto.Wallet {
-	t.Helper()
-	resp := n.do(t, "POST", "/api/v1/admin/invites", `{"count":1}`, "Authorization", "Bearer "+testToken)
-	var inv struct{ Invites []string }
-	require.NoError(t, json.Unmarshal([]byte(readBody(t, resp)), &inv))
-	w, err := crypto.NewWallet()
-	require.NoError(t, err)
-	resp = n.do(t, "POST", "/api/v1/citizens", signedBody(t, w, crypto.Statement{Type: crypto.TypeRegister,
-		Invite: inv.Invites[0], Neighbourhood: "old-town", Recipient: w.Recipient().String(),
-		SigningKey: crypto.EncodeKey(w.SigningPublicKey())}))
-	require.Equal(t, 201, resp.StatusCode, readBody(t, resp))
-	return w
-}
-
 // TestCitizenRateLimit checks the per-resident allowance of signed writes: a burst of five
 // minutes' worth, then 429
 // citizen_rate_limited with Retry-After; other residents keep theirs; and requests whose
@@ -368,7 +395,7 @@ func (n *testNode) registered(t *testing.T) *crypto.Wallet {
 func TestCitizenRateLimit(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t, func(c *Config) { c.CitizenLimit = 2 })
-	alice, bob := n.registered(t), n.registered(t)
+	alice, bob := n.resident(t, "old-town"), n.resident(t, "old-town")
 	export := crypto.Statement{Type: crypto.TypeVaultExport}
 
 	mallory, err := crypto.NewWallet()
@@ -401,7 +428,7 @@ func TestCitizenRateLimit(t *testing.T) {
 func TestReplaysSpendNoAllowance(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t, func(c *Config) { c.CitizenLimit = 3 })
-	alice := n.registered(t)
+	alice := n.resident(t, "old-town")
 
 	// An hour-old signed statement, as the ledger shows consent statements to everyone.
 	old, err := alice.SignStatement(crypto.Statement{Type: crypto.TypeVaultExport,

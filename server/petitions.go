@@ -59,13 +59,9 @@ func (a *handlers) organiserRole(c *fiber.Ctx, citizen string, grant bool) error
 	if !grant {
 		typ = api.EntryOrganiserRevoke
 	}
-	entry, err := api.Entry{Type: typ, Citizen: citizen}.Marshal()
+	r, err := a.appendEntry(c, api.Entry{Type: typ, Citizen: citizen})
 	if err != nil {
 		return err
-	}
-	r, err := a.Ledger.Append(c.UserContext(), entry)
-	if err != nil {
-		return appendError(err)
 	}
 	a.Logger.Info("organiser role changed by the operator", "type", typ, "index", r.Index)
 	return created(c, receiptAnswer{Receipt: r})
@@ -79,40 +75,58 @@ type documentRequest struct {
 	Paper    json.RawMessage `json:"paper,omitempty"`
 }
 
-// organiserDocument authenticates an organiser's statement of type typ and returns the
-// document's compact bytes, which its signature covers.
-func (a *handlers) organiserDocument(c *fiber.Ctx, req documentRequest, typ string, doc json.RawMessage) ([]byte, error) {
-	if err := a.authenticate(c, req.SignedStatement); err != nil {
-		return nil, err
+// document returns the document a statement of type typ names: a petition for
+// petition.create, a paper count for petition.paper. A request that also carries the other
+// kind is malformed.
+func (r *documentRequest) document(typ string) (json.RawMessage, error) {
+	if typ == crypto.TypePetitionPaper {
+		if len(r.Petition) > 0 {
+			return nil, errMalformed
+		}
+		return r.Paper, nil
 	}
-	if req.Statement.Type != typ {
-		return nil, errWrongType
+	if len(r.Paper) > 0 {
+		return nil, errMalformed
 	}
-	if !a.State.IsOrganiser(req.Statement.Citizen) {
-		return nil, errNotOrganiser
+	return r.Petition, nil
+}
+
+// organiserDocument reads an organiser's statement of type typ with the document it names: it
+// decodes and authenticates the statement, and parses the document's compact bytes, which the
+// signature covers, with parse. It returns the statement, those bytes and the document.
+func organiserDocument[D any](a *handlers, c *fiber.Ctx, typ string, parse func([]byte) (D, error)) (
+	s crypto.SignedStatement, body []byte, doc D, err error) {
+	var req documentRequest
+	if err = decode(c, &req); err != nil {
+		return s, nil, doc, err
 	}
-	body, err := petition.Compact(doc, req.Statement.Document)
-	return body, petitionError(err)
+	s = req.SignedStatement
+	raw, err := req.document(typ)
+	if err != nil {
+		return s, nil, doc, err
+	}
+	if err = a.authenticate(c, s); err != nil {
+		return s, nil, doc, err
+	}
+	if s.Statement.Type != typ {
+		return s, nil, doc, errWrongType
+	}
+	if !a.State.IsOrganiser(s.Statement.Citizen) {
+		return s, nil, doc, errNotOrganiser
+	}
+	if body, err = petition.Compact(raw, s.Statement.Document); err == nil {
+		doc, err = parse(body)
+	}
+	return s, body, doc, petitionError(err)
 }
 
 // createPetition logs an organiser's signed petition document with a new tally key.
 func (a *handlers) createPetition(c *fiber.Ctx) error {
-	var req documentRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	if len(req.Paper) > 0 {
-		return errMalformed
-	}
-	body, err := a.organiserDocument(c, req, crypto.TypePetitionCreate, req.Petition)
+	req, body, p, err := organiserDocument(a, c, crypto.TypePetitionCreate, petition.ParseDocument)
 	if err != nil {
 		return err
 	}
 	st := req.Statement
-	p, err := petition.ParseDocument(body)
-	if err != nil {
-		return petitionError(err)
-	}
 	if err := petition.CheckDocument(p, st.Petition, a.grid.Has, a.Now()); err != nil {
 		return petitionError(err)
 	}
@@ -131,15 +145,11 @@ func (a *handlers) createPetition(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("server: tally key: %w", err)
 	}
-	entry, err := api.Entry{Type: api.EntryPetition, Petition: p.ID, Body: body, Hash: st.Document,
+	r, err := a.appendEntry(c, api.Entry{Type: api.EntryPetition, Petition: p.ID, Body: body, Hash: st.Document,
 		Citizen: st.Citizen, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: req.Signature,
-		Recipient: recipient}.Marshal()
+		Recipient: recipient}, store.NonceRecord(st.Citizen, st.Nonce))
 	if err != nil {
 		return err
-	}
-	r, err := a.Ledger.Append(c.UserContext(), entry, store.NonceRecord(st.Citizen, st.Nonce))
-	if err != nil {
-		return appendError(err)
 	}
 	a.Logger.Info("petition created", "petition", p.ID, "index", r.Index)
 	return created(c, receiptAnswer{Receipt: r})
@@ -148,22 +158,11 @@ func (a *handlers) createPetition(c *fiber.Ctx) error {
 // enterPaper logs a count of paper signatures signed by the petition's organiser. Counts are
 // accepted from the opening until petition.PaperGrace after the closing.
 func (a *handlers) enterPaper(c *fiber.Ctx) error {
-	var req documentRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	if len(req.Petition) > 0 {
-		return errMalformed
-	}
-	body, err := a.organiserDocument(c, req, crypto.TypePetitionPaper, req.Paper)
+	req, body, paper, err := organiserDocument(a, c, crypto.TypePetitionPaper, petition.ParsePaper)
 	if err != nil {
 		return err
 	}
 	st := req.Statement
-	paper, err := petition.ParsePaper(body)
-	if err != nil {
-		return petitionError(err)
-	}
 	if err := petition.CheckPaper(paper, st.Petition, c.Params("id")); err != nil {
 		return petitionError(err)
 	}
@@ -179,14 +178,11 @@ func (a *handlers) enterPaper(c *fiber.Ctx) error {
 		return err
 	}
 	defer release()
-	entry, err := api.Entry{Type: api.EntryPetitionPaper, Petition: p.ID, Body: body, Hash: st.Document,
-		Citizen: st.Citizen, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: req.Signature}.Marshal()
+	r, err := a.appendEntry(c, api.Entry{Type: api.EntryPetitionPaper, Petition: p.ID, Body: body, Hash: st.Document,
+		Citizen: st.Citizen, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: req.Signature},
+		store.NonceRecord(st.Citizen, st.Nonce))
 	if err != nil {
 		return err
-	}
-	r, err := a.Ledger.Append(c.UserContext(), entry, store.NonceRecord(st.Citizen, st.Nonce))
-	if err != nil {
-		return appendError(err)
 	}
 	a.Logger.Info("paper signatures entered", "petition", p.ID, "count", paper.Count, "index", r.Index)
 	return created(c, receiptAnswer{Receipt: r})
@@ -234,10 +230,6 @@ func (a *handlers) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 	if !sign {
 		typ = api.EntryPetitionRevoke
 	}
-	entry, err := api.Entry{Type: typ, Petition: p.ID, Nullifier: st.Nullifier, Epoch: now.UTC().Format(time.DateOnly)}.Marshal()
-	if err != nil {
-		return err
-	}
 	puts := []ledger.Put{store.NonceRecord(st.Citizen, st.Nonce)}
 	if sign {
 		puts = append(puts, store.SignerRecord(p.ID, st.Citizen, st.Nullifier))
@@ -246,9 +238,10 @@ func (a *handlers) petitionSignature(c *fiber.Ctx, req statementRequest) error {
 		// Answers follow the signature: replaced on each signature, emptied on withdrawal.
 		puts = append(puts, store.AnswersRecord(p.ID, st.Nullifier, req.Answers))
 	}
-	r, err := a.Ledger.Append(c.UserContext(), entry, puts...)
+	r, err := a.appendEntry(c, api.Entry{Type: typ, Petition: p.ID, Nullifier: st.Nullifier,
+		Epoch: now.UTC().Format(time.DateOnly)}, puts...)
 	if err != nil {
-		return appendError(err)
+		return err
 	}
 	return created(c, receiptAnswer{Receipt: r})
 }

@@ -49,44 +49,6 @@ func newPetitionNode(t *testing.T) *petitionNode {
 	return &petitionNode{testNode: n, clock: c}
 }
 
-// post sends a JSON body and returns the status and the error code, if any.
-func (n *petitionNode) post(t *testing.T, path string, body any, header ...string) (int, string) {
-	t.Helper()
-	b, err := json.Marshal(body)
-	require.NoError(t, err)
-	resp := n.do(t, "POST", path, string(b), header...)
-	out := readBody(t, resp)
-	var eb errorBody
-	if resp.StatusCode >= 400 {
-		require.NoError(t, json.Unmarshal([]byte(out), &eb), out)
-	}
-	return resp.StatusCode, eb.Error.Code
-}
-
-// resident registers a new wallet in a neighbourhood, with the server's clock.
-func (n *petitionNode) resident(t *testing.T, neighbourhood string) *crypto.Wallet {
-	t.Helper()
-	resp := n.do(t, "POST", "/api/v1/admin/invites", `{"count":1}`, "Authorization", "Bearer "+testToken)
-	var inv struct{ Invites []string }
-	require.NoError(t, json.Unmarshal([]byte(readBody(t, resp)), &inv))
-	w, err := crypto.NewWallet()
-	require.NoError(t, err)
-	status, code := n.post(t, "/api/v1/citizens", n.signed(t, w, crypto.Statement{Type: crypto.TypeRegister,
-		Invite: inv.Invites[0], Neighbourhood: neighbourhood, Recipient: w.Recipient().String(),
-		SigningKey: crypto.EncodeKey(w.SigningPublicKey())}))
-	require.Equal(t, 201, status, code)
-	return w
-}
-
-// signed signs a statement issued at the server's time with a fresh nonce.
-func (n *petitionNode) signed(t *testing.T, w *crypto.Wallet, s crypto.Statement) crypto.SignedStatement {
-	t.Helper()
-	s.IssuedAt, s.Nonce = n.clock.Now().UTC().Format(time.RFC3339), crypto.NewNonce()
-	signed, err := w.SignStatement(s)
-	require.NoError(t, err)
-	return signed
-}
-
 // organiser registers a resident and has the operator grant them the organiser role.
 func (n *petitionNode) organiser(t *testing.T) *crypto.Wallet {
 	t.Helper()
@@ -166,22 +128,16 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	status, code = n.sign(t, alice, "trees", false)
 	refused("double signing", 409, "already_signed", status, code)
 
-	other := n.signed(t, alice, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees", Nullifier: alice.Nullifier("bikes")})
-	status, code = n.post(t, "/api/v1/statements", other)
-	refused("signing again under another nullifier", 409, "nullifier_mismatch", status, code)
-
-	other.Statement.Type = crypto.TypePetitionWithdraw
-	other = n.signed(t, alice, other.Statement)
-	status, code = n.post(t, "/api/v1/statements", other)
-	refused("withdrawing under another nullifier", 409, "nullifier_mismatch", status, code)
-
-	stolen := n.signed(t, bob, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees", Nullifier: alice.Nullifier("trees")})
-	status, code = n.post(t, "/api/v1/statements", stolen)
-	refused("someone else's nullifier", 409, "nullifier_taken", status, code)
-	stolen.Statement.Type = crypto.TypePetitionWithdraw
-	stolen = n.signed(t, bob, stolen.Statement)
-	status, code = n.post(t, "/api/v1/statements", stolen)
-	refused("withdrawing someone else's signature", 409, "nullifier_taken", status, code)
+	// Signing and withdrawing under a nullifier not the signer's own are refused alike.
+	underNullifier := func(name string, w *crypto.Wallet, nullifier, wantCode string) {
+		t.Helper()
+		for _, typ := range []string{crypto.TypePetitionSign, crypto.TypePetitionWithdraw} {
+			status, code := n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: typ, Petition: "trees", Nullifier: nullifier}))
+			refused(typ+" "+name, 409, wantCode, status, code)
+		}
+	}
+	underNullifier("under another nullifier", alice, alice.Nullifier("bikes"), "nullifier_mismatch")
+	underNullifier("under someone else's nullifier", bob, alice.Nullifier("trees"), "nullifier_taken")
 
 	status, code = n.sign(t, outsider, "trees", false)
 	refused("outside the scope", 403, "out_of_scope", status, code)
@@ -472,11 +428,7 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 	assert.Equal(t, 401, status, "answers the signature does not cover")
 	assert.Equal(t, "bad_signature", code)
 
-	id, ok := tallyIdentities.Load("trees")
-	require.True(t, ok)
-	engine := release.New(release.Config{Store: n.Store, Ledger: n.Ledger, State: n.State, Cells: gridIDs(t),
-		Now: n.clock.Now, Noise: exactCount{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PetitionIdentity: func(string) (age.Identity, error) { return id.(*age.X25519Identity), nil }})
+	engine := n.releaseEngine(t, "trees")
 	published, err := engine.RunDue(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, published, "nothing is released while the petition is open")
@@ -511,6 +463,26 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode, csv)
 	assert.True(t, strings.HasPrefix(csv, "petition,question,answer,suppressed,signers,k,noise\ntrees,age_band,16-29,true,,10,none\ntrees,age_band,30-44,false,11,10,none\n"), csv)
 	assert.Contains(t, csv, "trees,neighbourhood,old-town,false,11,10,none\n")
+}
+
+// releaseEngine is a release engine on the node's clock and the default grid, with exact
+// counts, that can read the tally identities of the readable petitions only.
+func (n *petitionNode) releaseEngine(t *testing.T, readable ...string) *release.Engine {
+	t.Helper()
+	ids := map[string]age.Identity{}
+	for _, p := range readable {
+		id, ok := tallyIdentities.Load(p)
+		require.True(t, ok, "no tally key was made for %s", p)
+		ids[p] = id.(*age.X25519Identity)
+	}
+	return release.New(release.Config{Store: n.Store, Ledger: n.Ledger, State: n.State, Cells: gridIDs(t),
+		Now: n.clock.Now, Noise: exactCount{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PetitionIdentity: func(p string) (age.Identity, error) {
+			if id, ok := ids[p]; ok {
+				return id, nil
+			}
+			return nil, fmt.Errorf("tally key of petition %s: file does not exist", p)
+		}})
 }
 
 func gridIDs(t *testing.T) []string {
@@ -550,16 +522,7 @@ func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
 		status, code := n.create(t, org, p)
 		require.Equal(t, 201, status, code)
 	}
-	id, ok := tallyIdentities.Load("trees")
-	require.True(t, ok)
-	engine := release.New(release.Config{Store: n.Store, Ledger: n.Ledger, State: n.State, Cells: gridIDs(t),
-		Now: n.clock.Now, Noise: exactCount{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PetitionIdentity: func(p string) (age.Identity, error) {
-			if p != "trees" {
-				return nil, fmt.Errorf("tally key of petition %s: file does not exist", p)
-			}
-			return id.(*age.X25519Identity), nil
-		}})
+	engine := n.releaseEngine(t, "trees")
 	n.clock.Set(treesPetition(n.clock.Now()).Closes)
 	published, err := engine.RunDue(context.Background())
 	require.Error(t, err)

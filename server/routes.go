@@ -39,8 +39,8 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	v1.Get("/ledger/checkpoint", a.checkpoint)
 	v1.Get("/ledger/key", a.verifierKey)
 	v1.Get("/ledger/entries/:index", a.entry)
-	v1.Get("/ledger/proof/inclusion", a.inclusionProof)
-	v1.Get("/ledger/proof/consistency", a.consistencyProof)
+	v1.Get("/ledger/proof/inclusion", a.proof("index", "size", a.inclusionProof))
+	v1.Get("/ledger/proof/consistency", a.proof("from", "to", a.consistencyProof))
 
 	admin := v1.Group("/admin", limit, a.requireAdmin)
 	admin.Post("/invites", a.createInvites)

@@ -118,14 +118,11 @@ func (a *handlers) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
 	if !grant {
 		typ = api.EntryConsentRevoke
 	}
-	entry, err := api.Entry{Type: typ, Citizen: st.Citizen, Purpose: st.Purpose, PurposeVersion: st.PurposeVersion,
-		Erase: st.Erase, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: s.Signature}.Marshal()
+	r, err := a.appendEntry(c, api.Entry{Type: typ, Citizen: st.Citizen, Purpose: st.Purpose, PurposeVersion: st.PurposeVersion,
+		Erase: st.Erase, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: s.Signature},
+		store.NonceRecord(st.Citizen, st.Nonce))
 	if err != nil {
 		return err
-	}
-	r, err := a.Ledger.Append(c.UserContext(), entry, store.NonceRecord(st.Citizen, st.Nonce))
-	if err != nil {
-		return appendError(err)
 	}
 	if !grant {
 		// Withdrawal stops all future use: share copies not yet in a release go now, and

@@ -29,63 +29,49 @@ func BenchmarkPutContribution(b *testing.B) {
 	}
 	b.Run("baseline-concurrent-synced-txn-per-contribution", func(b *testing.B) {
 		db := openBenchDB(b)
-		var next atomic.Uint64
-		b.SetParallelism(128)
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := next.Add(1)
-				err := db.Update(func(txn *badger.Txn) error {
-					for j := range 3 {
-						if err := txn.Set(fmt.Appendf(nil, "bench/%d/%d", i, j), sealed); err != nil {
-							return err
-						}
+		runResidents(b, func(i uint64) error {
+			return db.Update(func(txn *badger.Txn) error {
+				for j := range 3 {
+					if err := txn.Set(fmt.Appendf(nil, "bench/%d/%d", i, j), sealed); err != nil {
+						return err
 					}
-					return nil
-				})
-				if err != nil {
-					b.Error(err)
-					return
 				}
-			}
+				return nil
+			})
 		})
 	})
 	b.Run("group-commit", func(b *testing.B) {
 		s, _ := openBenchStore(b)
-		var next atomic.Uint64
-		b.SetParallelism(128)
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := next.Add(1)
-				if err := s.PutContribution(context.Background(), contribution(i), fmt.Sprint(i)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		runResidents(b, func(i uint64) error {
+			return s.PutContribution(context.Background(), contribution(i), fmt.Sprint(i))
 		})
 	})
 	b.Run("group-commit-with-appends", func(b *testing.B) {
 		s, lg := openBenchStore(b)
 		entry := make([]byte, 200)
-		var next atomic.Uint64
-		b.SetParallelism(128)
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := next.Add(1)
-				var err error
-				if i%2 == 0 {
-					err = s.PutContribution(context.Background(), contribution(i), fmt.Sprint(i))
-				} else {
-					_, err = lg.Append(context.Background(), entry)
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
+		runResidents(b, func(i uint64) error {
+			if i%2 == 0 {
+				return s.PutContribution(context.Background(), contribution(i), fmt.Sprint(i))
 			}
+			_, err := lg.Append(context.Background(), entry)
+			return err
 		})
+	})
+}
+
+// runResidents runs op from 128 concurrent writers, as many residents uploading at once, each
+// call with the next number from 1, and fails the benchmark on the first error.
+func runResidents(b *testing.B, op func(i uint64) error) {
+	var next atomic.Uint64
+	b.SetParallelism(128)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(next.Add(1)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
 	})
 }
 

@@ -77,6 +77,29 @@ func put(t *testing.T, s *store.Store, citizen, nonce string, es ...crypto.Envel
 	require.NoError(t, s.PutContribution(context.Background(), contribution(citizen, nonce, es...), citizen+"-"+nonce))
 }
 
+// race calls put(i) for each i below n, all at once, with also running alongside, and
+// returns their errors.
+func race(n int, put func(i int) error, also ...func()) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = put(i)
+		})
+	}
+	for _, f := range also {
+		wg.Go(func() {
+			<-start
+			f()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
 // markReleased logs a release of a purpose's day and stores it, as the release engine does.
 func markReleased(t *testing.T, lg *ledger.Log, purpose, day string) []byte {
 	t.Helper()
@@ -386,19 +409,10 @@ func TestDeleteVault(t *testing.T) {
 func TestConcurrentSameNonceExactlyOneWins(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
-	const n = 20
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Go(func() {
-			<-start
-			tag := fmt.Sprint(i)
-			errs[i] = s.PutContribution(context.Background(), contribution(alice, "same", share(alice, air, day1, tag), vault(alice, day1, tag)), "id"+tag)
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := race(20, func(i int) error {
+		tag := fmt.Sprint(i)
+		return s.PutContribution(context.Background(), contribution(alice, "same", share(alice, air, day1, tag), vault(alice, day1, tag)), "id"+tag)
+	})
 
 	winner := -1
 	for i, err := range errs {
@@ -420,14 +434,13 @@ func TestConcurrentDistinctNoncesAllLand(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	const n = 20
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Go(func() {
-			tag := fmt.Sprint(i)
-			assert.NoError(t, s.PutContribution(context.Background(), contribution(alice, "n"+tag, share(alice, air, day1, tag)), "id"+tag))
-		})
+	errs := race(n, func(i int) error {
+		tag := fmt.Sprint(i)
+		return s.PutContribution(context.Background(), contribution(alice, "n"+tag, share(alice, air, day1, tag)), "id"+tag)
+	})
+	for _, err := range errs {
+		assert.NoError(t, err)
 	}
-	wg.Wait()
 	assert.Len(t, shareCopies(t, s, air, day1), n)
 }
 
@@ -436,24 +449,13 @@ func TestConcurrentDistinctNoncesAllLand(t *testing.T) {
 func TestConcurrentUploadsAndReleaseAreAllOrNothing(t *testing.T) {
 	t.Parallel()
 	s, _, lg := openStore(t)
-	const n = 40
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Go(func() {
-			<-start
-			c := fmt.Sprintf("c-%02d", i)
-			errs[i] = s.PutContribution(context.Background(), contribution(c, "n", share(c, air, day1, "s"), vault(c, day1, "v")), c)
-		})
-	}
-	wg.Go(func() {
-		<-start
+	errs := race(40, func(i int) error {
+		c := fmt.Sprintf("c-%02d", i)
+		return s.PutContribution(context.Background(), contribution(c, "n", share(c, air, day1, "s"), vault(c, day1, "v")), c)
+	}, func() {
 		_, err := lg.Append(context.Background(), []byte(`{"type":"release"}`), store.ReleaseRecord(air, day1, []byte("{}")))
 		assert.NoError(t, err)
 	})
-	close(start)
-	wg.Wait()
 
 	stored := map[string]bool{}
 	for _, c := range shareCopies(t, s, air, day1) {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -172,13 +171,12 @@ func TestParseAirrohrErrorsNeverQuoteTheBody(t *testing.T) {
 }
 
 func FuzzParseAirrohr(f *testing.F) {
-	entries, err := os.ReadDir("testdata")
+	posts, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(f, err)
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".json") {
-			f.Add(readTestdata(f, e.Name()), "")
-			f.Add(readTestdata(f, e.Name()), "esp8266-14907210")
-		}
+	for _, post := range posts {
+		b := readTestdata(f, filepath.Base(post))
+		f.Add(b, "")
+		f.Add(b, "esp8266-14907210")
 	}
 	f.Add([]byte(`{"esp8266id": 1, "sensordatavalues":[{"value_type":"P1","value":1e308},{"value_type":"pressure","value":"-0x1p-2"}]}`), "")
 	f.Add([]byte(`{"sensordatavalues":[{"value_type":"SDS_P1","value":"Infinity"},{"value_type":"SDS_P2","value":"\u0031"}]}`), "esp32-1")

@@ -311,8 +311,7 @@ func TestOutboxCrashBetweenDeletes(t *testing.T) {
 	name := batchPrefix + "00000000000000000001"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+uploadExt), []byte(`{"signed":{}}`), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "x"+uploadExt+tmpExt), []byte(`partial`), 0o600))
-	o, err := openOutbox(dir, slogDiscard())
-	require.NoError(t, err)
+	o := testOutbox(t, dir)
 	readings, batches := o.pending()
 	assert.Zero(t, readings)
 	assert.Zero(t, batches)
@@ -330,8 +329,7 @@ func TestOutboxQuarantinesDamage(t *testing.T) {
 	name := batchPrefix + "00000000000000000001"
 	damaged := "{\"sensor\":\"s\"}\nnot json\n{\"sensor\":\"t\"}\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+readingsExt), []byte(damaged), 0o600))
-	o, err := openOutbox(dir, slogDiscard())
-	require.NoError(t, err)
+	o := testOutbox(t, dir)
 	assert.Empty(t, o.batches())
 	kept, err := os.ReadFile(filepath.Join(dir, heldDir, name+readingsExt+corruptSuffix))
 	require.NoError(t, err)
@@ -347,10 +345,7 @@ func TestOutboxQuarantinesDamage(t *testing.T) {
 func TestOutboxHoldWritesAContributableFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	o, err := openOutbox(dir, slogDiscard())
-	require.NoError(t, err)
-	r := reading.Reading{Sensor: "esp8266-1", Cell: "old-town", RecordedAt: time.Now().UTC().Truncate(time.Second),
-		Values: reading.Values{PM2_5: reading.F(4.35)}}
+	o, r := testOutbox(t, dir), sensorReading()
 	require.NoError(t, o.append(r))
 	require.NoError(t, o.cut())
 	b := o.batches()[0]
@@ -363,6 +358,82 @@ func TestOutboxHoldWritesAContributableFile(t *testing.T) {
 	assert.Equal(t, []reading.Reading{r}, rs, "`commons contribute` reads a held batch as is")
 	_, err = os.Stat(filepath.Join(dir, b.name+readingsExt))
 	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// snapshot lists every file under dir with its content, to prove ReadOutbox changes nothing.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info.IsDir() {
+			out[p] = "dir"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	}))
+	return out
+}
+
+// TestReadOutboxStatus builds an outbox with the gateway's own code (a signed batch, a closed
+// batch, an open batch with a torn tail, a held file, leftovers) and checks ReadOutbox counts
+// what the gateway would deliver, agrees with the outbox's own pending count, and writes nothing.
+func TestReadOutboxStatus(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	o, r := testOutbox(t, dir), sensorReading()
+	start := time.Now().UTC()
+	for range 3 {
+		require.NoError(t, o.append(r))
+	}
+	require.NoError(t, o.cut())
+	first := o.batches()[0]
+	require.NoError(t, o.saveUpload(first, upload{Uncertain: true}))
+	for range 2 {
+		require.NoError(t, o.append(r))
+	}
+	require.NoError(t, o.cut())
+	// A batch refused for good goes to held/.
+	require.NoError(t, o.append(r))
+	require.NoError(t, o.cut())
+	bs := o.batches()
+	require.NoError(t, o.hold(bs[len(bs)-1], "refused"))
+	require.NoError(t, o.append(r)) // the open batch a running gateway appends to
+	_, err := o.open.f.WriteString(`{"sensor":"torn`)
+	require.NoError(t, err)
+	// An acknowledged leftover (upload file without readings) and a temporary file.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, batchPrefix+"00000000000000000001"+uploadExt), []byte(`{}`), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "x"+uploadExt+tmpExt), []byte(`partial`), 0o600))
+
+	readings, _ := o.pending()
+	before := snapshot(t, dir)
+	st, err := ReadOutbox(dir)
+	require.NoError(t, err)
+	assert.Equal(t, before, snapshot(t, dir), "ReadOutbox is read-only")
+	assert.Equal(t, 3, st.Batches, "signed, closed and open batches")
+	assert.Equal(t, 6, st.Readings, "3+2+1, not the torn line")
+	assert.Equal(t, readings, st.Readings, "the same count as the gateway's own")
+	assert.Equal(t, 1, st.Signed)
+	assert.Equal(t, 1, st.Held)
+	assert.Zero(t, st.Damaged)
+	assert.WithinDuration(t, start, st.Oldest, time.Minute)
+
+	// A damaged batch is counted apart; the gateway quarantines it on its next start.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, batchPrefix+"00000000000000000002"+readingsExt), []byte("not json\n"), 0o600))
+	st, err = ReadOutbox(dir)
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Damaged)
+	assert.Equal(t, 3, st.Batches)
+
+	_, err = ReadOutbox(filepath.Join(dir, "missing"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	empty, err := ReadOutbox(t.TempDir())
+	require.NoError(t, err)
+	assert.Equal(t, OutboxStatus{}, empty)
 }
 
 // TestClassify checks what each answer proves about whether the server stored a contribution.
@@ -442,7 +513,19 @@ func TestMetricsFormat(t *testing.T) {
 	assert.Contains(t, out, "commons_gateway_pending_batches 1\n")
 }
 
-func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+// testOutbox opens the outbox in dir, logging nowhere.
+func testOutbox(t *testing.T, dir string) *outbox {
+	t.Helper()
+	o, err := openOutbox(dir, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	return o
+}
+
+// sensorReading is a PM2.5 reading of a gateway's sensor, recorded now.
+func sensorReading() reading.Reading {
+	return reading.Reading{Sensor: "esp8266-1", Cell: "old-town", RecordedAt: time.Now().UTC().Truncate(time.Second),
+		Values: reading.Values{PM2_5: reading.F(4.35)}}
+}
 
 // FuzzDecodeReadings feeds damaged outbox files to the loader: it never panics, a torn last
 // line is skipped, and whatever it accepts holds exactly the complete lines.

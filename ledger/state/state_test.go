@@ -3,8 +3,6 @@ package state_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -83,11 +81,6 @@ func petitionEntry(t *testing.T, p api.Petition) api.Entry {
 		Citizen: "c-organiser", Recipient: "age1tally"}
 }
 
-func hashOf(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
 type resident struct {
 	w      *crypto.Wallet
 	id     string
@@ -98,7 +91,16 @@ func newResident(t *testing.T) resident {
 	t.Helper()
 	w, err := crypto.NewWallet()
 	require.NoError(t, err)
-	return resident{w: w, id: w.CitizenID(), invite: hashOf("invite for " + w.CitizenID())}
+	return resident{w: w, id: w.CitizenID(), invite: state.Hash([]byte("invite for " + w.CitizenID()))}
+}
+
+// airResident is a model that knows the air purpose at version 1 and one registered resident.
+func airResident(t *testing.T) (*model, resident) {
+	t.Helper()
+	m, r := newModel(t), newResident(t)
+	m.apply(purposeEntry(t, purposeDoc("air", 1)))
+	m.apply(r.register())
+	return m, r
 }
 
 func (r resident) register() api.Entry {
@@ -204,10 +206,7 @@ func TestApplyInviteAndRegister(t *testing.T) {
 
 func TestApplyConsentGrantRevokeRegrant(t *testing.T) {
 	t.Parallel()
-	m := newModel(t)
-	r := newResident(t)
-	m.apply(purposeEntry(t, purposeDoc("air", 1)))
-	m.apply(r.register())
+	m, r := airResident(t)
 	assert.False(t, m.st.ActiveConsent(r.id, "air"))
 	_, ok := m.st.Consent(r.id, "air")
 	assert.False(t, ok)
@@ -241,10 +240,7 @@ func TestApplyConsentGrantRevokeRegrant(t *testing.T) {
 // A newer version of a purpose needs a new consent.
 func TestActiveConsentNeedsTheLatestVersion(t *testing.T) {
 	t.Parallel()
-	m := newModel(t)
-	r := newResident(t)
-	m.apply(purposeEntry(t, purposeDoc("air", 1)))
-	m.apply(r.register())
+	m, r := airResident(t)
 	m.apply(r.consent(true, "air", 1, false, "2025-03-02T10:00:00Z"))
 	require.True(t, m.st.ActiveConsent(r.id, "air"))
 
@@ -413,7 +409,7 @@ func TestInsertedObjectsAreNeverMutated(t *testing.T) {
 func TestApplyReleaseEntryIsAccepted(t *testing.T) {
 	t.Parallel()
 	m := newModel(t)
-	m.apply(api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 1, Epoch: "2025-03-01", Hash: hashOf("x")})
+	m.apply(api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 1, Epoch: "2025-03-01", Hash: state.Hash([]byte("x"))})
 	assert.Zero(t, m.notApplied(), m.logs.String())
 	assert.Empty(t, m.st.Purposes())
 }
@@ -626,7 +622,7 @@ func TestReplayRebuildsTheSameState(t *testing.T) {
 	}
 	n.Append(t, withdraw("trees", "n1"))
 	n.Append(t, sign("bikes", "n0"))
-	n.Append(t, api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 2, Epoch: "2025-03-04", Hash: hashOf("r")})
+	n.Append(t, api.Entry{Type: api.EntryRelease, Purpose: "air", PurposeVersion: 2, Epoch: "2025-03-04", Hash: state.Hash([]byte("r"))})
 	live := viewOf(n.State, rs, nullifiers)
 	size := n.Ledger.Size()
 
