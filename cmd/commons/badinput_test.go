@@ -28,6 +28,7 @@ import (
 // before routing, still with the JSON body. A slowloris client runs alongside: the server's
 // 30 s read timeout answers it 408 and closes it while everyone else is served.
 func TestBadInputBattery(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}

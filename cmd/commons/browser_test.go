@@ -51,6 +51,7 @@ const testPetition = "clean-air-at-schools"
 // signing command, the stylesheet applied under the CSP), that no page runs a script or
 // reaches beyond loopback, and saves a full-page screenshot of each page.
 func TestBrowserDashboards(t *testing.T) {
+	t.Parallel()
 	chromium := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()

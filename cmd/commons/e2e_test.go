@@ -49,6 +49,7 @@ type node struct {
 	url  string
 	data string
 	logs *syncBuffer
+	env  []string // added to the environment of the server and of every cli call
 }
 
 type syncBuffer struct {
@@ -72,10 +73,18 @@ var readyLine = regexp.MustCompile(`ready — open (http://127\.0\.0\.1:\d+)/`)
 
 func startNode(t testing.TB, data string, logs *syncBuffer, extra ...string) *node {
 	t.Helper()
+	return startNodeEnv(t, nil, data, logs, extra...)
+}
+
+// startNodeEnv starts a node whose server and cli calls run with env added to the test's
+// environment: tests run in parallel, so none of them may change the process's own.
+func startNodeEnv(t testing.TB, env []string, data string, logs *syncBuffer, extra ...string) *node {
+	t.Helper()
 	bin, err := binary()
 	require.NoError(t, err)
 	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--release-every", "1h"}, extra...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -90,7 +99,7 @@ func startNode(t testing.TB, data string, logs *syncBuffer, extra ...string) *no
 			}
 		}
 	}()
-	n := &node{t: t, cmd: cmd, data: data, logs: logs}
+	n := &node{t: t, cmd: cmd, data: data, logs: logs, env: env}
 	select {
 	case n.url = <-urls:
 	case <-time.After(2 * time.Minute):
@@ -132,7 +141,7 @@ func (n *node) cli(wallet string, args ...string) (string, error) {
 	}
 	full = append(full, args[k:]...)
 	cmd := exec.Command(bin, full...)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Dir(wallet))
+	cmd.Env = append(append(os.Environ(), n.env...), "XDG_CONFIG_HOME="+filepath.Dir(wallet))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
@@ -216,6 +225,7 @@ type resident struct {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}

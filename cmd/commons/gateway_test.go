@@ -277,6 +277,7 @@ func pm10s(rs []reading.Reading) map[string]int {
 // arrive at the real server sealed to the resident and to the consented purpose, once each, in
 // the neighbourhood of --location, with pressure in hPa and no location anywhere.
 func TestGatewayDeliversSensorReadings(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
@@ -359,6 +360,7 @@ func TestGatewayDeliversSensorReadings(t *testing.T) {
 // 200, the readings wait in the outbox across a gateway restart, and once the server is back
 // (on another port, with the signed batch now stale) every reading arrives exactly once.
 func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
@@ -483,6 +485,7 @@ func (p *flakyProxy) next(actions ...string) {
 // stored it, the gateway does not re-sign (that could store it twice) but keeps the batch in
 // held/.
 func TestGatewayLostAcknowledgement(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}

@@ -20,6 +20,7 @@ import (
 // TestPassphraseWalletCLI creates a passphrase-protected wallet with the real binary and uses
 // it for every kind of command, with the passphrase from a file and from the environment.
 func TestPassphraseWalletCLI(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binary; skipped with -short")
 	}
@@ -72,7 +73,7 @@ func TestPassphraseWalletCLI(t *testing.T) {
 	assert.Contains(t, out, w.CitizenID())
 
 	// With the passphrase from the environment, the whole resident's path works.
-	t.Setenv(passphraseEnv, pass)
+	n.env = append(n.env, passphraseEnv+"="+pass)
 	invite, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
 	require.NoError(t, err)
 	out, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(invite), "--neighbourhood", "old-town")

@@ -29,6 +29,7 @@ import (
 // the organiser exports a signed result, and both the petition and the result verify against
 // the ledger — before and after a restart. Then the leak scan.
 func TestPetitionLifecycle(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
@@ -256,6 +257,7 @@ func linkGuesses(petition, public string) []string {
 // TestAdminPetition keeps INTERFACES.md's `commons admin petition`: the operator creates a
 // petition in their own name, their wallet becoming an organiser on the first one (logged).
 func TestAdminPetition(t *testing.T) {
+	t.Parallel()
 	data, home := t.TempDir(), t.TempDir()
 	n := startNode(t, data, &syncBuffer{})
 	token := filepath.Join(data, "admin.token")

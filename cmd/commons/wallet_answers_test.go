@@ -29,6 +29,7 @@ import (
 // give the same answers through the Go client, the petition closes, and the breakdown
 // release counts the browser's answer with theirs.
 func TestWalletBrowserAnswers(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("browser test; skipped with -short")
 	}

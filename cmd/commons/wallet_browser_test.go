@@ -33,6 +33,7 @@ import (
 // the browser made stays on 127.0.0.1, and no request, page or server log line holds a
 // secret key or a key derived from one.
 func TestWalletBrowser(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("browser test; skipped with -short")
 	}
@@ -232,7 +233,7 @@ func TestWalletBrowser(t *testing.T) {
 
 	// A passphrase-protected CLI wallet imported into the browser is the same citizen.
 	const passphrase = "seven tidy owls"
-	t.Setenv("COMMONS_WALLET_PASSPHRASE", passphrase)
+	n.env = append(n.env, "COMMONS_WALLET_PASSPHRASE="+passphrase)
 	cliWallet := filepath.Join(home, "cli", "wallet")
 	_, err = n.cli(cliWallet, "wallet", "init", "--passphrase")
 	require.NoError(t, err)

@@ -188,6 +188,7 @@ const vectorJS = `(async (file, petitions, statements) => {
 // in Go; passphrase-protected wallet files open both ways; and the script's checkpoint and
 // inclusion-proof checks accept the real ledger's and refuse altered ones.
 func TestWalletVectors(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("browser test; skipped with -short")
 	}

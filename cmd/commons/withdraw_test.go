@@ -26,6 +26,7 @@ import (
 // byte-identical, the second excludes both, their share copies of the unreleased day are gone
 // from Badger, and only the erasing resident's vault copies are gone.
 func TestWithdrawEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binary; skipped with -short")
 	}
