@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ import (
 // gatewayProc is a running `commons gateway` process.
 type gatewayProc struct {
 	t    testing.TB
+	ctx  context.Context // see testContext
 	cmd  *exec.Cmd
 	url  string
 	logs *syncBuffer
@@ -54,7 +56,7 @@ func startGateway(t testing.TB, server, wallet, outbox string, home fixtures.Res
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	gw := &gatewayProc{t: t, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	gw := &gatewayProc{t: t, ctx: testContext(t), cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -68,9 +70,11 @@ func startGateway(t testing.TB, server, wallet, outbox string, home fixtures.Res
 	}()
 	select {
 	case gw.url = <-urls:
-	case <-time.After(time.Minute):
+	case err := <-gw.done:
+		t.Fatalf("gateway exited before it listened: %v; logs:\n%s", err, gw.logs.String())
+	case <-gw.ctx.Done():
 		cmd.Process.Kill()
-		t.Fatalf("gateway did not start; logs:\n%s", gw.logs.String())
+		t.Fatalf("gateway not listening by the test's deadline; logs:\n%s", gw.logs.String())
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -89,7 +93,7 @@ func (g *gatewayProc) stop() {
 	select {
 	case err := <-g.done:
 		require.NoError(g.t, err, "gateway exit; logs:\n%s", g.logs.String())
-	case <-time.After(time.Minute):
+	case <-g.ctx.Done():
 		g.cmd.Process.Kill()
 		g.t.Fatalf("gateway did not stop; logs:\n%s", g.logs.String())
 	}
@@ -156,17 +160,11 @@ func (g *gatewayProc) metrics() map[string]int {
 // waitMetrics polls /metrics until ok holds.
 func (g *gatewayProc) waitMetrics(what string, ok func(map[string]int) bool) map[string]int {
 	g.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		m := g.metrics()
-		if ok(m) {
-			return m
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("gateway never reached %s; metrics %v; logs:\n%s", what, m, g.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var m map[string]int
+	if !eventually(g.ctx, func() bool { m = g.metrics(); return ok(m) }) {
+		g.t.Fatalf("gateway never reached %s; metrics %v; logs:\n%s", what, m, g.logs.String())
 	}
+	return m
 }
 
 func delivered(m map[string]int) bool {
@@ -366,7 +364,8 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 	}
 	data := t.TempDir()
 	logs := &syncBuffer{}
-	n := startNode(t, data, logs)
+	clock := &testClock{}
+	n := startNodeWithClock(t, data, logs, clock)
 	wallet, home := gatewayResident(t, n)
 	outbox := filepath.Join(t.TempDir(), "outbox")
 	gw := startGateway(t, n.url, wallet, outbox, home)
@@ -384,20 +383,25 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 		return m["commons_gateway_upload_failures_total"] > 0 && m["commons_gateway_pending_readings"] == 3
 	})
 	gw.stop()
-	signedBefore := time.Now()
 	uploads, err := filepath.Glob(filepath.Join(outbox, "*.upload.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, uploads, "the signed batch waits in the outbox")
 
-	// The server comes back on another port, refusing statements older than 2 s: the waiting
-	// signature is stale, and since the server never saw it, the gateway signs it anew.
-	time.Sleep(time.Until(signedBefore.Add(2500 * time.Millisecond)))
-	n = startNode(t, data, logs, "--statement-skew", "2s")
+	// The server comes back on another port after an outage longer than the statement skew:
+	// the waiting signature is stale, and since the server never saw it, the gateway signs it
+	// anew. The gateway's clock is the wall clock, so the server's returns to it once the
+	// gateway has said so (its retries refused meanwhile are signed afresh again).
+	clock.Set(defaultServeConfig().StatementSkew + time.Minute)
+	n = startNodeWithClock(t, data, logs, clock)
 	gw = startGateway(t, n.url, wallet, outbox, home)
+	const resigned = "signing it again\" code=stale_statement"
+	if !eventually(gw.ctx, func() bool { return strings.Contains(gw.logs.String(), resigned) }) {
+		t.Fatalf("the gateway did not sign the stale batch again; logs:\n%s", gw.logs.String())
+	}
+	clock.Set(0)
 	require.Equal(t, 200, gw.device("esp8266-14907210", "", sampleWith(t, "11.06")))
 	m := gw.waitMetrics("the outbox emptied", delivered)
 	assert.Positive(t, m["commons_gateway_upload_failures_total"], "the stale signature was refused first")
-	assert.Contains(t, gw.logs.String(), "signing it again\" code=stale_statement")
 	assert.Zero(t, m["commons_gateway_batches_held_total"])
 	gw.stop()
 	n.stop()
@@ -414,6 +418,7 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 // flakyProxy sits between a client and the server and, on demand, drops contribution uploads
 // before the server sees them or loses the server's answers after it has stored them.
 type flakyProxy struct {
+	ctx      context.Context // see testContext
 	rp       *httputil.ReverseProxy
 	mu       sync.Mutex
 	plan     []string // for the next contribution posts: "pass"; "drop" it unsent; "lose" the answer; or "hang" until the client goes
@@ -424,7 +429,7 @@ type flakyProxy struct {
 func newFlakyProxy(t *testing.T, target string) (*flakyProxy, *httptest.Server) {
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	p := &flakyProxy{rp: httputil.NewSingleHostReverseProxy(u), hung: make(chan struct{}, 1)}
+	p := &flakyProxy{ctx: testContext(t), rp: httputil.NewSingleHostReverseProxy(u), hung: make(chan struct{}, 1)}
 	p.rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.URL.Path == "/api/v1/contributions" {
 			p.mu.Lock()
@@ -458,7 +463,7 @@ func (p *flakyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.hung <- struct{}{}
 		select {
 		case <-r.Context().Done():
-		case <-time.After(time.Minute):
+		case <-p.ctx.Done():
 		}
 	}
 	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
@@ -491,7 +496,8 @@ func TestGatewayLostAcknowledgement(t *testing.T) {
 	}
 	data := t.TempDir()
 	logs := &syncBuffer{}
-	n := startNode(t, data, logs, "--statement-skew", "2s")
+	clock := &testClock{}
+	n := startNodeWithClock(t, data, logs, clock)
 	wallet, home := gatewayResident(t, n)
 	proxy, via := newFlakyProxy(t, n.url)
 	outbox := filepath.Join(t.TempDir(), "outbox")
@@ -507,11 +513,11 @@ func TestGatewayLostAcknowledgement(t *testing.T) {
 	require.Equal(t, 200, gw.device("esp8266-14907210", "", sampleWith(t, "21.02")))
 	select {
 	case <-proxy.hung:
-	case <-time.After(time.Minute):
+	case <-gw.ctx.Done():
 		t.Fatalf("no upload; logs:\n%s", gw.logs.String())
 	}
 	gw.kill()
-	time.Sleep(2500 * time.Millisecond) // the signature is now stale for the server
+	clock.Set(defaultServeConfig().StatementSkew + time.Minute) // the signature is now stale for the server
 	gw = startGateway(t, via.URL, wallet, outbox, home)
 	m = gw.waitMetrics("the batch held", func(m map[string]int) bool { return m["commons_gateway_batches_held_total"] == 1 })
 	assert.Zero(t, m["commons_gateway_pending_readings"])
