@@ -30,9 +30,6 @@ import (
 	"github.com/commons-city/commons/release"
 )
 
-// browserTimeout bounds the whole browser test: the node, the data, chromium and every page.
-const browserTimeout = 30 * time.Second
-
 // Neighbourhoods of the test data: oldTown has at least k contributors and is published,
 // island has fewer and is suppressed.
 const (
@@ -53,8 +50,7 @@ const testPetition = "clean-air-at-schools"
 func TestBrowserDashboards(t *testing.T) {
 	t.Parallel()
 	chromium := chromiumPath(t)
-	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
-	defer cancel()
+	ctx := testContext(t)
 
 	data := t.TempDir()
 	n := startNode(t, data, &syncBuffer{})

@@ -129,7 +129,7 @@ func ageOpens(t *testing.T, wallet, pass string, w *crypto.Wallet) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err = <-done:
-	case <-time.After(time.Minute):
+	case <-testContext(t).Done():
 		cmd.Process.Kill()
 		t.Fatalf("age did not finish; output:\n%s", out.String())
 	}

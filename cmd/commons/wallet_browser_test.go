@@ -37,8 +37,7 @@ func TestWalletBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test; skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := testContext(t)
 	data, home, downloads := t.TempDir(), t.TempDir(), t.TempDir()
 	logs := &syncBuffer{}
 	n := startNode(t, data, logs)
@@ -353,10 +352,10 @@ func download(t *testing.T, ctx context.Context, dir, button, name string) strin
 	path := filepath.Join(dir, name)
 	_ = os.Remove(path)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(button))))
-	require.Eventually(t, func() bool {
+	require.True(t, eventually(ctx, func() bool {
 		st, err := os.Stat(path)
 		return err == nil && st.Size() > 0
-	}, 20*time.Second, 50*time.Millisecond, "download of %s", name)
+	}), "download of %s", name)
 	return path
 }
 

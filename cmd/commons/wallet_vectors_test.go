@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"filippo.io/age"
 	"github.com/chromedp/cdproto/browser"
@@ -192,8 +191,7 @@ func TestWalletVectors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test; skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	ctx := testContext(t)
 	data := t.TempDir()
 	n := startNode(t, data, &syncBuffer{})
 	bctx, _ := walletBrowser(t, ctx, "")
