@@ -49,17 +49,25 @@ var binary = sync.OnceValues(func() (string, error) {
 // that it fails with its own message and logs rather than with the binary's panic.
 const deadlineMargin = 30 * time.Second
 
-// testContext ends deadlineMargin before the test binary's -timeout (never without one), and
-// at the latest when the test's cleanups are done. Whatever a test waits for — a process, a
+// testDeadline is when a test stops waiting: deadlineMargin before the test binary's -timeout,
+// or the zero time (no deadline) without one. Whatever a test waits for — a process, a
 // browser, a page, a metric — may take as long as a loaded machine needs: no fixed watchdog
 // stands in for "too slow".
-func testContext(tb testing.TB) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
+func testDeadline(tb testing.TB) time.Time {
 	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
 		if deadline, set := d.Deadline(); set {
-			cancel()
-			ctx, cancel = context.WithDeadline(context.Background(), deadline.Add(-deadlineMargin))
+			return deadline.Add(-deadlineMargin)
 		}
+	}
+	return time.Time{}
+}
+
+// testContext ends at testDeadline, and at the latest when the test's cleanups are done.
+func testContext(tb testing.TB) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	if deadline := testDeadline(tb); !deadline.IsZero() {
+		cancel()
+		ctx, cancel = context.WithDeadline(context.Background(), deadline)
 	}
 	tb.Cleanup(cancel)
 	return ctx
@@ -251,7 +259,7 @@ func (n *node) cli(wallet string, args ...string) (string, error) {
 		full = append(full, "--wallet", wallet)
 	}
 	full = append(full, args[k:]...)
-	cmd := exec.Command(bin, full...)
+	cmd := exec.CommandContext(n.ctx, bin, full...)
 	cmd.Env = append(append(os.Environ(), n.env...), "XDG_CONFIG_HOME="+filepath.Dir(wallet))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

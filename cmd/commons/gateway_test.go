@@ -109,7 +109,7 @@ func (g *gatewayProc) kill() {
 // device posts body exactly as an airrohr sensor (or, with pin set, a push-API script) does.
 func (g *gatewayProc) device(sensor, pin string, body []byte, auth ...string) int {
 	g.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, g.url+"/data.php", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(g.ctx, http.MethodPost, g.url+"/data.php", bytes.NewReader(body))
 	require.NoError(g.t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "NRZ-2020-133/14907210/aa:bb")
@@ -124,9 +124,7 @@ func (g *gatewayProc) device(sensor, pin string, body []byte, auth ...string) in
 	if len(auth) == 2 {
 		req.SetBasicAuth(auth[0], auth[1])
 	}
-	// The firmware gives up after a few seconds; the gateway must answer well within that.
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(g.t, err)
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
