@@ -31,8 +31,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/commons-city/commons/client"
@@ -368,7 +370,15 @@ func (g *Gateway) attempt(ctx context.Context, b *batch) (outcome, string, error
 			return 0, "", err
 		}
 	}
-	out, code := classify(g.cfg.Client.PostContribution(ctx, b.upload.Signed))
+	// A request that never had a connection never reached the server, whatever ended it: a
+	// flush cancelled while connecting (the gateway stopping during an outage) leaves the
+	// batch one that may be signed again.
+	var connected atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }}
+	out, code := classify(g.cfg.Client.PostContribution(httptrace.WithClientTrace(ctx, trace), b.upload.Signed))
+	if out == unknown && !connected.Load() {
+		out, code = unsent, "not_sent"
+	}
 	if !prior && out.definite() {
 		if err := g.outbox.saveUpload(b, upload{Signed: b.upload.Signed}); err != nil {
 			return 0, "", err

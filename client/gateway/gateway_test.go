@@ -294,6 +294,24 @@ func TestOutboxSurvivesCrash(t *testing.T) {
 	assert.Equal(t, first.Signed.Signature, again.Signed.Signature)
 }
 
+// TestCancelledFlushLeavesTheBatchCertain cancels a flush, as the gateway's shutdown does,
+// before its upload had a connection: the server cannot have seen the contribution, so the
+// batch is not marked as one the server may have stored (which the gateway never re-signs).
+func TestCancelledFlushLeavesTheBatchCertain(t *testing.T) {
+	dir := t.TempDir()
+	g, err := Open(testConfig(t, dir, newWallet(t)))
+	require.NoError(t, err)
+	require.NoError(t, g.outbox.append(reading.Reading{Sensor: "esp8266-1", Cell: "old-town",
+		RecordedAt: time.Now().UTC().Truncate(time.Second), Values: reading.Values{PM10: reading.F(12)}}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, g.Flush(ctx), errRetry)
+	uploads, err := filepath.Glob(filepath.Join(dir, "*"+uploadExt))
+	require.NoError(t, err)
+	require.Len(t, uploads, 1, "the batch was signed and saved before the attempt")
+	assert.False(t, readUpload(t, uploads[0]).Uncertain, "no connection: the server never saw it")
+}
+
 func readUpload(t *testing.T, path string) upload {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -28,6 +28,7 @@ import (
 // before routing, still with the JSON body. A slowloris client runs alongside: the server's
 // 30 s read timeout answers it 408 and closes it while everyone else is served.
 func TestBadInputBattery(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
@@ -237,7 +238,7 @@ func TestBadInputBattery(t *testing.T) {
 // sendRaw sends one request and returns the status and body.
 func sendRaw(t *testing.T, method, url, ctype, token string, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(testContext(t), method, url, bytes.NewReader(body))
 	require.NoError(t, err)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -245,8 +246,7 @@ func sendRaw(t *testing.T, method, url, ctype, token string, body []byte) (int, 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	resp, err := hc.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err, "%s %s", method, url)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -271,7 +271,7 @@ func rawHeadersOnly(t *testing.T, base, path, token string, length int) (int, []
 	require.NoError(t, err)
 	defer conn.Close()
 	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, token, length)
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	conn.SetReadDeadline(testDeadline(t))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -288,7 +288,7 @@ func rawRequest(t *testing.T, base, raw string) (int, []byte, http.Header) {
 	defer conn.Close()
 	_, err = io.WriteString(conn, raw)
 	require.NoError(t, err)
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	conn.SetReadDeadline(testDeadline(t))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
 	defer resp.Body.Close()

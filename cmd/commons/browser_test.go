@@ -30,9 +30,6 @@ import (
 	"github.com/commons-city/commons/release"
 )
 
-// browserTimeout bounds the whole browser test: the node, the data, chromium and every page.
-const browserTimeout = 30 * time.Second
-
 // Neighbourhoods of the test data: oldTown has at least k contributors and is published,
 // island has fewer and is suppressed.
 const (
@@ -51,9 +48,9 @@ const testPetition = "clean-air-at-schools"
 // signing command, the stylesheet applied under the CSP), that no page runs a script or
 // reaches beyond loopback, and saves a full-page screenshot of each page.
 func TestBrowserDashboards(t *testing.T) {
+	t.Parallel()
 	chromium := chromiumPath(t)
-	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
-	defer cancel()
+	ctx := testContext(t)
 
 	data := t.TempDir()
 	n := startNode(t, data, &syncBuffer{})

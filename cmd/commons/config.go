@@ -41,6 +41,18 @@ type serveConfig struct {
 	ShutdownDelay  time.Duration // time between /readyz turning 503 and the listener closing
 	LogLevel       slog.Level    // the least level logged: debug adds one line per request
 	MemoryLimit    int           // soft limit of the Go heap in MiB (0: none; GOMEMLIMIT wins)
+
+	// Now is the node's clock, nil for time.Now. It is no option: tests that run a node in
+	// their own process move it.
+	Now func() time.Time
+}
+
+// clock is the node's clock: cfg.Now, or time.Now.
+func (cfg serveConfig) clock() func() time.Time {
+	if cfg.Now == nil {
+		return time.Now
+	}
+	return cfg.Now
 }
 
 // commandLineOnly are the flags that are not options: they have no file key, and only

@@ -36,6 +36,7 @@ type acked struct {
 // every acknowledged statement is still in the ledger and provable under the new checkpoint,
 // and every acknowledged contribution is still stored.
 func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("crash test runs the real binary; skipped with -short")
 	}

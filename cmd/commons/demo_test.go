@@ -17,6 +17,7 @@ import (
 // real client paths, publishes the month, and the public answers match what the fixtures
 // predict.
 func TestDemoCity(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("loads the whole demo city; skipped with -short")
 	}

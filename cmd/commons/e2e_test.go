@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,13 +45,59 @@ var binary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// node is a running `commons serve` process.
+// deadlineMargin is how long before the test binary's -timeout a waiting test gives up, so
+// that it fails with its own message and logs rather than with the binary's panic.
+const deadlineMargin = 30 * time.Second
+
+// testDeadline is when a test stops waiting: deadlineMargin before the test binary's -timeout,
+// or the zero time (no deadline) without one. Whatever a test waits for — a process, a
+// browser, a page, a metric — may take as long as a loaded machine needs: no fixed watchdog
+// stands in for "too slow".
+func testDeadline(tb testing.TB) time.Time {
+	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		if deadline, set := d.Deadline(); set {
+			return deadline.Add(-deadlineMargin)
+		}
+	}
+	return time.Time{}
+}
+
+// testContext ends at testDeadline, and at the latest when the test's cleanups are done.
+func testContext(tb testing.TB) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	if deadline := testDeadline(tb); !deadline.IsZero() {
+		cancel()
+		ctx, cancel = context.WithDeadline(context.Background(), deadline)
+	}
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// eventually polls cond every 20 ms until it holds, and reports whether it did before ctx
+// ended (see testContext).
+func eventually(ctx context.Context, cond func() bool) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return cond()
+		}
+	}
+	return true
+}
+
+// node is a running `commons serve` process, or a node in the test process (startNodeWithClock).
 type node struct {
 	t    testing.TB
-	cmd  *exec.Cmd
+	cmd  *exec.Cmd       // the process; nil for a node in the test process
+	halt func()          // stops a node in the test process
+	ctx  context.Context // bounds its start, stop and cli calls: ends at the test's deadline
 	url  string
 	data string
 	logs *syncBuffer
+	env  []string // added to the environment of the server and of every cli call
 }
 
 type syncBuffer struct {
@@ -72,15 +121,25 @@ var readyLine = regexp.MustCompile(`ready — open (http://127\.0\.0\.1:\d+)/`)
 
 func startNode(t testing.TB, data string, logs *syncBuffer, extra ...string) *node {
 	t.Helper()
+	return startNodeEnv(t, nil, data, logs, extra...)
+}
+
+// startNodeEnv starts a node whose server and cli calls run with env added to the test's
+// environment: tests run in parallel, so none of them may change the process's own.
+func startNodeEnv(t testing.TB, env []string, data string, logs *syncBuffer, extra ...string) *node {
+	t.Helper()
 	bin, err := binary()
 	require.NoError(t, err)
 	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--release-every", "1h"}, extra...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	urls := make(chan string, 1)
+	closed := make(chan struct{})
 	go func() {
+		defer close(closed)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
@@ -90,18 +149,87 @@ func startNode(t testing.TB, data string, logs *syncBuffer, extra ...string) *no
 			}
 		}
 	}()
-	n := &node{t: t, cmd: cmd, data: data, logs: logs}
+	n := &node{t: t, cmd: cmd, ctx: testContext(t), data: data, logs: logs, env: env}
 	select {
 	case n.url = <-urls:
-	case <-time.After(2 * time.Minute):
+	case <-closed:
+		t.Fatalf("server exited before it was ready: %v; logs:\n%s", cmd.Wait(), logs.String())
+	case <-n.ctx.Done():
 		cmd.Process.Kill()
-		t.Fatalf("server did not become ready; logs:\n%s", logs.String())
+		t.Fatalf("server not ready by the test's deadline; logs:\n%s", logs.String())
 	}
 	t.Cleanup(func() { n.stop() })
 	return n
 }
 
+// testClock is the wall clock plus an offset that the test sets: a node in the test process
+// that reads it lets a test move time past a deadline instead of sleeping until it.
+type testClock struct{ offset atomic.Int64 }
+
+// Now is the clock's time.
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Set makes the clock run d ahead of the wall clock.
+func (c *testClock) Set(d time.Duration) { c.offset.Store(int64(d)) }
+
+var servingLine = regexp.MustCompile(`msg=serving url=(http://127\.0\.0\.1:\d+)/`)
+
+// startNodeWithClock runs a node in the test process, as `commons serve` does (runNode, the
+// default options but an hourly release ticker), reading the time from clock. Its log lines
+// go to logs; cli calls run the real binary against it.
+func startNodeWithClock(t testing.TB, data string, logs *syncBuffer, clock *testClock) *node {
+	t.Helper()
+	cfg := defaultServeConfig()
+	cfg.Data, cfg.Addr, cfg.ReleaseEvery, cfg.Now = data, "127.0.0.1:0", time.Hour, clock.Now
+	urls := make(chan string, 1)
+	logger := slog.New(slog.NewTextHandler(lineWatch{logs, servingLine, urls}, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runNode(ctx, cfg, logger) }()
+	n := &node{t: t, ctx: testContext(t), data: data, logs: logs}
+	n.halt = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node: %v", err)
+		}
+	})
+	select {
+	case n.url = <-urls:
+	case err := <-done:
+		t.Fatalf("node stopped before serving: %v; logs:\n%s", err, logs.String())
+	case <-n.ctx.Done():
+		n.halt()
+		t.Fatalf("node not serving by the test's deadline; logs:\n%s", logs.String())
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// lineWatch is a log writer that keeps every line in logs and sends the first submatch of
+// re, for the first line that matches, to found (buffered).
+type lineWatch struct {
+	logs  *syncBuffer
+	re    *regexp.Regexp
+	found chan<- string
+}
+
+// Write implements io.Writer: slog handlers write one whole line per call.
+func (w lineWatch) Write(p []byte) (int, error) {
+	if m := w.re.FindSubmatch(p); m != nil {
+		select {
+		case w.found <- string(m[1]):
+		default:
+		}
+	}
+	return w.logs.Write(p)
+}
+
+// stop shuts the node down as SIGTERM does and waits for it, until the test's deadline.
 func (n *node) stop() {
+	if n.halt != nil {
+		n.halt()
+		return
+	}
 	if n.cmd.ProcessState != nil {
 		return
 	}
@@ -110,7 +238,7 @@ func (n *node) stop() {
 	go func() { n.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
+	case <-n.ctx.Done():
 		n.cmd.Process.Kill()
 		<-done
 	}
@@ -131,8 +259,8 @@ func (n *node) cli(wallet string, args ...string) (string, error) {
 		full = append(full, "--wallet", wallet)
 	}
 	full = append(full, args[k:]...)
-	cmd := exec.Command(bin, full...)
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Dir(wallet))
+	cmd := exec.CommandContext(n.ctx, bin, full...)
+	cmd.Env = append(append(os.Environ(), n.env...), "XDG_CONFIG_HOME="+filepath.Dir(wallet))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
@@ -216,6 +344,7 @@ type resident struct {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
@@ -563,16 +692,13 @@ func leakScan(t *testing.T, n *node, seen *responses, residents []*resident, log
 		require.Equal(t, 200, status, p)
 	}
 	// Every file the server wrote, read once while it runs (the write-ahead log and value
-	// log hold the recent writes uncompressed). Preallocated files are mostly zeros: drop them.
+	// log hold the recent writes uncompressed).
 	files := map[string][]byte{}
 	require.NoError(t, filepath.Walk(n.data, func(path string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
 		}
-		b, err := os.ReadFile(path)
-		if err == nil {
-			files[path] = bytes.TrimRight(b, "\x00")
-		}
+		files[path], err = written(path)
 		return err
 	}))
 	for _, r := range residents {
@@ -598,6 +724,35 @@ func leakScan(t *testing.T, n *node, seen *responses, residents []*resident, log
 			assert.NotContains(t, string(body), r.citizen, "citizen id in %s", url)
 		}
 		assert.NotContains(t, logs.String(), r.citizen, "citizen id in the logs")
+	}
+}
+
+// written is a file's content up to its last byte that is not zero. The server's files are
+// preallocated, mostly zeros (Badger's value log is a sparse file of 2 GiB): they are read a
+// MiB at a time, and a run of zeros is kept only when data follows it.
+func written(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []byte
+	zeros := 0 // read since the last chunk that held data
+	chunk, none := make([]byte, 1<<20), make([]byte, 1<<20)
+	for {
+		k, err := io.ReadFull(f, chunk)
+		if bytes.Equal(chunk[:k], none[:k]) {
+			zeros += k
+		} else {
+			out = append(append(out, make([]byte, zeros)...), chunk[:k]...)
+			zeros = 0
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return bytes.TrimRight(out, "\x00"), nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 

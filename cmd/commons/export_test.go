@@ -20,6 +20,7 @@ import (
 // the export with Debian's `age` command and the wallet file; then withdraws with --erase and
 // checks the vault is gone.
 func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binary; skipped with -short")
 	}

@@ -50,6 +50,7 @@ func backupOf(t *testing.T, entries ...string) string {
 // nullifiers) is refused like a format-1 directory, rather than written out as format 2 and
 // served with those petitions skipped; a format-2 backup is restored.
 func TestRestoreRefusesAFormat1Backup(t *testing.T) {
+	t.Parallel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	old := backupOf(t,
 		`{"body":{"id":"trees"},"hash":"ab","petition":"trees","type":"petition.create"}`,

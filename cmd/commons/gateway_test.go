@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ import (
 // gatewayProc is a running `commons gateway` process.
 type gatewayProc struct {
 	t    testing.TB
+	ctx  context.Context // see testContext
 	cmd  *exec.Cmd
 	url  string
 	logs *syncBuffer
@@ -54,7 +56,7 @@ func startGateway(t testing.TB, server, wallet, outbox string, home fixtures.Res
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	gw := &gatewayProc{t: t, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	gw := &gatewayProc{t: t, ctx: testContext(t), cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -68,9 +70,11 @@ func startGateway(t testing.TB, server, wallet, outbox string, home fixtures.Res
 	}()
 	select {
 	case gw.url = <-urls:
-	case <-time.After(time.Minute):
+	case err := <-gw.done:
+		t.Fatalf("gateway exited before it listened: %v; logs:\n%s", err, gw.logs.String())
+	case <-gw.ctx.Done():
 		cmd.Process.Kill()
-		t.Fatalf("gateway did not start; logs:\n%s", gw.logs.String())
+		t.Fatalf("gateway not listening by the test's deadline; logs:\n%s", gw.logs.String())
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -89,7 +93,7 @@ func (g *gatewayProc) stop() {
 	select {
 	case err := <-g.done:
 		require.NoError(g.t, err, "gateway exit; logs:\n%s", g.logs.String())
-	case <-time.After(time.Minute):
+	case <-g.ctx.Done():
 		g.cmd.Process.Kill()
 		g.t.Fatalf("gateway did not stop; logs:\n%s", g.logs.String())
 	}
@@ -105,7 +109,7 @@ func (g *gatewayProc) kill() {
 // device posts body exactly as an airrohr sensor (or, with pin set, a push-API script) does.
 func (g *gatewayProc) device(sensor, pin string, body []byte, auth ...string) int {
 	g.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, g.url+"/data.php", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(g.ctx, http.MethodPost, g.url+"/data.php", bytes.NewReader(body))
 	require.NoError(g.t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "NRZ-2020-133/14907210/aa:bb")
@@ -120,9 +124,7 @@ func (g *gatewayProc) device(sensor, pin string, body []byte, auth ...string) in
 	if len(auth) == 2 {
 		req.SetBasicAuth(auth[0], auth[1])
 	}
-	// The firmware gives up after a few seconds; the gateway must answer well within that.
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(g.t, err)
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
@@ -156,17 +158,11 @@ func (g *gatewayProc) metrics() map[string]int {
 // waitMetrics polls /metrics until ok holds.
 func (g *gatewayProc) waitMetrics(what string, ok func(map[string]int) bool) map[string]int {
 	g.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		m := g.metrics()
-		if ok(m) {
-			return m
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("gateway never reached %s; metrics %v; logs:\n%s", what, m, g.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var m map[string]int
+	if !eventually(g.ctx, func() bool { m = g.metrics(); return ok(m) }) {
+		g.t.Fatalf("gateway never reached %s; metrics %v; logs:\n%s", what, m, g.logs.String())
 	}
+	return m
 }
 
 func delivered(m map[string]int) bool {
@@ -277,6 +273,7 @@ func pm10s(rs []reading.Reading) map[string]int {
 // arrive at the real server sealed to the resident and to the consented purpose, once each, in
 // the neighbourhood of --location, with pressure in hPa and no location anywhere.
 func TestGatewayDeliversSensorReadings(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
@@ -359,12 +356,14 @@ func TestGatewayDeliversSensorReadings(t *testing.T) {
 // 200, the readings wait in the outbox across a gateway restart, and once the server is back
 // (on another port, with the signed batch now stale) every reading arrives exactly once.
 func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
 	data := t.TempDir()
 	logs := &syncBuffer{}
-	n := startNode(t, data, logs)
+	clock := &testClock{}
+	n := startNodeWithClock(t, data, logs, clock)
 	wallet, home := gatewayResident(t, n)
 	outbox := filepath.Join(t.TempDir(), "outbox")
 	gw := startGateway(t, n.url, wallet, outbox, home)
@@ -382,20 +381,25 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 		return m["commons_gateway_upload_failures_total"] > 0 && m["commons_gateway_pending_readings"] == 3
 	})
 	gw.stop()
-	signedBefore := time.Now()
 	uploads, err := filepath.Glob(filepath.Join(outbox, "*.upload.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, uploads, "the signed batch waits in the outbox")
 
-	// The server comes back on another port, refusing statements older than 2 s: the waiting
-	// signature is stale, and since the server never saw it, the gateway signs it anew.
-	time.Sleep(time.Until(signedBefore.Add(2500 * time.Millisecond)))
-	n = startNode(t, data, logs, "--statement-skew", "2s")
+	// The server comes back on another port after an outage longer than the statement skew:
+	// the waiting signature is stale, and since the server never saw it, the gateway signs it
+	// anew. The gateway's clock is the wall clock, so the server's returns to it once the
+	// gateway has said so (its retries refused meanwhile are signed afresh again).
+	clock.Set(defaultServeConfig().StatementSkew + time.Minute)
+	n = startNodeWithClock(t, data, logs, clock)
 	gw = startGateway(t, n.url, wallet, outbox, home)
+	const resigned = "signing it again\" code=stale_statement"
+	if !eventually(gw.ctx, func() bool { return strings.Contains(gw.logs.String(), resigned) }) {
+		t.Fatalf("the gateway did not sign the stale batch again; logs:\n%s", gw.logs.String())
+	}
+	clock.Set(0)
 	require.Equal(t, 200, gw.device("esp8266-14907210", "", sampleWith(t, "11.06")))
 	m := gw.waitMetrics("the outbox emptied", delivered)
 	assert.Positive(t, m["commons_gateway_upload_failures_total"], "the stale signature was refused first")
-	assert.Contains(t, gw.logs.String(), "signing it again\" code=stale_statement")
 	assert.Zero(t, m["commons_gateway_batches_held_total"])
 	gw.stop()
 	n.stop()
@@ -412,6 +416,7 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 // flakyProxy sits between a client and the server and, on demand, drops contribution uploads
 // before the server sees them or loses the server's answers after it has stored them.
 type flakyProxy struct {
+	ctx      context.Context // see testContext
 	rp       *httputil.ReverseProxy
 	mu       sync.Mutex
 	plan     []string // for the next contribution posts: "pass"; "drop" it unsent; "lose" the answer; or "hang" until the client goes
@@ -422,7 +427,7 @@ type flakyProxy struct {
 func newFlakyProxy(t *testing.T, target string) (*flakyProxy, *httptest.Server) {
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	p := &flakyProxy{rp: httputil.NewSingleHostReverseProxy(u), hung: make(chan struct{}, 1)}
+	p := &flakyProxy{ctx: testContext(t), rp: httputil.NewSingleHostReverseProxy(u), hung: make(chan struct{}, 1)}
 	p.rp.ModifyResponse = func(resp *http.Response) error {
 		if resp.Request.URL.Path == "/api/v1/contributions" {
 			p.mu.Lock()
@@ -456,7 +461,7 @@ func (p *flakyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.hung <- struct{}{}
 		select {
 		case <-r.Context().Done():
-		case <-time.After(time.Minute):
+		case <-p.ctx.Done():
 		}
 	}
 	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
@@ -483,12 +488,14 @@ func (p *flakyProxy) next(actions ...string) {
 // stored it, the gateway does not re-sign (that could store it twice) but keeps the batch in
 // held/.
 func TestGatewayLostAcknowledgement(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
 	data := t.TempDir()
 	logs := &syncBuffer{}
-	n := startNode(t, data, logs, "--statement-skew", "2s")
+	clock := &testClock{}
+	n := startNodeWithClock(t, data, logs, clock)
 	wallet, home := gatewayResident(t, n)
 	proxy, via := newFlakyProxy(t, n.url)
 	outbox := filepath.Join(t.TempDir(), "outbox")
@@ -504,11 +511,11 @@ func TestGatewayLostAcknowledgement(t *testing.T) {
 	require.Equal(t, 200, gw.device("esp8266-14907210", "", sampleWith(t, "21.02")))
 	select {
 	case <-proxy.hung:
-	case <-time.After(time.Minute):
+	case <-gw.ctx.Done():
 		t.Fatalf("no upload; logs:\n%s", gw.logs.String())
 	}
 	gw.kill()
-	time.Sleep(2500 * time.Millisecond) // the signature is now stale for the server
+	clock.Set(defaultServeConfig().StatementSkew + time.Minute) // the signature is now stale for the server
 	gw = startGateway(t, via.URL, wallet, outbox, home)
 	m = gw.waitMetrics("the batch held", func(m map[string]int) bool { return m["commons_gateway_batches_held_total"] == 1 })
 	assert.Zero(t, m["commons_gateway_pending_readings"])

@@ -41,6 +41,7 @@ func decodeSummary(t *testing.T, out string) importSummary {
 // network after the first upload, runs the same command again and checks that every reading
 // arrived exactly once, with a summary that says what happened to every row.
 func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
+	t.Parallel()
 	data, home := t.TempDir(), t.TempDir()
 	n := startNode(t, data, &syncBuffer{})
 	token := filepath.Join(data, "admin.token")
@@ -119,6 +120,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 // sends the same signed bytes again, the server calls it a replay, and the import counts it
 // as delivered — once.
 func TestImportSurvivesALostAnswer(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	n := startNode(t, t.TempDir(), &syncBuffer{})
 	wallet, _ := gatewayResident(t, n)

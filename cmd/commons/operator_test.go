@@ -63,6 +63,7 @@ func writeFile(t *testing.T, text string) string {
 // TestConfigPrecedence checks default < file < environment < flag, option by option, and that
 // each value's source is reported.
 func TestConfigPrecedence(t *testing.T) {
+	t.Parallel()
 	file := writeFile(t, `# a node
 addr = 127.0.0.1:9001      # file
 release-every = 2m
@@ -114,6 +115,7 @@ trusted-proxies = 10.0.0.0/8, 192.0.2.1
 // TestConfigRefusals checks that every bad value stops the node with a message naming the
 // option, the source and the reason.
 func TestConfigRefusals(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		file string
@@ -156,6 +158,7 @@ func TestConfigRefusals(t *testing.T) {
 
 // TestFormatFile checks the FORMAT line and what checkDataFormat accepts and refuses.
 func TestFormatFile(t *testing.T) {
+	t.Parallel()
 	for text, want := range map[string]int{"commons-data 1\n": 1, "commons-data 1": 1, "commons-data 7\n": 7,
 		"": 0, "commons-data\n": 0, "commons-data one\n": 0, "commons-data 0\n": 0, "commons-data -1\n": 0,
 		"commons-data 1 extra\n": 0, "commons-data\n1\n": 0, "badger 1\n": 0, "\x00\x01": 0} {
@@ -202,9 +205,7 @@ func runBinary(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
 	bin, err := binary()
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.CommandContext(testContext(t), bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -214,6 +215,7 @@ func runBinary(t *testing.T, env []string, args ...string) (string, error) {
 // names, --check-config reports precedence, a refused value stops it, and the precedence
 // holds on a serving node (body-limit from file, then environment, then flag).
 func TestOperatorConfigBinary(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
@@ -260,10 +262,11 @@ func TestOperatorConfigBinary(t *testing.T) {
 		{"env 5000 over file", "5000", nil, 400},
 		{"flag 1500 over env", "5000", []string{"--body-limit", "1500"}, 413},
 	} {
+		var env []string
 		if c.env != "" {
-			t.Setenv("COMMONS_BODY_LIMIT", c.env)
+			env = []string{"COMMONS_BODY_LIMIT=" + c.env}
 		}
-		n := startNode(t, t.TempDir(), &syncBuffer{}, append([]string{"--config", file}, c.flags...)...)
+		n := startNodeEnv(t, env, t.TempDir(), &syncBuffer{}, append([]string{"--config", file}, c.flags...)...)
 		status, _ := post(t, n.url+"/api/v1/statements", "application/json", []byte(body))
 		assert.Equal(t, c.status, status, c.name)
 		n.stop()
@@ -388,6 +391,7 @@ func checkpointOf(t *testing.T, nd *node) []byte {
 // fsck and the auditor pass, its checkpoint is the backed-up one (a prefix of the original
 // log's), and the residents' saved receipts still prove.
 func TestOperatorBackupRestore(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
@@ -488,6 +492,7 @@ func TestOperatorBackupRestore(t *testing.T) {
 // series and no citizen id, and that debug logging writes one line per request by route
 // pattern with a request id, never the path.
 func TestOperatorMetrics(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
@@ -558,6 +563,7 @@ func TestOperatorMetrics(t *testing.T) {
 // TestOperatorRateLimit checks the real binary's limit: the fourth POST in a minute from one
 // address gets 429 rate_limited with Retry-After; GETs and the admin token pass.
 func TestOperatorRateLimit(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
@@ -601,14 +607,16 @@ func ledgerStatus(t *testing.T, url string) int {
 // TestOperatorMaxConnections checks the connection cap: with two connections held open, a
 // third is refused with 503 and closed, and is served again once one closes.
 func TestOperatorMaxConnections(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
 	n := startNode(t, t.TempDir(), &syncBuffer{}, "--max-connections", "2")
 	addr := strings.TrimPrefix(n.url, "http://")
+	deadline, _ := n.ctx.Deadline() // none without a -timeout
 	get := func(c net.Conn) (*http.Response, error) {
 		fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.SetReadDeadline(deadline)
 		return http.ReadResponse(bufio.NewReader(c), nil)
 	}
 	var held []net.Conn
@@ -625,7 +633,7 @@ func TestOperatorMaxConnections(t *testing.T) {
 	// The refusal is written as the connection is accepted, before any request.
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetReadDeadline(deadline)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	require.NoError(t, err)
 	msg, _ := io.ReadAll(resp.Body)
@@ -634,7 +642,7 @@ func TestOperatorMaxConnections(t *testing.T) {
 	assert.Contains(t, string(msg), "Concurrency limit exceeded")
 
 	held[0].Close()
-	assert.Eventually(t, func() bool {
+	assert.True(t, eventually(n.ctx, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return false
@@ -642,27 +650,30 @@ func TestOperatorMaxConnections(t *testing.T) {
 		defer c.Close()
 		resp, err := get(c)
 		return err == nil && resp.StatusCode == 200
-	}, 5*time.Second, 50*time.Millisecond, "a freed slot serves again")
+	}), "a freed slot serves again")
 }
 
 // TestOperatorReadyz checks /readyz on the real binary: 200 once serving, 503 from SIGTERM
 // through the shutdown delay while the node still answers, then the process exits cleanly.
 func TestOperatorReadyz(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
 	logs := &syncBuffer{}
-	n := startNode(t, t.TempDir(), logs, "--shutdown-delay", "2s")
+	// The delay is the window in which the test must see the two answers below: ample on a
+	// loaded machine, and waited out in parallel with the other tests.
+	n := startNode(t, t.TempDir(), logs, "--shutdown-delay", "10s")
 	assert.Equal(t, 200, ledgerStatus(t, n.url+"/readyz"))
 	require.NoError(t, n.cmd.Process.Signal(syscall.SIGTERM))
-	assert.Eventually(t, func() bool { return ledgerStatus(t, n.url+"/readyz") == 503 }, time.Second, 20*time.Millisecond)
+	assert.True(t, eventually(n.ctx, func() bool { return ledgerStatus(t, n.url+"/readyz") == 503 }), "/readyz answers 503 after SIGTERM")
 	assert.Equal(t, 200, ledgerStatus(t, n.url+"/healthz"), "still serving while draining")
 	exited := make(chan error, 1)
 	go func() { exited <- n.cmd.Wait() }()
 	select {
 	case err := <-exited:
 		require.NoError(t, err, "a clean exit")
-	case <-time.After(20 * time.Second):
+	case <-n.ctx.Done():
 		t.Fatal("the node did not exit after its shutdown delay")
 	}
 	assert.Contains(t, logs.String(), "shutting down: /readyz answers 503, still serving")
@@ -671,6 +682,7 @@ func TestOperatorReadyz(t *testing.T) {
 // TestOperatorDataFormat checks the data directory's FORMAT on the real binary: written on
 // first start, a newer or garbled one refused, and a database without one refused.
 func TestOperatorDataFormat(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}

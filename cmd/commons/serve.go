@@ -122,7 +122,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	stor := store.New(db, lg)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
 		Identities: identities, PetitionIdentity: tallyKeys{cfg.Data}.identity,
-		Cells: gridMap.IDs(), Now: time.Now, Logger: logger})
+		Cells: gridMap.IDs(), Now: cfg.clock(), Logger: logger})
 	backups := &onlineBackups{db: db}
 	defer backups.Close() // before the ledger and the database close
 	var ready atomic.Bool
@@ -131,7 +131,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: purpose.Air, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
 		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
-		TrustedProxies: cfg.TrustedProxies, Now: time.Now, Logger: logger})
+		TrustedProxies: cfg.TrustedProxies, Now: cfg.clock(), Logger: logger})
 	if err != nil {
 		return err
 	}

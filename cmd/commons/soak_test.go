@@ -65,6 +65,7 @@ type soakCounts struct {
 // acknowledged, `commons ledger verify --all` and `serve --fsck` pass, no page answered 5xx,
 // and the server's RSS stayed under 256 MiB throughout.
 func TestSoak(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("soak test runs the real binary; skipped with -short")
 	}
@@ -72,12 +73,13 @@ func TestSoak(t *testing.T) {
 	// The server runs as docs/operations.md advises, with a soft memory limit for Go's
 	// collector: without it the heap of a node serving ~2,000 pages a second grows past
 	// 256 MiB before the collector runs (RssAnon 245 MiB, VmRSS 265 MiB in a 20 s soak).
+	var env []string
 	if os.Getenv("GOMEMLIMIT") == "" {
-		t.Setenv("GOMEMLIMIT", soakMemLimit)
+		env = append(env, "GOMEMLIMIT="+soakMemLimit)
 	}
 	data := t.TempDir()
 	logs := &syncBuffer{}
-	n := startNode(t, data, logs)
+	n := startNodeEnv(t, env, data, logs)
 	addr := strings.TrimPrefix(n.url, "http://")
 	token := adminTokenOf(t, data)
 	ctx := context.Background()

@@ -57,6 +57,7 @@ func status(t *testing.T, n *node, wallet string) statusOut {
 // what the server holds (vault copies and their days), the gateway outbox beside the wallet,
 // the change after a withdrawal, and the local parts while the server is down.
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binary; skipped with -short")
 	}

@@ -15,6 +15,7 @@ import (
 // back. An auditor's `ledger verify --all` against the running server fails, and
 // `serve --fsck` refuses to start.
 func TestTamperedLedgerIsCaught(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binary; skipped with -short")
 	}

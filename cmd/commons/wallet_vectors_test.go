@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/hkdf"
@@ -15,9 +17,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -188,11 +190,11 @@ const vectorJS = `(async (file, petitions, statements) => {
 // in Go; passphrase-protected wallet files open both ways; and the script's checkpoint and
 // inclusion-proof checks accept the real ledger's and refuse altered ones.
 func TestWalletVectors(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("browser test; skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	ctx := testContext(t)
 	data := t.TempDir()
 	n := startNode(t, data, &syncBuffer{})
 	bctx, _ := walletBrowser(t, ctx, "")
@@ -271,26 +273,32 @@ func TestWalletVectors(t *testing.T) {
 	})
 
 	t.Run("passphrase", func(t *testing.T) {
+		// Both sides protect at a cheap work factor, in the same format; the product's own (18)
+		// is checked where a wallet is protected for a resident (TestWalletBrowser,
+		// TestPassphraseWalletCLI).
 		w, err := crypto.ParseWallet([]byte(files[1]))
 		require.NoError(t, err)
-		goProtected, err := w.MarshalProtected("correct horse")
-		require.NoError(t, err)
+		goProtected := cheapProtected(t, w, "correct horse")
+		inGo, err := crypto.ParseProtectedWallet(goProtected, "correct horse")
+		require.NoError(t, err, "crypto opens it: it is the format crypto writes")
+		require.Equal(t, w.CitizenID(), inGo.CitizenID())
 		type opened struct {
 			Citizen string `json:"citizen"`
 			Wrong   string `json:"wrong"`
 			Browser string `json:"browser"`
 		}
-		js, err := chromedp.Run(bctx, chromedp.Evaluate[opened](callJS(t, `(async (goFile, plain) => {
+		js, err := chromedp.Run(bctx, chromedp.Evaluate[opened](callJS(t, `(async (goFile, plain, workFactor) => {
 			const W = CommonsWalletCore, enc = new TextEncoder();
 			const { keys } = await W.openWalletFile(enc.encode(goFile), "correct horse");
 			let wrong = "opened";
 			try { await W.openWalletFile(enc.encode(goFile), "wrong horse"); } catch (e) { wrong = e.code; }
-			return { citizen: keys.citizen, wrong, browser: await W.protect(plain, "correct horse") };
-		})`, string(goProtected), files[1]), chromedp.EvalAwaitPromise))
+			return { citizen: keys.citizen, wrong, browser: await W.protect(plain, "correct horse", workFactor) };
+		})`, string(goProtected), files[1], cheapWorkFactor), chromedp.EvalAwaitPromise))
 		require.NoError(t, err)
 		assert.Equal(t, w.CitizenID(), js.Citizen, "a wallet Go protected opens in the browser")
 		assert.Equal(t, "passphrase_wrong", js.Wrong)
 		assert.True(t, crypto.IsProtected([]byte(js.Browser)))
+		assert.Equal(t, cheapWorkFactor, scryptWorkFactor(t, []byte(js.Browser)), "the work factor asked for")
 		back, err := crypto.ParseProtectedWallet([]byte(js.Browser), "correct horse")
 		require.NoError(t, err, "a wallet the browser protected opens in Go")
 		assert.Equal(t, w.CitizenID(), back.CitizenID())
@@ -461,6 +469,47 @@ func TestWalletVectors(t *testing.T) {
 			assert.False(t, js.OtherIdx || js.BadLeaf || js.BadProof, "the script refuses an altered proof of entry %d: %+v", r.Index, js)
 		}
 	})
+}
+
+// cheapWorkFactor is the scrypt work factor (log2) at which the cross-implementation tests
+// protect wallets: milliseconds instead of the seconds of the product's 18, on either side.
+const cheapWorkFactor = 10
+
+// cheapProtected is w's wallet file protected as crypto.Wallet.MarshalProtected does (age's
+// scrypt recipient, ASCII-armored), at cheapWorkFactor.
+func cheapProtected(t *testing.T, w *crypto.Wallet, passphrase string) []byte {
+	t.Helper()
+	r, err := age.NewScryptRecipient(passphrase)
+	require.NoError(t, err)
+	r.SetWorkFactor(cheapWorkFactor)
+	var out bytes.Buffer
+	aw := armor.NewWriter(&out)
+	ew, err := age.Encrypt(aw, r)
+	require.NoError(t, err)
+	_, err = ew.Write(w.Marshal())
+	require.NoError(t, err)
+	require.NoError(t, ew.Close())
+	require.NoError(t, aw.Close())
+	return out.Bytes()
+}
+
+// scryptWorkFactor reads the work factor (log2) of a protected wallet file from its scrypt
+// stanza, without opening it.
+func scryptWorkFactor(t *testing.T, file []byte) int {
+	t.Helper()
+	sc := bufio.NewScanner(armor.NewReader(bytes.NewReader(bytes.TrimLeft(file, " \t\r\n"))))
+	var header []string
+	for len(header) < 2 && sc.Scan() {
+		header = append(header, sc.Text())
+	}
+	require.Len(t, header, 2, "an age header: %v", sc.Err())
+	require.Equal(t, "age-encryption.org/v1", header[0])
+	stanza := strings.Fields(header[1]) // -> scrypt SALT LOG2N
+	require.Len(t, stanza, 4, header[1])
+	require.Equal(t, "scrypt", stanza[1], header[1])
+	n, err := strconv.Atoi(stanza[3])
+	require.NoError(t, err)
+	return n
 }
 
 // rootAt recomputes the ledger's root at size from its entries, as an auditor would.

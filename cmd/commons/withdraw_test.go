@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 // byte-identical, the second excludes both, their share copies of the unreleased day are gone
 // from Badger, and only the erasing resident's vault copies are gone.
 func TestWithdrawEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the real binary; skipped with -short")
 	}
@@ -162,20 +162,16 @@ func TestWithdrawEndToEnd(t *testing.T) {
 
 // releaseCounts reads the release engine's log line for a day: how many share copies it read
 // and how many residents it counted. The line reaches the test through the server's stderr
-// pipe, a moment after the release's HTTP answer: it is waited for, up to ten seconds.
+// pipe, a moment after the release's HTTP answer: it is waited for.
 func releaseCounts(t *testing.T, logs *syncBuffer, day time.Time) [2]int {
 	t.Helper()
 	re := regexp.MustCompile(`msg="release published".* epoch=` + day.Format(time.DateOnly) + ` envelopes=(\d+) counted=(\d+)`)
-	var got [2]int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		for _, line := range bytes.Split([]byte(logs.String()), []byte("\n")) {
-			if m := re.FindSubmatch(line); m != nil {
-				got[0], _ = strconv.Atoi(string(m[1]))
-				got[1], _ = strconv.Atoi(string(m[2]))
-				return got
-			}
-		}
+	var m []string
+	if !eventually(testContext(t), func() bool { m = re.FindStringSubmatch(logs.String()); return m != nil }) {
+		t.Fatalf("no release log line for %s in:\n%s", day.Format(time.DateOnly), logs.String())
 	}
-	t.Fatalf("no release log line for %s in:\n%s", day.Format(time.DateOnly), logs.String())
+	var got [2]int
+	got[0], _ = strconv.Atoi(m[1])
+	got[1], _ = strconv.Atoi(m[2])
 	return got
 }

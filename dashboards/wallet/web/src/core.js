@@ -157,12 +157,18 @@ export function marshalWallet(keys, created) {
   );
 }
 
+// SCRYPT_WORK_FACTOR is the log2 of the scrypt work factor of a protected wallet: age's own
+// default, as crypto/passphrase.go (about a second and 256 MiB to open).
+export const SCRYPT_WORK_FACTOR = 18;
+
 // protect encrypts a plain wallet file to a passphrase with age's scrypt recipient,
-// ASCII-armored, as crypto.Wallet.MarshalProtected does.
-export async function protect(plainFile, passphrase) {
+// ASCII-armored, as crypto.Wallet.MarshalProtected does. Only tests pass a workFactor other
+// than SCRYPT_WORK_FACTOR: a cheaper file of the same format.
+export async function protect(plainFile, passphrase, workFactor = SCRYPT_WORK_FACTOR) {
   if (passphrase === "") throw new WalletError("passphrase_empty");
   const e = new age.Encrypter();
   e.setPassphrase(passphrase);
+  e.setScryptWorkFactor(workFactor);
   return age.armor.encode(await e.encrypt(plainFile));
 }
 
