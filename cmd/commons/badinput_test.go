@@ -18,6 +18,7 @@ import (
 
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
 )
 
 // TestBadInputBattery sends every kind of bad input to every write endpoint of the real
@@ -33,7 +34,7 @@ func TestBadInputBattery(t *testing.T) {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
 	data := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)
 	token := adminTokenOf(t, data)
 	ctx := context.Background()

@@ -21,6 +21,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkStatementsHTTP(b *testing.B) {
 	pub := w.SigningPublicKey()
 	b.Run("baseline-ed25519-verify", verifyOnly(func() error { return signed.Verify(pub) }))
 	b.Run("http-durable-statement", func(b *testing.B) {
-		n := startNode(b, b.TempDir(), &syncBuffer{})
+		n := startNode(b, b.TempDir(), &nodetest.Logs{})
 		ctx := context.Background()
 		c := client.New(n.url)
 		const clients = 128
@@ -107,7 +108,7 @@ func verifyOnly(verify func() error) func(*testing.B) {
 // The baseline is this machine's rate for only verifying the same contributions' signatures.
 func BenchmarkContributionsHTTP(b *testing.B) {
 	const clients = 128
-	n := startNode(b, b.TempDir(), &syncBuffer{})
+	n := startNode(b, b.TempDir(), &nodetest.Logs{})
 	wallets, _ := registered(b, n, clients, false)
 	envelopes := make([]crypto.Envelope, clients)
 	day := time.Now().UTC().Format(time.DateOnly)
@@ -149,7 +150,7 @@ func BenchmarkContributionsHTTP(b *testing.B) {
 // included, so the figure errs high). The figure that matters, the share of one core that
 // 1,000 devices posting every 145 s would take, is reported as core-%-1000-devices.
 func BenchmarkGatewayDevices(b *testing.B) {
-	n := startNode(b, b.TempDir(), &syncBuffer{})
+	n := startNode(b, b.TempDir(), &nodetest.Logs{})
 	wallet, home := gatewayResident(b, n)
 	body, _ := deviceBody(b, "sds011_bmp280.json")
 	gw := startGateway(b, n.url, wallet, filepath.Join(b.TempDir(), "outbox"), home, "--batch", "2s")
@@ -181,7 +182,7 @@ func BenchmarkGatewayDevices(b *testing.B) {
 // parse, seal to the vault and the air-quality purpose, upload, journal. The baseline, in
 // the same run, only parses the same files in-process.
 func BenchmarkImportYear(b *testing.B) {
-	n := startNode(b, b.TempDir(), &syncBuffer{})
+	n := startNode(b, b.TempDir(), &nodetest.Logs{})
 	wallet, _ := gatewayResident(b, n)
 	dir := b.TempDir()
 	first := time.Now().UTC().Truncate(24*time.Hour).AddDate(-1, 0, 0)
@@ -272,7 +273,7 @@ func BenchmarkPetitionSignaturesHTTP(b *testing.B) {
 			b.StopTimer()
 			checkCount(b, n.url, petitionSigners)
 			n.stop()
-			n = startNode(b, n.data, &syncBuffer{})
+			n = startNode(b, n.data, &nodetest.Logs{})
 			checkCount(b, n.url, petitionSigners)
 			n.stop()
 		}
@@ -285,7 +286,7 @@ func BenchmarkPetitionSignaturesHTTP(b *testing.B) {
 // viralPetition starts a node with an open petition and 10,000 registered residents, and
 // returns each resident's signed petition.sign body, ready to post.
 func viralPetition(b *testing.B) (*node, [][]byte) {
-	n := startNode(b, b.TempDir(), &syncBuffer{})
+	n := startNode(b, b.TempDir(), &nodetest.Logs{})
 	ctx := context.Background()
 	c := client.New(n.url)
 	c.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: 128}
@@ -392,7 +393,7 @@ func BenchmarkDashboardPageBusy(b *testing.B) { benchmarkPage(b, 64) }
 
 func benchmarkPage(b *testing.B, clients int) {
 	data := b.TempDir()
-	n := startNode(b, data, &syncBuffer{})
+	n := startNode(b, data, &nodetest.Logs{})
 	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	if err != nil {
 		b.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 	"github.com/commons-city/commons/release"
 )
@@ -53,7 +54,7 @@ func TestBrowserDashboards(t *testing.T) {
 	ctx := testContext(t)
 
 	data := t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	require.NoError(t, err)
 	admin := strings.TrimSpace(string(token))

@@ -21,6 +21,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 )
 
@@ -41,7 +42,7 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 		t.Skip("crash test runs the real binary; skipped with -short")
 	}
 	data := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	token := func() string {
 		b, err := os.ReadFile(filepath.Join(data, "admin.token"))
 		require.NoError(t, err)

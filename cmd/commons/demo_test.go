@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
 )
 
@@ -22,7 +23,7 @@ func TestDemoCity(t *testing.T) {
 		t.Skip("loads the whole demo city; skipped with -short")
 	}
 	start := time.Now()
-	n := startNode(t, t.TempDir(), &syncBuffer{}, "--demo")
+	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--demo")
 	t.Logf("demo city loaded and released in %s", time.Since(start).Round(time.Millisecond))
 	seen := &responses{bodies: map[string][]byte{}}
 

@@ -28,6 +28,7 @@ import (
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
 )
 
@@ -96,37 +97,20 @@ type node struct {
 	ctx  context.Context // bounds its start, stop and cli calls: ends at the test's deadline
 	url  string
 	data string
-	logs *syncBuffer
+	logs *nodetest.Logs
 	env  []string // added to the environment of the server and of every cli call
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var readyLine = regexp.MustCompile(`ready — open (http://127\.0\.0\.1:\d+)/`)
 
-func startNode(t testing.TB, data string, logs *syncBuffer, extra ...string) *node {
+func startNode(t testing.TB, data string, logs *nodetest.Logs, extra ...string) *node {
 	t.Helper()
 	return startNodeEnv(t, nil, data, logs, extra...)
 }
 
 // startNodeEnv starts a node whose server and cli calls run with env added to the test's
 // environment: tests run in parallel, so none of them may change the process's own.
-func startNodeEnv(t testing.TB, env []string, data string, logs *syncBuffer, extra ...string) *node {
+func startNodeEnv(t testing.TB, env []string, data string, logs *nodetest.Logs, extra ...string) *node {
 	t.Helper()
 	bin, err := binary()
 	require.NoError(t, err)
@@ -177,7 +161,7 @@ var servingLine = regexp.MustCompile(`msg=serving url=(http://127\.0\.0\.1:\d+)/
 // startNodeWithClock runs a node in the test process, as `commons serve` does (runNode, the
 // default options but an hourly release ticker), reading the time from clock. Its log lines
 // go to logs; cli calls run the real binary against it.
-func startNodeWithClock(t testing.TB, data string, logs *syncBuffer, clock *testClock) *node {
+func startNodeWithClock(t testing.TB, data string, logs *nodetest.Logs, clock *testClock) *node {
 	t.Helper()
 	cfg := defaultServeConfig()
 	cfg.Data, cfg.Addr, cfg.ReleaseEvery, cfg.Now = data, "127.0.0.1:0", time.Hour, clock.Now
@@ -208,7 +192,7 @@ func startNodeWithClock(t testing.TB, data string, logs *syncBuffer, clock *test
 // lineWatch is a log writer that keeps every line in logs and sends the first submatch of
 // re, for the first line that matches, to found (buffered).
 type lineWatch struct {
-	logs  *syncBuffer
+	logs  *nodetest.Logs
 	re    *regexp.Regexp
 	found chan<- string
 }
@@ -350,7 +334,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	data := t.TempDir()
 	home := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)
 	seen := &responses{bodies: map[string][]byte{}}
 
@@ -685,7 +669,7 @@ func badInputs(t *testing.T, n *node, r *resident) {
 
 // leakScan looks for any value, location or id that only one resident sent in every public
 // answer, every log line, and every file the server wrote.
-func leakScan(t *testing.T, n *node, seen *responses, residents []*resident, logs *syncBuffer) {
+func leakScan(t *testing.T, n *node, seen *responses, residents []*resident, logs *nodetest.Logs) {
 	for _, p := range []string{"/", "/air", "/air?lang=fr", "/petitions", "/petitions/more-trees", "/ledger", "/api/v1/stats/air",
 		"/api/v1/petitions", "/api/v1/petitions/more-trees", "/api/v1/purposes"} {
 		status, _ := seen.get(t, n.url+p)

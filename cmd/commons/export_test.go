@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 )
 
@@ -32,7 +33,7 @@ func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
 		t.Skip("the age command is not installed (apt-get install age)")
 	}
 	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	wallet := filepath.Join(home, "wallet")
 	_, err = n.cli(wallet, "wallet", "init")
 	require.NoError(t, err)

@@ -8,40 +8,26 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/commons-city/commons/nodetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
-
-	"github.com/commons-city/commons/ledger"
-	"github.com/commons-city/commons/store"
 )
 
 // backupOf writes a backup of a database whose ledger holds entries, as `commons backup`
 // streams it.
 func backupOf(t *testing.T, entries ...string) string {
 	t.Helper()
-	db, err := store.OpenBadger(store.Options{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	skey, vkey, err := ledger.GenerateKey("test.commons.local/format")
-	require.NoError(t, err)
-	s, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	v, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
-	l, err := ledger.Open(db, s, v, ledger.Options{})
-	require.NoError(t, err)
+	c := nodetest.New(t, nodetest.Options{Origin: "test.commons.local/format", Synced: true})
 	for _, e := range entries {
-		_, err := l.Append(context.Background(), []byte(e))
+		_, err := c.Ledger.Append(context.Background(), []byte(e))
 		require.NoError(t, err)
 	}
-	l.Close()
 	file := filepath.Join(t.TempDir(), "backup")
 	f, err := os.Create(file)
 	require.NoError(t, err)
-	_, err = db.Backup(f, 0)
+	_, err = c.DB.Backup(f, 0)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	require.NoError(t, db.Close())
 	return file
 }
 

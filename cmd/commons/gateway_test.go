@@ -28,6 +28,7 @@ import (
 
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 	"github.com/commons-city/commons/store"
 )
@@ -38,7 +39,7 @@ type gatewayProc struct {
 	ctx  context.Context // see testContext
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *nodetest.Logs
 	auth []string // Basic credentials, if the gateway requires them
 	done chan error
 }
@@ -56,7 +57,7 @@ func startGateway(t testing.TB, server, wallet, outbox string, home fixtures.Res
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	gw := &gatewayProc{t: t, ctx: testContext(t), cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	gw := &gatewayProc{t: t, ctx: testContext(t), cmd: cmd, logs: &nodetest.Logs{}, done: make(chan error, 1)}
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -278,7 +279,7 @@ func TestGatewayDeliversSensorReadings(t *testing.T) {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
 	data := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)
 	wallet, home := gatewayResident(t, n)
 	outbox := filepath.Join(t.TempDir(), "outbox")
@@ -361,7 +362,7 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
 	data := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	clock := &testClock{}
 	n := startNodeWithClock(t, data, logs, clock)
 	wallet, home := gatewayResident(t, n)
@@ -493,7 +494,7 @@ func TestGatewayLostAcknowledgement(t *testing.T) {
 		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
 	}
 	data := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	clock := &testClock{}
 	n := startNodeWithClock(t, data, logs, clock)
 	wallet, home := gatewayResident(t, n)

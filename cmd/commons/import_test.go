@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commons-city/commons/nodetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -43,7 +44,7 @@ func decodeSummary(t *testing.T, out string) importSummary {
 func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	t.Parallel()
 	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	token := filepath.Join(data, "admin.token")
 	wallet, _ := gatewayResident(t, n) // an old-town resident who shares with air-quality/daily
 
@@ -122,7 +123,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 func TestImportSurvivesALostAnswer(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
-	n := startNode(t, t.TempDir(), &syncBuffer{})
+	n := startNode(t, t.TempDir(), &nodetest.Logs{})
 	wallet, _ := gatewayResident(t, n)
 
 	archive := filepath.Join(home, "archive")

@@ -22,6 +22,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 )
 
@@ -126,12 +127,12 @@ func BenchmarkCityLoad(b *testing.B) {
 		dur = d
 	}
 	data := b.TempDir()
-	nd := startNode(b, data, &syncBuffer{}, "--demo")
+	nd := startNode(b, data, &nodetest.Logs{}, "--demo")
 	wallets, air := registered(b, nd, 1000, true)
 	// The load runs against a node restarted on that data, as a node serving a city is: not
 	// the process that just loaded the demo city through its own API.
 	nd.stop()
-	nd = startNode(b, data, &syncBuffer{})
+	nd = startNode(b, data, &nodetest.Logs{})
 	recipient, err := age.ParseX25519Recipient(air.Recipient)
 	if err != nil {
 		b.Fatal(err)
@@ -230,18 +231,18 @@ func BenchmarkCityLoad(b *testing.B) {
 func BenchmarkColdStartYear(b *testing.B) {
 	restart := func(b *testing.B, data string) {
 		for b.Loop() {
-			nd := startNode(b, data, &syncBuffer{})
+			nd := startNode(b, data, &nodetest.Logs{})
 			nd.stop()
 		}
 	}
 	b.Run("baseline-empty-node", func(b *testing.B) {
 		data := b.TempDir()
-		startNode(b, data, &syncBuffer{}).stop()
+		startNode(b, data, &nodetest.Logs{}).stop()
 		restart(b, data)
 	})
 	b.Run("year-of-city", func(b *testing.B) {
 		data := b.TempDir()
-		nd := startNode(b, data, &syncBuffer{})
+		nd := startNode(b, data, &nodetest.Logs{})
 		wallets, air := registered(b, nd, 1000, true)
 		recipient, err := age.ParseX25519Recipient(air.Recipient)
 		if err != nil {
@@ -302,7 +303,7 @@ func BenchmarkColdStartYear(b *testing.B) {
 			b.FailNow()
 		}
 		nd.stop()
-		nd = startNode(b, data, &syncBuffer{})
+		nd = startNode(b, data, &nodetest.Logs{})
 		// The node releases the year's backlog while it serves.
 		t0 := time.Now()
 		c = client.New(nd.url)

@@ -33,6 +33,7 @@ import (
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/nodetest"
 )
 
 // The nodes the tests start inherit this environment. The rate limit is off unless a test sets
@@ -266,7 +267,7 @@ func TestOperatorConfigBinary(t *testing.T) {
 		if c.env != "" {
 			env = []string{"COMMONS_BODY_LIMIT=" + c.env}
 		}
-		n := startNodeEnv(t, env, t.TempDir(), &syncBuffer{}, append([]string{"--config", file}, c.flags...)...)
+		n := startNodeEnv(t, env, t.TempDir(), &nodetest.Logs{}, append([]string{"--config", file}, c.flags...)...)
 		status, _ := post(t, n.url+"/api/v1/statements", "application/json", []byte(body))
 		assert.Equal(t, c.status, status, c.name)
 		n.stop()
@@ -396,7 +397,7 @@ func TestOperatorBackupRestore(t *testing.T) {
 		t.Skip("runs the binary; skipped with -short")
 	}
 	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	residents := cliResidents(t, n, home, 3)
 	vkey, err := os.ReadFile(filepath.Join(data, "keys", "ledger.pub"))
 	require.NoError(t, err)
@@ -460,7 +461,7 @@ func TestOperatorBackupRestore(t *testing.T) {
 	assert.NoDirExists(t, filepath.Join(restoredDir, "keys"))
 
 	require.NoError(t, os.CopyFS(filepath.Join(restoredDir, "keys"), os.DirFS(filepath.Join(data, "keys"))))
-	restoredNode := startNode(t, restoredDir, &syncBuffer{}, "--fsck")
+	restoredNode := startNode(t, restoredDir, &nodetest.Logs{}, "--fsck")
 	signed := checkpointOf(t, restoredNode)
 	cp, err := ledger.OpenCheckpoint(signed, verifier)
 	require.NoError(t, err)
@@ -496,7 +497,7 @@ func TestOperatorMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	n := startNode(t, t.TempDir(), logs, "--log-level", "debug")
 	residents := cliResidents(t, n, t.TempDir(), 2)
 	var home fixtures.Resident
@@ -567,7 +568,7 @@ func TestOperatorRateLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
-	n := startNode(t, t.TempDir(), &syncBuffer{}, "--rate-limit", "3")
+	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--rate-limit", "3")
 	for i := range 3 {
 		status, body := post(t, n.url+"/api/v1/statements", "application/json", []byte(`{`))
 		assert.Equal(t, 400, status, "request %d: %v", i, body)
@@ -611,7 +612,7 @@ func TestOperatorMaxConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
-	n := startNode(t, t.TempDir(), &syncBuffer{}, "--max-connections", "2")
+	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--max-connections", "2")
 	addr := strings.TrimPrefix(n.url, "http://")
 	deadline, _ := n.ctx.Deadline() // none without a -timeout
 	get := func(c net.Conn) (*http.Response, error) {
@@ -660,7 +661,7 @@ func TestOperatorReadyz(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary; skipped with -short")
 	}
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	// The delay is the window in which the test must see the two answers below: ample on a
 	// loaded machine, and waited out in parallel with the other tests.
 	n := startNode(t, t.TempDir(), logs, "--shutdown-delay", "10s")
@@ -687,7 +688,7 @@ func TestOperatorDataFormat(t *testing.T) {
 		t.Skip("runs the binary; skipped with -short")
 	}
 	data := t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	n.stop()
 	b, err := os.ReadFile(filepath.Join(data, "FORMAT"))
 	require.NoError(t, err)
@@ -708,7 +709,7 @@ func TestOperatorDataFormat(t *testing.T) {
 	assert.Contains(t, serve(), "holds a badger/ database but no FORMAT file")
 
 	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 2\n"), 0o644))
-	startNode(t, data, &syncBuffer{}).stop()
+	startNode(t, data, &nodetest.Logs{}).stop()
 }
 
 // backupHoldingProxy is a reverse proxy to a node that calls hold before it passes on the

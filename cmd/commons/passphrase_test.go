@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
 )
 
 // TestPassphraseWalletCLI creates a passphrase-protected wallet with the real binary and uses
@@ -25,7 +26,7 @@ func TestPassphraseWalletCLI(t *testing.T) {
 		t.Skip("runs the real binary; skipped with -short")
 	}
 	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	const pass = "purple-otter-seventeen"
 	passFile := filepath.Join(home, "pass")
 	require.NoError(t, os.WriteFile(passFile, []byte(pass+"\n"), 0o600))

@@ -22,6 +22,7 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
 )
 
 // TestPetitionLifecycle runs a petition through the real binary's CLI: an organiser creates
@@ -35,7 +36,7 @@ func TestPetitionLifecycle(t *testing.T) {
 		t.Skip("runs the binary; skipped with -short")
 	}
 	data, home := t.TempDir(), t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	clock := &testClock{}
 	n := startNodeWithClock(t, data, logs, clock)
 	ctx := context.Background()
@@ -173,7 +174,7 @@ func must[T any](v T, err error) T {
 // whether a given resident signed the petition: their citizen id appears only in their own
 // registration entry, their signing key and signature bytes nowhere near a petition, and the
 // nullifier in the ledger is not computable from anything public.
-func petitionLeakScan(t *testing.T, n *node, id string, signers []*crypto.Wallet, signature string, receipts []api.Receipt, logs *syncBuffer) {
+func petitionLeakScan(t *testing.T, n *node, id string, signers []*crypto.Wallet, signature string, receipts []api.Receipt, logs *nodetest.Logs) {
 	t.Helper()
 	get := func(path string) string {
 		resp, err := http.Get(n.url + path)
@@ -265,7 +266,7 @@ func linkGuesses(petition, public string) []string {
 func TestAdminPetition(t *testing.T) {
 	t.Parallel()
 	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	token := filepath.Join(data, "admin.token")
 	wallet := filepath.Join(home, "wallet")
 	_, err := n.cli(wallet, "wallet", "init")

@@ -23,6 +23,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 )
 
@@ -78,7 +79,7 @@ func TestSoak(t *testing.T) {
 		env = append(env, "GOMEMLIMIT="+soakMemLimit)
 	}
 	data := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	n := startNodeEnv(t, env, data, logs)
 	addr := strings.TrimPrefix(n.url, "http://")
 	token := adminTokenOf(t, data)
@@ -211,7 +212,7 @@ func TestSoak(t *testing.T) {
 	assert.Contains(t, out, "equals the recount")
 
 	n.stop()
-	fsck := &syncBuffer{}
+	fsck := &nodetest.Logs{}
 	n = startNode(t, data, fsck, "--addr", addr, "--fsck")
 	assert.Contains(t, fsck.String(), "ledger fsck passed")
 	n.stop()

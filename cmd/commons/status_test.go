@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 )
 
@@ -62,7 +63,7 @@ func TestStatus(t *testing.T) {
 		t.Skip("runs the real binary; skipped with -short")
 	}
 	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	wallet := filepath.Join(home, "wallet")
 	_, err := n.cli(wallet, "wallet", "init")
 	require.NoError(t, err)

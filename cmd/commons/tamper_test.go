@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/commons-city/commons/nodetest"
 	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,7 +21,7 @@ func TestTamperedLedgerIsCaught(t *testing.T) {
 		t.Skip("runs the real binary; skipped with -short")
 	}
 	data := t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	state := filepath.Join(t.TempDir(), "audit.json")
 	out, err := n.cli("", "ledger", "verify", "--all", "--state", state)
 	require.NoError(t, err, out)
@@ -44,7 +45,7 @@ func TestTamperedLedgerIsCaught(t *testing.T) {
 	}))
 	require.NoError(t, db.Close())
 
-	n = startNode(t, data, &syncBuffer{})
+	n = startNode(t, data, &nodetest.Logs{})
 	out, err = n.cli("", "ledger", "verify", "--all", "--state", state)
 	require.Error(t, err, "the auditor must notice: %s", out)
 	assert.Contains(t, err.Error(), "FAILED")

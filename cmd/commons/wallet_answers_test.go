@@ -18,6 +18,7 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
 )
 
@@ -36,7 +37,7 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	}
 	ctx := testContext(t)
 	data, home := t.TempDir(), t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	clock := &testClock{}
 	n := startNodeWithClock(t, data, logs, clock)
 	c := client.New(n.url)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
 )
 
 // TestWalletBrowser is a resident's whole browser session against the real binary, on a
@@ -39,7 +40,7 @@ func TestWalletBrowser(t *testing.T) {
 	}
 	ctx := testContext(t)
 	data, home, downloads := t.TempDir(), t.TempDir(), t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)
 	tokenFile := filepath.Join(data, "admin.token")
 	out, err := n.cli("", "admin", "invite", "--count", "2", "--admin-token-file", tokenFile)

@@ -35,6 +35,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/nodetest"
 )
 
 // vectorIdentity is a fixed wallet for the cross-implementation vectors (made once with
@@ -196,7 +197,7 @@ func TestWalletVectors(t *testing.T) {
 	}
 	ctx := testContext(t)
 	data := t.TempDir()
-	n := startNode(t, data, &syncBuffer{})
+	n := startNode(t, data, &nodetest.Logs{})
 	bctx, _ := walletBrowser(t, ctx, "")
 	openWalletPage(t, bctx, n.url+"/wallet")
 

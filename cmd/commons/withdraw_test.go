@@ -16,6 +16,7 @@ import (
 
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
 )
 
@@ -31,7 +32,7 @@ func TestWithdrawEndToEnd(t *testing.T) {
 	}
 	const purpose = "air-quality/daily"
 	data, home := t.TempDir(), t.TempDir()
-	logs := &syncBuffer{}
+	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)
 	token := filepath.Join(data, "admin.token")
 	out, err := n.cli("", "admin", "invite", "--count", "12", "--admin-token-file", token)
@@ -163,7 +164,7 @@ func TestWithdrawEndToEnd(t *testing.T) {
 // releaseCounts reads the release engine's log line for a day: how many share copies it read
 // and how many residents it counted. The line reaches the test through the server's stderr
 // pipe, a moment after the release's HTTP answer: it is waited for.
-func releaseCounts(t *testing.T, logs *syncBuffer, day time.Time) [2]int {
+func releaseCounts(t *testing.T, logs *nodetest.Logs, day time.Time) [2]int {
 	t.Helper()
 	re := regexp.MustCompile(`msg="release published".* epoch=` + day.Format(time.DateOnly) + ` envelopes=(\d+) counted=(\d+)`)
 	var m []string
