@@ -22,9 +22,7 @@ import (
 // checks the vault is gone.
 func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the real binary; skipped with -short")
-	}
+	needsBinary(t)
 	ageBin, err := exec.LookPath("age")
 	if err != nil {
 		if os.Getenv("CI") == "true" {

@@ -22,9 +22,7 @@ import (
 // it for every kind of command, with the passphrase from a file and from the environment.
 func TestPassphraseWalletCLI(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the real binary; skipped with -short")
-	}
+	needsBinary(t)
 	data, home := t.TempDir(), t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
 	const pass = "purple-otter-seventeen"

@@ -67,9 +67,7 @@ type soakCounts struct {
 // and the server's RSS stayed under 256 MiB throughout.
 func TestSoak(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("soak test runs the real binary; skipped with -short")
-	}
+	needsBinary(t)
 	dur := soakDuration(t)
 	// The server runs as docs/operations.md advises, with a soft memory limit for Go's
 	// collector: without it the heap of a node serving ~2,000 pages a second grows past

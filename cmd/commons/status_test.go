@@ -59,9 +59,7 @@ func status(t *testing.T, n *node, wallet string) statusOut {
 // the change after a withdrawal, and the local parts while the server is down.
 func TestStatus(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the real binary; skipped with -short")
-	}
+	needsBinary(t)
 	data, home := t.TempDir(), t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
 	wallet := filepath.Join(home, "wallet")
