@@ -309,34 +309,21 @@ func viralPetition(b *testing.B) (*node, [][]byte) {
 		b.Fatal(err)
 	}
 	bodies := make([][]byte, petitionSigners)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < petitionSigners; i = int(next.Add(1) - 1) {
-				w, err := crypto.NewWallet()
-				if err == nil {
-					_, err = c.Register(ctx, w, invites[i], "old-town")
-				}
-				var s crypto.SignedStatement
-				if err == nil {
-					s, err = w.SignStatement(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "viral",
-						Nullifier: w.Nullifier("viral"), IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
-				}
-				if err == nil {
-					bodies[i], err = json.Marshal(s)
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
+	inParallel(b, 32, petitionSigners, func(i int) error {
+		w, err := crypto.NewWallet()
+		if err == nil {
+			_, err = c.Register(ctx, w, invites[i], "old-town")
+		}
+		var s crypto.SignedStatement
+		if err == nil {
+			s, err = w.SignStatement(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "viral",
+				Nullifier: w.Nullifier("viral"), IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+		}
+		if err == nil {
+			bodies[i], err = json.Marshal(s)
+		}
+		return err
+	})
 	return n, bodies
 }
 
@@ -344,29 +331,18 @@ func viralPetition(b *testing.B) (*node, [][]byte) {
 func postAll(b *testing.B, url string, bodies [][]byte) {
 	const clients = 128
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: time.Minute}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(bodies); i = int(next.Add(1) - 1) {
-				resp, err := hc.Post(url, "application/json", bytes.NewReader(bodies[i]))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					b.Errorf("body %d: status %d", i, resp.StatusCode)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
+	inParallel(b, clients, len(bodies), func(i int) error {
+		resp, err := hc.Post(url, "application/json", bytes.NewReader(bodies[i]))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("body %d: status %d", i, resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 // checkCount fails unless the viral petition's published online count is want.

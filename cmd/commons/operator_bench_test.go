@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,12 +31,8 @@ import (
 func registered(b *testing.B, nd *node, n int, consent bool) ([]*crypto.Wallet, client.Purpose) {
 	b.Helper()
 	ctx := context.Background()
-	token, err := os.ReadFile(filepath.Join(nd.data, "admin.token"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	c := client.New(nd.url)
-	invites, err := c.Invites(ctx, strings.TrimSpace(string(token)), n)
+	invites, err := c.Invites(ctx, adminTokenOf(b, nd.data), n)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,29 +41,17 @@ func registered(b *testing.B, nd *node, n int, consent bool) ([]*crypto.Wallet, 
 		b.Fatal(err)
 	}
 	wallets := make([]*crypto.Wallet, n)
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Go(func() {
-			for i := g; i < n; i += 16 {
-				w, err := crypto.NewWallet()
-				if err == nil {
-					_, err = c.Register(ctx, w, invites[i], "old-town")
-				}
-				if err == nil && consent {
-					_, err = c.Grant(ctx, w, air)
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				wallets[i] = w
-			}
-		})
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
+	inParallel(b, 16, n, func(i int) error {
+		w, err := crypto.NewWallet()
+		if err == nil {
+			_, err = c.Register(ctx, w, invites[i], "old-town")
+		}
+		if err == nil && consent {
+			_, err = c.Grant(ctx, w, air)
+		}
+		wallets[i] = w
+		return err
+	})
 	return wallets, air
 }
 
@@ -269,39 +252,29 @@ func BenchmarkColdStartYear(b *testing.B) {
 			days[d] = sealedDay{day: at.Format(time.DateOnly), share: share}
 		}
 		c := client.New(nd.url)
-		var wg sync.WaitGroup
-		for g := range 8 {
-			wg.Go(func() {
-				for i := g; i < len(wallets); i += 8 {
-					w := wallets[i]
-					vault, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					// Two contributions of about half a year each, under the envelope limit.
-					for half := range 2 {
-						var envs []crypto.Envelope
-						for _, d := range days[half*183 : min(len(days), (half+1)*183)] {
-							envs = append(envs, crypto.Envelope{Day: d.day, Purpose: crypto.VaultPurpose, Ciphertext: vault},
-								crypto.Envelope{Day: d.day, Purpose: air.ID, Ciphertext: d.share})
-						}
-						s, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
-						if err == nil {
-							err = c.PostContribution(context.Background(), s)
-						}
-						if err != nil {
-							b.Error(err)
-							return
-						}
-					}
+		inParallel(b, 8, len(wallets), func(i int) error {
+			w := wallets[i]
+			vault, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
+			if err != nil {
+				return err
+			}
+			// Two contributions of about half a year each, under the envelope limit.
+			for half := range 2 {
+				var envs []crypto.Envelope
+				for _, d := range days[half*183 : min(len(days), (half+1)*183)] {
+					envs = append(envs, crypto.Envelope{Day: d.day, Purpose: crypto.VaultPurpose, Ciphertext: vault},
+						crypto.Envelope{Day: d.day, Purpose: air.ID, Ciphertext: d.share})
 				}
-			})
-		}
-		wg.Wait()
-		if b.Failed() {
-			b.FailNow()
-		}
+				s, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
+				if err == nil {
+					err = c.PostContribution(context.Background(), s)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		nd.stop()
 		nd = startNode(b, data, &nodetest.Logs{})
 		// The node releases the year's backlog while it serves.
