@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,46 +49,6 @@ func registered(b *testing.B, nd *node, n int, consent bool) ([]*crypto.Wallet, 
 		return err
 	})
 	return wallets, air
-}
-
-// procMem is a process's resident memory from /proc/PID/status: all of it now and at its peak,
-// and now split into anonymous pages (heap, stacks, Badger's memtables) and file-backed ones
-// (Badger's memory-mapped tables and logs: clean pages the kernel reclaims under pressure).
-type procMem struct{ rss, peak, anon, file int64 }
-
-// procStat reads a process's CPU time (user+system) and its memory, from /proc.
-func procStat(b *testing.B, pid int) (cpu time.Duration, m procMem) {
-	b.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
-	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer status.Close()
-	sc := bufio.NewScanner(status)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			m.rss = kb << 10
-		case "VmHWM":
-			m.peak = kb << 10
-		case "RssAnon":
-			m.anon = kb << 10
-		case "RssFile":
-			m.file = kb << 10
-		}
-	}
-	return cpu, m
 }
 
 // BenchmarkCityLoad runs the demo city's node under a city's steady load for COMMONS_CITYLOAD
