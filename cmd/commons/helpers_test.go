@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,4 +35,14 @@ func inParallel(b *testing.B, workers, n int, do func(i int) error) {
 	if b.Failed() {
 		b.FailNow()
 	}
+}
+
+// browserContext skips t under -short, since it drives chromium, and returns the test's
+// context.
+func browserContext(t *testing.T) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test; skipped with -short")
+	}
+	return testContext(t)
 }
