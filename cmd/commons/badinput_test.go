@@ -30,9 +30,7 @@ import (
 // 30 s read timeout answers it 408 and closes it while everyone else is served.
 func TestBadInputBattery(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	data := t.TempDir()
 	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)

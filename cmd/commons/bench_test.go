@@ -48,43 +48,58 @@ func BenchmarkStatementsHTTP(b *testing.B) {
 		const clients = 128
 		c.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: clients}
 		wallets, air := registered(b, n, clients, false)
-		var next atomic.Int64
-		var mu sync.Mutex
-		var latencies []time.Duration
-		b.ResetTimer()
-		var wg sync.WaitGroup
-		for i := range wallets {
-			wg.Go(func() {
-				granted := false
-				var mine []time.Duration
-				for next.Add(1) <= int64(b.N) {
-					start := time.Now()
-					var err error
-					if granted {
-						_, err = c.Revoke(ctx, wallets[i], air, false)
-					} else {
-						_, err = c.Grant(ctx, wallets[i], air)
-					}
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					mine = append(mine, time.Since(start))
-					granted = !granted
+		timeOps(b, len(wallets), func(i int) func() error {
+			granted := false
+			return func() error {
+				var err error
+				if granted {
+					_, err = c.Revoke(ctx, wallets[i], air, false)
+				} else {
+					_, err = c.Grant(ctx, wallets[i], air)
 				}
-				mu.Lock()
-				latencies = append(latencies, mine...)
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-		b.StopTimer()
-		slices.Sort(latencies)
-		if len(latencies) > 0 {
-			b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
-		}
+				granted = !granted
+				return err
+			}
+		})
 	})
+}
+
+// timeOps runs b.N operations in all from workers goroutines, goroutine i doing op(i)'s, and
+// reports the median and 99th percentile of their latencies in milliseconds. A goroutine
+// stops at its first error, which fails b.
+func timeOps(b *testing.B, workers int, op func(i int) func() error) {
+	ops := make([]func() error, workers)
+	for i := range ops {
+		ops[i] = op(i)
+	}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var latencies []time.Duration
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for _, do := range ops {
+		wg.Go(func() {
+			var mine []time.Duration
+			for next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				if err := do(); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(start))
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(latencies)
+	if len(latencies) > 0 {
+		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+	}
 }
 
 // verifyOnly is the baseline of the signed-write benchmarks: this machine's rate of only
@@ -309,34 +324,21 @@ func viralPetition(b *testing.B) (*node, [][]byte) {
 		b.Fatal(err)
 	}
 	bodies := make([][]byte, petitionSigners)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < petitionSigners; i = int(next.Add(1) - 1) {
-				w, err := crypto.NewWallet()
-				if err == nil {
-					_, err = c.Register(ctx, w, invites[i], "old-town")
-				}
-				var s crypto.SignedStatement
-				if err == nil {
-					s, err = w.SignStatement(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "viral",
-						Nullifier: w.Nullifier("viral"), IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
-				}
-				if err == nil {
-					bodies[i], err = json.Marshal(s)
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
+	inParallel(b, 32, petitionSigners, func(i int) error {
+		w, err := crypto.NewWallet()
+		if err == nil {
+			_, err = c.Register(ctx, w, invites[i], "old-town")
+		}
+		var s crypto.SignedStatement
+		if err == nil {
+			s, err = w.SignStatement(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "viral",
+				Nullifier: w.Nullifier("viral"), IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+		}
+		if err == nil {
+			bodies[i], err = json.Marshal(s)
+		}
+		return err
+	})
 	return n, bodies
 }
 
@@ -344,29 +346,18 @@ func viralPetition(b *testing.B) (*node, [][]byte) {
 func postAll(b *testing.B, url string, bodies [][]byte) {
 	const clients = 128
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: time.Minute}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(bodies); i = int(next.Add(1) - 1) {
-				resp, err := hc.Post(url, "application/json", bytes.NewReader(bodies[i]))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					b.Errorf("body %d: status %d", i, resp.StatusCode)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
+	inParallel(b, clients, len(bodies), func(i int) error {
+		resp, err := hc.Post(url, "application/json", bytes.NewReader(bodies[i]))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("body %d: status %d", i, resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 // checkCount fails unless the viral petition's published online count is want.
@@ -433,39 +424,18 @@ func get(b *testing.B, hc *http.Client, url string) []byte {
 // loadTest has clients concurrent clients GET url b.N times in all, reading every body, and
 // reports the latency percentiles.
 func loadTest(b *testing.B, hc *http.Client, url string, clients int) {
-	var next atomic.Int64
-	var mu sync.Mutex
-	var latencies []time.Duration
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			var mine []time.Duration
-			for next.Add(1) <= int64(b.N) {
-				start := time.Now()
-				resp, err := hc.Get(url)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				_, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Errorf("GET %s: %d %v", url, resp.StatusCode, err)
-					return
-				}
-				mine = append(mine, time.Since(start))
+	timeOps(b, clients, func(int) func() error {
+		return func() error {
+			resp, err := hc.Get(url)
+			if err != nil {
+				return err
 			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	slices.Sort(latencies)
-	if len(latencies) > 0 {
-		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
-	}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET %s: %d %v", url, resp.StatusCode, err)
+			}
+			return nil
+		}
+	})
 }

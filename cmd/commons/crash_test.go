@@ -38,9 +38,7 @@ type acked struct {
 // and every acknowledged contribution is still stored.
 func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("crash test runs the real binary; skipped with -short")
-	}
+	needsBinary(t)
 	data := t.TempDir()
 	logs := &nodetest.Logs{}
 	token := func() string {

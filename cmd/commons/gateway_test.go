@@ -275,9 +275,7 @@ func pm10s(rs []reading.Reading) map[string]int {
 // the neighbourhood of --location, with pressure in hPa and no location anywhere.
 func TestGatewayDeliversSensorReadings(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	data := t.TempDir()
 	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)
@@ -358,9 +356,7 @@ func TestGatewayDeliversSensorReadings(t *testing.T) {
 // (on another port, with the signed batch now stale) every reading arrives exactly once.
 func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	data := t.TempDir()
 	logs := &nodetest.Logs{}
 	clock := &testClock{}
@@ -490,9 +486,7 @@ func (p *flakyProxy) next(actions ...string) {
 // held/.
 func TestGatewayLostAcknowledgement(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	data := t.TempDir()
 	logs := &nodetest.Logs{}
 	clock := &testClock{}

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,12 +27,8 @@ import (
 func registered(b *testing.B, nd *node, n int, consent bool) ([]*crypto.Wallet, client.Purpose) {
 	b.Helper()
 	ctx := context.Background()
-	token, err := os.ReadFile(filepath.Join(nd.data, "admin.token"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	c := client.New(nd.url)
-	invites, err := c.Invites(ctx, strings.TrimSpace(string(token)), n)
+	invites, err := c.Invites(ctx, adminTokenOf(b, nd.data), n)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,70 +37,18 @@ func registered(b *testing.B, nd *node, n int, consent bool) ([]*crypto.Wallet, 
 		b.Fatal(err)
 	}
 	wallets := make([]*crypto.Wallet, n)
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Go(func() {
-			for i := g; i < n; i += 16 {
-				w, err := crypto.NewWallet()
-				if err == nil {
-					_, err = c.Register(ctx, w, invites[i], "old-town")
-				}
-				if err == nil && consent {
-					_, err = c.Grant(ctx, w, air)
-				}
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				wallets[i] = w
-			}
-		})
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
-	return wallets, air
-}
-
-// procMem is a process's resident memory from /proc/PID/status: all of it now and at its peak,
-// and now split into anonymous pages (heap, stacks, Badger's memtables) and file-backed ones
-// (Badger's memory-mapped tables and logs: clean pages the kernel reclaims under pressure).
-type procMem struct{ rss, peak, anon, file int64 }
-
-// procStat reads a process's CPU time (user+system) and its memory, from /proc.
-func procStat(b *testing.B, pid int) (cpu time.Duration, m procMem) {
-	b.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
-	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer status.Close()
-	sc := bufio.NewScanner(status)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			m.rss = kb << 10
-		case "VmHWM":
-			m.peak = kb << 10
-		case "RssAnon":
-			m.anon = kb << 10
-		case "RssFile":
-			m.file = kb << 10
+	inParallel(b, 16, n, func(i int) error {
+		w, err := crypto.NewWallet()
+		if err == nil {
+			_, err = c.Register(ctx, w, invites[i], "old-town")
 		}
-	}
-	return cpu, m
+		if err == nil && consent {
+			_, err = c.Grant(ctx, w, air)
+		}
+		wallets[i] = w
+		return err
+	})
+	return wallets, air
 }
 
 // BenchmarkCityLoad runs the demo city's node under a city's steady load for COMMONS_CITYLOAD
@@ -269,39 +208,29 @@ func BenchmarkColdStartYear(b *testing.B) {
 			days[d] = sealedDay{day: at.Format(time.DateOnly), share: share}
 		}
 		c := client.New(nd.url)
-		var wg sync.WaitGroup
-		for g := range 8 {
-			wg.Go(func() {
-				for i := g; i < len(wallets); i += 8 {
-					w := wallets[i]
-					vault, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					// Two contributions of about half a year each, under the envelope limit.
-					for half := range 2 {
-						var envs []crypto.Envelope
-						for _, d := range days[half*183 : min(len(days), (half+1)*183)] {
-							envs = append(envs, crypto.Envelope{Day: d.day, Purpose: crypto.VaultPurpose, Ciphertext: vault},
-								crypto.Envelope{Day: d.day, Purpose: air.ID, Ciphertext: d.share})
-						}
-						s, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
-						if err == nil {
-							err = c.PostContribution(context.Background(), s)
-						}
-						if err != nil {
-							b.Error(err)
-							return
-						}
-					}
+		inParallel(b, 8, len(wallets), func(i int) error {
+			w := wallets[i]
+			vault, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
+			if err != nil {
+				return err
+			}
+			// Two contributions of about half a year each, under the envelope limit.
+			for half := range 2 {
+				var envs []crypto.Envelope
+				for _, d := range days[half*183 : min(len(days), (half+1)*183)] {
+					envs = append(envs, crypto.Envelope{Day: d.day, Purpose: crypto.VaultPurpose, Ciphertext: vault},
+						crypto.Envelope{Day: d.day, Purpose: air.ID, Ciphertext: d.share})
 				}
-			})
-		}
-		wg.Wait()
-		if b.Failed() {
-			b.FailNow()
-		}
+				s, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
+				if err == nil {
+					err = c.PostContribution(context.Background(), s)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		nd.stop()
 		nd = startNode(b, data, &nodetest.Logs{})
 		// The node releases the year's backlog while it serves.

@@ -217,9 +217,7 @@ func runBinary(t *testing.T, env []string, args ...string) (string, error) {
 // holds on a serving node (body-limit from file, then environment, then flag).
 func TestOperatorConfigBinary(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	out, err := runBinary(t, nil, "serve", "-h")
 	require.Error(t, err)
 	for _, want := range []string{"--release-every duration", "file key: release-every, environment: COMMONS_RELEASE_EVERY",
@@ -393,9 +391,7 @@ func checkpointOf(t *testing.T, nd *node) []byte {
 // log's), and the residents' saved receipts still prove.
 func TestOperatorBackupRestore(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	data, home := t.TempDir(), t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
 	residents := cliResidents(t, n, home, 3)
@@ -494,9 +490,7 @@ func TestOperatorBackupRestore(t *testing.T) {
 // pattern with a request id, never the path.
 func TestOperatorMetrics(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	logs := &nodetest.Logs{}
 	n := startNode(t, t.TempDir(), logs, "--log-level", "debug")
 	residents := cliResidents(t, n, t.TempDir(), 2)
@@ -565,9 +559,7 @@ func TestOperatorMetrics(t *testing.T) {
 // address gets 429 rate_limited with Retry-After; GETs and the admin token pass.
 func TestOperatorRateLimit(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--rate-limit", "3")
 	for i := range 3 {
 		status, body := post(t, n.url+"/api/v1/statements", "application/json", []byte(`{`))
@@ -609,9 +601,7 @@ func ledgerStatus(t *testing.T, url string) int {
 // third is refused with 503 and closed, and is served again once one closes.
 func TestOperatorMaxConnections(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--max-connections", "2")
 	addr := strings.TrimPrefix(n.url, "http://")
 	deadline, _ := n.ctx.Deadline() // none without a -timeout
@@ -658,9 +648,7 @@ func TestOperatorMaxConnections(t *testing.T) {
 // through the shutdown delay while the node still answers, then the process exits cleanly.
 func TestOperatorReadyz(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	logs := &nodetest.Logs{}
 	// The delay is the window in which the test must see the two answers below: ample on a
 	// loaded machine, and waited out in parallel with the other tests.
@@ -684,9 +672,7 @@ func TestOperatorReadyz(t *testing.T) {
 // first start, a newer or garbled one refused, and a database without one refused.
 func TestOperatorDataFormat(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	data := t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
 	n.stop()

@@ -32,9 +32,7 @@ import (
 // so that the test can move its clock past the close.
 func TestPetitionLifecycle(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	data, home := t.TempDir(), t.TempDir()
 	logs := &nodetest.Logs{}
 	clock := &testClock{}

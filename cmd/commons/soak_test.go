@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,9 +66,7 @@ type soakCounts struct {
 // and the server's RSS stayed under 256 MiB throughout.
 func TestSoak(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("soak test runs the real binary; skipped with -short")
-	}
+	needsBinary(t)
 	dur := soakDuration(t)
 	// The server runs as docs/operations.md advises, with a soft memory limit for Go's
 	// collector: without it the heap of a node serving ~2,000 pages a second grows past
@@ -216,37 +213,6 @@ func TestSoak(t *testing.T) {
 	n = startNode(t, data, fsck, "--addr", addr, "--fsck")
 	assert.Contains(t, fsck.String(), "ledger fsck passed")
 	n.stop()
-}
-
-// vmRSS reads a process's resident set size from /proc.
-func vmRSS(pid int) (int64, error) {
-	m, err := procStatus(pid)
-	if err != nil {
-		return 0, err
-	}
-	rss, ok := m["VmRSS"]
-	if !ok {
-		return 0, errors.New("no VmRSS (the process is gone)")
-	}
-	return rss, nil
-}
-
-// procStatus reads the kB fields of /proc/PID/status, in bytes.
-func procStatus(pid int) (map[string]int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
-			if kb, err := strconv.ParseInt(v, 10, 64); err == nil {
-				out[k] = kb << 10
-			}
-		}
-	}
-	return out, nil
 }
 
 // inviteSource hands out invite codes, fetching more with the admin token when it runs out.

@@ -17,9 +17,7 @@ import (
 // `serve --fsck` refuses to start.
 func TestTamperedLedgerIsCaught(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the real binary; skipped with -short")
-	}
+	needsBinary(t)
 	data := t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
 	state := filepath.Join(t.TempDir(), "audit.json")

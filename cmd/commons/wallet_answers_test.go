@@ -32,10 +32,7 @@ import (
 // the test can move its clock past the close.
 func TestWalletBrowserAnswers(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("browser test; skipped with -short")
-	}
-	ctx := testContext(t)
+	ctx := browserContext(t)
 	data, home := t.TempDir(), t.TempDir()
 	logs := &nodetest.Logs{}
 	clock := &testClock{}

@@ -35,10 +35,7 @@ import (
 // secret key or a key derived from one.
 func TestWalletBrowser(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("browser test; skipped with -short")
-	}
-	ctx := testContext(t)
+	ctx := browserContext(t)
 	data, home, downloads := t.TempDir(), t.TempDir(), t.TempDir()
 	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)

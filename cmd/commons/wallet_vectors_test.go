@@ -192,10 +192,7 @@ const vectorJS = `(async (file, petitions, statements) => {
 // inclusion-proof checks accept the real ledger's and refuse altered ones.
 func TestWalletVectors(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("browser test; skipped with -short")
-	}
-	ctx := testContext(t)
+	ctx := browserContext(t)
 	data := t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
 	bctx, _ := walletBrowser(t, ctx, "")

@@ -1,0 +1,488 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
+	"github.com/commons-city/commons/reading"
+)
+
+// archiveDay writes one Sensor.Community archive file: one sensor, one day, hourly rows.
+func archiveDay(t *testing.T, dir string, day time.Time, extra ...string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2\n")
+	for h := 0; h < 24; h++ {
+		at := day.Add(time.Duration(h)*time.Hour + 2*time.Minute)
+		fmt.Fprintf(&b, "12345;SDS011;6231;41.392123;2.193142;%s;%d.5;;;%d.25;;\n", at.Format("2006-01-02T15:04:05"), 20+h, 10+h%7)
+	}
+	for _, row := range extra {
+		b.WriteString(row + "\n")
+	}
+	name := filepath.Join(dir, day.Format(time.DateOnly)+"_sds011_sensor_12345.csv")
+	require.NoError(t, os.WriteFile(name, []byte(b.String()), 0o600))
+}
+
+func decodeSummary(t *testing.T, out string) importSummary {
+	t.Helper()
+	var s importSummary
+	require.NoError(t, json.Unmarshal([]byte(out), &s), out)
+	return s
+}
+
+// TestImportFolderResumesWithoutDuplicates imports a folder of 70 archive files, loses the
+// network after the first upload, runs the same command again and checks that every reading
+// arrived exactly once, with a summary that says what happened to every row.
+func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
+	t.Parallel()
+	data, home := t.TempDir(), t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	token := filepath.Join(data, "admin.token")
+	wallet, _ := gatewayResident(t, n) // an old-town resident who shares with air-quality/daily
+
+	archive := filepath.Join(home, "archive")
+	require.NoError(t, os.MkdirAll(filepath.Join(archive, ".cache"), 0o700))
+	first := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -75)
+	for i := 0; i < 70; i++ {
+		var bad []string
+		if i == 3 {
+			bad = []string{
+				"12345;SDS011;6231;41.392123;2.193142;" + first.AddDate(0, 0, 3).Format("2006-01-02") + "T12:30:00;n/a;;;1.0;;",
+				"12345;SDS011;6231;41.392123;2.193142;2099-01-01T00:00:00;1.0;;;1.0;;",
+			}
+		}
+		archiveDay(t, archive, first.AddDate(0, 0, i), bad...)
+	}
+	// Neither a hidden folder nor a file of another kind is read.
+	archiveDay(t, filepath.Join(archive, ".cache"), first.AddDate(0, 0, -1))
+	require.NoError(t, os.WriteFile(filepath.Join(archive, "notes.txt"), []byte("not readings"), 0o600))
+
+	// Between the resident and the server, the network goes down after the first upload.
+	proxy, proxied := newFlakyProxy(t, n.url)
+	proxy.next("pass", "drop", "drop", "drop")
+	flaky := *n
+	flaky.url = proxied.URL
+
+	out, err := flaky.cli(wallet, "contribute", archive)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "run the same command again to resume")
+	s := decodeSummary(t, out)
+	assert.Equal(t, 70, s.Files)
+	assert.Equal(t, 70*24+2, s.Rows)
+	assert.Equal(t, 60*24, s.Imported, "the first 60 days went in one upload")
+	assert.Equal(t, 2, s.Rejected)
+	assert.Equal(t, 1, s.Uploads)
+	assert.Equal(t, []int{http.StatusCreated}, proxy.seen(), "the server saw one upload")
+
+	out, err = n.cli(wallet, "contribute", archive)
+	require.NoError(t, err, out)
+	s = decodeSummary(t, out)
+	assert.Equal(t, 10*24, s.Imported)
+	assert.Equal(t, 60*24, s.AlreadyImported)
+	assert.Equal(t, 2, s.Rejected)
+	assert.Len(t, s.RejectedBy, 2, "each reason counted on its own: %v", s.RejectedBy)
+	for reason := range s.RejectedBy {
+		assert.NotContains(t, reason, "41.39", "a rejection reason does not repeat the location")
+	}
+
+	out, err = n.cli(wallet, "contribute", archive)
+	require.NoError(t, err, out)
+	s = decodeSummary(t, out)
+	assert.Zero(t, s.Imported)
+	assert.Equal(t, 70*24, s.AlreadyImported)
+	assert.Zero(t, s.Uploads)
+
+	out, err = n.cli(wallet, "export", "--out", filepath.Join(home, "export"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "exported 70 vault copies", "every day once, none twice")
+
+	// Once a day's release is published, a late reading for it goes to the vault only.
+	_, err = n.cli("", "admin", "release", "--admin-token-file", token)
+	require.NoError(t, err)
+	late := filepath.Join(home, "late")
+	require.NoError(t, os.MkdirAll(late, 0o700))
+	archiveDay(t, late, first.AddDate(0, 0, 5).Add(30*time.Minute))
+	out, err = n.cli(wallet, "contribute", late)
+	require.NoError(t, err, out)
+	s = decodeSummary(t, out)
+	assert.Equal(t, 24, s.Imported)
+	assert.Equal(t, 1, s.VaultOnlyDays)
+}
+
+// TestImportSurvivesALostAnswer loses the server's answer to an upload it stored: the client
+// sends the same signed bytes again, the server calls it a replay, and the import counts it
+// as delivered — once.
+func TestImportSurvivesALostAnswer(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	n := startNode(t, t.TempDir(), &nodetest.Logs{})
+	wallet, _ := gatewayResident(t, n)
+
+	archive := filepath.Join(home, "archive")
+	require.NoError(t, os.MkdirAll(archive, 0o700))
+	first := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -10)
+	for i := 0; i < 3; i++ {
+		archiveDay(t, archive, first.AddDate(0, 0, i))
+	}
+	proxy, proxied := newFlakyProxy(t, n.url)
+	proxy.next("lose")
+	flaky := *n
+	flaky.url = proxied.URL
+	out, err := flaky.cli(wallet, "contribute", archive)
+	require.NoError(t, err, out)
+	s := decodeSummary(t, out)
+	assert.Equal(t, 3*24, s.Imported)
+	require.Len(t, proxy.seen(), 2)
+	assert.Equal(t, http.StatusConflict, proxy.seen()[1], "the retry was refused as a replay")
+
+	out, err = n.cli(wallet, "export", "--out", filepath.Join(home, "export"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "exported 3 vault copies", "stored once")
+}
+
+// TestExportOpensWithTheStandardAgeTool contributes readings, exports the vault, and opens
+// the export with Debian's `age` command and the wallet file; then withdraws with --erase and
+// checks the vault is gone.
+func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	ageBin, err := exec.LookPath("age")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI installs Debian's age package; it is missing")
+		}
+		t.Skip("the age command is not installed (apt-get install age)")
+	}
+	data, home := t.TempDir(), t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	wallet := filepath.Join(home, "wallet")
+	_, err = n.cli(wallet, "wallet", "init")
+	require.NoError(t, err)
+	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(out), "--neighbourhood", "old-town")
+	require.NoError(t, err)
+	_, err = n.cli(wallet, "consent", "grant", "--purpose", "air-quality/daily")
+	require.NoError(t, err)
+
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	csv := "sensor,recorded_at,lat,lon,pm10,pm2_5,temperature,humidity\n"
+	for h := 0; h < 3; h++ {
+		csv += fmt.Sprintf("balcony,%s,41.392123,2.193142,2%d.5,1%d.25,14,70\n", day.Add(time.Duration(h)*time.Minute).Format(time.RFC3339), h, h)
+	}
+	file := filepath.Join(home, "r.csv")
+	require.NoError(t, os.WriteFile(file, []byte(csv), 0o600))
+	_, err = n.cli(wallet, "contribute", file)
+	require.NoError(t, err)
+
+	dir := filepath.Join(home, "export")
+	out, err = n.cli(wallet, "export", "--out", dir, "--decrypt")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "exported 1 vault copies")
+	aged := filepath.Join(dir, day.Format(time.DateOnly)+"-001.age")
+	plain, err := exec.Command(ageBin, "-d", "-i", wallet, aged).Output()
+	require.NoError(t, err, "the standard age tool opens the export with the wallet file")
+	b, err := reading.UnmarshalBatch(plain)
+	require.NoError(t, err)
+	require.Len(t, b.Readings, 3)
+	assert.Equal(t, "old-town", b.Readings[0].Cell)
+	assert.Equal(t, 10.25, *b.Readings[0].Values.PM2_5)
+	assert.NotContains(t, string(plain), "41.39", "the precise location never entered the vault")
+
+	var decrypted struct{ Readings []reading.Reading }
+	raw, err := os.ReadFile(filepath.Join(dir, "readings.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &decrypted))
+	assert.Len(t, decrypted.Readings, 3)
+
+	// Withdraw and erase: the vault is deleted on the server.
+	_, err = n.cli(wallet, "consent", "revoke", "--purpose", "air-quality/daily", "--erase")
+	require.NoError(t, err)
+	out, err = n.cli(wallet, "export", "--out", filepath.Join(home, "after"))
+	require.NoError(t, err)
+	assert.Contains(t, out, "exported 0 vault copies")
+}
+
+// TestPassphraseWalletCLI creates a passphrase-protected wallet with the real binary and uses
+// it for every kind of command, with the passphrase from a file and from the environment.
+func TestPassphraseWalletCLI(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	data, home := t.TempDir(), t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	const pass = "purple-otter-seventeen"
+	passFile := filepath.Join(home, "pass")
+	require.NoError(t, os.WriteFile(passFile, []byte(pass+"\n"), 0o600))
+	wallet := filepath.Join(home, "wallet")
+
+	out, err := n.cli(wallet, "wallet", "init", "--passphrase", "--passphrase-file", passFile)
+	require.NoError(t, err)
+	// The citizen init prints; that the wallet it wrote opens as this citizen is checked below
+	// with the passphrase. (Opening it here too, in the race-instrumented test, costs seconds.)
+	var made struct{ Citizen string }
+	require.Contains(t, out, "{")
+	require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &made), out)
+	citizen := made.Citizen
+	require.True(t, strings.HasPrefix(citizen, "c-"), out)
+	raw, err := os.ReadFile(wallet)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(raw), "-----BEGIN AGE ENCRYPTED FILE-----\n"), "an armored age file")
+	assert.NotContains(t, string(raw), "AGE-SECRET-KEY-")
+	assert.Equal(t, 18, scryptWorkFactor(t, raw), "age's default work factor, as the browser protects")
+	info, err := os.Stat(wallet)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	assert.NotContains(t, out, pass)
+
+	// Refuses to overwrite, protected or not.
+	_, err = n.cli(wallet, "wallet", "init", "--passphrase", "--passphrase-file", passFile)
+	assert.ErrorContains(t, err, "already exists")
+	_, err = n.cli(wallet, "wallet", "init")
+	assert.ErrorContains(t, err, "already exists")
+	after, _ := os.ReadFile(wallet)
+	assert.Equal(t, raw, after)
+
+	// Without the passphrase: a clear error, for show and for every command that signs.
+	for _, args := range [][]string{{"wallet", "show"}, {"consent", "list"}, {"status"}, {"export", "--out", filepath.Join(home, "x")}} {
+		_, err = n.cli(wallet, args...)
+		require.Error(t, err, args)
+		assert.Contains(t, err.Error(), "this wallet is protected by a passphrase: set COMMONS_WALLET_PASSPHRASE or --passphrase-file", args)
+	}
+	// A wrong passphrase is refused without being repeated.
+	wrong := filepath.Join(home, "wrong")
+	require.NoError(t, os.WriteFile(wrong, []byte("not-the-passphrase\n"), 0o600))
+	_, err = n.cli(wallet, "wallet", "show", "--passphrase-file", wrong)
+	require.ErrorContains(t, err, "the passphrase does not open this wallet")
+	assert.NotContains(t, err.Error(), "not-the-passphrase")
+	assert.NotContains(t, err.Error(), pass)
+
+	// With the passphrase from a file.
+	out, err = n.cli(wallet, "wallet", "show", "--passphrase-file", passFile)
+	require.NoError(t, err)
+	assert.Contains(t, out, `"citizen": "`+citizen+`"`, "init printed the citizen of the wallet it wrote")
+
+	// With the passphrase from the environment, the whole resident's path works.
+	n.env = append(n.env, passphraseEnv+"="+pass)
+	invite, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	out, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(invite), "--neighbourhood", "old-town")
+	require.NoError(t, err)
+	assert.Contains(t, out, citizen, "registered as the same citizen")
+	_, err = n.cli(wallet, "consent", "grant", "--purpose", "air-quality/daily")
+	require.NoError(t, err)
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	csv := "sensor,recorded_at,lat,lon,pm10,pm2_5,temperature,humidity\n" +
+		fmt.Sprintf("balcony,%s,41.392123,2.193142,20.5,10.25,14,70\n", day.Format(time.RFC3339))
+	file := filepath.Join(home, "r.csv")
+	require.NoError(t, os.WriteFile(file, []byte(csv), 0o600))
+	_, err = n.cli(wallet, "contribute", file)
+	require.NoError(t, err)
+	out, err = n.cli(wallet, "export", "--out", filepath.Join(home, "export"))
+	require.NoError(t, err)
+	assert.Contains(t, out, "exported 1 vault copies")
+	out, err = n.cli(wallet, "status")
+	require.NoError(t, err)
+	assert.Contains(t, out, `"your_consent": "granted"`)
+	out, err = n.cli(wallet, "consent", "list")
+	require.NoError(t, err)
+	assert.NotContains(t, out, pass)
+
+	// The standard age command opens the protected wallet (and an export with it as the
+	// identity file) when given the passphrase on a terminal.
+	ageOpens(t, wallet, pass, citizen)
+}
+
+// ageOpens runs Debian's age on the protected wallet. age reads a passphrase only from a
+// terminal, so it runs under script(1), which gives it a pseudo-terminal fed from our pipe.
+func ageOpens(t *testing.T, wallet, pass, citizen string) {
+	ageBin, err := exec.LookPath("age")
+	if err == nil {
+		_, err = exec.LookPath("script")
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI installs Debian's age package (and util-linux's script); one is missing")
+		}
+		t.Skip("the age or script command is not installed; crypto tests open the wallet with age's library")
+	}
+	plain := filepath.Join(t.TempDir(), "plain")
+	cmd := exec.Command("script", "-qec", fmt.Sprintf("%q -d -o %q %q", ageBin, plain, wallet), "/dev/null")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	_, err = fmt.Fprintf(stdin, "%s\n", pass)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-testContext(t).Done():
+		cmd.Process.Kill()
+		t.Fatalf("age did not finish; output:\n%s", out.String())
+	}
+	require.NoError(t, err, out.String())
+	b, err := os.ReadFile(plain)
+	require.NoError(t, err, "age -d wrote the plain wallet; output:\n%s", out.String())
+	got, err := crypto.ParseWallet(b)
+	require.NoError(t, err, "age -d gives back the plain identity file")
+	assert.Equal(t, citizen, got.CitizenID())
+	var js map[string]any
+	assert.Error(t, json.Unmarshal(b, &js), "an age identity file, not JSON")
+}
+
+type statusOut struct {
+	Citizen  string `json:"citizen"`
+	Purposes []struct {
+		Purpose string     `json:"purpose"`
+		Version int        `json:"version"`
+		Consent string     `json:"your_consent"`
+		Since   *time.Time `json:"since"`
+		Shared  []struct {
+			From  time.Time  `json:"from"`
+			Until *time.Time `json:"until"`
+			For   string     `json:"for"`
+		} `json:"shared"`
+	} `json:"purposes"`
+	Vault *struct {
+		Copies   int    `json:"copies"`
+		Days     int    `json:"days"`
+		FirstDay string `json:"first_day"`
+		LastDay  string `json:"last_day"`
+	} `json:"vault"`
+	Outbox *struct {
+		Dir      string `json:"dir"`
+		Batches  int    `json:"pending_batches"`
+		Readings int    `json:"pending_readings"`
+		Held     int    `json:"held_files"`
+	} `json:"outbox"`
+	ServerError string `json:"server_error"`
+}
+
+func status(t *testing.T, n *node, wallet string) statusOut {
+	t.Helper()
+	out, err := n.cli(wallet, "status")
+	require.NoError(t, err)
+	var s statusOut
+	require.NoError(t, json.Unmarshal([]byte(out), &s), out)
+	return s
+}
+
+// TestStatus checks `commons status` with the real binary: consent state and since when,
+// what the server holds (vault copies and their days), the gateway outbox beside the wallet,
+// the change after a withdrawal, and the local parts while the server is down.
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	data, home := t.TempDir(), t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	wallet := filepath.Join(home, "wallet")
+	_, err := n.cli(wallet, "wallet", "init")
+	require.NoError(t, err)
+	w, err := crypto.LoadWallet(wallet)
+	require.NoError(t, err)
+	invite, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(invite), "--neighbourhood", "old-town")
+	require.NoError(t, err)
+
+	// Before any consent or contribution: every purpose is listed with no consent, the vault
+	// is empty, and there is no outbox.
+	s := status(t, n, wallet)
+	assert.Equal(t, w.CitizenID(), s.Citizen)
+	require.NotEmpty(t, s.Purposes)
+	for _, p := range s.Purposes {
+		assert.Equal(t, "none", p.Consent, p.Purpose)
+	}
+	require.NotNil(t, s.Vault)
+	assert.Zero(t, s.Vault.Copies)
+	assert.Nil(t, s.Outbox)
+	assert.Empty(t, s.ServerError)
+
+	granted := time.Now().UTC()
+	_, err = n.cli(wallet, "consent", "grant", "--purpose", "air-quality/daily")
+	require.NoError(t, err)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	csv := "sensor,recorded_at,lat,lon,pm10,pm2_5,temperature,humidity\n"
+	for _, d := range []int{-3, -2, -1} {
+		for h := 0; h < 2; h++ {
+			csv += fmt.Sprintf("balcony,%s,41.392123,2.193142,20.5,10.25,14,70\n",
+				today.AddDate(0, 0, d).Add(time.Duration(h)*time.Minute).Format(time.RFC3339))
+		}
+	}
+	file := filepath.Join(home, "r.csv")
+	require.NoError(t, os.WriteFile(file, []byte(csv), 0o600))
+	_, err = n.cli(wallet, "contribute", file)
+	require.NoError(t, err)
+
+	// A gateway outbox at its default place, beside the wallet: one batch of two readings.
+	outbox := filepath.Join(home, "gateway-outbox")
+	require.NoError(t, os.MkdirAll(filepath.Join(outbox, "held"), 0o700))
+	var lines []byte
+	for i := range 2 {
+		b, err := json.Marshal(reading.Reading{Sensor: "esp8266-1", Cell: "old-town", RecordedAt: time.Now().UTC().Add(-time.Duration(i) * time.Minute).Truncate(time.Second),
+			Values: reading.Values{PM2_5: reading.F(3)}})
+		require.NoError(t, err)
+		lines = append(append(lines, b...), '\n')
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(outbox, fmt.Sprintf("batch-%020d.jsonl", time.Now().UnixNano())), lines, 0o600))
+
+	s = status(t, n, wallet)
+	var aq int = -1
+	for i, p := range s.Purposes {
+		if p.Purpose == "air-quality/daily" {
+			aq = i
+		}
+	}
+	require.GreaterOrEqual(t, aq, 0)
+	p := s.Purposes[aq]
+	assert.Equal(t, "granted", p.Consent)
+	assert.Equal(t, 1, p.Version)
+	require.NotNil(t, p.Since)
+	assert.WithinDuration(t, granted, *p.Since, time.Minute, "since the grant's receipt")
+	require.Len(t, p.Shared, 1)
+	assert.Nil(t, p.Shared[0].Until, "still shared")
+	assert.Equal(t, 3, s.Vault.Copies, "one vault copy per day contributed")
+	assert.Equal(t, 3, s.Vault.Days)
+	assert.Equal(t, today.AddDate(0, 0, -3).Format(time.DateOnly), s.Vault.FirstDay)
+	assert.Equal(t, today.AddDate(0, 0, -1).Format(time.DateOnly), s.Vault.LastDay)
+	require.NotNil(t, s.Outbox)
+	assert.Equal(t, outbox, s.Outbox.Dir)
+	assert.Equal(t, 1, s.Outbox.Batches)
+	assert.Equal(t, 2, s.Outbox.Readings)
+
+	// Withdrawn: the sharing period ends at the revocation.
+	_, err = n.cli(wallet, "consent", "revoke", "--purpose", "air-quality/daily")
+	require.NoError(t, err)
+	s = status(t, n, wallet)
+	p = s.Purposes[aq]
+	assert.Equal(t, "withdrawn", p.Consent)
+	require.Len(t, p.Shared, 1)
+	require.NotNil(t, p.Shared[0].Until)
+	assert.False(t, p.Shared[0].Until.Before(p.Shared[0].From))
+	assert.Equal(t, 3, s.Vault.Copies, "a withdrawal without erase keeps the vault")
+
+	// The server down: the local parts are still shown, with the reason.
+	n.stop()
+	s = status(t, n, wallet)
+	assert.NotEmpty(t, s.ServerError)
+	assert.Nil(t, s.Vault)
+	require.NotEmpty(t, s.Purposes)
+	assert.Equal(t, "withdrawn", s.Purposes[0].Consent, "from the saved receipts")
+	require.NotNil(t, s.Outbox)
+	assert.Equal(t, 2, s.Outbox.Readings)
+}
