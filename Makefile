@@ -15,8 +15,9 @@ run: build
 	./$(BIN) serve --data $(DATA) --addr $(ADDR) --demo
 
 ## test: every test, with the race detector (end-to-end tests build and run the real binary).
+## Eight tests of a package at once: most of them wait on servers, CLIs and browsers they start.
 test:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -parallel 8 -timeout 15m ./...
 
 ## bench: the benchmarks, summarised as ratios against baselines measured in the same run.
 bench:
