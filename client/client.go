@@ -30,11 +30,24 @@ type Client struct {
 	URL string
 	// HTTP is the HTTP client (default: one with a 60 s timeout).
 	HTTP *http.Client
+	// Now is the clock statements and contributions are issued by (their issued_at); nil is
+	// time.Now. Only the demo loader and tests set it, to the clock the node reads, so that
+	// issued_at stays within the node's statement skew.
+	Now func() time.Time
 }
 
 // New returns a client for the server at url.
 func New(url string) *Client {
 	return &Client{URL: strings.TrimRight(url, "/"), HTTP: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// issuedAt is the issued_at of a statement or contribution signed now: crypto.Now, on the
+// client's clock.
+func (c *Client) issuedAt() string {
+	if c.Now == nil {
+		return crypto.Now()
+	}
+	return c.Now().UTC().Format(time.RFC3339)
 }
 
 // APIError is an error answer from the server.
@@ -156,7 +169,7 @@ type Answer struct {
 }
 
 func (c *Client) statement(ctx context.Context, path string, w *crypto.Wallet, s crypto.Statement) (Answer, error) {
-	s.IssuedAt, s.Nonce = crypto.Now(), crypto.NewNonce()
+	s.IssuedAt, s.Nonce = c.issuedAt(), crypto.NewNonce()
 	signed, err := w.SignStatement(s)
 	if err != nil {
 		return Answer{}, err
@@ -291,7 +304,7 @@ func (c *Client) Upload(ctx context.Context, w *crypto.Wallet, rs []reading.Read
 		if nDays == 0 {
 			return nil
 		}
-		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
+		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: c.issuedAt(), Nonce: crypto.NewNonce(), Envelopes: envs})
 		if err != nil {
 			return err
 		}
@@ -383,7 +396,7 @@ type VaultCopy struct {
 
 // Vault fetches the resident's own vault copies with a signed export request.
 func (c *Client) Vault(ctx context.Context, w *crypto.Wallet) ([]VaultCopy, error) {
-	s, err := w.SignStatement(crypto.Statement{Type: crypto.TypeVaultExport, IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	s, err := w.SignStatement(crypto.Statement{Type: crypto.TypeVaultExport, IssuedAt: c.issuedAt(), Nonce: crypto.NewNonce()})
 	if err != nil {
 		return nil, err
 	}

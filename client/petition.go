@@ -51,7 +51,7 @@ func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition st
 		}
 		s.Document = crypto.DocumentHash(sealed)
 	}
-	s.IssuedAt, s.Nonce = crypto.Now(), crypto.NewNonce()
+	s.IssuedAt, s.Nonce = c.issuedAt(), crypto.NewNonce()
 	signed, err := w.SignStatement(s)
 	if err != nil {
 		return Answer{}, err
@@ -97,12 +97,17 @@ func sealAnswers(a api.Answers, tally age.Recipient) ([]byte, error) {
 // SignDocument signs an organiser's statement of type typ about a petition, over a document's
 // compact JSON, and returns the statement and the exact document bytes it covers.
 func SignDocument(w *crypto.Wallet, typ, petition string, doc any) (crypto.SignedStatement, json.RawMessage, error) {
+	return signDocument(w, typ, petition, doc, crypto.Now())
+}
+
+// signDocument is SignDocument issued at issuedAt.
+func signDocument(w *crypto.Wallet, typ, petition string, doc any, issuedAt string) (crypto.SignedStatement, json.RawMessage, error) {
 	body, err := json.Marshal(doc)
 	if err != nil {
 		return crypto.SignedStatement{}, nil, fmt.Errorf("client: document: %w", err)
 	}
 	signed, err := w.SignStatement(crypto.Statement{Type: typ, Petition: petition, Document: crypto.DocumentHash(body),
-		IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+		IssuedAt: issuedAt, Nonce: crypto.NewNonce()})
 	return signed, body, err
 }
 
@@ -128,7 +133,7 @@ type documentRequest struct {
 // postDocument signs an organiser's statement of type typ about a petition over doc, and
 // posts the statement with the document to path.
 func (c *Client) postDocument(ctx context.Context, w *crypto.Wallet, typ, petition string, doc any, path string) (Answer, error) {
-	signed, body, err := SignDocument(w, typ, petition, doc)
+	signed, body, err := signDocument(w, typ, petition, doc, c.issuedAt())
 	if err != nil {
 		return Answer{}, err
 	}

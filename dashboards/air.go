@@ -70,10 +70,12 @@ type airView struct {
 	Prev, Next   string
 	Months       []monthLinks
 	Map          mapView
+	Heads        []string // the day table's statistic columns
+	City         *cellRow // the city-wide figure; nil in format-1 releases
 	Rows         []cellRow
 	Month        monthView
 	Charts       dayCharts
-	Hours        *hoursView // nil when the day has no hourly release
+	Week         *weekView // nil until a week is released by the day
 	Bands        []band
 	K            int
 	Contributors int
@@ -81,6 +83,19 @@ type airView struct {
 	Params       []param
 	Facts        releaseFacts
 	Downloads    []download
+}
+
+// weekView is the weekly release shown beside a day: the week of the day when it is
+// released, else the latest before it.
+type weekView struct {
+	Week, From, To string
+	Current        bool // the week of the day
+	Heads          []string
+	City           cellRow
+	Rows           []cellRow
+	Hours          *hoursView // nil without an hour-of-day profile
+	Facts          releaseFacts
+	Downloads      []download
 }
 
 type monthLinks struct {
@@ -104,13 +119,74 @@ type mapArea struct {
 	Hatch              bool
 }
 
-// cellRow is one neighbourhood of the day table. A suppressed row carries only its name.
+// cellRow is one neighbourhood (or the city) of a table: its figures in the table's columns,
+// PM2.5 first. A suppressed row carries only its name.
 type cellRow struct {
-	Name                              string
-	Suppressed                        bool
-	PM25, PM10, Temperature, Humidity string
-	Band                              band
-	Contributors                      int
+	Name         string
+	Suppressed   bool
+	Values       []string
+	Band         band
+	Contributors int
+}
+
+// statColumn is one statistic of a table, shown only when the releases shown publish it.
+type statColumn struct {
+	head func(l lang, u release.Units) string
+	get  func(release.Cell) (*float64, *[2]float64)
+}
+
+// statColumns are the statistics a table may show, PM2.5 first.
+var statColumns = []statColumn{
+	{func(_ lang, u release.Units) string { return "PM2.5 (" + u.PM + ")" }, func(c release.Cell) (*float64, *[2]float64) { return c.PM25, c.PM25CI }},
+	{func(_ lang, u release.Units) string { return "PM10 (" + u.PM + ")" }, func(c release.Cell) (*float64, *[2]float64) { return c.PM10, c.PM10CI }},
+	{func(l lang, u release.Units) string { return l.t("Temperature") + " (" + u.Temperature + ")" },
+		func(c release.Cell) (*float64, *[2]float64) { return c.Temperature, c.TemperatureCI }},
+	{func(l lang, u release.Units) string { return l.t("Humidity") + " (" + u.Humidity + ")" },
+		func(c release.Cell) (*float64, *[2]float64) { return c.Humidity, c.HumidityCI }},
+}
+
+// published returns the columns some unsuppressed cell publishes a mean of; PM2.5 always
+// (a band is its figure too).
+func published(cells ...release.Cell) []statColumn {
+	out := []statColumn{statColumns[0]} // a new array: appending to statColumns[:1] would overwrite statColumns
+	for _, col := range statColumns[1:] {
+		for _, c := range cells {
+			if v, _ := col.get(c); v != nil && !c.Suppressed {
+				out = append(out, col)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// tableRow is what the "row" template renders: a row, k for its suppressed text, and the
+// number of columns a suppressed row spans (its figures and its contributors).
+type tableRow struct {
+	Row  cellRow
+	K    int
+	Span int
+}
+
+func rowOf(r cellRow, k, figures int) tableRow { return tableRow{Row: r, K: k, Span: figures + 1} }
+
+// row renders a cell's figures in cols.
+func (l lang) row(name string, c release.Cell, cols []statColumn, dec int) cellRow {
+	r := cellRow{Name: name, Suppressed: c.Suppressed}
+	if c.Suppressed {
+		return r
+	}
+	for _, col := range cols {
+		v, ci := col.get(c)
+		r.Values = append(r.Values, l.withCI(v, ci, dec))
+	}
+	r.Contributors = c.Contributors
+	if c.PM25 != nil {
+		r.Band = bandOf(*c.PM25)
+	} else if b, known := bandNamed(c.PM25Band); known {
+		r.Band = b
+	}
+	return r
 }
 
 type monthView struct {
@@ -148,19 +224,24 @@ type download struct {
 type releaseFacts struct {
 	Contributors int
 	K            int
-	Epsilon      string // empty when no noise was added
+	Rho          string // the zCDP cost per resident of a format-2 release
+	Epsilon      string // the ε of a format-1 release; empty when no noise was added
 	Logged       bool
 	Entry        uint64
 	EntryURL     string
 }
 
-// facts states a daily release's contributors, parameters and ledger entry.
-func (p *Pages) facts(c *fiber.Ctx, l lang, d release.AirDay) (releaseFacts, error) {
-	f := releaseFacts{Contributors: d.Contributors, K: d.K}
-	if d.Noise != "none" && d.Epsilon > 0 {
-		f.Epsilon = l.num(d.Epsilon, -1)
+// facts states a release's contributors, privacy parameters and ledger entry.
+func (p *Pages) facts(c *fiber.Ctx, l lang, epoch string, contributors, k int, noise string, rho, eps float64) (releaseFacts, error) {
+	f := releaseFacts{Contributors: contributors, K: k}
+	switch {
+	case noise == "none":
+	case rho > 0:
+		f.Rho = l.num(rho, 4)
+	case eps > 0:
+		f.Epsilon = l.num(eps, -1)
 	}
-	i, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, d.Epoch)
+	i, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, epoch)
 	if err != nil {
 		return releaseFacts{}, err
 	}
@@ -168,10 +249,15 @@ func (p *Pages) facts(c *fiber.Ctx, l lang, d release.AirDay) (releaseFacts, err
 	return f, nil
 }
 
+// dayFacts states a daily release's facts.
+func (p *Pages) dayFacts(c *fiber.Ctx, l lang, d release.AirDay) (releaseFacts, error) {
+	return p.facts(c, l, d.Epoch, d.Contributors, d.K, d.Noise, d.Rho, d.Epsilon)
+}
+
 // Air answers the air-quality page of the latest released day, or of ?day=YYYY-MM-DD.
 func (p *Pages) Air(c *fiber.Ctx) error {
 	l := pickLang(c)
-	epochs, hourlyDays, err := p.released()
+	epochs, weeks, err := p.released()
 	if err != nil {
 		return fmt.Errorf("dashboards: air: %w", err)
 	}
@@ -187,24 +273,19 @@ func (p *Pages) Air(c *fiber.Ctx) error {
 		return p.show(c, l, fiber.StatusOK, page{"air", l.t("Air quality"), "air", airView{}, "/air"})
 	}
 	day := epochs[i]
-	var hourly *release.AirHours
-	if hourlyDays[day] {
-		if hourly, err = p.hourly(day); err != nil {
-			return fmt.Errorf("dashboards: air: %w", err)
-		}
-	}
-	// A release page is a function of the released days (the date picker, the 30-day window)
-	// and of the releases it shows, which never change: its ETag is known before rendering,
-	// and the rendered bytes are kept under it.
+	week := weekOf(day, weeks)
+	// A release page is a function of the released days (the date picker, the 30-day window),
+	// of the week it shows and of the releases it shows, which never change: its ETag is
+	// known before rendering, and the rendered bytes are kept under it.
 	self := "/air"
 	if c.Query("day") != "" {
 		self += "?day=" + day
 	}
-	logged, err := p.logged(c, day, hourly != nil)
+	logged, err := p.logged(c, day, week)
 	if err != nil {
 		return fmt.Errorf("dashboards: air: %w", err)
 	}
-	etag, err := p.airETag(l, self, day, epochs, hourly != nil, logged)
+	etag, err := p.airETag(l, self, day, epochs, week, logged)
 	if err != nil {
 		return fmt.Errorf("dashboards: air: %w", err)
 	}
@@ -214,7 +295,7 @@ func (p *Pages) Air(c *fiber.Ctx) error {
 	if body, ok := p.cached(etag); ok {
 		return send(c, fiber.StatusOK, etag, body)
 	}
-	v, err := p.airView(c, l, epochs, i, hourly)
+	v, err := p.airView(c, l, epochs, i, week)
 	if err != nil {
 		return fmt.Errorf("dashboards: air: %w", err)
 	}
@@ -228,8 +309,25 @@ func (p *Pages) Air(c *fiber.Ctx) error {
 	return send(c, fiber.StatusOK, etag, body)
 }
 
-// airView builds the page of epochs[i].
-func (p *Pages) airView(c *fiber.Ctx, l lang, epochs []string, i int, hourly *release.AirHours) (airView, error) {
+// weekOf returns the released week shown beside day: its own ISO week when released, else
+// the latest released week before it, else "".
+func weekOf(day string, weeks []string) string {
+	own, err := release.ISOWeek(day)
+	if err != nil {
+		return ""
+	}
+	i, found := slices.BinarySearch(weeks, own)
+	if found {
+		return own
+	}
+	if i > 0 {
+		return weeks[i-1]
+	}
+	return ""
+}
+
+// airView builds the page of epochs[i], with the weekly release of week ("" for none).
+func (p *Pages) airView(c *fiber.Ctx, l lang, epochs []string, i int, week string) (airView, error) {
 	window := epochs[max(0, i-monthDays+1) : i+1]
 	days := make([]release.AirDay, len(window))
 	for j, e := range window {
@@ -254,7 +352,7 @@ func (p *Pages) airView(c *fiber.Ctx, l lang, epochs []string, i int, hourly *re
 		},
 	}
 	var err error
-	if v.Facts, err = p.facts(c, l, d); err != nil {
+	if v.Facts, err = p.dayFacts(c, l, d); err != nil {
 		return airView{}, err
 	}
 	if i > 0 {
@@ -263,42 +361,95 @@ func (p *Pages) airView(c *fiber.Ctx, l lang, epochs []string, i int, hourly *re
 	if i < len(epochs)-1 {
 		v.Next = epochs[i+1]
 	}
-	v.Map, v.Rows = p.dayFigures(l, d)
+	v.Map, v.Heads, v.City, v.Rows = p.dayFigures(l, d)
 	v.Month = p.monthFigures(l, window, days)
 	v.Charts = p.dayCharts(l, window, days)
-	if hourly != nil {
-		h, err := p.hoursView(c, l, *hourly)
+	if week != "" {
+		w, err := p.week(week)
 		if err != nil {
 			return airView{}, err
 		}
+		wv, err := p.weekView(c, l, w, day)
+		if err != nil {
+			return airView{}, err
+		}
+		v.Week = &wv
+	}
+	return v, nil
+}
+
+// weekView builds the weekly section of a day's page.
+func (p *Pages) weekView(c *fiber.Ctx, l lang, w release.AirWeek, day string) (weekView, error) {
+	own, _ := release.ISOWeek(day)
+	api := "/api/v1/stats/air?week=" + w.Epoch
+	v := weekView{Week: w.Epoch, From: l.longDate(w.From), To: l.longDate(w.To), Current: w.Epoch == own,
+		Downloads: []download{
+			{"JSON", "application/json", api},
+			{"CSV", "text/csv", api + "&format=csv"},
+			{"GeoJSON", "application/geo+json", api + "&format=geojson"},
+			{l.t("OpenAQ v3-like JSON"), "application/json", api + "&format=openaq"},
+		}}
+	dec := decimals(w.Rounding)
+	cells := cellsByID(w.Cells)
+	cols := published(append([]release.Cell{w.City}, w.Cells...)...)
+	for _, col := range cols {
+		v.Heads = append(v.Heads, col.head(l, w.Units))
+	}
+	v.City = l.row(l.t("The whole city"), w.City, cols, dec)
+	for _, id := range p.neighbourhoods(w.Cells) {
+		cell, ok := cells[id]
+		if !ok {
+			v.Rows = append(v.Rows, cellRow{Name: p.city.name(id), Values: dashes(len(cols))})
+			continue
+		}
+		v.Rows = append(v.Rows, l.row(p.city.name(id), cell, cols, dec))
+	}
+	var err error
+	if v.Facts, err = p.facts(c, l, w.Epoch, w.Contributors, w.K, w.Noise, w.Rho, 0); err != nil {
+		return weekView{}, err
+	}
+	if len(w.Hours) > 0 {
+		h := p.hoursView(l, w, v.Facts)
 		v.Hours = &h
 	}
 	return v, nil
 }
 
-// logged reports whether the ledger entries of day's releases are visible yet: a release is
-// stored in the transaction that logs it, but the log's size moves just after, and a page
-// rendered in between lacks its ledger links (it is then neither kept nor named as final).
-func (p *Pages) logged(c *fiber.Ctx, day string, hourly bool) (bool, error) {
+func dashes(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "—"
+	}
+	return out
+}
+
+// logged reports whether the ledger entries of the releases a page shows are visible yet: a
+// release is stored in the transaction that logs it, but the log's size moves just after,
+// and a page rendered in between lacks its ledger links (it is then neither kept nor named as
+// final).
+func (p *Pages) logged(c *fiber.Ctx, day, week string) (bool, error) {
 	_, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, day)
-	if err != nil || !ok || !hourly {
+	if err != nil || !ok || week == "" {
 		return ok, err
 	}
-	_, ok, err = p.entries.find(c.UserContext(), p.src.Ledger, release.HourlyEpoch(day))
+	_, ok, err = p.entries.find(c.UserContext(), p.src.Ledger, week)
 	return ok, err
 }
 
 // airETag names the /air page of day in language l, reached at self.
-func (p *Pages) airETag(l lang, self, day string, epochs []string, hourly, logged bool) (string, error) {
+func (p *Pages) airETag(l lang, self, day string, epochs []string, week string, logged bool) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%t\n", p.version, l, self, day, strings.Join(epochs, ","), logged)
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%s\n%t\n", p.version, l, self, day, strings.Join(epochs, ","), week, logged)
+	if g := p.guarantee(l); g != nil {
+		fmt.Fprintf(h, "%+v\n", *g)
+	}
 	sum, err := p.hash(day, func() ([]byte, error) { return p.src.Store.Release(p.src.AirPurpose, day) })
 	if err != nil {
 		return "", err
 	}
 	h.Write([]byte(sum))
-	if hourly {
-		sum, err := p.hash(release.HourlyEpoch(day), func() ([]byte, error) { return p.src.Store.HourlyRelease(p.src.AirPurpose, day) })
+	if week != "" {
+		sum, err := p.hash(week, func() ([]byte, error) { return p.src.Store.Release(release.WeekPurpose(p.src.AirPurpose), week) })
 		if err != nil {
 			return "", err
 		}
@@ -368,38 +519,37 @@ func (p *Pages) release(epoch string) (release.AirDay, error) {
 	return d, nil
 }
 
-// hourly returns a day's parsed hourly release. Releases are never recomputed, so they are
-// cached.
-func (p *Pages) hourly(day string) (*release.AirHours, error) {
+// week returns a parsed weekly release. Releases are never recomputed, so they are cached.
+func (p *Pages) week(week string) (release.AirWeek, error) {
 	p.mu.RLock()
-	h, ok := p.hours[day]
+	w, ok := p.weeks[week]
 	p.mu.RUnlock()
 	if ok {
-		return &h, nil
+		return w, nil
 	}
-	b, err := p.src.Store.HourlyRelease(p.src.AirPurpose, day)
+	b, err := p.src.Store.Release(release.WeekPurpose(p.src.AirPurpose), week)
 	if err != nil {
-		return nil, fmt.Errorf("hourly release %s: %w", day, err)
+		return release.AirWeek{}, fmt.Errorf("weekly release %s: %w", week, err)
 	}
-	if h, err = release.ParseAirHours(b); err != nil {
-		return nil, fmt.Errorf("hourly release %s: %w", day, err)
+	if w, err = release.ParseAirWeek(b); err != nil {
+		return release.AirWeek{}, fmt.Errorf("weekly release %s: %w", week, err)
 	}
 	p.mu.Lock()
-	p.hours[day] = h
+	p.weeks[week] = w
 	p.mu.Unlock()
-	return &h, nil
+	return w, nil
 }
 
 // neighbourhoods lists the map's neighbourhoods in document order, then any other cell the
 // releases name, so that no released figure is left out.
-func (p *Pages) neighbourhoods(days ...release.AirDay) []string {
+func (p *Pages) neighbourhoods(releases ...[]release.Cell) []string {
 	ids := p.city.ids()
 	seen := map[string]bool{}
 	for _, id := range ids {
 		seen[id] = true
 	}
-	for _, d := range days {
-		for _, cell := range d.Cells {
+	for _, cells := range releases {
+		for _, cell := range cells {
 			if !seen[cell.Neighbourhood] {
 				seen[cell.Neighbourhood] = true
 				ids = append(ids, cell.Neighbourhood)
@@ -409,18 +559,28 @@ func (p *Pages) neighbourhoods(days ...release.AirDay) []string {
 	return ids
 }
 
-func cellsByID(d release.AirDay) map[string]release.Cell {
-	m := make(map[string]release.Cell, len(d.Cells))
-	for _, c := range d.Cells {
+func cellsByID(cells []release.Cell) map[string]release.Cell {
+	m := make(map[string]release.Cell, len(cells))
+	for _, c := range cells {
 		m[c.Neighbourhood] = c
 	}
 	return m
 }
 
-// dayFigures builds the map and the table of one day. Of a suppressed cell only the fact that
-// it is suppressed is used.
-func (p *Pages) dayFigures(l lang, d release.AirDay) (mapView, []cellRow) {
-	cells := cellsByID(d)
+// cellsOf returns the cells of each day.
+func cellsOf(days []release.AirDay) [][]release.Cell {
+	out := make([][]release.Cell, len(days))
+	for i, d := range days {
+		out[i] = d.Cells
+	}
+	return out
+}
+
+// dayFigures builds the map and the table of one day: the city-wide figure and a row per
+// neighbourhood, with a column for each statistic the day publishes. Of a suppressed cell
+// only the fact that it is suppressed is used.
+func (p *Pages) dayFigures(l lang, d release.AirDay) (mapView, []string, *cellRow, []cellRow) {
+	cells := cellsByID(d.Cells)
 	dec := decimals(d.Rounding)
 	mv := mapView{Width: formatNumber(p.city.width, 0), Height: formatNumber(p.city.height, 0)}
 	for _, a := range p.city.areas {
@@ -429,7 +589,7 @@ func (p *Pages) dayFigures(l lang, d release.AirDay) (mapView, []cellRow) {
 		cell, ok := cells[a.id]
 		switch {
 		case ok && cell.Suppressed:
-			ma.Class, ma.Hatch, ma.Title = classSuppressed, true, l.t("%s: suppressed (fewer than %d contributors)", name, d.K)
+			ma.Class, ma.Hatch, ma.Title = classSuppressed, true, l.t("%s: suppressed (noisy count of contributors below %d)", name, d.K)
 		case ok && cell.PM25 != nil:
 			b := bandOf(*cell.PM25)
 			ma.Class = b.Class
@@ -441,33 +601,30 @@ func (p *Pages) dayFigures(l lang, d release.AirDay) (mapView, []cellRow) {
 			}
 			ma.Title = l.t("%s: PM2.5 band %s (too few contributors for a precise mean)", name, l.t(cell.PM25Band))
 		case ok:
-			ma.Title = l.t("%s: no PM2.5 figure published", name)
+			ma.Title = l.t("%s: not enough data for a PM2.5 figure", name)
 		}
 		mv.Areas = append(mv.Areas, ma)
 	}
-	var rows []cellRow
-	for _, id := range p.neighbourhoods(d) {
-		row := cellRow{Name: p.city.name(id)}
-		cell, ok := cells[id]
-		switch {
-		case !ok:
-			row.PM25, row.PM10, row.Temperature, row.Humidity = "—", "—", "—", "—"
-		case cell.Suppressed:
-			row.Suppressed = true
-		default:
-			row.PM25, row.PM10 = l.withCI(cell.PM25, cell.PM25CI, dec), l.withCI(cell.PM10, cell.PM10CI, dec)
-			row.Temperature = l.withCI(cell.Temperature, cell.TemperatureCI, dec)
-			row.Humidity = l.withCI(cell.Humidity, cell.HumidityCI, dec)
-			row.Contributors = cell.Contributors
-			if cell.PM25 != nil {
-				row.Band = bandOf(*cell.PM25)
-			} else if b, known := bandNamed(cell.PM25Band); known {
-				row.Band = b
-			}
-		}
-		rows = append(rows, row)
+	cols := published(d.Cells...)
+	var heads []string
+	for _, col := range cols {
+		heads = append(heads, col.head(l, d.Units))
 	}
-	return mv, rows
+	var city *cellRow
+	if d.City != nil {
+		r := l.row(l.t("The whole city"), *d.City, cols, dec)
+		city = &r
+	}
+	var rows []cellRow
+	for _, id := range p.neighbourhoods(d.Cells) {
+		cell, ok := cells[id]
+		if !ok {
+			rows = append(rows, cellRow{Name: p.city.name(id), Values: dashes(len(cols))})
+			continue
+		}
+		rows = append(rows, l.row(p.city.name(id), cell, cols, dec))
+	}
+	return mv, heads, city, rows
 }
 
 // monthFigures builds the table of PM2.5 means over a window of released days.
@@ -475,7 +632,7 @@ func (p *Pages) monthFigures(l lang, window []string, days []release.AirDay) mon
 	var mv monthView
 	byDay := make([]map[string]release.Cell, len(days))
 	for j, d := range days {
-		byDay[j] = cellsByID(d)
+		byDay[j] = cellsByID(d.Cells)
 		head := dayHead{Day: window[j], Date: window[j], Current: j == len(days)-1}
 		if t, err := time.Parse(time.DateOnly, window[j]); err == nil {
 			head.Month, head.Date = l.shortMonth(t), strconv.Itoa(t.Day())
@@ -483,7 +640,7 @@ func (p *Pages) monthFigures(l lang, window []string, days []release.AirDay) mon
 		mv.Days = append(mv.Days, head)
 		mv.Totals = append(mv.Totals, d.Contributors)
 	}
-	for _, id := range p.neighbourhoods(days...) {
+	for _, id := range p.neighbourhoods(cellsOf(days)...) {
 		row := monthRow{Name: p.city.name(id)}
 		for j, d := range days {
 			cell, ok := byDay[j][id]
@@ -545,19 +702,22 @@ func (l lang) withCI(v *float64, ci *[2]float64, dec int) string {
 // releaseParams states the privacy parameters a release was computed with.
 func releaseParams(l lang, d release.AirDay) []param {
 	noise := l.t("none: no differential-privacy noise was added to this release")
-	if d.Noise != "none" && d.Epsilon > 0 {
+	switch {
+	case d.Noise == "none":
+	case d.Rho > 0:
+		noise = l.t("%s, ρ = %s per resident for this day's release (zero-concentrated differential privacy); contributor counts are noisy too", d.Noise, l.num(d.Rho, 4))
+	case d.Epsilon > 0:
 		noise = l.t("%s, ε = %s per resident for this day's release; contributor counts are noisy too", d.Noise, l.num(d.Epsilon, -1))
 	}
-	return []param{
+	ps := []param{
 		{l.t("Purpose"), l.t("%s, version %d", d.Purpose, d.PurposeVersion)},
-		{l.t("Least contributors per published cell (k)"), strconv.Itoa(d.K)},
-		{l.t("PM2.5 clamp, per resident daily mean"), clampRange(l, d.Clamp.PM25, d.Units.PM)},
-		{l.t("PM10 clamp, per resident daily mean"), clampRange(l, d.Clamp.PM10, d.Units.PM)},
-		{l.t("Temperature clamp"), clampRange(l, d.Clamp.Temperature, d.Units.Temperature)},
-		{l.t("Humidity clamp"), clampRange(l, d.Clamp.Humidity, d.Units.Humidity)},
-		{l.t("Noise"), noise},
-		{l.t("Values rounded to"), l.num(d.Rounding, decimals(d.Rounding))},
+		{l.t("Least noisy count of contributors per published cell (k)"), strconv.Itoa(d.K)},
+		{l.t("PM2.5 range, per resident daily mean"), clampRange(l, d.Clamp.PM25, d.Units.PM)},
 	}
+	if d.City != nil {
+		ps = append(ps, param{l.t("PM2.5 window of each neighbourhood"), l.t("a window around the city's noisy mean, scaled by the neighbourhood's ratio to the city in the previous week: one resident moves a neighbourhood's sum by at most its half-width")})
+	}
+	return append(ps, param{l.t("Noise"), noise}, param{l.t("Values rounded to"), l.num(d.Rounding, decimals(d.Rounding))})
 }
 
 func clampRange(l lang, r [2]float64, unit string) string {

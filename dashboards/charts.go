@@ -5,8 +5,6 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/commons-city/commons/release"
 )
 
@@ -109,9 +107,9 @@ func (p *Pages) dayCharts(l lang, window []string, days []release.AirDay) dayCha
 	slot := float64(sparkWidth) / monthDays
 	byDay := make([]map[string]release.Cell, len(days))
 	for j, d := range days {
-		byDay[j] = cellsByID(d)
+		byDay[j] = cellsByID(d.Cells)
 	}
-	for _, id := range p.neighbourhoods(days...) {
+	for _, id := range p.neighbourhoods(cellsOf(days)...) {
 		ch := dayChart{Name: p.city.name(id)}
 		for j := range days {
 			cell, ok := byDay[j][id]
@@ -128,7 +126,7 @@ func (p *Pages) dayCharts(l lang, window []string, days []release.AirDay) dayCha
 	return dc
 }
 
-// hoursView is the city-wide hourly profile of one day: a chart and its table.
+// hoursView is the city's hour-of-day profile of a week: a chart and its table.
 type hoursView struct {
 	Width, Height int
 	Bars          []bar
@@ -138,12 +136,8 @@ type hoursView struct {
 	Left, Right   string
 	Rows          []hourRow
 	K             int
-	Epsilon       string // empty without noise
-	Most          int    // the largest noisy count of an hour
-	Logged        bool
-	Entry         uint64
-	EntryURL      string
-	Downloads     []download
+	Most          int // the largest noisy count of an hour
+	Facts         releaseFacts
 }
 
 // hourRow is one hour of the table. A suppressed hour carries only its time.
@@ -155,9 +149,9 @@ type hourRow struct {
 	Contributors int
 }
 
-func (p *Pages) hoursView(c *fiber.Ctx, l lang, h release.AirHours) (hoursView, error) {
+func (p *Pages) hoursView(l lang, w release.AirWeek, facts releaseFacts) hoursView {
 	largest := 0.0
-	for _, cell := range h.Hours {
+	for _, cell := range w.Hours {
 		if !cell.Suppressed && cell.PM25 != nil {
 			largest = math.Max(largest, *cell.PM25)
 		}
@@ -165,17 +159,8 @@ func (p *Pages) hoursView(c *fiber.Ctx, l lang, h release.AirHours) (hoursView, 
 	top := scaleTop(largest)
 	base, height := float64(hourHeight-hourBottom), float64(hourHeight-hourBottom-10)
 	slot := float64(hourWidth-hourLeft) / release.HoursPerDay
-	api := "/api/v1/stats/air?grid=city-hour&day=" + h.Epoch
-	v := hoursView{Width: hourWidth, Height: hourHeight, K: h.K, Axis: fmt1(base),
-		Left: strconv.Itoa(hourLeft), Right: strconv.Itoa(hourWidth),
-		Downloads: []download{
-			{"JSON", "application/json", api},
-			{"CSV", "text/csv", api + "&format=csv"},
-			{l.t("OpenAQ v3-like JSON"), "application/json", api + "&format=openaq"},
-		}}
-	if h.Noise != "none" && h.Epsilon > 0 {
-		v.Epsilon = l.num(h.Epsilon, -1)
-	}
+	v := hoursView{Width: hourWidth, Height: hourHeight, K: w.K, Axis: fmt1(base),
+		Left: strconv.Itoa(hourLeft), Right: strconv.Itoa(hourWidth), Facts: facts}
 	for _, y := range []float64{0, top / 2, top} {
 		v.YTicks = append(v.YTicks, tick{X: strconv.Itoa(hourLeft - 4), Y: fmt1(base - y/top*height + 4), Label: formatNumber(y, 0), Anchor: "end"})
 	}
@@ -189,8 +174,8 @@ func (p *Pages) hoursView(c *fiber.Ctx, l lang, h release.AirHours) (hoursView, 
 		}
 		v.XTicks = append(v.XTicks, tick{X: fmt1(hourLeft + float64(hr)*slot), Y: strconv.Itoa(hourHeight - 6), Label: fmt.Sprintf("%02d:00", hr), Anchor: anchor})
 	}
-	dec := decimals(h.Rounding)
-	for _, cell := range h.Hours {
+	dec := decimals(w.Rounding)
+	for _, cell := range w.Hours {
 		x := hourLeft + float64(cell.Hour)*slot + 2
 		if b, ok := column(x, slot-4, base, height, top, cell.PM25, cell.PM25Band, cell.Suppressed); ok {
 			v.Bars = append(v.Bars, b)
@@ -208,10 +193,5 @@ func (p *Pages) hoursView(c *fiber.Ctx, l lang, h release.AirHours) (hoursView, 
 		}
 		v.Rows = append(v.Rows, row)
 	}
-	i, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, release.HourlyEpoch(h.Epoch))
-	if err != nil {
-		return hoursView{}, err
-	}
-	v.Logged, v.Entry, v.EntryURL = ok, i, entryURL(i)
-	return v, nil
+	return v
 }

@@ -99,7 +99,8 @@ func (l lang) html(key string, args ...any) template.HTML {
 
 // funcs are the template functions of one language.
 func (l lang) funcs() template.FuncMap {
-	return template.FuncMap{"t": l.t, "th": l.html, "join": func(s []string) string { return strings.Join(s, ", ") }}
+	return template.FuncMap{"t": l.t, "th": l.html, "join": func(s []string) string { return strings.Join(s, ", ") },
+		"rowOf": rowOf}
 }
 
 // switchURL is a page in another language: self is the page's own path and query (never

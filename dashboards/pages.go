@@ -62,56 +62,53 @@ type Pages struct {
 	version string // a hash of every embedded asset: part of every ETag
 
 	mu       sync.RWMutex
-	releases map[string]release.AirDay   // parsed releases by epoch; releases never change
-	hours    map[string]release.AirHours // parsed hourly releases by day
-	hashes   map[string]string           // release hashes by ledger epoch
-	cache    map[string][]byte           // rendered release pages by ETag
-	days     releasedDays                // the released days, as of a ledger size
+	releases map[string]release.AirDay  // parsed releases by epoch; releases never change
+	weeks    map[string]release.AirWeek // parsed weekly releases by ISO week
+	hashes   map[string]string          // release hashes by ledger epoch
+	cache    map[string][]byte          // rendered release pages by ETag
+	days     releasedDays               // the released days and weeks, as of a ledger size
 
 	entries releaseEntries
 }
 
-// releasedDays are the days with a daily and with an hourly release, read when the ledger
-// was size entries long: every release is logged, so they stay true until the log grows.
+// releasedDays are the released days and ISO weeks, read when the ledger was size entries
+// long: every release is logged, so they stay true until the log grows.
 type releasedDays struct {
 	size   uint64
 	read   bool
 	epochs []string
-	hourly map[string]bool
+	weeks  []string
 }
 
-// released returns the released days, reading the store again only when the ledger has
-// grown. The ledger's size is read first: a release is stored in the transaction that logs
-// it, before the size moves, so a list read after the size is never older than it. Callers
-// must not modify the slice.
-func (p *Pages) released() ([]string, map[string]bool, error) {
+// released returns the released days and weeks, reading the store again only when the
+// ledger has grown. The ledger's size is read first: a release is stored in the transaction
+// that logs it, before the size moves, so a list read after the size is never older than it.
+// Callers must not modify the slices.
+func (p *Pages) released() (days, weeks []string, err error) {
 	size := p.src.Ledger.Size()
 	p.mu.RLock()
 	d := p.days
 	p.mu.RUnlock()
 	if d.read && d.size == size {
-		return d.epochs, d.hourly, nil
+		return d.epochs, d.weeks, nil
 	}
 	epochs, err := p.src.Store.Epochs(p.src.AirPurpose)
 	if err != nil {
 		return nil, nil, err
 	}
-	hours, err := p.src.Store.HourlyDays(p.src.AirPurpose)
+	ws, err := p.src.Store.Epochs(release.WeekPurpose(p.src.AirPurpose))
 	if err != nil {
 		return nil, nil, err
 	}
-	d = releasedDays{size: size, read: true, epochs: epochs, hourly: make(map[string]bool, len(hours))}
-	for _, h := range hours {
-		d.hourly[h] = true
-	}
+	d = releasedDays{size: size, read: true, epochs: epochs, weeks: ws}
 	p.mu.Lock()
 	p.days = d
 	p.mu.Unlock()
-	return d.epochs, d.hourly, nil
+	return d.epochs, d.weeks, nil
 }
 
 // pageNames are the templates, each rendered inside templates/layout.html.
-var pageNames = []string{"home", "air", "petitions", "petition", "ledger", "error"}
+var pageNames = []string{"home", "air", "accuracy", "petitions", "petition", "ledger", "error"}
 
 // New parses templates and the map once (error on a bad template/GeoJSON), ready to serve.
 func New(src Source) (*Pages, error) {
@@ -142,7 +139,7 @@ func New(src Source) (*Pages, error) {
 		cssURL:   "/static/" + hex.EncodeToString(sum[:8]) + "/style.css",
 		tmpl:     map[lang]map[string]*template.Template{},
 		releases: map[string]release.AirDay{},
-		hours:    map[string]release.AirHours{},
+		weeks:    map[string]release.AirWeek{},
 		hashes:   map[string]string{},
 		cache:    map[string][]byte{},
 		entries:  releaseEntries{purpose: src.AirPurpose, index: map[string]uint64{}},
@@ -192,12 +189,13 @@ func (p *Pages) Stylesheet(c *fiber.Ctx) error {
 
 // layout is what templates/layout.html renders around every page.
 type layout struct {
-	Lang   lang
-	Title  string
-	Active string // the nav entry of the page: home, air, petitions or ledger
-	CSS    string
-	Switch []langLink
-	Body   any
+	Lang      lang
+	Title     string
+	Active    string // the nav entry of the page: home, air, petitions or ledger
+	CSS       string
+	Switch    []langLink
+	Guarantee *guaranteeView // nil before the air purpose is defined
+	Body      any
 }
 
 // langLink is the current page in another language.
@@ -223,7 +221,7 @@ func (p *Pages) render(l lang, pg page) ([]byte, error) {
 	buf := buffers.Get().(*bytes.Buffer)
 	defer buffers.Put(buf)
 	buf.Reset()
-	v := layout{Lang: l, Title: pg.title, Active: pg.active, CSS: p.cssURL, Body: pg.body}
+	v := layout{Lang: l, Title: pg.title, Active: pg.active, CSS: p.cssURL, Guarantee: p.guarantee(l), Body: pg.body}
 	for _, other := range languages {
 		if other != l {
 			v.Switch = append(v.Switch, langLink{Lang: other, Name: langName[other], URL: switchURL(pg.self, other)})
@@ -324,7 +322,7 @@ func (p *Pages) Home(c *fiber.Ctx) error {
 		if err != nil {
 			return fmt.Errorf("dashboards: home: %w", err)
 		}
-		facts, err := p.facts(c, l, d)
+		facts, err := p.dayFacts(c, l, d)
 		if err != nil {
 			return fmt.Errorf("dashboards: home: %w", err)
 		}

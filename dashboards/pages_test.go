@@ -65,6 +65,7 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 	app := fiber.New(fiber.Config{Immutable: true})
 	app.Get("/", pages.Home)
 	app.Get("/air", pages.Air)
+	app.Get("/about/accuracy", pages.Accuracy)
 	app.Get("/petitions", pages.Petitions)
 	app.Get("/petitions/:id", pages.Petition)
 	app.Get("/ledger", pages.Ledger)
@@ -193,23 +194,25 @@ func TestAirShowsTheLatestDay(t *testing.T) {
 	assert.Equal(t, "b-poor", paths[1][1])
 	assert.Equal(t, "hatch", paths[2][1], "the suppressed cell is hatched")
 	assert.NotEmpty(t, paths[2][2], "the suppressed cell is filled with the pattern")
-	assert.Equal(t, "East &lt;Island&gt;: suppressed (fewer than 10 contributors)", paths[2][3])
+	assert.Equal(t, "East &lt;Island&gt;: suppressed (noisy count of contributors below 10)", paths[2][3])
 	assert.Contains(t, body, `<pattern id="hatch"`)
-	assert.Contains(t, body, "suppressed: fewer than 10 contributors")
+	assert.Contains(t, body, "suppressed: noisy count of contributors below 10")
 
 	// The day table: every published value, and nothing of the suppressed cell.
 	for _, v := range []string{"12.3", "20.1", "18.4", "65.2", "31.7", "17.9", "71.6", ">14<", ">22<"} {
 		assert.Contains(t, body, v)
 	}
-	assert.Contains(t, body, `<th scope="row">East &lt;Island&gt;</th><td colspan="5" class="suppressed">— (fewer than 10 contributors)</td>`)
+	// A format-1 day publishes every statistic, so the table has a column for each.
+	assert.Contains(t, body, `<th scope="col">PM2.5 (µg/m³)</th><th scope="col">PM10 (µg/m³)</th><th scope="col">Temperature (°C)</th><th scope="col">Humidity (%)</th>`)
+	assert.Contains(t, body, `<th scope="row">East &lt;Island&gt;</th><td colspan="5" class="suppressed">— (noisy count below 10)</td>`)
 	for _, leak := range []string{"66.6", "99.9", ">3<"} {
 		assert.NotContains(t, body, leak, "a suppressed cell's value leaked")
 	}
 
 	// Residents, privacy parameters and downloads.
-	assert.Contains(t, body, "36 residents contributed")
+	assert.Contains(t, body, "About 36 residents contributed")
 	assert.Contains(t, body, "0 to 100 µg/m³")
-	assert.Contains(t, body, "0 to 200 µg/m³")
+	assert.Contains(t, body, "ε = 1 per day and ε = 6.8 over any 30 days, δ = 10⁻⁶", "the guarantee, on every page")
 	assert.Contains(t, body, "<dd>none: no differential-privacy noise")
 	assert.Contains(t, body, `href="/api/v1/stats/air?day=2026-10-02"`)
 	assert.Contains(t, body, `href="/api/v1/stats/air?day=2026-10-02&amp;format=csv"`)

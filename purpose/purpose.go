@@ -26,16 +26,17 @@ const Air = "air-quality/daily"
 // airVersion is the current version of Air.
 const airVersion = 1
 
-// AirDaily is the current version of Air, its share copies sealed to recipient: daily
-// neighbourhood means and city-wide hourly PM2.5, each cell published from at least 10
-// residents, each resident's mean clamped, with ε 0.8 a day for the daily release and 0.2 for
-// the hourly one.
+// AirDaily is the current version of Air, its share copies sealed to recipient, as a new node
+// logs it: PM2.5 daily, the other statistics and the hour-of-day profile weekly, Gaussian
+// noise accounted in zCDP (release.PlanFor), ε = 1 per resident per day in all. Its text
+// changed with issue 13's mechanism while keeping version 1; a node that logged the earlier
+// text keeps it (purposes are immutable). See docs/decisions.md.
 func AirDaily(recipient string) api.Purpose {
 	return api.Purpose{
 		ID: Air, Version: airVersion,
-		Title:       "Daily air quality per neighbourhood",
-		Description: "Your sensor's readings are used to publish, once per day, the mean PM2.5, PM10, temperature and humidity of each neighbourhood, and the city-wide PM2.5 of each hour of the day. A figure is published only when at least 10 residents contributed to it; each resident counts once per neighbourhood-day and once per hour, with their own mean, bounded to a plausible range.",
-		Data:        "air-quality readings (pm10, pm2_5, temperature, humidity) mapped to your neighbourhood; never your precise location",
+		Title:       "Air quality per neighbourhood",
+		Description: "Your sensor's readings are used to publish, once per day, the mean PM2.5 of each neighbourhood and of the city, and once per week the mean PM2.5, PM10, temperature and humidity of each neighbourhood and the city-wide PM2.5 of each hour of the day. Each resident counts once per neighbourhood-day, per neighbourhood-week and per hour of the week, with their own mean, bounded to a narrow window. Every figure carries differential-privacy noise (ε = 1 per resident per day, δ = 10⁻⁶); a figure is shown only where its noisy count of contributors reaches 10 and it is precise enough.",
+		Data:        "air-quality readings (pm10, pm2_5, temperature, humidity, the sensor's type) mapped to your neighbourhood; never your precise location",
 		Recipient:   recipient,
 		Release: api.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10,
 			ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}, GraceHours: 2,

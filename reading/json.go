@@ -13,6 +13,7 @@ import (
 // jsonReading is a Reading as it arrives, before its timestamp is checked.
 type jsonReading struct {
 	Sensor     string `json:"sensor"`
+	SensorType string `json:"sensor_type"`
 	RecordedAt string `json:"recorded_at"`
 	Cell       string `json:"cell"`
 	Values     Values `json:"values"`
@@ -91,12 +92,12 @@ func decodeJSONReading(elem json.RawMessage) (Reading, string) {
 					return Reading{}, q.reason(notANumber)
 				}
 			}
-		case ute.Field == "sensor", ute.Field == "recorded_at", ute.Field == "cell", ute.Field == "values":
+		case ute.Field == "sensor", ute.Field == "sensor_type", ute.Field == "recorded_at", ute.Field == "cell", ute.Field == "values":
 			return Reading{}, ute.Field + ": wrong type"
 		}
 		return Reading{}, "reading: malformed"
 	}
-	rd := Reading{Sensor: jr.Sensor, Cell: jr.Cell, Values: jr.Values}
+	rd := Reading{Sensor: jr.Sensor, SensorType: jr.SensorType, Cell: jr.Cell, Values: jr.Values}
 	if jr.RecordedAt != "" {
 		t, err := time.Parse(time.RFC3339, jr.RecordedAt)
 		if err != nil {

@@ -23,12 +23,29 @@ type Values struct {
 	NoiseLAeq   *float64 `json:"noise_laeq,omitempty"`
 }
 
-// Reading is one measurement of one sensor at one time, in one neighbourhood.
+// Reading is one measurement of one sensor at one time, in one neighbourhood. Sensor is a
+// local label the resident chose; SensorType, when known, is the particulate sensor's model
+// (SensorSDS011, SensorPlantower), which the release engine uses to correct particle readings
+// for humidity.
 type Reading struct {
 	Sensor     string    `json:"sensor"`
+	SensorType string    `json:"sensor_type,omitempty"`
 	RecordedAt time.Time `json:"recorded_at"`
 	Cell       string    `json:"cell"`
 	Values     Values    `json:"values"`
+}
+
+// The particulate sensor types a reading may name.
+const (
+	// SensorSDS011 is the Nova Fitness SDS011, the airrohr kit's sensor.
+	SensorSDS011 = "sds011"
+	// SensorPlantower is a Plantower PMS sensor (PMS1003 to PMS7003, PMSA003).
+	SensorPlantower = "pms"
+)
+
+// knownSensorType reports whether t is empty or a sensor type this package names.
+func knownSensorType(t string) bool {
+	return t == "" || t == SensorSDS011 || t == SensorPlantower
 }
 
 // Batch is the plaintext of one sealed envelope: the readings of one resident for one UTC day.

@@ -98,7 +98,7 @@ func (v *Values) slots() [numQuantities]**float64 {
 }
 
 // Validate checks that r is complete and plausible: a sensor label and a cell of at most
-// MaxLabel printable bytes, a recorded_at that is set, not before 1970, not more than
+// MaxLabel printable bytes, a sensor type that is empty or known, a recorded_at that is set, not before 1970, not more than
 // FutureSkew after opt.Now and not older than opt.MaxAge, and at least one value, each finite
 // and within its physical range. A failure is a *RowError with Line 0.
 func Validate(r Reading, opt Options) error {
@@ -115,6 +115,9 @@ func check(r *Reading, now time.Time, maxAge time.Duration) string {
 	}
 	if reason := checkLabel("cell", r.Cell); reason != "" {
 		return reason
+	}
+	if !knownSensorType(r.SensorType) {
+		return "sensor_type: unknown"
 	}
 	switch t := r.RecordedAt; {
 	case t.IsZero():

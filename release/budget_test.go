@@ -10,14 +10,16 @@ import (
 	"github.com/commons-city/commons/release"
 )
 
-// A resident's ε is tracked per ISO week: with a weekly cap of 2 and ε = 1 a day, the third
-// day of the same week is released without the residents who have spent their budget, and
-// what they spent is recorded with each release.
+// A resident's ρ is tracked per ISO week: with a weekly cap that fits two days' releases and
+// not three, the third day of the same week is released without the residents who have spent
+// their budget, and what they spent is recorded with each release.
 func TestWeeklyBudgetLeavesOutResidentsWhoSpentIt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	daily := release.NewPlan(1, false).Daily
 	capped := e.purpose
-	capped.Version, capped.Release.Epsilon, capped.Release.WeekEpsilon = 2, 1, 2
+	capped.Version, capped.Release.Epsilon = 2, 1
+	capped.Release.WeekEpsilon = release.EpsilonOf(2.5*daily, release.Delta)
 	e.purpose = capped
 	e.definePurpose(capped)
 	days := []string{gridDay, nextDay(t, gridDay, 1), nextDay(t, gridDay, 2)} // Mon to Wed, one ISO week
@@ -40,9 +42,9 @@ func TestWeeklyBudgetLeavesOutResidentsWhoSpentIt(t *testing.T) {
 	assert.True(t, cellOf(t, e.released(days[2]), "n-north").Suppressed, "the third day finds every budget spent")
 	assert.Contains(t, e.logs.String(), `"over_budget":12`)
 	for _, w := range ws {
-		spent, err := e.store.Spent(w.CitizenID(), "2025-W11")
+		spent, err := e.store.Spent(w.CitizenID(), "rho/2025-W11")
 		require.NoError(t, err)
-		assert.Equal(t, 2.0, spent)
+		assert.InDelta(t, 2*daily, spent, 1e-12)
 	}
 }
 

@@ -44,7 +44,8 @@ type Config struct {
 	Cells []string
 	// Now is the clock (time.Now in production; tests move it).
 	Now func() time.Time
-	// Noise is the differential-privacy mechanism (default: the library's Laplace noise).
+	// Noise is the differential-privacy mechanism (default: the library's Gaussian noise for
+	// the air releases, its Laplace noise for petition breakdowns).
 	Noise  noise.Noise
 	Logger *slog.Logger
 }
@@ -65,9 +66,6 @@ func New(cfg Config) *Engine {
 	return &Engine{cfg: cfg, cells: cells}
 }
 
-// ErrNotClosed is returned when asked to release an epoch that has not closed yet.
-var ErrNotClosed = errors.New("release: epoch not closed yet")
-
 // Closes returns when a day's epoch closes: the end of the day plus the grace period.
 func Closes(day string, graceHours int) (time.Time, error) {
 	d, err := time.Parse(time.DateOnly, day)
@@ -77,9 +75,9 @@ func Closes(day string, graceHours int) (time.Time, error) {
 	return d.AddDate(0, 0, 1).Add(time.Duration(graceHours) * time.Hour), nil
 }
 
-// RunDue releases every closed, unreleased day of every daily purpose the engine holds a key
-// for, and the breakdown of every closed petition that asks questions. It returns how many
-// releases it published.
+// RunDue releases every closed, unreleased day and ISO week of every daily purpose the engine
+// holds a key for, in the order they closed (a week after its Sunday), and the breakdown of
+// every closed petition that asks questions. It returns how many releases it published.
 func (e *Engine) RunDue(ctx context.Context) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -97,25 +95,16 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 				"epsilon", day, "hour_epsilon", p.Release.HourEpsilon, "max", MaxEpsilon)
 			continue
 		}
-		days, err := e.cfg.Store.Days(p.ID)
+		due, err := e.due(p)
 		if err != nil {
 			return n, err
 		}
-		released, err := e.cfg.Store.Epochs(p.ID)
-		if err != nil {
-			return n, err
-		}
-		done := map[string]bool{}
-		for _, d := range released {
-			done[d] = true
-		}
-		for _, day := range days {
-			if done[day] {
-				continue
+		for _, d := range due {
+			release := e.releaseDay
+			if d.week {
+				release = e.releaseWeek
 			}
-			if err := e.release(ctx, p, day); errors.Is(err, ErrNotClosed) {
-				continue
-			} else if err != nil {
+			if err := release(ctx, p, d.epoch); err != nil {
 				return n, err
 			}
 			n++
@@ -125,16 +114,112 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 	return n + m, err
 }
 
-// release computes, stores and logs one day's releases: the neighbourhood × day release and,
-// when the policy gives it ε, the city × hour release, from the same residents.
-func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) error {
-	closes, err := Closes(day, p.Release.GraceHours)
+// dueEpoch is a closed epoch without a release: a day, or an ISO week.
+type dueEpoch struct {
+	epoch  string
+	week   bool
+	closes time.Time
+}
+
+// due lists a purpose's closed, unreleased days and weeks in the order they closed; a week
+// closes with its Sunday and comes after it. A day's release reads the previous week's, so
+// this order makes every release the same whenever the engine runs.
+func (e *Engine) due(p *state.Purpose) ([]dueEpoch, error) {
+	days, err := e.cfg.Store.Days(p.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if e.cfg.Now().Before(closes) {
-		return ErrNotClosed
+	released := map[string]bool{}
+	for _, purpose := range []string{p.ID, WeekPurpose(p.ID)} {
+		epochs, err := e.cfg.Store.Epochs(purpose)
+		if err != nil {
+			return nil, err
+		}
+		for _, ep := range epochs {
+			released[ep] = true
+		}
 	}
+	now := e.cfg.Now()
+	var out []dueEpoch
+	weeks := map[string]bool{}
+	for _, day := range days {
+		closes, err := Closes(day, p.Release.GraceHours)
+		if err != nil {
+			return nil, err
+		}
+		if !released[day] && !now.Before(closes) {
+			out = append(out, dueEpoch{epoch: day, closes: closes})
+		}
+		week, err := ISOWeek(day)
+		if err != nil {
+			return nil, err
+		}
+		if weeks[week] || released[week] {
+			continue
+		}
+		weeks[week] = true
+		if closes, err := WeekCloses(week, p.Release.GraceHours); err != nil {
+			return nil, err
+		} else if !now.Before(closes) {
+			out = append(out, dueEpoch{epoch: week, week: true, closes: closes})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].closes.Equal(out[j].closes) {
+			return out[i].closes.Before(out[j].closes)
+		}
+		return !out[i].week && out[j].week
+	})
+	return out, nil
+}
+
+// params are a release's parameters: the purpose's policy, the public population and the
+// previous week's release.
+func (e *Engine) params(p *state.Purpose, epoch, previousWeek string) (Params, error) {
+	params := Params{
+		K: p.Release.K, Clamp: clamps(p), Cells: e.cfg.Cells, Purpose: p.ID, Version: p.Version,
+		Epoch: epoch, Resolution: 0.1, Plan: PlanFor(p.Release),
+		Noise: e.noise(), Population: e.cfg.State.CitizenCount(),
+	}
+	b, err := e.cfg.Store.Release(WeekPurpose(p.ID), previousWeek)
+	if errors.Is(err, store.ErrNotFound) {
+		return params, nil
+	}
+	if err != nil {
+		return Params{}, fmt.Errorf("release: %s %s: %w", p.ID, epoch, err)
+	}
+	w, err := ParseAirWeek(b)
+	if err != nil {
+		return Params{}, fmt.Errorf("release: %s %s: previous week: %w", p.ID, epoch, err)
+	}
+	params.Previous = &w
+	return params, nil
+}
+
+// weekBefore returns the ISO week of the day a week before day.
+func weekBefore(day string) (string, error) {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return "", fmt.Errorf("release: day %q: %w", day, err)
+	}
+	return ISOWeek(d.AddDate(0, 0, -7).Format(time.DateOnly))
+}
+
+// consenting returns the share copies of the residents whose consent is still active: a
+// withdrawal before the epoch closes excludes them.
+func (e *Engine) consenting(p *state.Purpose, copies []dayCopy) []dayCopy {
+	out := copies[:0]
+	for _, c := range copies {
+		if e.cfg.State.ActiveConsent(c.Citizen, p.ID) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// releaseDay computes, stores and logs one day's release, with every counted resident's
+// spent budget.
+func (e *Engine) releaseDay(ctx context.Context, p *state.Purpose, day string) error {
 	start := time.Now()
 	if err := e.cfg.Store.CloseEpoch(ctx, p.ID, day); err != nil {
 		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
@@ -143,38 +228,35 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 	if err != nil {
 		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
 	}
-	// Only residents whose consent is still active are counted: a withdrawal before the
-	// epoch closes excludes them.
-	consenting := copies[:0]
-	for _, c := range copies {
-		if e.cfg.State.ActiveConsent(c.Citizen, p.ID) {
-			consenting = append(consenting, c)
+	all := make([]dayCopy, len(copies))
+	for i, c := range copies {
+		all[i] = dayCopy{ShareCopy: c, day: day}
+	}
+	contribs, rejected, took := e.reduce(e.consenting(p, all), p)
+	// The daily release is PM2.5 only: a resident without a PM2.5 reading is not in it.
+	withPM25 := contribs[:0]
+	for _, c := range contribs {
+		if c.hasPM25 {
+			withPM25 = append(withPM25, c)
 		}
 	}
-	contribs, rejected, took := e.reduce(consenting, p, day)
-	eps, week := epsilon(p)
-	hourEps := p.Release.HourEpsilon
-	contribs, spend, overBudget, err := e.withinBudget(contribs, day, eps+hourEps, week)
+	prev, err := weekBefore(day)
 	if err != nil {
 		return err
 	}
-	if overBudget > 0 {
-		e.cfg.Logger.Warn("release: residents left out, their weekly ε budget is spent", "purpose", p.ID,
-			"epoch", day, "residents", overBudget, "epsilon", eps+hourEps, "week_epsilon", week)
+	params, err := e.params(p, day, prev)
+	if err != nil {
+		return err
 	}
-	params := Params{
-		K: p.Release.K, Clamp: clamps(p), Cells: e.cfg.Cells, Purpose: p.ID, Version: p.Version,
-		Epoch: day, Resolution: 0.1, Epsilon: eps, Noise: e.noise(),
+	week, err := ISOWeek(day)
+	if err != nil {
+		return err
 	}
-	// The hourly release is logged first and the daily one last, with the spent budget: a
-	// crash between them leaves the day unreleased, and the next run publishes the day
-	// without publishing a second hourly release (hours are kept if already stored).
-	if hourEps > 0 {
-		if err := e.releaseHours(ctx, p, params, hourEps, contribs); err != nil {
-			return err
-		}
+	counted, spend, overBudget, err := e.withinBudget(p, withPM25, week, params.Plan.Daily)
+	if err != nil {
+		return err
 	}
-	d, err := aggregate(params, contribs)
+	d, err := aggregateDay(params, counted)
 	if err != nil {
 		return err
 	}
@@ -189,35 +271,62 @@ func (e *Engine) release(ctx context.Context, p *state.Purpose, day string) erro
 		return err
 	}
 	e.cfg.Logger.Info("release published", "purpose", p.ID, "epoch", day, "envelopes", len(copies),
-		"counted", len(contribs), "over_budget", overBudget, "unreadable", rejected,
+		"counted", len(counted), "over_budget", overBudget, "unreadable", rejected,
 		"ledger_index", r.Index, "decrypt_took", took.decrypt, "parse_took", took.parse, "took", time.Since(start))
 	return nil
 }
 
-// releaseHours publishes a day's city × hour release with ε hourEps, unless it is already
-// stored.
-func (e *Engine) releaseHours(ctx context.Context, p *state.Purpose, params Params, hourEps float64, contribs []contribution) error {
-	if _, err := e.cfg.Store.HourlyRelease(p.ID, params.Epoch); err == nil {
-		return nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("release: %s %s: %w", p.ID, params.Epoch, err)
-	}
-	params.Epsilon = hourEps
-	h, err := aggregateHours(params, contribs)
+// releaseWeek computes, stores and logs one ISO week's release from the share copies of its
+// seven days, with every counted resident's spent budget.
+func (e *Engine) releaseWeek(ctx context.Context, p *state.Purpose, week string) error {
+	start := time.Now()
+	days, err := WeekDays(week)
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(h)
-	if err != nil {
-		return fmt.Errorf("release: marshal hours: %w", err)
+	var all []dayCopy
+	for _, day := range days {
+		if err := e.cfg.Store.CloseEpoch(ctx, p.ID, day); err != nil {
+			return fmt.Errorf("release: %s %s: %w", p.ID, week, err)
+		}
+		copies, err := e.cfg.Store.ShareCopies(p.ID, day)
+		if err != nil {
+			return fmt.Errorf("release: %s %s: %w", p.ID, week, err)
+		}
+		for _, c := range copies {
+			all = append(all, dayCopy{ShareCopy: c, day: day})
+		}
 	}
-	r, err := e.publish(ctx, p, HourlyEpoch(params.Epoch), body,
-		[]ledger.Put{store.HourlyReleaseRecord(p.ID, params.Epoch, body)})
+	envelopes := len(all)
+	contribs, rejected, took := e.reduce(e.consenting(p, all), p)
+	prev, err := weekBefore(days[0])
 	if err != nil {
 		return err
 	}
-	e.cfg.Logger.Info("hourly release published", "purpose", p.ID, "epoch", HourlyEpoch(params.Epoch),
-		"ledger_index", r.Index)
+	params, err := e.params(p, week, prev)
+	if err != nil {
+		return err
+	}
+	counted, spend, overBudget, err := e.withinBudget(p, contribs, week, params.Plan.Weekly)
+	if err != nil {
+		return err
+	}
+	w, err := aggregateWeek(params, counted)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(w)
+	if err != nil {
+		return fmt.Errorf("release: marshal week: %w", err)
+	}
+	puts := append(spend, store.ReleaseRecord(WeekPurpose(p.ID), week, body))
+	r, err := e.publish(ctx, p, week, body, puts)
+	if err != nil {
+		return err
+	}
+	e.cfg.Logger.Info("weekly release published", "purpose", p.ID, "epoch", week, "envelopes", envelopes,
+		"counted", len(counted), "over_budget", overBudget, "unreadable", rejected,
+		"ledger_index", r.Index, "decrypt_took", took.decrypt, "parse_took", took.parse, "took", time.Since(start))
 	return nil
 }
 
@@ -238,11 +347,13 @@ func (e *Engine) publish(ctx context.Context, p *state.Purpose, epoch string, bo
 
 // Privacy-budget defaults and limits, per resident.
 const (
-	// DefaultEpsilon is a resident's ε for one day's release when the policy names none.
+	// DefaultEpsilon is a resident's ε per day (at δ = Delta) when the policy names none.
 	DefaultEpsilon = 1.0
-	// MaxEpsilon is the most a policy may spend of a resident's privacy per day.
+	// MaxEpsilon is the most a policy may spend of a resident's privacy per day: epsilon +
+	// hour_epsilon.
 	MaxEpsilon = 1.0
-	// DefaultWeekEpsilon caps a resident's ε per ISO week, across purposes.
+	// DefaultWeekEpsilon caps what a resident may lose per ISO week, across purposes, as ε
+	// at δ = Delta; the engine tracks the budget in ρ (RhoFor of the cap).
 	DefaultWeekEpsilon = 7.0
 )
 
@@ -262,33 +373,37 @@ func (e *Engine) noise() noise.Noise {
 	if e.cfg.Noise != nil {
 		return e.cfg.Noise
 	}
-	return noise.Laplace()
+	return noise.Gaussian()
 }
 
-// withinBudget keeps the residents who can still spend eps this ISO week, and returns the
+// budgetWeek is the label under which a resident's spent ρ of an ISO week is recorded: apart
+// from the ε that format-1 releases recorded under the bare week.
+func budgetWeek(week string) string { return "rho/" + week }
+
+// withinBudget keeps the residents who can still spend rho this ISO week, and returns the
 // budget records to write with the release. A resident over budget is left out of the
 // release: their data is not used, and they are only counted in the log.
-func (e *Engine) withinBudget(cs []contribution, day string, eps, week float64) ([]contribution, []ledger.Put, int, error) {
-	d, err := time.Parse(time.DateOnly, day)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("release: %w", err)
-	}
-	y, w := d.ISOWeek()
-	isoWeek := fmt.Sprintf("%d-W%02d", y, w)
+func (e *Engine) withinBudget(p *state.Purpose, cs []contribution, week string, rho float64) ([]contribution, []ledger.Put, int, error) {
+	_, capEps := epsilon(p)
+	limit := RhoFor(capEps, Delta)
 	kept := cs[:0]
 	var puts []ledger.Put
 	over := 0
 	for _, c := range cs {
-		spent, err := e.cfg.Store.Spent(c.citizen, isoWeek)
+		spent, err := e.cfg.Store.Spent(c.citizen, budgetWeek(week))
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("release: %w", err)
 		}
-		if spent+eps > week+1e-9 {
+		if spent+rho > limit*(1+1e-9) {
 			over++
 			continue
 		}
 		kept = append(kept, c)
-		puts = append(puts, store.BudgetRecord(c.citizen, isoWeek, spent+eps))
+		puts = append(puts, store.BudgetRecord(c.citizen, budgetWeek(week), spent+rho))
+	}
+	if over > 0 {
+		e.cfg.Logger.Warn("release: residents left out, their weekly budget is spent", "purpose", p.ID,
+			"epoch", week, "residents", over, "rho", rho, "week_epsilon", capEps)
 	}
 	return kept, puts, over, nil
 }
@@ -310,22 +425,27 @@ func onAllCores(n int, f func(i int)) {
 	wg.Wait()
 }
 
+// dayCopy is a share copy with the day it belongs to.
+type dayCopy struct {
+	store.ShareCopy
+	day string
+}
+
 // reduce opens the share copies on every core, then parses them on every core, and reduces
-// each resident to one contribution. Envelopes that do not open or parse are counted, never
-// logged with their content. Each plaintext is wiped once parsed, and the parsed readings are
-// dropped when reduce returns: only the bounded means leave it.
-func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) ([]contribution, int, phases) {
+// each resident to one contribution. A share copy contributes only its own day's readings, on
+// the grid, cleaned (quality.go). Envelopes that do not open or parse are counted, never logged with their content.
+// Each plaintext is wiped once parsed, and the parsed readings are dropped when reduce
+// returns: only the bounded means leave it.
+func (e *Engine) reduce(copies []dayCopy, p *state.Purpose) ([]contribution, int, phases) {
 	id := e.cfg.Identities[p.ID]
 	type opened struct {
-		citizen string
-		plain   []byte
-		rs      []reading.Reading
-		ok      bool
+		plain []byte
+		rs    []reading.Reading
+		ok    bool
 	}
 	out := make([]opened, len(copies))
 	start := time.Now()
 	onAllCores(len(copies), func(i int) {
-		out[i].citizen = copies[i].Citizen
 		out[i].plain, _ = crypto.Open(copies[i].Ciphertext, id) // nil when it does not open
 	})
 	var took phases
@@ -345,14 +465,15 @@ func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) 
 
 	byCitizen := map[string][]reading.Reading{}
 	rejected := 0
-	for _, o := range out {
+	for i, o := range out {
 		if !o.ok {
 			rejected++
 			continue
 		}
+		c := copies[i]
 		for _, r := range o.rs {
-			if reading.Day(r.RecordedAt) == day && e.cells[r.Cell] {
-				byCitizen[o.citizen] = append(byCitizen[o.citizen], r)
+			if reading.Day(r.RecordedAt) == c.day && e.cells[r.Cell] {
+				byCitizen[c.Citizen] = append(byCitizen[c.Citizen], r)
 			}
 		}
 	}
@@ -364,17 +485,21 @@ func (e *Engine) reduce(copies []store.ShareCopy, p *state.Purpose, day string) 
 	cl := clamps(p)
 	contribs := make([]contribution, 0, len(citizens))
 	for _, c := range citizens {
-		r := reduceResident(byCitizen[c], cl)
+		rs := clean(byCitizen[c])
+		if len(rs) == 0 {
+			continue // nothing fit to average: not in the release, not charged
+		}
+		r := reduceResident(rs, cl)
 		r.citizen = c
 		contribs = append(contribs, r)
 	}
 	return contribs, rejected, took
 }
 
-// reduceResident attributes a resident's day to the neighbourhood holding most of their
-// readings (ties: the smallest id) and averages each statistic there, clamping PM means; and
-// averages their PM2.5 per UTC hour over all their readings in the grid, clamped, for the
-// city × hour release.
+// reduceResident attributes a resident's epoch to the neighbourhood holding most of their
+// readings (ties: the smallest id) and averages each statistic there, clamped to the policy's
+// range; and averages their PM2.5 per UTC hour of the day over all their readings in the
+// grid, clamped the same way, for the hour-of-day profile.
 func reduceResident(rs []reading.Reading, cl Clamps) contribution {
 	counts := map[string]int{}
 	for _, r := range rs {

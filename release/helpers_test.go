@@ -205,16 +205,28 @@ func (e *env) runDue() int {
 // released returns the parsed release of day.
 func (e *env) released(day string) release.AirDay {
 	e.t.Helper()
-	b, err := e.store.Release(purposeID, day)
+	return stored(e, purposeID, day, release.ParseAirDay)
+}
+
+// stored parses the stored release of a purpose's epoch.
+func stored[T any](e *env, purpose, epoch string, parse func([]byte) (T, error)) T {
+	e.t.Helper()
+	b, err := e.store.Release(purpose, epoch)
 	require.NoError(e.t, err)
-	d, err := release.ParseAirDay(b)
+	r, err := parse(b)
 	require.NoError(e.t, err)
-	return d
+	return r
 }
 
 func cellOf(t testing.TB, d release.AirDay, name string) release.Cell {
 	t.Helper()
-	for _, c := range d.Cells {
+	return named(t, d.Cells, name)
+}
+
+// named returns the cell of a neighbourhood among a release's cells.
+func named(t testing.TB, cells []release.Cell, name string) release.Cell {
+	t.Helper()
+	for _, c := range cells {
 		if c.Neighbourhood == name {
 			return c
 		}
@@ -251,24 +263,47 @@ func mean(vs []float64) float64 {
 func clampTo(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
 
 // exactCell is what the release rules predict from plaintext, before rounding: each
-// resident's own mean, clamped, then the mean of those.
-func exactCell(perResident [][]float64, lo, hi float64) float64 {
+// resident's own mean, clamped to the policy range and then to the cell's window, then the
+// mean of those.
+func exactCell(perResident [][]float64, policy, window [2]float64) float64 {
 	means := make([]float64, len(perResident))
 	for i, vs := range perResident {
-		means[i] = clampTo(mean(vs), lo, hi)
+		m := clampTo(mean(vs), policy[0], policy[1])
+		means[i] = clampTo(m, window[0], window[1])
 	}
 	return mean(means)
 }
 
-// assertCell checks a published value is exactCell rounded to 0.1: on the 0.1 grid and
-// within half a step of the exact value.
-func assertCell(t *testing.T, perResident [][]float64, lo, hi float64, got *float64, what string) {
+// assertPM25 checks a cell's published PM2.5 is exactCell, with the window the cell states,
+// rounded to 0.1: on the 0.1 grid and within half a step of the exact value.
+func assertPM25(t *testing.T, perResident [][]float64, c release.Cell, what string) {
 	t.Helper()
-	if !assert.NotNil(t, got, what) {
+	if !assert.NotNil(t, c.PM25, what) || !assert.NotNil(t, c.ClampPM25, what) {
 		return
 	}
-	assert.InDelta(t, math.Round(*got*10), *got*10, 1e-6, "%s = %v is not rounded to 0.1", what, *got)
-	assert.InDelta(t, exactCell(perResident, lo, hi), *got, 0.05+1e-9, what)
+	got := *c.PM25
+	assert.InDelta(t, math.Round(got*10), got*10, 1e-6, "%s = %v is not rounded to 0.1", what, got)
+	assert.InDelta(t, exactCell(perResident, [2]float64{0, 100}, *c.ClampPM25), got, 0.05+1e-9, what)
+}
+
+// assertStat is assertPM25 for another statistic of a weekly cell.
+func assertStat(t *testing.T, perResident [][]float64, policy [2]float64, window *[2]float64, got *float64, what string) {
+	t.Helper()
+	if !assert.NotNil(t, got, what) || !assert.NotNil(t, window, what) {
+		return
+	}
+	assert.InDelta(t, exactCell(perResident, policy, *window), *got, 0.05+1e-9, what)
+}
+
+// week returns the parsed weekly release of week.
+func (e *env) week(week string) release.AirWeek {
+	e.t.Helper()
+	return stored(e, release.WeekPurpose(purposeID), week, release.ParseAirWeek)
+}
+
+func weekCell(t testing.TB, w release.AirWeek, name string) release.Cell {
+	t.Helper()
+	return named(t, w.Cells, name)
 }
 
 // exact is a differential-privacy "mechanism" that adds no noise, so that tests of the

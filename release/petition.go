@@ -26,7 +26,8 @@ const PetitionEpoch = "final"
 const PetitionEpsilon = 1.0
 
 // Breakdown is the release of a petition's answers: per question, a noisy count of signers
-// per answer, each group published only when both its raw and noisy counts reach k.
+// per answer (Laplace), each group published only when its noisy count reaches k: no decision
+// depends on a raw count.
 // Questions are released separately and never crossed with each other.
 type Breakdown struct {
 	Petition  string     `json:"petition"`
@@ -113,7 +114,12 @@ func (e *Engine) releasePetition(ctx context.Context, p *state.Petition, id age.
 		}
 		answers = append(answers, a)
 	}
-	d, err := breakdown(p, answers, e.cfg.Cells, MinK, e.noise())
+	// Petition breakdowns are counts under pure ε-differential privacy: Laplace noise.
+	nz := e.cfg.Noise
+	if nz == nil {
+		nz = noise.Laplace()
+	}
+	d, err := breakdown(p, answers, e.cfg.Cells, MinK, nz)
 	if err != nil {
 		return fmt.Errorf("release: petition %s: %w", p.ID, err)
 	}
@@ -162,11 +168,18 @@ func breakdown(p *state.Petition, answers []api.Answers, cells []string, k int, 
 		}
 		question := Question{Question: q}
 		for _, g := range groups {
-			noisy, ok, err := noisyCount(counts[g], k, eps, 1, nz)
+			noisy, err := nz.AddNoiseInt64(int64(counts[g]), 1, 1, eps, 0)
 			if err != nil {
-				return Breakdown{}, err
+				return Breakdown{}, fmt.Errorf("release: noise: %w", err)
 			}
-			question.Groups = append(question.Groups, Group{Answer: g, Suppressed: !ok, Signers: noisy})
+			// Post-processing of the noisy count alone: never above the petition's public
+			// total, published only from k.
+			noisy = min(noisy, int64(p.Signatures))
+			if noisy < int64(k) {
+				question.Groups = append(question.Groups, Group{Answer: g, Suppressed: true})
+				continue
+			}
+			question.Groups = append(question.Groups, Group{Answer: g, Signers: int(noisy)})
 		}
 		d.Questions = append(d.Questions, question)
 	}

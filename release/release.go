@@ -1,22 +1,21 @@
 // Package release is the aggregator: at each epoch close it opens the share copies of
-// residents who still consent, reduces each resident to one bounded value per cell, suppresses
-// cells with fewer than k contributors, and stores the release once, atomically with its hash
-// in the ledger. It is the only code that holds purpose identities; it keeps no plaintext
-// after a release is computed.
+// residents who still consent, reduces each resident to one bounded value per cell and
+// statistic, adds noise, and stores the release once, atomically with its hash in the ledger.
+// It is the only code that holds purpose identities; it keeps no plaintext after a release is
+// computed.
 //
-// The public grid is fixed: neighbourhood × day, and city × hour (hours.go). A resident's readings of a day are first
-// attributed to one neighbourhood (where most of their readings are), reduced to the
-// resident's own mean per statistic, and clamped to the purpose's range; a cell's value is the
-// mean of its residents' means.
+// Two releases are published: each day, the PM2.5 of every neighbourhood and of the city
+// (release.go); each ISO week, the PM2.5, PM10, temperature and humidity of every neighbourhood
+// and of the city, and the city's PM2.5 per hour of the day (week.go). A resident's readings
+// are first cleaned (quality.go), attributed to one neighbourhood (where most of their readings
+// are), and reduced to the resident's own mean per statistic.
 //
-// Every published figure is differentially private with the Laplace mechanism of Google's
-// differential-privacy library: the privacy unit is the resident, who contributes to one cell
-// per day with one bounded value per statistic (bounds enforced here, before the library sees
-// them). A resident's daily ε is split across the cell's statistics (epsilonShare). A cell is
-// published only if both its raw and its noisy count reach k. A mean is published, with its
-// 95 % confidence interval, only when its median error is within 15 %; otherwise PM2.5 is
-// published as the European AQI band of the noisy mean (post-processing: no extra budget), and
-// the other statistics are withheld.
+// Every published figure is differentially private with the Gaussian mechanism of Google's
+// differential-privacy library, accounted in zero-concentrated differential privacy
+// (accountant.go): the privacy unit is the resident, whose budget per day is shared among the
+// statistics by a Plan (plan.go). No decision depends on a raw count: every cell of the public
+// grid is computed with noise, and whether a cell, a mean or a band is shown is decided from
+// the noisy figures alone (stat.go).
 package release
 
 import (
@@ -24,28 +23,36 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/google/differential-privacy/go/v3/dpagg"
 	"github.com/google/differential-privacy/go/v3/noise"
 )
 
 // AirDay is the release of one purpose for one day over the neighbourhood grid. Its JSON is
 // stored once and served byte-identically.
 type AirDay struct {
-	Purpose        string  `json:"purpose"`
-	PurposeVersion int     `json:"purpose_version"`
-	Epoch          string  `json:"epoch"`
-	K              int     `json:"k"`
-	Noise          string  `json:"noise"`
-	Epsilon        float64 `json:"epsilon"`
-	Contributors   int     `json:"contributors"`
-	Cells          []Cell  `json:"cells"`
-	Clamp          Clamps  `json:"clamp"`
-	Units          Units   `json:"units"`
-	Version        int     `json:"format"`
-	Rounding       float64 `json:"rounding"`
+	Purpose        string `json:"purpose"`
+	PurposeVersion int    `json:"purpose_version"`
+	Epoch          string `json:"epoch"`
+	K              int    `json:"k"`
+	Noise          string `json:"noise"`
+	// Epsilon is the ε a format-1 release was computed with (Laplace noise); format 2 states
+	// Rho and Guarantee instead.
+	Epsilon float64 `json:"epsilon,omitempty"`
+	// Rho is the zCDP budget this release cost each resident in it.
+	Rho float64 `json:"rho,omitempty"`
+	// Guarantee is the purpose's guarantee per day, week and 30 days.
+	Guarantee *Guarantee `json:"guarantee,omitempty"`
+	// Contributors is the city's noisy count of contributors.
+	Contributors int `json:"contributors"`
+	// City is the city-wide figure; format 1 has none.
+	City     *Cell   `json:"city,omitempty"`
+	Cells    []Cell  `json:"cells"`
+	Clamp    Clamps  `json:"clamp"`
+	Units    Units   `json:"units"`
+	Version  int     `json:"format"`
+	Rounding float64 `json:"rounding"`
 }
 
-// Clamps are the per-resident bounds applied before averaging.
+// Clamps are the policy's bounds of a resident's value of each statistic.
 type Clamps struct {
 	PM25        [2]float64 `json:"pm2_5"`
 	PM10        [2]float64 `json:"pm10"`
@@ -66,12 +73,16 @@ type Units struct {
 	Humidity    string `json:"humidity"`
 }
 
-// Cell is one neighbourhood's statistics for the day. A suppressed cell carries no statistic
-// at all, not even its number of contributors.
+// Cell is one neighbourhood's figures (or the city's, without a neighbourhood). A suppressed
+// cell, whose noisy count of contributors is below k, carries no figure at all, not even that
+// count. A statistic has a mean with its 95 % interval, or (PM2.5) only its AQI band, or
+// nothing. A daily release carries PM2.5 only; format 1 carried every statistic daily.
 type Cell struct {
-	Neighbourhood string      `json:"neighbourhood"`
-	Suppressed    bool        `json:"suppressed"`
-	Contributors  int         `json:"contributors,omitempty"` // noisy
+	Neighbourhood string `json:"neighbourhood,omitempty"`
+	Suppressed    bool   `json:"suppressed"`
+	Contributors  int    `json:"contributors,omitempty"` // noisy
+	// ClampPM25 is the window each resident's PM2.5 was clamped to, around a public centre.
+	ClampPM25     *[2]float64 `json:"clamp_pm2_5,omitempty"`
 	PM25          *float64    `json:"pm2_5,omitempty"`
 	PM25CI        *[2]float64 `json:"pm2_5_ci95,omitempty"`
 	PM25Band      string      `json:"pm2_5_band,omitempty"`
@@ -81,21 +92,17 @@ type Cell struct {
 	TemperatureCI *[2]float64 `json:"temperature_ci95,omitempty"`
 	Humidity      *float64    `json:"humidity,omitempty"`
 	HumidityCI    *[2]float64 `json:"humidity_ci95,omitempty"`
+	// Reference (the weekly city) and Ratio (weekly cells) centre the next week's windows:
+	// per statistic ("pm2_5", "pm10", "temperature", "humidity"), the city's noisy mean, and a
+	// cell's noisy mean over the city's, published whenever the figure's interval is within
+	// its stage's window, shown or not. They are too coarse to read as figures.
+	Reference map[string]float64 `json:"reference,omitempty"`
+	Ratio     map[string]float64 `json:"ratio,omitempty"`
+	// The windows of the weekly statistics, as ClampPM25.
+	ClampPM10        *[2]float64 `json:"clamp_pm10,omitempty"`
+	ClampTemperature *[2]float64 `json:"clamp_temperature,omitempty"`
+	ClampHumidity    *[2]float64 `json:"clamp_humidity,omitempty"`
 }
-
-// epsilonShare splits a resident's ε for the day across the statistics of their cell.
-var epsilonShare = struct{ count, pm25, pm10, temperature, humidity float64 }{
-	count: 0.2, pm25: 0.5, pm10: 0.1, temperature: 0.1, humidity: 0.1,
-}
-
-// maxMedianError is the largest median error at which a mean is published, relative to the
-// statistic's reference level (see references).
-const maxMedianError = 0.15
-
-// references are the levels a mean's median error is measured against: the WHO 2021 daily
-// guidelines for particles, and typical spreads for the weather. A fixed level, not the noisy
-// mean itself: noise that pushed the mean up would otherwise let an imprecise mean through.
-var references = struct{ pm25, pm10, temperature, humidity float64 }{pm25: 15, pm10: 45, temperature: 10, humidity: 20}
 
 // Band returns the European Air Quality Index band of a daily PM2.5 value in µg/m³.
 func Band(pm25 float64) string {
@@ -115,8 +122,9 @@ func Band(pm25 float64) string {
 	}
 }
 
-// FormatVersion is the version of the AirDay JSON.
-const FormatVersion = 1
+// FormatVersion is the version of the AirDay and AirWeek JSON: 2 since releases are Gaussian
+// and accounted in zCDP.
+const FormatVersion = 2
 
 // ParseAirDay decodes a stored release.
 func ParseAirDay(b []byte) (AirDay, error) {
@@ -127,8 +135,9 @@ func ParseAirDay(b []byte) (AirDay, error) {
 	return d, nil
 }
 
-// contribution is one resident's bounded means for one day: in one neighbourhood for the
-// neighbourhood × day grid, and per UTC hour city-wide for the city × hour grid.
+// contribution is one resident's bounded means over an epoch (a day or a week): in one
+// neighbourhood for the neighbourhood grid, and per UTC hour of the day city-wide for the
+// hour-of-day profile.
 type contribution struct {
 	citizen                   string
 	cell                      string
@@ -139,7 +148,7 @@ type contribution struct {
 	hasHour                   [HoursPerDay]bool
 }
 
-// Params are the release parameters taken from the purpose's policy.
+// Params are the release parameters taken from the purpose's policy and the public record.
 type Params struct {
 	K          int
 	Clamp      Clamps
@@ -148,30 +157,77 @@ type Params struct {
 	Version    int
 	Epoch      string
 	Resolution float64 // values are rounded to this step
-	Epsilon    float64 // each resident's ε for this release
+	Plan       Plan
 	Noise      noise.Noise
+	// Population is the public number of registered residents, the most any count may say.
+	Population int
+	// Previous is the previous week's release, whose published figures centre the clamps;
+	// nil when there is none.
+	Previous *AirWeek
 }
 
-// aggregate builds the release from per-resident contributions.
-func aggregate(p Params, cs []contribution) (AirDay, error) {
-	byCell := map[string][]contribution{}
-	for _, c := range cs {
-		byCell[c.cell] = append(byCell[c.cell], c)
-	}
+func (p Params) estimator() estimator {
+	return estimator{m: mechanism{p.Noise}, plan: p.Plan, population: p.Population}
+}
+
+// units are the units of every release.
+func (p Params) units() Units { return Units{PM: "µg/m³", Temperature: "°C", Humidity: "%"} }
+
+// aggregateDay builds a day's release: the PM2.5 of every cell and of the city.
+func aggregateDay(p Params, cs []contribution) (AirDay, error) {
+	g := p.Plan.Guarantee()
 	d := AirDay{
 		Purpose: p.Purpose, PurposeVersion: p.Version, Epoch: p.Epoch, K: p.K, Noise: noiseName(p.Noise),
-		Epsilon: p.Epsilon, Clamp: p.Clamp, Units: Units{PM: "µg/m³", Temperature: "°C", Humidity: "%"},
-		Version: FormatVersion, Rounding: p.Resolution,
+		Rho: p.Plan.Daily, Guarantee: &g, Clamp: p.Clamp, Units: p.units(), Version: FormatVersion,
+		Rounding: p.Resolution,
 	}
-	for _, id := range p.Cells {
-		cell, err := aggregateCell(p, id, byCell[id])
-		if err != nil {
-			return AirDay{}, fmt.Errorf("release: cell %s: %w", id, err)
-		}
-		d.Contributors += cell.Contributors
-		d.Cells = append(d.Cells, cell)
+	city, cells, err := dayFigures(p, cs)
+	if err != nil {
+		return AirDay{}, err
+	}
+	d.City = p.cell("", dayPM25, city)
+	d.Contributors = d.City.Contributors
+	for i, id := range p.Cells {
+		d.Cells = append(d.Cells, *p.cell(id, dayPM25, cells[i]))
 	}
 	return d, nil
+}
+
+// dayFigures computes a day's noisy PM2.5 of the city and of every cell.
+func dayFigures(p Params, cs []contribution) (figure, []figure, error) {
+	vals := byCell(p.Cells, cs, func(c contribution) (float64, bool) { return c.pm25, c.hasPM25 })
+	city, cells, err := p.estimator().stat(dayPM25, p.Clamp.PM25, p.Cells, vals, p.Previous.reference(statPM25), 0)
+	if err != nil {
+		return figure{}, nil, fmt.Errorf("release: %s: %w", p.Epoch, err)
+	}
+	return city, cells, nil
+}
+
+// cell is the published PM2.5 of a figure: suppressed below k.
+func (p Params) cell(id string, s statSpec, f figure) *Cell {
+	if f.n < p.K {
+		return &Cell{Neighbourhood: id, Suppressed: true}
+	}
+	c := &Cell{Neighbourhood: id, Contributors: f.n, ClampPM25: &f.clamp}
+	c.PM25, c.PM25CI, c.PM25Band = s.shown(f, p.K, p.Resolution)
+	return c
+}
+
+// byCell returns, per cell of ids, the values of the residents attributed to it.
+func byCell(ids []string, cs []contribution, get func(contribution) (float64, bool)) [][]float64 {
+	index := make(map[string]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+	}
+	vals := make([][]float64, len(ids))
+	for _, c := range cs {
+		if i, ok := index[c.cell]; ok {
+			if v, has := get(c); has {
+				vals[i] = append(vals[i], v)
+			}
+		}
+	}
+	return vals
 }
 
 func noiseName(n noise.Noise) string {
@@ -179,131 +235,6 @@ func noiseName(n noise.Noise) string {
 		return "none"
 	}
 	return fmt.Sprint(n)
-}
-
-// aggregateCell publishes one cell: suppressed unless both the raw and the noisy count of its
-// residents reach k, then each statistic as a noisy mean, a band, or nothing.
-func aggregateCell(p Params, id string, in []contribution) (Cell, error) {
-	suppressed := Cell{Neighbourhood: id, Suppressed: true}
-	noisy, ok, err := noisyCount(len(in), p.K, p.Epsilon*epsilonShare.count, 1, p.Noise)
-	if err != nil || !ok {
-		return suppressed, err
-	}
-	cell := Cell{Neighbourhood: id, Contributors: noisy}
-	pm25, err := estimate(p, values(in, func(c contribution) (float64, bool) { return c.pm25, c.hasPM25 }),
-		p.Clamp.PM25, p.Epsilon*epsilonShare.pm25, 1, noisy, references.pm25)
-	if err != nil {
-		return Cell{}, err
-	}
-	if pm25.accurate {
-		cell.PM25, cell.PM25CI = pm25.mean, pm25.ci
-	} else if pm25.mean != nil {
-		cell.PM25Band = Band(*pm25.mean)
-	}
-	for _, s := range []struct {
-		bounds [2]float64
-		eps    float64
-		ref    float64
-		get    func(contribution) (float64, bool)
-		mean   **float64
-		ci     **[2]float64
-	}{
-		{p.Clamp.PM10, epsilonShare.pm10, references.pm10, func(c contribution) (float64, bool) { return c.pm10, c.hasPM10 }, &cell.PM10, &cell.PM10CI},
-		{p.Clamp.Temperature, epsilonShare.temperature, references.temperature, func(c contribution) (float64, bool) { return c.temp, c.hasTemp }, &cell.Temperature, &cell.TemperatureCI},
-		{p.Clamp.Humidity, epsilonShare.humidity, references.humidity, func(c contribution) (float64, bool) { return c.humid, c.hasHumid }, &cell.Humidity, &cell.HumidityCI},
-	} {
-		e, err := estimate(p, values(in, s.get), s.bounds, p.Epsilon*s.eps, 1, noisy, s.ref)
-		if err != nil {
-			return Cell{}, err
-		}
-		if e.accurate {
-			*s.mean, *s.ci = e.mean, e.ci
-		}
-	}
-	return cell, nil
-}
-
-// noisyCount releases a count of distinct residents, each counted once in this cell and in at
-// most partitions cells of the release, with Laplace noise of budget eps: published (ok) only
-// when both the raw count and the noisy count reach k.
-func noisyCount(n, k int, eps float64, partitions int64, nz noise.Noise) (noisy int, ok bool, err error) {
-	if n < k {
-		return 0, false, nil
-	}
-	count, err := dpagg.NewCount(&dpagg.CountOptions{Epsilon: eps, MaxPartitionsContributed: partitions, Noise: nz})
-	if err != nil {
-		return 0, false, err
-	}
-	if err := count.IncrementBy(int64(n)); err != nil {
-		return 0, false, err
-	}
-	v, err := count.Result()
-	if err != nil {
-		return 0, false, err
-	}
-	if v < int64(k) {
-		return 0, false, nil
-	}
-	return int(v), true, nil
-}
-
-// est is one statistic's noisy mean, its 95 % interval, and whether its median error is
-// small enough to publish it.
-type est struct {
-	mean     *float64
-	ci       *[2]float64
-	accurate bool
-}
-
-// values returns the statistic of every resident who measured it.
-func values(in []contribution, get func(contribution) (float64, bool)) []float64 {
-	var out []float64
-	for _, c := range in {
-		if v, ok := get(c); ok {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// estimate computes a bounded noisy mean of one value per resident, each resident contributing
-// to at most partitions cells of the release with eps in all; fewer than k values and nothing
-// is computed.
-func estimate(p Params, values []float64, bounds [2]float64, eps float64, partitions int64, noisyCount int, ref float64) (est, error) {
-	if len(values) < p.K {
-		return est{}, nil
-	}
-	bm, err := dpagg.NewBoundedMean(&dpagg.BoundedMeanOptions{Epsilon: eps, MaxPartitionsContributed: partitions,
-		MaxContributionsPerPartition: 1, Lower: bounds[0], Upper: bounds[1], Noise: p.Noise})
-	if err != nil {
-		return est{}, err
-	}
-	for _, v := range values {
-		if err := bm.Add(v); err != nil {
-			return est{}, err
-		}
-	}
-	m, err := bm.Result()
-	if err != nil {
-		return est{}, err
-	}
-	ci95, err := bm.ComputeConfidenceInterval(0.05)
-	if err != nil {
-		return est{}, err
-	}
-	mean := round(m, p.Resolution)
-	ci := [2]float64{round(ci95.LowerBound, p.Resolution), round(ci95.UpperBound, p.Resolution)}
-	// The mean's error is dominated by the noise on its sum: the library spends half of eps
-	// on the sum of values centred in the bounds (sensitivity: half the range, in each of the
-	// partitions a resident may reach). The median error is the half-width of that noise's
-	// 50 % interval, divided by the cell's noisy count of contributors: a public figure, so the
-	// choice between mean and band reveals nothing the release does not.
-	sumNoise, err := p.Noise.ComputeConfidenceIntervalFloat64(0, partitions, (bounds[1]-bounds[0])/2, eps/2, 0, 0.5)
-	if err != nil {
-		return est{}, err
-	}
-	medianErr := (sumNoise.UpperBound - sumNoise.LowerBound) / 2 / float64(noisyCount)
-	return est{mean: &mean, ci: &ci, accurate: medianErr <= maxMedianError*ref}, nil
 }
 
 // round rounds v to the resolution step, dropping binary noise such as 12.300000000000001.

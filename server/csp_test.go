@@ -14,7 +14,7 @@ import (
 func TestOnlyTheWalletRunsScript(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t, nil)
-	for _, path := range []string{"/", "/air", "/petitions", "/ledger", "/api/v1/purposes", "/nowhere"} {
+	for _, path := range []string{"/", "/air", "/about/accuracy", "/petitions", "/ledger", "/api/v1/purposes", "/nowhere"} {
 		csp := n.do(t, "GET", path, "").Header.Get("Content-Security-Policy")
 		assert.Contains(t, csp, "script-src 'none'", "%s", path)
 		assert.Contains(t, csp, "default-src 'self'", "%s", path)

@@ -19,22 +19,120 @@ func num(v *float64) string {
 	return strconv.FormatFloat(*v, 'f', -1, 64)
 }
 
-// releaseCSV renders a stored daily release as CSV, one row per neighbourhood.
-func releaseCSV(body []byte, grid *geo.Map) ([]byte, error) {
+// stat is one statistic of a release's cells, for the downloads.
+type stat struct {
+	name, units string // the download's name ("pm2_5") and OpenAQ's ("pm25")
+	openaq      string
+	get         func(release.Cell) (*float64, *[2]float64, string)
+}
+
+// stats returns the statistics some cell (or the city) of a release publishes, PM2.5 always:
+// a statistic never published gets no column.
+func stats(u release.Units, cells []release.Cell) []stat {
+	all := []stat{
+		{"pm2_5", u.PM, "pm25", func(c release.Cell) (*float64, *[2]float64, string) {
+			if c.PM25 != nil {
+				return c.PM25, c.PM25CI, release.Band(*c.PM25) // a mean's band, for readers of bands
+			}
+			return nil, nil, c.PM25Band
+		}},
+		{"pm10", u.PM, "pm10", func(c release.Cell) (*float64, *[2]float64, string) { return c.PM10, c.PM10CI, "" }},
+		{"temperature", u.Temperature, "temperature", func(c release.Cell) (*float64, *[2]float64, string) {
+			return c.Temperature, c.TemperatureCI, ""
+		}},
+		{"humidity", u.Humidity, "relativehumidity", func(c release.Cell) (*float64, *[2]float64, string) {
+			return c.Humidity, c.HumidityCI, ""
+		}},
+	}
+	out := all[:1]
+	for _, s := range all[1:] {
+		for _, c := range cells {
+			if v, _, _ := s.get(c); v != nil && !c.Suppressed {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// table is what the CSV and GeoJSON downloads of a daily or a weekly release render.
+type table struct {
+	period string // the day or the ISO week
+	city   *release.Cell
+	cells  []release.Cell
+	stats  []stat
+	k      int
+	noise  string
+	rho    float64
+}
+
+func dayTable(body []byte) (table, error) {
 	d, err := release.ParseAirDay(body)
 	if err != nil {
-		return nil, err
+		return table{}, err
 	}
+	all := d.Cells
+	if d.City != nil {
+		all = append([]release.Cell{*d.City}, all...)
+	}
+	return table{period: d.Epoch, city: d.City, cells: d.Cells, stats: stats(d.Units, all), k: d.K, noise: d.Noise, rho: d.Rho}, nil
+}
+
+func weekTable(body []byte) (table, release.AirWeek, error) {
+	w, err := release.ParseAirWeek(body)
+	if err != nil {
+		return table{}, release.AirWeek{}, err
+	}
+	return table{period: w.Epoch, city: &w.City, cells: w.Cells, stats: stats(w.Units, append([]release.Cell{w.City}, w.Cells...)),
+		k: w.K, noise: w.Noise, rho: w.Rho}, w, nil
+}
+
+// tableCSV renders a release as CSV, the city first (neighbourhood empty), one row per
+// neighbourhood: for each statistic its mean and 95 % interval, and PM2.5's band; extra rows
+// (the hour-of-day profile) follow, with their hour.
+func tableCSV(t table, grid *geo.Map, hours []release.HourOfDay) ([]byte, error) {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"day", "neighbourhood", "name", "suppressed", "contributors", "pm2_5", "pm10", "temperature", "humidity", "k", "noise"})
-	for _, cell := range d.Cells {
-		n := ""
-		if !cell.Suppressed {
-			n = strconv.Itoa(cell.Contributors)
+	head := []string{"period", "neighbourhood", "name", "hour", "suppressed", "contributors"}
+	for _, s := range t.stats {
+		head = append(head, s.name, s.name+"_ci95_low", s.name+"_ci95_high")
+		if s.name == "pm2_5" {
+			head = append(head, "pm2_5_band")
 		}
-		w.Write([]string{d.Epoch, cell.Neighbourhood, grid.Name(cell.Neighbourhood), strconv.FormatBool(cell.Suppressed), n,
-			num(cell.PM25), num(cell.PM10), num(cell.Temperature), num(cell.Humidity), strconv.Itoa(d.K), d.Noise})
+	}
+	w.Write(append(head, "k", "noise", "rho"))
+	row := func(id, name, hour string, c release.Cell) {
+		n := ""
+		if !c.Suppressed {
+			n = strconv.Itoa(c.Contributors)
+		}
+		r := []string{t.period, id, name, hour, strconv.FormatBool(c.Suppressed), n}
+		if c.Suppressed {
+			c = release.Cell{Suppressed: true} // a suppressed cell carries no figure
+		}
+		for _, s := range t.stats {
+			v, ci, band := s.get(c)
+			lo, hi := "", ""
+			if ci != nil {
+				lo, hi = num(&ci[0]), num(&ci[1])
+			}
+			r = append(r, num(v), lo, hi)
+			if s.name == "pm2_5" {
+				r = append(r, band)
+			}
+		}
+		w.Write(append(r, strconv.Itoa(t.k), t.noise, strconv.FormatFloat(t.rho, 'g', -1, 64)))
+	}
+	if t.city != nil {
+		row("", "city-wide", "", *t.city)
+	}
+	for _, c := range t.cells {
+		row(c.Neighbourhood, grid.Name(c.Neighbourhood), "", c)
+	}
+	for _, h := range hours {
+		row("", "city-wide", strconv.Itoa(h.Hour), release.Cell{Suppressed: h.Suppressed, Contributors: h.Contributors,
+			PM25: h.PM25, PM25CI: h.PM25CI, PM25Band: h.PM25Band})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -43,14 +141,28 @@ func releaseCSV(body []byte, grid *geo.Map) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// releaseGeoJSON returns the neighbourhood polygons with the release's values as properties.
-func releaseGeoJSON(body, grid []byte) ([]byte, error) {
-	d, err := release.ParseAirDay(body)
+// releaseCSV renders a stored daily release as CSV.
+func releaseCSV(body []byte, grid *geo.Map) ([]byte, error) {
+	t, err := dayTable(body)
 	if err != nil {
 		return nil, err
 	}
+	return tableCSV(t, grid, nil)
+}
+
+// weekCSV renders a stored weekly release as CSV, with its hour-of-day profile.
+func weekCSV(body []byte, grid *geo.Map) ([]byte, error) {
+	t, w, err := weekTable(body)
+	if err != nil {
+		return nil, err
+	}
+	return tableCSV(t, grid, w.Hours)
+}
+
+// tableGeoJSON returns the neighbourhood polygons with a release's figures as properties.
+func tableGeoJSON(t table, grid []byte) ([]byte, error) {
 	cells := map[string]release.Cell{}
-	for _, c := range d.Cells {
+	for _, c := range t.cells {
 		cells[c.Neighbourhood] = c
 	}
 	var fc struct {
@@ -68,10 +180,17 @@ func releaseGeoJSON(body, grid []byte) ([]byte, error) {
 		p := fc.Features[i].Properties
 		id, _ := p["id"].(string)
 		cell, ok := cells[id]
-		p["day"], p["k"], p["suppressed"] = d.Epoch, d.K, !ok || cell.Suppressed
-		if ok && !cell.Suppressed {
-			p["contributors"], p["pm2_5"], p["pm10"] = cell.Contributors, cell.PM25, cell.PM10
-			p["temperature"], p["humidity"] = cell.Temperature, cell.Humidity
+		p["period"], p["k"], p["suppressed"] = t.period, t.k, !ok || cell.Suppressed
+		if !ok || cell.Suppressed {
+			continue
+		}
+		p["contributors"] = cell.Contributors
+		for _, s := range t.stats {
+			v, ci, band := s.get(cell)
+			p[s.name], p[s.name+"_ci95"] = v, ci
+			if s.name == "pm2_5" && band != "" {
+				p["pm2_5_band"] = band
+			}
 		}
 	}
 	out, err := json.Marshal(fc)
@@ -79,6 +198,24 @@ func releaseGeoJSON(body, grid []byte) ([]byte, error) {
 		return nil, fmt.Errorf("server: release geojson: %w", err)
 	}
 	return out, nil
+}
+
+// releaseGeoJSON returns the neighbourhood polygons with a daily release's figures.
+func releaseGeoJSON(body, grid []byte) ([]byte, error) {
+	t, err := dayTable(body)
+	if err != nil {
+		return nil, err
+	}
+	return tableGeoJSON(t, grid)
+}
+
+// weekGeoJSON returns the neighbourhood polygons with a weekly release's figures.
+func weekGeoJSON(body, grid []byte) ([]byte, error) {
+	t, _, err := weekTable(body)
+	if err != nil {
+		return nil, err
+	}
+	return tableGeoJSON(t, grid)
 }
 
 // hourlyCSV renders a stored city × hour release as CSV, one row per hour.
@@ -123,7 +260,8 @@ type openAQMeta struct {
 	Grid     string  `json:"grid"`
 	Epoch    string  `json:"epoch"`
 	K        int     `json:"k"`
-	Epsilon  float64 `json:"epsilon"`
+	Epsilon  float64 `json:"epsilon,omitempty"`
+	Rho      float64 `json:"rho,omitempty"`
 	Noise    string  `json:"noise"`
 	Rounding float64 `json:"rounding"`
 }
@@ -158,11 +296,12 @@ type openAQTime struct {
 	UTC string `json:"utc"`
 }
 
-// openAQSummary carries the mean and its 95 % interval (OpenAQ's min/max/quantiles are not
-// released: they would describe single residents).
+// openAQSummary carries the mean, its 95 % interval and, for PM2.5, its European AQI band
+// (OpenAQ's min/max/quantiles are not released: they would describe single residents).
 type openAQSummary struct {
 	Avg  float64     `json:"avg"`
 	CI95 *[2]float64 `json:"ci95,omitempty"`
+	Band string      `json:"band,omitempty"`
 }
 
 // openAQCoverage counts contributors (noisy), not readings.
@@ -190,9 +329,39 @@ func marshalOpenAQ(out openAQ) ([]byte, error) {
 	return b, nil
 }
 
+// openAQResults appends one result per published mean of a table's city and cells; band-only
+// figures have no value and are left out.
+func openAQResults(out *openAQ, t table, grid *geo.Map, period openAQPeriod) {
+	add := func(loc openAQLocation, c release.Cell) {
+		if c.Suppressed {
+			return
+		}
+		for _, s := range t.stats {
+			v, ci, band := s.get(c)
+			if v == nil {
+				continue
+			}
+			out.Results = append(out.Results, openAQResult{Location: loc, Value: *v,
+				Parameter: openAQParameter{s.openaq, s.units}, Period: period,
+				Summary:  openAQSummary{Avg: *v, CI95: ci, Band: band},
+				Coverage: openAQCoverage{ObservedCount: c.Contributors, Unit: "contributors"}})
+		}
+	}
+	if t.city != nil {
+		add(openAQLocation{ID: "city", Name: "city-wide"}, *t.city)
+	}
+	for _, c := range t.cells {
+		add(openAQLocation{ID: c.Neighbourhood, Name: grid.Name(c.Neighbourhood)}, c)
+	}
+}
+
 // releaseOpenAQ renders a daily release as OpenAQ v3-like daily measurements.
 func releaseOpenAQ(body []byte, grid *geo.Map) ([]byte, error) {
 	d, err := release.ParseAirDay(body)
+	if err != nil {
+		return nil, err
+	}
+	t, err := dayTable(body)
 	if err != nil {
 		return nil, err
 	}
@@ -200,32 +369,35 @@ func releaseOpenAQ(body []byte, grid *geo.Map) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: openaq: %w", err)
 	}
-	period := openAQPeriodOf(from, 24*time.Hour, "1day", "24:00:00")
 	out := openAQ{Meta: openAQMeta{Purpose: d.Purpose, Grid: release.GridNeighbourhoodDay, Epoch: d.Epoch,
-		K: d.K, Epsilon: d.Epsilon, Noise: d.Noise, Rounding: d.Rounding}}
-	for _, cell := range d.Cells {
-		if cell.Suppressed {
+		K: d.K, Epsilon: d.Epsilon, Rho: d.Rho, Noise: d.Noise, Rounding: d.Rounding}}
+	openAQResults(&out, t, grid, openAQPeriodOf(from, 24*time.Hour, "1day", "24:00:00"))
+	return marshalOpenAQ(out)
+}
+
+// weekOpenAQ renders a weekly release as OpenAQ v3-like weekly measurements of the city and
+// the neighbourhoods, and the city's hour-of-day profile as OpenAQ's "hourofday" aggregates.
+func weekOpenAQ(body []byte, grid *geo.Map) ([]byte, error) {
+	t, w, err := weekTable(body)
+	if err != nil {
+		return nil, err
+	}
+	from, err := time.Parse(time.DateOnly, w.From)
+	if err != nil {
+		return nil, fmt.Errorf("server: openaq: %w", err)
+	}
+	out := openAQ{Meta: openAQMeta{Purpose: w.Purpose, Grid: release.GridNeighbourhoodWeek, Epoch: w.Epoch,
+		K: w.K, Rho: w.Rho, Noise: w.Noise, Rounding: w.Rounding}}
+	openAQResults(&out, t, grid, openAQPeriodOf(from, 7*24*time.Hour, "1week", "168:00:00"))
+	for _, h := range w.Hours {
+		if h.Suppressed || h.PM25 == nil {
 			continue
 		}
-		loc := openAQLocation{ID: cell.Neighbourhood, Name: grid.Name(cell.Neighbourhood)}
-		for _, s := range []struct {
-			name, units string
-			v           *float64
-			ci          *[2]float64
-		}{
-			{"pm25", d.Units.PM, cell.PM25, cell.PM25CI},
-			{"pm10", d.Units.PM, cell.PM10, cell.PM10CI},
-			{"temperature", d.Units.Temperature, cell.Temperature, cell.TemperatureCI},
-			{"relativehumidity", d.Units.Humidity, cell.Humidity, cell.HumidityCI},
-		} {
-			if s.v == nil {
-				continue
-			}
-			out.Results = append(out.Results, openAQResult{Location: loc, Value: *s.v,
-				Parameter: openAQParameter{s.name, s.units}, Period: period,
-				Summary:  openAQSummary{Avg: *s.v, CI95: s.ci},
-				Coverage: openAQCoverage{ObservedCount: cell.Contributors, Unit: "contributors"}})
-		}
+		period := openAQPeriodOf(from.Add(time.Duration(h.Hour)*time.Hour), time.Hour, "hourofday", "01:00:00")
+		out.Results = append(out.Results, openAQResult{Location: openAQLocation{ID: "city", Name: "city-wide"},
+			Value: *h.PM25, Parameter: openAQParameter{"pm25", w.Units.PM}, Period: period,
+			Summary:  openAQSummary{Avg: *h.PM25, CI95: h.PM25CI, Band: release.Band(*h.PM25)},
+			Coverage: openAQCoverage{ObservedCount: h.Contributors, Unit: "contributors"}})
 	}
 	return marshalOpenAQ(out)
 }

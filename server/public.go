@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
 )
 
@@ -37,6 +38,7 @@ type epochsAnswer struct {
 	Purpose string   `json:"purpose"`
 	Epochs  []string `json:"epochs"`
 	Hourly  []string `json:"hourly"`
+	Weeks   []string `json:"weeks"`
 }
 
 // The grids a stats query may name; the neighbourhood × day grid is the default.
@@ -45,16 +47,23 @@ const (
 	gridHour = "city-hour"
 )
 
-// statsAir serves releases only, on the fixed grid: without a day, the released days of each
-// grid; with one, the stored release bytes of that day on the grid asked for (or a format
-// derived from them). Any other query is off the grid: 404.
+// statsAir serves releases only, on the fixed grid: without a day or a week, the released
+// days of each grid and the released weeks; with a day, the stored release bytes of that day
+// on the grid asked for; with an ISO week, that week's release (or a format derived from
+// them). Any other query is off the grid: 404.
 func (a *handlers) statsAir(c *fiber.Ctx) error {
 	args := c.Queries()
-	day, format, grid := args["day"], args["format"], args["grid"]
+	day, format, grid, week := args["day"], args["format"], args["grid"], args["week"]
 	for k := range args {
-		if k != "day" && k != "format" && k != "grid" {
+		if k != "day" && k != "format" && k != "grid" && k != "week" {
 			return errNotFound
 		}
+	}
+	if week != "" {
+		if day != "" || grid != "" {
+			return errNotFound
+		}
+		return a.statsWeek(c, week, format)
 	}
 	if day == "" {
 		if format != "" || grid != "" {
@@ -68,8 +77,12 @@ func (a *handlers) statsAir(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
+		weeks, err := a.Store.Epochs(release.WeekPurpose(a.AirPurpose))
+		if err != nil {
+			return err
+		}
 		return c.JSON(epochsAnswer{Purpose: a.AirPurpose, Epochs: append([]string{}, epochs...),
-			Hourly: append([]string{}, hourly...)})
+			Hourly: append([]string{}, hourly...), Weeks: append([]string{}, weeks...)})
 	}
 	if _, err := time.Parse(time.DateOnly, day); err != nil {
 		return errNotFound
@@ -90,28 +103,56 @@ func (a *handlers) statsAir(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	hourly := grid == gridHour
+	r := renderers{csv: func(b []byte) ([]byte, error) { return releaseCSV(b, a.grid) },
+		geojson: func(b []byte) ([]byte, error) { return releaseGeoJSON(b, a.GeoJSON) },
+		openaq:  func(b []byte) ([]byte, error) { return releaseOpenAQ(b, a.grid) }, file: "air-" + day}
+	if grid == gridHour {
+		r = renderers{csv: hourlyCSV, openaq: hourlyOpenAQ, file: "air-" + day + "-hours"}
+	}
+	return r.send(c, body, format)
+}
+
+// statsWeek serves a weekly release, or a format derived from it.
+func (a *handlers) statsWeek(c *fiber.Ctx, week, format string) error {
+	if _, err := release.WeekDays(week); err != nil {
+		return errNotFound
+	}
+	body, err := a.Store.Release(release.WeekPurpose(a.AirPurpose), week)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return renderers{csv: func(b []byte) ([]byte, error) { return weekCSV(b, a.grid) },
+		geojson: func(b []byte) ([]byte, error) { return weekGeoJSON(b, a.GeoJSON) },
+		openaq:  func(b []byte) ([]byte, error) { return weekOpenAQ(b, a.grid) }, file: "air-" + week}.send(c, body, format)
+}
+
+// renderers derive a grid's formats from a stored release; a nil one is a format the grid does
+// not have. file names the CSV download.
+type renderers struct {
+	csv, geojson, openaq func([]byte) ([]byte, error)
+	file                 string
+}
+
+// send answers with the stored release bytes (format "" or json) or the format asked for.
+func (r renderers) send(c *fiber.Ctx, body []byte, format string) error {
 	var out []byte
+	var err error
 	switch {
 	case format == "" || format == "json":
 		c.Type("json")
 		out = body
-	case format == "csv" && !hourly:
-		out, err = releaseCSV(body, a.grid)
+	case format == "csv" && r.csv != nil:
+		out, err = r.csv(body)
 		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-		c.Set(fiber.HeaderContentDisposition, `attachment; filename="air-`+day+`.csv"`)
-	case format == "csv":
-		out, err = hourlyCSV(body)
-		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-		c.Set(fiber.HeaderContentDisposition, `attachment; filename="air-`+day+`-hours.csv"`)
-	case format == "geojson" && !hourly:
-		out, err = releaseGeoJSON(body, a.GeoJSON)
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+r.file+`.csv"`)
+	case format == "geojson" && r.geojson != nil:
+		out, err = r.geojson(body)
 		c.Set(fiber.HeaderContentType, "application/geo+json")
-	case format == "openaq" && !hourly:
-		out, err = releaseOpenAQ(body, a.grid)
-		c.Type("json")
-	case format == "openaq":
-		out, err = hourlyOpenAQ(body)
+	case format == "openaq" && r.openaq != nil:
+		out, err = r.openaq(body)
 		c.Type("json")
 	default:
 		return errNotFound
@@ -119,7 +160,12 @@ func (a *handlers) statsAir(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// Every answer is a pure function of the stored bytes, so the release's hash names it.
+	return sendRelease(c, body, out)
+}
+
+// sendRelease answers with out, a pure function of the stored release bytes body, so the
+// release's hash names it.
+func sendRelease(c *fiber.Ctx, body, out []byte) error {
 	etag := `"` + state.Hash(body)[:32] + `"`
 	c.Set(fiber.HeaderETag, etag)
 	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")

@@ -56,6 +56,7 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	// The public pages: HTML in English or French, no script.
 	app.Get("/", pages.Home)
 	app.Get("/air", pages.Air) // ?day=YYYY-MM-DD
+	app.Get("/about/accuracy", pages.Accuracy)
 	app.Get("/petitions", pages.Petitions)
 	app.Get("/petitions/:id", pages.Petition)
 	app.Get("/ledger", pages.Ledger)

@@ -112,8 +112,8 @@ func TestReleaseDownloads(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
 	require.Len(t, lines, 3)
-	assert.Equal(t, "2026-10-01,old-town,Ciutat Vella,false,12,12.3,,,,10,none", lines[1])
-	assert.Equal(t, "2026-10-01,island,L'Illa,true,,,,,,10,none", lines[2], "a suppressed cell carries no figure")
+	assert.Equal(t, "2026-10-01,old-town,Ciutat Vella,,false,12,12.3,,,fair,10,none,0", lines[1])
+	assert.Equal(t, "2026-10-01,island,L'Illa,,true,,,,,,10,none,0", lines[2], "a suppressed cell carries no figure")
 
 	gj, err := releaseGeoJSON(body, geo.Default())
 	require.NoError(t, err)

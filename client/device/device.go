@@ -41,7 +41,9 @@ type Headers struct {
 
 // Parsed is one decoded post.
 type Parsed struct {
-	// Reading has Sensor and Values set; Cell and RecordedAt are left for the caller.
+	// Reading has Sensor and Values set, and SensorType when the particles' value type names
+	// the sensor's model (SDS_P2: an SDS011; PMS_P2: a Plantower); Cell and RecordedAt are
+	// left for the caller.
 	Reading reading.Reading
 	// Unknown counts values of a type this package does not know. They are dropped.
 	Unknown int
@@ -114,6 +116,10 @@ func buildValueTypes() map[string]target {
 	return m
 }
 
+// sensorTypes are the particulate sensor families whose model the firmware's value-type
+// prefix names; the push API's bare P1 and P2, and the other families, leave it unknown.
+var sensorTypes = map[string]string{"SDS": reading.SensorSDS011, "PMS": reading.SensorPlantower}
+
 // body is the JSON document both formats post.
 type body struct {
 	ESP8266ID        json.RawMessage `json:"esp8266id"`
@@ -154,6 +160,9 @@ func ParseAirrohr(b []byte, h Headers) (Parsed, error) {
 			x /= 100
 		}
 		*dst = &x
+		if (t == pm10 || t == pm25) && p.Reading.SensorType == "" {
+			p.Reading.SensorType = sensorTypes[strings.SplitN(sv.ValueType, "_", 2)[0]]
+		}
 	}
 	p.Reading.Sensor = strings.TrimSpace(h.Sensor)
 	if p.Reading.Sensor == "" {

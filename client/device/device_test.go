@@ -29,38 +29,42 @@ var f = reading.F
 func TestParseAirrohrSensorFamilies(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		file    string
-		headers Headers
-		sensor  string
-		want    reading.Values
+		file       string
+		headers    Headers
+		sensor     string
+		want       reading.Values
+		sensorType string // from the value types' prefix; unknown for the push API and the rarer families
 	}{
 		{"sds011_bmp280.json", Headers{Sensor: "esp8266-14907210"}, "esp8266-14907210",
-			reading.Values{PM10: f(16.85), PM2_5: f(4.35), Pressure: f(1021.845), Temperature: f(9.27)}},
+			reading.Values{PM10: f(16.85), PM2_5: f(4.35), Pressure: f(1021.845), Temperature: f(9.27)}, reading.SensorSDS011},
 		{"pms_bme280.json", Headers{}, "esp8266-3141592",
-			reading.Values{PM10: f(7), PM2_5: f(5), Temperature: f(21.38), Pressure: f(987.6543), Humidity: f(47.91)}},
+			reading.Values{PM10: f(7), PM2_5: f(5), Temperature: f(21.38), Pressure: f(987.6543), Humidity: f(47.91)}, reading.SensorPlantower},
 		{"hpm_sht3x.json", Headers{Sensor: "esp32-2718281"}, "esp32-2718281",
-			reading.Values{PM10: f(12), PM2_5: f(9), Temperature: f(18.44), Humidity: f(63.2)}},
+			reading.Values{PM10: f(12), PM2_5: f(9), Temperature: f(18.44), Humidity: f(63.2)}, ""},
 		{"npm_htu21d.json", Headers{}, "esp8266-1618033",
-			reading.Values{PM10: f(11.3), PM2_5: f(6.7), Temperature: f(16.02), Humidity: f(71.55)}},
+			reading.Values{PM10: f(11.3), PM2_5: f(6.7), Temperature: f(16.02), Humidity: f(71.55)}, ""},
 		{"sps30_scd30.json", Headers{}, "esp8266-1414213",
-			reading.Values{PM10: f(3.14), PM2_5: f(3.08), Temperature: f(22.1), Humidity: f(44)}},
+			reading.Values{PM10: f(3.14), PM2_5: f(3.08), Temperature: f(22.1), Humidity: f(44)}, ""},
 		{"bmp180_dnms.json", Headers{}, "esp8266-1732050",
-			reading.Values{Pressure: f(1003.25), Temperature: f(12.5), NoiseLAeq: f(54.3)}},
+			reading.Values{Pressure: f(1003.25), Temperature: f(12.5), NoiseLAeq: f(54.3)}, ""},
 		{"dht22_sds011.json", Headers{}, "esp8266-2236067",
-			reading.Values{PM10: f(22.4), PM2_5: f(14.1), Temperature: f(7.8), Humidity: f(88.9)}},
+			reading.Values{PM10: f(22.4), PM2_5: f(14.1), Temperature: f(7.8), Humidity: f(88.9)}, reading.SensorSDS011},
 		{"ds18b20_gps.json", Headers{}, "esp8266-2645751",
-			reading.Values{PM10: f(9.6), PM2_5: f(6.2), Temperature: f(3.25)}},
+			reading.Values{PM10: f(9.6), PM2_5: f(6.2), Temperature: f(3.25)}, reading.SensorSDS011},
 		{"push_sds011.json", Headers{Sensor: "raspi-5551234"}, "raspi-5551234",
-			reading.Values{PM10: f(16.85), PM2_5: f(4.35)}},
+			reading.Values{PM10: f(16.85), PM2_5: f(4.35)}, ""},
 		{"push_bme280.json", Headers{Sensor: " esp8266-14907210 "}, "esp8266-14907210",
-			reading.Values{Temperature: f(9.27), Pressure: f(1021.845), Humidity: f(70.1)}},
+			reading.Values{Temperature: f(9.27), Pressure: f(1021.845), Humidity: f(70.1)}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			p, err := ParseAirrohr(readTestdata(t, c.file), c.headers)
 			require.NoError(t, err)
 			assert.Equal(t, c.sensor, p.Reading.Sensor)
+			assert.Equal(t, c.sensorType, p.Reading.SensorType)
 			assertValues(t, c.want, p.Reading.Values)
+			require.NoError(t, reading.Validate(reading.Reading{Sensor: p.Reading.Sensor, SensorType: p.Reading.SensorType,
+				Cell: "c", RecordedAt: time.Now(), Values: p.Reading.Values}, reading.Options{}), "a parsed reading is valid")
 			assert.Zero(t, p.Unknown, "every type of a real post is known")
 			assert.Zero(t, p.Dropped)
 			assert.Empty(t, p.Reading.Cell, "the cell is the gateway's to set")

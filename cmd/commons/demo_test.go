@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
@@ -33,13 +34,19 @@ func TestDemoCity(t *testing.T) {
 
 	status, body := seen.get(t, n.url+"/api/v1/stats/air")
 	require.Equal(t, http.StatusOK, status)
-	var idx struct{ Epochs []string }
+	var idx struct{ Epochs, Weeks []string }
 	require.NoError(t, json.Unmarshal(body, &idx))
 	require.Len(t, idx.Epochs, len(fixtures.Days()), "a month of releases")
+	// The month ends on the latest closed day, yesterday: the fixtures' days moved by whole days.
+	last, err := time.Parse(time.DateOnly, idx.Epochs[len(idx.Epochs)-1])
+	require.NoError(t, err)
+	assert.Equal(t, fixtures.LastDay(start), last, "the demo's month ends yesterday")
+	offset := last.Sub(fixtures.Days()[len(fixtures.Days())-1])
+	assert.GreaterOrEqual(t, len(idx.Weeks), 3, "every closed ISO week of the month has its weekly release")
 
 	// Expected contributors per neighbourhood and day, from the fixtures' own plaintext. The
-	// released counts carry Laplace noise of scale 5 (ε = 0.2): ±70 is exceeded with
-	// probability e⁻¹⁴ per cell.
+	// released counts carry Gaussian noise of σ about 13: ±70 is exceeded with probability
+	// below 10⁻⁷ per cell.
 	const slack = 70
 	residents := fixtures.Residents()
 	meansOfTheLargest := 0
@@ -50,29 +57,36 @@ func TestDemoCity(t *testing.T) {
 				want[r.Neighbourhood]++
 			}
 		}
-		status, body := seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly))
+		status, body := seen.get(t, n.url+"/api/v1/stats/air?day="+day.Add(offset).Format(time.DateOnly))
 		require.Equal(t, http.StatusOK, status)
 		d, err := release.ParseAirDay(body)
 		require.NoError(t, err)
 		require.Len(t, d.Cells, len(fixtures.Neighbourhoods()))
-		assert.Contains(t, d.Noise, "Laplace")
+		assert.Contains(t, d.Noise, "Gaussian")
 		for _, c := range d.Cells {
 			n := want[c.Neighbourhood]
 			switch {
-			case n < d.K:
-				assert.True(t, c.Suppressed, "%s on %s has %d contributors", c.Neighbourhood, day, n)
 			case c.Suppressed:
 				assert.Less(t, n, d.K+slack, "%s on %s: only a cell near k may fall below it by noise", c.Neighbourhood, day)
 			default:
 				assert.InDelta(t, n, c.Contributors, slack, "%s on %s", c.Neighbourhood, day)
-				assert.True(t, c.PM25 != nil || c.PM25Band != "", "%s on %s publishes a mean or a band", c.Neighbourhood, day)
+				if n < d.K {
+					assert.Nil(t, c.PM25, "%s on %s: %d contributors never give a mean", c.Neighbourhood, day, n)
+				}
 				if c.Neighbourhood == "new-town" && c.PM25 != nil {
 					meansOfTheLargest++
 				}
 			}
 		}
 	}
-	assert.Greater(t, meansOfTheLargest, len(fixtures.Days())/2, "the largest neighbourhood's mean is precise enough on most days")
+	assert.Greater(t, meansOfTheLargest, len(fixtures.Days())*9/10, "the largest neighbourhood's mean is precise enough on nearly every day")
+	for _, week := range idx.Weeks {
+		status, body := seen.get(t, n.url+"/api/v1/stats/air?week="+week)
+		require.Equal(t, http.StatusOK, status, week)
+		w, err := release.ParseAirWeek(body)
+		require.NoError(t, err)
+		assert.Len(t, w.Hours, release.HoursPerDay, week)
+	}
 
 	var ps []struct {
 		ID         string
@@ -90,8 +104,22 @@ func TestDemoCity(t *testing.T) {
 	require.Len(t, ps, len(fixtures.Petitions()))
 	for _, p := range ps {
 		assert.Equal(t, signers[p.ID], p.Signatures, p.ID)
+		// Its signatures spread over its open days, as the node stamped them, not all today.
+		status, body := seen.get(t, n.url+"/api/v1/petitions/"+p.ID)
+		require.Equal(t, http.StatusOK, status, p.ID)
+		var full api.PublicPetition
+		require.NoError(t, json.Unmarshal(body, &full))
+		require.NotEmpty(t, full.Timeline, p.ID)
+		signed := 0
+		for _, d := range full.Timeline {
+			signed += d.Signed
+		}
+		assert.Equal(t, signers[p.ID], signed, p.ID)
+		assert.GreaterOrEqual(t, len(full.Timeline), min(5, signers[p.ID]), "%s: its timeline spans several days", p.ID)
+		assert.GreaterOrEqual(t, full.Timeline[0].Day, full.Opens.UTC().Format(time.DateOnly), "%s: no signature before it opens", p.ID)
+		assert.LessOrEqual(t, full.Timeline[len(full.Timeline)-1].Day, time.Now().UTC().Format(time.DateOnly), p.ID)
 	}
-	for _, page := range []string{"/", "/air", "/petitions", "/ledger"} {
+	for _, page := range []string{"/", "/air", "/about/accuracy", "/petitions", "/ledger"} {
 		status, _ := seen.get(t, n.url+page)
 		assert.Equal(t, http.StatusOK, status, page)
 	}

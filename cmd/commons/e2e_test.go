@@ -398,7 +398,12 @@ func TestEndToEnd(t *testing.T) {
 	// The day closed long ago: the operator publishes now rather than waiting for the ticker.
 	out, err = n.cli("", "admin", "release", "--admin-token-file", filepath.Join(data, "admin.token"))
 	require.NoError(t, err)
-	assert.Contains(t, out, "published 1 releases")
+	week, weekClosed := weekOf(t, day)
+	if weekClosed {
+		assert.Contains(t, out, "published 2 releases", "the day and its week")
+	} else {
+		assert.Contains(t, out, "published 1 releases")
+	}
 
 	status, body := seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly))
 	require.Equal(t, 200, status, "%s", body)
@@ -406,18 +411,22 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	// The exact arithmetic (bounding, attribution, k) is tested with a noise-free mechanism
 	// in dashboards/release; here the release is noisy, so check what noise cannot change.
-	assert.Contains(t, d.Noise, "Laplace")
-	assert.Equal(t, 0.8, d.Epsilon, "the day's share; the hours have the other 0.2")
+	assert.Contains(t, d.Noise, "Gaussian")
+	require.NotNil(t, d.Guarantee)
+	assert.InDelta(t, 1, d.Guarantee.EpsilonDay, 1e-6, "ε = 0.8 + 0.2 per day in all")
 	for _, c := range d.Cells {
 		switch {
 		case c.Neighbourhood != "old-town":
-			assert.True(t, c.Suppressed, "%s has no contributors and must be suppressed", c.Neighbourhood)
-			assert.Nil(t, c.PM25)
+			// Every cell is computed with noise: an empty one may reach k on its noisy
+			// count, but never shows a mean.
+			assert.Nil(t, c.PM25, "%s has no contributors", c.Neighbourhood)
 		case !c.Suppressed: // 12 residents: the noisy count may also fall below k
-			assert.InDelta(t, 12, c.Contributors, 70, "the noisy count (Laplace, scale 5)")
-			require.True(t, c.PM25 != nil || c.PM25Band != "", "a mean or a band")
+			assert.InDelta(t, 12, c.Contributors, 70, "the noisy count (Gaussian, σ about 13)")
+			// A mean, a band, or not enough data: 12 residents in a node's first week.
 			if c.PM25 != nil {
-				assert.True(t, *c.PM25 >= 0 && *c.PM25 <= 100, "a mean within the clamp range")
+				assert.True(t, *c.PM25 > 0 && *c.PM25 <= 100, "a mean within the clamp range")
+				require.NotNil(t, c.PM25CI)
+				assert.Greater(t, c.PM25CI[0], 0.0, "a mean's interval never reaches 0")
 			}
 		}
 	}
@@ -432,38 +441,46 @@ func TestEndToEnd(t *testing.T) {
 	status, _ = seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly)+"&neighbourhood=old-town")
 	assert.Equal(t, 404, status, "off-grid queries are 404")
 
-	// The city × hour release of the same day: stored once, its hash logged, byte-identical.
-	hourURL := n.url + "/api/v1/stats/air?grid=city-hour&day=" + day.Format(time.DateOnly)
-	status, hours := seen.get(t, hourURL)
-	require.Equal(t, 200, status, "%s", hours)
-	h, err := release.ParseAirHours(hours)
-	require.NoError(t, err)
-	assert.Equal(t, 0.2, h.Epsilon)
-	require.Len(t, h.Hours, release.HoursPerDay)
-	assert.True(t, ledgerHasRelease(t, n, release.HourlyEpoch(day.Format(time.DateOnly)), hours), "the hours' release.publish entry")
-	for i := 0; i < 20; i++ {
-		_, again := seen.get(t, hourURL)
-		require.Equal(t, hours, again)
-	}
-	req, err := http.NewRequest(http.MethodGet, hourURL, nil)
-	require.NoError(t, err)
-	req.Header.Set("If-None-Match", `"`+state.Hash(hours)[:32]+`"`)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusNotModified, resp.StatusCode, "the release hash is the ETag")
-	for _, q := range []string{"&format=csv", "&format=openaq"} {
-		status, _ = seen.get(t, hourURL+q)
-		assert.Equal(t, 200, status, q)
-	}
+	// No city × hour release any more: the hour-of-day profile is in the weekly release.
+	status, _ = seen.get(t, n.url+"/api/v1/stats/air?grid=city-hour&day="+day.Format(time.DateOnly))
+	assert.Equal(t, 404, status)
 	for _, q := range []string{"&format=openaq", "&format=geojson", "&format=csv"} {
 		status, _ = seen.get(t, n.url+"/api/v1/stats/air?day="+day.Format(time.DateOnly)+q)
 		assert.Equal(t, 200, status, q)
 	}
-	for _, q := range []string{"&hour=7", "&format=geojson", "&grid=city", "&grid=neighbourhood-hour"} {
-		status, _ = seen.get(t, hourURL+q)
+	// The day's week: once closed, stored once, its hash logged under the week, byte-identical.
+	weekURL := n.url + "/api/v1/stats/air?week=" + week
+	status, weekly := seen.get(t, weekURL)
+	if weekClosed {
+		require.Equal(t, 200, status, "%s", weekly)
+		w, err := release.ParseAirWeek(weekly)
+		require.NoError(t, err)
+		assert.Len(t, w.Hours, release.HoursPerDay)
+		assert.True(t, ledgerHasRelease(t, n, week, weekly), "the week's release.publish entry")
+		for i := 0; i < 20; i++ {
+			_, again := seen.get(t, weekURL)
+			require.Equal(t, weekly, again)
+		}
+		req, err := http.NewRequest(http.MethodGet, weekURL, nil)
+		require.NoError(t, err)
+		req.Header.Set("If-None-Match", `"`+state.Hash(weekly)[:32]+`"`)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusNotModified, resp.StatusCode, "the release hash is the ETag")
+		for _, q := range []string{"&format=csv", "&format=openaq", "&format=geojson"} {
+			status, _ = seen.get(t, weekURL+q)
+			assert.Equal(t, 200, status, q)
+		}
+	} else {
+		assert.Equal(t, 404, status, "the week has not closed")
+	}
+	for _, q := range []string{"&hour=7", "&grid=city-hour", "&day=" + day.Format(time.DateOnly), "&format=xml"} {
+		status, _ = seen.get(t, weekURL+q)
 		assert.Equal(t, 404, status, "off the grid: %s", q)
 	}
+	status, _ = seen.get(t, n.url+"/api/v1/stats/air?week=2026-W99")
+	assert.Equal(t, 404, status, "no such week")
 
 	// A petition, created by an organiser the operator named, signed once.
 	organiser := cliOrganiser(t, n, data, filepath.Join(home, "organiser", "wallet"), invites[12])
@@ -511,6 +528,17 @@ func TestEndToEnd(t *testing.T) {
 	assert.Contains(t, out, "equals the recount")
 
 	leakScan(t, n, seen, residents, logs)
+}
+
+// weekOf returns the ISO week of day and whether it has closed (the built-in purpose's grace is
+// two hours), so that its weekly release is due.
+func weekOf(t *testing.T, day time.Time) (string, bool) {
+	t.Helper()
+	week, err := release.ISOWeek(day.Format(time.DateOnly))
+	require.NoError(t, err)
+	closes, err := release.WeekCloses(week, 2)
+	require.NoError(t, err)
+	return week, !time.Now().Before(closes)
 }
 
 // ledgerHasRelease looks for the release.publish entry of a day and compares its hash with

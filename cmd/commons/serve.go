@@ -119,6 +119,14 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// A demo node that loads its city runs on the demo's clock: the node's clock, except while
+	// the loader pins it to a past day to sign that day's signatures (fixtures.Load). No other
+	// node has one.
+	var demoClock *fixtures.Clock
+	if cfg.Demo && st.CitizenCount() == 0 {
+		demoClock = fixtures.NewClock(cfg.clock())
+		cfg.Now = demoClock.Now
+	}
 	stor := store.New(db, lg)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
 		Identities: identities, PetitionIdentity: tallyKeys{cfg.Data}.identity,
@@ -145,11 +153,11 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	ready.Store(true)
 	logger.Info("serving", "url", url+"/", "data", cfg.Data)
 
-	if cfg.Demo && st.CitizenCount() == 0 {
+	if demoClock != nil {
 		fmt.Fprintf(os.Stderr, "commons: loading the demo city through %s (about half a minute)…\n", url)
 		c := client.New(url)
 		c.HTTP.Transport = adminTransport{token: keys.adminToken, base: http.DefaultTransport}
-		sum, err := fixtures.Load(ctx, c, keys.adminToken, time.Now(), logger)
+		sum, err := fixtures.Load(ctx, c, keys.adminToken, demoClock, logger)
 		if err != nil {
 			return fmt.Errorf("serve: demo: %w", err)
 		}

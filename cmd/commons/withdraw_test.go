@@ -40,8 +40,12 @@ func TestWithdrawEndToEnd(t *testing.T) {
 	invites := strings.Fields(out)
 	require.Len(t, invites, 12)
 
+	// D-3 is the Sunday ending the ISO week before last, D-2 the Monday after it: two closed
+	// days in two closed weeks, whatever the weekday today, so each release publishes a day
+	// and its week, and D-2 is still open to uploads after the first release.
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	d3, d2 := today.AddDate(0, 0, -3), today.AddDate(0, 0, -2)
+	monday := today.AddDate(0, 0, -(int(today.Weekday())+6)%7)
+	d3, d2 := monday.AddDate(0, 0, -8), monday.AddDate(0, 0, -7)
 	var homes []fixtures.Resident
 	for _, r := range fixtures.Residents() {
 		if r.Neighbourhood == "old-town" && len(homes) < 12 {
@@ -79,10 +83,10 @@ func TestWithdrawEndToEnd(t *testing.T) {
 		contribute(i, d3)
 	}
 
-	// Day D-3 is released first, with everyone.
+	// Day D-3 is released first, with everyone, and its week.
 	out, err = n.cli("", "admin", "release", "--admin-token-file", token)
 	require.NoError(t, err)
-	assert.Contains(t, out, "published 1 releases")
+	assert.Contains(t, out, "published 2 releases")
 	seen := &responses{bodies: map[string][]byte{}}
 	url3 := n.url + "/api/v1/stats/air?day=" + d3.Format(time.DateOnly)
 	status, before := seen.get(t, url3)
@@ -108,7 +112,7 @@ func TestWithdrawEndToEnd(t *testing.T) {
 
 	out, err = n.cli("", "admin", "release", "--admin-token-file", token)
 	require.NoError(t, err)
-	assert.Contains(t, out, "published 1 releases")
+	assert.Contains(t, out, "published 2 releases", "D-2 and its week")
 	// The release engine's own count: the withdrawn residents' share copies are gone before
 	// the release reads the day, and they are not counted.
 	assert.Equal(t, [2]int{10, 10}, releaseCounts(t, logs, d2), "envelopes and counted residents of D-2")
@@ -118,7 +122,7 @@ func TestWithdrawEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	for _, c := range d.Cells {
 		if c.Neighbourhood == "old-town" && !c.Suppressed {
-			assert.InDelta(t, 10, c.Contributors, 70, "the noisy count (Laplace, scale 5)")
+			assert.InDelta(t, 10, c.Contributors, 70, "the noisy count (Gaussian, σ about 13)")
 		}
 	}
 	assert.True(t, ledgerHasRelease(t, n, d2.Format(time.DateOnly), body2))
