@@ -8,12 +8,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/release"
+	"github.com/commons-city/commons/store"
 )
 
 // monthDays is how many released days the month table shows, ending at the selected day.
@@ -460,21 +462,13 @@ func (p *Pages) airETag(l lang, self, day string, epochs []string, week string, 
 
 // hash returns the hash of a stored release (as logged in the ledger), reading it once.
 func (p *Pages) hash(epoch string, read func() ([]byte, error)) (string, error) {
-	p.mu.RLock()
-	sum, ok := p.hashes[epoch]
-	p.mu.RUnlock()
-	if ok {
-		return sum, nil
-	}
-	b, err := read()
-	if err != nil {
-		return "", fmt.Errorf("release %s: %w", epoch, err)
-	}
-	sum = state.Hash(b)
-	p.mu.Lock()
-	p.hashes[epoch] = sum
-	p.mu.Unlock()
-	return sum, nil
+	return memo(&p.mu, p.hashes, epoch, func() (string, error) {
+		b, err := read()
+		if err != nil {
+			return "", fmt.Errorf("release %s: %w", epoch, err)
+		}
+		return state.Hash(b), nil
+	})
 }
 
 // maxCached bounds the rendered release pages kept in memory (a few hundred kilobytes).
@@ -498,46 +492,50 @@ func (p *Pages) keep(etag string, body []byte) {
 	p.cache[etag] = body
 }
 
-// release returns a parsed release. Releases are never recomputed, so they are cached.
+// release returns a parsed daily release. Releases are never recomputed, so they are cached.
 func (p *Pages) release(epoch string) (release.AirDay, error) {
-	p.mu.RLock()
-	d, ok := p.releases[epoch]
-	p.mu.RUnlock()
-	if ok {
-		return d, nil
-	}
-	b, err := p.src.Store.Release(p.src.AirPurpose, epoch)
-	if err != nil {
-		return release.AirDay{}, fmt.Errorf("release %s: %w", epoch, err)
-	}
-	if d, err = release.ParseAirDay(b); err != nil {
-		return release.AirDay{}, fmt.Errorf("release %s: %w", epoch, err)
-	}
-	p.mu.Lock()
-	p.releases[epoch] = d
-	p.mu.Unlock()
-	return d, nil
+	return memo(&p.mu, p.releases, epoch, func() (release.AirDay, error) {
+		return parseStored(p.src.Store, p.src.AirPurpose, epoch, release.ParseAirDay)
+	})
 }
 
 // week returns a parsed weekly release. Releases are never recomputed, so they are cached.
 func (p *Pages) week(week string) (release.AirWeek, error) {
-	p.mu.RLock()
-	w, ok := p.weeks[week]
-	p.mu.RUnlock()
+	return memo(&p.mu, p.weeks, week, func() (release.AirWeek, error) {
+		return parseStored(p.src.Store, release.WeekPurpose(p.src.AirPurpose), week, release.ParseAirWeek)
+	})
+}
+
+// memo returns m[key], loading and keeping it on a miss; mu guards m.
+func memo[T any](mu *sync.RWMutex, m map[string]T, key string, load func() (T, error)) (T, error) {
+	mu.RLock()
+	v, ok := m[key]
+	mu.RUnlock()
 	if ok {
-		return w, nil
+		return v, nil
 	}
-	b, err := p.src.Store.Release(release.WeekPurpose(p.src.AirPurpose), week)
+	v, err := load()
 	if err != nil {
-		return release.AirWeek{}, fmt.Errorf("weekly release %s: %w", week, err)
+		return v, err
 	}
-	if w, err = release.ParseAirWeek(b); err != nil {
-		return release.AirWeek{}, fmt.Errorf("weekly release %s: %w", week, err)
+	mu.Lock()
+	m[key] = v
+	mu.Unlock()
+	return v, nil
+}
+
+// parseStored reads a purpose's stored release of an epoch and parses it.
+func parseStored[T any](s *store.Store, purpose, epoch string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	b, err := s.Release(purpose, epoch)
+	if err != nil {
+		return zero, fmt.Errorf("release %s %s: %w", purpose, epoch, err)
 	}
-	p.mu.Lock()
-	p.weeks[week] = w
-	p.mu.Unlock()
-	return w, nil
+	v, err := parse(b)
+	if err != nil {
+		return zero, fmt.Errorf("release %s %s: %w", purpose, epoch, err)
+	}
+	return v, nil
 }
 
 // neighbourhoods lists the map's neighbourhoods in document order, then any other cell the

@@ -58,7 +58,8 @@ func stats(u release.Units, cells []release.Cell) []stat {
 
 // table is what the CSV and GeoJSON downloads of a daily or a weekly release render.
 type table struct {
-	period string // the day or the ISO week
+	period string    // the day or the ISO week
+	from   time.Time // its first day
 	city   *release.Cell
 	cells  []release.Cell
 	stats  []stat
@@ -67,25 +68,40 @@ type table struct {
 	rho    float64
 }
 
-func dayTable(body []byte) (table, error) {
+// dayTable parses a daily release into its table.
+func dayTable(body []byte) (table, release.AirDay, error) {
 	d, err := release.ParseAirDay(body)
 	if err != nil {
-		return table{}, err
+		return table{}, d, err
 	}
-	all := d.Cells
-	if d.City != nil {
-		all = append([]release.Cell{*d.City}, all...)
-	}
-	return table{period: d.Epoch, city: d.City, cells: d.Cells, stats: stats(d.Units, all), k: d.K, noise: d.Noise, rho: d.Rho}, nil
+	t, err := newTable(d.Epoch, d.Epoch, d.City, d.Cells, d.Units)
+	t.k, t.noise, t.rho = d.K, d.Noise, d.Rho
+	return t, d, err
 }
 
+// weekTable parses a weekly release into its table.
 func weekTable(body []byte) (table, release.AirWeek, error) {
 	w, err := release.ParseAirWeek(body)
 	if err != nil {
-		return table{}, release.AirWeek{}, err
+		return table{}, w, err
 	}
-	return table{period: w.Epoch, city: &w.City, cells: w.Cells, stats: stats(w.Units, append([]release.Cell{w.City}, w.Cells...)),
-		k: w.K, noise: w.Noise, rho: w.Rho}, w, nil
+	t, err := newTable(w.Epoch, w.From, &w.City, w.Cells, w.Units)
+	t.k, t.noise, t.rho = w.K, w.Noise, w.Rho
+	return t, w, err
+}
+
+// newTable is the table of a period starting on the date from, with the statistics its city
+// and cells publish.
+func newTable(period, from string, city *release.Cell, cells []release.Cell, units release.Units) (table, error) {
+	start, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return table{}, fmt.Errorf("server: release %s: %w", period, err)
+	}
+	all := cells
+	if city != nil {
+		all = append([]release.Cell{*city}, cells...)
+	}
+	return table{period: period, from: start, city: city, cells: cells, stats: stats(units, all)}, nil
 }
 
 // tableCSV renders a release as CSV, the city first (neighbourhood empty), one row per
@@ -143,7 +159,7 @@ func tableCSV(t table, grid *geo.Map, hours []release.HourOfDay) ([]byte, error)
 
 // releaseCSV renders a stored daily release as CSV.
 func releaseCSV(body []byte, grid *geo.Map) ([]byte, error) {
-	t, err := dayTable(body)
+	t, _, err := dayTable(body)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +218,7 @@ func tableGeoJSON(t table, grid []byte) ([]byte, error) {
 
 // releaseGeoJSON returns the neighbourhood polygons with a daily release's figures.
 func releaseGeoJSON(body, grid []byte) ([]byte, error) {
-	t, err := dayTable(body)
+	t, _, err := dayTable(body)
 	if err != nil {
 		return nil, err
 	}
@@ -357,21 +373,13 @@ func openAQResults(out *openAQ, t table, grid *geo.Map, period openAQPeriod) {
 
 // releaseOpenAQ renders a daily release as OpenAQ v3-like daily measurements.
 func releaseOpenAQ(body []byte, grid *geo.Map) ([]byte, error) {
-	d, err := release.ParseAirDay(body)
+	t, d, err := dayTable(body)
 	if err != nil {
 		return nil, err
-	}
-	t, err := dayTable(body)
-	if err != nil {
-		return nil, err
-	}
-	from, err := time.Parse(time.DateOnly, d.Epoch)
-	if err != nil {
-		return nil, fmt.Errorf("server: openaq: %w", err)
 	}
 	out := openAQ{Meta: openAQMeta{Purpose: d.Purpose, Grid: release.GridNeighbourhoodDay, Epoch: d.Epoch,
 		K: d.K, Epsilon: d.Epsilon, Rho: d.Rho, Noise: d.Noise, Rounding: d.Rounding}}
-	openAQResults(&out, t, grid, openAQPeriodOf(from, 24*time.Hour, "1day", "24:00:00"))
+	openAQResults(&out, t, grid, openAQPeriodOf(t.from, 24*time.Hour, "1day", "24:00:00"))
 	return marshalOpenAQ(out)
 }
 
@@ -382,18 +390,14 @@ func weekOpenAQ(body []byte, grid *geo.Map) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	from, err := time.Parse(time.DateOnly, w.From)
-	if err != nil {
-		return nil, fmt.Errorf("server: openaq: %w", err)
-	}
 	out := openAQ{Meta: openAQMeta{Purpose: w.Purpose, Grid: release.GridNeighbourhoodWeek, Epoch: w.Epoch,
 		K: w.K, Rho: w.Rho, Noise: w.Noise, Rounding: w.Rounding}}
-	openAQResults(&out, t, grid, openAQPeriodOf(from, 7*24*time.Hour, "1week", "168:00:00"))
+	openAQResults(&out, t, grid, openAQPeriodOf(t.from, 7*24*time.Hour, "1week", "168:00:00"))
 	for _, h := range w.Hours {
 		if h.Suppressed || h.PM25 == nil {
 			continue
 		}
-		period := openAQPeriodOf(from.Add(time.Duration(h.Hour)*time.Hour), time.Hour, "hourofday", "01:00:00")
+		period := openAQPeriodOf(t.from.Add(time.Duration(h.Hour)*time.Hour), time.Hour, "hourofday", "01:00:00")
 		out.Results = append(out.Results, openAQResult{Location: openAQLocation{ID: "city", Name: "city-wide"},
 			Value: *h.PM25, Parameter: openAQParameter{"pm25", w.Units.PM}, Period: period,
 			Summary:  openAQSummary{Avg: *h.PM25, CI95: h.PM25CI, Band: release.Band(*h.PM25)},
