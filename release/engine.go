@@ -173,9 +173,13 @@ func (e *Engine) due(p *state.Purpose) ([]dueEpoch, error) {
 	return out, nil
 }
 
-// params are a release's parameters: the purpose's policy, the public population and the
-// previous week's release.
-func (e *Engine) params(p *state.Purpose, epoch, previousWeek string) (Params, error) {
+// params are the parameters of a release whose first day is firstDay: the purpose's policy,
+// the public population and the release of the week before.
+func (e *Engine) params(p *state.Purpose, epoch, firstDay string) (Params, error) {
+	previousWeek, err := weekBefore(firstDay)
+	if err != nil {
+		return Params{}, err
+	}
 	params := Params{
 		K: p.Release.K, Clamp: clamps(p), Cells: e.cfg.Cells, Purpose: p.ID, Version: p.Version,
 		Epoch: epoch, Resolution: 0.1, Plan: PlanFor(p.Release),
@@ -220,19 +224,14 @@ func (e *Engine) consenting(p *state.Purpose, copies []dayCopy) []dayCopy {
 // releaseDay computes, stores and logs one day's release, with every counted resident's
 // spent budget.
 func (e *Engine) releaseDay(ctx context.Context, p *state.Purpose, day string) error {
-	start := time.Now()
-	if err := e.cfg.Store.CloseEpoch(ctx, p.ID, day); err != nil {
-		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
-	}
-	copies, err := e.cfg.Store.ShareCopies(p.ID, day)
+	r := run{msg: "release published", start: time.Now()}
+	all, err := e.closeEpochs(ctx, p, day)
 	if err != nil {
-		return fmt.Errorf("release: %s %s: %w", p.ID, day, err)
+		return err
 	}
-	all := make([]dayCopy, len(copies))
-	for i, c := range copies {
-		all[i] = dayCopy{ShareCopy: c, day: day}
-	}
+	r.envelopes = len(all)
 	contribs, rejected, took := e.reduce(e.consenting(p, all), p)
+	r.rejected, r.took = rejected, took
 	// The daily release is PM2.5 only: a resident without a PM2.5 reading is not in it.
 	withPM25 := contribs[:0]
 	for _, c := range contribs {
@@ -240,11 +239,7 @@ func (e *Engine) releaseDay(ctx context.Context, p *state.Purpose, day string) e
 			withPM25 = append(withPM25, c)
 		}
 	}
-	prev, err := weekBefore(day)
-	if err != nil {
-		return err
-	}
-	params, err := e.params(p, day, prev)
+	params, err := e.params(p, day, day)
 	if err != nil {
 		return err
 	}
@@ -252,97 +247,88 @@ func (e *Engine) releaseDay(ctx context.Context, p *state.Purpose, day string) e
 	if err != nil {
 		return err
 	}
-	counted, spend, overBudget, err := e.withinBudget(p, withPM25, week, params.Plan.Daily)
-	if err != nil {
-		return err
-	}
-	d, err := aggregateDay(params, counted)
-	if err != nil {
-		return err
-	}
-	body, err := marshal(d)
-	if err != nil {
-		return err
-	}
-	// The release, and every counted resident's spent budget, in one transaction.
-	puts := append(spend, store.ReleaseRecord(p.ID, day, body))
-	r, err := e.publish(ctx, p, day, body, puts)
-	if err != nil {
-		return err
-	}
-	e.cfg.Logger.Info("release published", "purpose", p.ID, "epoch", day, "envelopes", len(copies),
-		"counted", len(counted), "over_budget", overBudget, "unreadable", rejected,
-		"ledger_index", r.Index, "decrypt_took", took.decrypt, "parse_took", took.parse, "took", time.Since(start))
-	return nil
+	return publish(ctx, e, p, p.ID, day, week, params, params.Plan.Daily, withPM25, aggregateDay, r)
 }
 
 // releaseWeek computes, stores and logs one ISO week's release from the share copies of its
 // seven days, with every counted resident's spent budget.
 func (e *Engine) releaseWeek(ctx context.Context, p *state.Purpose, week string) error {
-	start := time.Now()
+	r := run{msg: "weekly release published", start: time.Now()}
 	days, err := WeekDays(week)
 	if err != nil {
 		return err
 	}
+	all, err := e.closeEpochs(ctx, p, days[:]...)
+	if err != nil {
+		return err
+	}
+	r.envelopes = len(all)
+	contribs, rejected, took := e.reduce(e.consenting(p, all), p)
+	r.rejected, r.took = rejected, took
+	params, err := e.params(p, week, days[0])
+	if err != nil {
+		return err
+	}
+	return publish(ctx, e, p, WeekPurpose(p.ID), week, week, params, params.Plan.Weekly, contribs, aggregateWeek, r)
+}
+
+// closeEpochs closes the days' epochs to new share copies and returns the copies they hold.
+func (e *Engine) closeEpochs(ctx context.Context, p *state.Purpose, days ...string) ([]dayCopy, error) {
 	var all []dayCopy
 	for _, day := range days {
 		if err := e.cfg.Store.CloseEpoch(ctx, p.ID, day); err != nil {
-			return fmt.Errorf("release: %s %s: %w", p.ID, week, err)
+			return nil, fmt.Errorf("release: %s %s: %w", p.ID, day, err)
 		}
 		copies, err := e.cfg.Store.ShareCopies(p.ID, day)
 		if err != nil {
-			return fmt.Errorf("release: %s %s: %w", p.ID, week, err)
+			return nil, fmt.Errorf("release: %s %s: %w", p.ID, day, err)
 		}
 		for _, c := range copies {
 			all = append(all, dayCopy{ShareCopy: c, day: day})
 		}
 	}
-	envelopes := len(all)
-	contribs, rejected, took := e.reduce(e.consenting(p, all), p)
-	prev, err := weekBefore(days[0])
-	if err != nil {
-		return err
-	}
-	params, err := e.params(p, week, prev)
-	if err != nil {
-		return err
-	}
-	counted, spend, overBudget, err := e.withinBudget(p, contribs, week, params.Plan.Weekly)
-	if err != nil {
-		return err
-	}
-	w, err := aggregateWeek(params, counted)
-	if err != nil {
-		return err
-	}
-	body, err := json.Marshal(w)
-	if err != nil {
-		return fmt.Errorf("release: marshal week: %w", err)
-	}
-	puts := append(spend, store.ReleaseRecord(WeekPurpose(p.ID), week, body))
-	r, err := e.publish(ctx, p, week, body, puts)
-	if err != nil {
-		return err
-	}
-	e.cfg.Logger.Info("weekly release published", "purpose", p.ID, "epoch", week, "envelopes", envelopes,
-		"counted", len(counted), "over_budget", overBudget, "unreadable", rejected,
-		"ledger_index", r.Index, "decrypt_took", took.decrypt, "parse_took", took.parse, "took", time.Since(start))
-	return nil
+	return all, nil
 }
 
-// publish logs a release's hash under epoch, with puts (the release bytes, the budget) in the
-// same transaction.
-func (e *Engine) publish(ctx context.Context, p *state.Purpose, epoch string, body []byte, puts []ledger.Put) (api.Receipt, error) {
+// run is what one release run reports in its log line.
+type run struct {
+	msg                                      string
+	start                                    time.Time
+	envelopes, counted, overBudget, rejected int
+	took                                     phases
+}
+
+// publish aggregates the contributions of the residents whose budget for the week still
+// holds rho, stores the release's JSON under the purpose id storeAs and epoch and logs its
+// hash, with their spent budget in the same transaction; then it logs the run.
+func publish[T any](ctx context.Context, e *Engine, p *state.Purpose, storeAs, epoch, week string, params Params, rho float64,
+	cs []contribution, aggregate func(Params, []contribution) (T, error), r run) error {
+	counted, spend, overBudget, err := e.withinBudget(p, cs, week, rho)
+	if err != nil {
+		return err
+	}
+	r.counted, r.overBudget = len(counted), overBudget
+	rel, err := aggregate(params, counted)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(rel)
+	if err != nil {
+		return fmt.Errorf("release: marshal %s %s: %w", p.ID, epoch, err)
+	}
 	entry, err := api.Entry{Type: api.EntryRelease, Purpose: p.ID, PurposeVersion: p.Version,
 		Epoch: epoch, Hash: state.Hash(body)}.Marshal()
 	if err != nil {
-		return api.Receipt{}, err
+		return err
 	}
-	r, err := e.cfg.Ledger.Append(ctx, entry, puts...)
+	rc, err := e.cfg.Ledger.Append(ctx, entry, append(spend, store.ReleaseRecord(storeAs, epoch, body))...)
 	if err != nil {
-		return api.Receipt{}, fmt.Errorf("release: %s %s: %w", p.ID, epoch, err)
+		return fmt.Errorf("release: %s %s: %w", p.ID, epoch, err)
 	}
-	return r, nil
+	e.cfg.Logger.Info(r.msg, "purpose", p.ID, "epoch", epoch, "envelopes", r.envelopes,
+		"counted", r.counted, "over_budget", r.overBudget, "unreadable", r.rejected,
+		"ledger_index", rc.Index, "decrypt_took", r.took.decrypt, "parse_took", r.took.parse, "took", time.Since(r.start))
+	return nil
 }
 
 // Privacy-budget defaults and limits, per resident.
@@ -549,12 +535,4 @@ func reduceResident(rs []reading.Reading, cl Clamps) contribution {
 func clamps(p *state.Purpose) Clamps {
 	return Clamps{PM25: p.Release.ClampPM25, PM10: p.Release.ClampPM10,
 		Temperature: temperatureRange, Humidity: humidityRange}
-}
-
-func marshal(d AirDay) ([]byte, error) {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("release: marshal: %w", err)
-	}
-	return b, nil
 }
