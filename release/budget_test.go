@@ -56,9 +56,7 @@ func TestPurposeAboveMaximumEpsilonIsNotReleased(t *testing.T) {
 	greedy.Version, greedy.Release.Epsilon = 2, release.MaxEpsilon*2
 	e.purpose = greedy
 	e.definePurpose(greedy)
-	for i := 0; i < k; i++ {
-		e.resident(gridDay, "n-north", 20)
-	}
+	e.residents(k, gridDay, "n-north", 20)
 	e.closeDay(gridDay)
 	assert.Equal(t, 0, e.runDue())
 	assert.Contains(t, e.logs.String(), "above the maximum")

@@ -141,9 +141,7 @@ func TestRunDueReleasesEveryClosedDay(t *testing.T) {
 func TestRunDueSkipsPurposesItHasNoKeyFor(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for i := 0; i < k; i++ {
-		e.resident(gridDay, "n-north", 20)
-	}
+	e.residents(k, gridDay, "n-north", 20)
 	e.closeDay(gridDay)
 	keyless := release.New(release.Config{Store: e.store, Ledger: e.log, State: e.st,
 		Identities: map[string]age.Identity{}, Cells: cells, Now: e.clock.Now, Noise: exact{}, Logger: slog.New(slog.DiscardHandler)})
@@ -484,9 +482,7 @@ func TestRepeatedUploadsCountOnce(t *testing.T) {
 func TestOnlyActiveConsentIsCounted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for i := 0; i < k; i++ {
-		e.resident(gridDay, "n-north", 10)
-	}
+	e.residents(k, gridDay, "n-north", 10)
 	withdrawn := e.resident(gridDay, "n-north", 90)
 	e.revoke(withdrawn)
 	// Never consented, yet a share copy of theirs is in the store (written behind the server's
@@ -505,10 +501,7 @@ func TestOnlyActiveConsentIsCounted(t *testing.T) {
 func TestNewPurposeVersionNeedsNewConsent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var old []*crypto.Wallet
-	for i := 0; i < k; i++ {
-		old = append(old, e.resident(gridDay, "n-north", 10))
-	}
+	old := e.residents(k, gridDay, "n-north", 10)
 	v2 := e.purpose
 	v2.Version = 2
 	e.definePurpose(v2)
@@ -582,9 +575,7 @@ func TestReadingsOfAnotherDayOrOffTheGridAreIgnored(t *testing.T) {
 func TestUnreadableEnvelopesAreCountedNotFatal(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for i := 0; i < k; i++ {
-		e.resident(gridDay, "n-north", 20)
-	}
+	e.residents(k, gridDay, "n-north", 20)
 	stranger, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
 	toStranger := e.register(true)
@@ -683,9 +674,7 @@ func TestDifferencingSucceedsWithoutNoise_ControlArm(t *testing.T) {
 func TestReleaseIsNotStoredWhenTheLedgerRefuses(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for i := 0; i < k; i++ {
-		e.resident(gridDay, "n-north", 20)
-	}
+	e.residents(k, gridDay, "n-north", 20)
 	e.closeDay(gridDay)
 	require.NoError(t, e.log.Close())
 	n, err := e.engine.RunDue(context.Background())

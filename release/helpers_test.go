@@ -187,6 +187,16 @@ func (e *env) resident(day, cell string, pm25 ...float64) *crypto.Wallet {
 	return w
 }
 
+// residents registers n consenting residents that each contribute one PM2.5 reading.
+func (e *env) residents(n int, day, cell string, pm25 float64) []*crypto.Wallet {
+	e.t.Helper()
+	ws := make([]*crypto.Wallet, n)
+	for i := range ws {
+		ws[i] = e.resident(day, cell, pm25)
+	}
+	return ws
+}
+
 // closeDay moves the clock to the moment day's epoch closes.
 func (e *env) closeDay(day string) {
 	e.t.Helper()

@@ -34,9 +34,7 @@ func (h *hookIdentity) Unwrap(s []*age.Stanza) ([]byte, error) {
 func TestShareCopyAcceptedDuringReleaseIsCounted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for i := 0; i < k; i++ {
-		e.resident(gridDay, "n-north", 20)
-	}
+	e.residents(k, gridDay, "n-north", 20)
 	late := e.register(true)
 	c := crypto.Contribution{Citizen: late.CitizenID(), Nonce: crypto.NewNonce(), IssuedAt: crypto.Now(),
 		Envelopes: []crypto.Envelope{{Day: gridDay, Purpose: purposeID,
@@ -70,9 +68,7 @@ func TestPurposeBelowMinimumKIsNotReleased(t *testing.T) {
 	loose.Version, loose.Release.K = 2, release.MinK-1
 	e.purpose = loose
 	e.definePurpose(loose)
-	for i := 0; i < k; i++ {
-		e.resident(gridDay, "n-north", 20) // consents to version 2: consent is not what stops it
-	}
+	e.residents(k, gridDay, "n-north", 20) // they consent to version 2: consent is not what stops it
 	e.closeDay(gridDay)
 	assert.Equal(t, 0, e.runDue())
 	assert.Contains(t, e.logs.String(), "k below the minimum")

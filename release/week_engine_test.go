@@ -156,9 +156,7 @@ func TestNextWeekIsCentredOnThePublishedWeek(t *testing.T) {
 func TestNoHourProfileWithoutHourEpsilon(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for i := 0; i < k; i++ {
-		e.resident(gridDay, "n-north", 20)
-	}
+	e.residents(k, gridDay, "n-north", 20)
 	closes, err := release.WeekCloses("2025-W11", grace)
 	require.NoError(t, err)
 	e.clock.Set(closes)
