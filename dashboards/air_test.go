@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/api"
-	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
@@ -219,26 +218,11 @@ func TestAirETags(t *testing.T) {
 // stylesheet, in both languages.
 func TestPagesUnder100KBWithTheirCSS(t *testing.T) {
 	t.Parallel()
-	geojson := fixtures.GeoJSON()
-	h := newHarness(t, string(geojson), time.Now())
-	city, err := parseMap(geojson)
-	require.NoError(t, err)
-	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 45 {
-		var cells []release.Cell
-		for j, id := range city.ids() {
-			cells = append(cells, release.Cell{Neighbourhood: id, Contributors: 100 + j, PM25: ptr(10.5 + float64(i*j%40)),
-				PM25CI: &[2]float64{9.1, 12.3}, PM10: ptr(30.1), PM10CI: &[2]float64{28.1, 33.3}, Temperature: ptr(-1.5),
-				TemperatureCI: &[2]float64{-3.1, 0.2}, Humidity: ptr(55.5), HumidityCI: &[2]float64{50.5, 60.5}})
-		}
-		day := start.AddDate(0, 0, i).Format(time.DateOnly)
-		h.publish(t, airDay(day, cells...))
-		if week, _ := release.ISOWeek(day); i%7 == 6 {
-			w := airWeek()
-			w.Epoch, w.Cells = week, cells
-			h.publishWeek(t, w)
-		}
-	}
+	h := demoMonth(t, true, func(i, j int, id string) release.Cell {
+		return release.Cell{Neighbourhood: id, Contributors: 100 + j, PM25: ptr(10.5 + float64(i*j%40)),
+			PM25CI: &[2]float64{9.1, 12.3}, PM10: ptr(30.1), PM10CI: &[2]float64{28.1, 33.3}, Temperature: ptr(-1.5),
+			TemperatureCI: &[2]float64{-3.1, 0.2}, Humidity: ptr(55.5), HumidityCI: &[2]float64{50.5, 60.5}}
+	})
 	resp, err := h.app.Test(httptest.NewRequest(http.MethodGet, "/", nil), -1)
 	require.NoError(t, err)
 	resp.Body.Close()

@@ -128,6 +128,32 @@ func airDay(day string, cells ...release.Cell) release.AirDay {
 }
 
 // get fetches a path and checks what every page must satisfy.
+// demoMonth is a harness over the demo city's map with 45 daily releases from 1 September
+// 2026, whose cells cell makes (day i, neighbourhood j), and a weekly release each Sunday
+// when weeks is true.
+func demoMonth(t *testing.T, weeks bool, cell func(i, j int, id string) release.Cell) *harness {
+	t.Helper()
+	geojson := fixtures.GeoJSON()
+	h := newHarness(t, string(geojson), time.Now())
+	city, err := parseMap(geojson)
+	require.NoError(t, err)
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 45 {
+		var cells []release.Cell
+		for j, id := range city.ids() {
+			cells = append(cells, cell(i, j, id))
+		}
+		day := start.AddDate(0, 0, i).Format(time.DateOnly)
+		h.publish(t, airDay(day, cells...))
+		if week, _ := release.ISOWeek(day); weeks && i%7 == 6 {
+			w := airWeek()
+			w.Epoch, w.Cells = week, cells
+			h.publishWeek(t, w)
+		}
+	}
+	return h
+}
+
 func (h *harness) get(t *testing.T, path string, status int) string {
 	t.Helper()
 	resp, err := h.app.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
@@ -389,23 +415,13 @@ func TestHomeAndStylesheet(t *testing.T) {
 // A month of releases over the demo city stays small, and the month table keeps 30 days.
 func TestAirOverAMonthOfTheDemoCity(t *testing.T) {
 	t.Parallel()
-	geojson := fixtures.GeoJSON()
-	h := newHarness(t, string(geojson), time.Now())
-	city, err := parseMap(geojson)
-	require.NoError(t, err)
-	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 45 {
-		var cells []release.Cell
-		for j, id := range city.ids() {
-			if (i+j)%7 == 0 {
-				cells = append(cells, release.Cell{Neighbourhood: id, Suppressed: true})
-				continue
-			}
-			cells = append(cells, release.Cell{Neighbourhood: id, Contributors: 10 + j, PM25: ptr(float64(5 + (i*j)%80)),
-				PM10: ptr(30), Temperature: ptr(-1.5), Humidity: ptr(55)})
+	h := demoMonth(t, false, func(i, j int, id string) release.Cell {
+		if (i+j)%7 == 0 {
+			return release.Cell{Neighbourhood: id, Suppressed: true}
 		}
-		h.publish(t, airDay(start.AddDate(0, 0, i).Format(time.DateOnly), cells...))
-	}
+		return release.Cell{Neighbourhood: id, Contributors: 10 + j, PM25: ptr(float64(5 + (i*j)%80)),
+			PM10: ptr(30), Temperature: ptr(-1.5), Humidity: ptr(55)}
+	})
 	body := h.get(t, "/air", http.StatusOK)
 	assert.Equal(t, 10, strings.Count(body, "<path"))
 	month := body[strings.Index(body, `<table class="month">`):]
