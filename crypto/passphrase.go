@@ -7,10 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"github.com/commons-city/commons/durable"
 )
 
 // ErrPassphraseRequired is returned when a passphrase-protected wallet is loaded without one.
@@ -71,25 +71,11 @@ func (w *Wallet) SaveProtected(path, passphrase string) error {
 
 // writeNew creates path with mode 0600 and writes b, synced; it refuses an existing file.
 func writeNew(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err := durable.CreateNew(path, b)
 	if errors.Is(err, fs.ErrExist) {
 		return ErrWalletExists
 	}
 	if err != nil {
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("crypto: save wallet: %w", err)
-	}
-	if err := f.Close(); err != nil {
 		return fmt.Errorf("crypto: save wallet: %w", err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/reading"
 )
 
@@ -25,7 +26,7 @@ const (
 	batchPrefix   = "batch-"
 	readingsExt   = ".jsonl"
 	uploadExt     = ".upload.json"
-	tmpExt        = ".tmp"
+	tmpExt        = durable.TempSuffix
 	heldDir       = "held"
 	corruptSuffix = ".corrupt"
 )
@@ -230,7 +231,7 @@ func (o *outbox) startBatch() error {
 	if err != nil {
 		return fmt.Errorf("gateway: outbox: %w", err)
 	}
-	if err := syncDir(o.dir); err != nil {
+	if err := durable.SyncDir(o.dir); err != nil {
 		f.Close()
 		return err
 	}
@@ -306,8 +307,8 @@ func (o *outbox) saveUpload(b *batch, u upload) error {
 	if err != nil {
 		return fmt.Errorf("gateway: outbox: encode upload: %w", err)
 	}
-	if err := writeFileSync(o.dir, b.name+uploadExt, data); err != nil {
-		return err
+	if err := durable.WriteFile(filepath.Join(o.dir, b.name+uploadExt), data); err != nil {
+		return fmt.Errorf("gateway: outbox: %w", err)
 	}
 	b.upload = &u
 	return nil
@@ -332,8 +333,8 @@ func (o *outbox) hold(b *batch, reason string) error {
 	if err != nil {
 		return fmt.Errorf("gateway: outbox: hold: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(o.dir, heldDir), b.name+"."+reason+".json", data); err != nil {
-		return err
+	if err := durable.WriteFile(filepath.Join(o.dir, heldDir, b.name+"."+reason+".json"), data); err != nil {
+		return fmt.Errorf("gateway: outbox: hold: %w", err)
 	}
 	return o.done(b)
 }
@@ -349,50 +350,12 @@ func (o *outbox) removeFile(file string) error {
 	if err := os.Remove(o.path(file)); err != nil {
 		return fmt.Errorf("gateway: outbox: %w", err)
 	}
-	return syncDir(o.dir)
+	return durable.SyncDir(o.dir)
 }
 
 func (o *outbox) syncDirs() error {
-	if err := syncDir(filepath.Join(o.dir, heldDir)); err != nil {
+	if err := durable.SyncDir(filepath.Join(o.dir, heldDir)); err != nil {
 		return err
 	}
-	return syncDir(o.dir)
-}
-
-// writeFileSync writes dir/name through a synced temporary file and a rename, then syncs dir:
-// after a crash the file is either absent, its old content, or complete.
-func writeFileSync(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+tmpExt)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("gateway: outbox: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("gateway: outbox: write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("gateway: outbox: sync %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("gateway: outbox: close %s: %w", name, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("gateway: outbox: %w", err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes the entries of a directory (creations, renames, deletions) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("gateway: outbox: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("gateway: outbox: sync %s: %w", dir, err)
-	}
-	return nil
+	return durable.SyncDir(o.dir)
 }

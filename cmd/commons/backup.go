@@ -20,6 +20,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/server"
 	"github.com/commons-city/commons/store"
@@ -82,7 +83,7 @@ func fetchBackup(ctx context.Context, url, token, out string) (int64, string, er
 	}
 	h := sha256.New()
 	var n int64
-	err = writeAtomically(out, func(f *os.File) error {
+	err = durable.Write(out, func(f *os.File) error {
 		var err error
 		if n, err = io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
 			return fmt.Errorf("the stream broke after %d bytes: %w", n, err)
@@ -102,44 +103,13 @@ func fetchBackup(ctx context.Context, url, token, out string) (int64, string, er
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	line := fmt.Sprintf("%s  %s\n", sum, filepath.Base(out))
-	if err := writeAtomically(out+".sha256", func(f *os.File) error {
+	if err := durable.Write(out+".sha256", func(f *os.File) error {
 		_, err := f.WriteString(line)
 		return err
 	}); err != nil {
 		return 0, "", err
 	}
 	return n, sum, nil
-}
-
-// writeAtomically writes path through fill into a temporary file (mode 0600) in the same
-// directory, fsyncs it and renames it into place: path is either its old self or complete.
-func writeAtomically(path string, fill func(*os.File) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := fill(f); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.Name(), err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	done = true
-	return syncFile(dir)
 }
 
 // adminToken reads the admin token from a file, or from $COMMONS_ADMIN_TOKEN: never from a

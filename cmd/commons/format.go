@@ -14,6 +14,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/ledger"
 )
 
@@ -80,30 +81,10 @@ func parseDataFormat(b []byte) (int, error) {
 
 // writeDataFormat writes DIR/FORMAT for this binary's format, durably.
 func writeDataFormat(dir string) error {
-	tmp := filepath.Join(dir, formatFile+".tmp")
-	if err := os.WriteFile(tmp, fmt.Appendf(nil, "commons-data %d\n", dataFormat), 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, formatFile), fmt.Appendf(nil, "commons-data %d\n", dataFormat)); err != nil {
 		return fmt.Errorf("data format: %w", err)
 	}
-	if err := syncFile(tmp); err != nil {
-		return fmt.Errorf("data format: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, formatFile)); err != nil {
-		return fmt.Errorf("data format: %w", err)
-	}
-	return syncFile(dir)
-}
-
-// syncFile fsyncs a file or a directory.
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return f.Close()
+	return nil
 }
 
 // errFormat1 says a database holds format-1 petitions.

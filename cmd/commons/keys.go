@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/purpose"
 )
@@ -28,26 +29,6 @@ type nodeKeys struct {
 	adminToken  string
 }
 
-// writeSecret creates a file with mode 0600 and fails if it exists.
-func writeSecret(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // readOrCreate returns the trimmed contents of path, creating it with make() on first start.
 func readOrCreate(path string, make func() ([]byte, error)) ([]byte, error) {
 	b, err := os.ReadFile(path)
@@ -55,7 +36,7 @@ func readOrCreate(path string, make func() ([]byte, error)) ([]byte, error) {
 		if b, err = make(); err != nil {
 			return nil, err
 		}
-		if err := writeSecret(path, b); err != nil {
+		if err := durable.CreateNew(path, b); err != nil {
 			return nil, fmt.Errorf("create %s: %w", path, err)
 		}
 	} else if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/reading"
 )
 
@@ -184,11 +185,7 @@ func saveReceipt(wallet string, r savedReceipt) error {
 	if err != nil {
 		return err
 	}
-	tmp := receiptsPath(wallet) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, receiptsPath(wallet))
+	return durable.WriteFile(receiptsPath(wallet), b)
 }
 
 // origin is the first line of a checkpoint: the log it belongs to.
