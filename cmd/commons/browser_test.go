@@ -50,7 +50,7 @@ const testPetition = "clean-air-at-schools"
 // reaches beyond loopback, and saves a full-page screenshot of each page.
 func TestBrowserDashboards(t *testing.T) {
 	t.Parallel()
-	chromium := chromiumPath(t)
+	chromiumPath(t) // skip before the node starts when there is no browser
 	ctx := testContext(t)
 
 	data := t.TempDir()
@@ -79,23 +79,7 @@ func TestBrowserDashboards(t *testing.T) {
 		names[nb.ID] = nb.Name
 	}
 
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true), // CI containers have a small /dev/shm
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
+	bctx := headless(t, ctx, chromedp.WindowSize(1280, 900))
 
 	var mu sync.Mutex
 	var requests []network.EventRequestWillBeSent
@@ -217,6 +201,30 @@ func TestBrowserDashboards(t *testing.T) {
 	}
 	assert.True(t, seen[string(network.ResourceTypeDocument)] && seen[string(network.ResourceTypeStylesheet)],
 		"the recorder saw the pages and the stylesheet: %v", seen)
+}
+
+// headless starts headless chromium with a fresh profile and no background traffic, plus
+// extra options, and returns its browser context, closed when t ends.
+func headless(t *testing.T, ctx context.Context, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append([]chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true), // CI containers have a small /dev/shm
+		chromedp.UserDataDir(t.TempDir()),
+	}, extra...)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	return bctx
 }
 
 // chromiumPath finds the chromium binary. Without one the test is skipped, except on CI

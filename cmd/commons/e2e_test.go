@@ -158,6 +158,14 @@ func (c *testClock) Set(d time.Duration) { c.offset.Store(int64(d)) }
 
 var servingLine = regexp.MustCompile(`msg=serving url=(http://127\.0\.0\.1:\d+)/`)
 
+// startClockedNode starts an in-process node on a fresh data folder, with a clock the test
+// sets and its logs.
+func startClockedNode(t testing.TB) (*node, *testClock, *nodetest.Logs) {
+	t.Helper()
+	logs, clock := &nodetest.Logs{}, &testClock{}
+	return startNodeWithClock(t, t.TempDir(), logs, clock), clock, logs
+}
+
 // startNodeWithClock runs a node in the test process, as `commons serve` does (runNode, the
 // default options but an hourly release ticker), reading the time from clock. Its log lines
 // go to logs; cli calls run the real binary against it.

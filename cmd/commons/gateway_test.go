@@ -357,10 +357,8 @@ func TestGatewayDeliversSensorReadings(t *testing.T) {
 func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data := t.TempDir()
-	logs := &nodetest.Logs{}
-	clock := &testClock{}
-	n := startNodeWithClock(t, data, logs, clock)
+	n, clock, logs := startClockedNode(t)
+	data := n.data
 	wallet, home := gatewayResident(t, n)
 	outbox := filepath.Join(t.TempDir(), "outbox")
 	gw := startGateway(t, n.url, wallet, outbox, home)
@@ -487,10 +485,8 @@ func (p *flakyProxy) next(actions ...string) {
 func TestGatewayLostAcknowledgement(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data := t.TempDir()
-	logs := &nodetest.Logs{}
-	clock := &testClock{}
-	n := startNodeWithClock(t, data, logs, clock)
+	n, clock, _ := startClockedNode(t)
+	data := n.data
 	wallet, home := gatewayResident(t, n)
 	proxy, via := newFlakyProxy(t, n.url)
 	outbox := filepath.Join(t.TempDir(), "outbox")

@@ -33,10 +33,8 @@ import (
 func TestPetitionLifecycle(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data, home := t.TempDir(), t.TempDir()
-	logs := &nodetest.Logs{}
-	clock := &testClock{}
-	n := startNodeWithClock(t, data, logs, clock)
+	n, clock, logs := startClockedNode(t)
+	data, home := n.data, t.TempDir()
 	ctx := context.Background()
 	c := client.New(n.url)
 	token := adminTokenOf(t, data)

@@ -18,7 +18,6 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
 )
 
@@ -33,10 +32,8 @@ import (
 func TestWalletBrowserAnswers(t *testing.T) {
 	t.Parallel()
 	ctx := browserContext(t)
-	data, home := t.TempDir(), t.TempDir()
-	logs := &nodetest.Logs{}
-	clock := &testClock{}
-	n := startNodeWithClock(t, data, logs, clock)
+	n, clock, logs := startClockedNode(t)
+	data, home := n.data, t.TempDir()
 	c := client.New(n.url)
 	token := adminTokenOf(t, data)
 	tokenFile := filepath.Join(data, "admin.token")

@@ -57,22 +57,7 @@ func derivedSecrets(t *testing.T, identity string) (seed, nullifierKey []byte) {
 // mobile, touch), downloading into downloads, and records every request it makes.
 func walletBrowser(t *testing.T, ctx context.Context, downloads string) (context.Context, *requestLog) {
 	t.Helper()
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
+	bctx := headless(t, ctx)
 	rl := &requestLog{}
 	require.NoError(t, chromedp.Listen(bctx, func(ev any) {
 		rl.mu.Lock()
