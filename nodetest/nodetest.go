@@ -13,7 +13,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,15 +63,43 @@ func (c *Clock) Advance(d time.Duration) {
 
 // Logs collects log output written from any goroutine, for a test to read.
 type Logs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // closed by the next Write, for WaitFor
 }
 
 // Write implements io.Writer.
 func (l *Logs) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.written != nil {
+		close(l.written)
+		l.written = nil
+	}
 	return l.b.Write(p)
+}
+
+// WaitFor returns once s has been written n times, or an error when ctx ends first. It waits
+// on the writes themselves, never on the clock.
+func (l *Logs) WaitFor(ctx context.Context, s string, n int) error {
+	for {
+		l.mu.Lock()
+		seen := strings.Count(l.b.String(), s)
+		if seen >= n {
+			l.mu.Unlock()
+			return nil
+		}
+		if l.written == nil {
+			l.written = make(chan struct{})
+		}
+		written := l.written
+		l.mu.Unlock()
+		select {
+		case <-written:
+		case <-ctx.Done():
+			return fmt.Errorf("nodetest: %q logged %d of %d times: %w", s, seen, n, ctx.Err())
+		}
+	}
 }
 
 // String returns everything written so far.

@@ -53,3 +53,20 @@ func TestLogsCollectFromTheLogger(t *testing.T) {
 	l.Logger().Debug("detail", "k", "v")
 	assert.Contains(t, l.String(), `level=DEBUG msg=detail k=v`)
 }
+
+func TestLogsWaitForReturnsOnTheNthLine(t *testing.T) {
+	t.Parallel()
+	var l nodetest.Logs
+	done := make(chan error, 1)
+	go func() { done <- l.WaitFor(context.Background(), "msg=tick", 3) }()
+	for range 3 {
+		l.Logger().Info("tick")
+	}
+	require.NoError(t, <-done)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := l.WaitFor(ctx, "msg=tock", 1)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), `"msg=tock" logged 0 of 1 times`)
+}

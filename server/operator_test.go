@@ -333,7 +333,6 @@ func (failingDB) Backup(w io.Writer, _ uint64) (uint64, error) {
 	if _, err := w.Write(bytes.Repeat([]byte("x"), 100<<10)); err != nil {
 		return 0, err
 	}
-	time.Sleep(10 * time.Millisecond)
 	return 0, io.ErrUnexpectedEOF
 }
 
@@ -342,8 +341,8 @@ func (failingDB) Backup(w io.Writer, _ uint64) (uint64, error) {
 // has passed.
 func TestBackupStoppedByShutdown(t *testing.T) {
 	t.Parallel()
-	ended := make(chan error, 1)
-	n := newTestNode(t, func(c *Config) { c.DB = endlessDB{ended} })
+	started, ended := make(chan struct{}), make(chan error, 1)
+	n := newTestNode(t, func(c *Config) { c.DB = endlessDB{started, ended} })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = n.app.Listener(ln) }()
@@ -351,28 +350,33 @@ func TestBackupStoppedByShutdown(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	fmt.Fprintf(conn, "GET /api/v1/admin/backup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
-	time.Sleep(200 * time.Millisecond) // the client reads nothing: the pipe and the socket fill up
+	<-started // the backup streams; the client reads nothing, so the socket fills up and its writes block
 
-	started := time.Now()
 	assert.Error(t, n.app.ShutdownWithTimeout(300*time.Millisecond), "the stalled connection outlasts the timeout")
 	select {
 	case err := <-ended:
 		assert.ErrorIs(t, err, errShutdown)
-		assert.Less(t, time.Since(started), 2*time.Second)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the backup kept running after shutdown")
 	}
 }
 
-// endlessDB writes a backup that never ends, and reports the error that stopped it.
-type endlessDB struct{ ended chan<- error }
+// endlessDB writes a backup that never ends, closes started once its first chunk is written,
+// and reports the error that stopped it.
+type endlessDB struct {
+	started chan<- struct{}
+	ended   chan<- error
+}
 
 func (e endlessDB) Backup(w io.Writer, _ uint64) (uint64, error) {
-	chunk := bytes.Repeat([]byte("x"), 1<<20)
-	for {
+	chunk := bytes.Repeat([]byte("x"), 16<<10) // the first fits in any socket buffer
+	for i := 0; ; i++ {
 		if _, err := w.Write(chunk); err != nil {
 			e.ended <- err
 			return 0, err
+		}
+		if i == 0 {
+			close(e.started)
 		}
 	}
 }

@@ -77,16 +77,23 @@ func RunValueLogGC(ctx context.Context, db *badger.DB, every time.Duration, logg
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for {
-				err := db.RunValueLogGC(0.5)
-				if err != nil {
-					if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-						logger.Warn("store: value log gc", "err", err)
-					}
-					break
-				}
-			}
+			collectValueLog(db, logger)
 		}
+	}
+}
+
+// collectValueLog rewrites value-log files while at least half of one is garbage; nothing to
+// rewrite is the usual case, not a warning.
+func collectValueLog(db *badger.DB, logger *slog.Logger) {
+	for {
+		err := db.RunValueLogGC(0.5)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+			logger.Warn("store: value log gc", "err", err)
+		}
+		return
 	}
 }
 
