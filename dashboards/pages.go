@@ -195,6 +195,7 @@ type layout struct {
 	CSS       string
 	Switch    []langLink
 	Guarantee *guaranteeView // nil before the air purpose is defined
+	Feeds     []atomLink     // the city's feed, then each neighbourhood's, in the page's language
 	Body      any
 }
 
@@ -221,7 +222,7 @@ func (p *Pages) render(l lang, pg page) ([]byte, error) {
 	buf := buffers.Get().(*bytes.Buffer)
 	defer buffers.Put(buf)
 	buf.Reset()
-	v := layout{Lang: l, Title: pg.title, Active: pg.active, CSS: p.cssURL, Guarantee: p.guarantee(l), Body: pg.body}
+	v := layout{Lang: l, Title: pg.title, Active: pg.active, CSS: p.cssURL, Guarantee: p.guarantee(l), Feeds: p.feedLinks(l), Body: pg.body}
 	for _, other := range languages {
 		if other != l {
 			v.Switch = append(v.Switch, langLink{Lang: other, Name: langName[other], URL: switchURL(pg.self, other)})

@@ -69,6 +69,8 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 	app.Get("/petitions", pages.Petitions)
 	app.Get("/petitions/:id", pages.Petition)
 	app.Get("/ledger", pages.Ledger)
+	app.Get(FeedPath, pages.Feed)
+	app.Get(NeighbourhoodFeedPath(":id"), pages.NeighbourhoodFeed)
 	app.Get(pages.StylesheetURL(), pages.Stylesheet)
 	return &harness{Core: core, app: app, pages: pages}
 }
@@ -127,7 +129,6 @@ func airDay(day string, cells ...release.Cell) release.AirDay {
 	return d
 }
 
-// get fetches a path and checks what every page must satisfy.
 // demoMonth is a harness over the demo city's map with 45 daily releases from 1 September
 // 2026, whose cells cell makes (day i, neighbourhood j), and a weekly release each Sunday
 // when weeks is true.
@@ -154,6 +155,7 @@ func demoMonth(t *testing.T, weeks bool, cell func(i, j int, id string) release.
 	return h
 }
 
+// get fetches a path and checks what every page must satisfy.
 func (h *harness) get(t *testing.T, path string, status int) string {
 	t.Helper()
 	resp, err := h.app.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)

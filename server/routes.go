@@ -60,6 +60,9 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	app.Get("/petitions", pages.Petitions)
 	app.Get("/petitions/:id", pages.Petition)
 	app.Get("/ledger", pages.Ledger)
+	// Atom feeds (RFC 4287): the city's, and each neighbourhood's (?lang= as on the pages).
+	app.Get(dashboards.FeedPath, pages.Feed)
+	app.Get(dashboards.NeighbourhoodFeedPath(":id"), pages.NeighbourhoodFeed)
 	app.Get(pages.StylesheetURL(), pages.Stylesheet) // /static/<hash>/style.css
 
 	// The browser wallet: the only page that runs a script (its own, under wallet.CSP). Its
