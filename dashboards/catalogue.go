@@ -255,5 +255,9 @@ var catalogue = map[lang]map[string]string{
 		"It closed with %s, of %s needed: the threshold was not reached.":              "Elle a fermé avec %s, sur %s nécessaires : le seuil n'est pas atteint.",
 		"1 signature":   "1 signature",
 		"%s signatures": "%s signatures",
+		// Witnesses on the ledger page.
+		"Cosigned by witnesses": "Cosigné par des témoins",
+		"Witnesses are independent services that check each checkpoint extends the last one they saw before they cosign it: a node that showed two different histories would lose their cosignatures. %d of them cosigned the tree of %s entries.": "Les témoins sont des services indépendants qui vérifient que chaque point de contrôle prolonge le dernier qu'ils ont vu avant de le cosigner : un nœud qui montrerait deux historiques différents perdrait leurs cosignatures. %d d'entre eux ont cosigné l'arbre de %s entrées.",
+		"Served at <code>/api/v1/ledger/checkpoint/cosigned</code>; <code>commons ledger verify --witness KEY --min-cosignatures N</code> checks it.":                                                                                              "Servi à <code>/api/v1/ledger/checkpoint/cosigned</code> ; <code>commons ledger verify --witness CLÉ --min-cosignatures N</code> le vérifie.",
 	},
 }

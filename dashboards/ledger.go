@@ -3,6 +3,7 @@ package dashboards
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -18,6 +19,11 @@ type ledgerView struct {
 	Checkpoint string
 	Entries    []entryRow
 	Server     string
+	// Cosigned is the latest checkpoint witnesses cosigned (empty without one), Witnesses how
+	// many did and CosignedSize its tree size.
+	Cosigned     string
+	Witnesses    int
+	CosignedSize string
 	Index      uint64 // the latest entry, used in the inclusion proof example
 }
 
@@ -39,6 +45,14 @@ func (p *Pages) Ledger(c *fiber.Ctx) error {
 	}
 	if size > 0 {
 		v.Index = size - 1
+	}
+	if p.src.Cosigned != nil {
+		if cp, n := p.src.Cosigned(); n > 0 {
+			v.Cosigned, v.Witnesses = string(cp), n
+			if lines := strings.SplitN(v.Cosigned, "\n", 3); len(lines) == 3 {
+				v.CosignedSize = lines[1]
+			}
+		}
 	}
 	from := size - min(size, ledgerEntries)
 	err := p.src.Ledger.Scan(c.UserContext(), from, size, func(i uint64, b []byte) error {

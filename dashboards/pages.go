@@ -48,6 +48,8 @@ type Source struct {
 	GeoJSON []byte
 	// AirPurpose is the purpose whose daily releases /air shows ("air-quality/daily").
 	AirPurpose string
+	// Cosigned, if set, returns the latest checkpoint witnesses cosigned and how many did.
+	Cosigned func() ([]byte, int)
 	// Now is the clock petitions are judged open or closed by (time.Now if nil).
 	Now func() time.Time
 }

@@ -16,6 +16,24 @@ func (a *handlers) checkpoint(c *fiber.Ctx) error {
 	return c.Send(cp)
 }
 
+// errNotCosigned answers a node with no witness, or none that cosigned yet.
+var errNotCosigned = newErr(404, "not_cosigned", "no checkpoint of this node has been cosigned by a witness")
+
+// cosignedCheckpoint serves the latest checkpoint that witnesses cosigned: the node's signed
+// checkpoint followed by their cosignature lines (c2sp.org/tlog-cosignature).
+func (a *handlers) cosignedCheckpoint(c *fiber.Ctx) error {
+	if a.Cosigned == nil {
+		return errNotCosigned
+	}
+	cp, n := a.Cosigned()
+	if n == 0 {
+		return errNotCosigned
+	}
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Type("txt", "utf-8")
+	return c.Send(cp)
+}
+
 func (a *handlers) verifierKey(c *fiber.Ctx) error {
 	c.Type("txt", "utf-8")
 	return c.SendString(a.VerifierKey + "\n")

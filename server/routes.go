@@ -37,6 +37,7 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	v1.Post("/petitions/:id/paper", limit, a.enterPaper)
 
 	v1.Get("/ledger/checkpoint", a.checkpoint)
+	v1.Get("/ledger/checkpoint/cosigned", a.cosignedCheckpoint)
 	v1.Get("/ledger/key", a.verifierKey)
 	v1.Get("/ledger/entries/:index", a.entry)
 	v1.Get("/ledger/proof/inclusion", a.proof("index", "size", a.inclusionProof))

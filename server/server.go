@@ -33,6 +33,10 @@ type Config struct {
 	Releases *release.Engine
 	// VerifierKey is the ledger's note verifier key (name+hash+base64).
 	VerifierKey string
+	// Cosigned, if set, returns the latest checkpoint witnesses cosigned and how many did
+	// (witness.Cosigner.Cosigned): served at GET /api/v1/ledger/checkpoint/cosigned and shown
+	// on /ledger.
+	Cosigned func() ([]byte, int)
 	// GeoJSON is the neighbourhood grid, published as is.
 	GeoJSON []byte
 	// AdminToken authorises /api/v1/admin; compared in constant time.
@@ -111,7 +115,7 @@ func New(cfg Config) (*fiber.App, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	pages, err := dashboards.New(dashboards.Source{Store: cfg.Store, State: cfg.State, Ledger: cfg.Ledger,
-		GeoJSON: cfg.GeoJSON, AirPurpose: cfg.AirPurpose, Now: cfg.Now})
+		GeoJSON: cfg.GeoJSON, AirPurpose: cfg.AirPurpose, Cosigned: cfg.Cosigned, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

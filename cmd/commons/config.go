@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/commons-city/commons/witness"
 )
 
 // serveConfig is the node's configuration: one field per option. Every option has one name,
@@ -41,6 +43,8 @@ type serveConfig struct {
 	ShutdownDelay  time.Duration // time between /readyz turning 503 and the listener closing
 	LogLevel       slog.Level    // the least level logged: debug adds one line per request
 	MemoryLimit    int           // soft limit of the Go heap in MiB (0: none; GOMEMLIMIT wins)
+	Witnesses      []string      // witnesses that cosign the ledger's checkpoints, each URL=VKEY
+	WitnessEvery   time.Duration // how often a grown checkpoint is submitted to the witnesses
 
 	// Now is the node's clock, nil for time.Now. It is no option: tests that run a node in
 	// their own process move it.
@@ -83,6 +87,8 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.Var(intValue{&cfg.CitizenLimit, 0}, "citizen-rate-limit", "most signed writes (statements, contributions, vault exports) per `minute` from one resident, in bursts of up to five minutes' worth, answered 429 beyond (0: no limit)")
 	fs.Var(intValue{&cfg.MaxConnections, 1}, "max-connections", "most concurrent `connections`; one more gets a plain 503 and is closed")
 	fs.StringVar(&cfg.ProxyHeader, "proxy-header", cfg.ProxyHeader, "`header` in which a trusted reverse proxy passes the client IP, e.g. X-Real-IP (default: the connection's peer)")
+	fs.Var(witnessesValue{&cfg.Witnesses}, "witnesses", "comma-separated `URL=KEY` of the witnesses that cosign the ledger's checkpoints (C2SP tlog-witness; KEY is the witness's verifier key)")
+	fs.Var(durationValue{&cfg.WitnessEvery, true}, "witness-every", "submit a grown checkpoint to the witnesses at most every `duration`")
 	fs.Var(proxiesValue{&cfg.TrustedProxies}, "trusted-proxies", "comma-separated `addresses` or CIDR ranges whose proxy-header is believed")
 	fs.Var(durationValue{&cfg.ShutdownDelay, false}, "shutdown-delay", "on SIGTERM, answer /readyz 503 for this `duration` before closing the listener, so a load balancer can drain")
 	fs.Var(intValue{&cfg.MemoryLimit, 0}, "memory-limit", "soft limit of the server's memory in `MiB`: the garbage collector works harder near it (0: none; a GOMEMLIMIT in the environment takes precedence)")
@@ -108,6 +114,7 @@ func defaultServeConfig() serveConfig {
 		TrustedProxies: []string{"127.0.0.1", "::1"},
 		LogLevel:       slog.LevelInfo,
 		MemoryLimit:    160,
+		WitnessEvery:   10 * time.Second,
 	}
 }
 
@@ -424,6 +431,35 @@ func (l proxiesValue) Set(s string) error {
 			if _, err := netip.ParseAddr(part); err != nil {
 				return fmt.Errorf("%q is not an IP address or a CIDR range", part)
 			}
+		}
+		out = append(out, part)
+	}
+	*l.p = out
+	return nil
+}
+
+// witnessesValue is a comma-separated list of witnesses, URL=VKEY, each checked by
+// witness.ParseWitness.
+type witnessesValue struct{ p *[]string }
+
+// String implements flag.Value.
+func (l witnessesValue) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+// Set implements flag.Value, refusing a bad value.
+func (l witnessesValue) Set(s string) error {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if _, err := witness.ParseWitness(part); err != nil {
+			return err
 		}
 		out = append(out, part)
 	}

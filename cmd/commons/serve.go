@@ -27,6 +27,7 @@ import (
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/server"
 	"github.com/commons-city/commons/store"
+	"github.com/commons-city/commons/witness"
 )
 
 // serve is `commons serve`: it reads the configuration (config.go) and runs the node until
@@ -127,6 +128,20 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		demoClock = fixtures.NewClock(cfg.clock())
 		cfg.Now = demoClock.Now
 	}
+	var cosigned func() ([]byte, int)
+	if len(cfg.Witnesses) > 0 {
+		var ws []witness.Witness
+		for _, w := range cfg.Witnesses {
+			parsed, err := witness.ParseWitness(w)
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			ws = append(ws, parsed)
+		}
+		cosigner := witness.New(lg, ws, &http.Client{Timeout: 30 * time.Second}, logger)
+		go cosigner.Run(ctx, cfg.WitnessEvery)
+		cosigned = cosigner.Cosigned
+	}
 	stor := store.New(db, lg)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
 		Identities: identities, PetitionIdentity: tallyKeys{cfg.Data}.identity,
@@ -135,7 +150,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	defer backups.Close() // before the ledger and the database close
 	var ready atomic.Bool
 	app, err := server.New(server.Config{Ledger: lg, State: st, Store: stor, Releases: engine,
-		VerifierKey: keys.verifierKey, GeoJSON: grid, AdminToken: keys.adminToken,
+		VerifierKey: keys.verifierKey, Cosigned: cosigned, GeoJSON: grid, AdminToken: keys.adminToken,
 		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: purpose.Air, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
 		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
