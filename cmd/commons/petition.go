@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"io"
 	"fmt"
+	"io"
 	"os"
 	"strings"
-		"time"
+	"time"
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
