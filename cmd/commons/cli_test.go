@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/nodetest"
 )
 
 // TestParseFlagsAnywhere: flags before, between and after the positional arguments, and "--"
@@ -176,4 +179,39 @@ func TestCommandLineBinary(t *testing.T) {
 	stdout, _, code = run("petition", "-h")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "commons petition sign ID")
+}
+
+// TestNeighbourhoodByName: `commons neighbourhoods` lists ids and names; register takes a
+// name or a loosely written id, and an unknown one is refused with the choices, before
+// anything is sent (the invite still works afterwards).
+func TestNeighbourhoodByName(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	data := t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	out, err := n.cli("", "neighbourhoods", "--json")
+	require.NoError(t, err)
+	var hoods []neighbourhoodView
+	require.NoError(t, json.Unmarshal([]byte(out), &hoods), out)
+	assert.Contains(t, hoods, neighbourhoodView{ID: "old-town", Name: "Ciutat Vella"})
+	out, err = n.cli("", "neighbourhoods")
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^hilltop +El Turó$`, out)
+
+	invites, err := n.cli("", "admin", "invite", "--count", "2", "--admin-token-file", filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	codes := strings.Fields(invites)
+	require.Len(t, codes, 2, "one code a line")
+	home := t.TempDir()
+	for i, hood := range []string{"OLDTOWN", "el turo"} {
+		wallet := filepath.Join(home, hood, "wallet")
+		_, err = n.cli(wallet, "wallet", "init")
+		require.NoError(t, err)
+		_, err = n.cli(wallet, "register", "--invite", codes[i], "--neighbourhood", "Nowhere")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `no neighbourhood is called "Nowhere": give one of these ids or names: new-town (L'Eixample), old-town (Ciutat Vella)`)
+		out, err = n.cli(wallet, "register", "--invite", codes[i], "--neighbourhood", hood)
+		require.NoError(t, err, "the refused name used nothing up")
+		assert.Contains(t, out, map[int]string{0: "in Ciutat Vella (old-town)", 1: "in El Turó (hilltop)"}[i])
+	}
 }

@@ -71,10 +71,11 @@ type consentView struct {
 }
 
 type receiptCheck struct {
-	Kind    string `json:"kind"`
-	Purpose string `json:"purpose,omitempty"`
-	Index   uint64 `json:"index"`
-	Checked string `json:"checked"`
+	Kind     string `json:"kind"`
+	Purpose  string `json:"purpose,omitempty"`
+	Petition string `json:"petition,omitempty"`
+	Index    uint64 `json:"index"`
+	Checked  string `json:"checked"`
 }
 
 // consentList prints every purpose in plain words with the resident's choice, and re-checks
@@ -112,7 +113,7 @@ func consentList(s *session) error {
 		if r.Log != au.latest.Origin {
 			continue
 		}
-		chk := receiptCheck{Kind: r.Kind, Purpose: r.Purpose, Index: r.Receipt.Index}
+		chk := receiptCheck{Kind: r.Kind, Purpose: r.Purpose, Petition: r.Petition, Index: r.Receipt.Index}
 		if size, err := au.checkReceipt(ctx, r.Receipt); err != nil {
 			chk.Checked = "FAILED: " + err.Error()
 			failed = errors.Join(failed, fmt.Errorf("receipt %d: %w", r.Receipt.Index, err))
@@ -130,7 +131,7 @@ func consentList(s *session) error {
 		}
 		fmt.Fprintf(w, "%s saved beside your wallet, checked against the latest checkpoint (size %d):\n", plural(len(checks), "receipt"), au.latest.Size)
 		for _, chk := range checks {
-			fmt.Fprintf(w, "  entry %d\t%s %s\t%s\n", chk.Index, chk.Kind, chk.Purpose, chk.Checked)
+			fmt.Fprintf(w, "  entry %d\t%s %s%s\t%s\n", chk.Index, chk.Kind, chk.Purpose, chk.Petition, chk.Checked)
 		}
 	})
 	return errors.Join(err, failed)

@@ -259,7 +259,8 @@ func cliOrganiser(t *testing.T, n *node, data, wallet, invite string) string {
 	require.NoError(t, err)
 	w, err := crypto.LoadWallet(wallet)
 	require.NoError(t, err)
-	out, err := n.cli("", "admin", "organiser", "grant", "--json", "--admin-token-file", filepath.Join(data, "admin.token"), w.CitizenID())
+	// The citizen id first and the flags after it, as the README prints the command.
+	out, err := n.cli("", "admin", "organiser", "grant", w.CitizenID(), "--admin-token-file", filepath.Join(data, "admin.token"), "--json")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, `"checkpoint"`, "the grant is logged and prints its receipt")
 	return wallet

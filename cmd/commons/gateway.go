@@ -42,7 +42,7 @@ func gatewayCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := g.loadWallet()
+	w, err := g.existingWallet()
 	if err != nil {
 		return err
 	}

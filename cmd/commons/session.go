@@ -103,15 +103,22 @@ func (g *global) connect(timeout time.Duration) *session {
 // open starts a session with the wallet, which it loads (asking for its passphrase if it
 // has one and none was given). close ends it.
 func (g *global) open(timeout time.Duration) (*session, error) {
-	w, err := g.loadWallet()
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w (create one with `commons wallet init`)", err)
-	} else if err != nil {
+	w, err := g.existingWallet()
+	if err != nil {
 		return nil, err
 	}
 	s := g.connect(timeout)
 	s.w = w
 	return s, nil
+}
+
+// existingWallet loads the wallet, saying how to make one if there is none.
+func (g *global) existingWallet() (*crypto.Wallet, error) {
+	w, err := g.loadWallet()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (create one with `commons wallet init`)", err)
+	}
+	return w, err
 }
 
 // close releases the session's context.
