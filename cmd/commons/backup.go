@@ -160,7 +160,7 @@ func restoreCmd(args []string) error {
 	}
 	fmt.Printf("restored %s into %s in %s (%d bytes, sha256 %s, %s)\n", *in, *data,
 		time.Since(started).Round(time.Millisecond), r.bytes, r.sum, r.checked)
-	fmt.Printf("ledger: %d entries; the backed-up checkpoint:\n%s\n", r.size, indent(string(r.checkpoint)))
+	fmt.Printf("ledger: %s; the backed-up checkpoint:\n%s\n", plural(int(r.size), "entry", "entries"), indent(string(r.checkpoint)))
 	fmt.Printf("%s\nBefore `commons serve --data %s`, copy the node's keys/ into %s/keys (and admin.token, or a new one is made); "+
 		"the node refuses to start on a database without its keys. Start it once with --fsck to re-hash the restored ledger.\n",
 		keysWarning, *data, *data)

@@ -167,8 +167,8 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// parseArgs is parseFlags for a command that takes between least and most positional
-// arguments (most < 0: no limit); what stands for them is named in the error.
+// parseArgs is parseFlags for a command that takes from least to most positional arguments
+// (most < 0: no limit); what names them in the error.
 func parseArgs(fs *flag.FlagSet, args []string, least, most int, what string) ([]string, error) {
 	pos, err := parseFlags(fs, args)
 	switch {
@@ -176,9 +176,9 @@ func parseArgs(fs *flag.FlagSet, args []string, least, most int, what string) ([
 		return nil, err
 	case len(pos) < least:
 		return nil, usagef("%s: name %s (commons %s -h)", fs.Name(), what, fs.Name())
-	case most >= 0 && len(pos) > most && most == 0:
+	case most == 0 && len(pos) > 0:
 		return nil, usagef("%s: unexpected argument %q: it takes flags only (commons %s -h)", fs.Name(), pos[0], fs.Name())
-	case most >= 0 && len(pos) > most:
+	case most > 0 && len(pos) > most:
 		return nil, usagef("%s: unexpected argument %q after %s (commons %s -h)", fs.Name(), pos[most], what, fs.Name())
 	}
 	return pos, nil

@@ -512,7 +512,7 @@ func TestEndToEnd(t *testing.T) {
 	// The petition's total is recounted from the ledger: signed, withdrawn, re-signed.
 	out, err = n.cli("", "petition", "verify", "more-trees")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "recount: 1 signatures (2 signed, 1 withdrawn)")
+	assert.Contains(t, out, "recount: 1 signature (2 signed, 1 withdrawn)")
 	assert.Contains(t, out, "equals the recount")
 
 	leakScan(t, n, seen, residents, logs)
