@@ -194,7 +194,7 @@ func sub(cmd string, args []string, verbs ...string) (string, []string, error) {
 		fmt.Printf("Usage:\n")
 		for _, v := range verbs {
 			synopsis, _, _ := strings.Cut(helpText[cmd+" "+v], "\n")
-			fmt.Println(strings.TrimSpace(fmt.Sprintf("  commons %s %s %s", cmd, v, synopsis)))
+			fmt.Println(strings.TrimRight(fmt.Sprintf("  commons %s %s %s", cmd, v, synopsis), " "))
 		}
 		fmt.Printf("\ncommons %s VERB -h describes one.\n", cmd)
 		return "", nil, flag.ErrHelp

@@ -29,6 +29,7 @@ var helpText = map[string]string{
 
 	"admin invite":           "[--count N]\nMakes one-time invite codes, one a line.",
 	"admin release":          "\nPublishes every closed day now, rather than on the node's next release tick.",
+	"admin organiser":        "grant|revoke CITIZEN_ID\nGives or takes back the organiser role.",
 	"admin organiser grant":  "CITIZEN_ID\nGives a resident the organiser role (logged in the ledger).",
 	"admin organiser revoke": "CITIZEN_ID\nTakes the organiser role back (logged in the ledger).",
 	"admin petition":         "--title T --text-file F.md [petition create's flags]\nCreates a petition as the operator: your wallet is made an organiser first.",
