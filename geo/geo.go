@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
+	"unicode"
 )
 
 // point is one GeoJSON position: x is the longitude, y the latitude.
@@ -260,3 +262,55 @@ func (m *Map) Polygons(id string) [][][][2]float64 {
 	}
 	return out
 }
+
+// Lookup finds a neighbourhood by what a person types: its id, or its id or name written
+// without regard to case, accents, spaces or punctuation ("Ciutat Vella", "ciutat vella",
+// "oldtown" and "OLD TOWN" all find old-town; "el turo" finds "El Turó"). It reports false
+// if nothing matches, or if the text matches more than one neighbourhood.
+func (m *Map) Lookup(text string) (id string, ok bool) {
+	if m.Has(text) {
+		return text, true
+	}
+	key := fold(text)
+	if key == "" {
+		return "", false
+	}
+	for _, f := range m.features {
+		if fold(f.id) == key || fold(f.name) == key {
+			if ok && id != f.id {
+				return "", false
+			}
+			id, ok = f.id, true
+		}
+	}
+	return id, ok
+}
+
+// fold keeps the letters and digits of s, lower-cased and without their accents.
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if base, accented := unaccented[r]; accented {
+			r = base
+		}
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// unaccented maps the accented lower-case Latin letters to their base letter.
+var unaccented = func() map[rune]rune {
+	m := map[rune]rune{}
+	for base, accented := range map[rune]string{
+		'a': "àáâãäåāăą", 'c': "çćĉċč", 'd': "ď", 'e': "èéêëēĕėęě", 'g': "ĝğġģ", 'h': "ĥ",
+		'i': "ìíîïĩīĭįı", 'j': "ĵ", 'k': "ķ", 'l': "ĺļľŀł", 'n': "ñńņňŉ", 'o': "òóôõöøōŏő",
+		'r': "ŕŗř", 's': "śŝşš", 't': "ţťŧ", 'u': "ùúûüũūŭůűų", 'w': "ŵ", 'y': "ýÿŷ", 'z': "źżž",
+	} {
+		for _, r := range accented {
+			m[r] = base
+		}
+	}
+	return m
+}()

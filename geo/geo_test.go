@@ -237,3 +237,39 @@ func TestDefault(t *testing.T) {
 		t.Error("Default returns the embedded bytes, not a copy")
 	}
 }
+
+// TestLookup: a neighbourhood by its id, or by its id or name in any case, with or without
+// accents, spaces and punctuation; nothing for an unknown or ambiguous text.
+func TestLookup(t *testing.T) {
+	t.Parallel()
+	m, err := Parse(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]string{
+		"old-town": "old-town", "oldtown": "old-town", "OLD TOWN": "old-town", "Ciutat Vella": "old-town",
+		"ciutat vella": "old-town", "ciutat-vella": "old-town", "El Turó": "hilltop", "el turo": "hilltop",
+		"L'Illa": "island", "lilla": "island", "l illa": "island",
+	} {
+		if got, ok := m.Lookup(text); !ok || got != want {
+			t.Errorf("Lookup(%q) = %q, %v; want %q", text, got, ok, want)
+		}
+	}
+	for _, text := range []string{"", "   ", "nowhere", "old", "--"} {
+		if got, ok := m.Lookup(text); ok {
+			t.Errorf("Lookup(%q) = %q; want no match", text, got)
+		}
+	}
+	twins, err := Parse([]byte(`{"type":"FeatureCollection","features":[
+	 {"type":"Feature","properties":{"id":"a","name":"Sant Martí"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}},
+	 {"type":"Feature","properties":{"id":"b","name":"Sant Marti"},"geometry":{"type":"Polygon","coordinates":[[[2,0],[3,0],[3,1],[2,0]]]}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := twins.Lookup("sant marti"); ok {
+		t.Errorf("an ambiguous name matched %q", got)
+	}
+	if got, ok := twins.Lookup("b"); !ok || got != "b" {
+		t.Errorf("an exact id matches: got %q, %v", got, ok)
+	}
+}

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/commons-city/commons/client"
@@ -24,53 +23,60 @@ func adminCmd(args []string) error {
 		}
 		name += " " + role
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	server := fs.String("server", envOr("COMMONS_SERVER", "http://127.0.0.1:8080"), "server `URL`")
-	tokenFile := fs.String("admin-token-file", "", "`file` holding the admin token (default: $COMMONS_ADMIN_TOKEN)")
-	count := fs.Int("count", 1, "with invite: how many one-time codes")
-	if err := fs.Parse(rest); err != nil {
+	fs, g := clientFlags(name)
+	g.jsonFlag(fs)
+	g.adminFlag(fs)
+	var count *int
+	least, most, what := 0, 0, ""
+	switch verb {
+	case "invite":
+		count = fs.Int("count", 1, "how many one-time codes")
+	case "organiser":
+		least, most, what = 1, 1, "the citizen id (`commons wallet show` prints it)"
+	}
+	pos, err := parseArgs(fs, rest, least, most, what)
+	if err != nil {
 		return err
 	}
-	if verb == "organiser" && fs.NArg() != 1 {
-		return fmt.Errorf("%s: name the citizen id (`commons wallet show` prints it)", name)
-	}
-	token, err := adminToken(*tokenFile)
+	token, err := g.adminToken()
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	c := client.New(*server)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	s := g.connect(10 * time.Minute)
+	defer s.close()
 	switch verb {
 	case "invite":
-		codes, err := c.Invites(ctx, token, *count)
+		codes, err := s.c.Invites(s.ctx, token, *count)
 		if err != nil {
 			return fmt.Errorf("admin invite: %w", err)
 		}
-		for _, code := range codes {
-			fmt.Println(code)
-		}
+		return g.show(codes, func(w io.Writer) {
+			for _, code := range codes {
+				fmt.Fprintln(w, code)
+			}
+		})
 	case "release":
-		n, more, err := c.RunReleases(ctx, token)
+		n, more, err := s.c.RunReleases(s.ctx, token)
 		if err != nil {
 			return fmt.Errorf("admin release: %w", err)
 		}
-		fmt.Printf("published %d releases\n", n)
-		if more {
-			fmt.Println("more are due: they follow on the node's next release tick, or run this again")
-		}
-	case "organiser":
-		grant := c.GrantOrganiser
-		if role == "revoke" {
-			grant = c.RevokeOrganiser
-		}
-		a, err := grant(ctx, token, fs.Arg(0))
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		return printJSON(a.Receipt)
+		return g.show(map[string]any{"published": n, "more_due": more}, func(w io.Writer) {
+			fmt.Fprintf(w, "published %s\n", plural(n, "release"))
+			if more {
+				fmt.Fprintln(w, "more are due: they follow on the node's next release tick, or run this again")
+			}
+		})
 	}
-	return nil
+	grant := s.c.GrantOrganiser
+	if role == "revoke" {
+		grant = s.c.RevokeOrganiser
+	}
+	a, err := grant(s.ctx, token, pos[0])
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	done := map[string]string{"grant": "organiser role granted to ", "revoke": "organiser role revoked from "}[role]
+	return g.showReceipt(done+pos[0], a.Receipt)
 }
 
 // adminPetition is `commons admin petition`: the operator creates a petition in their own
@@ -79,24 +85,24 @@ func adminCmd(args []string) error {
 // petition create` does.
 func adminPetition(args []string) error {
 	fs, g := clientFlags("admin petition")
-	tokenFile := fs.String("admin-token-file", "", "`file` holding the admin token (default: $COMMONS_ADMIN_TOKEN)")
+	g.jsonFlag(fs)
+	g.adminFlag(fs)
 	var f petitionFlags
 	f.register(fs, "create")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
-	token, err := adminToken(*tokenFile)
+	token, err := g.adminToken()
 	if err != nil {
 		return fmt.Errorf("admin petition: %w", err)
 	}
-	w, c, err := g.load()
+	s, err := g.open(10 * time.Minute)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if _, err := c.GrantOrganiser(ctx, token, w.CitizenID()); err != nil && !client.IsCode(err, "already_organiser") {
+	defer s.close()
+	if _, err := s.c.GrantOrganiser(s.ctx, token, s.w.CitizenID()); err != nil && !client.IsCode(err, "already_organiser") {
 		return fmt.Errorf("admin petition: %w", err)
 	}
-	return petitionCreate(ctx, g, f)
+	return petitionCreate(s, f)
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,24 +31,23 @@ const keysWarning = "Keys are NOT in the backup: back up DATA/keys (and DATA/adm
 // backupCmd is `commons backup --out FILE`: it asks the running server for an online backup
 // and writes it to FILE (mode 0600) atomically, with FILE.sha256 beside it.
 func backupCmd(args []string) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	serverURL := fs.String("server", envOr("COMMONS_SERVER", "http://127.0.0.1:8080"), "server `URL`")
-	tokenFile := fs.String("admin-token-file", "", "`file` holding the admin token (default: $COMMONS_ADMIN_TOKEN)")
+	fs, g := clientFlags("backup")
+	g.adminFlag(fs)
 	out := fs.String("out", "", "backup `file` to write (replaced atomically once complete)")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *out == "" {
-		return errors.New("backup: --out FILE is required")
+		return usagef("backup: --out FILE is required")
 	}
-	token, err := adminToken(*tokenFile)
+	token, err := g.adminToken()
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Hour)
-	defer cancel()
+	s := g.connect(6 * time.Hour)
+	defer s.close()
 	started := time.Now()
-	n, sum, err := fetchBackup(ctx, strings.TrimRight(*serverURL, "/"), token, *out)
+	n, sum, err := fetchBackup(s.ctx, strings.TrimRight(g.server, "/"), token, *out)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -112,34 +110,17 @@ func fetchBackup(ctx context.Context, url, token, out string) (int64, string, er
 	return n, sum, nil
 }
 
-// adminToken reads the admin token from a file, or from $COMMONS_ADMIN_TOKEN: never from a
-// flag, which other users could read in the process list.
-func adminToken(file string) (string, error) {
-	token := os.Getenv("COMMONS_ADMIN_TOKEN")
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		token = strings.TrimSpace(string(b))
-	}
-	if token == "" {
-		return "", errors.New("no token: pass --admin-token-file DATA/admin.token or set COMMONS_ADMIN_TOKEN")
-	}
-	return token, nil
-}
-
 // restoreCmd is `commons restore --in FILE --data DIR`: it loads a backup into an empty data
 // directory. The keys are not in it: the operator copies them back before serving.
 func restoreCmd(args []string) error {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs := newFlagSet("restore")
 	in := fs.String("in", "", "backup `file` written by commons backup")
 	data := fs.String("data", "", "data `directory` to create: it must not exist or be empty")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *in == "" || *data == "" {
-		return errors.New("restore: --in FILE and --data DIR are required")
+		return usagef("restore: --in FILE and --data DIR are required")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	started := time.Now()
@@ -149,7 +130,7 @@ func restoreCmd(args []string) error {
 	}
 	fmt.Printf("restored %s into %s in %s (%d bytes, sha256 %s, %s)\n", *in, *data,
 		time.Since(started).Round(time.Millisecond), r.bytes, r.sum, r.checked)
-	fmt.Printf("ledger: %d entries; the backed-up checkpoint:\n%s\n", r.size, indent(string(r.checkpoint)))
+	fmt.Printf("ledger: %s; the backed-up checkpoint:\n%s\n", plural(int(r.size), "entry", "entries"), indent(string(r.checkpoint)))
 	fmt.Printf("%s\nBefore `commons serve --data %s`, copy the node's keys/ into %s/keys (and admin.token, or a new one is made); "+
 		"the node refuses to start on a database without its keys. Start it once with --fsck to re-hash the restored ledger.\n",
 		keysWarning, *data, *data)

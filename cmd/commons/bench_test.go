@@ -242,7 +242,7 @@ func BenchmarkImportYear(b *testing.B) {
 	b.Run("import-cli", func(b *testing.B) {
 		for b.Loop() {
 			journal := filepath.Join(b.TempDir(), "journal")
-			out, err := n.cli(wallet, "contribute", "--journal", journal, dir)
+			out, err := n.cli(wallet, "contribute", "--json", "--journal", journal, dir)
 			if err != nil {
 				b.Fatal(err)
 			}

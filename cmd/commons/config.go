@@ -131,25 +131,14 @@ the ledger, purpose and petition tally keys and admin.token are files under --da
 
 Options:
 `)
-	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  --%s", f.Name)
-		if name != "" {
-			fmt.Fprintf(w, " %s", name)
-		}
-		fmt.Fprintf(w, "\n    \t%s", usage)
-		if f.DefValue != "" && f.DefValue != "false" {
-			fmt.Fprintf(w, " (default %s)", f.DefValue)
-		}
+	printFlags(w, fs, func(f *flag.Flag) string {
 		switch {
 		case f.Name == "config":
-			fmt.Fprintf(w, "\n    \tenvironment: %s", envName(f.Name))
+			return "environment: " + envName(f.Name)
 		case commandLineOnly[f.Name]:
-			fmt.Fprint(w, "\n    \tcommand line only")
-		default:
-			fmt.Fprintf(w, "\n    \tfile key: %s, environment: %s", f.Name, envName(f.Name))
+			return "command line only"
 		}
-		fmt.Fprintln(w)
+		return fmt.Sprintf("file key: %s, environment: %s", f.Name, envName(f.Name))
 	})
 }
 

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/commons-city/commons/client"
@@ -16,34 +16,40 @@ func consentCmd(args []string) error {
 		return err
 	}
 	fs, g := clientFlags("consent " + verb)
-	purpose := fs.String("purpose", "", "purpose `id`, e.g. air-quality/daily")
-	erase := fs.Bool("erase", false, "with revoke: also delete your vault copies on the server")
-	if err := fs.Parse(rest); err != nil {
+	g.jsonFlag(fs)
+	var purpose *string
+	var erase *bool
+	if verb != "list" {
+		purpose = fs.String("purpose", "", "purpose `id`, e.g. air-quality/daily (commons consent list shows them)")
+	}
+	if verb == "revoke" {
+		erase = fs.Bool("erase", false, "also delete your vault copies on the server")
+	}
+	if _, err := parseArgs(fs, rest, 0, 0, ""); err != nil {
 		return err
 	}
-	w, c, err := g.load()
+	if verb != "list" && *purpose == "" {
+		return usagef("consent %s: --purpose is required (commons consent list shows them)", verb)
+	}
+	s, err := g.open(time.Minute)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	defer s.close()
 	if verb == "list" {
-		return consentList(ctx, c, g)
+		return consentList(s)
 	}
-	if *purpose == "" {
-		return fmt.Errorf("consent %s: --purpose is required", verb)
-	}
-	p, err := c.Purpose(ctx, *purpose)
+	p, err := s.c.Purpose(s.ctx, *purpose)
 	if err != nil {
 		return err
 	}
 	var a client.Answer
-	kind := crypto.TypeConsentGrant
+	kind, done := crypto.TypeConsentGrant, "consent to "+p.ID+" granted"
 	if verb == "grant" {
-		a, err = c.Grant(ctx, w, p)
+		a, err = s.c.Grant(s.ctx, s.w, p)
 	} else {
-		kind = crypto.TypeConsentRevoke
-		a, err = c.Revoke(ctx, w, p, *erase)
+		kind, done = crypto.TypeConsentRevoke, "consent to "+p.ID+" withdrawn"
+		a, err = s.c.Revoke(s.ctx, s.w, p, *erase)
 	}
 	if err != nil {
 		return fmt.Errorf("consent %s: %w", verb, err)
@@ -51,7 +57,7 @@ func consentCmd(args []string) error {
 	if err := saveReceipt(g.wallet, savedReceipt{Kind: kind, Purpose: p.ID, Receipt: a.Receipt}); err != nil {
 		return err
 	}
-	return printJSON(a.Receipt)
+	return g.showReceipt(done, a.Receipt)
 }
 
 type consentView struct {
@@ -65,15 +71,17 @@ type consentView struct {
 }
 
 type receiptCheck struct {
-	Kind    string `json:"kind"`
-	Purpose string `json:"purpose,omitempty"`
-	Index   uint64 `json:"index"`
-	Checked string `json:"checked"`
+	Kind     string `json:"kind"`
+	Purpose  string `json:"purpose,omitempty"`
+	Petition string `json:"petition,omitempty"`
+	Index    uint64 `json:"index"`
+	Checked  string `json:"checked"`
 }
 
 // consentList prints every purpose in plain words with the resident's choice, and re-checks
 // each saved receipt against the server's latest signed checkpoint.
-func consentList(ctx context.Context, c *client.Client, g *global) error {
+func consentList(s *session) error {
+	ctx, c, g := s.ctx, s.c, s.global
 	ps, err := c.Purposes(ctx)
 	if err != nil {
 		return err
@@ -105,7 +113,7 @@ func consentList(ctx context.Context, c *client.Client, g *global) error {
 		if r.Log != au.latest.Origin {
 			continue
 		}
-		chk := receiptCheck{Kind: r.Kind, Purpose: r.Purpose, Index: r.Receipt.Index}
+		chk := receiptCheck{Kind: r.Kind, Purpose: r.Purpose, Petition: r.Petition, Index: r.Receipt.Index}
 		if size, err := au.checkReceipt(ctx, r.Receipt); err != nil {
 			chk.Checked = "FAILED: " + err.Error()
 			failed = errors.Join(failed, fmt.Errorf("receipt %d: %w", r.Receipt.Index, err))
@@ -114,8 +122,17 @@ func consentList(ctx context.Context, c *client.Client, g *global) error {
 		}
 		checks = append(checks, chk)
 	}
-	if err := printJSON(map[string]any{"purposes": views, "receipts": checks}); err != nil {
-		return err
-	}
-	return failed
+	err = g.show(map[string]any{"purposes": views, "receipts": checks}, func(w io.Writer) {
+		for _, v := range views {
+			fmt.Fprintf(w, "%s (version %d): %s\n", v.Purpose, v.Version, v.Title)
+			fmt.Fprintf(w, "  %s\n", v.Description)
+			fmt.Fprintf(w, "  what it receives: %s\n", v.Data)
+			fmt.Fprintf(w, "  your consent: %s\n\n", v.Consent)
+		}
+		fmt.Fprintf(w, "%s saved beside your wallet, checked against the latest checkpoint (size %d):\n", plural(len(checks), "receipt"), au.latest.Size)
+		for _, chk := range checks {
+			fmt.Fprintf(w, "  entry %d\t%s %s%s\t%s\n", chk.Index, chk.Kind, chk.Purpose, chk.Petition, chk.Checked)
+		}
+	})
+	return errors.Join(err, failed)
 }

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,21 +16,22 @@ import (
 // opens, and with --decrypt also the readings in the JSON format `commons contribute` takes.
 func exportCmd(args []string) error {
 	fs, g := clientFlags("export")
+	g.jsonFlag(fs)
 	out := fs.String("out", "", "`directory` to write the export to (created, mode 0700)")
 	decrypt := fs.Bool("decrypt", false, "also write the decrypted readings to DIR/readings.json")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *out == "" {
-		return fmt.Errorf("export: --out is required")
+		return usagef("export: --out DIR is required")
 	}
-	w, c, err := g.load()
+	s, err := g.open(10 * time.Minute)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	copies, err := c.Vault(ctx, w)
+	defer s.close()
+	w := s.w
+	copies, err := s.c.Vault(s.ctx, w)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -67,10 +68,15 @@ func exportCmd(args []string) error {
 			return fmt.Errorf("export: %w", err)
 		}
 	}
-	fmt.Printf("exported %d vault copies (%d days) to %s\n", len(copies), len(perDay), *out)
-	fmt.Printf("open one with the standard tool: age -d -i %s %s/<day>-001.age\n", g.wallet, *out)
+	summary := map[string]any{"dir": *out, "copies": len(copies), "days": len(perDay)}
 	if *decrypt {
-		fmt.Printf("decrypted %d readings to %s\n", len(all), filepath.Join(*out, "readings.json"))
+		summary["readings"] = len(all)
 	}
-	return nil
+	return g.show(summary, func(tw io.Writer) {
+		fmt.Fprintf(tw, "exported %s (%s) to %s\n", plural(len(copies), "vault copy", "vault copies"), plural(len(perDay), "day"), *out)
+		fmt.Fprintf(tw, "open one with the standard tool: age -d -i %s %s/<day>-001.age\n", g.wallet, *out)
+		if *decrypt {
+			fmt.Fprintf(tw, "decrypted %s to %s\n", plural(len(all), "reading"), filepath.Join(*out, "readings.json"))
+		}
+	})
 }

@@ -28,24 +28,25 @@ func gatewayCmd(args []string) error {
 	location := fs.String("location", "", "the sensors' `LAT,LON` in decimal degrees; used once, on this machine, to find their neighbourhood")
 	every := fs.Duration("batch", 5*time.Minute, "how often to seal and upload what arrived")
 	outbox := fs.String("outbox", "", "outbox `directory` (default: gateway-outbox beside the wallet)")
-	auth := fs.String("basic-auth", envOr("COMMONS_GATEWAY_BASIC_AUTH", ""), "require HTTP Basic `USER:PASS` on every request (or set COMMONS_GATEWAY_BASIC_AUTH)")
-	if err := fs.Parse(args); err != nil {
+	auth := fs.String("basic-auth", envOr("COMMONS_GATEWAY_BASIC_AUTH", ""), "require HTTP Basic `USER:PASS` on every request")
+	if _, err := parseArgs(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *listen == "" || *location == "" {
-		return errors.New("gateway: --listen and --location are required")
+		return usagef("gateway: --listen and --location are required")
 	}
 	if *every <= 0 || *every > maxBatch {
-		return fmt.Errorf("gateway: --batch must be positive and at most %s", maxBatch)
+		return usagef("gateway: --batch must be positive and at most %s", maxBatch)
 	}
 	lat, lon, err := parseLocation(*location)
 	if err != nil {
 		return err
 	}
-	w, c, err := g.load()
+	w, err := g.existingWallet()
 	if err != nil {
 		return err
 	}
+	c := client.New(g.server)
 	if *outbox == "" {
 		*outbox = filepath.Join(filepath.Dir(g.wallet), "gateway-outbox")
 	}

@@ -313,7 +313,7 @@ func TestGatewayDeliversSensorReadings(t *testing.T) {
 	assert.Zero(t, m["commons_gateway_batches_held_total"])
 
 	// The resident's consent and receipts are untouched.
-	out, err := n.cli(wallet, "consent", "list")
+	out, err := n.cli(wallet, "consent", "list", "--json")
 	require.NoError(t, err)
 	assert.Contains(t, out, `"your_consent": "granted"`)
 

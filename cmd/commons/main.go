@@ -5,7 +5,8 @@
 //	commons restore --in FILE --data DIR
 //	commons wallet init|show
 //	commons admin invite --count N
-//	commons register --invite CODE --neighbourhood ID
+//	commons register --invite CODE --neighbourhood ID|NAME
+//	commons neighbourhoods
 //	commons consent grant|revoke|list --purpose ID [--erase]
 //	commons contribute FILE...
 //	commons gateway --listen HOST:PORT --location LAT,LON [--batch 5m] [--outbox DIR]
@@ -17,14 +18,17 @@
 //	commons status [--outbox DIR]
 //	commons ledger verify [--state FILE] [--all]
 //
-// Run `commons COMMAND -h` for the flags of each command.
+// Flags may come before or after a command's arguments. Run `commons COMMAND -h` for the
+// flags of each command.
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 )
 
 const usage = `commons — a civic data commons: server and resident's client.
@@ -34,13 +38,13 @@ Server:
   commons backup --out FILE            online backup of a running node's database (not its keys)
   commons restore --in FILE --data DIR load a backup into a new, empty data directory
 
-Resident (global flags: --server URL, --wallet FILE, --passphrase-file FILE):
+Resident:
   commons wallet init [--out FILE] [--passphrase]
                                        create a wallet (a standard age identity), optionally
-                                       encrypted with a passphrase (--passphrase-file FILE or
-                                       COMMONS_WALLET_PASSPHRASE, which every command reads)
+                                       encrypted with a passphrase
   commons wallet show                  print the citizen id and public keys
-  commons register --invite CODE --neighbourhood ID
+  commons neighbourhoods               the server's neighbourhoods: id and name
+  commons register --invite CODE --neighbourhood ID|NAME
   commons consent grant|revoke --purpose ID [--erase]
   commons consent list                 purposes, your consents and their receipts
   commons contribute FILE...           seal and upload readings (CSV, archive CSV, JSON)
@@ -51,7 +55,7 @@ Resident (global flags: --server URL, --wallet FILE, --passphrase-file FILE):
   commons export --out DIR [--decrypt] your vault as .age files (age -d -i WALLET opens them)
   commons status [--outbox DIR]        your consents, what the server holds for you, your gateway's outbox
 
-Operator (admin token from --admin-token-file or COMMONS_ADMIN_TOKEN):
+Operator (admin token from --admin-token-file FILE or COMMONS_ADMIN_TOKEN):
   commons admin invite --count N
   commons admin release                publish every closed day now
   commons admin organiser grant|revoke CITIZEN_ID   the organiser role, logged
@@ -65,68 +69,78 @@ Organiser (a resident the operator granted the role, with their own wallet):
 
 Auditor:
   commons ledger verify [--state FILE] [--all]
+
+Flags go before or after a command's arguments. These may also come before the command
+(commons --server URL admin invite); every command but serve and restore takes the first
+three, and --json is taken by the commands that print a result:
+  --server URL             the node (default http://127.0.0.1:8080)
+  --wallet FILE            your wallet (default $XDG_CONFIG_HOME/commons/wallet, or ~/.config/commons/wallet)
+  --passphrase-file FILE   the passphrase of a protected wallet
+  --json                   print the result as JSON instead of text
+
+Output: commands print plain text for people, on a terminal and when piped alike; with --json
+they print JSON instead, the same everywhere, for scripts. Errors go to stderr.
+Exit status: 0 done (or help shown), 1 failed, 2 the command line was wrong (nothing was done).
+
+Environment:
+  COMMONS_SERVER             the node, when --server is not given
+  COMMONS_WALLET             the wallet file, when --wallet is not given
+  XDG_CONFIG_HOME            where the default wallet lives (XDG_CONFIG_HOME/commons/wallet)
+  COMMONS_WALLET_PASSPHRASE  a protected wallet's passphrase, when --passphrase-file is not given
+  COMMONS_ADMIN_TOKEN        the operator's admin token, when --admin-token-file is not given
+  COMMONS_GATEWAY_BASIC_AUTH the gateway's USER:PASS, when --basic-auth is not given
+  COMMONS_CONFIG, COMMONS_<OPTION>  commons serve's options (commons serve -h lists them all);
+                             GOMEMLIMIT, if set, overrides serve's --memory-limit
+
+commons help COMMAND (or commons COMMAND -h) describes a command and its flags.
 `
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "commons:", err)
-		}
-		os.Exit(1)
-	}
+// commands are the top-level commands, by name.
+var commands = map[string]func([]string) error{
+	"serve":          serve,
+	"backup":         backupCmd,
+	"restore":        restoreCmd,
+	"wallet":         walletCmd,
+	"admin":          adminCmd,
+	"register":       registerCmd,
+	"neighbourhoods": neighbourhoodsCmd,
+	"consent":        consentCmd,
+	"contribute":     contributeCmd,
+	"gateway":        gatewayCmd,
+	"export":         exportCmd,
+	"status":         statusCmd,
+	"petition":       petitionCmd,
+	"ledger":         ledgerCmd,
 }
 
+func main() {
+	os.Exit(exitStatus(run(os.Args[1:]), os.Stderr))
+}
+
+// run runs one command line. Help asked for goes to stdout; a bare `commons` prints it on
+// stderr, as a usage error.
 func run(args []string) error {
+	args, err := hoistGlobals(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Print(usage)
+		}
+		return err
+	}
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return flag.ErrHelp
+		return &usageError{}
 	}
 	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return serve(rest)
-	case "backup":
-		return backupCmd(rest)
-	case "restore":
-		return restoreCmd(rest)
-	case "wallet":
-		return walletCmd(rest)
-	case "admin":
-		return adminCmd(rest)
-	case "register":
-		return registerCmd(rest)
-	case "consent":
-		return consentCmd(rest)
-	case "contribute":
-		return contributeCmd(rest)
-	case "gateway":
-		return gatewayCmd(rest)
-	case "export":
-		return exportCmd(rest)
-	case "status":
-		return statusCmd(rest)
-	case "petition":
-		return petitionCmd(rest)
-	case "ledger":
-		return ledgerCmd(rest)
-	case "help", "-h", "--help":
-		fmt.Print(usage)
-		return nil
-	default:
-		fmt.Fprint(os.Stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
-	}
-}
-
-// sub splits "verb rest" for commands with verbs (wallet init, consent grant, …).
-func sub(cmd string, args []string, verbs ...string) (string, []string, error) {
-	if len(args) == 0 {
-		return "", nil, fmt.Errorf("%s: say one of %v", cmd, verbs)
-	}
-	for _, v := range verbs {
-		if args[0] == v {
-			return v, args[1:], nil
+	if cmd == "help" {
+		if len(rest) == 0 || isHelp(rest[0]) {
+			fmt.Print(usage)
+			return nil
 		}
+		cmd, rest = rest[0], append(rest[1:], "-h")
 	}
-	return "", nil, fmt.Errorf("%s: unknown verb %q (one of %v)", cmd, args[0], verbs)
+	if do, ok := commands[cmd]; ok {
+		return do(rest)
+	}
+	return unknown("", cmd, append(slices.Sorted(maps.Keys(commands)), "help"))
 }

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/commons-city/commons/api"
@@ -26,50 +26,75 @@ func petitionCmd(args []string) error {
 	fs, g := clientFlags("petition " + verb)
 	var f petitionFlags
 	f.register(fs, verb)
-	pos, err := parseInterspersed(fs, rest)
+	least, most := 1, 1
+	switch verb {
+	case "list", "create":
+		least, most = 0, 0
+	case "verify":
+		least = 0
+	}
+	if verb != "verify" && verb != "result" {
+		g.jsonFlag(fs)
+	}
+	pos, err := parseArgs(fs, rest, least, most, "one petition id")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	switch verb {
-	case "list":
-		return petitionList(ctx, g)
-	case "create":
-		return petitionCreate(ctx, g, f)
-	case "verify":
-		if f.result != "" && len(pos) == 0 {
-			return verifyResult(ctx, g, f.result)
+	if verb == "verify" && (len(pos) == 1) == (f.result != "") {
+		return usagef("petition verify: name one petition id, or --result FILE")
+	}
+	if verb == "list" || verb == "verify" {
+		s := g.connect(30 * time.Minute)
+		defer s.close()
+		switch {
+		case verb == "list":
+			return petitionList(s)
+		case f.result != "":
+			return verifyResult(s, f.result)
+		default:
+			return petitionVerify(s, pos[0])
 		}
 	}
-	if len(pos) != 1 || f.result != "" {
-		return fmt.Errorf("petition %s: name one petition id", verb)
-	}
-	id := pos[0]
-	switch verb {
-	case "verify":
-		return petitionVerify(ctx, g, id)
-	case "paper":
-		return petitionPaper(ctx, g, id, f)
-	case "result":
-		return petitionResult(ctx, g, id, f.out)
-	}
-	w, c, err := g.load()
+	s, err := g.open(30 * time.Minute)
 	if err != nil {
 		return err
 	}
+	defer s.close()
+	switch verb {
+	case "create":
+		return petitionCreate(s, f)
+	case "paper":
+		return petitionPaper(s, pos[0], f)
+	case "result":
+		return petitionResult(s, pos[0], f.out)
+	}
+	return petitionSign(s, verb, pos[0], f)
+}
+
+// petitionSign signs a petition or withdraws a signature, with the optional answers.
+func petitionSign(s *session, verb, id string, f petitionFlags) error {
 	var answers *api.Answers
 	if f.ageBand != "" || f.neighbourhood != "" {
 		answers = &api.Answers{AgeBand: f.ageBand, Neighbourhood: f.neighbourhood}
 	}
-	a, err := c.SignPetition(ctx, w, id, verb == "withdraw", answers)
+	if f.neighbourhood != "" {
+		grid, err := s.c.Neighbourhoods(s.ctx)
+		if err != nil {
+			return fmt.Errorf("petition %s: %w", verb, err)
+		}
+		if answers.Neighbourhood, err = neighbourhood(grid, f.neighbourhood); err != nil {
+			return fmt.Errorf("petition %s: --neighbourhood: %w", verb, err)
+		}
+	}
+	a, err := s.c.SignPetition(s.ctx, s.w, id, verb == "withdraw", answers)
 	if err != nil {
 		return fmt.Errorf("petition %s: %w", verb, err)
 	}
-	if err := saveReceipt(g.wallet, savedReceipt{Kind: "petition." + verb, Petition: id, Receipt: a.Receipt}); err != nil {
+	if err := saveReceipt(s.wallet, savedReceipt{Kind: "petition." + verb, Petition: id, Receipt: a.Receipt}); err != nil {
 		return err
 	}
-	return printJSON(a.Receipt)
+	done := map[string]string{"sign": "signed ", "withdraw": "signature withdrawn from "}[verb] + id
+	return s.showReceipt(done, a.Receipt)
 }
 
 // petitionFlags are the flags of the petition verbs, each registered only where it applies.
@@ -103,33 +128,18 @@ func (f *petitionFlags) register(fs *flag.FlagSet, verb string) {
 	}
 }
 
-// parseInterspersed parses flags that may come before or after positional arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
-func petitionList(ctx context.Context, g *global) error {
-	ps, err := clientFor(g).Petitions(ctx)
+func petitionList(s *session) error {
+	ps, err := s.c.Petitions(s.ctx)
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTOTAL\tONLINE\tPAPER\tTHRESHOLD\tSTATUS\tCLOSES\tTITLE")
-	for _, p := range ps {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", p.ID, p.Total, p.Signatures, p.Paper, p.Threshold, p.Status,
-			p.Closes.Format(time.DateOnly), p.Title)
-	}
-	return tw.Flush()
+	return s.show(ps, func(w io.Writer) {
+		fmt.Fprintln(w, "ID\tTOTAL\tONLINE\tPAPER\tTHRESHOLD\tSTATUS\tCLOSES\tTITLE")
+		for _, p := range ps {
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", p.ID, p.Total, p.Signatures, p.Paper, p.Threshold, p.Status,
+				p.Closes.Format(time.DateOnly), p.Title)
+		}
+	})
 }
 
 // parseWhen reads RFC 3339 or a UTC day; empty is def.
@@ -144,9 +154,9 @@ func parseWhen(s string, def time.Time) (time.Time, error) {
 }
 
 // petitionCreate signs a petition document with the organiser's wallet and logs it.
-func petitionCreate(ctx context.Context, g *global, f petitionFlags) error {
+func petitionCreate(s *session, f petitionFlags) error {
 	if f.title == "" || f.textFile == "" {
-		return errors.New("petition create: --title and --text-file are required")
+		return usagef("petition create: --title and --text-file are required")
 	}
 	text, err := os.ReadFile(f.textFile)
 	if err != nil {
@@ -163,49 +173,50 @@ func petitionCreate(ctx context.Context, g *global, f petitionFlags) error {
 		return fmt.Errorf("petition create: --closes: %w", err)
 	}
 	if f.scope != "" && f.scope != "city" {
-		p.Scope = strings.Split(f.scope, ",")
+		grid, err := s.c.Neighbourhoods(s.ctx)
+		if err != nil {
+			return fmt.Errorf("petition create: %w", err)
+		}
+		for _, text := range strings.Split(f.scope, ",") {
+			id, err := neighbourhood(grid, strings.TrimSpace(text))
+			if err != nil {
+				return fmt.Errorf("petition create: --scope: %w", err)
+			}
+			p.Scope = append(p.Scope, id)
+		}
 	}
 	if f.ask != "" {
 		p.Ask = strings.Split(f.ask, ",")
 	}
-	w, c, err := g.load()
-	if err != nil {
-		return err
-	}
-	a, err := c.CreatePetition(ctx, w, p)
+	a, err := s.c.CreatePetition(s.ctx, s.w, p)
 	if err != nil {
 		return fmt.Errorf("petition create: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "petition %s created; residents sign it with: commons petition sign %s\n", p.ID, p.ID)
-	return printJSON(a.Receipt)
+	fmt.Fprintf(os.Stderr, "residents sign it with: commons petition sign %s\n", p.ID)
+	return s.showReceipt("petition "+p.ID+" created", a.Receipt)
 }
 
 // petitionPaper enters a count of paper signatures, signed by the petition's organiser.
-func petitionPaper(ctx context.Context, g *global, id string, f petitionFlags) error {
+func petitionPaper(s *session, id string, f petitionFlags) error {
 	if f.count < 1 {
-		return errors.New("petition paper: --count must be at least 1")
+		return usagef("petition paper: --count must be at least 1")
 	}
-	w, c, err := g.load()
-	if err != nil {
-		return err
-	}
-	a, err := c.EnterPaper(ctx, w, api.Paper{Petition: id, Count: f.count, Note: f.note})
+	a, err := s.c.EnterPaper(s.ctx, s.w, api.Paper{Petition: id, Count: f.count, Note: f.note})
 	if err != nil {
 		return fmt.Errorf("petition paper: %w", err)
 	}
-	return printJSON(a.Receipt)
+	return s.showReceipt(plural(f.count, "paper signature")+" entered for "+id, a.Receipt)
 }
 
 // petitionVerify recounts a petition from the public ledger — every entry re-hashed up to the
 // signed root, every organiser statement checked, one signature per nullifier, withdrawals
 // subtracted, paper counts added — and compares the recount with what the server publishes.
-func petitionVerify(ctx context.Context, g *global, id string) error {
-	c := clientFor(g)
-	a, err := newAuditor(ctx, c)
+func petitionVerify(s *session, id string) error {
+	a, err := newAuditor(s.ctx, s.c)
 	if err != nil {
 		return fmt.Errorf("petition verify: %w", err)
 	}
-	if _, err := recountPublished(ctx, c, a, id); err != nil {
+	if _, err := recountPublished(s.ctx, s.c, a, id); err != nil {
 		return fmt.Errorf("petition verify: %w", err)
 	}
 	return nil
@@ -220,9 +231,9 @@ func recountPublished(ctx context.Context, c *client.Client, a *auditor, id stri
 		return r, fmt.Errorf("FAILED: %w", err)
 	}
 	fmt.Printf("ok  re-hashed all %d entries: the root matches the checkpoint\n", a.latest.Size)
-	fmt.Printf("ok  the petition and its %d paper counts are signed by its organiser %s\n", r.Batches, r.Organiser)
-	fmt.Printf("ok  recount: %d signatures (%d signed, %d withdrawn), one per nullifier\n", r.Online, r.Signed, r.Withdrawn)
-	fmt.Printf("ok  recount: %d paper signatures, %d in total\n", r.Paper, r.Total())
+	fmt.Printf("ok  the petition and its %s are signed by its organiser %s\n", plural(r.Batches, "paper count"), r.Organiser)
+	fmt.Printf("ok  recount: %s (%d signed, %d withdrawn), one per nullifier\n", plural(r.Online, "signature"), r.Signed, r.Withdrawn)
+	fmt.Printf("ok  recount: %s, %d in total\n", plural(r.Paper, "paper signature"), r.Total())
 	p, err := c.Petition(ctx, id)
 	if err != nil {
 		return r, err
@@ -236,14 +247,11 @@ func recountPublished(ctx context.Context, c *client.Client, a *auditor, id stri
 
 // petitionResult recounts a closed petition and writes its result document, signed by the
 // organiser's wallet.
-func petitionResult(ctx context.Context, g *global, id, out string) error {
+func petitionResult(s *session, id, out string) error {
 	if out == "" {
-		return errors.New("petition result: --out FILE is required")
+		return usagef("petition result: --out FILE is required")
 	}
-	w, c, err := g.load()
-	if err != nil {
-		return err
-	}
+	ctx, c, w := s.ctx, s.c, s.w
 	p, err := c.Petition(ctx, id)
 	if err != nil {
 		return fmt.Errorf("petition result: %w", err)
@@ -274,15 +282,16 @@ func petitionResult(ctx context.Context, g *global, id, out string) error {
 	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("petition result: %w", err)
 	}
-	fmt.Printf("ok  result of %s written to %s: %d signatures (%d online, %d paper); check it with `commons petition verify --result %s`\n",
-		id, out, doc.Total, doc.Online, doc.Paper, out)
+	fmt.Printf("ok  result of %s written to %s: %s (%d online, %d paper); check it with `commons petition verify --result %s`\n",
+		id, out, plural(doc.Total, "signature"), doc.Online, doc.Paper, out)
 	return nil
 }
 
 // verifyResult checks a signed result document: the organiser's signature over its exact
 // bytes, its checkpoint against the ledger key it names and the server's current log, and its
 // counts against a recount of the ledger up to that checkpoint.
-func verifyResult(ctx context.Context, g *global, path string) error {
+func verifyResult(s *session, path string) error {
+	ctx := s.ctx
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("petition verify: %w", err)
@@ -292,7 +301,7 @@ func verifyResult(ctx context.Context, g *global, path string) error {
 		return fmt.Errorf("petition verify: FAILED: %s: %w", path, err)
 	}
 	fmt.Printf("ok  signed by the organiser %s\n", doc.Organiser)
-	a, err := newAuditor(ctx, clientFor(g))
+	a, err := newAuditor(ctx, s.c)
 	if err != nil {
 		return fmt.Errorf("petition verify: %w", err)
 	}
@@ -315,6 +324,6 @@ func verifyResult(ctx context.Context, g *global, path string) error {
 	if err != nil {
 		return fmt.Errorf("petition verify: FAILED: %w", err)
 	}
-	fmt.Printf("ok  recount up to the checkpoint: %d signatures (%d online, %d paper) equal the result's\n", doc.Total, doc.Online, doc.Paper)
+	fmt.Printf("ok  recount up to the checkpoint: %s (%d online, %d paper) equal the result's\n", plural(doc.Total, "signature"), doc.Online, doc.Paper)
 	return nil
 }

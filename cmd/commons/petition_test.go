@@ -67,7 +67,7 @@ func TestPetitionLifecycle(t *testing.T) {
 	}
 	var receipts []api.Receipt
 	sign := func(i int, args ...string) error {
-		out, err := n.cli(wallets[i], append([]string{"petition", "sign", id}, args...)...)
+		out, err := n.cli(wallets[i], append([]string{"petition", "sign", id, "--json"}, args...)...)
 		if err == nil {
 			var r api.Receipt
 			require.NoError(t, json.Unmarshal([]byte(out), &r))

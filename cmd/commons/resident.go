@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,133 +21,106 @@ import (
 	"github.com/commons-city/commons/reading"
 )
 
-// global are the flags every client command takes.
-type global struct {
-	server, wallet string
-	passphraseFile string
-}
-
-func defaultWallet() string {
-	dir := os.Getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".config")
-	}
-	return filepath.Join(dir, "commons", "wallet")
-}
-
-func clientFlags(name string) (*flag.FlagSet, *global) {
-	g := &global{}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&g.server, "server", envOr("COMMONS_SERVER", "http://127.0.0.1:8080"), "server `URL`")
-	fs.StringVar(&g.wallet, "wallet", envOr("COMMONS_WALLET", defaultWallet()), "wallet `file`")
-	fs.StringVar(&g.passphraseFile, "passphrase-file", "", "`file` holding the wallet's passphrase (or set COMMONS_WALLET_PASSPHRASE)")
-	return fs, g
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func clientFor(g *global) *client.Client { return client.New(g.server) }
-
-func (g *global) load() (*crypto.Wallet, *client.Client, error) {
-	w, err := g.loadWallet()
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("%w (create one with `commons wallet init`)", err)
-	} else if err != nil {
-		return nil, nil, err
-	}
-	return w, clientFor(g), nil
-}
-
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func walletCmd(args []string) error {
 	verb, rest, err := sub("wallet", args, "init", "show")
 	if err != nil {
 		return err
 	}
 	fs, g := clientFlags("wallet " + verb)
-	out := fs.String("out", "", "where to write the new wallet (default: --wallet)")
-	protect := fs.Bool("passphrase", false, "with init: encrypt the wallet with a passphrase (age scrypt)")
-	if err := fs.Parse(rest); err != nil {
+	g.jsonFlag(fs)
+	var out *string
+	var protect *bool
+	if verb == "init" {
+		out = fs.String("out", "", "where to write the new wallet (default: --wallet)")
+		protect = fs.Bool("passphrase", false, "encrypt the wallet with a passphrase (age scrypt)")
+	}
+	if _, err := parseArgs(fs, rest, 0, 0, ""); err != nil {
 		return err
 	}
-	if verb == "init" {
-		path := g.wallet
-		if *out != "" {
-			path = *out
-		}
-		w, err := crypto.NewWallet()
+	if verb == "show" {
+		w, err := g.loadWallet()
 		if err != nil {
 			return err
 		}
-		save := w.Save
-		if *protect || g.passphraseFile != "" {
-			if _, err := os.Stat(path); err == nil {
-				return fmt.Errorf("wallet init: %s already exists; it was not touched", path)
-			}
-			pass, err := g.newPassphrase()
-			if err != nil {
-				return err
-			}
-			save = func(path string) error { return w.SaveProtected(path, pass) }
-		}
-		if err := save(path); errors.Is(err, crypto.ErrWalletExists) {
-			return fmt.Errorf("wallet init: %s already exists; it was not touched", path)
-		} else if err != nil {
-			return err
-		}
-		fmt.Printf("wallet written to %s (mode 0600) — keep a backup: it is the only key to your data\n", path)
-		return showWallet(w)
+		return showWallet(g, w)
 	}
-	w, err := g.loadWallet()
+	path := g.wallet
+	if *out != "" {
+		path = *out
+	}
+	w, err := crypto.NewWallet()
 	if err != nil {
 		return err
 	}
-	return showWallet(w)
+	save := w.Save
+	if *protect || g.passphraseFile != "" {
+		if _, err := os.Stat(path); err == nil {
+			return fmt.Errorf("wallet init: %s already exists; it was not touched", path)
+		}
+		pass, err := g.newPassphrase()
+		if err != nil {
+			return err
+		}
+		save = func(path string) error { return w.SaveProtected(path, pass) }
+	}
+	if err := save(path); errors.Is(err, crypto.ErrWalletExists) {
+		return fmt.Errorf("wallet init: %s already exists; it was not touched", path)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wallet written to %s (mode 0600) — keep a backup: it is the only key to your data\n", path)
+	return showWallet(g, w)
 }
 
-func showWallet(w *crypto.Wallet) error {
-	return printJSON(map[string]string{
+// showWallet prints the wallet's citizen id and public keys.
+func showWallet(g *global, w *crypto.Wallet) error {
+	v := map[string]string{
 		"citizen":     w.CitizenID(),
 		"recipient":   w.Recipient().String(),
 		"signing_key": crypto.EncodeKey(w.SigningPublicKey()),
+	}
+	return g.show(v, func(out io.Writer) {
+		fmt.Fprintf(out, "citizen id\t%s\n", v["citizen"])
+		fmt.Fprintf(out, "recipient\t%s\t(age encrypts to it)\n", v["recipient"])
+		fmt.Fprintf(out, "signing key\t%s\n", v["signing_key"])
 	})
 }
 
 func registerCmd(args []string) error {
 	fs, g := clientFlags("register")
+	g.jsonFlag(fs)
 	invite := fs.String("invite", "", "one-time invite `code` from the operator")
-	hood := fs.String("neighbourhood", "", "your neighbourhood `id` (see /api/v1/neighbourhoods)")
-	if err := fs.Parse(args); err != nil {
+	hood := fs.String("neighbourhood", "", "your neighbourhood: its `id` or its name (commons neighbourhoods lists them)")
+	if _, err := parseArgs(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
 	if *invite == "" || *hood == "" {
-		return errors.New("register: --invite and --neighbourhood are required")
+		return usagef("register: --invite and --neighbourhood are required")
 	}
-	w, c, err := g.load()
+	s, err := g.open(time.Minute)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	a, err := c.Register(ctx, w, *invite, *hood)
+	defer s.close()
+	grid, err := s.c.Neighbourhoods(s.ctx)
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	id, err := neighbourhood(grid, *hood)
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	a, err := s.c.Register(s.ctx, s.w, *invite, id)
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
 	if err := saveReceipt(g.wallet, savedReceipt{Kind: crypto.TypeRegister, Receipt: a.Receipt}); err != nil {
 		return err
 	}
-	return printJSON(a)
+	return g.show(a, func(w io.Writer) {
+		fmt.Fprintf(w, "registered %s in %s (%s): ledger entry %d, under the signed checkpoint of size %d\n",
+			s.w.CitizenID(), grid.Name(id), id, a.Receipt.Index, checkpointSize(a.Receipt.Checkpoint))
+	})
 }
 
 // savedReceipt is one receipt kept beside the wallet, to check later against newer checkpoints.
@@ -246,23 +221,22 @@ func consentedPurposes(ctx context.Context, c *client.Client, wallet string) ([]
 
 func contributeCmd(args []string) error {
 	fs, g := clientFlags("contribute")
+	g.jsonFlag(fs)
 	journalPath := fs.String("journal", "", "where acknowledged readings are remembered, so an interrupted import resumes (default WALLET.imported)")
-	if err := fs.Parse(args); err != nil {
+	paths, err := parseArgs(fs, args, 1, -1, "one or more files or folders (CSV, Sensor.Community archive CSV, or JSON)")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		return errors.New("contribute: name one or more files or folders (CSV, Sensor.Community archive CSV, or JSON)")
-	}
-	files, err := inputFiles(fs.Args())
+	files, err := inputFiles(paths)
 	if err != nil {
 		return fmt.Errorf("contribute: %w", err)
 	}
-	w, c, err := g.load()
+	s, err := g.open(30 * time.Minute)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	defer s.close()
+	ctx, c, w := s.ctx, s.c, s.w
 	grid, err := c.Neighbourhoods(ctx)
 	if err != nil {
 		return fmt.Errorf("contribute: %w", err)
@@ -329,15 +303,15 @@ func contributeCmd(args []string) error {
 		sum.Uploads = len(ups)
 		sum.VaultOnlyDays = len(vaultOnly)
 		if err != nil {
-			printJSON(sum)
+			g.show(sum, sum.text)
 			return fmt.Errorf("contribute: %d of %d readings uploaded, run the same command again to resume: %w", sum.Imported, len(todo), err)
 		}
 	}
 	if sum.Imported == 0 && sum.AlreadyImported == 0 {
-		printJSON(sum)
+		g.show(sum, sum.text)
 		return errors.New("contribute: no valid readings to upload")
 	}
-	return printJSON(sum)
+	return g.show(sum, sum.text)
 }
 
 // importSummary is what `commons contribute` reports: rows read, imported, skipped as already
@@ -353,6 +327,24 @@ type importSummary struct {
 	SealedTo        []string       `json:"sealed_to,omitempty"`
 	VaultOnlyDays   int            `json:"vault_only_days"`
 	Uploads         int            `json:"uploads"`
+}
+
+// text writes the summary for people.
+func (sum importSummary) text(w io.Writer) {
+	fmt.Fprintf(w, "imported %s from %s (%s read", plural(sum.Imported, "reading"), plural(sum.Files, "file"), plural(sum.Rows, "row"))
+	if sum.AlreadyImported > 0 {
+		fmt.Fprintf(w, ", %d already imported before", sum.AlreadyImported)
+	}
+	fmt.Fprintf(w, ", %d rejected)\n", sum.Rejected)
+	for _, reason := range slices.Sorted(maps.Keys(sum.RejectedBy)) {
+		fmt.Fprintf(w, "  rejected\t%s: %s\n", plural(sum.RejectedBy[reason], "row"), reason)
+	}
+	if len(sum.SealedTo) > 0 {
+		fmt.Fprintf(w, "sealed to %s, in %s\n", strings.Join(sum.SealedTo, ", "), plural(sum.Uploads, "upload"))
+	}
+	if sum.VaultOnlyDays > 0 {
+		fmt.Fprintf(w, "%s already published: those readings went to your vault only\n", plural(sum.VaultOnlyDays, "day"))
+	}
 }
 
 // inputFiles expands folders into the .csv and .json files they hold (recursively, in name

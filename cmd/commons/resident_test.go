@@ -76,7 +76,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	flaky := *n
 	flaky.url = proxied.URL
 
-	out, err := flaky.cli(wallet, "contribute", archive)
+	out, err := flaky.cli(wallet, "contribute", archive, "--json")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "run the same command again to resume")
 	s := decodeSummary(t, out)
@@ -87,7 +87,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	assert.Equal(t, 1, s.Uploads)
 	assert.Equal(t, []int{http.StatusCreated}, proxy.seen(), "the server saw one upload")
 
-	out, err = n.cli(wallet, "contribute", archive)
+	out, err = n.cli(wallet, "contribute", archive, "--json")
 	require.NoError(t, err, out)
 	s = decodeSummary(t, out)
 	assert.Equal(t, 10*24, s.Imported)
@@ -98,7 +98,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 		assert.NotContains(t, reason, "41.39", "a rejection reason does not repeat the location")
 	}
 
-	out, err = n.cli(wallet, "contribute", archive)
+	out, err = n.cli(wallet, "contribute", archive, "--json")
 	require.NoError(t, err, out)
 	s = decodeSummary(t, out)
 	assert.Zero(t, s.Imported)
@@ -115,7 +115,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	late := filepath.Join(home, "late")
 	require.NoError(t, os.MkdirAll(late, 0o700))
 	archiveDay(t, late, first.AddDate(0, 0, 5).Add(30*time.Minute))
-	out, err = n.cli(wallet, "contribute", late)
+	out, err = n.cli(wallet, "contribute", late, "--json")
 	require.NoError(t, err, out)
 	s = decodeSummary(t, out)
 	assert.Equal(t, 24, s.Imported)
@@ -141,7 +141,7 @@ func TestImportSurvivesALostAnswer(t *testing.T) {
 	proxy.next("lose")
 	flaky := *n
 	flaky.url = proxied.URL
-	out, err := flaky.cli(wallet, "contribute", archive)
+	out, err := flaky.cli(wallet, "contribute", archive, "--json")
 	require.NoError(t, err, out)
 	s := decodeSummary(t, out)
 	assert.Equal(t, 3*24, s.Imported)
@@ -191,7 +191,7 @@ func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
 	dir := filepath.Join(home, "export")
 	out, err = n.cli(wallet, "export", "--out", dir, "--decrypt")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "exported 1 vault copies")
+	assert.Contains(t, out, "exported 1 vault copy (1 day)")
 	aged := filepath.Join(dir, day.Format(time.DateOnly)+"-001.age")
 	plain, err := exec.Command(ageBin, "-d", "-i", wallet, aged).Output()
 	require.NoError(t, err, "the standard age tool opens the export with the wallet file")
@@ -228,7 +228,7 @@ func TestPassphraseWalletCLI(t *testing.T) {
 	require.NoError(t, os.WriteFile(passFile, []byte(pass+"\n"), 0o600))
 	wallet := filepath.Join(home, "wallet")
 
-	out, err := n.cli(wallet, "wallet", "init", "--passphrase", "--passphrase-file", passFile)
+	out, err := n.cli(wallet, "wallet", "init", "--json", "--passphrase", "--passphrase-file", passFile)
 	require.NoError(t, err)
 	// The citizen init prints; that the wallet it wrote opens as this citizen is checked below
 	// with the passphrase. (Opening it here too, in the race-instrumented test, costs seconds.)
@@ -270,7 +270,7 @@ func TestPassphraseWalletCLI(t *testing.T) {
 	assert.NotContains(t, err.Error(), pass)
 
 	// With the passphrase from a file.
-	out, err = n.cli(wallet, "wallet", "show", "--passphrase-file", passFile)
+	out, err = n.cli(wallet, "wallet", "show", "--json", "--passphrase-file", passFile)
 	require.NoError(t, err)
 	assert.Contains(t, out, `"citizen": "`+citizen+`"`, "init printed the citizen of the wallet it wrote")
 
@@ -292,11 +292,11 @@ func TestPassphraseWalletCLI(t *testing.T) {
 	require.NoError(t, err)
 	out, err = n.cli(wallet, "export", "--out", filepath.Join(home, "export"))
 	require.NoError(t, err)
-	assert.Contains(t, out, "exported 1 vault copies")
-	out, err = n.cli(wallet, "status")
+	assert.Contains(t, out, "exported 1 vault copy (1 day)")
+	out, err = n.cli(wallet, "status", "--json")
 	require.NoError(t, err)
 	assert.Contains(t, out, `"your_consent": "granted"`)
-	out, err = n.cli(wallet, "consent", "list")
+	out, err = n.cli(wallet, "consent", "list", "--json")
 	require.NoError(t, err)
 	assert.NotContains(t, out, pass)
 
@@ -375,7 +375,7 @@ type statusOut struct {
 
 func status(t *testing.T, n *node, wallet string) statusOut {
 	t.Helper()
-	out, err := n.cli(wallet, "status")
+	out, err := n.cli(wallet, "status", "--json")
 	require.NoError(t, err)
 	var s statusOut
 	require.NoError(t, json.Unmarshal([]byte(out), &s), out)

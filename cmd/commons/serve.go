@@ -33,7 +33,7 @@ import (
 // serve is `commons serve`: it reads the configuration (config.go) and runs the node until
 // SIGTERM or SIGINT.
 func serve(args []string) error {
-	cfg, sources, check, err := loadServeConfig(args, os.LookupEnv, os.Stderr)
+	cfg, sources, check, err := loadServeConfig(args, os.LookupEnv, os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}

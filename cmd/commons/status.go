@@ -1,9 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,16 +49,17 @@ type statusOutbox struct {
 // signed vault export), and the gateway's outbox.
 func statusCmd(args []string) error {
 	flags, g := clientFlags("status")
+	g.jsonFlag(flags)
 	outbox := flags.String("outbox", "", "gateway outbox `directory` (default: gateway-outbox beside the wallet)")
-	if err := flags.Parse(args); err != nil {
+	if _, err := parseArgs(flags, args, 0, 0, ""); err != nil {
 		return err
 	}
-	w, c, err := g.load()
+	s, err := g.open(time.Minute)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	defer s.close()
+	ctx, c, w := s.ctx, s.c, s.w
 	out := map[string]any{"citizen": w.CitizenID(), "server": g.server}
 
 	// The server's side. If it cannot be reached, the local parts are still shown.
@@ -116,13 +117,43 @@ func statusCmd(args []string) error {
 	default:
 		out["outbox"] = statusOutbox{Dir: dir, OutboxStatus: st}
 	}
-	if err := printJSON(out); err != nil {
+	if err := g.show(out, func(tw io.Writer) { statusText(tw, out) }); err != nil {
 		return err
 	}
 	if serverErr != nil {
 		fmt.Fprintln(os.Stderr, "commons: status: the server could not be asked:", serverErr)
 	}
 	return nil
+}
+
+// statusText writes the status for people.
+func statusText(w io.Writer, out map[string]any) {
+	fmt.Fprintf(w, "citizen\t%s\n", out["citizen"])
+	fmt.Fprintf(w, "server\t%s\n", out["server"])
+	for _, p := range out["purposes"].([]statusPurpose) {
+		fmt.Fprintf(w, "consent to %s\t%s", p.Purpose, p.Consent)
+		if p.Since != nil {
+			fmt.Fprintf(w, " since %s", p.Since.Format(time.RFC3339))
+		}
+		fmt.Fprintln(w)
+		for _, sp := range p.Shared {
+			fmt.Fprintf(w, "  shared\tfrom %s, for %s\n", sp.From.Format(time.RFC3339), sp.For)
+		}
+	}
+	if v, ok := out["vault"].(statusVault); ok {
+		fmt.Fprintf(w, "vault\t%s", plural(v.Copies, "copy", "copies"))
+		if v.Days > 0 {
+			fmt.Fprintf(w, " over %s, %s to %s", plural(v.Days, "day"), v.FirstDay, v.LastDay)
+		}
+		fmt.Fprintln(w)
+	}
+	switch o := out["outbox"].(type) {
+	case statusOutbox:
+		fmt.Fprintf(w, "gateway outbox\t%s: %s waiting (%s, %d signed), %s held\n", o.Dir,
+			plural(o.Batches, "batch", "batches"), plural(o.Readings, "reading"), o.Signed, plural(o.Held, "file"))
+	default:
+		fmt.Fprintln(w, "gateway outbox\tnone beside this wallet")
+	}
 }
 
 // statusPurposes replays the saved receipts of this server's log (of every log if the

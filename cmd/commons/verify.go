@@ -102,14 +102,18 @@ func ledgerCmd(args []string) error {
 		return err
 	}
 	flags, g := clientFlags("ledger " + verb)
-	statePath := flags.String("state", filepath.Join(filepath.Dir(defaultWallet()), "ledger-state.json"), "`file` keeping the verifier key and last checkpoint seen")
+	statePath := flags.String("state", "", "`file` keeping the verifier key and last checkpoint seen (default: ledger-state.json beside the wallet)")
 	all := flags.Bool("all", false, "also fetch every entry and recompute the root")
-	if err := flags.Parse(rest); err != nil {
+	if _, err := parseArgs(flags, rest, 0, 0, ""); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	a, err := newAuditor(ctx, client.New(g.server))
+	if *statePath == "" {
+		*statePath = filepath.Join(filepath.Dir(g.wallet), "ledger-state.json")
+	}
+	s := g.connect(30 * time.Minute)
+	defer s.close()
+	ctx := s.ctx
+	a, err := newAuditor(ctx, s.c)
 	if err != nil {
 		return fmt.Errorf("ledger verify: %w", err)
 	}

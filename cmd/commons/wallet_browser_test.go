@@ -104,7 +104,7 @@ func TestWalletBrowser(t *testing.T) {
 	created := regexp.MustCompile(`(?m)^# created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 	assert.Equal(t, created.ReplaceAllString(string(w.Marshal()), "# created: T"), created.ReplaceAllString(string(backupText), "# created: T"),
 		"the backup is line for line what commons wallet init writes")
-	out, err = n.cli(backup, "wallet", "show")
+	out, err = n.cli(backup, "wallet", "show", "--json")
 	require.NoError(t, err)
 	assert.Contains(t, out, `"citizen": "`+citizen+`"`, "the CLI reads the browser's backup")
 
@@ -239,7 +239,7 @@ func TestWalletBrowser(t *testing.T) {
 	cliWallet := filepath.Join(home, "cli", "wallet")
 	require.NoError(t, os.MkdirAll(filepath.Dir(cliWallet), 0o700))
 	require.NoError(t, os.WriteFile(cliWallet, cheapProtected(t, cliW, passphrase), 0o600))
-	out, err = n.cli(cliWallet, "wallet", "show")
+	out, err = n.cli(cliWallet, "wallet", "show", "--json")
 	require.NoError(t, err)
 	assert.Contains(t, out, `"citizen": "`+cliW.CitizenID()+`"`, "the CLI opens it")
 	do(chromedp.Click(chromedp.CSS("#forget")), chromedp.WaitVisible(chromedp.CSS("#import-file")))
@@ -259,7 +259,7 @@ func TestWalletBrowser(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, crypto.IsProtected(b), "the backup of a protected wallet is an age file")
 	assert.Equal(t, 18, scryptWorkFactor(t, b), "at age's default work factor, as the CLI protects")
-	out, err = n.cli(protectedBackup, "wallet", "show")
+	out, err = n.cli(protectedBackup, "wallet", "show", "--json")
 	require.NoError(t, err)
 	assert.Contains(t, out, `"citizen": "`+protectedCitizen+`"`, "the CLI opens the browser's protected backup")
 	// Its identity, for the leak scan below, opened by the page's script: its scrypt costs the

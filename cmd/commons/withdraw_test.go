@@ -65,7 +65,7 @@ func TestWithdrawEndToEnd(t *testing.T) {
 		}
 		file := filepath.Join(home, fmt.Sprintf("r%d-%s.csv", i, day.Format(time.DateOnly)))
 		require.NoError(t, os.WriteFile(file, []byte(csv.String()), 0o600))
-		out, err := n.cli(residents[i].wallet, "contribute", file)
+		out, err := n.cli(residents[i].wallet, "contribute", file, "--json")
 		require.NoError(t, err)
 		require.Contains(t, out, `"imported": 24`)
 	}
