@@ -104,6 +104,12 @@ func ledgerCmd(args []string) error {
 	flags, g := clientFlags("ledger " + verb)
 	statePath := flags.String("state", "", "`file` keeping the verifier key and last checkpoint seen (default: ledger-state.json beside the wallet)")
 	all := flags.Bool("all", false, "also fetch every entry and recompute the root")
+	var witnesses []string
+	flags.Func("witness", "a witness's verifier `KEY` (repeat for each): refuse a checkpoint they did not cosign", func(k string) error {
+		witnesses = append(witnesses, k)
+		return nil
+	})
+	minCosignatures := flags.Int("min-cosignatures", 1, "with --witness, how many of the witnesses named must have cosigned (`N`)")
 	if _, err := parseArgs(flags, rest, 0, 0, ""); err != nil {
 		return err
 	}
@@ -119,6 +125,11 @@ func ledgerCmd(args []string) error {
 	}
 	fmt.Printf("ok  checkpoint signature verifies with key %s\n", a.key)
 	fmt.Printf("    origin %s, size %d\n", a.latest.Origin, a.latest.Size)
+	if len(witnesses) > 0 {
+		if err := a.checkWitnesses(ctx, witnesses, *minCosignatures); err != nil {
+			return fmt.Errorf("ledger verify: FAILED: %w", err)
+		}
+	}
 
 	var prev auditState
 	b, err := os.ReadFile(*statePath)

@@ -533,7 +533,7 @@ func callJS(t *testing.T, fn string, args ...any) string {
 	return "(" + fn + ")(" + strings.Join(parts, ", ") + ")"
 }
 
-func httpGet(t *testing.T, url string) []byte {
+func httpGet(t testing.TB, url string) []byte {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
