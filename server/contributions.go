@@ -13,14 +13,41 @@ import (
 // maxEnvelopes bounds one contribution (a year of days, vault and share copies).
 const maxEnvelopes = 800
 
+// DefaultShareDays is how many days before today a share copy may be for, unless the node is
+// configured otherwise (Config.ShareDays): two ISO weeks, so that a gateway offline over a
+// fortnight still shares its readings, while no upload can reach further back. A day's
+// release is published hours after it ends, so the look-back matters only for days nobody
+// shared yet (docs/decisions.md).
+const DefaultShareDays = 14
+
+// DefaultEnvelopeQuota is how many bytes of sealed envelopes, vault and share copies, a
+// resident may have stored, unless the node is configured otherwise (Config.EnvelopeQuota):
+// 128 MiB, about two years of one sensor's readings every 145 s (the airrohr's interval),
+// sealed to the vault and to one purpose (docs/decisions.md).
+const DefaultEnvelopeQuota = 128 << 20
+
+// shareFrom is the oldest day, YYYY-MM-DD, a share copy is accepted for at the node's clock.
+func (a *handlers) shareFrom() string {
+	return a.Now().UTC().AddDate(0, 0, -a.ShareDays).Format(time.DateOnly)
+}
+
+// errShareTooOld refuses a contribution holding a share copy for a day before from. It names
+// the node's window, never the request's days.
+func errShareTooOld(from string) *apiError {
+	return newErr(422, "share_day_too_old", "share copies are accepted for days from "+from+
+		" on; seal older days to your vault only")
+}
+
 type contributionAnswer struct {
 	Contribution string `json:"contribution"`
 	Envelopes    int    `json:"envelopes"`
 }
 
 // contribute stores a signed batch of sealed envelopes. The server checks who sent it, that
-// each share copy goes to a purpose the sender consents to, and that it is an age ciphertext;
-// it cannot and does not look inside.
+// each share copy goes to a purpose the sender consents to, for a day no older than the
+// look-back (shareFrom), and that each envelope is an age ciphertext; it cannot and does not
+// look inside. The contribution is signed whole, so one refused envelope refuses it all and
+// nothing of it is stored.
 func (a *handlers) contribute(c *fiber.Ctx) error {
 	var s crypto.SignedContribution
 	if err := decode(c, &s); err != nil {
@@ -54,6 +81,7 @@ func (a *handlers) contribute(c *fiber.Ctx) error {
 		return invalid("envelopes", "between 1 and 800 envelopes")
 	}
 	tomorrow := a.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	from := a.shareFrom()
 	seen := map[[2]string]bool{}
 	for _, e := range con.Envelopes {
 		if _, err := time.Parse(time.DateOnly, e.Day); err != nil || e.Day > tomorrow {
@@ -74,6 +102,9 @@ func (a *handlers) contribute(c *fiber.Ctx) error {
 		}
 		if !a.State.ActiveConsent(con.Citizen, e.Purpose) {
 			return errNoConsent
+		}
+		if e.Day < from {
+			return errShareTooOld(from)
 		}
 	}
 	switch err := a.Store.PutContribution(c.UserContext(), con, id); {

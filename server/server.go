@@ -46,6 +46,13 @@ type Config struct {
 	BodyLimit int
 	// StatementSkew is how far issued_at may be from the server's clock (default 10 min).
 	StatementSkew time.Duration
+	// ShareDays is how many days before today (UTC) a share copy may be for (default
+	// DefaultShareDays): older days are refused for every purpose and go to the resident's
+	// vault only, so that no upload can make the release engine publish days long past.
+	ShareDays int
+	// EnvelopeQuota bounds the bytes of sealed envelopes (vault and share copies) stored for
+	// one resident (default DefaultEnvelopeQuota).
+	EnvelopeQuota int64
 	// RequestTimeout bounds each request's context (default 30 s).
 	RequestTimeout time.Duration
 	// DB, if set, serves GET /api/v1/admin/backup: an online backup of the database.
@@ -96,6 +103,12 @@ func New(cfg Config) (*fiber.App, error) {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.ShareDays == 0 {
+		cfg.ShareDays = DefaultShareDays
+	}
+	if cfg.EnvelopeQuota == 0 {
+		cfg.EnvelopeQuota = DefaultEnvelopeQuota
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
+	"github.com/commons-city/commons/server"
+)
+
+// The tests of this file replay issue 16's attacks of a hostile resident or organiser against
+// the real binary: each attack is refused with its precise 4xx and stores nothing.
+
+// sendContribution signs envelopes as w's resident and posts them; it returns the status and
+// the error code ("" when accepted).
+func sendContribution(t *testing.T, n *node, w *crypto.Wallet, envs []crypto.Envelope) (int, string) {
+	t.Helper()
+	signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
+	require.NoError(t, err)
+	b, err := json.Marshal(signed)
+	require.NoError(t, err)
+	status, body := post(t, n.url+"/api/v1/contributions", "application/json", b)
+	return status, errCode(body)
+}
+
+// getJSON decodes a GET answer of the node into out.
+func getJSON(t *testing.T, url string, out any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	require.NoError(t, json.Unmarshal(b, out), "%s", b)
+}
+
+// airPurpose reads the air purpose's recipient and the oldest day it accepts share copies for.
+func airPurpose(t *testing.T, n *node) (age.Recipient, string) {
+	t.Helper()
+	var purposes []struct {
+		ID          string `json:"id"`
+		Recipient   string `json:"recipient"`
+		AcceptsFrom string `json:"accepts_from"`
+	}
+	getJSON(t, n.url+"/api/v1/purposes", &purposes)
+	require.Len(t, purposes, 1)
+	require.Equal(t, fixtures.AirPurpose, purposes[0].ID)
+	r, err := age.ParseX25519Recipient(purposes[0].Recipient)
+	require.NoError(t, err)
+	return r, purposes[0].AcceptsFrom
+}
+
+// TestShareCopiesOnlyForRecentDays replays finding 1: one upload of share copies dated from
+// 1900 on, or from day 0001-01-01, made the node publish a release for each. Share copies are
+// now accepted for the last --share-days days only: an upload holding an older one is refused
+// whole (422 share_day_too_old) and stores nothing, the same day may still go to the
+// resident's vault, and `commons contribute` keeps older days in the vault and names them.
+func TestShareCopiesOnlyForRecentDays(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, t.TempDir(), &nodetest.Logs{})
+	wallet, _ := gatewayResident(t, n)
+	w, err := crypto.LoadWallet(wallet)
+	require.NoError(t, err)
+	air, acceptsFrom := airPurpose(t, n)
+
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -server.DefaultShareDays).Format(time.DateOnly)
+	assert.Equal(t, from, acceptsFrom, "the purpose list says from which day share copies are accepted")
+
+	seal := func(day, purpose string) crypto.Envelope {
+		t.Helper()
+		var recipient age.Recipient = w.Recipient()
+		if purpose != crypto.VaultPurpose {
+			recipient = air
+		}
+		c, err := crypto.Seal([]byte(`{"version":1,"readings":[]}`), recipient)
+		require.NoError(t, err)
+		return crypto.Envelope{Day: day, Purpose: purpose, Ciphertext: c}
+	}
+	before := ledgerSize(t, n)
+	var ancient []crypto.Envelope
+	for y := 1900; y < 1900+40; y++ {
+		day := time.Date(y, 3, 1, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+		ancient = append(ancient, seal(day, crypto.VaultPurpose), seal(day, fixtures.AirPurpose))
+	}
+	for name, envs := range map[string][]crypto.Envelope{
+		"forty years from 1900":        ancient,
+		"day one":                      {seal("0001-01-01", fixtures.AirPurpose)},
+		"the day before the look-back": {seal(today.AddDate(0, 0, -server.DefaultShareDays-1).Format(time.DateOnly), fixtures.AirPurpose)},
+		"a recent day and an old one":  {seal(today.Format(time.DateOnly), fixtures.AirPurpose), seal("2001-01-01", fixtures.AirPurpose)},
+	} {
+		status, code := sendContribution(t, n, w, envs)
+		assert.Equal(t, http.StatusUnprocessableEntity, status, name)
+		assert.Equal(t, "share_day_too_old", code, name)
+	}
+	assert.Equal(t, before, ledgerSize(t, n), "nothing refused is logged")
+
+	// The first day of the look-back is shared; a day of 1900 is kept in the vault.
+	status, code := sendContribution(t, n, w, []crypto.Envelope{seal(from, fixtures.AirPurpose)})
+	assert.Equal(t, http.StatusCreated, status, code)
+	status, code = sendContribution(t, n, w, []crypto.Envelope{seal("1900-03-01", crypto.VaultPurpose)})
+	assert.Equal(t, http.StatusCreated, status, code)
+
+	// Twenty days of a sensor's archive: the six before the look-back go to the vault only,
+	// and the summary names them.
+	archive := filepath.Join(t.TempDir(), "archive")
+	require.NoError(t, os.MkdirAll(archive, 0o700))
+	var older []string
+	for d := 20; d >= 1; d-- {
+		day := today.AddDate(0, 0, -d)
+		archiveDay(t, archive, day)
+		if day.Format(time.DateOnly) < from {
+			older = append(older, day.Format(time.DateOnly))
+		}
+	}
+	require.Len(t, older, 20-server.DefaultShareDays)
+	out, err := n.cli(wallet, "contribute", archive)
+	require.NoError(t, err, out)
+	s := decodeSummary(t, out)
+	assert.Equal(t, 20*24, s.Imported, "every reading is stored, in the vault at least")
+	assert.Equal(t, older, s.VaultOnly)
+	assert.Equal(t, len(older), s.VaultOnlyDays)
+
+	// The releases published cover the look-back only.
+	_, err = n.cli("", "admin", "release", "--admin-token-file", filepath.Join(n.data, "admin.token"))
+	require.NoError(t, err)
+	var released struct {
+		Epochs []string `json:"epochs"`
+	}
+	getJSON(t, n.url+"/api/v1/stats/air", &released)
+	require.NotEmpty(t, released.Epochs)
+	for _, day := range released.Epochs {
+		assert.GreaterOrEqual(t, day, from, "no release before the look-back")
+	}
+	assert.LessOrEqual(t, len(released.Epochs), server.DefaultShareDays+1)
+
+	out, err = n.cli(wallet, "export", "--out", filepath.Join(t.TempDir(), "export"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "exported 21 vault copies", "the twenty archive days and the day of 1900")
+}
