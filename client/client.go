@@ -240,6 +240,9 @@ func seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, skip func(
 		if err != nil {
 			return nil, err
 		}
+		if len(plain) > reading.MaxBatchBytes {
+			return nil, fmt.Errorf("client: %s holds %d readings, more than one day's envelope may carry (%d bytes at most)", d, len(byDay[d]), reading.MaxBatchBytes)
+		}
 		vault, err := crypto.Seal(plain, w.Recipient())
 		if err != nil {
 			return nil, err

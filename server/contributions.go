@@ -2,11 +2,15 @@ package server
 
 import (
 	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/reading"
 	"github.com/commons-city/commons/store"
 )
 
@@ -25,6 +29,48 @@ const DefaultShareDays = 14
 // 128 MiB, about two years of one sensor's readings every 145 s (the airrohr's interval),
 // sealed to the vault and to one purpose (docs/decisions.md).
 const DefaultEnvelopeQuota = 128 << 20
+
+// errQuota refuses a contribution that would take a resident's stored envelopes past the
+// quota. It names the quota, never the resident's usage.
+func errQuota(quota int64) *apiError {
+	return newErr(403, "quota_exceeded", fmt.Sprintf("this upload would take your stored envelopes past the node's quota of %d bytes", quota))
+}
+
+// citizenLocks serialises one resident's uploads between the quota check and the write, so
+// that concurrent uploads cannot each pass the check and together exceed the quota. A
+// resident's id picks one of 64 mutexes.
+type citizenLocks [64]sync.Mutex
+
+// lock locks the mutex of citizen and returns its unlock.
+func (l *citizenLocks) lock(citizen string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(citizen))
+	m := &l[h.Sum32()%uint32(len(l))]
+	m.Lock()
+	return m.Unlock
+}
+
+// withinQuota refuses con when the resident's stored envelopes and con's would exceed the
+// quota. The caller holds the resident's lock.
+func (a *handlers) withinQuota(con crypto.Contribution) error {
+	var incoming int64
+	for _, e := range con.Envelopes {
+		incoming += int64(len(e.Ciphertext))
+	}
+	var purposes []string
+	for _, p := range a.State.Purposes() {
+		purposes = append(purposes, p.ID)
+	}
+	used, err := a.Store.Usage(con.Citizen, purposes)
+	if err != nil {
+		return err
+	}
+	if used+incoming > a.EnvelopeQuota {
+		a.Logger.Info("contribution refused: envelope quota", "quota_mib", a.EnvelopeQuota>>20)
+		return errQuota(a.EnvelopeQuota)
+	}
+	return nil
+}
 
 // shareFrom is the oldest day, YYYY-MM-DD, a share copy is accepted for at the node's clock.
 func (a *handlers) shareFrom() string {
@@ -91,7 +137,7 @@ func (a *handlers) contribute(c *fiber.Ctx) error {
 			return invalid("envelopes", "one envelope per purpose and day")
 		}
 		seen[[2]string{e.Purpose, e.Day}] = true
-		if !crypto.LooksSealed(e.Ciphertext) {
+		if crypto.CheckSealed(e.Ciphertext, reading.MaxBatchBytes) != nil {
 			return errNotSealed
 		}
 		if e.Purpose == crypto.VaultPurpose {
@@ -106,6 +152,11 @@ func (a *handlers) contribute(c *fiber.Ctx) error {
 		if e.Day < from {
 			return errShareTooOld(from)
 		}
+	}
+	unlock := a.uploads.lock(con.Citizen)
+	defer unlock()
+	if err := a.withinQuota(con); err != nil {
+		return err
 	}
 	switch err := a.Store.PutContribution(c.UserContext(), con, id); {
 	case errors.Is(err, store.ErrReplay):

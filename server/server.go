@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -91,6 +92,8 @@ type handlers struct {
 	grid     *geo.Map
 	backups  *backupSet
 	citizens *citizenLimiter // nil when CitizenLimit is 0
+	uploads  citizenLocks    // one resident's quota check and write, one at a time
+	paper    sync.Mutex      // a petition's paper bound check and entry, one at a time
 }
 
 // New builds the fiber app; tests use the same constructor as production.

@@ -126,7 +126,7 @@ func vaultCopies(t *testing.T, s *store.Store, citizen string) []vaultCopy {
 	t.Helper()
 	var out []vaultCopy
 	require.NoError(t, s.VaultCopies(citizen, func(day string, b []byte) error {
-		out = append(out, vaultCopy{day, b})
+		out = append(out, vaultCopy{day, bytes.Clone(b)})
 		return nil
 	}))
 	return out

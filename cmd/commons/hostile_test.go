@@ -150,3 +150,46 @@ func TestShareCopiesOnlyForRecentDays(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "exported 21 vault copies", "the twenty archive days and the day of 1900")
 }
+
+// TestEnvelopesAreSealedAndWithinQuota replays finding 2: envelopes that only started like
+// age were stored, without bound per resident. The node now refuses, with not_sealed, bytes
+// after age's first line that are no age header and a payload sealed to several recipients;
+// with quota_exceeded an upload past the resident's --envelope-quota; each stores nothing,
+// and the resident's export, streamed, holds what was accepted.
+func TestEnvelopesAreSealedAndWithinQuota(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--envelope-quota", "1")
+	wallet, _ := gatewayResident(t, n)
+	w, err := crypto.LoadWallet(wallet)
+	require.NoError(t, err)
+	air, _ := airPurpose(t, n)
+	today := time.Now().UTC().Format(time.DateOnly)
+	sealed := func(size int, rs ...age.Recipient) []byte {
+		t.Helper()
+		b, err := crypto.Seal(make([]byte, size), rs...)
+		require.NoError(t, err)
+		return b
+	}
+
+	for name, ct := range map[string][]byte{
+		"the first line of age, then anything": []byte("age-encryption.org/v1\n" + `{"pm2_5":12}`),
+		"sealed to two recipients":             sealed(100, w.Recipient(), air),
+	} {
+		status, code := sendContribution(t, n, w, []crypto.Envelope{{Day: today, Purpose: crypto.VaultPurpose, Ciphertext: ct}})
+		assert.Equal(t, http.StatusUnprocessableEntity, status, name)
+		assert.Equal(t, "not_sealed", code, name)
+	}
+
+	status, code := sendContribution(t, n, w, []crypto.Envelope{
+		{Day: today, Purpose: crypto.VaultPurpose, Ciphertext: sealed(400<<10, w.Recipient())},
+		{Day: today, Purpose: fixtures.AirPurpose, Ciphertext: sealed(400<<10, air)}})
+	require.Equal(t, http.StatusCreated, status, code)
+	status, code = sendContribution(t, n, w, []crypto.Envelope{
+		{Day: time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly), Purpose: crypto.VaultPurpose, Ciphertext: sealed(300<<10, w.Recipient())}})
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.Equal(t, "quota_exceeded", code, "800 KiB stored and 300 more are past 1 MiB")
+
+	out, err := n.cli(wallet, "export", "--out", filepath.Join(t.TempDir(), "export"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "exported 1 vault copies", "the refused uploads stored nothing")
+}
