@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +193,54 @@ func TestEnvelopesAreSealedAndWithinQuota(t *testing.T) {
 	out, err := n.cli(wallet, "export", "--out", filepath.Join(t.TempDir(), "export"))
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "exported 1 vault copies", "the refused uploads stored nothing")
+}
+
+// TestPaperSignaturesWithinTheScopesPopulation replays finding 4: a petition with a threshold
+// of 10 showed 3,000,000 paper signatures and 30,000,000 %. The node now refuses a paper count
+// that would take the petition's paper total past the population of its scope (the grid's
+// population property: 900 on the island, 24,000 in riverside), logs nothing for it, and
+// publishes the paper share and a progress capped at 1000 %.
+func TestPaperSignaturesWithinTheScopesPopulation(t *testing.T) {
+	t.Parallel()
+	data, home := t.TempDir(), t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	organiser := cliOrganiser(t, n, data, filepath.Join(home, "organiser", "wallet"), strings.TrimSpace(out))
+	text := filepath.Join(home, "text.md")
+	require.NoError(t, os.WriteFile(text, []byte("A ferry every hour."), 0o600))
+	out, err = n.cli(organiser, "petition", "create", "--id", "ferry", "--title", "Ferry", "--text-file", text,
+		"--scope", "island,riverside", "--threshold", "10")
+	require.NoError(t, err, out)
+
+	for _, count := range []string{"1000000", "1000000", "1000000"} {
+		_, err = n.cli(organiser, "petition", "paper", "ferry", "--count", count)
+		require.Error(t, err, "three million on paper in a scope of 24,900 residents")
+		assert.Contains(t, err.Error(), "paper_exceeds_population")
+	}
+	before := ledgerSize(t, n)
+	_, err = n.cli(organiser, "petition", "paper", "ferry", "--count", "24900")
+	require.NoError(t, err, "up to the whole population of the scope")
+	_, err = n.cli(organiser, "petition", "paper", "ferry", "--count", "1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "paper_exceeds_population")
+	assert.Equal(t, before+1, ledgerSize(t, n), "the refused counts logged nothing")
+
+	var p struct {
+		Paper           int `json:"paper"`
+		Total           int `json:"total"`
+		PaperPercent    int `json:"paper_percent"`
+		ProgressPercent int `json:"progress_percent"`
+	}
+	getJSON(t, n.url+"/api/v1/petitions/ferry", &p)
+	assert.Equal(t, 24900, p.Paper)
+	assert.Equal(t, 24900, p.Total)
+	assert.Equal(t, 100, p.PaperPercent)
+	assert.Equal(t, 1000, p.ProgressPercent, "capped at ten times the threshold, not 249,000 %")
+	resp, err := http.Get(n.url + "/petitions/ferry")
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "Of them, 24900 on paper (100 %).")
 }
