@@ -29,8 +29,8 @@ func airResident(t *testing.T, n *testNode) (*crypto.Wallet, age.Recipient) {
 	return w, key.Recipient()
 }
 
-// contribution signs envelopes as w's resident at the node's clock.
-func (n *testNode) contribution(t *testing.T, w *crypto.Wallet, envs ...crypto.Envelope) crypto.SignedContribution {
+// signedContribution signs envelopes as w's resident at the node's clock.
+func (n *testNode) signedContribution(t *testing.T, w *crypto.Wallet, envs ...crypto.Envelope) crypto.SignedContribution {
 	t.Helper()
 	signed, err := w.SignContribution(crypto.Contribution{IssuedAt: n.now().UTC().Format(time.RFC3339),
 		Nonce: crypto.NewNonce(), Envelopes: envs})
@@ -38,8 +38,8 @@ func (n *testNode) contribution(t *testing.T, w *crypto.Wallet, envs ...crypto.E
 	return signed
 }
 
-// envelope seals a small day of readings for day and purpose to r.
-func envelope(t *testing.T, day, purpose string, r age.Recipient) crypto.Envelope {
+// sealedEnvelope seals a small day of readings for day and purpose to r.
+func sealedEnvelope(t *testing.T, day, purpose string, r age.Recipient) crypto.Envelope {
 	t.Helper()
 	c, err := crypto.Seal([]byte(`{"version":1,"readings":[]}`), r)
 	require.NoError(t, err)
@@ -62,8 +62,8 @@ func TestShareCopiesWithinTheLookBack(t *testing.T) {
 	assert.Equal(t, "2026-11-17", purposes[0].AcceptsFrom)
 
 	size := n.Ledger.Size()
-	status, code := n.post(t, "/api/v1/contributions", n.contribution(t, w,
-		envelope(t, "2026-11-16", crypto.VaultPurpose, w.Recipient()), envelope(t, "2026-11-16", purpose.Air, air)))
+	status, code := n.post(t, "/api/v1/contributions", n.signedContribution(t, w,
+		sealedEnvelope(t, "2026-11-16", crypto.VaultPurpose, w.Recipient()), sealedEnvelope(t, "2026-11-16", purpose.Air, air)))
 	assert.Equal(t, 422, status)
 	assert.Equal(t, "share_day_too_old", code)
 	days, err := n.Store.Days(purpose.Air)
@@ -73,9 +73,9 @@ func TestShareCopiesWithinTheLookBack(t *testing.T) {
 	require.NoError(t, n.Store.VaultCopies(w.CitizenID(), func(string, []byte) error { copies++; return nil }))
 	assert.Zero(t, copies)
 
-	status, code = n.post(t, "/api/v1/contributions", n.contribution(t, w, envelope(t, "2026-11-17", purpose.Air, air)))
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, "2026-11-17", purpose.Air, air)))
 	assert.Equal(t, 201, status, code)
-	status, code = n.post(t, "/api/v1/contributions", n.contribution(t, w, envelope(t, "1900-01-01", crypto.VaultPurpose, w.Recipient())))
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, "1900-01-01", crypto.VaultPurpose, w.Recipient())))
 	assert.Equal(t, 201, status, code)
 	days, err = n.Store.Days(purpose.Air)
 	require.NoError(t, err)
@@ -83,8 +83,8 @@ func TestShareCopiesWithinTheLookBack(t *testing.T) {
 	assert.Equal(t, size, n.Ledger.Size(), "contributions log no entry")
 }
 
-// sized seals n bytes for day and purpose to r.
-func sized(t *testing.T, n int, day, purpose string, r age.Recipient) crypto.Envelope {
+// sealedOfSize seals n bytes for day and purpose to r.
+func sealedOfSize(t *testing.T, n int, day, purpose string, r age.Recipient) crypto.Envelope {
 	t.Helper()
 	c, err := crypto.Seal(make([]byte, n), r)
 	require.NoError(t, err)
@@ -101,15 +101,15 @@ func TestEnvelopeQuota(t *testing.T) {
 	w, air := airResident(t, n)
 	bob := n.resident(t, "old-town")
 
-	status, code := n.post(t, "/api/v1/contributions", n.contribution(t, w,
-		sized(t, 30<<10, "2026-11-19", crypto.VaultPurpose, w.Recipient()), sized(t, 20<<10, "2026-11-19", purpose.Air, air)))
+	status, code := n.post(t, "/api/v1/contributions", n.signedContribution(t, w,
+		sealedOfSize(t, 30<<10, "2026-11-19", crypto.VaultPurpose, w.Recipient()), sealedOfSize(t, 20<<10, "2026-11-19", purpose.Air, air)))
 	require.Equal(t, 201, status, code)
 	stored, err := n.Store.Usage(w.CitizenID(), []string{purpose.Air})
 	require.NoError(t, err)
 	assert.InDelta(t, 50<<10, stored, 1<<10, "both copies count")
 
-	status, code = n.post(t, "/api/v1/contributions", n.contribution(t, w,
-		sized(t, 5<<10, "2026-11-20", crypto.VaultPurpose, w.Recipient()), sized(t, 10<<10, "2026-11-20", purpose.Air, air)))
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w,
+		sealedOfSize(t, 5<<10, "2026-11-20", crypto.VaultPurpose, w.Recipient()), sealedOfSize(t, 10<<10, "2026-11-20", purpose.Air, air)))
 	assert.Equal(t, 403, status)
 	assert.Equal(t, "quota_exceeded", code)
 	after, err := n.Store.Usage(w.CitizenID(), []string{purpose.Air})
@@ -119,13 +119,13 @@ func TestEnvelopeQuota(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"2026-11-19"}, days)
 
-	status, code = n.post(t, "/api/v1/contributions", n.contribution(t, bob, sized(t, 40<<10, "2026-11-20", crypto.VaultPurpose, bob.Recipient())))
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, bob, sealedOfSize(t, 40<<10, "2026-11-20", crypto.VaultPurpose, bob.Recipient())))
 	assert.Equal(t, 201, status, "bob has his own quota: %s", code)
 
 	status, code = n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: crypto.TypeConsentRevoke,
 		Purpose: purpose.Air, PurposeVersion: 1, Erase: true}))
 	require.Equal(t, 201, status, code)
-	status, code = n.post(t, "/api/v1/contributions", n.contribution(t, w, sized(t, 40<<10, "2026-11-20", crypto.VaultPurpose, w.Recipient())))
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedOfSize(t, 40<<10, "2026-11-20", crypto.VaultPurpose, w.Recipient())))
 	assert.Equal(t, 201, status, "erasing the vault and the unreleased share copies frees the quota: %s", code)
 }
 
@@ -146,7 +146,7 @@ func TestEnvelopesMustBeSealedToOneRecipient(t *testing.T) {
 		"two recipients":              two,
 		"more than a day of readings": huge,
 	} {
-		status, code := n.post(t, "/api/v1/contributions", n.contribution(t, w, crypto.Envelope{Day: "2026-11-20", Purpose: crypto.VaultPurpose, Ciphertext: ct}))
+		status, code := n.post(t, "/api/v1/contributions", n.signedContribution(t, w, crypto.Envelope{Day: "2026-11-20", Purpose: crypto.VaultPurpose, Ciphertext: ct}))
 		assert.Equal(t, 422, status, name)
 		assert.Equal(t, "not_sealed", code, name)
 	}

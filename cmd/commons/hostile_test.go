@@ -23,9 +23,9 @@ import (
 // The tests of this file replay issue 16's attacks of a hostile resident or organiser against
 // the real binary: each attack is refused with its precise 4xx and stores nothing.
 
-// sendContribution signs envelopes as w's resident and posts them; it returns the status and
+// uploadEnvelopes signs envelopes as w's resident and posts them; it returns the status and
 // the error code ("" when accepted).
-func sendContribution(t *testing.T, n *node, w *crypto.Wallet, envs []crypto.Envelope) (int, string) {
+func uploadEnvelopes(t *testing.T, n *node, w *crypto.Wallet, envs []crypto.Envelope) (int, string) {
 	t.Helper()
 	signed, err := w.SignContribution(crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(), Envelopes: envs})
 	require.NoError(t, err)
@@ -35,8 +35,8 @@ func sendContribution(t *testing.T, n *node, w *crypto.Wallet, envs []crypto.Env
 	return status, errCode(body)
 }
 
-// getJSON decodes a GET answer of the node into out.
-func getJSON(t *testing.T, url string, out any) {
+// fetchJSON decodes a GET answer of the node into out.
+func fetchJSON(t *testing.T, url string, out any) {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
@@ -47,15 +47,15 @@ func getJSON(t *testing.T, url string, out any) {
 	require.NoError(t, json.Unmarshal(b, out), "%s", b)
 }
 
-// airPurpose reads the air purpose's recipient and the oldest day it accepts share copies for.
-func airPurpose(t *testing.T, n *node) (age.Recipient, string) {
+// airRecipient reads the air purpose's recipient and the oldest day it accepts share copies for.
+func airRecipient(t *testing.T, n *node) (age.Recipient, string) {
 	t.Helper()
 	var purposes []struct {
 		ID          string `json:"id"`
 		Recipient   string `json:"recipient"`
 		AcceptsFrom string `json:"accepts_from"`
 	}
-	getJSON(t, n.url+"/api/v1/purposes", &purposes)
+	fetchJSON(t, n.url+"/api/v1/purposes", &purposes)
 	require.Len(t, purposes, 1)
 	require.Equal(t, fixtures.AirPurpose, purposes[0].ID)
 	r, err := age.ParseX25519Recipient(purposes[0].Recipient)
@@ -74,7 +74,7 @@ func TestShareCopiesOnlyForRecentDays(t *testing.T) {
 	wallet, _ := gatewayResident(t, n)
 	w, err := crypto.LoadWallet(wallet)
 	require.NoError(t, err)
-	air, acceptsFrom := airPurpose(t, n)
+	air, acceptsFrom := airRecipient(t, n)
 
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -server.DefaultShareDays).Format(time.DateOnly)
@@ -102,16 +102,16 @@ func TestShareCopiesOnlyForRecentDays(t *testing.T) {
 		"the day before the look-back": {seal(today.AddDate(0, 0, -server.DefaultShareDays-1).Format(time.DateOnly), fixtures.AirPurpose)},
 		"a recent day and an old one":  {seal(today.Format(time.DateOnly), fixtures.AirPurpose), seal("2001-01-01", fixtures.AirPurpose)},
 	} {
-		status, code := sendContribution(t, n, w, envs)
+		status, code := uploadEnvelopes(t, n, w, envs)
 		assert.Equal(t, http.StatusUnprocessableEntity, status, name)
 		assert.Equal(t, "share_day_too_old", code, name)
 	}
 	assert.Equal(t, before, ledgerSize(t, n), "nothing refused is logged")
 
 	// The first day of the look-back is shared; a day of 1900 is kept in the vault.
-	status, code := sendContribution(t, n, w, []crypto.Envelope{seal(from, fixtures.AirPurpose)})
+	status, code := uploadEnvelopes(t, n, w, []crypto.Envelope{seal(from, fixtures.AirPurpose)})
 	assert.Equal(t, http.StatusCreated, status, code)
-	status, code = sendContribution(t, n, w, []crypto.Envelope{seal("1900-03-01", crypto.VaultPurpose)})
+	status, code = uploadEnvelopes(t, n, w, []crypto.Envelope{seal("1900-03-01", crypto.VaultPurpose)})
 	assert.Equal(t, http.StatusCreated, status, code)
 
 	// Twenty days of a sensor's archive: the six before the look-back go to the vault only,
@@ -140,7 +140,7 @@ func TestShareCopiesOnlyForRecentDays(t *testing.T) {
 	var released struct {
 		Epochs []string `json:"epochs"`
 	}
-	getJSON(t, n.url+"/api/v1/stats/air", &released)
+	fetchJSON(t, n.url+"/api/v1/stats/air", &released)
 	require.NotEmpty(t, released.Epochs)
 	for _, day := range released.Epochs {
 		assert.GreaterOrEqual(t, day, from, "no release before the look-back")
@@ -163,7 +163,7 @@ func TestEnvelopesAreSealedAndWithinQuota(t *testing.T) {
 	wallet, _ := gatewayResident(t, n)
 	w, err := crypto.LoadWallet(wallet)
 	require.NoError(t, err)
-	air, _ := airPurpose(t, n)
+	air, _ := airRecipient(t, n)
 	today := time.Now().UTC().Format(time.DateOnly)
 	sealed := func(size int, rs ...age.Recipient) []byte {
 		t.Helper()
@@ -176,16 +176,16 @@ func TestEnvelopesAreSealedAndWithinQuota(t *testing.T) {
 		"the first line of age, then anything": []byte("age-encryption.org/v1\n" + `{"pm2_5":12}`),
 		"sealed to two recipients":             sealed(100, w.Recipient(), air),
 	} {
-		status, code := sendContribution(t, n, w, []crypto.Envelope{{Day: today, Purpose: crypto.VaultPurpose, Ciphertext: ct}})
+		status, code := uploadEnvelopes(t, n, w, []crypto.Envelope{{Day: today, Purpose: crypto.VaultPurpose, Ciphertext: ct}})
 		assert.Equal(t, http.StatusUnprocessableEntity, status, name)
 		assert.Equal(t, "not_sealed", code, name)
 	}
 
-	status, code := sendContribution(t, n, w, []crypto.Envelope{
+	status, code := uploadEnvelopes(t, n, w, []crypto.Envelope{
 		{Day: today, Purpose: crypto.VaultPurpose, Ciphertext: sealed(400<<10, w.Recipient())},
 		{Day: today, Purpose: fixtures.AirPurpose, Ciphertext: sealed(400<<10, air)}})
 	require.Equal(t, http.StatusCreated, status, code)
-	status, code = sendContribution(t, n, w, []crypto.Envelope{
+	status, code = uploadEnvelopes(t, n, w, []crypto.Envelope{
 		{Day: time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly), Purpose: crypto.VaultPurpose, Ciphertext: sealed(300<<10, w.Recipient())}})
 	assert.Equal(t, http.StatusForbidden, status)
 	assert.Equal(t, "quota_exceeded", code, "800 KiB stored and 300 more are past 1 MiB")
@@ -232,7 +232,7 @@ func TestPaperSignaturesWithinTheScopesPopulation(t *testing.T) {
 		PaperPercent    int `json:"paper_percent"`
 		ProgressPercent int `json:"progress_percent"`
 	}
-	getJSON(t, n.url+"/api/v1/petitions/ferry", &p)
+	fetchJSON(t, n.url+"/api/v1/petitions/ferry", &p)
 	assert.Equal(t, 24900, p.Paper)
 	assert.Equal(t, 24900, p.Total)
 	assert.Equal(t, 100, p.PaperPercent)
