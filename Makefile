@@ -36,7 +36,7 @@ FUZZ := ./ledger:FuzzParseEntry ./ledger:FuzzParseTilePath ./crypto:FuzzVerifySt
 	./crypto:FuzzParseWallet ./server:FuzzDecodeStatement ./cmd/commons:FuzzConfigFile \
 	./reading:FuzzParseCSV ./reading:FuzzParseArchiveCSV ./reading:FuzzParseJSON \
 	./client/gateway:FuzzDecodeReadings ./geo:FuzzParse ./client/device:FuzzParseAirrohr \
-	./release:FuzzParseAirDay
+	./release:FuzzParseAirDay ./crypto:FuzzCheckSealed
 fuzz:
 	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done

@@ -62,7 +62,9 @@ type Paper struct {
 
 // PublicPetition is a petition as the API publishes it (GET /api/v1/petitions[/{id}]) and as
 // clients read it: the document, its organiser and tally key, and its exact counts — online
-// and paper apart, and their total. Text, Timeline and Breakdown come only with one petition.
+// and paper apart, their total and the paper share of it (a whole percentage), and the
+// progress towards the threshold, capped at 1000 %. Text, Timeline and Breakdown come only
+// with one petition.
 type PublicPetition struct {
 	ID               string          `json:"id"`
 	Title            string          `json:"title"`
@@ -78,6 +80,7 @@ type PublicPetition struct {
 	Withdrawn        int             `json:"withdrawn"`
 	Paper            int             `json:"paper"`
 	Total            int             `json:"total"`
+	PaperPercent     int             `json:"paper_percent"`
 	ProgressPercent  int             `json:"progress_percent"`
 	ThresholdReached bool            `json:"threshold_reached"`
 	Status           string          `json:"status"`

@@ -130,6 +130,9 @@ type Purpose struct {
 	api.Purpose
 	LedgerIndex uint64 `json:"ledger_index"`
 	Hash        string `json:"hash"`
+	// AcceptsFrom is the oldest day, YYYY-MM-DD, the server accepted share copies for when it
+	// listed the purpose: Seal keeps older days in the vault copy only.
+	AcceptsFrom string `json:"accepts_from"`
 }
 
 // Purposes lists the server's purposes.
@@ -213,12 +216,14 @@ const (
 )
 
 // Seal groups readings by UTC day and seals each day twice or more: a vault copy to the
-// resident and one share copy per consented purpose. It returns the envelopes in day order.
+// resident and one share copy per consented purpose, except for days before the purpose's
+// AcceptsFrom, which the server would refuse to share. It returns the envelopes in day order.
 func Seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose) ([]crypto.Envelope, error) {
 	return seal(w, rs, purposes, nil)
 }
 
-// seal is Seal leaving out the share copies for which skip(purpose, day) is true.
+// seal is Seal leaving out, besides those before AcceptsFrom, the share copies for which
+// skip(purpose, day) is true; skip is asked about every share copy.
 func seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, skip func(purpose, day string) bool) ([]crypto.Envelope, error) {
 	recipients := make([]age.Recipient, len(purposes))
 	for i, p := range purposes {
@@ -235,13 +240,16 @@ func seal(w *crypto.Wallet, rs []reading.Reading, purposes []Purpose, skip func(
 		if err != nil {
 			return nil, err
 		}
+		if len(plain) > reading.MaxBatchBytes {
+			return nil, fmt.Errorf("client: %s holds %d readings, more than one day's envelope may carry (%d bytes at most)", d, len(byDay[d]), reading.MaxBatchBytes)
+		}
 		vault, err := crypto.Seal(plain, w.Recipient())
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, crypto.Envelope{Day: d, Purpose: crypto.VaultPurpose, Ciphertext: vault})
 		for i, p := range purposes {
-			if skip != nil && skip(p.ID, d) {
+			if skip != nil && skip(p.ID, d) || d < p.AcceptsFrom {
 				continue
 			}
 			share, err := crypto.Seal(plain, recipients[i])
@@ -269,7 +277,9 @@ type UploadOptions struct {
 	// acknowledged it, before the next one is sent; an error stops the upload.
 	Acked func([]reading.Reading) error
 	// Closed, if set, names the days whose release for a purpose is already published: their
-	// readings go to the resident's vault only, since a published release never changes.
+	// readings go to the resident's vault only, since a published release never changes. It
+	// is asked about every share copy, also those before the purpose's AcceptsFrom, which go
+	// to the vault only whatever it answers.
 	Closed func(purpose, day string) bool
 }
 

@@ -93,3 +93,30 @@ func TestSealedAnswersAllHaveOneLength(t *testing.T) {
 		assert.Equal(t, a, got)
 	}
 }
+
+// TestSealKeepsDaysBeforeAcceptsFromInTheVault checks that a day older than the server's
+// look-back for share copies is sealed to the vault only, and that skip is still asked.
+func TestSealKeepsDaysBeforeAcceptsFromInTheVault(t *testing.T) {
+	t.Parallel()
+	w, err := crypto.NewWallet()
+	require.NoError(t, err)
+	purposeKey, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	air := Purpose{Purpose: api.Purpose{ID: "air-quality/daily", Recipient: purposeKey.Recipient().String()}, AcceptsFrom: "2026-10-02"}
+	rs := []reading.Reading{
+		{Sensor: "s", RecordedAt: time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC), Cell: "old-town", Values: reading.Values{PM2_5: reading.F(1)}},
+		{Sensor: "s", RecordedAt: time.Date(2026, 10, 2, 12, 0, 0, 0, time.UTC), Cell: "old-town", Values: reading.Values{PM2_5: reading.F(2)}},
+	}
+	var asked []string
+	envs, err := seal(w, rs, []Purpose{air}, func(purpose, day string) bool {
+		asked = append(asked, day)
+		return false
+	})
+	require.NoError(t, err)
+	var got []string
+	for _, e := range envs {
+		got = append(got, e.Day+" "+e.Purpose)
+	}
+	assert.Equal(t, []string{"2026-10-01 vault", "2026-10-02 vault", "2026-10-02 air-quality/daily"}, got)
+	assert.Equal(t, []string{"2026-10-01", "2026-10-02"}, asked)
+}

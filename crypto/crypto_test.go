@@ -88,7 +88,7 @@ func TestSealToSeveralRecipients(t *testing.T) {
 	resident, purpose, stranger := newWallet(t), newWallet(t), newWallet(t)
 	sealed, err := Seal([]byte("reading"), resident.Recipient(), purpose.Recipient())
 	require.NoError(t, err)
-	assert.True(t, LooksSealed(sealed))
+	assert.ErrorIs(t, CheckSealed(sealed, 100), ErrNotSealed, "Commons seals to one recipient")
 	for _, w := range []*Wallet{resident, purpose} {
 		got, err := Open(sealed, w.Identity())
 		require.NoError(t, err)
@@ -96,7 +96,7 @@ func TestSealToSeveralRecipients(t *testing.T) {
 	}
 	_, err = Open(sealed, stranger.Identity())
 	assert.Error(t, err)
-	assert.False(t, LooksSealed([]byte(`{"pm2_5": 12}`)))
+	assert.ErrorIs(t, CheckSealed([]byte(`{"pm2_5": 12}`), 100), ErrNotSealed)
 }
 
 func grant(w *Wallet) SignedStatement {

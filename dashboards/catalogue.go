@@ -103,6 +103,7 @@ var catalogue = map[lang]map[string]string{
 		"%d of %d signatures (%d %%)":       "%d signatures sur %d (%d %%)",
 		"Signed online":                     "Signées en ligne",
 		"Signed on paper":                   "Signées sur papier",
+		"Of them, %d on paper (%d %%).":     "Dont %d sur papier (%d %%).",
 		"Withdrawn online":                  "Retirées en ligne",
 		"Online signatures are counted exactly from the public ledger. Paper signatures are counts the organiser entered and signed; each entry is in the ledger too.":                                  "Les signatures en ligne sont comptées exactement à partir du registre public. Les signatures sur papier sont des comptes saisis et signés par l'organisateur ; chaque saisie figure aussi dans le registre.",
 		"Privacy: the totals are exact, without noise or k, because publishing them is the petition's purpose; answers to the optional questions are released only after the close, under k and noise.": "Confidentialité : les totaux sont exacts, sans bruit ni k, car les publier est le but de la pétition ; les réponses aux questions facultatives ne sont publiées qu'après la clôture, avec k et du bruit.",

@@ -500,7 +500,7 @@ func TestPetitionShowsPaperTimelineAndBreakdown(t *testing.T) {
 	require.NoError(t, err)
 	h.append(t, api.Entry{Type: api.EntryPetitionPaper, Petition: petitionID, Body: paper, Hash: state.Hash(paper), Citizen: "c-organiser"})
 	body := h.get(t, "/petitions/"+petitionID, http.StatusOK)
-	assert.Contains(t, body, "<strong>43</strong> signatures of the 100")
+	assert.Contains(t, body, "<strong>43</strong> signatures of the 100 the organisers aim for. Of them, 40 on paper (93 %).")
 	assert.Contains(t, body, "<div><dt>Signed online</dt><dd>3</dd></div>")
 	assert.Contains(t, body, "<div><dt>Signed on paper</dt><dd>40</dd></div>")
 	assert.Contains(t, body, `<time datetime="2026-10-01">Thursday 1 October 2026</time></th><td><meter min="0" max="1" value="1" title="1 signed">1</meter> 1</td><td>0</td><td>1</td>`)

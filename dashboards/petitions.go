@@ -26,10 +26,11 @@ type petitionView struct {
 	Organiser  string
 	Online     int // active online signatures
 	Paper      int // paper signatures the organiser entered
+	PaperShare int // their share of Total, a whole percentage
 	Total      int
 	Withdrawn  int
 	Threshold  int
-	Percent    int // progress towards the threshold, capped at 100 for the bar (the API's is not)
+	Percent    int // progress towards the threshold, capped at 100 for the bar (the API's at 1000)
 	Reached    bool
 	Opens      timeView
 	Closes     timeView
@@ -76,7 +77,7 @@ func (p *Pages) petitionView(l lang, pt *state.Petition, now time.Time) petition
 	v := petitionView{
 		ID: pt.ID, Title: pt.Title, Scope: p.scope(l, pt.Scope), Organiser: pt.Organiser,
 		Open: pt.Open(now), Status: statusText(l, petition.Status(&pt.Petition, now)),
-		Online: pt.Signatures, Paper: pt.Paper, Total: pt.Total(), Withdrawn: pt.Withdrawn, Threshold: pt.Threshold,
+		Online: pt.Signatures, Paper: pt.Paper, PaperShare: petition.PaperShare(pt.Paper, pt.Total()), Total: pt.Total(), Withdrawn: pt.Withdrawn, Threshold: pt.Threshold,
 		Percent: min(petition.Progress(pt.Total(), pt.Threshold), 100), Reached: petition.Reached(pt.Total(), pt.Threshold),
 		Opens: newTime(l, pt.Opens), Closes: newTime(l, pt.Closes),
 		Command: "commons petition sign " + pt.ID,

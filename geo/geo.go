@@ -55,10 +55,14 @@ func (p *polygon) contains(x, y float64) bool {
 	return in
 }
 
+// MaxPopulation bounds a neighbourhood's population property: more than the largest cities.
+const MaxPopulation = 100_000_000
+
 type feature struct {
-	id, name string
-	polygons []polygon
-	bbox     box
+	id, name   string
+	population int // residents, from the city's census; 0: not given
+	polygons   []polygon
+	bbox       box
 }
 
 // Map is a parsed set of neighbourhoods. It is immutable and safe for concurrent use.
@@ -68,7 +72,9 @@ type Map struct {
 }
 
 // Parse reads a GeoJSON FeatureCollection whose features have Polygon or MultiPolygon
-// geometries (holes allowed) and the properties "id" (a non-empty string, unique) and "name".
+// geometries (holes allowed) and the properties "id" (a non-empty string, unique), "name" and,
+// optionally, "population": the neighbourhood's number of residents from the city's census, a
+// whole number from 1 to MaxPopulation, which bounds the paper signatures of a petition.
 // Rings must be closed and hold at least four positions of finite [lon, lat] coordinates.
 func Parse(geojson []byte) (*Map, error) {
 	m, err := parse(geojson)
@@ -86,8 +92,9 @@ type rawCollection struct {
 type rawFeature struct {
 	Type       string `json:"type"`
 	Properties struct {
-		ID   *string `json:"id"`
-		Name string  `json:"name"`
+		ID         *string  `json:"id"`
+		Name       string   `json:"name"`
+		Population *float64 `json:"population"`
 	} `json:"properties"`
 	Geometry *struct {
 		Type        string          `json:"type"`
@@ -150,6 +157,12 @@ func parseFeature(rf rawFeature) (feature, error) {
 		return feature{}, fmt.Errorf("unsupported geometry type %q", rf.Geometry.Type)
 	}
 	f := feature{id: *rf.Properties.ID, name: rf.Properties.Name, bbox: emptyBox}
+	if p := rf.Properties.Population; p != nil {
+		if *p != math.Trunc(*p) || *p < 1 || *p > MaxPopulation {
+			return feature{}, fmt.Errorf("properties.population: a whole number from 1 to %d", MaxPopulation)
+		}
+		f.population = int(*p)
+	}
 	for i, raw := range polys {
 		p, err := parsePolygon(raw)
 		if err != nil {
@@ -314,3 +327,27 @@ var unaccented = func() map[rune]rune {
 	}
 	return m
 }()
+
+// Population returns the population of the neighbourhoods of scope, all of them when scope is
+// empty (a petition's scope: empty is the whole city), and whether every one of them gives
+// its population. Unknown ids count nothing, and an id named twice counts once.
+func (m *Map) Population(scope []string) (int, bool) {
+	ids := scope
+	if len(ids) == 0 {
+		ids = m.IDs()
+	}
+	total, known := 0, true
+	seen := map[string]bool{}
+	for _, id := range ids {
+		i, ok := m.index[id]
+		if !ok || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if m.features[i].population == 0 {
+			known = false
+		}
+		total += m.features[i].population
+	}
+	return total, known
+}

@@ -221,7 +221,7 @@ func TestPolygonsReturnsTheRingsAsParsed(t *testing.T) {
 func TestDefault(t *testing.T) {
 	t.Parallel()
 	sum := sha256.Sum256(Default())
-	if got := hex.EncodeToString(sum[:]); got != "5c74c7f5d2a9ce556c377a248a9dfe8cbf15027e0da4db56bee58395a71a3c41" {
+	if got := hex.EncodeToString(sum[:]); got != "0d804eb6476e33f58432043476c547629331db6228df776e96c1254659347fc9" {
 		t.Errorf("the default grid's SHA-256 is %s", got)
 	}
 	m, err := Parse(Default())
@@ -230,6 +230,9 @@ func TestDefault(t *testing.T) {
 	}
 	if n := len(m.IDs()); n != 10 {
 		t.Errorf("%d neighbourhoods, want 10", n)
+	}
+	if pop, ok := m.Population(nil); !ok || pop != 161900 {
+		t.Errorf("the city's population is %d (all given: %v), want 161900", pop, ok)
 	}
 	b := Default()
 	b[0] = 'x'
@@ -271,5 +274,41 @@ func TestLookup(t *testing.T) {
 	}
 	if got, ok := twins.Lookup("b"); !ok || got != "b" {
 		t.Errorf("an exact id matches: got %q, %v", got, ok)
+	}
+}
+
+// TestPopulation checks the optional population property: a whole number from 1 to
+// MaxPopulation, summed over a scope (the whole map when empty, each id once), and known only
+// when every neighbourhood of the scope gives it.
+func TestPopulation(t *testing.T) {
+	t.Parallel()
+	square := `[[[0,0],[1,0],[1,1],[0,1],[0,0]]]`
+	feature := func(props string) string {
+		return `{"type":"Feature","properties":` + props + `,"geometry":{"type":"Polygon","coordinates":` + square + `}}`
+	}
+	m, err := Parse([]byte(`{"type":"FeatureCollection","features":[` + feature(`{"id":"a","population":120}`) + `,` +
+		feature(`{"id":"b","population":30}`) + `,` + feature(`{"id":"c"}`) + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		scope []string
+		want  int
+		known bool
+	}{
+		{[]string{"a"}, 120, true},
+		{[]string{"a", "b", "a"}, 150, true},
+		{[]string{"a", "c"}, 120, false},
+		{nil, 150, false},
+	} {
+		if got, known := m.Population(tt.scope); got != tt.want || known != tt.known {
+			t.Errorf("Population(%v) = %d, %v; want %d, %v", tt.scope, got, known, tt.want, tt.known)
+		}
+	}
+	for _, bad := range []string{`0`, `-5`, `1.5`, `"12"`, `1e9`} {
+		_, err := Parse([]byte(`{"type":"FeatureCollection","features":[` + feature(`{"id":"a","population":`+bad+`}`) + `]}`))
+		if err == nil || !strings.Contains(err.Error(), "population") {
+			t.Errorf("population %s: %v", bad, err)
+		}
 	}
 }

@@ -43,7 +43,8 @@ func TestProgress(t *testing.T) {
 		{"rounded down", 5, 8, 62, false},
 		{"just under", 99, 100, 99, false},
 		{"exactly reached", 8, 8, 100, true},
-		{"not capped", 23, 8, 287, true},
+		{"past the threshold", 23, 8, 287, true},
+		{"capped at ten times the threshold", 3_000_000, 10, MaxProgress, true},
 		{"ten million", 10_000_000, 10_000_000, 100, true},
 		{"no threshold (never valid)", 5, 0, 0, true},
 	} {
@@ -59,11 +60,12 @@ func TestPublic(t *testing.T) {
 		Index: 7, Organiser: "c-org", Recipient: "age1x", Signatures: 3, Paper: 2, Withdrawn: 1}
 	assert.Equal(t, api.PublicPetition{ID: "p", Title: "T", Scope: []string{"old-town"}, Opens: opens, Closes: p.Closes,
 		Threshold: 8, Ask: []string{api.AskAgeBand}, Organiser: "c-org", Recipient: "age1x", Signatures: 3, Withdrawn: 1,
-		Paper: 2, Total: 5, ProgressPercent: 62, Status: StatusOpen, Ledger: 7}, Public(p, opens))
+		Paper: 2, Total: 5, PaperPercent: 40, ProgressPercent: 62, Status: StatusOpen, Ledger: 7}, Public(p, opens))
 	p.Paper = 20
 	pub := Public(p, p.Closes)
 	assert.True(t, pub.ThresholdReached)
-	assert.Equal(t, 287, pub.ProgressPercent, "progress is not capped in the API")
+	assert.Equal(t, 287, pub.ProgressPercent, "progress past the threshold, under the cap")
+	assert.Equal(t, 87, pub.PaperPercent, "20 of 23 on paper")
 	assert.Equal(t, StatusClosed, pub.Status)
 	pub.Scope[0] = "changed"
 	assert.Equal(t, "old-town", p.Scope[0], "the summary holds its own copy of the scope")
@@ -84,5 +86,14 @@ func TestTimeline(t *testing.T) {
 			[]api.TimelineDay{{Day: "2026-10-01", Signed: 2, Online: 2}, {Day: "2026-10-05", Withdrawn: 2, Online: 0}, {Day: "2026-10-06", Signed: 1, Online: 1}}},
 	} {
 		assert.Equal(t, tc.want, Timeline(tc.days), tc.name)
+	}
+}
+
+func TestPaperShare(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ paper, total, want int }{
+		{0, 0, 0}, {0, 5, 0}, {38, 99, 38}, {1, 3, 33}, {2, 3, 67}, {7, 7, 100},
+	} {
+		assert.Equal(t, tc.want, PaperShare(tc.paper, tc.total), "%d of %d", tc.paper, tc.total)
 	}
 }

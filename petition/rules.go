@@ -235,7 +235,7 @@ func CheckSignature(p *api.Petition, st crypto.Statement, answers []byte, now ti
 		return invalid("answers", "this petition asks no questions")
 	case len(answers) > MaxAnswers:
 		return invalid("answers", "at most 4096 bytes")
-	case !crypto.LooksSealed(answers):
+	case crypto.CheckSealed(answers, MaxAnswers) != nil:
 		return ErrNotSealed
 	case crypto.DocumentHash(answers) != st.Document:
 		return ErrDocumentHash

@@ -57,6 +57,23 @@ type Batch struct {
 // BatchVersion is the current plaintext format version.
 const BatchVersion = 1
 
+// Bounds on one envelope's plaintext, a day of one resident's readings, derived from the
+// format so that the server can refuse an envelope too large to be one (crypto.CheckSealed).
+const (
+	// MaxReadingBytes bounds one valid reading's JSON in a batch, with its comma: a sensor
+	// label and a cell of MaxLabel bytes each, which JSON may escape to six bytes a byte
+	// ("\u003c"), a known sensor type, an RFC 3339 time with nanoseconds and a zone offset,
+	// and all six values, each at most 23 characters, with their names and punctuation
+	// (TestMaxReadingBytes marshals one, 1,089 bytes).
+	MaxReadingBytes = 1100
+	// MaxBatchReadings bounds the readings of one day: one every ten seconds for 24 hours,
+	// fourteen sensors at the airrohr's 145-second interval.
+	MaxBatchReadings = 24 * 60 * 6
+	// MaxBatchBytes bounds one envelope's plaintext: MaxBatchReadings readings and the
+	// batch's own 21 bytes ({"v":1,"readings":[]}), about 9 MiB.
+	MaxBatchBytes = MaxBatchReadings*MaxReadingBytes + 21
+)
+
 // Day returns the UTC calendar day of t as YYYY-MM-DD, the epoch an envelope belongs to.
 func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 

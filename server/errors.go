@@ -39,7 +39,7 @@ var (
 	errNoConsent      = newErr(403, "no_consent", "there is no active consent for this purpose")
 	errAlreadyGranted = newErr(409, "already_granted", "consent to this purpose version is already active")
 	errEpochClosed    = newErr(409, "epoch_closed", "this day's release is already published")
-	errNotSealed      = newErr(422, "not_sealed", "an envelope is not an age ciphertext")
+	errNotSealed      = newErr(422, "not_sealed", "an envelope is not an age ciphertext to one X25519 recipient of a plausible size")
 	errInvite         = newErr(403, "invalid_invite", "the invite code is unknown or already used")
 	errRegistered     = newErr(409, "already_registered", "this citizen is already registered")
 	errNeighbourhood  = newErr(422, "unknown_neighbourhood", "no neighbourhood with this id")

@@ -156,7 +156,8 @@ func (a *handlers) createPetition(c *fiber.Ctx) error {
 }
 
 // enterPaper logs a count of paper signatures signed by the petition's organiser. Counts are
-// accepted from the opening until petition.PaperGrace after the closing.
+// accepted from the opening until petition.PaperGrace after the closing, while the petition's
+// paper signatures stay within the population of its scope (paperBound).
 func (a *handlers) enterPaper(c *fiber.Ctx) error {
 	req, body, paper, err := organiserDocument(a, c, crypto.TypePetitionPaper, petition.ParsePaper)
 	if err != nil {
@@ -166,12 +167,19 @@ func (a *handlers) enterPaper(c *fiber.Ctx) error {
 	if err := petition.CheckPaper(paper, st.Petition, c.Params("id")); err != nil {
 		return petitionError(err)
 	}
+	// One paper count at a time, from the bound check to its entry in the read model, so that
+	// two counts cannot each pass the bound and together exceed it.
+	a.paper.Lock()
+	defer a.paper.Unlock()
 	p, ok := a.State.Petition(paper.Petition)
 	if !ok {
 		return errNoPetition
 	}
 	if err := petition.CanEnterPaper(p, st.Citizen, a.Now()); err != nil {
 		return petitionError(err)
+	}
+	if bound := a.paperBound(p.Scope); p.Paper+paper.Count > bound {
+		return errPaperBound(bound)
 	}
 	release, err := a.reserve(st)
 	if err != nil {
@@ -186,6 +194,23 @@ func (a *handlers) enterPaper(c *fiber.Ctx) error {
 	}
 	a.Logger.Info("paper signatures entered", "petition", p.ID, "count", paper.Count, "index", r.Index)
 	return created(c, receiptAnswer{Receipt: r})
+}
+
+// paperBound is the most paper signatures a petition of scope may count: the population of the
+// scope's neighbourhoods, from the grid's population property, or petition.MaxPaperCount when
+// a neighbourhood of the scope gives none.
+func (a *handlers) paperBound(scope []string) int {
+	if pop, known := a.grid.Population(scope); known {
+		return pop
+	}
+	return petition.MaxPaperCount
+}
+
+// errPaperBound refuses a paper count that would take a petition's paper signatures past
+// bound, which the message names (it is public: the grid's populations).
+func errPaperBound(bound int) *apiError {
+	return newErr(409, "paper_exceeds_population", fmt.Sprintf(
+		"with this count the petition's paper signatures would exceed %d, the population of its scope", bound))
 }
 
 // petitionSignature logs a signature or its withdrawal under the nullifier the resident's

@@ -531,3 +531,40 @@ func TestOnePetitionsMissingTallyKeyDelaysNoOtherBreakdown(t *testing.T) {
 	_, err = n.Store.Release("petition/trees", release.PetitionEpoch)
 	assert.NoError(t, err, "the readable petition's breakdown is released")
 }
+
+// TestPaperSignaturesBoundedByPopulation checks that a petition's paper signatures, in total,
+// never pass the population of its scope (old-town: 31,000 in the default grid): counts up to
+// it are entered, one past it is refused paper_exceeds_population and logs nothing, and the
+// API shows the paper share and a progress capped at ten times the threshold.
+func TestPaperSignaturesBoundedByPopulation(t *testing.T) {
+	t.Parallel()
+	n := newPetitionNode(t)
+	ann := n.organiser(t)
+	p := treesPetition(n.clock.Now().Add(-time.Hour)) // old-town, a threshold of 10
+	status, code := n.create(t, ann, p)
+	require.Equal(t, 201, status, code)
+	paper := func(count int) (int, string) {
+		return n.post(t, "/api/v1/petitions/trees/paper", n.document(t, ann, crypto.TypePetitionPaper, "paper", "trees",
+			api.Paper{Petition: "trees", Count: count}))
+	}
+	status, code = paper(30_000)
+	require.Equal(t, 201, status, code)
+	size := n.Ledger.Size()
+	status, code = paper(1_001)
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "paper_exceeds_population", code)
+	assert.Equal(t, size, n.Ledger.Size(), "a refused count logs nothing")
+	status, code = paper(1_000)
+	require.Equal(t, 201, status, code, "up to the population exactly")
+	status, code = paper(1)
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "paper_exceeds_population", code)
+
+	status, code = n.sign(t, n.resident(t, "old-town"), "trees", false)
+	require.Equal(t, 201, status, code)
+	got := n.petition(t, "trees")
+	assert.Equal(t, 31_000, got.Paper)
+	assert.Equal(t, 31_001, got.Total)
+	assert.Equal(t, 100, got.PaperPercent)
+	assert.Equal(t, 1000, got.ProgressPercent, "capped at ten times the threshold")
+}

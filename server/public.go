@@ -19,12 +19,15 @@ type purposeAnswer struct {
 	*state.Purpose
 	LedgerIndex uint64 `json:"ledger_index"`
 	Hash        string `json:"hash"`
+	// AcceptsFrom is the oldest day a share copy for the purpose is accepted for today.
+	AcceptsFrom string `json:"accepts_from"`
 }
 
 func (a *handlers) listPurposes(c *fiber.Ctx) error {
 	out := []purposeAnswer{}
+	from := a.shareFrom()
 	for _, p := range a.State.Purposes() {
-		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: p.Index, Hash: p.Hash})
+		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: p.Index, Hash: p.Hash, AcceptsFrom: from})
 	}
 	return c.JSON(out)
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -50,6 +51,13 @@ type Config struct {
 	BodyLimit int
 	// StatementSkew is how far issued_at may be from the server's clock (default 10 min).
 	StatementSkew time.Duration
+	// ShareDays is how many days before today (UTC) a share copy may be for (default
+	// DefaultShareDays): older days are refused for every purpose and go to the resident's
+	// vault only, so that no upload can make the release engine publish days long past.
+	ShareDays int
+	// EnvelopeQuota bounds the bytes of sealed envelopes (vault and share copies) stored for
+	// one resident (default DefaultEnvelopeQuota).
+	EnvelopeQuota int64
 	// RequestTimeout bounds each request's context (default 30 s).
 	RequestTimeout time.Duration
 	// DB, if set, serves GET /api/v1/admin/backup: an online backup of the database.
@@ -88,6 +96,8 @@ type handlers struct {
 	grid     *geo.Map
 	backups  *backupSet
 	citizens *citizenLimiter // nil when CitizenLimit is 0
+	uploads  citizenLocks    // one resident's quota check and write, one at a time
+	paper    sync.Mutex      // a petition's paper bound check and entry, one at a time
 }
 
 // New builds the fiber app; tests use the same constructor as production.
@@ -100,6 +110,12 @@ func New(cfg Config) (*fiber.App, error) {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.ShareDays == 0 {
+		cfg.ShareDays = DefaultShareDays
+	}
+	if cfg.EnvelopeQuota == 0 {
+		cfg.EnvelopeQuota = DefaultEnvelopeQuota
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -155,19 +155,18 @@ func (s *Store) Days(purpose string) ([]string, error) {
 	return days, nil
 }
 
-// VaultCopies calls fn with every vault copy of a resident, in day order.
+// VaultCopies calls fn with every vault copy of a resident, in day order, one at a time: it
+// reads no value ahead and copies none, so an export holds one copy in memory however large
+// the vault. ciphertext is valid only until fn returns; fn copies what it keeps.
 func (s *Store) VaultCopies(citizen string, fn func(day string, ciphertext []byte) error) error {
 	prefix := append(key("v/", citizen), sep...)
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefix})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			day, _, _ := bytes.Cut(it.Item().Key()[len(prefix):], []byte(sep))
-			v, err := it.Item().ValueCopy(nil)
+			err := it.Item().Value(func(v []byte) error { return fn(string(day), v) })
 			if err != nil {
-				return err
-			}
-			if err := fn(string(day), v); err != nil {
 				return err
 			}
 		}
@@ -177,6 +176,39 @@ func (s *Store) VaultCopies(citizen string, fn func(day string, ciphertext []byt
 		return fmt.Errorf("store: vault copies: %w", err)
 	}
 	return nil
+}
+
+// Usage returns the bytes of sealed envelopes stored for a resident: every vault copy, and
+// every share copy for the purposes named. It reads keys only (a value's size is in its
+// key's entry, to a few bytes), seeking once per purpose and day with share copies, so the
+// quota check it serves stays cheap for a resident with years of vault copies.
+func (s *Store) Usage(citizen string, purposes []string) (int64, error) {
+	var n int64
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		sum := func(prefix []byte) {
+			for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+				n += it.Item().ValueSize()
+			}
+		}
+		sum(append(key("v/", citizen), sep...))
+		for _, p := range purposes {
+			space := append(key("s/", p), sep...)
+			for it.Seek(space); it.ValidForPrefix(space); {
+				day, _, _ := bytes.Cut(it.Item().Key()[len(space):], []byte(sep))
+				dayKey := append(bytes.Clone(space), day...)
+				sum(append(append(bytes.Clone(dayKey), sep...), append([]byte(citizen), sep...)...))
+				// The next day: past every key of this one.
+				it.Seek(append(dayKey, sep[0]+1))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: usage: %w", err)
+	}
+	return n, nil
 }
 
 func closingKey(purpose, epoch string) []byte { return key("c/", purpose, epoch) }

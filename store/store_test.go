@@ -126,7 +126,7 @@ func vaultCopies(t *testing.T, s *store.Store, citizen string) []vaultCopy {
 	t.Helper()
 	var out []vaultCopy
 	require.NoError(t, s.VaultCopies(citizen, func(day string, b []byte) error {
-		out = append(out, vaultCopy{day, b})
+		out = append(out, vaultCopy{day, bytes.Clone(b)})
 		return nil
 	}))
 	return out
@@ -294,6 +294,38 @@ func TestVaultCopiesOfOneResidentInDayOrder(t *testing.T) {
 	err := s.VaultCopies(alice, func(string, []byte) error { calls++; return stop })
 	assert.ErrorIs(t, err, stop)
 	assert.Equal(t, 1, calls)
+}
+
+// TestUsage counts a resident's stored envelopes: every vault copy and the share copies of the
+// purposes named, across days and contributions, and nothing of a resident whose id or
+// purpose shares a prefix; erasing the vault takes its copies off.
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	put(t, s, alice, "n1", vault(alice, day1, "1"), share(alice, air, day1, "1"), share(alice, airx, day1, "1"))
+	put(t, s, alice, "n2", vault(alice, day2, "2"), share(alice, air, day2, "2"), share(alice, air, day1, "3"))
+	put(t, s, abe, "n1", vault(abe, day1, "1"), share(abe, air, day1, "1"))
+	size := func(es ...crypto.Envelope) int64 {
+		n := 0
+		for _, e := range es {
+			n += len(e.Ciphertext)
+		}
+		return int64(n)
+	}
+	usage := func(citizen string, purposes ...string) int64 {
+		t.Helper()
+		n, err := s.Usage(citizen, purposes)
+		require.NoError(t, err)
+		return n
+	}
+	vaults := size(vault(alice, day1, "1"), vault(alice, day2, "2"))
+	shares := size(share(alice, air, day1, "1"), share(alice, air, day2, "2"), share(alice, air, day1, "3"))
+	assert.Equal(t, vaults+shares, usage(alice, air))
+	assert.Equal(t, vaults+shares+size(share(alice, airx, day1, "1")), usage(alice, air, airx))
+	assert.Equal(t, size(vault(abe, day1, "1"), share(abe, air, day1, "1")), usage(abe, air, airx))
+	assert.Zero(t, usage(bob, air))
+	require.NoError(t, s.DeleteVault(context.Background(), alice))
+	assert.Equal(t, shares, usage(alice, air))
 }
 
 func TestReleasesAndEpochs(t *testing.T) {

@@ -408,7 +408,7 @@ const (
 	unknown                  // may have been stored: retry the same contribution, never re-sign
 	later                    // refused for now, not stored: retry the same contribution
 	resign                   // refused, not stored; a fresh seal and signature may pass
-	vaultOnly                // the day is released: only the resident's own copy can be stored
+	vaultOnly                // the day is released or too old: only the resident's own copy can be stored
 	refused                  // refused for good, not stored
 )
 
@@ -438,11 +438,12 @@ func classify(err error) (outcome, string) {
 		return delivered, ae.Code
 	case "stale_statement", "no_consent", "unknown_purpose", "purpose_version_changed":
 		return resign, ae.Code
-	case "epoch_closed":
+	case "epoch_closed", "share_day_too_old":
 		// The server checks the nonce before the epoch: this contribution was never stored.
+		// A day released, or older than the server's look-back, is kept in the vault only.
 		return vaultOnly, ae.Code
 	case "malformed_json", "unsupported_media_type", "body_too_large", "bad_signature",
-		"invalid_field", "not_sealed":
+		"invalid_field", "not_sealed", "quota_exceeded":
 		return refused, ae.Code
 	}
 	// Anything else (unknown_citizen, conflict_in_flight, a proxy's 4xx, a wrong URL) is

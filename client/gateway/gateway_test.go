@@ -500,6 +500,8 @@ func TestClassify(t *testing.T) {
 		{422, "unknown_purpose", resign},
 		{409, "purpose_version_changed", resign},
 		{409, "epoch_closed", vaultOnly},
+		{422, "share_day_too_old", vaultOnly},
+		{403, "quota_exceeded", refused},
 		{401, "bad_signature", refused},
 		{422, "not_sealed", refused},
 		{413, "body_too_large", refused},

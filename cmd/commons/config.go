@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/commons-city/commons/server"
 	"github.com/commons-city/commons/witness"
 )
 
@@ -37,6 +38,8 @@ type serveConfig struct {
 	Fsck           bool          // re-hash the whole ledger before serving
 	RateLimit      int           // POST requests per minute per client IP (0: no limit)
 	CitizenLimit   int           // signed writes per minute per resident (0: no limit)
+	ShareDays      int           // how many days back a share copy may be for
+	EnvelopeQuota  int           // MiB of sealed envelopes stored per resident
 	MaxConnections int           // concurrent connections (fiber's Concurrency)
 	ProxyHeader    string        // header holding the client IP, set by a trusted reverse proxy
 	TrustedProxies []string      // addresses or CIDR ranges whose ProxyHeader is believed
@@ -85,6 +88,8 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.Fsck, "fsck", cfg.Fsck, "before serving, re-hash every ledger entry and tree node and refuse to start on any mismatch")
 	fs.Var(intValue{&cfg.RateLimit, 0}, "rate-limit", "most POST `requests` per minute from one client IP, answered 429 beyond (0: no limit; the admin token is never limited)")
 	fs.Var(intValue{&cfg.CitizenLimit, 0}, "citizen-rate-limit", "most signed writes (statements, contributions, vault exports) per `minute` from one resident, in bursts of up to five minutes' worth, answered 429 beyond (0: no limit)")
+	fs.Var(intValue{&cfg.ShareDays, 1}, "share-days", "accept share copies for at most this many `days` before today (UTC); older days go to the resident's vault only")
+	fs.Var(intValue{&cfg.EnvelopeQuota, 1}, "envelope-quota", "most sealed envelopes (vault and share copies) stored for one resident, in `MiB`; an upload beyond is refused")
 	fs.Var(intValue{&cfg.MaxConnections, 1}, "max-connections", "most concurrent `connections`; one more gets a plain 503 and is closed")
 	fs.StringVar(&cfg.ProxyHeader, "proxy-header", cfg.ProxyHeader, "`header` in which a trusted reverse proxy passes the client IP, e.g. X-Real-IP (default: the connection's peer)")
 	fs.Var(witnessesValue{&cfg.Witnesses}, "witnesses", "comma-separated `URL=KEY` of the witnesses that cosign the ledger's checkpoints (C2SP tlog-witness; KEY is the witness's verifier key)")
@@ -110,6 +115,8 @@ func defaultServeConfig() serveConfig {
 		StatementSkew:  10 * time.Minute,
 		RateLimit:      600,
 		CitizenLimit:   120,
+		ShareDays:      server.DefaultShareDays,
+		EnvelopeQuota:  int(server.DefaultEnvelopeQuota >> 20),
 		MaxConnections: 256 * 1024,
 		TrustedProxies: []string{"127.0.0.1", "::1"},
 		LogLevel:       slog.LevelInfo,

@@ -284,11 +284,15 @@ func contributeCmd(args []string) error {
 			return fmt.Errorf("contribute: %w", err)
 		}
 		vaultOnly := map[string]bool{}
+		shareFrom := map[string]string{}
+		for _, p := range purposes {
+			shareFrom[p.ID] = p.AcceptsFrom
+		}
 		bar := newProgressBar(os.Stderr, "uploading")
 		ups, err := c.Upload(ctx, w, todo, purposes, client.UploadOptions{
 			Progress: bar.update,
 			Closed: func(purpose, day string) bool {
-				if released[purpose][day] {
+				if released[purpose][day] || day < shareFrom[purpose] {
 					vaultOnly[day] = true
 					return true
 				}
@@ -302,6 +306,7 @@ func contributeCmd(args []string) error {
 		bar.finish()
 		sum.Uploads = len(ups)
 		sum.VaultOnlyDays = len(vaultOnly)
+		sum.VaultOnly = slices.Sorted(maps.Keys(vaultOnly))
 		if err != nil {
 			g.show(sum, sum.text)
 			return fmt.Errorf("contribute: %d of %d readings uploaded, run the same command again to resume: %w", sum.Imported, len(todo), err)
@@ -315,8 +320,9 @@ func contributeCmd(args []string) error {
 }
 
 // importSummary is what `commons contribute` reports: rows read, imported, skipped as already
-// imported, rejected with the count for each reason, and how many days went to the vault only
-// because their release was already published.
+// imported, rejected with the count for each reason, and the days that went to the vault only
+// because their release was already published or they are older than the server's look-back
+// for share copies (the purpose's accepts_from).
 type importSummary struct {
 	Files           int            `json:"files"`
 	Rows            int            `json:"rows"`
@@ -326,6 +332,7 @@ type importSummary struct {
 	RejectedBy      map[string]int `json:"rejected_by_reason"`
 	SealedTo        []string       `json:"sealed_to,omitempty"`
 	VaultOnlyDays   int            `json:"vault_only_days"`
+	VaultOnly       []string       `json:"vault_only,omitempty"`
 	Uploads         int            `json:"uploads"`
 }
 

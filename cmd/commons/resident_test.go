@@ -109,17 +109,20 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "exported 70 vault copies", "every day once, none twice")
 
-	// Once a day's release is published, a late reading for it goes to the vault only.
+	// Once a day's release is published, a late reading for it goes to the vault only (the
+	// day is inside the server's look-back, ten days ago: TestShareCopiesOnlyForRecentDays
+	// checks older ones).
 	_, err = n.cli("", "admin", "release", "--admin-token-file", token)
 	require.NoError(t, err)
 	late := filepath.Join(home, "late")
 	require.NoError(t, os.MkdirAll(late, 0o700))
-	archiveDay(t, late, first.AddDate(0, 0, 5).Add(30*time.Minute))
+	archiveDay(t, late, first.AddDate(0, 0, 65).Add(30*time.Minute))
 	out, err = n.cli(wallet, "contribute", late, "--json")
 	require.NoError(t, err, out)
 	s = decodeSummary(t, out)
 	assert.Equal(t, 24, s.Imported)
 	assert.Equal(t, 1, s.VaultOnlyDays)
+	assert.Equal(t, []string{first.AddDate(0, 0, 65).Format(time.DateOnly)}, s.VaultOnly)
 }
 
 // TestImportSurvivesALostAnswer loses the server's answer to an upload it stored: the client

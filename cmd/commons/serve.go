@@ -123,10 +123,13 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	// A demo node that loads its city runs on the demo's clock: the node's clock, except while
 	// the loader pins it to a past day to sign that day's signatures (fixtures.Load). No other
 	// node has one.
+	// Its residents share their whole month at once, so its look-back covers the month.
 	var demoClock *fixtures.Clock
+	shareDays := cfg.ShareDays
 	if cfg.Demo && st.CitizenCount() == 0 {
 		demoClock = fixtures.NewClock(cfg.clock())
 		cfg.Now = demoClock.Now
+		shareDays = max(shareDays, fixtures.ShareDays)
 	}
 	var cosigned func() ([]byte, int)
 	if len(cfg.Witnesses) > 0 {
@@ -153,6 +156,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		VerifierKey: keys.verifierKey, Cosigned: cosigned, GeoJSON: grid, AdminToken: keys.adminToken,
 		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: purpose.Air, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
+		ShareDays: shareDays, EnvelopeQuota: int64(cfg.EnvelopeQuota) << 20,
 		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
 		TrustedProxies: cfg.TrustedProxies, Now: cfg.clock(), Logger: logger})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/petition"
 	"github.com/commons-city/commons/release"
 )
 
@@ -160,7 +161,7 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	require.NoError(t, sent.Verify(resident.SigningPublicKey()), "the browser's statement verifies in Go")
 	assert.Equal(t, crypto.TypePetitionSign, sent.Statement.Type)
 	assert.Equal(t, resident.Nullifier(id), sent.Statement.Nullifier)
-	assert.True(t, crypto.LooksSealed(sent.Answers), "the answers are an age ciphertext")
+	assert.NoError(t, crypto.CheckSealed(sent.Answers, petition.MaxAnswers), "the answers are an age ciphertext to one X25519 recipient")
 	assert.Equal(t, crypto.DocumentHash(sent.Answers), sent.Statement.Document, "the signed document is the sealed answers' hash")
 	tally, err := tallyKeys{data}.identity(id)
 	require.NoError(t, err)
