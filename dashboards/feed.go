@@ -268,24 +268,19 @@ func (p *Pages) petitionEntries(l lang, base string, s feedScope) []atomEntry {
 		if s.id != "" && len(pt.Scope) > 0 && !slices.Contains(pt.Scope, s.id) {
 			continue
 		}
-		link := []atomLink{{Rel: "alternate", Type: "text/html", Href: base + "/petitions/" + pt.ID + "?lang=" + string(l)}}
-		if !now.Before(pt.Opens) {
-			out = append(out, atomEntry{
-				ID: p.tag(pt.Opens, "petition/"+pt.ID+"/opened"), at: pt.Opens.UTC(),
-				Title:    l.t("Petition opened: %s", pt.Title),
+		event := func(at time.Time, what, title, summary string) atomEntry {
+			return atomEntry{
+				ID: p.tag(at, "petition/"+pt.ID+"/"+what), at: at.UTC(), Title: title, Summary: summary,
 				Category: atomCategory{Term: "petition", Label: l.t("Petitions")},
-				Links:    link,
-				Summary:  l.t("Open for signatures until %s, to residents of %s. It needs %s.", l.dateTime(pt.Closes), cmp.Or(p.scope(l, pt.Scope), l.t("the whole city")), l.signatures(pt.Threshold)),
-			})
+				Links:    []atomLink{{Rel: "alternate", Type: "text/html", Href: base + "/petitions/" + pt.ID + "?lang=" + string(l)}},
+			}
+		}
+		if !now.Before(pt.Opens) {
+			out = append(out, event(pt.Opens, "opened", l.t("Petition opened: %s", pt.Title),
+				l.t("Open for signatures until %s, to residents of %s. It needs %s.", l.dateTime(pt.Closes), cmp.Or(p.scope(l, pt.Scope), l.t("the whole city")), l.signatures(pt.Threshold))))
 		}
 		if petition.Status(&pt.Petition, now) == petition.StatusClosed {
-			out = append(out, atomEntry{
-				ID: p.tag(pt.Closes, "petition/"+pt.ID+"/closed"), at: pt.Closes.UTC(),
-				Title:    l.t("Petition closed: %s", pt.Title),
-				Category: atomCategory{Term: "petition", Label: l.t("Petitions")},
-				Links:    link,
-				Summary:  closedWords(l, pt),
-			})
+			out = append(out, event(pt.Closes, "closed", l.t("Petition closed: %s", pt.Title), closedWords(l, pt)))
 		}
 	}
 	slices.SortStableFunc(out, func(a, b atomEntry) int { return b.at.Compare(a.at) })

@@ -24,7 +24,7 @@ type ledgerView struct {
 	Cosigned     string
 	Witnesses    int
 	CosignedSize string
-	Index      uint64 // the latest entry, used in the inclusion proof example
+	Index        uint64 // the latest entry, used in the inclusion proof example
 }
 
 // entryRow holds only the pseudonymous fields of an entry: never signatures, keys, nonces,

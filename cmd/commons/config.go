@@ -92,9 +92,9 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.Var(intValue{&cfg.EnvelopeQuota, 1}, "envelope-quota", "most sealed envelopes (vault and share copies) stored for one resident, in `MiB`; an upload beyond is refused")
 	fs.Var(intValue{&cfg.MaxConnections, 1}, "max-connections", "most concurrent `connections`; one more gets a plain 503 and is closed")
 	fs.StringVar(&cfg.ProxyHeader, "proxy-header", cfg.ProxyHeader, "`header` in which a trusted reverse proxy passes the client IP, e.g. X-Real-IP (default: the connection's peer)")
-	fs.Var(witnessesValue{&cfg.Witnesses}, "witnesses", "comma-separated `URL=KEY` of the witnesses that cosign the ledger's checkpoints (C2SP tlog-witness; KEY is the witness's verifier key)")
+	fs.Var(witnessesValue(&cfg.Witnesses), "witnesses", "comma-separated `URL=KEY` of the witnesses that cosign the ledger's checkpoints (C2SP tlog-witness; KEY is the witness's verifier key)")
 	fs.Var(durationValue{&cfg.WitnessEvery, true}, "witness-every", "submit a grown checkpoint to the witnesses at most every `duration`")
-	fs.Var(proxiesValue{&cfg.TrustedProxies}, "trusted-proxies", "comma-separated `addresses` or CIDR ranges whose proxy-header is believed")
+	fs.Var(proxiesValue(&cfg.TrustedProxies), "trusted-proxies", "comma-separated `addresses` or CIDR ranges whose proxy-header is believed")
 	fs.Var(durationValue{&cfg.ShutdownDelay, false}, "shutdown-delay", "on SIGTERM, answer /readyz 503 for this `duration` before closing the listener, so a load balancer can drain")
 	fs.Var(intValue{&cfg.MemoryLimit, 0}, "memory-limit", "soft limit of the server's memory in `MiB`: the garbage collector works harder near it (0: none; a GOMEMLIMIT in the environment takes precedence)")
 	fs.Var(levelValue{&cfg.LogLevel}, "log-level", "least `level` logged: debug, info, warn or error (debug logs one line per request)")
@@ -404,61 +404,53 @@ func (l levelValue) Set(s string) error {
 	return nil
 }
 
-// proxiesValue is a comma-separated list of IP addresses and CIDR ranges.
-type proxiesValue struct{ p *[]string }
+// listValue is a comma-separated list whose every item check accepts.
+type listValue struct {
+	p     *[]string
+	check func(string) error
+}
 
 // String implements flag.Value.
-func (l proxiesValue) String() string {
+func (l listValue) String() string {
 	if l.p == nil {
 		return ""
 	}
 	return strings.Join(*l.p, ",")
 }
 
-// Set implements flag.Value, refusing a bad value.
-func (l proxiesValue) Set(s string) error {
+// Set implements flag.Value, refusing a bad item.
+func (l listValue) Set(s string) error {
 	var out []string
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		if _, err := netip.ParsePrefix(part); err != nil {
-			if _, err := netip.ParseAddr(part); err != nil {
-				return fmt.Errorf("%q is not an IP address or a CIDR range", part)
-			}
-		}
-		out = append(out, part)
-	}
-	*l.p = out
-	return nil
-}
-
-// witnessesValue is a comma-separated list of witnesses, URL=VKEY, each checked by
-// witness.ParseWitness.
-type witnessesValue struct{ p *[]string }
-
-// String implements flag.Value.
-func (l witnessesValue) String() string {
-	if l.p == nil {
-		return ""
-	}
-	return strings.Join(*l.p, ",")
-}
-
-// Set implements flag.Value, refusing a bad value.
-func (l witnessesValue) Set(s string) error {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		if _, err := witness.ParseWitness(part); err != nil {
+		if err := l.check(part); err != nil {
 			return err
 		}
 		out = append(out, part)
 	}
 	*l.p = out
 	return nil
+}
+
+// proxiesValue is a list of IP addresses and CIDR ranges.
+func proxiesValue(p *[]string) listValue {
+	return listValue{p, func(part string) error {
+		if _, err := netip.ParsePrefix(part); err != nil {
+			if _, err := netip.ParseAddr(part); err != nil {
+				return fmt.Errorf("%q is not an IP address or a CIDR range", part)
+			}
+		}
+		return nil
+	}}
+}
+
+// witnessesValue is a list of witnesses, URL=VKEY, each checked by witness.ParseWitness.
+func witnessesValue(p *[]string) listValue {
+	return listValue{p, func(part string) error {
+		_, err := witness.ParseWitness(part)
+		return err
+	}}
 }
