@@ -8,7 +8,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/dashboards"
 	"github.com/commons-city/commons/dashboards/wallet"
 	"github.com/commons-city/commons/geo"
@@ -175,15 +175,7 @@ func decode(c *fiber.Ctx, v any) error {
 	if ct := string(c.Request().Header.ContentType()); !bytes.HasPrefix([]byte(ct), []byte(fiber.MIMEApplicationJSON)) {
 		return errContentType
 	}
-	dec := json.NewDecoder(bytes.NewReader(c.Body()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errMalformed
-	}
-	if dec.More() {
-		return errMalformed
-	}
-	return nil
+	return jsonError(api.DecodeStrict(c.Body(), v))
 }
 
 // fresh checks a statement's issued_at against the server clock.

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/client"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
+)
+
+// hostileOrganiser registers a fresh wallet on n and has the operator grant it the organiser
+// role, through the API.
+func hostileOrganiser(t *testing.T, n *node, token string) *crypto.Wallet {
+	t.Helper()
+	ctx := testContext(t)
+	c := client.New(n.url)
+	invites, err := c.Invites(ctx, token, 1)
+	require.NoError(t, err)
+	w, err := crypto.NewWallet()
+	require.NoError(t, err)
+	_, err = c.Register(ctx, w, invites[0], "old-town")
+	require.NoError(t, err)
+	_, err = c.GrantOrganiser(ctx, token, w.CitizenID())
+	require.NoError(t, err)
+	return w
+}
+
+// signedDocument is an organiser's request to path: a statement of type typ about petition,
+// signed over the exact bytes doc, sent beside it under key ("petition" or "paper").
+func signedDocument(t *testing.T, w *crypto.Wallet, typ, petition, key string, doc []byte) []byte {
+	t.Helper()
+	s, err := w.SignStatement(crypto.Statement{Type: typ, Petition: petition, Document: crypto.DocumentHash(doc),
+		IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	require.NoError(t, err)
+	st, err := json.Marshal(s)
+	require.NoError(t, err)
+	// The document goes in verbatim: json.Marshal would keep its keys, but this says so.
+	return []byte(strings.TrimSuffix(string(st), "}") + `,"` + key + `":` + string(doc) + "}")
+}
+
+// TestSignedDocumentsReadOneWay: an organiser's signed petition document or paper count that a
+// reader could read two ways — a key given twice, a key in another case, a form other than the
+// canonical encoding — is refused with its JSON 4xx, and nothing is logged: the paper count
+// {"petition":"p","count":1,"COUNT":1000000} no longer counts a million. Statements sent with a
+// repeated or differently-cased key are refused the same way. The canonical documents the
+// client signs are accepted.
+func TestSignedDocumentsReadOneWay(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	data := t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	token := adminTokenOf(t, data)
+	ctx := testContext(t)
+	w := hostileOrganiser(t, n, token)
+	c := client.New(n.url)
+	now := time.Now().UTC().Truncate(time.Second)
+	_, err := c.CreatePetition(ctx, w, api.Petition{ID: "p", Title: "Trees", Text: "More trees.", Scope: []string{"old-town"},
+		Opens: now.Add(-time.Hour), Closes: now.Add(30 * 24 * time.Hour), Threshold: 10})
+	require.NoError(t, err)
+
+	sizeBefore, cpBefore := ledgerSize(t, n), checkpointOf(t, n)
+	window := `"opens":"` + now.Add(-time.Hour).Format(time.RFC3339) + `","closes":"` + now.Add(30*24*time.Hour).Format(time.RFC3339) + `"`
+	paper := n.url + "/api/v1/petitions/p/paper"
+	cases := []struct {
+		name, url, typ, petition, key, doc string
+		status                             int
+		code                               string
+	}{
+		{"a count in capitals beside the count", paper, crypto.TypePetitionPaper, "p", "paper",
+			`{"petition":"p","count":1,"COUNT":1000000}`, 400, "ambiguous_json"},
+		{"a count given twice", paper, crypto.TypePetitionPaper, "p", "paper",
+			`{"petition":"p","count":1,"count":1000000}`, 400, "ambiguous_json"},
+		{"a count in capitals alone", paper, crypto.TypePetitionPaper, "p", "paper",
+			`{"petition":"p","Count":5}`, 400, "ambiguous_json"},
+		{"keys out of order", paper, crypto.TypePetitionPaper, "p", "paper",
+			`{"count":5,"petition":"p"}`, 422, "not_canonical"},
+		{"an escaped letter", paper, crypto.TypePetitionPaper, "p", "paper",
+			`{"petition":"\u0070","count":5}`, 422, "not_canonical"},
+		{"an unknown field", paper, crypto.TypePetitionPaper, "p", "paper",
+			`{"petition":"p","count":5,"extra":1}`, 400, "malformed_json"},
+		{"a title given twice", n.url + "/api/v1/petitions", crypto.TypePetitionCreate, "q", "petition",
+			`{"id":"q","title":"Trees","title":"Parking","text":"","scope":null,` + window + `,"threshold":10}`, 400, "ambiguous_json"},
+		{"a title in capitals", n.url + "/api/v1/petitions", crypto.TypePetitionCreate, "q", "petition",
+			`{"id":"q","title":"Trees","TITLE":"Parking","text":"","scope":null,` + window + `,"threshold":10}`, 400, "ambiguous_json"},
+		{"an empty list that the encoding leaves out", n.url + "/api/v1/petitions", crypto.TypePetitionCreate, "q", "petition",
+			`{"id":"q","title":"Trees","text":"","scope":null,` + window + `,"threshold":10,"ask":[]}`, 422, "not_canonical"},
+	}
+	for _, tc := range cases {
+		status, body := sendRaw(t, http.MethodPost, tc.url, "application/json", "",
+			signedDocument(t, w, tc.typ, tc.petition, tc.key, []byte(tc.doc)))
+		assert.Equal(t, tc.status, status, "%s: %s", tc.name, body)
+		assert.Equal(t, tc.code, jsonErrCode(t, body), tc.name)
+	}
+
+	// A statement whose envelope or fields repeat a key, or change a key's case.
+	s, err := w.SignStatement(crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: "air-quality/daily",
+		PurposeVersion: 1, IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	require.NoError(t, err)
+	st, err := json.Marshal(s)
+	require.NoError(t, err)
+	for name, body := range map[string]string{
+		"a purpose in capitals": strings.Replace(string(st), `"purpose":`, `"PURPOSE":"other","purpose":`, 1),
+		"a nonce given twice":   strings.Replace(string(st), `"nonce":`, `"nonce":"x","nonce":`, 1),
+		"a Statement envelope":  strings.Replace(string(st), `"statement":`, `"Statement":`, 1),
+	} {
+		status, b := sendRaw(t, http.MethodPost, n.url+"/api/v1/statements", "application/json", "", []byte(body))
+		assert.Equal(t, 400, status, "%s: %s", name, b)
+		assert.Equal(t, "ambiguous_json", jsonErrCode(t, b), name)
+	}
+
+	assert.Equal(t, sizeBefore, ledgerSize(t, n), "nothing was logged")
+	assert.Equal(t, string(cpBefore), string(checkpointOf(t, n)), "checkpoint")
+	p, err := c.Petition(ctx, "p")
+	require.NoError(t, err)
+	assert.Equal(t, 0, p.Paper, "no paper signatures were counted")
+	_, err = c.Petition(ctx, "q")
+	assert.Error(t, err, "no petition q was created")
+
+	// The canonical encoding, as the client signs it, is accepted.
+	_, err = c.EnterPaper(ctx, w, api.Paper{Petition: "p", Count: 7, Note: "market <stall> & door"})
+	require.NoError(t, err)
+	p, err = c.Petition(context.Background(), "p")
+	require.NoError(t, err)
+	assert.Equal(t, 7, p.Paper)
+}
