@@ -59,6 +59,10 @@ type Config struct {
 	// RateLimit is the most POST requests one client IP may send per minute (0: no limit).
 	// Requests bearing the admin token are not limited.
 	RateLimit int
+	// AdminFailureLimit is the most failed admin authentications (a missing or wrong token,
+	// any method) one client IP may make per minute; beyond, every admin request from it is
+	// answered 429 until the minute ends (default DefaultAdminFailureLimit).
+	AdminFailureLimit int
 	// CitizenLimit is the most signed writes one resident may make per minute, with a burst of
 	// as many (0: no limit). It is checked once the signature is verified, the write is fresh
 	// and its nonce unused, so nobody can use up another resident's allowance, not even by
@@ -82,9 +86,14 @@ type Config struct {
 type handlers struct {
 	Config
 	grid     *geo.Map
-	backups  *backupSet
-	citizens *citizenLimiter // nil when CitizenLimit is 0
+	backups       *backupSet
+	citizens      *citizenLimiter // nil when CitizenLimit is 0
+	adminFailures *failureLimiter
 }
+
+// DefaultAdminFailureLimit is the default Config.AdminFailureLimit: room for an operator's
+// typos and a test battery, while a guesser gets 100 tries a minute at a 192-bit token.
+const DefaultAdminFailureLimit = 100
 
 // New builds the fiber app; tests use the same constructor as production.
 func New(cfg Config) (*fiber.App, error) {
@@ -105,6 +114,9 @@ func New(cfg Config) (*fiber.App, error) {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
+	}
+	if cfg.AdminFailureLimit == 0 {
+		cfg.AdminFailureLimit = DefaultAdminFailureLimit
 	}
 	grid, err := geo.Parse(cfg.GeoJSON)
 	if err != nil {
@@ -136,7 +148,8 @@ func New(cfg Config) (*fiber.App, error) {
 		DisableStartupMessage: true,
 		AppName:               "commons",
 	})
-	a := &handlers{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}}}
+	a := &handlers{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}},
+		adminFailures: &failureLimiter{limit: cfg.AdminFailureLimit, ips: map[string]*failureWindow{}}}
 	if cfg.CitizenLimit > 0 {
 		a.citizens = &citizenLimiter{perMinute: cfg.CitizenLimit, buckets: map[string]*rate.Limiter{}}
 	}

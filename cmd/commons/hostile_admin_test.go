@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/nodetest"
+	"github.com/commons-city/commons/server"
 )
 
 // hostileOrganiser registers a fresh wallet on n and has the operator grant it the organiser
@@ -131,4 +134,64 @@ func TestSignedDocumentsReadOneWay(t *testing.T) {
 	p, err = c.Petition(context.Background(), "p")
 	require.NoError(t, err)
 	assert.Equal(t, 7, p.Paper)
+}
+
+// TestAdminGuessingThrottledOnEveryMethod: 700 wrong-token GETs to /api/v1/admin/backup meet
+// 429 rate_limited, with a JSON body and Retry-After, after server.DefaultAdminFailureLimit
+// failures; the lock-out then holds on every method and for every token, the right one
+// included, so guesses made meanwhile are not even compared. (The minute's end, on the node's
+// clock, is in server's TestAdminFailuresLockOutUntilTheWindowEnds.)
+func TestAdminGuessingThrottledOnEveryMethod(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	data := t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	token := adminTokenOf(t, data)
+	sizeBefore := ledgerSize(t, n)
+
+	counts := map[int]int{}
+	for i := range 700 {
+		status, body, header := adminRequest(t, http.MethodGet, n.url+"/api/v1/admin/backup", "wrong-"+strconv.Itoa(i))
+		counts[status]++
+		switch status {
+		case 401:
+			require.Equal(t, "unauthorized", jsonErrCode(t, body))
+		case 429:
+			require.Equal(t, "rate_limited", jsonErrCode(t, body))
+			retry, err := strconv.Atoi(header.Get("Retry-After"))
+			require.NoError(t, err, "Retry-After %q", header.Get("Retry-After"))
+			require.True(t, retry >= 1 && retry <= 60, "Retry-After %d", retry)
+		default:
+			t.Fatalf("request %d: %d %s", i, status, body)
+		}
+	}
+	assert.Equal(t, map[int]int{401: server.DefaultAdminFailureLimit, 429: 700 - server.DefaultAdminFailureLimit}, counts)
+
+	for _, r := range []struct{ method, path, token string }{
+		{http.MethodDelete, "/api/v1/admin/organisers/c-nobody", "wrong"},
+		{http.MethodPost, "/api/v1/admin/releases", ""},
+		{http.MethodGet, "/api/v1/admin/backup", token},
+	} {
+		status, body, _ := adminRequest(t, r.method, n.url+r.path, r.token)
+		assert.Equal(t, 429, status, "%s %s while locked out: %s", r.method, r.path, body)
+		assert.Equal(t, "rate_limited", jsonErrCode(t, body))
+	}
+	assert.Equal(t, sizeBefore, ledgerSize(t, n), "nothing was logged")
+}
+
+// adminRequest sends one bodiless admin request with token (none if "") and returns the
+// status, the body and the headers.
+func adminRequest(t *testing.T, method, url, token string) (int, []byte, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testContext(t), method, url, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b, resp.Header
 }
