@@ -50,8 +50,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// DB, if set, serves GET /api/v1/admin/backup: an online backup of the database.
 	DB Backuper
-	// Metrics holds the Prometheus series served at GET /metrics (default: NewMetrics()). One
-	// Metrics serves one app.
+	// Metrics holds the Prometheus series the app counts (default: NewMetrics()); they are
+	// served by Metrics.Handler on a listener of their own, not by the app. One Metrics serves
+	// one app.
 	Metrics *Metrics
 	// Ready reports whether the node takes traffic: GET /readyz answers 503 once it returns
 	// false (default: always ready while the app serves).

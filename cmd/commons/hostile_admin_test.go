@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -194,4 +195,44 @@ func adminRequest(t *testing.T, method, url, token string) (int, []byte, http.He
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, b, resp.Header
+}
+
+// TestMetricsOnlyOnTheirOwnListener: the public address answers /metrics with a JSON 404 and
+// no series, while the metrics listener (--metrics-addr, loopback by default) serves them; an
+// empty --metrics-addr serves none, and a busy one stops the node with what to do.
+func TestMetricsOnlyOnTheirOwnListener(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	host, _, err := net.SplitHostPort(defaultServeConfig().MetricsAddr)
+	require.NoError(t, err)
+	assert.True(t, net.ParseIP(host).IsLoopback(), "metrics listen on loopback by default, not %s", host)
+
+	n := startNode(t, t.TempDir(), &nodetest.Logs{})
+	status, body := sendRaw(t, http.MethodGet, n.url+"/metrics", "", "", nil)
+	assert.Equal(t, 404, status, "the public address serves no metrics: %.200s", body)
+	assert.Equal(t, "not_found", jsonErrCode(t, body))
+	assert.NotContains(t, string(body), "commons_")
+
+	status, body = sendRaw(t, http.MethodGet, n.metricsURL(), "", "", nil)
+	assert.Equal(t, 200, status)
+	assert.Contains(t, string(body), `commons_contributions_total{result="accepted"} 0`)
+	assert.Contains(t, string(body), `commons_http_requests_total{method="GET",route="(unmatched)",status="404"} 1`,
+		"the public /metrics was counted as a path no route matches")
+	status, body = sendRaw(t, http.MethodGet, strings.TrimSuffix(n.metricsURL(), "/metrics")+"/api/v1/purposes", "", "", nil)
+	assert.Equal(t, 404, status, "the metrics listener serves nothing else")
+	assert.Equal(t, "not_found", jsonErrCode(t, body))
+
+	// A busy metrics address stops the node before it serves anything.
+	busy := strings.TrimSuffix(strings.TrimPrefix(n.metricsURL(), "http://"), "/metrics")
+	out, err := runBinary(t, nil, "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--metrics-addr", busy)
+	require.Error(t, err, out)
+	assert.Contains(t, out, "refusing to start: --metrics-addr "+busy)
+	assert.Contains(t, out, `--metrics-addr "" to serve no metrics`)
+
+	logs := &nodetest.Logs{}
+	off := startNode(t, t.TempDir(), logs, "--metrics-addr", "")
+	assert.Contains(t, logs.String(), "metrics: not served")
+	assert.NotContains(t, logs.String(), "serving metrics")
+	status, _ = sendRaw(t, http.MethodGet, off.url+"/metrics", "", "", nil)
+	assert.Equal(t, 404, status)
 }

@@ -518,7 +518,7 @@ func TestOperatorMetrics(t *testing.T) {
 	_, err = n.cli("", "admin", "release", "--admin-token-file", filepath.Join(n.data, "admin.token"))
 	require.NoError(t, err)
 
-	resp, err = http.Get(n.url + "/metrics")
+	resp, err = http.Get(n.metricsURL())
 	require.NoError(t, err)
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -582,7 +582,7 @@ func TestOperatorRateLimit(t *testing.T) {
 	assert.Equal(t, 200, ledgerStatus(t, n.url+"/api/v1/purposes"), "GET is not limited")
 	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(n.data, "admin.token"))
 	require.NoError(t, err, "the operator is not limited: %s", out)
-	resp, err = http.Get(n.url + "/metrics")
+	resp, err = http.Get(n.metricsURL())
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
