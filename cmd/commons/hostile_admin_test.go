@@ -236,3 +236,29 @@ func TestMetricsOnlyOnTheirOwnListener(t *testing.T) {
 	status, _ = sendRaw(t, http.MethodGet, off.url+"/metrics", "", "", nil)
 	assert.Equal(t, 404, status)
 }
+
+// TestSecondNodeOnOneDataDir: a second `commons serve` on a data directory a node is serving
+// refuses to start in Commons' words — which process holds it (pid, URL) and what to do —
+// not Badger's "Cannot acquire directory lock", and leaves the first node serving. Once the
+// first stops, even by kill -9, the directory is free again.
+func TestSecondNodeOnOneDataDir(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	data := t.TempDir()
+	first := startNode(t, data, &nodetest.Logs{})
+
+	out, err := runBinary(t, nil, "serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "refusing to start: "+data+" is in use by another Commons node (pid "+strconv.Itoa(first.cmd.Process.Pid)+", ")
+	assert.Contains(t, out, "serving "+first.url+"/")
+	assert.Contains(t, out, "stop that node first")
+	assert.Contains(t, out, "or start this one with another --data")
+	assert.NotContains(t, out, "Cannot acquire directory lock")
+	assert.Positive(t, ledgerSize(t, first), "the first node still serves")
+	t.Logf("the second node says: %s", out)
+
+	require.NoError(t, first.cmd.Process.Kill())
+	first.cmd.Wait()
+	second := startNode(t, data, &nodetest.Logs{})
+	assert.Positive(t, ledgerSize(t, second), "the second node serves the same ledger")
+}
