@@ -142,8 +142,16 @@ type releasesAnswer struct {
 	MoreDue bool `json:"more_due,omitempty"`
 }
 
-// runReleases publishes every closed epoch now instead of waiting for the next tick.
+// runReleases publishes every closed epoch now instead of waiting for the next tick. It takes no
+// parameters: its body is empty or the JSON object {}, and any other body is refused like a
+// malformed one before anything runs.
 func (a *handlers) runReleases(c *fiber.Ctx) error {
+	if len(c.Body()) > 0 {
+		var none struct{}
+		if err := decode(c, &none); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	n, err := a.Releases.RunDue(c.UserContext())
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -69,8 +69,8 @@ type Config struct {
 	// and its nonce unused, so nobody can use up another resident's allowance, not even by
 	// replaying their signed statements from the ledger.
 	CitizenLimit int
-	// MaxConnections caps concurrent connections (fiber's Concurrency; default 262144). The
-	// connection beyond the cap gets a plain 503 and is closed.
+	// MaxConnections caps concurrent connections (default 262144), when the app is served
+	// through LimitConnections: the connection beyond the cap gets a JSON 503 and is closed.
 	MaxConnections int
 	// ProxyHeader names the header carrying the client's IP, set by a reverse proxy (for
 	// example X-Real-IP); "" means the connection's peer address. It is believed only from
@@ -86,7 +86,7 @@ type Config struct {
 // handlers holds the handlers' dependencies.
 type handlers struct {
 	Config
-	grid     *geo.Map
+	grid          *geo.Map
 	backups       *backupSet
 	citizens      *citizenLimiter // nil when CitizenLimit is 0
 	adminFailures *failureLimiter
@@ -138,7 +138,7 @@ func New(cfg Config) (*fiber.App, error) {
 		ReadTimeout:             30 * time.Second,
 		WriteTimeout:            30 * time.Second,
 		IdleTimeout:             120 * time.Second,
-		Concurrency:             cfg.MaxConnections,
+		Concurrency:             concurrency(cfg.MaxConnections),
 		ProxyHeader:             cfg.ProxyHeader,
 		EnableTrustedProxyCheck: cfg.ProxyHeader != "",
 		TrustedProxies:          cfg.TrustedProxies,
@@ -160,6 +160,17 @@ func New(cfg Config) (*fiber.App, error) {
 	app.Hooks().OnShutdown(a.backups.abort)
 	a.routes(app, pages, walletPage)
 	return app, nil
+}
+
+// concurrency is fasthttp's cap on connections served at once for a node that LimitConnections
+// caps at limit: twice limit, since fasthttp counts a worker until it is back in its pool, after its
+// connection closed and LimitConnections gave the slot to the next one; fasthttp's own refusal
+// is plain text, and must never be the one a client meets. 0 is fasthttp's default.
+func concurrency(limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	return 2 * limit
 }
 
 // timeout gives every request a context with a deadline.

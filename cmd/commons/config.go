@@ -83,7 +83,7 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.Fsck, "fsck", cfg.Fsck, "before serving, re-hash every ledger entry and tree node and refuse to start on any mismatch")
 	fs.Var(intValue{&cfg.RateLimit, 0}, "rate-limit", "most POST `requests` per minute from one client IP, answered 429 beyond (0: no limit; the admin token is never limited)")
 	fs.Var(intValue{&cfg.CitizenLimit, 0}, "citizen-rate-limit", "most signed writes (statements, contributions, vault exports) per `minute` from one resident, in bursts of up to five minutes' worth, answered 429 beyond (0: no limit)")
-	fs.Var(intValue{&cfg.MaxConnections, 1}, "max-connections", "most concurrent `connections`; one more gets a plain 503 and is closed")
+	fs.Var(intValue{&cfg.MaxConnections, 1}, "max-connections", "most concurrent `connections`; one more gets a JSON 503 and is closed")
 	fs.StringVar(&cfg.ProxyHeader, "proxy-header", cfg.ProxyHeader, "`header` in which a trusted reverse proxy passes the client IP, e.g. X-Real-IP (default: the connection's peer)")
 	fs.Var(proxiesValue{&cfg.TrustedProxies}, "trusted-proxies", "comma-separated `addresses` or CIDR ranges whose proxy-header is believed")
 	fs.Var(durationValue{&cfg.ShutdownDelay, false}, "shutdown-delay", "on SIGTERM, answer /readyz 503 for this `duration` before closing the listener, so a load balancer can drain")

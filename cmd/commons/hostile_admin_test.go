@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -261,4 +264,104 @@ func TestSecondNodeOnOneDataDir(t *testing.T) {
 	first.cmd.Wait()
 	second := startNode(t, data, &nodetest.Logs{})
 	assert.Positive(t, ledgerSize(t, second), "the second node serves the same ledger")
+}
+
+// TestConnectionCapAnswersJSON: beyond --max-connections, every refused connection — twenty at
+// once here — is answered 503 with the JSON error body (code unavailable), Retry-After and the
+// nosniff header, never fasthttp's plain text, while the held connections are still served.
+func TestConnectionCapAnswersJSON(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--max-connections", "3")
+	addr := strings.TrimPrefix(n.url, "http://")
+	deadline := testDeadline(t)
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		held = append(held, c)
+	}
+	// The node has accepted the three held connections once it serves a request on each.
+	for _, c := range held {
+		fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(deadline)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		require.Equal(t, 200, resp.StatusCode)
+	}
+	type answer struct {
+		status int
+		body   []byte
+		header http.Header
+		err    error
+	}
+	answers := make(chan answer, 20)
+	for range 20 {
+		go func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			defer c.Close()
+			c.SetReadDeadline(deadline)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			answers <- answer{resp.StatusCode, b, resp.Header, err}
+		}()
+	}
+	for range 20 {
+		a := <-answers
+		require.NoError(t, a.err)
+		assert.Equal(t, 503, a.status, "%s", a.body)
+		assert.Equal(t, "unavailable", jsonErrCode(t, a.body))
+		assert.Equal(t, "application/json", a.header.Get("Content-Type"))
+		assert.Equal(t, "1", a.header.Get("Retry-After"))
+		assert.Equal(t, "nosniff", a.header.Get("X-Content-Type-Options"))
+	}
+	fmt.Fprint(held[0], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(held[0]), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode, "a held connection is still served")
+}
+
+// TestAdminReleasesReadsItsBody: POST /api/v1/admin/releases takes an empty body or {} (what
+// `commons admin release` sends); a body with fields, malformed JSON or another content type
+// is refused with the JSON 4xx of any other endpoint, and runs nothing.
+func TestAdminReleasesReadsItsBody(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	data := t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	token := adminTokenOf(t, data)
+	url := n.url + "/api/v1/admin/releases"
+	for _, b := range []struct {
+		name, ctype, body string
+		status            int
+		code              string
+	}{
+		{"a day to release", "application/json", `{"day":"1900-01-01"}`, 400, "malformed_json"},
+		{"malformed JSON", "application/json", `{"purpose":`, 400, "malformed_json"},
+		{"a repeated key", "application/json", `{"a":1,"a":2}`, 400, "malformed_json"},
+		{"an array", "application/json", `[]`, 400, "malformed_json"},
+		{"plain text", "text/plain", `release everything`, 415, "unsupported_media_type"},
+	} {
+		status, body := sendRaw(t, http.MethodPost, url, b.ctype, token, []byte(b.body))
+		assert.Equal(t, b.status, status, "%s: %s", b.name, body)
+		assert.Equal(t, b.code, jsonErrCode(t, body), b.name)
+	}
+	for _, b := range []struct{ ctype, body string }{{"application/json", `{}`}, {"application/json", ` { } `}, {"", ""}} {
+		status, body := sendRaw(t, http.MethodPost, url, b.ctype, token, []byte(b.body))
+		assert.Equal(t, 200, status, "%q: %s", b.body, body)
+		assert.JSONEq(t, `{"published":0}`, string(body))
+	}
+	out, err := n.cli("", "admin", "release", "--admin-token-file", filepath.Join(data, "admin.token"))
+	assert.NoError(t, err, "commons admin release still works: %s", out)
 }

@@ -630,7 +630,7 @@ func TestOperatorMaxConnections(t *testing.T) {
 	msg, _ := io.ReadAll(resp.Body)
 	c.Close()
 	assert.Equal(t, 503, resp.StatusCode, "%s", msg)
-	assert.Contains(t, string(msg), "Concurrency limit exceeded")
+	assert.Equal(t, "unavailable", jsonErrCode(t, msg), "the refusal is the JSON error body")
 
 	held[0].Close()
 	assert.True(t, eventually(n.ctx, func() bool {

@@ -159,7 +159,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 	url := "http://" + ln.Addr().String()
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- app.Listener(server.LimitConnections(ln, cfg.MaxConnections)) }()
 	ready.Store(true)
 	logger.Info("serving", "url", url+"/", "data", cfg.Data)
 	if err := lock.say(url + "/"); err != nil {
