@@ -365,3 +365,79 @@ func TestAdminReleasesReadsItsBody(t *testing.T) {
 	out, err := n.cli("", "admin", "release", "--admin-token-file", filepath.Join(data, "admin.token"))
 	assert.NoError(t, err, "commons admin release still works: %s", out)
 }
+
+// TestNullifierSquattingNeedsTheVictimsWallet pins what a petition nullifier is bound to today
+// (issue 16's "also"; docs/decisions.md says why it stays until issue 15's anonymous tokens):
+//   - a nullifier comes only from the wallet: another wallet derives another one;
+//   - once a resident signed, her nullifier, public in the ledger, serves no one else — neither
+//     to sign under nor to withdraw her signature — and she still withdraws it herself;
+//   - but the node does not check that a fresh nullifier is the signing wallet's: whoever
+//     learns a resident's nullifier key (a leaked wallet) can sign under it first, and she is
+//     then refused nullifier_taken. Issue 15's design must close this by binding the
+//     nullifier to a key only her wallet derives; this test then changes with it.
+func TestNullifierSquattingNeedsTheVictimsWallet(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	data := t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	token := adminTokenOf(t, data)
+	ctx := testContext(t)
+	c := client.New(n.url)
+	organiser := hostileOrganiser(t, n, token)
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, id := range []string{"squat", "guarded"} {
+		_, err := c.CreatePetition(ctx, organiser, api.Petition{ID: id, Title: id, Scope: []string{"old-town"},
+			Opens: now.Add(-time.Hour), Closes: now.Add(30 * 24 * time.Hour), Threshold: 10})
+		require.NoError(t, err)
+	}
+	invites, err := c.Invites(ctx, token, 2)
+	require.NoError(t, err)
+	var victim, attacker *crypto.Wallet
+	for i, w := range []**crypto.Wallet{&victim, &attacker} {
+		*w, err = crypto.NewWallet()
+		require.NoError(t, err)
+		_, err = c.Register(ctx, *w, invites[i], "old-town")
+		require.NoError(t, err)
+	}
+	signAs := func(w *crypto.Wallet, typ, petition, nullifier string) (int, string) {
+		s, err := w.SignStatement(crypto.Statement{Type: typ, Petition: petition, Nullifier: nullifier,
+			IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+		require.NoError(t, err)
+		b, err := json.Marshal(s)
+		require.NoError(t, err)
+		status, body := sendRaw(t, http.MethodPost, n.url+"/api/v1/statements", "application/json", "", b)
+		if status >= 400 {
+			return status, jsonErrCode(t, body)
+		}
+		return status, ""
+	}
+	online := func(petition string) int {
+		p, err := c.Petition(ctx, petition)
+		require.NoError(t, err)
+		return p.Signatures
+	}
+	assert.NotEqual(t, victim.Nullifier("squat"), attacker.Nullifier("squat"), "each wallet derives its own nullifier")
+
+	// Once she signed, her public nullifier is hers alone.
+	_, err = c.SignPetition(ctx, victim, "guarded", false, nil)
+	require.NoError(t, err)
+	status, code := signAs(attacker, crypto.TypePetitionSign, "guarded", victim.Nullifier("guarded"))
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "nullifier_taken", code, "no one signs under a nullifier the ledger shows")
+	status, code = signAs(attacker, crypto.TypePetitionWithdraw, "guarded", victim.Nullifier("guarded"))
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "nullifier_taken", code, "no one withdraws another's signature")
+	assert.Equal(t, 1, online("guarded"))
+	_, err = c.SignPetition(ctx, victim, "guarded", true, nil)
+	require.NoError(t, err, "she withdraws her own signature")
+	assert.Equal(t, 0, online("guarded"))
+
+	// The limit that stays until issue 15: with her nullifier key leaked, the attacker signs
+	// first under her nullifier, and she cannot sign.
+	status, code = signAs(attacker, crypto.TypePetitionSign, "squat", victim.Nullifier("squat"))
+	assert.Equal(t, 201, status, code)
+	_, err = c.SignPetition(ctx, victim, "squat", false, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nullifier_taken")
+	assert.Equal(t, 1, online("squat"), "one signature counted, the attacker's")
+}
