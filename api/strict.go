@@ -29,7 +29,7 @@ var (
 // (times, json.RawMessage) are not looked into. It returns ErrMalformed or ErrAmbiguous.
 func DecodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := checkKeys(dec, reflect.TypeOf(v)); err != nil {
+	if err := checkKeys(dec, reflect.TypeOf(v), 0); err != nil {
 		if errors.Is(err, ErrAmbiguous) {
 			return err
 		}
@@ -80,8 +80,15 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// checkKeys reads one JSON value from dec and checks the keys of its objects against t.
-func checkKeys(dec *json.Decoder, t reflect.Type) error {
+// maxDepth bounds the nesting checkKeys follows, as encoding/json bounds its own.
+const maxDepth = 10000
+
+// checkKeys reads one JSON value from dec, at nesting depth, and checks the keys of its
+// objects against t.
+func checkKeys(dec *json.Decoder, t reflect.Type, depth int) error {
+	if depth > maxDepth {
+		return errors.New("nested too deeply")
+	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -98,15 +105,15 @@ func checkKeys(dec *json.Decoder, t reflect.Type) error {
 	}
 	switch {
 	case d == '{' && t.Kind() == reflect.Struct:
-		return checkObject(dec, jsonFields(t), nil)
+		return checkObject(dec, jsonFields(t), nil, depth)
 	case d == '{' && t.Kind() == reflect.Map:
-		return checkObject(dec, nil, t.Elem())
+		return checkObject(dec, nil, t.Elem(), depth)
 	case d == '{' && t.Kind() == reflect.Interface:
-		return checkObject(dec, nil, t)
+		return checkObject(dec, nil, t, depth)
 	case d == '[' && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
-		return checkArray(dec, t.Elem())
+		return checkArray(dec, t.Elem(), depth)
 	case d == '[' && t.Kind() == reflect.Interface:
-		return checkArray(dec, t)
+		return checkArray(dec, t, depth)
 	}
 	return fmt.Errorf("a %v where %v is expected", d, t)
 }
@@ -114,7 +121,7 @@ func checkKeys(dec *json.Decoder, t reflect.Type) error {
 // checkObject reads an object's members after its '{': each key once, each key a field's
 // exact name in fields, each value checked against that field's type; with fields nil (a
 // map), any key, each value checked against elem.
-func checkObject(dec *json.Decoder, fields map[string]reflect.Type, elem reflect.Type) error {
+func checkObject(dec *json.Decoder, fields map[string]reflect.Type, elem reflect.Type, depth int) error {
 	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -134,7 +141,7 @@ func checkObject(dec *json.Decoder, fields map[string]reflect.Type, elem reflect
 				return unknownKey(key, fields)
 			}
 		}
-		if err := checkKeys(dec, ft); err != nil {
+		if err := checkKeys(dec, ft, depth+1); err != nil {
 			return err
 		}
 	}
@@ -154,9 +161,9 @@ func unknownKey(key string, fields map[string]reflect.Type) error {
 }
 
 // checkArray reads an array's elements after its '[', each checked against elem.
-func checkArray(dec *json.Decoder, elem reflect.Type) error {
+func checkArray(dec *json.Decoder, elem reflect.Type, depth int) error {
 	for dec.More() {
-		if err := checkKeys(dec, elem); err != nil {
+		if err := checkKeys(dec, elem, depth+1); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,6 +61,11 @@ func TestDecodeStrict(t *testing.T) {
 		if err := DecodeStrict([]byte(b), &v); !errors.Is(err, want) {
 			t.Errorf("%s: got %v, want %v", b, err, want)
 		}
+	}
+	var deep any
+	nested := strings.Repeat(`{"a":`, 20000) + "1" + strings.Repeat("}", 20000)
+	if err := DecodeStrict([]byte(nested), &deep); !errors.Is(err, ErrMalformed) {
+		t.Errorf("20,000 nested objects: got %v, want ErrMalformed", err)
 	}
 }
 
