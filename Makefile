@@ -47,7 +47,9 @@ WALLET_WEB := dashboards/wallet/web
 wallet-js:
 	cd $(WALLET_WEB) && npm ci --no-audit --no-fund && npm run --silent build
 
+## lint: gofmt, go.mod/go.sum tidy (go mod tidy -diff prints what tidy would change), vet, staticcheck.
 lint:
+	@if ! $(GO) mod tidy -diff >/dev/null; then echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...

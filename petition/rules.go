@@ -108,25 +108,29 @@ func Compact(doc json.RawMessage, hash string) ([]byte, error) {
 	return body.Bytes(), nil
 }
 
-// ParseDocument decodes a petition document, refusing unknown fields and trailing data.
+// ParseDocument decodes a petition document, accepting only its canonical encoding (see
+// canonicalJSON).
 func ParseDocument(body []byte) (api.Petition, error) {
 	var p api.Petition
-	return p, strictJSON(body, &p)
+	return p, canonicalJSON(body, &p)
 }
 
-// ParsePaper decodes a paper count, refusing unknown fields and trailing data.
+// ParsePaper decodes a paper count, accepting only its canonical encoding (see canonicalJSON).
 func ParsePaper(body []byte) (api.Paper, error) {
 	var p api.Paper
-	return p, strictJSON(body, &p)
+	return p, canonicalJSON(body, &p)
 }
 
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil || dec.More() {
+// canonicalJSON decodes a document the ledger logs byte for byte, accepting only
+// api.Canonical of what it decodes to, so that every reader of the entry reads the same
+// document: it returns ErrMalformed, api.ErrAmbiguous (a repeated or differently-cased key)
+// or api.ErrNotCanonical.
+func canonicalJSON(b []byte, v any) error {
+	err := api.DecodeCanonical(b, v)
+	if errors.Is(err, api.ErrMalformed) {
 		return ErrMalformed
 	}
-	return nil
+	return err
 }
 
 // CheckDocument checks a petition document before it is logged: it names the petition its

@@ -102,3 +102,18 @@ func TestEnsure(t *testing.T) {
 		assert.Len(t, tc.node.entries, tc.appends, tc.name)
 	}
 }
+
+// TestPurposeBodiesAreCanonical: the body of a purpose.define entry is the canonical encoding
+// of its purpose (api.DecodeCanonical), so every reader of the ledger reads the same purpose.
+func TestPurposeBodiesAreCanonical(t *testing.T) {
+	t.Parallel()
+	for _, d := range BuiltIn() {
+		b, err := defineEntry(d.Define("age1recipient"))
+		require.NoError(t, err)
+		e, err := api.ParseEntry(b)
+		require.NoError(t, err)
+		var p api.Purpose
+		require.NoError(t, api.DecodeCanonical(e.Body, &p), "%s", e.Body)
+		assert.Equal(t, d.ID, p.ID)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,12 +17,74 @@ import (
 	"github.com/commons-city/commons/ledger/state"
 )
 
-// requireAdmin admits requests bearing the admin token, compared in constant time.
+// requireAdmin admits requests bearing the admin token, compared in constant time, on every
+// method. A client IP that failed AdminFailureLimit times within a minute is answered 429
+// rate_limited, with Retry-After, until that minute ends — whatever token it sends, so that a
+// guess made meanwhile is not even compared.
 func (a *handlers) requireAdmin(c *fiber.Ctx) error {
+	now, ip := a.Now(), c.IP()
+	if wait, locked := a.adminFailures.locked(ip, now); locked {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return errRateLimited
+	}
 	if !a.isAdmin(c) {
+		if a.adminFailures.fail(ip, now) {
+			a.Logger.Warn("admin authentication failures: client locked out for the rest of the minute",
+				"failures", a.adminFailures.limit, "request_id", c.Locals(requestIDKey))
+		}
 		return errUnauthorized
 	}
 	return c.Next()
+}
+
+// failureWindow is one client IP's failed admin authentications in the minute from start.
+type failureWindow struct {
+	start time.Time
+	count int
+}
+
+// failureLimiter counts failed admin authentications per client IP in fixed one-minute
+// windows, on the handlers' clock.
+type failureLimiter struct {
+	limit int
+	mu    sync.Mutex
+	ips   map[string]*failureWindow
+}
+
+// adminFailureWindow is the window of failureLimiter.
+const adminFailureWindow = time.Minute
+
+// locked reports whether ip has used up its failures in its current window, and how long until
+// that window ends.
+func (l *failureLimiter) locked(ip string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.ips[ip]
+	if !ok || !now.Before(w.start.Add(adminFailureWindow)) || w.count < l.limit {
+		return 0, false
+	}
+	return w.start.Add(adminFailureWindow).Sub(now), true
+}
+
+// fail counts one failure of ip and reports whether it was the last one allowed. Windows that
+// ended are dropped once more than 4096 IPs are held.
+func (l *failureLimiter) fail(ip string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ips) > 4096 {
+		for k, w := range l.ips {
+			if !now.Before(w.start.Add(adminFailureWindow)) {
+				delete(l.ips, k)
+			}
+		}
+	}
+	w, ok := l.ips[ip]
+	if !ok || !now.Before(w.start.Add(adminFailureWindow)) {
+		w = &failureWindow{start: now}
+		l.ips[ip] = w
+	}
+	w.count++
+	return w.count == l.limit
 }
 
 // maxInvites bounds one invite request.
@@ -78,8 +142,16 @@ type releasesAnswer struct {
 	MoreDue bool `json:"more_due,omitempty"`
 }
 
-// runReleases publishes every closed epoch now instead of waiting for the next tick.
+// runReleases publishes every closed epoch now instead of waiting for the next tick. It takes no
+// parameters: its body is empty or the JSON object {}, and any other body is refused like a
+// malformed one before anything runs.
 func (a *handlers) runReleases(c *fiber.Ctx) error {
+	if len(c.Body()) > 0 {
+		var none struct{}
+		if err := decode(c, &none); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	n, err := a.Releases.RunDue(c.UserContext())
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/petition"
 )
 
@@ -26,6 +27,8 @@ func newErr(status int, code, message string) *apiError {
 // The client-facing errors, one per cause, in one place.
 var (
 	errMalformed      = newErr(400, "malformed_json", "the body is not JSON of the expected shape")
+	errAmbiguous      = newErr(400, "ambiguous_json", "a key is repeated, or spelled in another case than its field's name")
+	errNotCanonical   = newErr(422, "not_canonical", "the signed document is not in its canonical encoding (docs/api.md)")
 	errContentType    = newErr(415, "unsupported_media_type", "send application/json")
 	errTooLarge       = newErr(413, "body_too_large", "the body is larger than the server accepts")
 	errBadSignature   = newErr(401, "bad_signature", "the signature does not verify for this citizen")
@@ -61,6 +64,7 @@ var (
 	errNotFound       = newErr(404, "not_found", "no such resource")
 	errInternal       = newErr(500, "internal", "the server could not complete the request")
 	errUnavailable    = newErr(503, "unavailable", "the server is shutting down")
+	errFull           = newErr(503, "unavailable", "the server holds as many connections as it serves at once; retry after the Retry-After seconds")
 	errRateLimited    = newErr(429, "rate_limited", "too many requests from your address; retry after the Retry-After seconds")
 	errCitizenLimited = newErr(429, "citizen_rate_limited", "too many signed writes from this resident; retry after the Retry-After seconds")
 )
@@ -81,8 +85,25 @@ var petitionErrors = map[error]*apiError{
 	petition.ErrNullifierTaken:       errNullifierTaken,
 }
 
+// jsonError answers a refusal of the api package's strict decoders; other errors pass as they
+// are.
+func jsonError(err error) error {
+	switch {
+	case errors.Is(err, api.ErrMalformed):
+		return errMalformed
+	case errors.Is(err, api.ErrAmbiguous):
+		return errAmbiguous
+	case errors.Is(err, api.ErrNotCanonical):
+		return errNotCanonical
+	}
+	return err
+}
+
 // petitionError answers a refusal of the petition package; other errors pass as they are.
 func petitionError(err error) error {
+	if ae, ok := jsonError(err).(*apiError); ok {
+		return ae
+	}
 	var inv *petition.InvalidError
 	if errors.As(err, &inv) {
 		return invalid(inv.Field, inv.Rule)

@@ -2,10 +2,14 @@ package server
 
 import (
 	"crypto/subtle"
+	"encoding/json"
+	"fmt"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -104,4 +108,69 @@ func (a *handlers) limitCitizen(c *fiber.Ctx, citizen string) error {
 	}
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	return errCitizenLimited
+}
+
+// LimitConnections caps the connections the app serves from ln at limit at once (limit ≤ 0:
+// no cap). The connection beyond the cap is answered, as it is accepted and before any request,
+// 503 with the JSON error body (code unavailable) and Retry-After, and closed: fasthttp's own
+// refusal beyond its Concurrency is plain text, so New sets that higher than limit and this
+// listener is the cap.
+func LimitConnections(ln net.Listener, limit int) net.Listener {
+	if limit <= 0 {
+		return ln
+	}
+	return &limitListener{Listener: ln, limit: int64(limit)}
+}
+
+// limitListener is LimitConnections' listener: open counts the connections it handed out and
+// that are not closed yet.
+type limitListener struct {
+	net.Listener
+	limit int64
+	open  atomic.Int64
+}
+
+// Accept implements net.Listener: it refuses connections beyond the cap until one is free.
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) <= l.limit {
+			return &countedConn{Conn: c, release: func() { l.open.Add(-1) }}, nil
+		}
+		l.open.Add(-1)
+		go refuseConn(c)
+	}
+}
+
+// countedConn gives its slot back once, on its first Close.
+type countedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+// Close implements net.Conn.
+func (c *countedConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
+
+// tooManyConnections is the answer beyond the cap: the JSON error body of errFull, whole.
+var tooManyConnections = func() []byte {
+	var body errorBody
+	body.Error.Code, body.Error.Message = errFull.code, errFull.message
+	b, _ := json.Marshal(body)
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n"+
+		"Content-Length: %d\r\nRetry-After: 1\r\nX-Content-Type-Options: nosniff\r\n"+
+		"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n\r\n%s", len(b), b)
+}()
+
+// refuseConn answers a connection beyond the cap and closes it, giving a slow reader 5 s.
+func refuseConn(c net.Conn) {
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write(tooManyConnections)
+	c.Close()
 }

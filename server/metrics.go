@@ -2,20 +2,22 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics are the node's Prometheus series, served at GET /metrics. Every label value comes
+// Metrics are the node's Prometheus series, served at GET /metrics by Handler on the node's
+// own metrics listener, never on the public one. Every label value comes
 // from a fixed set — a route pattern, a method, a status code, an error code — and never from
 // a request: no citizen id, no petition id, no path.
 type Metrics struct {
@@ -115,9 +117,24 @@ func (m *Metrics) register(a *handlers) error {
 	return nil
 }
 
-// handler serves the registry in the Prometheus text format.
-func (m *Metrics) handler() fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+// Handler serves the registry in the Prometheus text format at GET /metrics, on the node's
+// metrics listener: the public app does not route /metrics (its request counters, the
+// contributions' above all, would tell the public who uploads when). Any other request is
+// answered a JSON 404.
+func (m *Metrics) Handler() http.Handler {
+	notFound, _ := json.Marshal(func() (b errorBody) {
+		b.Error.Code, b.Error.Message = errNotFound.code, errNotFound.message
+		return b
+	}())
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write(notFound)
+	})
+	return mux
 }
 
 // routeLabel is the Locals key under which the catch-all handler marks a request that matched

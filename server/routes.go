@@ -17,10 +17,9 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	app.Use(requestID(), a.observe(errorHandler(a.Logger, pages.Error)), securityHeaders, a.timeout)
 	limit := a.rateLimit() // POST only, per client IP, shared by every route it guards
 
-	// Probes and metrics.
+	// Probes. The metrics are not here: they have their own listener (Metrics.Handler).
 	app.Get("/healthz", a.healthz)
 	app.Get("/readyz", a.readyz)
-	app.Get("/metrics", a.Metrics.handler())
 
 	// The JSON API (docs/api.md).
 	v1 := app.Group("/api/v1")

@@ -8,7 +8,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/dashboards"
 	"github.com/commons-city/commons/dashboards/wallet"
 	"github.com/commons-city/commons/geo"
@@ -62,8 +62,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// DB, if set, serves GET /api/v1/admin/backup: an online backup of the database.
 	DB Backuper
-	// Metrics holds the Prometheus series served at GET /metrics (default: NewMetrics()). One
-	// Metrics serves one app.
+	// Metrics holds the Prometheus series the app counts (default: NewMetrics()); they are
+	// served by Metrics.Handler on a listener of their own, not by the app. One Metrics serves
+	// one app.
 	Metrics *Metrics
 	// Ready reports whether the node takes traffic: GET /readyz answers 503 once it returns
 	// false (default: always ready while the app serves).
@@ -71,13 +72,17 @@ type Config struct {
 	// RateLimit is the most POST requests one client IP may send per minute (0: no limit).
 	// Requests bearing the admin token are not limited.
 	RateLimit int
+	// AdminFailureLimit is the most failed admin authentications (a missing or wrong token,
+	// any method) one client IP may make per minute; beyond, every admin request from it is
+	// answered 429 until the minute ends (default DefaultAdminFailureLimit).
+	AdminFailureLimit int
 	// CitizenLimit is the most signed writes one resident may make per minute, with a burst of
 	// as many (0: no limit). It is checked once the signature is verified, the write is fresh
 	// and its nonce unused, so nobody can use up another resident's allowance, not even by
 	// replaying their signed statements from the ledger.
 	CitizenLimit int
-	// MaxConnections caps concurrent connections (fiber's Concurrency; default 262144). The
-	// connection beyond the cap gets a plain 503 and is closed.
+	// MaxConnections caps concurrent connections (default 262144), when the app is served
+	// through LimitConnections: the connection beyond the cap gets a JSON 503 and is closed.
 	MaxConnections int
 	// ProxyHeader names the header carrying the client's IP, set by a reverse proxy (for
 	// example X-Real-IP); "" means the connection's peer address. It is believed only from
@@ -93,12 +98,17 @@ type Config struct {
 // handlers holds the handlers' dependencies.
 type handlers struct {
 	Config
-	grid     *geo.Map
-	backups  *backupSet
-	citizens *citizenLimiter // nil when CitizenLimit is 0
-	uploads  citizenLocks    // one resident's quota check and write, one at a time
-	paper    sync.Mutex      // a petition's paper bound check and entry, one at a time
+	grid          *geo.Map
+	backups       *backupSet
+	citizens      *citizenLimiter // nil when CitizenLimit is 0
+	uploads       citizenLocks    // one resident's quota check and write, one at a time
+	paper         sync.Mutex      // a petition's paper bound check and entry, one at a time
+	adminFailures *failureLimiter
 }
+
+// DefaultAdminFailureLimit is the default Config.AdminFailureLimit: room for an operator's
+// typos and a test battery, while a guesser gets 100 tries a minute at a 192-bit token.
+const DefaultAdminFailureLimit = 100
 
 // New builds the fiber app; tests use the same constructor as production.
 func New(cfg Config) (*fiber.App, error) {
@@ -126,6 +136,9 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
+	if cfg.AdminFailureLimit == 0 {
+		cfg.AdminFailureLimit = DefaultAdminFailureLimit
+	}
 	grid, err := geo.Parse(cfg.GeoJSON)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -145,7 +158,7 @@ func New(cfg Config) (*fiber.App, error) {
 		ReadTimeout:             30 * time.Second,
 		WriteTimeout:            30 * time.Second,
 		IdleTimeout:             120 * time.Second,
-		Concurrency:             cfg.MaxConnections,
+		Concurrency:             concurrency(cfg.MaxConnections),
 		ProxyHeader:             cfg.ProxyHeader,
 		EnableTrustedProxyCheck: cfg.ProxyHeader != "",
 		TrustedProxies:          cfg.TrustedProxies,
@@ -156,7 +169,8 @@ func New(cfg Config) (*fiber.App, error) {
 		DisableStartupMessage: true,
 		AppName:               "commons",
 	})
-	a := &handlers{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}}}
+	a := &handlers{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}},
+		adminFailures: &failureLimiter{limit: cfg.AdminFailureLimit, ips: map[string]*failureWindow{}}}
 	if cfg.CitizenLimit > 0 {
 		a.citizens = &citizenLimiter{perMinute: cfg.CitizenLimit, buckets: map[string]*rate.Limiter{}}
 	}
@@ -166,6 +180,17 @@ func New(cfg Config) (*fiber.App, error) {
 	app.Hooks().OnShutdown(a.backups.abort)
 	a.routes(app, pages, walletPage)
 	return app, nil
+}
+
+// concurrency is fasthttp's cap on connections served at once for a node that LimitConnections
+// caps at limit: twice limit, since fasthttp counts a worker until it is back in its pool, after its
+// connection closed and LimitConnections gave the slot to the next one; fasthttp's own refusal
+// is plain text, and must never be the one a client meets. 0 is fasthttp's default.
+func concurrency(limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	return 2 * limit
 }
 
 // timeout gives every request a context with a deadline.
@@ -195,15 +220,7 @@ func decode(c *fiber.Ctx, v any) error {
 	if ct := string(c.Request().Header.ContentType()); !bytes.HasPrefix([]byte(ct), []byte(fiber.MIMEApplicationJSON)) {
 		return errContentType
 	}
-	dec := json.NewDecoder(bytes.NewReader(c.Body()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errMalformed
-	}
-	if dec.More() {
-		return errMalformed
-	}
-	return nil
+	return jsonError(api.DecodeStrict(c.Body(), v))
 }
 
 // fresh checks a statement's issued_at against the server clock.

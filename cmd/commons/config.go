@@ -29,6 +29,7 @@ import (
 type serveConfig struct {
 	Data           string        // data directory: FORMAT, Badger, keys/, admin.token
 	Addr           string        // listen address, HOST:PORT
+	MetricsAddr    string        // listen address of /metrics, HOST:PORT ("" serves no metrics)
 	Demo           bool          // load the demo city into an empty node
 	Origin         string        // ledger origin, used when the ledger key is first created
 	Grid           string        // GeoJSON file of neighbourhoods ("" = the demo city's)
@@ -79,6 +80,7 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.SetOutput(out)
 	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `directory` (created if missing): FORMAT, Badger database, keys/, admin.token")
 	fs.Var(addrValue{&cfg.Addr}, "addr", "listen `HOST:PORT` (port 0 picks a free port)")
+	fs.Var(optionalAddrValue{&cfg.MetricsAddr}, "metrics-addr", "listen `HOST:PORT` of /metrics, apart from the public address (port 0 picks a free port; empty: no metrics)")
 	fs.BoolVar(&cfg.Demo, "demo", cfg.Demo, "load the demo city (fixtures) into an empty data directory")
 	fs.StringVar(&cfg.Origin, "origin", cfg.Origin, "ledger `origin`, fixed when the ledger key is created on first start")
 	fs.StringVar(&cfg.Grid, "neighbourhoods", cfg.Grid, "GeoJSON `file` of the public grid's neighbourhoods (default: the demo city's)")
@@ -90,7 +92,7 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.Var(intValue{&cfg.CitizenLimit, 0}, "citizen-rate-limit", "most signed writes (statements, contributions, vault exports) per `minute` from one resident, in bursts of up to five minutes' worth, answered 429 beyond (0: no limit)")
 	fs.Var(intValue{&cfg.ShareDays, 1}, "share-days", "accept share copies for at most this many `days` before today (UTC); older days go to the resident's vault only")
 	fs.Var(intValue{&cfg.EnvelopeQuota, 1}, "envelope-quota", "most sealed envelopes (vault and share copies) stored for one resident, in `MiB`; an upload beyond is refused")
-	fs.Var(intValue{&cfg.MaxConnections, 1}, "max-connections", "most concurrent `connections`; one more gets a plain 503 and is closed")
+	fs.Var(intValue{&cfg.MaxConnections, 1}, "max-connections", "most concurrent `connections`; one more gets a JSON 503 and is closed")
 	fs.StringVar(&cfg.ProxyHeader, "proxy-header", cfg.ProxyHeader, "`header` in which a trusted reverse proxy passes the client IP, e.g. X-Real-IP (default: the connection's peer)")
 	fs.Var(witnessesValue(&cfg.Witnesses), "witnesses", "comma-separated `URL=KEY` of the witnesses that cosign the ledger's checkpoints (C2SP tlog-witness; KEY is the witness's verifier key)")
 	fs.Var(durationValue{&cfg.WitnessEvery, true}, "witness-every", "submit a grown checkpoint to the witnesses at most every `duration`")
@@ -109,6 +111,7 @@ func defaultServeConfig() serveConfig {
 	return serveConfig{
 		Data:           "./data",
 		Addr:           "127.0.0.1:8080",
+		MetricsAddr:    defaultMetricsAddr,
 		Origin:         "commons.localhost/ledger",
 		ReleaseEvery:   time.Minute,
 		BodyLimit:      4 << 20,
@@ -324,6 +327,21 @@ func (a addrValue) Set(s string) error {
 	}
 	*a.p = s
 	return nil
+}
+
+// optionalAddrValue is a HOST:PORT listen address, or "" for none.
+type optionalAddrValue struct{ p *string }
+
+// String implements flag.Value.
+func (a optionalAddrValue) String() string { return addrValue(a).String() }
+
+// Set implements flag.Value, refusing a bad value.
+func (a optionalAddrValue) Set(s string) error {
+	if s == "" {
+		*a.p = s
+		return nil
+	}
+	return addrValue(a).Set(s)
 }
 
 // durationValue is a duration, positive or at least not negative.

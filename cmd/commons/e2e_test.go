@@ -114,7 +114,10 @@ func startNodeEnv(t testing.TB, env []string, data string, logs *nodetest.Logs, 
 	t.Helper()
 	bin, err := binary()
 	require.NoError(t, err)
-	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--release-every", "1h"}, extra...)
+	// Every node serves its metrics on a port of its own (tests run in parallel); extra may
+	// override it.
+	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
+		"--release-every", "1h"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
@@ -172,7 +175,7 @@ func startClockedNode(t testing.TB) (*node, *testClock, *nodetest.Logs) {
 func startNodeWithClock(t testing.TB, data string, logs *nodetest.Logs, clock *testClock) *node {
 	t.Helper()
 	cfg := defaultServeConfig()
-	cfg.Data, cfg.Addr, cfg.ReleaseEvery, cfg.Now = data, "127.0.0.1:0", time.Hour, clock.Now
+	cfg.Data, cfg.Addr, cfg.MetricsAddr, cfg.ReleaseEvery, cfg.Now = data, "127.0.0.1:0", "127.0.0.1:0", time.Hour, clock.Now
 	urls := make(chan string, 1)
 	logger := slog.New(slog.NewTextHandler(lineWatch{logs, servingLine, urls}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -214,6 +217,17 @@ func (w lineWatch) Write(p []byte) (int, error) {
 		}
 	}
 	return w.logs.Write(p)
+}
+
+var metricsLine = regexp.MustCompile(`msg="serving metrics" url=(http://127\.0\.0\.1:\d+/metrics)`)
+
+// metricsURL is the URL of the node's /metrics, on its own listener (logged before the node is
+// ready).
+func (n *node) metricsURL() string {
+	n.t.Helper()
+	m := metricsLine.FindStringSubmatch(n.logs.String())
+	require.NotNil(n.t, m, "no metrics listener in the logs:\n%s", n.logs.String())
+	return m[1]
 }
 
 // stop shuts the node down as SIGTERM does and waits for it, until the test's deadline.

@@ -517,7 +517,7 @@ func TestOperatorMetrics(t *testing.T) {
 	_, err = n.cli("", "admin", "release", "--admin-token-file", filepath.Join(n.data, "admin.token"))
 	require.NoError(t, err)
 
-	resp, err = http.Get(n.url + "/metrics")
+	resp, err = http.Get(n.metricsURL())
 	require.NoError(t, err)
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -581,7 +581,7 @@ func TestOperatorRateLimit(t *testing.T) {
 	assert.Equal(t, 200, ledgerStatus(t, n.url+"/api/v1/purposes"), "GET is not limited")
 	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(n.data, "admin.token"))
 	require.NoError(t, err, "the operator is not limited: %s", out)
-	resp, err = http.Get(n.url + "/metrics")
+	resp, err = http.Get(n.metricsURL())
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -629,7 +629,7 @@ func TestOperatorMaxConnections(t *testing.T) {
 	msg, _ := io.ReadAll(resp.Body)
 	c.Close()
 	assert.Equal(t, 503, resp.StatusCode, "%s", msg)
-	assert.Contains(t, string(msg), "Concurrency limit exceeded")
+	assert.Equal(t, "unavailable", jsonErrCode(t, msg), "the refusal is the JSON error body")
 
 	held[0].Close()
 	assert.True(t, eventually(n.ctx, func() bool {

@@ -65,6 +65,11 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	lock, err := lockData(cfg.Data)
+	if err != nil {
+		return fmt.Errorf("serve: refusing to start: %w", err)
+	}
+	defer lock.release()
 	if err := checkDataFormat(cfg.Data); err != nil {
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
@@ -162,15 +167,23 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	stopMetrics, err := serveMetrics(cfg.MetricsAddr, metrics, logger)
+	if err != nil {
+		return fmt.Errorf("serve: refusing to start: %w", err)
+	}
+	defer stopMetrics()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- app.Listener(server.LimitConnections(ln, cfg.MaxConnections)) }()
 	ready.Store(true)
 	logger.Info("serving", "url", url+"/", "data", cfg.Data)
+	if err := lock.say(url + "/"); err != nil {
+		logger.Warn("the data lock does not say where the node serves", "err", err)
+	}
 
 	if demoClock != nil {
 		fmt.Fprintf(os.Stderr, "commons: loading the demo city through %s (about half a minute)…\n", url)

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/nodetest"
+)
+
+// TestAdminFailuresLockOutUntilTheWindowEnds: failed admin authentications on any method count
+// per client IP; at the limit, every admin request from that IP — the right token included —
+// is answered 429 rate_limited with Retry-After until the minute ends on the node's clock, and
+// then the right token passes again.
+func TestAdminFailuresLockOutUntilTheWindowEnds(t *testing.T) {
+	t.Parallel()
+	clock := nodetest.NewClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	a := &handlers{Config: Config{AdminToken: "right", Now: clock.Now, Logger: logger},
+		adminFailures: &failureLimiter{limit: 3, ips: map[string]*failureWindow{}}}
+	app := fiber.New(fiber.Config{ErrorHandler: errorHandler(logger, nil)})
+	ok := func(c *fiber.Ctx) error { return c.SendString("ok") }
+	app.Get("/admin", a.requireAdmin, ok)
+	app.Delete("/admin", a.requireAdmin, ok)
+	send := func(method, token string) (int, string, string) {
+		t.Helper()
+		req := httptest.NewRequest(method, "/admin", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := app.Test(req, -1)
+		require.NoError(t, err)
+		var eb errorBody
+		if resp.StatusCode >= 400 {
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(b, &eb), "a JSON error body: %s", b)
+		}
+		return resp.StatusCode, eb.Error.Code, resp.Header.Get("Retry-After")
+	}
+
+	status, _, _ := send("GET", "right")
+	assert.Equal(t, 200, status)
+	for i, m := range []string{"GET", "DELETE", "GET"} {
+		status, code, _ := send(m, "wrong")
+		assert.Equal(t, 401, status, "failure %d", i+1)
+		assert.Equal(t, "unauthorized", code)
+	}
+	clock.Advance(20 * time.Second)
+	for _, tok := range []string{"wrong", "", "right"} {
+		status, code, retry := send("DELETE", tok)
+		assert.Equal(t, 429, status, "token %q while locked out", tok)
+		assert.Equal(t, "rate_limited", code)
+		assert.Equal(t, "40", retry, "the rest of the minute")
+	}
+	assert.Contains(t, logs.String(), "locked out")
+	assert.NotContains(t, logs.String(), "wrong", "no token in the logs")
+
+	clock.Advance(40 * time.Second)
+	status, _, _ = send("GET", "right")
+	assert.Equal(t, 200, status, "a new minute: the right token passes")
+	status, _, _ = send("GET", "wrong")
+	assert.Equal(t, 401, status, "and failures count afresh")
+}
