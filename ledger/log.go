@@ -212,7 +212,8 @@ func (l *Log) Size() uint64 {
 	return l.size
 }
 
-// Checkpoint returns the latest signed checkpoint (a signed note) and its size.
+// Checkpoint returns the latest signed checkpoint (a signed note) and its size; nil for a
+// replica that holds nothing yet.
 func (l *Log) Checkpoint() ([]byte, uint64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
