@@ -327,7 +327,9 @@ func TestMirrorAnswersBadRequests(t *testing.T) {
 		code, body, hdr := get(t, srv, c.method, c.path)
 		assert.Equal(t, c.status, code, c.method+" "+c.path)
 		assert.Equal(t, "application/json", hdr.Get("Content-Type"), c.path)
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		require.NoError(t, json.Unmarshal(body, &e), c.path)
 		assert.Equal(t, c.code, e.Error.Code, c.path)
 		assert.NotEmpty(t, e.Error.Message, c.path)
