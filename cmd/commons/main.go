@@ -16,6 +16,7 @@
 //	commons export --out DIR [--decrypt]
 //	commons status [--outbox DIR]
 //	commons ledger verify [--state FILE] [--all]
+//	commons mirror --from URL --data DIR --addr HOST:PORT [--key KEY] [--every D]
 //
 // Run `commons COMMAND -h` for the flags of each command.
 package main
@@ -33,6 +34,8 @@ Server:
   commons serve --data DIR --addr HOST:PORT [--demo] [--config FILE]   (commons serve -h: every option)
   commons backup --out FILE            online backup of a running node's database (not its keys)
   commons restore --in FILE --data DIR load a backup into a new, empty data directory
+  commons mirror --from URL --data DIR --addr HOST:PORT [--key KEY] [--every 1m]
+                                       serve a verified read-only copy of another node's ledger and releases
 
 Resident (global flags: --server URL, --wallet FILE, --passphrase-file FILE):
   commons wallet init [--out FILE] [--passphrase]
@@ -109,6 +112,8 @@ func run(args []string) error {
 		return petitionCmd(rest)
 	case "ledger":
 		return ledgerCmd(rest)
+	case "mirror":
+		return mirrorCmd(rest)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
