@@ -31,7 +31,7 @@ type keys struct {
 	public   string
 }
 
-func newKeys(t *testing.T) keys {
+func newKeys(t testing.TB) keys {
 	t.Helper()
 	skey, vkey, err := ledger.GenerateKey("source.commons.test/ledger")
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func newKeys(t *testing.T) keys {
 	return keys{s, v, vkey}
 }
 
-func tempDB(t *testing.T) *badger.DB {
+func tempDB(t testing.TB) *badger.DB {
 	t.Helper()
 	db, err := badger.Open(badger.DefaultOptions(t.TempDir()).WithSyncWrites(true).WithLogger(nil))
 	require.NoError(t, err)
@@ -58,7 +58,7 @@ type history struct {
 }
 
 // newHistory logs n test entries under k, then a day's release whose bytes are body.
-func newHistory(t *testing.T, k keys, n int, tag string) *history {
+func newHistory(t testing.TB, k keys, n int, tag string) *history {
 	t.Helper()
 	l, err := ledger.Open(tempDB(t), k.signer, k.verifier, ledger.Options{})
 	require.NoError(t, err)
@@ -74,7 +74,7 @@ func newHistory(t *testing.T, k keys, n int, tag string) *history {
 }
 
 // release logs a release of the air purpose for epoch (a day or a week) and serves body for it.
-func (h *history) release(t *testing.T, epoch string, body []byte) {
+func (h *history) release(t testing.TB, epoch string, body []byte) {
 	t.Helper()
 	e, err := api.Entry{Type: api.EntryRelease, Purpose: testAir, PurposeVersion: 1, Epoch: epoch, Hash: state.Hash(body)}.Marshal()
 	require.NoError(t, err)
@@ -98,7 +98,7 @@ type source struct {
 	srv     *httptest.Server
 }
 
-func newSource(t *testing.T, k keys, h *history) *source {
+func newSource(t testing.TB, k keys, h *history) *source {
 	t.Helper()
 	s := &source{h: h, key: k.public}
 	s.srv = httptest.NewServer(s)
@@ -167,7 +167,7 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // openMirror opens a mirror of src on db, its evidence under dir, its log lines in logs.
-func openMirror(t *testing.T, db *badger.DB, src *source, dir, key string, logs io.Writer) *Mirror {
+func openMirror(t testing.TB, db *badger.DB, src *source, dir, key string, logs io.Writer) *Mirror {
 	t.Helper()
 	m, err := Open(context.Background(), db, Options{Source: src.srv.URL, Key: key, Evidence: dir,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -177,7 +177,7 @@ func openMirror(t *testing.T, db *badger.DB, src *source, dir, key string, logs 
 }
 
 // get fetches path from h and returns the status and body.
-func get(t *testing.T, h http.Handler, method, path string) (int, []byte, http.Header) {
+func get(t testing.TB, h http.Handler, method, path string) (int, []byte, http.Header) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
