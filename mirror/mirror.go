@@ -258,6 +258,9 @@ func (m *Mirror) sync(ctx context.Context) error {
 			return m.forked(ReasonNotExtension, held, served, proof, err)
 		}
 	}
+	if cp.Size == size && bytes.Equal(served, held) {
+		return m.releases(ctx) // nothing new: no fetch, no write
+	}
 	entries, err := m.entries(ctx, size, cp.Size)
 	if err != nil {
 		return err

@@ -91,6 +91,15 @@ func TestMirrorCopiesVerifiedLedgerAndReleases(t *testing.T) {
 	_, got, _ = get(t, srv, "GET", "/api/v1/ledger/entries/5")
 	assert.Equal(t, entry, got)
 
+	// With nothing new, a fetch is the checkpoint alone.
+	src.mu.Lock()
+	before := src.fetches
+	src.mu.Unlock()
+	require.NoError(t, m.Sync(ctx))
+	src.mu.Lock()
+	assert.Equal(t, before+1, src.fetches, "only the checkpoint was fetched")
+	src.mu.Unlock()
+
 	st, err := m.Status()
 	require.NoError(t, err)
 	assert.True(t, st.Following)
