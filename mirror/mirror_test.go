@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -345,4 +346,30 @@ func TestMirrorAnswersBadRequests(t *testing.T) {
 	}
 	_, err := Open(context.Background(), tempDB(t), Options{Source: "ftp://x", Evidence: t.TempDir()})
 	require.ErrorContains(t, err, "not an http(s) URL")
+}
+
+// A mirror serves what a node serves, so a mirror of a mirror verifies against the first
+// source's key: copies can be chained, and none of them is trusted.
+func TestMirrorOfAMirror(t *testing.T) {
+	t.Parallel()
+	k := newKeys(t)
+	h := newHistory(t, k, 4, "a")
+	body := []byte(`{"epoch":"2026-12-03"}`)
+	h.release(t, "2026-12-03", body)
+	src := newSource(t, k, h)
+	b := openMirror(t, tempDB(t), src, t.TempDir(), k.public, &bytes.Buffer{})
+	require.NoError(t, b.Sync(context.Background()))
+	bsrv := httptest.NewServer(b.Handler())
+	t.Cleanup(bsrv.Close)
+
+	c, err := Open(context.Background(), tempDB(t), Options{Source: bsrv.URL, Key: k.public, Evidence: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.Sync(context.Background()))
+	want, _ := h.log.Checkpoint()
+	got, _ := c.Ledger().Checkpoint()
+	assert.Equal(t, want, got)
+	rel, err := c.Release("2026-12-03")
+	require.NoError(t, err)
+	assert.Equal(t, body, rel)
 }
