@@ -55,6 +55,9 @@ func mirrorCmd(args []string) error {
 // runMirror follows the source and serves the copy until ctx ends. A source caught forking is
 // no longer followed, but what was verified before stays served, with the evidence.
 func runMirror(ctx context.Context, cfg mirrorConfig, logger *slog.Logger) error {
+	if _, err := os.Stat(filepath.Join(cfg.Data, "keys")); err == nil {
+		return fmt.Errorf("mirror: %s is a node's data directory (it has keys/): give the mirror its own", cfg.Data)
+	}
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("mirror: %w", err)
 	}

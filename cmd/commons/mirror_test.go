@@ -260,9 +260,12 @@ func startMirror(t *testing.T, from, data string, logs *nodetest.Logs) *node {
 	return n
 }
 
-// The command refuses what it cannot run with, before opening anything.
+// The command refuses what it cannot run with, and a node's own data directory, before opening
+// anything.
 func TestMirrorCommandRefusesBadFlags(t *testing.T) {
 	t.Parallel()
+	nodeData := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(nodeData, "keys"), 0o700))
 	for _, c := range []struct {
 		args []string
 		want string
@@ -271,6 +274,7 @@ func TestMirrorCommandRefusesBadFlags(t *testing.T) {
 		{[]string{"--from", "http://127.0.0.1:1"}, "--from URL and --data DIR are required"},
 		{[]string{"--from", "http://127.0.0.1:1", "--data", "x", "--every", "10ms"}, "--every must be at least 1s"},
 		{[]string{"--from", "http://127.0.0.1:1", "--data", "x", "extra"}, `unexpected argument "extra"`},
+		{[]string{"--from", "http://127.0.0.1:1", "--data", nodeData}, "is a node's data directory"},
 	} {
 		err := run(append([]string{"mirror"}, c.args...))
 		require.Error(t, err, fmt.Sprint(c.args))
