@@ -27,6 +27,12 @@
 // its compact range from the stored nodes and refuses to start if the root differs from the
 // last signed checkpoint.
 //
+// # Replicas
+//
+// OpenReplica opens a copy of another node's log (a mirror's): no signer, no sequencer; it
+// grows only by Extend, with entries that must hash to the root of the source's signed
+// checkpoint, which it then serves verbatim. Every read is the same code as a node's.
+//
 // Badger layout (prefix "l/"): l/e/<index> entry bytes; l/n/<level><index> perfect node hashes
 // (level 0 = leaf hashes); l/size; l/cp the latest signed checkpoint. Indices are 8-byte
 // big-endian, so key order is index order.

@@ -102,8 +102,9 @@ type Log struct {
 	size       uint64
 	checkpoint []byte
 
-	rng   *compact.Range // owned by the sequencer goroutine after Open
-	cache *nodeCache
+	rng      *compact.Range // owned by the sequencer goroutine after Open, by Extend in a replica
+	extendMu sync.Mutex     // serialises Extend
+	cache    *nodeCache
 }
 
 // Open opens the log stored in db, signing new checkpoints with signer and checking old ones
@@ -150,6 +151,9 @@ func (l *Log) load() error {
 			return err
 		}
 		if size == 0 {
+			if l.signer == nil {
+				return nil // an empty replica has no checkpoint until its first Extend
+			}
 			l.checkpoint, err = l.sign(0, root)
 			return err
 		}
@@ -199,7 +203,7 @@ func (l *Log) openCheckpoint(signed []byte) (*log.Checkpoint, error) {
 }
 
 // Origin is the log's origin line, the name of its key.
-func (l *Log) Origin() string { return l.signer.Name() }
+func (l *Log) Origin() string { return l.verifier.Name() }
 
 // Size is the number of entries covered by the latest checkpoint.
 func (l *Log) Size() uint64 {
@@ -208,7 +212,8 @@ func (l *Log) Size() uint64 {
 	return l.size
 }
 
-// Checkpoint returns the latest signed checkpoint (a signed note) and its size.
+// Checkpoint returns the latest signed checkpoint (a signed note) and its size; nil for a
+// replica that holds nothing yet.
 func (l *Log) Checkpoint() ([]byte, uint64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()

@@ -144,6 +144,9 @@ func (l *Log) Write(ctx context.Context, w Write) error {
 }
 
 func (l *Log) enqueue(ctx context.Context, r *request, op string) error {
+	if l.signer == nil {
+		return ErrReplica
+	}
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if l.closed {

@@ -152,3 +152,18 @@ func (l *Log) Tile(t TilePath) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// ParseEntryBundle splits a C2SP entry bundle (each entry prefixed by its uint16 big-endian
+// length) into its entries, refusing one that is truncated or has trailing bytes.
+func ParseEntryBundle(bundle []byte) ([][]byte, error) {
+	var entries [][]byte
+	for len(bundle) > 0 {
+		if len(bundle) < 2 || len(bundle) < 2+int(binary.BigEndian.Uint16(bundle)) {
+			return nil, fmt.Errorf("%w: entry bundle is truncated", ErrProof)
+		}
+		n := int(binary.BigEndian.Uint16(bundle))
+		entries = append(entries, bundle[2:2+n])
+		bundle = bundle[2+n:]
+	}
+	return entries, nil
+}

@@ -5,6 +5,7 @@ package main
 var helpText = map[string]string{
 	"backup":  "--out FILE\nAsks the running node for an online backup of its database and writes it to FILE (mode 0600)\natomically, with FILE.sha256 beside it. " + keysWarning,
 	"restore": "--in FILE --data DIR\nLoads a backup into a new, empty data directory. Copy the node's keys/ into it before serving.",
+	"mirror":  "--from URL --data DIR [--addr HOST:PORT] [--key KEY] [--every D]\nKeeps a verified, read-only copy of another node's ledger and air releases, and serves it.\nA source that rewrites its history is caught: the evidence is kept and it is no longer followed.",
 
 	"wallet init":    "[--out FILE] [--passphrase]\nCreates a wallet: a standard age identity, mode 0600, optionally encrypted with a passphrase.\nIt is the only key to your data: keep a backup.",
 	"wallet show":    "\nPrints the wallet's citizen id and public keys.",

@@ -17,6 +17,7 @@
 //	commons export --out DIR [--decrypt]
 //	commons status [--outbox DIR]
 //	commons ledger verify [--state FILE] [--all]
+//	commons mirror --from URL --data DIR --addr HOST:PORT [--key KEY] [--every D]
 //
 // Flags may come before or after a command's arguments. Run `commons COMMAND -h` for the
 // flags of each command.
@@ -37,6 +38,8 @@ Server:
   commons serve --data DIR --addr HOST:PORT [--demo] [--config FILE]   (commons serve -h: every option)
   commons backup --out FILE            online backup of a running node's database (not its keys)
   commons restore --in FILE --data DIR load a backup into a new, empty data directory
+  commons mirror --from URL --data DIR --addr HOST:PORT [--key KEY] [--every 1m]
+                                       serve a verified read-only copy of another node's ledger and releases
 
 Resident:
   commons wallet init [--out FILE] [--passphrase]
@@ -111,6 +114,7 @@ var commands = map[string]func([]string) error{
 	"status":         statusCmd,
 	"petition":       petitionCmd,
 	"ledger":         ledgerCmd,
+	"mirror":         mirrorCmd,
 }
 
 func main() {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	byteorder "encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,13 +187,15 @@ func (a *auditor) recompute(ctx context.Context, visit func(i uint64, e api.Entr
 		if err != nil {
 			return fmt.Errorf("entries %d…: %w", first, err)
 		}
-		for i := first; i < first+width; i++ {
-			if len(bundle) < 2 || len(bundle) < 2+int(byteorder.BigEndian.Uint16(bundle)) {
-				return fmt.Errorf("%w: entry bundle %s is truncated", ledger.ErrProof, path)
-			}
-			n := int(byteorder.BigEndian.Uint16(bundle))
-			raw := bundle[2 : 2+n]
-			bundle = bundle[2+n:]
+		raws, err := ledger.ParseEntryBundle(bundle)
+		if err != nil {
+			return fmt.Errorf("entries %d…: %w", first, err)
+		}
+		if uint64(len(raws)) != width {
+			return fmt.Errorf("%w: entry bundle %s holds %d entries, not %d", ledger.ErrProof, path, len(raws), width)
+		}
+		for j, raw := range raws {
+			i := first + uint64(j)
 			e, err := api.ParseEntry(raw)
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", i, err)
@@ -207,9 +208,6 @@ func (a *auditor) recompute(ctx context.Context, visit func(i uint64, e api.Entr
 					return err
 				}
 			}
-		}
-		if len(bundle) != 0 {
-			return fmt.Errorf("%w: entry bundle %s has trailing bytes", ledger.ErrProof, path)
 		}
 	}
 	root, err := r.GetRootHash(nil)
