@@ -288,7 +288,7 @@ func TestInboxRefusesWhatItCannotVerify(t *testing.T) {
 	require.NoError(t, err)
 	changed := signed(t, inbox, good, p.key, keyID, now)
 	changed.Body = io.NopCloser(bytes.NewReader(follow(p, actor+"x")))
-	changed.ContentLength = int64(len(follow(p, actor + "x")))
+	changed.ContentLength = int64(len(follow(p, actor+"x")))
 	impostor, _ := json.Marshal(map[string]any{"id": p.url + "/f", "type": "Follow", "actor": "http://127.0.0.1:1/users/eve", "object": actor})
 	like, _ := json.Marshal(map[string]any{"id": p.url + "/l", "type": "Like", "actor": p.id(), "object": actor})
 	large := append(bytes.Repeat([]byte(" "), 70<<10), good...)

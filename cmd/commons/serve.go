@@ -184,7 +184,11 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	due <- struct{}{}
 
 	go store.RunValueLogGC(ctx, db, 10*time.Minute, logger)
-	go fed.Run(ctx)
+	// The delivery worker stops before the ledger and the database close (defers run last first).
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	worker := make(chan struct{})
+	go func() { defer close(worker); fed.Run(workerCtx) }()
+	defer func() { stopWorker(); <-worker }()
 	tick := time.NewTicker(cfg.ReleaseEvery)
 	defer tick.Stop()
 	for {
