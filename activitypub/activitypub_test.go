@@ -139,7 +139,7 @@ func newNode(t *testing.T) *node {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	n := &node{core: core, key: key, src: &source{}, url: "http://" + ln.Addr().String()}
-	n.svc = n.service(t)
+	n.svc = n.service(t, 1000)
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get(activitypub.WebFingerPath, n.svc.WebFinger)
 	for _, a := range []string{"/city", "/neighbourhoods/:id"} {
@@ -154,9 +154,9 @@ func newNode(t *testing.T) *node {
 }
 
 // service is a new Service on the node's (re)opened core, as after a restart.
-func (n *node) service(t *testing.T) *activitypub.Service {
+func (n *node) service(t *testing.T, perSecond float64) *activitypub.Service {
 	svc, err := activitypub.New(activitypub.Config{Store: n.core.Store, Source: n.src, BaseURL: n.url, Key: n.key,
-		PerSecond: 1000, Now: n.core.Clock.Now, Logger: n.core.Logger})
+		PerSecond: perSecond, Now: n.core.Clock.Now, Logger: n.core.Logger})
 	require.NoError(t, err)
 	return svc
 }
@@ -384,7 +384,7 @@ func TestDeliveriesSurviveARestartAndBackOff(t *testing.T) {
 
 	// A restart: a new service on the reopened store delivers the queue once it is due.
 	n.core.Reopen(t)
-	n.svc = n.service(t)
+	n.svc = n.service(t, 1000)
 	p.status.Store(http.StatusAccepted)
 	n.core.Clock.Advance(2 * time.Minute)
 	require.NoError(t, n.svc.Announce(ctx))
@@ -414,4 +414,28 @@ func TestDeliveriesSurviveARestartAndBackOff(t *testing.T) {
 	require.NoError(t, n.svc.Deliver(ctx))
 	_, attempts = p.got()
 	assert.Equal(t, before, attempts)
+}
+
+// TestDeliveriesAreRateLimited: with one delivery allowed every two hours, a round makes one
+// and leaves the other queued, since waiting would outlast the round's context (no clock is
+// read: the limiter refuses a wait it knows to be too long).
+func TestDeliveriesAreRateLimited(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	n.svc = n.service(t, 1.0/7200)
+	p := newPeer(t, &n.key.PublicKey)
+	actor := n.url + "/neighbourhoods/old-town"
+	require.NoError(t, n.svc.Announce(context.Background()))
+	status, _ := do(t, signed(t, actor+"/inbox", follow(p, actor), p.key, p.id()+"#main-key", n.core.Clock.Now()))
+	require.Equal(t, http.StatusAccepted, status)
+	n.src.add("release/air/2026-05-01", time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, n.svc.Announce(context.Background()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	require.NoError(t, n.svc.Deliver(ctx))
+	_, attempts := p.got()
+	assert.Equal(t, 1, attempts)
+	queue, err := n.core.Store.Deliveries()
+	require.NoError(t, err)
+	assert.Len(t, queue, 1, "the other waits for the next round")
 }
