@@ -184,9 +184,9 @@ func do(t *testing.T, req *http.Request) (int, string) {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var e struct{ Error string }
+	var e struct{ Error struct{ Code, Message string } }
 	_ = json.NewDecoder(resp.Body).Decode(&e)
-	return resp.StatusCode, e.Error
+	return resp.StatusCode, e.Error.Code
 }
 
 func follow(p *peer, object string) []byte {
@@ -224,7 +224,7 @@ func TestWebFingerActorsAndCollections(t *testing.T) {
 	for resource, want := range map[string]int{"": 400, "acct:nowhere@" + host: 404, "acct:old-town@elsewhere.example": 404} {
 		status, body := getJSON(t, n.url+activitypub.WebFingerPath+"?resource="+resource, "")
 		assert.Equal(t, want, status, resource)
-		assert.NotEmpty(t, body["error"], resource)
+		assert.NotEmpty(t, body["error"].(map[string]any)["code"], resource)
 	}
 
 	actor := n.url + "/neighbourhoods/old-town"

@@ -21,9 +21,10 @@ var (
 	publicAddress = "https://www.w3.org/ns/activitystreams#Public"
 )
 
-// fail answers a JSON error like the rest of the node's machine paths.
+// fail answers a JSON error in the shape of the rest of the node's machine paths
+// (docs/api.md, "Errors").
 func fail(c *fiber.Ctx, status int, code, message string) error {
-	return c.Status(status).JSON(fiber.Map{"error": code, "message": message})
+	return c.Status(status).JSON(fiber.Map{"error": fiber.Map{"code": code, "message": message}})
 }
 
 // send answers v as an ActivityStreams document.

@@ -75,10 +75,8 @@ func (s *Service) Inbox(c *fiber.Ctx) error {
 	if len(body) > maxActivity {
 		return fail(c, 413, "body_too_large", fmt.Sprintf("an activity is at most %d bytes", maxActivity))
 	}
-	target, err := url.ParseRequestURI(c.OriginalURL())
-	if err != nil {
-		return fail(c, 400, "bad_request", "the request target is not a path")
-	}
+	uri := c.Request().URI()
+	target := &url.URL{Path: string(uri.Path()), RawQuery: string(uri.QueryString())}
 	r := &http.Request{Method: c.Method(), URL: target, Host: string(c.Request().Host()), Header: http.Header{}}
 	c.Request().Header.VisitAll(func(k, v []byte) { r.Header.Add(string(k), string(v)) })
 	sender, err := s.verify(c.UserContext(), r, body)
