@@ -184,7 +184,9 @@ func do(t *testing.T, req *http.Request) (int, string) {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&e)
 	return resp.StatusCode, e.Error.Code
 }
