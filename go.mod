@@ -8,6 +8,7 @@ require (
 	github.com/chromedp/cdproto v0.160.8
 	github.com/chromedp/chromedp v0.24.0
 	github.com/dgraph-io/badger/v4 v4.9.6
+	github.com/go-fed/httpsig v1.1.0
 	github.com/gofiber/fiber/v2 v2.52.16
 	github.com/google/differential-privacy/go/v3 v3.0.0
 	github.com/hashicorp/go-memdb v1.3.5

@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"cmp"
+	"context"
 	"encoding/xml"
 	"fmt"
 	"slices"
@@ -74,7 +75,8 @@ type atomEntry struct {
 	Links    []atomLink   `xml:"link"`
 	Summary  string       `xml:"summary"`
 
-	at time.Time // Updated, for sorting
+	at   time.Time // Updated, for sorting
+	what string    // the event part of ID, after the date
 }
 
 // feedScope is what one feed covers: the whole city, or one neighbourhood.
@@ -100,7 +102,7 @@ func (p *Pages) NeighbourhoodFeed(c *fiber.Ctx) error {
 func (p *Pages) feed(c *fiber.Ctx, s feedScope) error {
 	l := pickLang(c)
 	base := c.BaseURL()
-	entries, err := p.feedEntries(c, l, base, s)
+	entries, err := p.feedEntries(c.UserContext(), l, base, s)
 	if err != nil {
 		return fmt.Errorf("dashboards: feed: %w", err)
 	}
@@ -150,7 +152,7 @@ func (p *Pages) feedLinks(l lang) []atomLink {
 }
 
 // feedEntries are a feed's entries, newest first.
-func (p *Pages) feedEntries(c *fiber.Ctx, l lang, base string, s feedScope) ([]atomEntry, error) {
+func (p *Pages) feedEntries(ctx context.Context, l lang, base string, s feedScope) ([]atomEntry, error) {
 	days, weeks, err := p.released()
 	if err != nil {
 		return nil, err
@@ -169,7 +171,7 @@ func (p *Pages) feedEntries(c *fiber.Ctx, l lang, base string, s feedScope) ([]a
 		if err != nil {
 			return nil, err
 		}
-		e := p.releaseEntry(c, l, base, day, "/air?day="+day, at)
+		e := p.releaseEntry(ctx, l, base, day, "/air?day="+day, at)
 		e.Title, e.Summary = p.daySummary(l, s, d)
 		out = append(out, e)
 	}
@@ -182,7 +184,7 @@ func (p *Pages) feedEntries(c *fiber.Ctx, l lang, base string, s feedScope) ([]a
 		if err != nil {
 			return nil, err
 		}
-		e := p.releaseEntry(c, l, base, week, "/air?day="+w.To, at)
+		e := p.releaseEntry(ctx, l, base, week, "/air?day="+w.To, at)
 		e.Title, e.Summary = p.weekSummary(l, s, w)
 		out = append(out, e)
 	}
@@ -196,14 +198,15 @@ func (p *Pages) feedEntries(c *fiber.Ctx, l lang, base string, s feedScope) ([]a
 
 // releaseEntry is the entry of the release of epoch shown at page, with a link to its ledger
 // entry once it is logged.
-func (p *Pages) releaseEntry(c *fiber.Ctx, l lang, base, epoch, page string, at time.Time) atomEntry {
+func (p *Pages) releaseEntry(ctx context.Context, l lang, base, epoch, page string, at time.Time) atomEntry {
 	e := atomEntry{
 		ID:       p.tag(at, "release/"+p.src.AirPurpose+"/"+epoch),
+		what:     "release/" + p.src.AirPurpose + "/" + epoch,
 		Category: atomCategory{Term: "release", Label: l.t("Air quality")},
 		Links:    []atomLink{{Rel: "alternate", Type: "text/html", Href: base + page + "&lang=" + string(l)}},
 		at:       at,
 	}
-	if i, ok, err := p.entries.find(c.UserContext(), p.src.Ledger, epoch); err == nil && ok {
+	if i, ok, err := p.entries.find(ctx, p.src.Ledger, epoch); err == nil && ok {
 		e.Links = append(e.Links, atomLink{Rel: "related", Type: "application/json", Href: base + entryURL(i), Title: l.t("Its entry in the ledger")})
 	}
 	return e
@@ -270,7 +273,7 @@ func (p *Pages) petitionEntries(l lang, base string, s feedScope) []atomEntry {
 		}
 		event := func(at time.Time, what, title, summary string) atomEntry {
 			return atomEntry{
-				ID: p.tag(at, "petition/"+pt.ID+"/"+what), at: at.UTC(), Title: title, Summary: summary,
+				ID: p.tag(at, "petition/"+pt.ID+"/"+what), at: at.UTC(), what: "petition/" + pt.ID + "/" + what, Title: title, Summary: summary,
 				Category: atomCategory{Term: "petition", Label: l.t("Petitions")},
 				Links:    []atomLink{{Rel: "alternate", Type: "text/html", Href: base + "/petitions/" + pt.ID + "?lang=" + string(l)}},
 			}

@@ -162,5 +162,8 @@ func (a *handlers) runReleases(c *fiber.Ctx) error {
 		return err
 	}
 	a.Logger.Info("releases run on request", "published", n, "took", time.Since(start))
+	if a.Fediverse != nil {
+		a.Fediverse.Poke() // its worker announces the new releases; the answer does not wait
+	}
 	return c.JSON(releasesAnswer{Published: n})
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/commons-city/commons/activitypub"
 	"github.com/commons-city/commons/dashboards"
 	"github.com/commons-city/commons/dashboards/wallet"
 )
@@ -65,6 +66,18 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	app.Get(dashboards.NeighbourhoodFeedPath(":id"), pages.NeighbourhoodFeed)
 	app.Get(pages.StylesheetURL(), pages.Stylesheet) // /static/<hash>/style.css
 
+	// ActivityPub (package activitypub): the city's actor at /city, each neighbourhood's at
+	// /neighbourhoods/:id (a browser is sent to its page), found through WebFinger.
+	if fed := a.Fediverse; fed != nil {
+		app.Get(activitypub.WebFingerPath, fed.WebFinger)
+		for _, actor := range []string{"/" + activitypub.CityActor, "/neighbourhoods/:id"} {
+			app.Get(actor, fed.Actor)
+			app.Get(actor+"/outbox", fed.Outbox)
+			app.Get(actor+"/followers", fed.Followers)
+			app.Post(actor+"/inbox", limit, fed.Inbox)
+		}
+	}
+
 	// The browser wallet: the only page that runs a script (its own, under wallet.CSP). Its
 	// query (?invite=, ?petition=, ?lang=) is read by that script, never by the server.
 	app.Get("/wallet", walletPage.HTML)
@@ -79,7 +92,8 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 }
 
 // machinePath reports whether path is in a namespace of the table that answers machines: the
-// API, the tlog tiles below /ledger/ (but not the /ledger page), the probes and the metrics.
+// API, the tlog tiles below /ledger/ (but not the /ledger page), the probes, the metrics, and
+// WebFinger and the ActivityPub collections and inboxes.
 // Their errors are always JSON; every other path's error is a page for a browser (wantsPage).
 func machinePath(path string) bool {
 	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
@@ -88,6 +102,10 @@ func machinePath(path string) bool {
 		return true
 	case "ledger":
 		return rest != ""
+	case ".well-known":
+		return true
+	case activitypub.CityActor, "neighbourhoods":
+		return strings.HasSuffix(rest, "inbox") || strings.HasSuffix(rest, "outbox") || strings.HasSuffix(rest, "followers")
 	}
 	return false
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/commons-city/commons/activitypub"
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/dashboards"
 	"github.com/commons-city/commons/dashboards/wallet"
@@ -91,8 +92,13 @@ type Config struct {
 	// TrustedProxies are the IP addresses or CIDR ranges of the reverse proxies whose
 	// ProxyHeader is believed.
 	TrustedProxies []string
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// Fediverse, if set, serves the ActivityPub actors (WebFinger, actors, inboxes, outboxes)
+	// and is poked after each release run on request. It is built on the Pages (NewPages).
+	Fediverse *activitypub.Service
+	// Pages are the public pages, if the caller built them (NewPages) to share with Fediverse.
+	Pages  *dashboards.Pages
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // handlers holds the handlers' dependencies.
@@ -143,10 +149,11 @@ func New(cfg Config) (*fiber.App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	pages, err := dashboards.New(dashboards.Source{Store: cfg.Store, State: cfg.State, Ledger: cfg.Ledger,
-		GeoJSON: cfg.GeoJSON, AirPurpose: cfg.AirPurpose, Cosigned: cfg.Cosigned, Now: cfg.Now})
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+	pages := cfg.Pages
+	if pages == nil {
+		if pages, err = NewPages(cfg); err != nil {
+			return nil, err
+		}
 	}
 	walletPage, err := wallet.New(pages.StylesheetURL())
 	if err != nil {
@@ -191,6 +198,20 @@ func concurrency(limit int) int {
 		return 0
 	}
 	return 2 * limit
+}
+
+// NewPages builds the public pages of cfg, for New and for the ActivityPub actors, which word
+// their notes as the pages' feeds do.
+func NewPages(cfg Config) (*dashboards.Pages, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	pages, err := dashboards.New(dashboards.Source{Store: cfg.Store, State: cfg.State, Ledger: cfg.Ledger,
+		GeoJSON: cfg.GeoJSON, AirPurpose: cfg.AirPurpose, Cosigned: cfg.Cosigned, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return pages, nil
 }
 
 // timeout gives every request a context with a deadline.

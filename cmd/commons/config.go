@@ -49,6 +49,8 @@ type serveConfig struct {
 	MemoryLimit    int           // soft limit of the Go heap in MiB (0: none; GOMEMLIMIT wins)
 	Witnesses      []string      // witnesses that cosign the ledger's checkpoints, each URL=VKEY
 	WitnessEvery   time.Duration // how often a grown checkpoint is submitted to the witnesses
+	PublicURL      string        // the node's public address, base of its ActivityPub ids
+	FediverseRate  int           // ActivityPub deliveries per second
 
 	// Now is the node's clock, nil for time.Now. It is no option: tests that run a node in
 	// their own process move it.
@@ -99,6 +101,8 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.Var(proxiesValue(&cfg.TrustedProxies), "trusted-proxies", "comma-separated `addresses` or CIDR ranges whose proxy-header is believed")
 	fs.Var(durationValue{&cfg.ShutdownDelay, false}, "shutdown-delay", "on SIGTERM, answer /readyz 503 for this `duration` before closing the listener, so a load balancer can drain")
 	fs.Var(intValue{&cfg.MemoryLimit, 0}, "memory-limit", "soft limit of the server's memory in `MiB`: the garbage collector works harder near it (0: none; a GOMEMLIMIT in the environment takes precedence)")
+	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "the node's public `URL` (https://host[:port]): its ActivityPub actors are @<neighbourhood>@host and @city@host (default: http:// and the listen address, for a node tried on one machine)")
+	fs.Var(intValue{&cfg.FediverseRate, 1}, "fediverse-rate", "most ActivityPub `deliveries` per second to followers' inboxes")
 	fs.Var(levelValue{&cfg.LogLevel}, "log-level", "least `level` logged: debug, info, warn or error (debug logs one line per request)")
 	fs.String("config", "", "read options from `FILE`: \"name = value\" lines, # comments")
 	fs.Bool("check-config", false, "print the effective configuration and where each value came from, then exit")
@@ -125,6 +129,7 @@ func defaultServeConfig() serveConfig {
 		LogLevel:       slog.LevelInfo,
 		MemoryLimit:    160,
 		WitnessEvery:   10 * time.Second,
+		FediverseRate:  5,
 	}
 }
 

@@ -537,6 +537,12 @@ func TestEndToEnd(t *testing.T) {
 	assert.Contains(t, out, "recount: 1 signature (2 signed, 1 withdrawn)")
 	assert.Contains(t, out, "equals the recount")
 
+	// What the ActivityPub actors publish (and send to followers) is in the leak scan too.
+	for _, path := range []string{"/city/outbox", "/neighbourhoods/old-town/outbox", "/neighbourhoods/old-town/followers"} {
+		status, _ := seen.get(t, n.url+path)
+		require.Equal(t, 200, status, path)
+	}
+
 	leakScan(t, n, seen, residents, logs)
 }
 

@@ -12,9 +12,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"crypto/rsa"
+
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/commons-city/commons/activitypub"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/ledger"
@@ -85,6 +88,21 @@ func loadNodeKeys(dir, origin string) (*nodeKeys, error) {
 		return nil, err
 	}
 	return &nodeKeys{signer: signer, verifier: verifier, verifierKey: string(vkey), adminToken: string(token)}, nil
+}
+
+// fediverseKey loads (or creates on first start) the node's one ActivityPub key,
+// DIR/keys/activitypub.pem, which signs the deliveries of every actor of the node.
+func fediverseKey(dir string) (*rsa.PrivateKey, error) {
+	path := filepath.Join(dir, "keys", "activitypub.pem")
+	b, err := readOrCreate(path, activitypub.GenerateKey)
+	if err != nil {
+		return nil, err
+	}
+	k, err := activitypub.ParseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 // requireKeys refuses a data directory that holds a database but lacks the keys made with it,

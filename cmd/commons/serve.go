@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -18,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/commons-city/commons/activitypub"
 	"github.com/commons-city/commons/client"
+	"github.com/commons-city/commons/dashboards"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger"
@@ -156,8 +159,18 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		Cells: gridMap.IDs(), Now: cfg.clock(), Logger: logger})
 	backups := &onlineBackups{db: db}
 	defer backups.Close() // before the ledger and the database close
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	fed, pages, err := fediverse(cfg, url, stor, lg, st, grid, cosigned, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	var ready atomic.Bool
-	app, err := server.New(server.Config{Ledger: lg, State: st, Store: stor, Releases: engine,
+	app, err := server.New(server.Config{Fediverse: fed, Pages: pages, Ledger: lg, State: st, Store: stor, Releases: engine,
 		VerifierKey: keys.verifierKey, Cosigned: cosigned, GeoJSON: grid, AdminToken: keys.adminToken,
 		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: purpose.Air, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
@@ -165,18 +178,15 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
 		TrustedProxies: cfg.TrustedProxies, Now: cfg.clock(), Logger: logger})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	stopMetrics, err := serveMetrics(cfg.MetricsAddr, metrics, logger)
 	if err != nil {
+		ln.Close()
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	defer stopMetrics()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	url := "http://" + ln.Addr().String()
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(server.LimitConnections(ln, cfg.MaxConnections)) }()
 	ready.Store(true)
@@ -207,6 +217,11 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	due <- struct{}{}
 
 	go store.RunValueLogGC(ctx, db, 10*time.Minute, logger)
+	// The delivery worker stops before the ledger and the database close (defers run last first).
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	worker := make(chan struct{})
+	go func() { defer close(worker); fed.Run(workerCtx) }()
+	defer func() { stopWorker(); <-worker }()
 	tick := time.NewTicker(cfg.ReleaseEvery)
 	defer tick.Stop()
 	for {
@@ -217,10 +232,12 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 			if _, err := engine.RunDue(ctx); err != nil && ctx.Err() == nil {
 				logger.Error("releases", "err", err)
 			}
+			fed.Poke()
 		case <-tick.C:
 			if _, err := engine.RunDue(ctx); err != nil && ctx.Err() == nil {
 				logger.Error("releases", "err", err)
 			}
+			fed.Poke()
 		case <-ctx.Done():
 			ready.Store(false)
 			if cfg.ShutdownDelay > 0 {
@@ -234,6 +251,25 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 			return nil
 		}
 	}
+}
+
+// fediverse builds the public pages and, on them, the node's ActivityPub actors, under
+// --public-url or else the listen address url.
+func fediverse(cfg serveConfig, url string, stor *store.Store, lg *ledger.Log, st *state.State, grid []byte, cosigned func() ([]byte, int), logger *slog.Logger) (*activitypub.Service, *dashboards.Pages, error) {
+	pages, err := server.NewPages(server.Config{Store: stor, State: st, Ledger: lg, GeoJSON: grid, AirPurpose: purpose.Air, Cosigned: cosigned, Now: cfg.clock()})
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := fediverseKey(cfg.Data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve: keys: %w", err)
+	}
+	fed, err := activitypub.New(activitypub.Config{Store: stor, Source: pages, BaseURL: cmp.Or(cfg.PublicURL, url), Key: key,
+		PerSecond: float64(cfg.FediverseRate), Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve: refusing to start: --public-url: %w", err)
+	}
+	return fed, pages, nil
 }
 
 // adminTransport adds the admin token to every request of the demo loader, so that the rate
