@@ -60,7 +60,9 @@ func TestReadyzRefusesUntilTheDemoIsPublished(t *testing.T) {
 	}
 	status, body := get("/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, status)
-	var refusal struct{ Error struct{ Code, Message string } }
+	var refusal struct {
+		Error struct{ Code, Message string }
+	}
 	require.NoError(t, json.Unmarshal(body, &refusal), string(body))
 	assert.Equal(t, "unavailable", refusal.Error.Code)
 	assert.Contains(t, refusal.Error.Message, "not ready")
