@@ -119,7 +119,7 @@ func TestWalletBrowserInFrench(t *testing.T) {
 	assert.Contains(t, failure, "Ce navigateur ne permet pas au portefeuille de garder vos clés.")
 	assert.Contains(t, failure, "navigation privée")
 	assert.Contains(t, failure, "denied permission", "the detail gives the browser's refusal")
-	_, err = chromedp.Call(bctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: blocked.Identifier})
+	_, err = chromedp.Call(bctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams(blocked))
 	require.NoError(t, err)
 
 	// Item 10: the script does not load. The page itself says what to do.
