@@ -161,7 +161,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		if cfg.beforeDemo != nil {
 			cfg.beforeDemo()
 		}
-		fmt.Fprintf(os.Stderr, "commons: loading the demo city (about ten seconds; /readyz answers 503 until it is published)…\n")
+		fmt.Fprintf(os.Stderr, "commons: loading the demo city and publishing its month; the pages fill as it goes, and /readyz answers 200 once it is done…\n")
 		if err := loadDemo(ctx, app, keys.adminToken, demoClock, engine, logger); err != nil {
 			return err
 		}
