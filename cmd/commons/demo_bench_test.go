@@ -72,7 +72,7 @@ func benchNode(b *testing.B, demo bool, now func() time.Time) (url, data string,
 	cfg := defaultServeConfig()
 	cfg.Data, cfg.Addr, cfg.Demo, cfg.Now, cfg.ReleaseEvery = b.TempDir(), "127.0.0.1:0", demo, now, time.Hour
 	urls := make(chan string, 1)
-	logger := slog.New(slog.NewTextHandler(lineWatch{&nodetest.Logs{}, servingLine, urls}, &slog.HandlerOptions{Level: slog.LevelError}))
+	logger := slog.New(slog.NewTextHandler(lineWatch{&nodetest.Logs{}, servingLine, urls}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runNode(ctx, cfg, logger) }()
