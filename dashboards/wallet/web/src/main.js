@@ -579,7 +579,7 @@ function fail(key, err) {
   chrome();
   const app = document.getElementById("app");
   app.replaceChildren(h("h1", {}, t("title")),
-    h("div", { class: "message error failure", id: "failure", role: "alert" },
+    h("div", { class: "failure", id: "failure", role: "alert" },
       h("p", {}, h("strong", {}, t(key))), h("p", {}, t(key + "_help")),
       h("p", { class: "note" }, t("failure_detail", { message: String(err?.message ?? err ?? "") }))));
   app.dataset.failed = key;
