@@ -210,9 +210,9 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 // publishes the month of releases, which the demo promises before the node is ready.
 //
 // The heap's soft limit is lifted while the city loads: the loader, its thousands of sealed
-// envelopes and the server share one heap of several hundred MiB for a few seconds, and under
-// the default limit the collector would run nearly continuously (it doubled the load's CPU).
-// The limit is restored, and the memory returned, once the city is in.
+// envelopes and the server share one heap (the process peaks near 1 GB), and under the default
+// limit the collector would run nearly continuously (it doubled the load's CPU). The limit is
+// restored, and the memory returned, once the city is in.
 func loadDemo(ctx context.Context, app *fiber.App, adminToken string, clock *fixtures.Clock, engine *release.Engine, logger *slog.Logger) error {
 	limit := debug.SetMemoryLimit(math.MaxInt64)
 	defer func() {
