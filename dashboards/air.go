@@ -119,6 +119,10 @@ type mapView struct {
 type mapArea struct {
 	Path, Class, Title string
 	Hatch              bool
+	// Key labels the area on the map (A, B, …); the key beside the map gives its Name.
+	Key            string
+	Name           string
+	LabelX, LabelY string
 }
 
 // cellRow is one neighbourhood (or the city) of a table: its figures in the table's columns,
@@ -574,6 +578,14 @@ func cellsOf(days []release.AirDay) [][]release.Cell {
 	return out
 }
 
+// mapKey labels the i-th area of the map: A to Z, then A27, A28…
+func mapKey(i int) string {
+	if i < 26 {
+		return string(rune('A' + i))
+	}
+	return "A" + strconv.Itoa(i+1)
+}
+
 // dayFigures builds the map and the table of one day: the city-wide figure and a row per
 // neighbourhood, with a column for each statistic the day publishes. Of a suppressed cell
 // only the fact that it is suppressed is used.
@@ -581,9 +593,10 @@ func (p *Pages) dayFigures(l lang, d release.AirDay) (mapView, []string, *cellRo
 	cells := cellsByID(d.Cells)
 	dec := decimals(d.Rounding)
 	mv := mapView{Width: formatNumber(p.city.width, 0), Height: formatNumber(p.city.height, 0)}
-	for _, a := range p.city.areas {
+	for i, a := range p.city.areas {
 		name := p.city.name(a.id)
-		ma := mapArea{Path: a.path, Class: classNoData, Title: l.t("%s: no data", name)}
+		ma := mapArea{Path: a.path, Class: classNoData, Title: l.t("%s: no data", name), Key: mapKey(i), Name: name,
+			LabelX: formatNumber(a.labelX, 1), LabelY: formatNumber(a.labelY, 1)}
 		cell, ok := cells[a.id]
 		switch {
 		case ok && cell.Suppressed:

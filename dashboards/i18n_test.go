@@ -1,6 +1,8 @@
 package dashboards
 
 import (
+	"encoding/json"
+	"html"
 	"io"
 	"io/fs"
 	"net/http"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/purpose"
 )
 
 var (
@@ -55,6 +59,9 @@ func usedKeys(t *testing.T) map[string]bool {
 	for _, b := range bands {
 		keys[b.Label], keys[b.Range] = true, true
 	}
+	// The home page translates the built-in purpose's title and description.
+	air := purpose.AirDaily("")
+	keys[air.Title], keys[air.Description] = true, true
 	return keys
 }
 
@@ -156,4 +163,102 @@ func TestLanguageSwitching(t *testing.T) {
 	assert.Contains(t, missing, "Aucune pétition ne porte cet identifiant.")
 	assert.Contains(t, missing, `href="/?lang=en"`, "a 404's switch never repeats the request")
 	assert.NotContains(t, missing, "nope")
+}
+
+// englishStopwords are words a French page never holds outside a quotation or a name.
+var englishStopwords = regexp.MustCompile(`(?i)\b(the|and|of|your|with|is|are|this|that|these|from|per|by|which|when|only|every|not|yet|been)\b`)
+
+// word is a word of at least two letters.
+var word = regexp.MustCompile(`\p{L}{2,}`)
+
+// tagOrSpace matches markup and runs of white space, to reduce a page to its words.
+var tagOrSpace = regexp.MustCompile(`<[^>]*>|\s+`)
+
+// pageText is what a person reads on an HTML page: its text without markup, entities
+// unescaped, white space collapsed.
+func pageText(page string) string {
+	for _, tag := range []string{"style", "script", "svg", "pre", "code"} {
+		for {
+			start := strings.Index(page, "<"+tag)
+			end := strings.Index(page, "</"+tag+">")
+			if start < 0 || end < start {
+				break
+			}
+			page = page[:start] + page[end+len("</"+tag+">"):]
+		}
+	}
+	return html.UnescapeString(tagOrSpace.ReplaceAllString(page, " "))
+}
+
+// englishFragments are the catalogue's English texts (keys whose French differs), cut at
+// their formatting verbs and markup into runs of at least three words: none of them may
+// appear on a French page.
+func englishFragments() []string {
+	var out []string
+	for key, fr := range catalogue[french] {
+		if fr == key {
+			continue
+		}
+		for _, part := range verb.Split(pageText(key), -1) {
+			if part = strings.TrimSpace(part); len(word.FindAllString(part, -1)) >= 3 {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// TestFrenchPagesHaveNoEnglish renders every page in French, the home page with the
+// built-in purpose, and finds no English: no sentence of the catalogue's English, and no
+// English stopword once the test's own content (petition titles and texts, written in
+// English by the harness, and neighbourhood names) is taken out.
+func TestFrenchPagesHaveNoEnglish(t *testing.T) {
+	t.Parallel()
+	h := seeded(t)
+	fragments := englishFragments()
+	require.Greater(t, len(fragments), 100)
+	ownContent := []string{"Trees for the river", "A closed petition", "Done.", "Plant a hundred trees along the river.",
+		"We ask the council to <script>alert(1)</script> act.", "Third paragraph, over two lines.", "North Hill", "South Docks", "East <Island>"}
+	for _, path := range []string{"/", "/air", "/air?day=2026-10-01", "/about/accuracy", "/petitions",
+		"/petitions/" + petitionID, "/petitions/old-one", "/ledger", "/petitions/nope"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Accept-Language", "fr")
+		resp, err := h.app.Test(req, -1)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		text := pageText(string(b))
+		require.Contains(t, string(b), `<html lang="fr">`, path)
+		assert.NotContains(t, text, "%!", "%s: a message formatted with the wrong arguments", path)
+		for _, f := range fragments {
+			assert.NotContains(t, text, f, "%s shows English", path)
+		}
+		for _, own := range ownContent {
+			text = strings.ReplaceAll(text, own, " ")
+		}
+		assert.Empty(t, englishStopwords.FindAllString(text, -1), "%s: English words in %q", path, text)
+	}
+	home := h.get(t, "/?lang=fr", http.StatusOK)
+	assert.Contains(t, home, "Qualité de l&#39;air par quartier", "the built-in purpose's title, in French")
+}
+
+// The wallet translates the built-in purpose as the home page does: its French texts are the
+// catalogue's.
+func TestWalletTranslatesThePurposeAsTheCatalogue(t *testing.T) {
+	t.Parallel()
+	js, err := os.ReadFile("wallet/web/src/i18n.js")
+	require.NoError(t, err)
+	air := purpose.AirDaily("")
+	for _, en := range []string{air.Title, air.Description} {
+		pair, err := json.Marshal(en)
+		require.NoError(t, err)
+		fr, err := json.Marshal(catalogue[french][en])
+		require.NoError(t, err)
+		assert.Contains(t, string(js), "    "+string(pair)+":", "the wallet translates %q", en)
+		assert.Contains(t, string(js), string(fr), "the wallet's French for %q is the catalogue's", en)
+	}
+	grid, err := json.Marshal(air.Release.Grid)
+	require.NoError(t, err)
+	assert.Contains(t, string(js), "    "+string(grid)+":", "the wallet translates the purpose's grid")
 }

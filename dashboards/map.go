@@ -27,6 +27,9 @@ type cityMap struct {
 type area struct {
 	id, name string
 	path     string
+	// labelX, labelY is where the area's number label goes: the centroid of its largest
+	// outer ring, in the map's coordinates.
+	labelX, labelY float64
 }
 
 // name returns the name of a neighbourhood, or its id when the map does not name it.
@@ -85,7 +88,8 @@ func parseMap(geojson []byte) (*cityMap, error) {
 		return mapPadding + (pos[0]-minLon)*kx*scale, mapPadding + (maxLat-pos[1])*scale
 	}
 	for i, id := range ids {
-		m.areas = append(m.areas, area{id: id, name: names[id], path: svgPath(shapes[i], project)})
+		x, y := labelPoint(shapes[i], project)
+		m.areas = append(m.areas, area{id: id, name: names[id], path: svgPath(shapes[i], project), labelX: x, labelY: y})
 	}
 	return m, nil
 }
@@ -110,4 +114,27 @@ func svgPath(ps polygons, project func([2]float64) (float64, float64)) string {
 		}
 	}
 	return b.String()
+}
+
+// labelPoint is the centroid of the largest outer ring of ps, projected: where a polygon's
+// label reads as belonging to it (the demo city's neighbourhoods are near convex).
+func labelPoint(ps polygons, project func([2]float64) (float64, float64)) (x, y float64) {
+	largest := 0.0
+	for _, p := range ps {
+		var a, cx, cy float64
+		ring := p[0]
+		for j := 0; j+1 < len(ring); j++ {
+			x0, y0 := project(ring[j])
+			x1, y1 := project(ring[j+1])
+			cross := x0*y1 - x1*y0
+			a += cross
+			cx += (x0 + x1) * cross
+			cy += (y0 + y1) * cross
+		}
+		if math.Abs(a) > largest {
+			largest = math.Abs(a)
+			x, y = cx/(3*a), cy/(3*a)
+		}
+	}
+	return x, y
 }

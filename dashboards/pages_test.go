@@ -22,6 +22,7 @@ import (
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/nodetest"
+	"github.com/commons-city/commons/purpose"
 	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
 )
@@ -85,11 +86,7 @@ func (h *harness) append(t *testing.T, e api.Entry, puts ...ledger.Put) {
 
 func (h *harness) definePurpose(t *testing.T) {
 	t.Helper()
-	body, err := json.Marshal(api.Purpose{
-		ID: airPurpose, Version: 1, Title: "Daily air quality", Description: "Neighbourhood means per day.",
-		Data: "readings", Recipient: "age1example",
-		Release: api.ReleasePolicy{Grid: release.GridNeighbourhoodDay, K: 10, ClampPM25: [2]float64{0, 100}, ClampPM10: [2]float64{0, 200}},
-	})
+	body, err := json.Marshal(purpose.AirDaily("age1example"))
 	require.NoError(t, err)
 	h.append(t, api.Entry{Type: api.EntryPurpose, Purpose: airPurpose, PurposeVersion: 1, Body: body, Hash: state.Hash(body)})
 }

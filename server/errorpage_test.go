@@ -89,6 +89,10 @@ func TestMachinePathsAnswerJSONErrors(t *testing.T) {
 		{"/readyz/nope", browserAccept, 404, "not_found"},
 		{"/metrics/nope", browserAccept, 404, "not_found"},
 		{"/nowhere", "application/json", 404, "not_found"},
+		// The mistyped pages of issue 18 (TestMistypedPagesAnswerTheErrorPage: HTML for a
+		// browser) stay JSON for an API client.
+		{"/petition", "application/json", 404, "not_found"},
+		{"/airquality", "application/json", 404, "not_found"},
 		{"/nowhere", "application/json, text/html;q=0.5", 404, "not_found"},
 	} {
 		resp := n.do(t, "GET", c.path, "", "Accept", c.accept)

@@ -65,6 +65,7 @@ var (
 	errInternal       = newErr(500, "internal", "the server could not complete the request")
 	errUnavailable    = newErr(503, "unavailable", "the server is shutting down")
 	errFull           = newErr(503, "unavailable", "the server holds as many connections as it serves at once; retry after the Retry-After seconds")
+	errNotReady       = newErr(503, "unavailable", "the node is not ready: it is starting (a demo node loads and publishes its city first) or shutting down")
 	errRateLimited    = newErr(429, "rate_limited", "too many requests from your address; retry after the Retry-After seconds")
 	errCitizenLimited = newErr(429, "citizen_rate_limited", "too many signed writes from this resident; retry after the Retry-After seconds")
 )

@@ -195,10 +195,11 @@ func resultCode(err error) string {
 	return errInternal.code
 }
 
-// readyz answers 200 while the node takes traffic and 503 once it is shutting down.
+// readyz answers 200 while the node takes traffic, and 503 before it can serve what it
+// promises (a demo node's city, loaded and published) and once it is shutting down.
 func (a *handlers) readyz(c *fiber.Ctx) error {
 	if a.Ready != nil && !a.Ready() {
-		return errUnavailable
+		return errNotReady
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
 }

@@ -67,8 +67,9 @@ type Config struct {
 	// served by Metrics.Handler on a listener of their own, not by the app. One Metrics serves
 	// one app.
 	Metrics *Metrics
-	// Ready reports whether the node takes traffic: GET /readyz answers 503 once it returns
-	// false (default: always ready while the app serves).
+	// Ready reports whether the node takes traffic: GET /readyz answers 503 while it returns
+	// false, before the node can serve what it promises and once it shuts down (default:
+	// always ready while the app serves).
 	Ready func() bool
 	// RateLimit is the most POST requests one client IP may send per minute (0: no limit).
 	// Requests bearing the admin token are not limited.

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -100,10 +101,35 @@ func collectValueLog(db *badger.DB, logger *slog.Logger) {
 	}
 }
 
-// slogger routes Badger's logger to slog; Badger's info and debug chatter is dropped.
+// slogger routes Badger's logger to slog, one line per message: Badger ends its messages with
+// a newline and prints some values (a cache's life-expectancy histogram) over several lines,
+// so every run of white space becomes one space. Badger's info and debug chatter is dropped.
+// Its advice that a cache "might be too small" (with that cache's metrics and histogram, once
+// a minute while the hit ratio is low) is logged at debug level: a node's caches are sized in
+// OpenBadger for its workload, and a bulk write, such as the demo city's load, reads too few
+// blocks again for any cache to look useful.
 type slogger struct{ l *slog.Logger }
 
-func (s slogger) Errorf(f string, a ...any)   { s.l.Error("badger: " + fmt.Sprintf(f, a...)) }
-func (s slogger) Warningf(f string, a ...any) { s.l.Warn("badger: " + fmt.Sprintf(f, a...)) }
-func (s slogger) Infof(string, ...any)        {}
-func (s slogger) Debugf(string, ...any)       {}
+// oneLine is Badger's message on one line.
+func oneLine(f string, a ...any) string {
+	return "badger: " + strings.Join(strings.Fields(fmt.Sprintf(f, a...)), " ")
+}
+
+// cacheAdvice reports whether a Badger warning is its periodic cache-sizing advice.
+func cacheAdvice(msg string) bool {
+	return strings.Contains(msg, "might be too small") || strings.Contains(msg, "Cache life expectancy")
+}
+
+func (s slogger) Errorf(f string, a ...any) { s.l.Error(oneLine(f, a...)) }
+
+func (s slogger) Warningf(f string, a ...any) {
+	msg := oneLine(f, a...)
+	if cacheAdvice(msg) {
+		s.l.Debug(msg)
+		return
+	}
+	s.l.Warn(msg)
+}
+
+func (s slogger) Infof(string, ...any)  {}
+func (s slogger) Debugf(string, ...any) {}

@@ -55,6 +55,9 @@ type serveConfig struct {
 	// Now is the node's clock, nil for time.Now. It is no option: tests that run a node in
 	// their own process move it.
 	Now func() time.Time
+	// beforeDemo, when set, runs once the node listens and before it loads the demo city. It
+	// is no option: a test holds the node there to see /readyz refuse while the city is missing.
+	beforeDemo func()
 }
 
 // clock is the node's clock: cfg.Now, or time.Now.

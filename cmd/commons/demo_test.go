@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,11 +30,16 @@ func TestDemoCity(t *testing.T) {
 	// process and its heap wants about 1 GB, so under the limit the collector nearly doubles
 	// the load's CPU (70 s against 38 s on the test machine). The limit only paces the
 	// collector: what is loaded and released is the same.
-	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--demo", "--memory-limit", "0")
+	logs := &nodetest.Logs{}
+	n := startNode(t, t.TempDir(), logs, "--demo", "--memory-limit", "0")
 	t.Logf("demo city loaded and released in %s", time.Since(start).Round(time.Millisecond))
 	seen := &responses{bodies: map[string][]byte{}}
+	// Ready means published: the month is there as soon as the node says so.
+	status, body := seen.get(t, n.url+"/readyz")
+	require.Equal(t, http.StatusOK, status, string(body))
+	defer checkOneLineLogs(t, logs)
 
-	status, body := seen.get(t, n.url+"/api/v1/stats/air")
+	status, body = seen.get(t, n.url+"/api/v1/stats/air")
 	require.Equal(t, http.StatusOK, status)
 	var idx struct{ Epochs, Weeks []string }
 	require.NoError(t, json.Unmarshal(body, &idx))
@@ -122,5 +129,22 @@ func TestDemoCity(t *testing.T) {
 	for _, page := range []string{"/", "/air", "/about/accuracy", "/petitions", "/ledger"} {
 		status, _ := seen.get(t, n.url+page)
 		assert.Equal(t, http.StatusOK, status, page)
+	}
+}
+
+// logLine is one line of the node's log: a slog text record, or one of the few lines the
+// binary writes for a person ("commons: …").
+var logLine = regexp.MustCompile(`^(time=\S+ level=(DEBUG|INFO|WARN|ERROR) msg=|commons: )`)
+
+// checkOneLineLogs checks that every line a node logged is one whole record: no message spans
+// lines or carries a literal \n, and Badger said nothing above debug level but on one line.
+func checkOneLineLogs(t *testing.T, logs *nodetest.Logs) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(logs.String(), "\n"), "\n")
+	require.NotEmpty(t, lines)
+	for _, line := range lines {
+		assert.Regexp(t, logLine, line, "one record per line")
+		assert.NotContains(t, line, `\n`, "no literal newline in a record")
+		assert.NotContains(t, line, "might be too small", "Badger's cache advice is debug only")
 	}
 }

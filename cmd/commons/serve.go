@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -15,11 +16,15 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/commons-city/commons/activitypub"
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp/fasthttputil"
+
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/dashboards"
 	"github.com/commons-city/commons/fixtures"
@@ -189,27 +194,22 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	defer stopMetrics()
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(server.LimitConnections(ln, cfg.MaxConnections)) }()
-	ready.Store(true)
 	logger.Info("serving", "url", url+"/", "data", cfg.Data)
 	if err := lock.say(url + "/"); err != nil {
 		logger.Warn("the data lock does not say where the node serves", "err", err)
 	}
 
 	if demoClock != nil {
-		fmt.Fprintf(os.Stderr, "commons: loading the demo city through %s (about half a minute)…\n", url)
-		c := client.New(url)
-		c.HTTP.Transport = adminTransport{token: keys.adminToken, base: http.DefaultTransport}
-		sum, err := fixtures.Load(ctx, c, keys.adminToken, demoClock, logger)
-		if err != nil {
-			return fmt.Errorf("serve: demo: %w", err)
+		if cfg.beforeDemo != nil {
+			cfg.beforeDemo()
 		}
-		logger.Info("demo city loaded", "residents", sum.Residents, "sensors", sum.Sensors,
-			"contributions", sum.Contributions, "signatures", sum.Signatures, "took", sum.Took.Round(time.Millisecond))
-		// The demo promises a published city: its month of releases comes before "ready".
-		if _, err := engine.RunDue(ctx); err != nil {
-			logger.Error("releases", "err", err)
+		fmt.Fprintf(os.Stderr, "commons: loading the demo city and publishing its month; the pages fill as it goes, and /readyz answers 200 once it is done…\n")
+		if err := loadDemo(ctx, app, keys.adminToken, demoClock, engine, logger); err != nil {
+			return err
 		}
 	}
+	// Ready only now: a demo node promises its city, published.
+	ready.Store(true)
 	fmt.Fprintf(os.Stderr, "commons: ready — open %s/ (ledger size %d)\n", url, lg.Size())
 	// Whatever fell due while the node was down is released now, while it serves: a backlog
 	// (a node down for a week, a year's imported history) never delays the start.
@@ -270,6 +270,64 @@ func fediverse(cfg serveConfig, url string, stor *store.Store, lg *ledger.Log, s
 		return nil, nil, fmt.Errorf("serve: refusing to start: --public-url: %w", err)
 	}
 	return fed, pages, nil
+}
+
+// loadDemo loads the demo city into the node through its own HTTP API, in process: the
+// loader's client talks to app over an in-memory listener, so every request goes through the
+// same routes, middleware, checks and write queue as a resident's, without a socket. It then
+// publishes the month of releases, which the demo promises before the node is ready.
+//
+// The heap's soft limit is lifted while the city loads: the loader, its thousands of sealed
+// envelopes and the server share one heap (the process peaks near 1 GB), and under the default
+// limit the collector would run nearly continuously (it doubled the load's CPU). The limit is
+// restored, and the memory returned, once the city is in.
+func loadDemo(ctx context.Context, app *fiber.App, adminToken string, clock *fixtures.Clock, engine *release.Engine, logger *slog.Logger) error {
+	limit := debug.SetMemoryLimit(math.MaxInt64)
+	defer func() {
+		debug.SetMemoryLimit(limit)
+		debug.FreeOSMemory()
+	}()
+	ln := &demoListener{InmemoryListener: fasthttputil.NewInmemoryListener()}
+	transport := &http.Transport{
+		DialContext:         func(context.Context, string, string) (net.Conn, error) { return ln.Dial() },
+		MaxIdleConnsPerHost: 64,
+	}
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	defer func() {
+		// Closing the listener ends app.Listener's serving of it; the node's socket stays.
+		transport.CloseIdleConnections()
+		if err := ln.Close(); err != nil {
+			logger.Warn("demo: close the in-memory listener", "err", err)
+		}
+		<-served
+	}()
+	c := client.New("http://demo.invalid")
+	c.HTTP.Transport = adminTransport{token: adminToken, base: transport}
+	sum, err := fixtures.Load(ctx, c, adminToken, clock, logger)
+	if err != nil {
+		return fmt.Errorf("serve: demo: %w", err)
+	}
+	logger.Info("demo city loaded", "residents", sum.Residents, "sensors", sum.Sensors,
+		"contributions", sum.Contributions, "signatures", sum.Signatures, "took", sum.Took.Round(time.Millisecond))
+	if _, err := engine.RunDue(ctx); err != nil {
+		return fmt.Errorf("serve: demo: releases: %w", err)
+	}
+	return nil
+}
+
+// demoListener is the demo loader's in-memory listener. Its Close may be called twice, by
+// loadDemo and again by the node's shutdown, which closes every listener the app served.
+type demoListener struct {
+	*fasthttputil.InmemoryListener
+	once sync.Once
+	err  error
+}
+
+// Close closes the listener once and answers every call with that close's error.
+func (l *demoListener) Close() error {
+	l.once.Do(func() { l.err = l.InmemoryListener.Close() })
+	return l.err
 }
 
 // adminTransport adds the admin token to every request of the demo loader, so that the rate

@@ -130,6 +130,23 @@ const en = {
   tally_key: "This petition's tally key is not an age X25519 key: nothing was sent.",
   network: "The server could not be reached.",
   error: "Refused: {message}",
+  signatures_split: "({online} online, {paper} on paper)",
+  not_in_scope: "Not in your neighbourhood: only its residents can sign.",
+  // the page's header and footer
+  skip: "Skip to content",
+  nav_main: "Main",
+  nav_home: "Home",
+  nav_air: "Air quality",
+  nav_petitions: "Petitions",
+  nav_ledger: "Ledger",
+  nav_wallet: "Wallet",
+  footer: "Your keys never leave this device: the server receives only what they sign.",
+  // failures
+  storage_failed: "This browser does not let the wallet keep your keys.",
+  storage_failed_help: "The wallet keeps your keys in this browser's storage for this site (IndexedDB), which is switched off or unavailable here: private browsing, blocked site data or a full disk can cause it. Allow site data for this site, leave private browsing or use another browser, then reload this page. The commons command does everything this page does, with your keys in a file.",
+  script_failed: "The wallet stopped on an unexpected error.",
+  script_failed_help: "Reload this page. If this message stays, use another browser, or the commons command, which does everything this page does.",
+  failure_detail: "Details for the operator: {message}",
 };
 
 const fr = {
@@ -253,6 +270,36 @@ const fr = {
   tally_key: "La clé de dépouillement de cette pétition n’est pas une clé age X25519 : rien n’a été envoyé.",
   network: "Le serveur est injoignable.",
   error: "Refusé : {message}",
+  signatures_split: "({online} en ligne, {paper} sur papier)",
+  not_in_scope: "Hors de votre quartier : seuls ses habitant·es peuvent signer.",
+  skip: "Aller au contenu",
+  nav_main: "Principal",
+  nav_home: "Accueil",
+  nav_air: "Qualité de l'air",
+  nav_petitions: "Pétitions",
+  nav_ledger: "Registre",
+  nav_wallet: "Portefeuille",
+  footer: "Vos clés ne quittent jamais cet appareil : le serveur ne reçoit que ce qu’elles signent.",
+  storage_failed: "Ce navigateur ne permet pas au portefeuille de garder vos clés.",
+  storage_failed_help: "Le portefeuille garde vos clés dans le stockage de ce navigateur pour ce site (IndexedDB), désactivé ou indisponible ici : la navigation privée, des données de site bloquées ou un disque plein peuvent en être la cause. Autorisez les données de site pour ce site, quittez la navigation privée ou utilisez un autre navigateur, puis rechargez cette page. La commande commons fait tout ce que fait cette page, avec vos clés dans un fichier.",
+  script_failed: "Le portefeuille s’est arrêté sur une erreur inattendue.",
+  script_failed_help: "Rechargez cette page. Si ce message reste, utilisez un autre navigateur, ou la commande commons, qui fait tout ce que fait cette page.",
+  failure_detail: "Détails pour l’exploitant : {message}",
+};
+
+// texts are the translations of texts the server gives in English (a purpose's title,
+// description and data, a release grid), keyed by the English text, as the dashboards'
+// catalogue (dashboards/catalogue.go) translates them: a text the wallet does not know, or
+// one that changed, shows as the server gave it.
+export const texts = {
+  fr: {
+    "Air quality per neighbourhood": "Qualité de l'air par quartier",
+    "Your sensor's readings are used to publish, once per day, the mean PM2.5 of each neighbourhood and of the city, and once per week the mean PM2.5, PM10, temperature and humidity of each neighbourhood and the city-wide PM2.5 of each hour of the day. Each resident counts once per neighbourhood-day, per neighbourhood-week and per hour of the week, with their own mean, bounded to a narrow window. Every figure carries differential-privacy noise (ε = 1 per resident per day, δ = 10⁻⁶); a figure is shown only where its noisy count of contributors reaches 10 and it is precise enough.":
+      "Les mesures de votre capteur servent à publier, une fois par jour, la moyenne de PM2,5 de chaque quartier et de la ville, et une fois par semaine les moyennes de PM2,5, PM10, température et humidité de chaque quartier ainsi que la PM2,5 de toute la ville à chaque heure de la journée. Chaque habitant compte une fois par quartier et par jour, par quartier et par semaine et par heure de la semaine, avec sa propre moyenne, bornée à une plage étroite. Chaque chiffre porte un bruit de confidentialité différentielle (ε = 1 par habitant et par jour, δ = 10⁻⁶) ; un chiffre n'est affiché que si son nombre bruité de contributeurs atteint 10 et qu'il est assez précis.",
+    "air-quality readings (pm10, pm2_5, temperature, humidity, the sensor's type) mapped to your neighbourhood; never your precise location":
+      "mesures de qualité de l'air (pm10, pm2_5, température, humidité, le type du capteur) rapportées à votre quartier ; jamais votre position précise",
+    "neighbourhood×day": "quartier et par jour",
+  },
 };
 
 export const dictionaries = { en, fr };

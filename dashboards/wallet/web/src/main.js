@@ -6,7 +6,7 @@
 import * as core from "./core.js";
 import * as store from "./store.js";
 import * as api from "./api.js";
-import { pickLanguage, translator } from "./i18n.js";
+import { pickLanguage, texts, translator } from "./i18n.js";
 import { METRICS, dailyMeans, lineChart } from "./chart.js";
 
 const enc = new TextEncoder();
@@ -18,6 +18,7 @@ const state = {
   keys: null, // derived keys, in memory once the wallet is open
   receipts: [],
   registered: false,
+  neighbourhood: null, // the neighbourhood this browser registered with, if it did
   ledgerKey: null,
   lastCheckpoint: null, // {size, root}: the latest checkpoint this browser verified
   purposes: [],
@@ -106,8 +107,10 @@ async function createWallet(pass, again) {
   const file = pass === "" ? plain : await core.protect(plain, pass);
   state.receipts = [];
   state.registered = false;
+  state.neighbourhood = null;
   await store.put("receipts", []);
   await store.put("registered", false);
+  await store.remove("neighbourhood");
   await saveWallet(enc.encode(file), pass !== "", keys);
   return state.t("done_create");
 }
@@ -119,8 +122,10 @@ async function importWallet(input, pass) {
   const { keys } = await core.openWalletFile(bytes, pass);
   state.receipts = [];
   state.registered = false;
+  state.neighbourhood = null;
   await store.put("receipts", []);
   await store.put("registered", false);
+  await store.remove("neighbourhood");
   await saveWallet(bytes, core.isProtected(bytes), keys);
   return state.t("done_import");
 }
@@ -150,8 +155,8 @@ async function forget() {
   if (!confirm(state.t("forget_confirm"))) return;
   // The wallet and what is the resident's go; the node's pinned key and last checkpoint are
   // public and stay, so a later wallet here still notices a changed key or a forked ledger.
-  for (const name of ["wallet", "receipts", "registered"]) await store.remove(name);
-  Object.assign(state, { record: null, keys: null, receipts: [], registered: false, data: null });
+  for (const name of ["wallet", "receipts", "registered", "neighbourhood"]) await store.remove(name);
+  Object.assign(state, { record: null, keys: null, receipts: [], registered: false, neighbourhood: null, data: null });
   state.checks.clear();
   state.answers.clear();
 }
@@ -176,6 +181,10 @@ async function register(invite, neighbourhood) {
       recipient: state.keys.recipient, signing_key: core.toBase64(state.keys.publicKey),
     });
     await keep("citizen.register", {}, a.receipt);
+    // The server keeps a resident's neighbourhood private: the wallet remembers the one it
+    // registered with, to offer only the petitions open to it.
+    state.neighbourhood = neighbourhood;
+    await store.put("neighbourhood", neighbourhood);
   } catch (err) {
     if (!(err instanceof api.ApiError && err.code === "already_registered")) throw err;
   }
@@ -395,8 +404,8 @@ function policyWords(p) {
   const t = state.t;
   const r = p.release ?? {};
   const out = [];
-  if (p.data) out.push(t("uses", { data: p.data }));
-  if (r.grid) out.push(t("policy_grid", { grid: r.grid, k: r.k }));
+  if (p.data) out.push(t("uses", { data: text(p.data) }));
+  if (r.grid) out.push(t("policy_grid", { grid: text(r.grid), k: r.k }));
   if (r.clamp_pm2_5 && r.clamp_pm10) {
     out.push(t("policy_clamp", { pm25: `${r.clamp_pm2_5[0]}–${r.clamp_pm2_5[1]}`, pm10: `${r.clamp_pm10[0]}–${r.clamp_pm10[1]}` }));
   }
@@ -413,7 +422,7 @@ function purposesView() {
       const choice = kind === "consent.grant" ? "granted" : kind === "consent.revoke" ? "withdrawn" : "none";
       const erase = h("input", { type: "checkbox", id: "erase-" + slug(p.id) });
       return h("li", { class: "card", id: "purpose-" + slug(p.id) },
-        h("h3", {}, p.title), h("p", {}, p.description),
+        h("h3", {}, text(p.title)), h("p", {}, text(p.description)),
         h("ul", { class: "policy" }, ...policyWords(p).map((w) => h("li", {}, w))),
         h("p", { class: "meta" }, t("version", { v: p.version }), " · ", h("strong", { class: "choice" }, t("your_choice", { state: t("state_" + choice) }))),
         choice === "granted"
@@ -461,6 +470,21 @@ function signForm(p) {
     h("div", { class: "actions" }, h("button", { type: "submit", id: "sign-" + slug(p.id) }, t("sign"))));
 }
 
+// inScope reports whether the resident may sign p: its scope is the whole city, or names the
+// neighbourhood this wallet registered with (unknown for a wallet registered elsewhere: the
+// server then decides).
+function inScope(p) {
+  return !p.scope?.length || !state.neighbourhood || p.scope.includes(state.neighbourhood);
+}
+
+// signatureCount is a petition's count as /petitions shows it: online and paper signatures
+// together (the API's total, petition.Progress's basis), against the threshold.
+function signatureCount(p) {
+  const t = state.t;
+  const count = t("signatures", { n: p.total ?? p.signatures, threshold: p.threshold });
+  return p.paper ? count + " " + t("signatures_split", { online: p.signatures, paper: p.paper }) : count;
+}
+
 function petitionsView() {
   const t = state.t;
   if (state.petitions.length === 0) return section("petitions", t("petitions_heading"), h("p", {}, t("no_petitions")));
@@ -470,10 +494,12 @@ function petitionsView() {
       const open = p.status === "open";
       return h("li", { class: p.id === state.linked ? "card linked" : "card", id: "petition-" + slug(p.id) },
         h("h3", { tabindex: "-1" }, h("a", { href: "/petitions/" + encodeURIComponent(p.id) }, p.title)),
-        h("p", { class: "meta" }, h("span", { class: "count" }, t("signatures", { n: p.signatures, threshold: p.threshold })),
+        h("p", { class: "meta" }, h("span", { class: "count" }, signatureCount(p)),
           " · ", t("status_" + p.status), open ? " · " + t("closes", { date: p.closes.slice(0, 10) }) : ""),
         signed ? h("p", { class: "choice" }, t("signed")) : null,
-        !open ? null : signed
+        !open ? null : !signed && !inScope(p)
+          ? h("p", { class: "note out-of-scope" }, t("not_in_scope"))
+          : signed
           ? h("div", { class: "actions" },
             h("button", { type: "button", class: "secondary", id: "withdraw-" + slug(p.id), onclick: () => act(() => petition(p, false)) }, t("withdraw")))
           : signForm(p));
@@ -530,11 +556,39 @@ function dataView() {
   return section("data", t("data_heading"), ...parts);
 }
 
+// text is a server-given text (a purpose's title, description or data, a release grid) in
+// the page's language when the wallet knows its translation, else as the server gave it.
+function text(s) {
+  return texts[state.lang]?.[s] ?? s;
+}
+
+// chrome translates the page's own header and footer: each element with data-t shows that
+// key, each with data-t-label has it as its aria-label.
+function chrome() {
+  const t = state.t;
+  document.documentElement.lang = state.lang;
+  document.title = t("title") + " · Commons";
+  for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
+  for (const e of document.querySelectorAll("[data-t-label]")) e.setAttribute("aria-label", t(e.dataset.tLabel));
+}
+
+// fail replaces the page with what went wrong and what to do, in the page's language: the
+// wallet could not use this browser's storage, or its script failed.
+function fail(key, err) {
+  const t = state.t;
+  chrome();
+  const app = document.getElementById("app");
+  app.replaceChildren(h("h1", {}, t("title")),
+    h("div", { class: "failure", id: "failure", role: "alert" },
+      h("p", {}, h("strong", {}, t(key))), h("p", {}, t(key + "_help")),
+      h("p", { class: "note" }, t("failure_detail", { message: String(err?.message ?? err ?? "") }))));
+  app.dataset.failed = key;
+}
+
 function render() {
   const t = state.t;
   const focused = document.activeElement?.id;
-  document.documentElement.lang = state.lang;
-  document.title = t("title") + " · Commons";
+  chrome();
   const app = document.getElementById("app");
   const views = [h("h1", {}, t("title")), languageSwitch(), h("p", { class: "lead" }, t("lead"))];
   if (!state.record) views.push(setupView());
@@ -571,8 +625,17 @@ async function start() {
   const asked = new URLSearchParams(location.search).get("lang");
   state.lang = pickLanguage(asked ?? saved, navigator.languages ?? [navigator.language]);
   state.t = translator(state.lang);
-  const [record, receipts, registered, ledgerKey, lastCheckpoint] = await Promise.all(
-    ["wallet", "receipts", "registered", "ledgerKey", "lastCheckpoint"].map((k) => store.get(k)));
+  chrome();
+  let records;
+  try {
+    records = await Promise.all(
+      ["wallet", "receipts", "registered", "ledgerKey", "lastCheckpoint", "neighbourhood"].map((k) => store.get(k)));
+  } catch (err) {
+    fail("storage_failed", err);
+    return;
+  }
+  const [record, receipts, registered, ledgerKey, lastCheckpoint, neighbourhood] = records;
+  state.neighbourhood = neighbourhood ?? null;
   state.record = record ?? null;
   state.receipts = receipts ?? [];
   state.registered = registered ?? false;
@@ -600,4 +663,7 @@ async function start() {
 // from the browser console. They hold no key: each takes the keys it uses.
 globalThis.CommonsWalletCore = Object.freeze({ ...core });
 
-if (document.getElementById("app")) start();
+if (document.getElementById("app")) {
+  // Whatever the page did not expect leaves a message rather than a blank or frozen page.
+  start().catch((err) => fail("script_failed", err));
+}
