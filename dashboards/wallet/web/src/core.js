@@ -307,38 +307,81 @@ export function documentHash(body) {
 
 // parseVerifierKey parses a signed-note verifier key "name+hash+base64(0x01‖key)".
 export function parseVerifierKey(vkey) {
+  return parseKey(vkey, 1, "ledger_key");
+}
+
+// parseWitnessKey parses a witness's verifier key "name+hash+base64(0x04‖key)"
+// (c2sp.org/tlog-cosignature).
+export function parseWitnessKey(vkey) {
+  return parseKey(vkey, 4, "witness_key");
+}
+
+// parseKey parses an Ed25519 signed-note key of algorithm alg, throwing code when it is not one.
+function parseKey(vkey, alg, code) {
   // name+hash+key: the key's base64 may itself hold "+", so cut at the first two only.
   const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(vkey.trim());
-  if (!m) throw new WalletError("ledger_key");
+  if (!m) throw new WalletError(code);
   const [, name, hashHex, b64] = m;
   let raw;
   try {
     raw = fromBase64(b64);
   } catch {
-    throw new WalletError("ledger_key");
+    throw new WalletError(code);
   }
-  if (raw.length !== 33 || raw[0] !== 1) {
-    throw new WalletError("ledger_key");
+  if (raw.length !== 33 || raw[0] !== alg) {
+    throw new WalletError(code);
   }
   const hash = sha256(concat(enc.encode(name + "\n"), raw)).slice(0, 4);
-  if (toHex(hash) !== hashHex) throw new WalletError("ledger_key");
+  if (toHex(hash) !== hashHex) throw new WalletError(code);
   return { name, hash, publicKey: raw.slice(1) };
+}
+
+// noteParts splits a signed note into its text (ending in a newline) and its signature lines,
+// each {name, sig}.
+function noteParts(note) {
+  const split = note.lastIndexOf("\n\n");
+  if (split < 0) throw new WalletError("checkpoint_format");
+  const lines = note.slice(split + 2).split("\n").filter((l) => l !== "");
+  const sigs = [];
+  for (const line of lines) {
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m) continue;
+    try {
+      sigs.push({ name: m[1], sig: fromBase64(m[2]) });
+    } catch {
+      // a line that is not base64 is no signature of anyone's
+    }
+  }
+  return { text: note.slice(0, split + 1), sigs };
+}
+
+// countCosignatures returns how many of the witnesses whose keys are given cosigned the
+// checkpoint note: a line of theirs whose signature (key hash ‖ timestamp ‖ Ed25519) verifies
+// over "cosignature/v1\ntime <timestamp>\n" and the checkpoint (c2sp.org/tlog-cosignature).
+// The node's own signature is checked by openCheckpoint.
+export function countCosignatures(note, witnessKeys) {
+  const witnesses = witnessKeys.map(parseWitnessKey);
+  const { text, sigs } = noteParts(note);
+  const seen = new Set();
+  for (const { name, sig } of sigs) {
+    for (const w of witnesses) {
+      if (w.name !== name || sig.length !== 4 + 8 + 64 || !equalBytes(sig.slice(0, 4), w.hash)) continue;
+      const time = new DataView(sig.buffer, sig.byteOffset + 4, 8).getBigUint64(0);
+      const msg = enc.encode("cosignature/v1\ntime " + time.toString() + "\n" + text);
+      if (ed25519.verify(sig.slice(12), msg, w.publicKey, { zip215: false })) seen.add(w.name + "+" + toHex(w.hash));
+    }
+  }
+  return seen.size;
 }
 
 // openCheckpoint verifies a C2SP signed note with the verifier key and parses its
 // tlog-checkpoint body. It throws unless a signature line of the key verifies.
 export function openCheckpoint(note, vkey) {
   const v = parseVerifierKey(vkey);
-  const split = note.lastIndexOf("\n\n");
-  if (split < 0) throw new WalletError("checkpoint_format");
-  const text = note.slice(0, split + 1);
-  const sigs = note.slice(split + 2).split("\n").filter((l) => l !== "");
+  const { text, sigs } = noteParts(note);
   let ok = false;
-  for (const line of sigs) {
-    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
-    if (!m || m[1] !== v.name) continue;
-    const sig = fromBase64(m[2]);
-    if (sig.length !== 68 || !equalBytes(sig.slice(0, 4), v.hash)) continue;
+  for (const { name, sig } of sigs) {
+    if (name !== v.name || sig.length !== 68 || !equalBytes(sig.slice(0, 4), v.hash)) continue;
     ok = ok || ed25519.verify(sig.slice(4), enc.encode(text), v.publicKey, { zip215: false });
   }
   if (!ok) throw new WalletError("checkpoint_signature");

@@ -21,6 +21,7 @@ const state = {
   neighbourhood: null, // the neighbourhood this browser registered with, if it did
   ledgerKey: null,
   lastCheckpoint: null, // {size, root}: the latest checkpoint this browser verified
+  witnesses: [], // verifier keys of the witnesses the resident trusts
   purposes: [],
   petitions: [],
   neighbourhoods: [],
@@ -31,6 +32,8 @@ const state = {
   data: null, // {readings, days}
   metric: "pm2_5",
   invite: new URLSearchParams(location.search).get("invite") ?? "",
+  // A link to /wallet?witness=KEY (from a neighbourhood group) adds a witness to trust.
+  linkedWitness: new URLSearchParams(location.search).get("witness") ?? "",
   // A link to /wallet?petition=ID brings the resident to that petition once registered.
   linked: new URLSearchParams(location.search).get("petition") ?? "",
   linkPending: new URLSearchParams(location.search).has("petition"),
@@ -286,10 +289,50 @@ async function consistentWithLastSeen(latest) {
   await store.put("lastCheckpoint", state.lastCheckpoint);
 }
 
+// checkCosigned requires the node's latest cosigned checkpoint to carry the cosignature of at
+// least one witness the resident trusts, and the latest checkpoint to extend it.
+async function checkCosigned(key, latest) {
+  let text;
+  try {
+    text = await api.getText("/api/v1/ledger/checkpoint/cosigned");
+  } catch (err) {
+    if (err instanceof api.ApiError && err.code === "not_cosigned") throw new core.WalletError("not_cosigned");
+    throw err;
+  }
+  const cp = core.openCheckpoint(text, key);
+  const n = core.countCosignatures(text, state.witnesses);
+  if (n === 0) throw new core.WalletError("not_cosigned");
+  let ok = cp.size <= latest.size;
+  if (ok && cp.size === latest.size) ok = core.toBase64(cp.root) === core.toBase64(latest.root);
+  if (ok && cp.size > 0n && cp.size < latest.size) {
+    const p = await api.getJSON(`/api/v1/ledger/proof/consistency?from=${cp.size}&to=${latest.size}`);
+    ok = core.verifyConsistency(cp.size, latest.size, p.proof.map(core.fromBase64), cp.root, latest.root);
+  }
+  if (!ok) throw new core.WalletError("cosigned_inconsistent");
+  return state.t("cosigned_ok", { size: cp.size, n, m: state.witnesses.length });
+}
+
+async function addWitness(key) {
+  const w = core.parseWitnessKey(key);
+  const k = key.trim();
+  if (!state.witnesses.includes(k)) {
+    state.witnesses = [...state.witnesses, k];
+    await store.put("witnesses", state.witnesses);
+  }
+  return state.t("witness_added", { name: w.name });
+}
+
+async function removeWitness(key) {
+  state.witnesses = state.witnesses.filter((k) => k !== key);
+  await store.put("witnesses", state.witnesses);
+  return state.t("witness_removed", { name: key.split("+")[0] });
+}
+
 async function checkReceipts() {
   const key = await pinnedLedgerKey();
   const latest = core.openCheckpoint(await api.getText("/api/v1/ledger/checkpoint"), key);
   await consistentWithLastSeen(latest);
+  const cosigned = state.witnesses.length > 0 ? " " + (await checkCosigned(key, latest)) : "";
   state.checks.clear();
   let failed = 0;
   for (const r of state.receipts) {
@@ -302,7 +345,7 @@ async function checkReceipts() {
     }
   }
   if (failed > 0) throw new core.WalletError("checks_failed", { n: failed });
-  return state.t("checked_ok", { size: latest.size, origin: latest.origin });
+  return state.t("checked_ok", { size: latest.size, origin: latest.origin }) + cosigned;
 }
 
 // ---- my data ----
@@ -525,7 +568,22 @@ function receiptsView() {
           c ? h("span", { class: c.ok ? "checked ok" : "checked failed" }, " " + checkText(c)) : null);
       })),
     state.ledgerKey ? h("p", { class: "note" }, t("key_pinned", { key: state.ledgerKey })) : null,
-    state.receipts.length > 0 ? h("button", { type: "button", id: "check", onclick: () => act(checkReceipts) }, t("check")) : null);
+    state.receipts.length > 0 ? h("button", { type: "button", id: "check", onclick: () => act(checkReceipts) }, t("check")) : null,
+    witnessesView());
+}
+
+function witnessesView() {
+  const t = state.t;
+  return h("div", { class: "witnesses" },
+    h("h3", {}, t("witnesses_heading")),
+    h("p", { class: "note" }, t("witnesses_help")),
+    state.witnesses.length === 0 ? null : h("ul", { id: "witness-list" }, ...state.witnesses.map((k) =>
+      h("li", {}, h("code", {}, k.split("+")[0]), " ",
+        h("button", { type: "button", class: "remove-witness", onclick: () => act(() => removeWitness(k)) }, t("remove_witness"))))),
+    h("label", { for: "witness-key" }, t("witness_label")),
+    h("input", { id: "witness-key", type: "text", autocomplete: "off", spellcheck: "false" }),
+    h("button", { type: "button", id: "add-witness",
+      onclick: () => act(() => addWitness(document.getElementById("witness-key").value)) }, t("add_witness")));
 }
 
 function dataView() {
@@ -629,18 +687,26 @@ async function start() {
   let records;
   try {
     records = await Promise.all(
-      ["wallet", "receipts", "registered", "ledgerKey", "lastCheckpoint", "neighbourhood"].map((k) => store.get(k)));
+      ["wallet", "receipts", "registered", "ledgerKey", "lastCheckpoint", "neighbourhood", "witnesses"].map((k) => store.get(k)));
   } catch (err) {
     fail("storage_failed", err);
     return;
   }
-  const [record, receipts, registered, ledgerKey, lastCheckpoint, neighbourhood] = records;
+  const [record, receipts, registered, ledgerKey, lastCheckpoint, neighbourhood, witnesses] = records;
+  state.witnesses = witnesses ?? [];
   state.neighbourhood = neighbourhood ?? null;
   state.record = record ?? null;
   state.receipts = receipts ?? [];
   state.registered = registered ?? false;
   state.ledgerKey = ledgerKey ?? null;
   state.lastCheckpoint = lastCheckpoint ?? null;
+  if (state.linkedWitness !== "") {
+    try {
+      await addWitness(state.linkedWitness);
+    } catch (err) {
+      say(errorText(err), true);
+    }
+  }
   if (state.record && !state.record.protected) {
     state.keys = (await core.openWalletFile(state.record.file, "")).keys;
   }

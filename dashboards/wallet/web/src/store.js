@@ -2,7 +2,8 @@
 // store of named records. Records: "wallet" ({file, protected, citizen, recipient}),
 // "receipts" (the receipts of accepted statements), "ledgerKey" (the ledger's verifier key,
 // pinned on first use), "lastCheckpoint" (size and root of the latest checkpoint verified),
-// "registered" (true once the server accepted the registration).
+// "registered" (true once the server accepted the registration), "witnesses" (the verifier
+// keys of the witnesses the resident trusts).
 
 const DB = "commons-wallet";
 const STORE = "records";
