@@ -78,7 +78,9 @@ func (s *Service) Inbox(c *fiber.Ctx) error {
 	uri := c.Request().URI()
 	target := &url.URL{Path: string(uri.Path()), RawQuery: string(uri.QueryString())}
 	r := &http.Request{Method: c.Method(), URL: target, Host: string(c.Request().Host()), Header: http.Header{}}
-	c.Request().Header.VisitAll(func(k, v []byte) { r.Header.Add(string(k), string(v)) })
+	for k, v := range c.Request().Header.All() {
+		r.Header.Add(string(k), string(v))
+	}
 	sender, err := s.verify(c.UserContext(), r, body)
 	var bad errSignature
 	if errors.As(err, &bad) {

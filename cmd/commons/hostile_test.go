@@ -38,12 +38,7 @@ func uploadEnvelopes(t *testing.T, n *node, w *crypto.Wallet, envs []crypto.Enve
 // fetchJSON decodes a GET answer of the node into out.
 func fetchJSON(t *testing.T, url string, out any) {
 	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	b := httpGet(t, url)
 	require.NoError(t, json.Unmarshal(b, out), "%s", b)
 }
 
