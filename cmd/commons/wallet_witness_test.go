@@ -39,14 +39,16 @@ func TestWalletChecksTheWitnessesItTrusts(t *testing.T) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(bctx, steps...))
 	}
+	// text reads an element's text in one evaluation: the page re-renders after each action,
+	// so a node looked up first may be gone by the time it is read.
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](callJS(t, `(sel) => document.querySelector(sel)?.textContent ?? ""`, sel)))
 		require.NoError(t, err)
 		return strings.TrimSpace(s)
 	}
 	openWalletPage(t, bctx, n.url+"/wallet?invite="+url.QueryEscape(invite)+"&witness="+url.QueryEscape(w.vkey))
-	do(chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#citizen")))
+	do(chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#citizen")), chromedp.WaitVisible(chromedp.CSS("#witness-list code")))
 	assert.Equal(t, "witness.test/commons", text("#witness-list code"), "the link's witness is trusted")
 	do(chromedp.SetValue(chromedp.CSS("#neighbourhood"), "old-town"), chromedp.Click(chromedp.CSS("#register-button")),
 		chromedp.WaitVisible(chromedp.CSS("#registered")))
