@@ -55,9 +55,7 @@ func TestBrowserDashboards(t *testing.T) {
 
 	data := t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
-	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	admin := strings.TrimSpace(string(token))
+	admin := adminTokenOf(t, data)
 	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2) // closed: past its grace hours
 	populate(ctx, t, n.url, admin, day)
 	published, _, err := client.New(n.url).RunReleases(ctx, admin)

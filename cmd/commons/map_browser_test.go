@@ -24,11 +24,9 @@ func TestMapLabelsOnAPhone(t *testing.T) {
 	ctx := browserContext(t)
 	data := t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
-	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	admin := strings.TrimSpace(string(token))
+	admin := adminTokenOf(t, data)
 	populate(ctx, t, n.url, admin, time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2))
-	_, _, err = client.New(n.url).RunReleases(ctx, admin)
+	_, _, err := client.New(n.url).RunReleases(ctx, admin)
 	require.NoError(t, err)
 
 	bctx, _ := walletBrowser(t, ctx, t.TempDir()) // a phone: 390 × 844, mobile, touch
