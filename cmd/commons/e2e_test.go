@@ -118,6 +118,14 @@ func startNodeEnv(t testing.TB, env []string, data string, logs *nodetest.Logs, 
 	// override it.
 	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--release-every", "1h"}, extra...)
+	return startProcess(t, "server", env, data, logs, bin, args...)
+}
+
+// startProcess runs bin with args (what names it in failures) and env added to the test's
+// environment, until the test ends; it returns once the process logged the URL it serves.
+// Its log lines go to logs.
+func startProcess(t testing.TB, what string, env []string, data string, logs *nodetest.Logs, bin string, args ...string) *node {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
@@ -140,12 +148,12 @@ func startNodeEnv(t testing.TB, env []string, data string, logs *nodetest.Logs, 
 	select {
 	case n.url = <-urls:
 	case <-closed:
-		t.Fatalf("server exited before it was ready: %v; logs:\n%s", cmd.Wait(), logs.String())
+		t.Fatalf("%s exited before it was ready: %v; logs:\n%s", what, cmd.Wait(), logs.String())
 	case <-n.ctx.Done():
 		cmd.Process.Kill()
-		t.Fatalf("server not ready by the test's deadline; logs:\n%s", logs.String())
+		t.Fatalf("%s not ready by the test's deadline; logs:\n%s", what, logs.String())
 	}
-	t.Cleanup(func() { n.stop() })
+	t.Cleanup(n.stop)
 	return n
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -229,33 +227,7 @@ func startMirror(t *testing.T, from, data string, logs *nodetest.Logs) *node {
 	t.Helper()
 	bin, err := binary()
 	require.NoError(t, err)
-	cmd := exec.Command(bin, "mirror", "--from", from, "--data", data, "--addr", "127.0.0.1:0", "--every", "1s")
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	urls := make(chan string, 1)
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.Write([]byte(sc.Text() + "\n"))
-			if m := readyLine.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-	}()
-	n := &node{t: t, cmd: cmd, ctx: testContext(t), data: data, logs: logs}
-	select {
-	case n.url = <-urls:
-	case <-closed:
-		t.Fatalf("mirror exited before it was ready: %v; logs:\n%s", cmd.Wait(), logs.String())
-	case <-n.ctx.Done():
-		cmd.Process.Kill()
-		t.Fatalf("mirror not ready by the test's deadline; logs:\n%s", logs.String())
-	}
-	t.Cleanup(n.stop)
-	return n
+	return startProcess(t, "mirror", nil, data, logs, bin, "mirror", "--from", from, "--data", data, "--addr", "127.0.0.1:0", "--every", "1s")
 }
 
 // The command refuses what it cannot run with, and a node's own data directory, before opening
