@@ -416,6 +416,13 @@ func TestDeliveriesSurviveARestartAndBackOff(t *testing.T) {
 	require.NoError(t, n.svc.Deliver(ctx))
 	_, attempts = p.got()
 	assert.Equal(t, before, attempts)
+
+	// The logs name the follower's server, never its account.
+	logs := n.core.Logs.String()
+	assert.Contains(t, logs, "activitypub: delivery failed, will retry")
+	assert.Contains(t, logs, "activitypub: delivery given up")
+	assert.Contains(t, logs, "host="+strings.TrimPrefix(p.url, "http://"))
+	assert.NotContains(t, logs, "/users/bob", "who follows a neighbourhood never reaches the logs")
 }
 
 // TestDeliveriesAreRateLimited: with one delivery allowed every two hours, a round makes one

@@ -126,12 +126,12 @@ func (s *Service) Deliver(ctx context.Context) error {
 		case err == nil:
 			err = s.Store.Dequeue(ctx, d.ID)
 		case permanent || d.Attempts+1 >= maxAttempts:
-			s.Logger.Warn("activitypub: delivery given up", "inbox", d.Inbox, "attempts", d.Attempts+1, "err", err)
+			s.Logger.Warn("activitypub: delivery given up", "host", hostOf(d.Inbox), "attempts", d.Attempts+1, "err", withoutURL(err))
 			err = s.Store.Dequeue(ctx, d.ID)
 		default:
 			d.Attempts++
 			d.Next = s.Now().Add(min(firstRetry<<(d.Attempts-1), maxRetryWait))
-			s.Logger.Info("activitypub: delivery failed, will retry", "inbox", d.Inbox, "attempts", d.Attempts, "next", d.Next, "err", err)
+			s.Logger.Info("activitypub: delivery failed, will retry", "host", hostOf(d.Inbox), "attempts", d.Attempts, "next", d.Next, "err", withoutURL(err))
 			err = s.Store.Reschedule(ctx, d)
 		}
 		if err != nil {
@@ -176,4 +176,23 @@ func (s *Service) post(ctx context.Context, d store.Delivery) (int, error) {
 		return resp.StatusCode, fmt.Errorf("the inbox answered %s", resp.Status)
 	}
 	return resp.StatusCode, nil
+}
+
+// hostOf is the host of a follower's inbox URL: the logs name the server a delivery went to,
+// never the account (who follows a neighbourhood hints where they live).
+func hostOf(inbox string) string {
+	u, err := url.Parse(inbox)
+	if err != nil || u.Host == "" {
+		return "(not a URL)"
+	}
+	return u.Host
+}
+
+// withoutURL is err without the URL an HTTP client error quotes.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -303,7 +303,7 @@ func (s *Service) fetch(ctx context.Context, rawURL string, v any) error {
 	req.Header.Set("Accept", ActivityType+`, application/ld+json; profile="https://www.w3.org/ns/activitystreams"`)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		s.Logger.Info("activitypub: fetch", "url", u.String(), "err", err)
+		s.Logger.Info("activitypub: fetch of a sender's key failed", "host", u.Host, "err", withoutURL(err))
 		return errSignature("the sender's key could not be fetched")
 	}
 	defer resp.Body.Close()
