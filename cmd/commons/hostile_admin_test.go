@@ -62,10 +62,7 @@ func signedDocument(t *testing.T, w *crypto.Wallet, typ, petition, key string, d
 // client signs are accepted.
 func TestSignedDocumentsReadOneWay(t *testing.T) {
 	t.Parallel()
-	needsBinary(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	token := adminTokenOf(t, data)
+	n, token := startAdminNode(t)
 	ctx := testContext(t)
 	w := hostileOrganiser(t, n, token)
 	c := client.New(n.url)
@@ -147,10 +144,7 @@ func TestSignedDocumentsReadOneWay(t *testing.T) {
 // clock, is in server's TestAdminFailuresLockOutUntilTheWindowEnds.)
 func TestAdminGuessingThrottledOnEveryMethod(t *testing.T) {
 	t.Parallel()
-	needsBinary(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	token := adminTokenOf(t, data)
+	n, token := startAdminNode(t)
 	sizeBefore := ledgerSize(t, n)
 
 	counts := map[int]int{}
@@ -377,10 +371,7 @@ func TestAdminReleasesReadsItsBody(t *testing.T) {
 //     nullifier to a key only her wallet derives; this test then changes with it.
 func TestNullifierSquattingNeedsTheVictimsWallet(t *testing.T) {
 	t.Parallel()
-	needsBinary(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	token := adminTokenOf(t, data)
+	n, token := startAdminNode(t)
 	ctx := testContext(t)
 	c := client.New(n.url)
 	organiser := hostileOrganiser(t, n, token)
@@ -440,4 +431,14 @@ func TestNullifierSquattingNeedsTheVictimsWallet(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nullifier_taken")
 	assert.Equal(t, 1, online("squat"), "one signature counted, the attacker's")
+}
+
+// startAdminNode starts the real binary on a fresh data directory and returns it with its
+// admin token.
+func startAdminNode(t *testing.T) (*node, string) {
+	t.Helper()
+	needsBinary(t)
+	data := t.TempDir()
+	n := startNode(t, data, &nodetest.Logs{})
+	return n, adminTokenOf(t, data)
 }
