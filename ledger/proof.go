@@ -6,6 +6,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/commons-city/commons/api"
 )
 
 // InclusionProof returns the RFC 6962 inclusion proof of entry index in the tree of size size.
@@ -38,6 +40,39 @@ func (l *Log) ConsistencyProof(from, to uint64) ([][]byte, error) {
 	}
 	p, _, err := l.rehash(nodes)
 	return p, err
+}
+
+// ProveInclusion answers GET /api/v1/ledger/proof/inclusion: the inclusion proof of entry
+// index in the tree of size size, with the entry's leaf hash. ErrNotFound if the log does not
+// have that tree yet.
+func (l *Log) ProveInclusion(index, size uint64) (api.InclusionProof, error) {
+	p, err := l.InclusionProof(index, size)
+	if err != nil {
+		return api.InclusionProof{}, err
+	}
+	leaf, err := l.LeafHashAt(index)
+	if err != nil {
+		return api.InclusionProof{}, err
+	}
+	return api.InclusionProof{Index: index, Size: size, LeafHash: leaf, Proof: nonNil(p)}, nil
+}
+
+// ProveConsistency answers GET /api/v1/ledger/proof/consistency: the consistency proof
+// between tree sizes from and to. ErrNotFound if the log does not have the tree of size to.
+func (l *Log) ProveConsistency(from, to uint64) (api.ConsistencyProof, error) {
+	p, err := l.ConsistencyProof(from, to)
+	if err != nil {
+		return api.ConsistencyProof{}, err
+	}
+	return api.ConsistencyProof{From: from, To: to, Proof: nonNil(p)}, nil
+}
+
+// nonNil makes an empty proof encode as [] rather than null.
+func nonNil(p [][]byte) [][]byte {
+	if p == nil {
+		return [][]byte{}
+	}
+	return p
 }
 
 // LeafHashAt returns the stored leaf hash of entry index.

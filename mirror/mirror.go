@@ -288,9 +288,7 @@ func (m *Mirror) consistencyProof(ctx context.Context, from, to uint64) ([][]byt
 	if err != nil {
 		return nil, fmt.Errorf("mirror: consistency proof %d→%d: %w", from, to, err)
 	}
-	var p struct {
-		Proof [][]byte `json:"proof"`
-	}
+	var p api.ConsistencyProof
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("mirror: consistency proof %d→%d: %w", from, to, err)
 	}

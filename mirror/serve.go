@@ -23,8 +23,8 @@ func (m *Mirror) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/ledger/checkpoint", m.checkpoint)
 	mux.HandleFunc("GET /api/v1/ledger/key", func(w http.ResponseWriter, _ *http.Request) { text(w, m.key+"\n") })
 	mux.HandleFunc("GET /api/v1/ledger/entries/{index}", m.entry)
-	mux.HandleFunc("GET /api/v1/ledger/proof/inclusion", m.inclusion)
-	mux.HandleFunc("GET /api/v1/ledger/proof/consistency", m.consistency)
+	mux.HandleFunc("GET /api/v1/ledger/proof/inclusion", proof("index", "size", m.log.ProveInclusion))
+	mux.HandleFunc("GET /api/v1/ledger/proof/consistency", proof("from", "to", m.log.ProveConsistency))
 	mux.HandleFunc("GET /ledger/tile/", m.tile)
 	mux.HandleFunc("GET /api/v1/stats/air", m.statsAir)
 	mux.HandleFunc("GET /api/v1/mirror", m.status)
@@ -131,58 +131,25 @@ func queryUint(w http.ResponseWriter, r *http.Request, name string) (uint64, boo
 	return v, true
 }
 
-func nonNil(p [][]byte) [][]byte {
-	if p == nil {
-		return [][]byte{}
+// proof serves a proof between two points of the copy, named by the query parameters first
+// and second, as the node does: prove reads it from the ledger and shapes the answer.
+func proof[T any](first, second string, prove func(x, y uint64) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		x, ok := queryUint(w, r, first)
+		if !ok {
+			return
+		}
+		y, ok := queryUint(w, r, second)
+		if !ok {
+			return
+		}
+		v, err := prove(x, y)
+		if err != nil {
+			immutable(w, "", nil, err)
+			return
+		}
+		sendJSON(w, v)
 	}
-	return p
-}
-
-func (m *Mirror) inclusion(w http.ResponseWriter, r *http.Request) {
-	index, ok := queryUint(w, r, "index")
-	if !ok {
-		return
-	}
-	size, ok := queryUint(w, r, "size")
-	if !ok {
-		return
-	}
-	p, err := m.log.InclusionProof(index, size)
-	var leaf []byte
-	if err == nil {
-		leaf, err = m.log.LeafHashAt(index)
-	}
-	if err != nil {
-		immutable(w, "", nil, err)
-		return
-	}
-	sendJSON(w, struct {
-		Index    uint64   `json:"index"`
-		Size     uint64   `json:"size"`
-		LeafHash []byte   `json:"leaf_hash"`
-		Proof    [][]byte `json:"proof"`
-	}{index, size, leaf, nonNil(p)})
-}
-
-func (m *Mirror) consistency(w http.ResponseWriter, r *http.Request) {
-	from, ok := queryUint(w, r, "from")
-	if !ok {
-		return
-	}
-	to, ok := queryUint(w, r, "to")
-	if !ok {
-		return
-	}
-	p, err := m.log.ConsistencyProof(from, to)
-	if err != nil {
-		immutable(w, "", nil, err)
-		return
-	}
-	sendJSON(w, struct {
-		From  uint64   `json:"from"`
-		To    uint64   `json:"to"`
-		Proof [][]byte `json:"proof"`
-	}{from, to, nonNil(p)})
 }
 
 // statsAir serves the copied air releases: the index without a query, the logged bytes of a

@@ -49,19 +49,6 @@ func (a *handlers) entry(c *fiber.Ctx) error {
 	return sendImmutable(c, fiber.MIMEApplicationJSON, b, err)
 }
 
-type inclusionAnswer struct {
-	Index    uint64   `json:"index"`
-	Size     uint64   `json:"size"`
-	LeafHash []byte   `json:"leaf_hash"`
-	Proof    [][]byte `json:"proof"`
-}
-
-type consistencyAnswer struct {
-	From  uint64   `json:"from"`
-	To    uint64   `json:"to"`
-	Proof [][]byte `json:"proof"`
-}
-
 func queryUint(c *fiber.Ctx, name string) (uint64, error) {
 	v, err := strconv.ParseUint(c.Query(name), 10, 64)
 	if err != nil {
@@ -72,7 +59,7 @@ func queryUint(c *fiber.Ctx, name string) (uint64, error) {
 
 // proof serves a proof between two points of the log, named by the query parameters first
 // and second (non-negative integers): prove reads it from the ledger and shapes the answer.
-func (a *handlers) proof(first, second string, prove func(x, y uint64) (any, error)) fiber.Handler {
+func proof[T any](first, second string, prove func(x, y uint64) (T, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		x, err := queryUint(c, first)
 		if err != nil {
@@ -90,28 +77,6 @@ func (a *handlers) proof(first, second string, prove func(x, y uint64) (any, err
 	}
 }
 
-// inclusionProof proves that the entry at index is in the tree of the given size.
-func (a *handlers) inclusionProof(index, size uint64) (any, error) {
-	p, err := a.Ledger.InclusionProof(index, size)
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := a.Ledger.LeafHashAt(index)
-	if err != nil {
-		return nil, err
-	}
-	return inclusionAnswer{Index: index, Size: size, LeafHash: leaf, Proof: nonNil(p)}, nil
-}
-
-// consistencyProof proves that the tree of size from is a prefix of the tree of size to.
-func (a *handlers) consistencyProof(from, to uint64) (any, error) {
-	p, err := a.Ledger.ConsistencyProof(from, to)
-	if err != nil {
-		return nil, err
-	}
-	return consistencyAnswer{From: from, To: to, Proof: nonNil(p)}, nil
-}
-
 // ledgerError answers a read beyond the log (an index, size or tile it does not have yet) as
 // not found.
 func ledgerError(err error) error {
@@ -119,14 +84,6 @@ func ledgerError(err error) error {
 		return errNotFound
 	}
 	return err
-}
-
-// nonNil makes an empty proof encode as [] rather than null.
-func nonNil(p [][]byte) [][]byte {
-	if p == nil {
-		return [][]byte{}
-	}
-	return p
 }
 
 // tile serves a C2SP tlog-tiles hash tile or entry bundle. Tiles never change once served.

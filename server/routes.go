@@ -40,8 +40,8 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	v1.Get("/ledger/checkpoint/cosigned", a.cosignedCheckpoint)
 	v1.Get("/ledger/key", a.verifierKey)
 	v1.Get("/ledger/entries/:index", a.entry)
-	v1.Get("/ledger/proof/inclusion", a.proof("index", "size", a.inclusionProof))
-	v1.Get("/ledger/proof/consistency", a.proof("from", "to", a.consistencyProof))
+	v1.Get("/ledger/proof/inclusion", proof("index", "size", a.Ledger.ProveInclusion))
+	v1.Get("/ledger/proof/consistency", proof("from", "to", a.Ledger.ProveConsistency))
 
 	admin := v1.Group("/admin", limit, a.requireAdmin)
 	admin.Post("/invites", a.createInvites)

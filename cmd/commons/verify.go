@@ -52,9 +52,7 @@ func newAuditor(ctx context.Context, c *client.Client) (*auditor, error) {
 
 // consistent checks that the latest checkpoint extends an older one.
 func (a *auditor) consistent(ctx context.Context, older *log.Checkpoint) error {
-	var p struct {
-		Proof [][]byte `json:"proof"`
-	}
+	var p api.ConsistencyProof
 	b, err := a.c.Get(ctx, fmt.Sprintf("/api/v1/ledger/proof/consistency?from=%d&to=%d", older.Size, a.latest.Size))
 	if err != nil {
 		return fmt.Errorf("consistency proof: %w", err)
