@@ -20,9 +20,9 @@ import (
 // requireAdmin admits requests bearing the admin token, compared in constant time, on every
 // method. A client IP that failed AdminFailureLimit times within a minute is answered 429
 // rate_limited, with Retry-After, until that minute ends — whatever token it sends, so that a
-// guess made meanwhile is not even compared.
+// guess made meanwhile is not even compared. An IPv6 client is counted by its /64 (clientKey).
 func (a *handlers) requireAdmin(c *fiber.Ctx) error {
-	now, ip := a.Now(), c.IP()
+	now, ip := a.Now(), clientKey(c)
 	if wait, locked := a.adminFailures.locked(ip, now); locked {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return errRateLimited

@@ -71,3 +71,36 @@ func TestAdminFailuresLockOutUntilTheWindowEnds(t *testing.T) {
 	status, _, _ = send("GET", "wrong")
 	assert.Equal(t, 401, status, "and failures count afresh")
 }
+
+// An IPv6 host holds a whole /64 and can pick any address in it: the lock-out counts the /64,
+// so fresh addresses in it buy no fresh guesses, while the next /64 and other IPv4 addresses
+// are counted apart.
+func TestAdminLockOutCountsAnIPv6NetworkOnce(t *testing.T) {
+	t.Parallel()
+	clock := nodetest.NewClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	a := &handlers{Config: Config{AdminToken: "right", Now: clock.Now, Logger: slog.New(slog.DiscardHandler)},
+		adminFailures: &failureLimiter{limit: 3, ips: map[string]*failureWindow{}}}
+	// app.Test's requests come from 0.0.0.0, the trusted proxy naming the client in X-Real-IP.
+	app := fiber.New(fiber.Config{ErrorHandler: errorHandler(a.Logger, nil), ProxyHeader: "X-Real-IP",
+		EnableTrustedProxyCheck: true, TrustedProxies: []string{"0.0.0.0"}})
+	app.Get("/admin", a.requireAdmin, func(c *fiber.Ctx) error { return c.SendString("ok") })
+	from := func(ip string) int {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/admin", nil)
+		req.Header.Set("Authorization", "Bearer wrong")
+		req.Header.Set("X-Real-IP", ip)
+		resp, err := app.Test(req, -1)
+		require.NoError(t, err)
+		return resp.StatusCode
+	}
+	for _, ip := range []string{"2001:db8:1:2::a", "2001:db8:1:2:ffff::1", "2001:db8:1:2:abcd:ef01:2345:6789"} {
+		assert.Equal(t, 401, from(ip), ip)
+	}
+	assert.Equal(t, 429, from("2001:db8:1:2::b"), "another address of the same /64")
+	assert.Equal(t, 401, from("2001:db8:1:3::a"), "the next /64 is another client")
+	for _, ip := range []string{"192.0.2.1", "192.0.2.1", "192.0.2.1"} {
+		assert.Equal(t, 401, from(ip))
+	}
+	assert.Equal(t, 429, from("192.0.2.1"))
+	assert.Equal(t, 401, from("192.0.2.2"), "IPv4 addresses are counted one by one")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,9 +46,21 @@ func (a *handlers) rateLimit() fiber.Handler {
 		},
 		Max:          a.RateLimit,
 		Expiration:   time.Minute,
-		KeyGenerator: func(c *fiber.Ctx) string { return c.IP() },
+		KeyGenerator: clientKey,
 		LimitReached: func(*fiber.Ctx) error { return errRateLimited },
 	})
+}
+
+// clientKey is what the per-client limits count by: the client's IPv4 address, or the /64
+// network of its IPv6 address. One IPv6 host is routinely given a whole /64 (SLAAC, privacy
+// addresses), so counting by address would give it 2^64 fresh budgets; a /64 is what one
+// subscriber holds.
+func clientKey(c *fiber.Ctx) string {
+	addr, err := netip.ParseAddr(c.IP())
+	if err != nil || !addr.Is6() || addr.Is4In6() {
+		return c.IP()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
 // isAdmin reports whether the request bears the admin token, compared in constant time.
