@@ -55,11 +55,7 @@ func TestBrowserDashboards(t *testing.T) {
 
 	data := t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
-	admin := adminTokenOf(t, data)
-	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2) // closed: past its grace hours
-	populate(ctx, t, n.url, admin, day)
-	published, _, err := client.New(n.url).RunReleases(ctx, admin)
-	require.NoError(t, err)
+	day, published := releaseDay(ctx, t, n)
 	week, weekClosed := weekOf(t, day)
 	if weekClosed {
 		require.Equal(t, 2, published, "the test day and its week are closed: two releases")
@@ -88,7 +84,7 @@ func TestBrowserDashboards(t *testing.T) {
 			mu.Unlock()
 		}
 	}), "start chromium")
-	_, err = chromedp.Call(bctx, network.Enable, network.EnableParams{})
+	_, err := chromedp.Call(bctx, network.Enable, network.EnableParams{})
 	require.NoError(t, err)
 
 	pages := []struct {
@@ -484,6 +480,18 @@ func number(t *testing.T, text string) float64 {
 	f, err := strconv.ParseFloat(figure, 64)
 	require.NoError(t, err, "cell %q", text)
 	return f
+}
+
+// releaseDay populates n for the day two days ago — closed, past its grace hours — and has the
+// operator run the releases now: it returns that day and how many releases were published.
+func releaseDay(ctx context.Context, t testing.TB, n *node) (time.Time, int) {
+	t.Helper()
+	admin := adminTokenOf(t, n.data)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	populate(ctx, t, n.url, admin, day)
+	published, _, err := client.New(n.url).RunReleases(ctx, admin)
+	require.NoError(t, err)
+	return day, published
 }
 
 // populate drives the node through the real client, as residents and the operator would: a

@@ -198,10 +198,7 @@ func TestNeighbourhoodByName(t *testing.T) {
 	require.NoError(t, err)
 	assert.Regexp(t, `(?m)^hilltop +El Turó$`, out)
 
-	invites, err := n.cli("", "admin", "invite", "--count", "2", "--admin-token-file", filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	codes := strings.Fields(invites)
-	require.Len(t, codes, 2, "one code a line")
+	codes := n.invites(2)
 	home := t.TempDir()
 	for i, hood := range []string{"OLDTOWN", "el turo"} {
 		wallet := filepath.Join(home, hood, "wallet")

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -258,6 +259,17 @@ func (n *node) stop() {
 	}
 }
 
+// invites has the operator make count invite codes with the CLI, as `admin invite` prints them:
+// one a line.
+func (n *node) invites(count int) []string {
+	n.t.Helper()
+	out, err := n.cli("", "admin", "invite", "--count", strconv.Itoa(count), "--admin-token-file", filepath.Join(n.data, "admin.token"))
+	require.NoError(n.t, err, out)
+	codes := strings.Fields(out)
+	require.Len(n.t, codes, count, "one code a line")
+	return codes
+}
+
 // cli runs the commons binary as a resident or operator would.
 func (n *node) cli(wallet string, args ...string) (string, error) {
 	bin, err := binary()
@@ -357,10 +369,7 @@ func TestEndToEnd(t *testing.T) {
 	seen := &responses{bodies: map[string][]byte{}}
 
 	// The operator makes invites.
-	out, err := n.cli("", "admin", "invite", "--count", "13", "--admin-token-file", filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	invites := strings.Fields(out)
-	require.Len(t, invites, 13)
+	invites := n.invites(13)
 
 	// Twelve residents of old-town: the day two days ago is closed, so its release can be made.
 	day := time.Now().UTC().AddDate(0, 0, -2).Truncate(24 * time.Hour)
@@ -414,7 +423,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The day closed long ago: the operator publishes now rather than waiting for the ticker.
-	out, err = n.cli("", "admin", "release", "--admin-token-file", filepath.Join(data, "admin.token"))
+	out, err := n.cli("", "admin", "release", "--admin-token-file", filepath.Join(data, "admin.token"))
 	require.NoError(t, err)
 	week, weekClosed := weekOf(t, day)
 	if weekClosed {

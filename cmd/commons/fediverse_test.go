@@ -13,12 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/nodetest"
 )
 
@@ -142,11 +140,7 @@ func TestFediverseFollowerWithFedify(t *testing.T) {
 	assert.Equal(t, 1, totalItems(t, actorID+"/followers"))
 
 	// A release: the follower receives its Create, and Fedify verifies the signature.
-	admin := adminTokenOf(t, data)
-	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
-	populate(ctx, t, n.url, admin, day)
-	_, _, err = client.New(n.url).RunReleases(ctx, admin)
-	require.NoError(t, err)
+	day, _ := releaseDay(ctx, t, n)
 	title := "Air quality in Ciutat Vella on " + day.Format("Monday 2 January 2006")
 	created := next("the release's Create", func(e followerEvent) bool {
 		return e.Event == "post" && strings.Contains(e.Body, `"type":"Create"`) && strings.Contains(e.Body, title)

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
 )
@@ -80,11 +79,7 @@ func TestFeedsReadByAnIndependentParser(t *testing.T) {
 	ctx := testContext(t)
 	data := t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
-	admin := adminTokenOf(t, data)
-	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2) // closed: past its grace hours
-	populate(ctx, t, n.url, admin, day)
-	_, _, err := client.New(n.url).RunReleases(ctx, admin)
-	require.NoError(t, err)
+	day, _ := releaseDay(ctx, t, n)
 	dayText := day.Format(time.DateOnly)
 
 	read := func(path string) parsedFeed {

@@ -8,9 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/commons-city/commons/nodetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/nodetest"
 )
 
 // backupOf writes a backup of a database whose ledger holds entries, as `commons backup`

@@ -174,12 +174,11 @@ func delivered(m map[string]int) bool {
 // with the CLI, and returns their wallet and home.
 func gatewayResident(t testing.TB, n *node) (string, fixtures.Resident) {
 	t.Helper()
-	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(n.data, "admin.token"))
-	require.NoError(t, err)
+	invite := n.invites(1)[0]
 	wallet := filepath.Join(t.TempDir(), "wallet")
-	_, err = n.cli(wallet, "wallet", "init")
+	_, err := n.cli(wallet, "wallet", "init")
 	require.NoError(t, err)
-	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(out), "--neighbourhood", "old-town")
+	_, err = n.cli(wallet, "register", "--invite", invite, "--neighbourhood", "old-town")
 	require.NoError(t, err)
 	_, err = n.cli(wallet, "consent", "grant", "--purpose", fixtures.AirPurpose)
 	require.NoError(t, err)

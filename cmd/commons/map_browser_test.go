@@ -5,13 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/nodetest"
 )
@@ -24,10 +22,7 @@ func TestMapLabelsOnAPhone(t *testing.T) {
 	ctx := browserContext(t)
 	data := t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
-	admin := adminTokenOf(t, data)
-	populate(ctx, t, n.url, admin, time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2))
-	_, _, err := client.New(n.url).RunReleases(ctx, admin)
-	require.NoError(t, err)
+	releaseDay(ctx, t, n)
 
 	bctx, _ := walletBrowser(t, ctx, t.TempDir()) // a phone: 390 × 844, mobile, touch
 	resp, err := chromedp.Run(bctx, chromedp.NavigateResponse(n.url+"/air"))

@@ -283,12 +283,8 @@ func adminTokenOf(t testing.TB, data string) string {
 // that their wallets keep their receipts.
 func cliResidents(t *testing.T, nd *node, home string, count int) []*resident {
 	t.Helper()
-	out, err := nd.cli("", "admin", "invite", "--count", strconv.Itoa(count), "--admin-token-file", filepath.Join(nd.data, "admin.token"))
-	require.NoError(t, err)
-	invites := strings.Fields(out)
-	require.Len(t, invites, count)
 	var rs []*resident
-	for i, inv := range invites {
+	for i, inv := range nd.invites(count) {
 		r := &resident{wallet: filepath.Join(home, fmt.Sprintf("r%d", i), "wallet")}
 		_, err := nd.cli(r.wallet, "wallet", "init")
 		require.NoError(t, err)

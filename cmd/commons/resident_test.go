@@ -174,9 +174,7 @@ func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
 	wallet := filepath.Join(home, "wallet")
 	_, err = n.cli(wallet, "wallet", "init")
 	require.NoError(t, err)
-	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(out), "--neighbourhood", "old-town")
+	_, err = n.cli(wallet, "register", "--invite", n.invites(1)[0], "--neighbourhood", "old-town")
 	require.NoError(t, err)
 	_, err = n.cli(wallet, "consent", "grant", "--purpose", "air-quality/daily")
 	require.NoError(t, err)
@@ -192,7 +190,7 @@ func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
 	require.NoError(t, err)
 
 	dir := filepath.Join(home, "export")
-	out, err = n.cli(wallet, "export", "--out", dir, "--decrypt")
+	out, err := n.cli(wallet, "export", "--out", dir, "--decrypt")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "exported 1 vault copy (1 day)")
 	aged := filepath.Join(dir, day.Format(time.DateOnly)+"-001.age")
@@ -279,9 +277,7 @@ func TestPassphraseWalletCLI(t *testing.T) {
 
 	// With the passphrase from the environment, the whole resident's path works.
 	n.env = append(n.env, passphraseEnv+"="+pass)
-	invite, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	out, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(invite), "--neighbourhood", "old-town")
+	out, err = n.cli(wallet, "register", "--invite", n.invites(1)[0], "--neighbourhood", "old-town")
 	require.NoError(t, err)
 	assert.Contains(t, out, citizen, "registered as the same citizen")
 	_, err = n.cli(wallet, "consent", "grant", "--purpose", "air-quality/daily")
@@ -398,9 +394,7 @@ func TestStatus(t *testing.T) {
 	require.NoError(t, err)
 	w, err := crypto.LoadWallet(wallet)
 	require.NoError(t, err)
-	invite, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(invite), "--neighbourhood", "old-town")
+	_, err = n.cli(wallet, "register", "--invite", n.invites(1)[0], "--neighbourhood", "old-town")
 	require.NoError(t, err)
 
 	// Before any consent or contribution: every purpose is listed with no consent, the vault

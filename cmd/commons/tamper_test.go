@@ -6,10 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/commons-city/commons/nodetest"
 	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/nodetest"
 )
 
 // TestTamperedLedgerIsCaught rewrites one byte of a stored ledger entry behind the server's

@@ -40,14 +40,11 @@ func TestWalletBrowser(t *testing.T) {
 	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)
 	tokenFile := filepath.Join(data, "admin.token")
-	out, err := n.cli("", "admin", "invite", "--count", "2", "--admin-token-file", tokenFile)
-	require.NoError(t, err)
-	invites := strings.Fields(out)
-	require.Len(t, invites, 2)
+	invites := n.invites(2)
 	invite := invites[0]
 	// The operator creates the petitions in their own name, from their own registered wallet.
 	operator := filepath.Join(home, "operator", "wallet")
-	_, err = n.cli(operator, "wallet", "init")
+	_, err := n.cli(operator, "wallet", "init")
 	require.NoError(t, err)
 	_, err = n.cli(operator, "register", "--invite", invites[1], "--neighbourhood", "riverside")
 	require.NoError(t, err)
@@ -104,7 +101,7 @@ func TestWalletBrowser(t *testing.T) {
 	created := regexp.MustCompile(`(?m)^# created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 	assert.Equal(t, created.ReplaceAllString(string(w.Marshal()), "# created: T"), created.ReplaceAllString(string(backupText), "# created: T"),
 		"the backup is line for line what commons wallet init writes")
-	out, err = n.cli(backup, "wallet", "show", "--json")
+	out, err := n.cli(backup, "wallet", "show", "--json")
 	require.NoError(t, err)
 	assert.Contains(t, out, `"citizen": "`+citizen+`"`, "the CLI reads the browser's backup")
 

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,9 +29,7 @@ func TestWalletChecksTheWitnessesItTrusts(t *testing.T) {
 	key := strings.TrimSpace(string(httpGet(t, n.url+"/api/v1/ledger/key")))
 	origin, _, _ := strings.Cut(key, "+")
 	w.trust(t, ctx, origin, key)
-	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	invite := strings.TrimSpace(out)
+	invite := n.invites(1)[0]
 
 	bctx, _ := walletBrowser(t, ctx, t.TempDir())
 	do := func(steps ...chromedp.Action[chromedp.Void]) {

@@ -35,10 +35,7 @@ func TestWithdrawEndToEnd(t *testing.T) {
 	logs := &nodetest.Logs{}
 	n := startNode(t, data, logs)
 	token := filepath.Join(data, "admin.token")
-	out, err := n.cli("", "admin", "invite", "--count", "12", "--admin-token-file", token)
-	require.NoError(t, err)
-	invites := strings.Fields(out)
-	require.Len(t, invites, 12)
+	invites := n.invites(12)
 
 	// D-3 is the Sunday ending the ISO week before last, D-2 the Monday after it: two closed
 	// days in two closed weeks, whatever the weekday today, so each release publishes a day
@@ -84,7 +81,7 @@ func TestWithdrawEndToEnd(t *testing.T) {
 	}
 
 	// Day D-3 is released first, with everyone, and its week.
-	out, err = n.cli("", "admin", "release", "--admin-token-file", token)
+	out, err := n.cli("", "admin", "release", "--admin-token-file", token)
 	require.NoError(t, err)
 	assert.Contains(t, out, "published 2 releases")
 	seen := &responses{bodies: map[string][]byte{}}
