@@ -39,12 +39,7 @@ func TestBadInputBattery(t *testing.T) {
 
 	// One registered resident, so that signed-but-tampered statements reach the signature check.
 	c := client.New(n.url)
-	invites, err := c.Invites(ctx, token, 1)
-	require.NoError(t, err)
-	w, err := crypto.NewWallet()
-	require.NoError(t, err)
-	_, err = c.Register(ctx, w, invites[0], "old-town")
-	require.NoError(t, err)
+	w := newResident(ctx, t, c, token, "old-town")
 	signed := func() []byte {
 		s, err := w.SignStatement(crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: "air-quality/daily",
 			PurposeVersion: 1, IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
@@ -166,7 +161,9 @@ func TestBadInputBattery(t *testing.T) {
 	// An oversized body on every write endpoint is refused from its Content-Length, before it is
 	// read (a raw connection sends only the headers, so the refusal does not race the upload).
 	for _, p := range append(append(resident, admin...), "/api/v1/admin/releases") {
-		status, body := rawHeadersOnly(t, n.url, p, token, 5<<20)
+		// The headers announce a body of 5 MiB and none of it is sent.
+		status, body, _ := rawRequest(t, n.url, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", p, token, 5<<20))
 		assert.Equal(t, 413, status, "oversized %s: %s", p, body)
 		assert.Equal(t, "body_too_large", jsonErrCode(t, body), "oversized %s", p)
 		healthy("oversized " + p)
@@ -261,22 +258,6 @@ func jsonErrCode(t *testing.T, body []byte) string {
 		return ""
 	}
 	return errCode(out)
-}
-
-// rawHeadersOnly announces a body of length bytes and sends none of it.
-func rawHeadersOnly(t *testing.T, base, path, token string, length int) (int, []byte) {
-	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	require.NoError(t, err)
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, token, length)
-	conn.SetReadDeadline(testDeadline(t))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, b
 }
 
 // rawRequest writes raw bytes on a new connection and reads the one answer.

@@ -30,13 +30,21 @@ func hostileOrganiser(t *testing.T, n *node, token string) *crypto.Wallet {
 	t.Helper()
 	ctx := testContext(t)
 	c := client.New(n.url)
+	w := newResident(ctx, t, c, token, "old-town")
+	_, err := c.GrantOrganiser(ctx, token, w.CitizenID())
+	require.NoError(t, err)
+	return w
+}
+
+// newResident registers a fresh wallet living in hood, with an invite the operator makes, through
+// the API.
+func newResident(ctx context.Context, t testing.TB, c *client.Client, token, hood string) *crypto.Wallet {
+	t.Helper()
 	invites, err := c.Invites(ctx, token, 1)
 	require.NoError(t, err)
 	w, err := crypto.NewWallet()
 	require.NoError(t, err)
-	_, err = c.Register(ctx, w, invites[0], "old-town")
-	require.NoError(t, err)
-	_, err = c.GrantOrganiser(ctx, token, w.CitizenID())
+	_, err = c.Register(ctx, w, invites[0], hood)
 	require.NoError(t, err)
 	return w
 }
