@@ -109,19 +109,14 @@ func TestLanguageSwitching(t *testing.T) {
 	t.Parallel()
 	h := seeded(t)
 	get := func(path, acceptLanguage, cookie string) (*http.Response, string) {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
+		var header []string
 		if acceptLanguage != "" {
-			req.Header.Set("Accept-Language", acceptLanguage)
+			header = append(header, "Accept-Language", acceptLanguage)
 		}
 		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
+			header = append(header, "Cookie", cookie)
 		}
-		resp, err := h.app.Test(req, -1)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp, string(b)
+		return fetch(t, h, path, header...)
 	}
 	for _, path := range []string{"/", "/air", "/air?day=2026-10-01", "/petitions", "/petitions/" + petitionID, "/ledger", "/nowhere-petition"} {
 		if path == "/nowhere-petition" {

@@ -556,13 +556,7 @@ func round1(v float64) float64 { return math.Round(v*10) / 10 }
 // fetchRelease fetches a day's release from the public API, as a visitor's download would.
 func fetchRelease(t *testing.T, url, day string) release.AirDay {
 	t.Helper()
-	resp, err := http.Get(url + "/api/v1/stats/air?day=" + day)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	d, err := release.ParseAirDay(b)
+	d, err := release.ParseAirDay(httpGet(t, url+"/api/v1/stats/air?day="+day))
 	require.NoError(t, err)
 	return d
 }

@@ -316,15 +316,11 @@ type responses struct {
 
 func (r *responses) get(t *testing.T, url string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	status, b := httpGetAny(t, url)
 	r.mu.Lock()
 	r.bodies[url] = b
 	r.mu.Unlock()
-	return resp.StatusCode, b
+	return status, b
 }
 
 func post(t *testing.T, url, contentType string, body []byte) (int, map[string]any) {
@@ -579,12 +575,7 @@ func weekOf(t *testing.T, day time.Time) (string, bool) {
 func ledgerHasRelease(t *testing.T, n *node, day string, body []byte) bool {
 	t.Helper()
 	for i := 0; i < int(ledgerSize(t, n)); i++ {
-		resp, err := http.Get(fmt.Sprintf("%s/api/v1/ledger/entries/%d", n.url, i))
-		require.NoError(t, err)
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.NoError(t, err)
-		e, err := api.ParseEntry(b)
+		e, err := api.ParseEntry(httpGet(t, fmt.Sprintf("%s/api/v1/ledger/entries/%d", n.url, i)))
 		require.NoError(t, err)
 		if e.Type == api.EntryRelease && e.Epoch == day {
 			return e.Hash == state.Hash(body)

@@ -187,11 +187,7 @@ func TestFediverseFollowerWithFedify(t *testing.T) {
 	require.NoError(t, err)
 	require.NotZero(t, size)
 	for i := range size {
-		resp, err := http.Get(n.url + "/api/v1/ledger/entries/" + strconv.FormatUint(i, 10))
-		require.NoError(t, err)
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.NoError(t, err)
+		b := httpGet(t, n.url+"/api/v1/ledger/entries/"+strconv.FormatUint(i, 10))
 		assert.NotContains(t, string(b), strings.TrimPrefix(listening.Origin, "http://"), "entry %d", i)
 	}
 

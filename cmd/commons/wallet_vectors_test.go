@@ -534,15 +534,23 @@ func callJS(t *testing.T, fn string, args ...any) string {
 	return "(" + fn + ")(" + strings.Join(parts, ", ") + ")"
 }
 
+// httpGet is the body of a GET of url, which must answer 200.
 func httpGet(t testing.TB, url string) []byte {
+	t.Helper()
+	status, b := httpGetAny(t, url)
+	require.Equal(t, http.StatusOK, status, "GET %s: %s", url, b)
+	return b
+}
+
+// httpGetAny is the status and body of a GET of url, whatever the status.
+func httpGetAny(t testing.TB, url string) (int, []byte) {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, b)
-	return b
+	return resp.StatusCode, b
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
