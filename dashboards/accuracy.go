@@ -49,9 +49,11 @@ type accuracyView struct {
 	DayTarget, WeekTarget, HourTarget string // the smallest sizes meeting the targets
 }
 
-// accuracyTable is one statistic's rows.
+// accuracyTable is one statistic's rows: one a cell size, or, for the demo city, one a
+// neighbourhood with its number of contributors.
 type accuracyTable struct {
 	Title, Unit string
+	Demo        bool
 	Rows        []accuracyRow
 }
 
@@ -118,6 +120,7 @@ func (p *Pages) Accuracy(c *fiber.Ctx) error {
 	for _, id := range statistics {
 		sweep := accuracyTable{Title: l.statisticTitle(id), Unit: unitOf(id)}
 		demo := sweep
+		demo.Demo = true
 		for _, r := range a.Sweep {
 			if r.Statistic == id {
 				sweep.Rows = append(sweep.Rows, l.accuracyRow(strconv.Itoa(r.Contributors), r))

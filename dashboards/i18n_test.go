@@ -3,10 +3,8 @@ package dashboards
 import (
 	"encoding/json"
 	"html"
-	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
@@ -216,15 +214,9 @@ func TestFrenchPagesHaveNoEnglish(t *testing.T) {
 		"We ask the council to <script>alert(1)</script> act.", "Third paragraph, over two lines.", "North Hill", "South Docks", "East <Island>"}
 	for _, path := range []string{"/", "/air", "/air?day=2026-10-01", "/about/accuracy", "/petitions",
 		"/petitions/" + petitionID, "/petitions/old-one", "/ledger", "/petitions/nope"} {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
-		req.Header.Set("Accept-Language", "fr")
-		resp, err := h.app.Test(req, -1)
-		require.NoError(t, err)
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.NoError(t, err)
-		text := pageText(string(b))
-		require.Contains(t, string(b), `<html lang="fr">`, path)
+		_, b := fetch(t, h, path, "Accept-Language", "fr")
+		text := pageText(b)
+		require.Contains(t, b, `<html lang="fr">`, path)
 		assert.NotContains(t, text, "%!", "%s: a message formatted with the wrong arguments", path)
 		for _, f := range fragments {
 			assert.NotContains(t, text, f, "%s shows English", path)
