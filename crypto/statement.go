@@ -96,3 +96,10 @@ func DocumentHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
 }
+
+// PurposeNullifierScope is what a resident's nullifier on a purpose proposal version is
+// derived from (Wallet.Nullifier): it differs from every petition's, as petition ids hold no
+// colon, and from every other proposal's and version's.
+func PurposeNullifierScope(purpose string, version int) string {
+	return fmt.Sprintf("purpose:%s@%d", purpose, version)
+}

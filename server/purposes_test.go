@@ -1,0 +1,341 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/nodetest"
+	"github.com/commons-city/commons/purpose"
+)
+
+// purposeNode is a test node with a movable clock and an in-memory purpose keyring.
+type purposeNode struct {
+	*testNode
+	clock *nodetest.Clock
+	mu    sync.Mutex
+	keys  map[string]*age.X25519Identity
+}
+
+func newPurposeNode(t *testing.T) *purposeNode {
+	t.Helper()
+	n := &purposeNode{clock: nodetest.NewClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)), keys: map[string]*age.X25519Identity{}}
+	n.testNode = newTestNode(t, func(cfg *Config) {
+		cfg.Now = n.clock.Now
+		cfg.PurposeKey = func(id string, version int) (string, error) {
+			k, err := age.GenerateX25519Identity()
+			if err != nil {
+				return "", err
+			}
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.keys[fmt.Sprintf("%s@%d", id, version)] = k
+			return k.Recipient().String(), nil
+		}
+		cfg.DestroyPurposeKey = func(id string, version int) error {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			delete(n.keys, fmt.Sprintf("%s@%d", id, version))
+			return nil
+		}
+	})
+	return n
+}
+
+func (n *purposeNode) key(id string) *age.X25519Identity {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.keys[id+"@1"]
+}
+
+func (n *purposeNode) organiser(t *testing.T) *crypto.Wallet {
+	t.Helper()
+	w := n.resident(t, "old-town")
+	status, code := n.post(t, "/api/v1/admin/organisers", map[string]string{"citizen": w.CitizenID()}, "Authorization", "Bearer "+testToken)
+	require.Equal(t, 201, status, code)
+	return w
+}
+
+// pm10Study is a university's weekly PM10 study asking old-town and riverside.
+func pm10Study() api.PurposeProposal {
+	return api.PurposeProposal{ID: "pm10-study", Version: 1,
+		Title:       api.Text{EN: "Weekly PM10 study", FR: "Étude hebdomadaire des PM10"},
+		Description: api.Text{EN: "The university studies weekly PM10 per neighbourhood.", FR: "L'université étudie les PM10 par quartier et par semaine."},
+		Requester:   "University of the demo city", Readings: []string{"pm10"}, Statistics: []string{"mean"},
+		Grid: purpose.GridNeighbourhoodWeek, EpsilonRelease: 0.35, EpsilonMonth: 1.6, RetentionDays: 14,
+		Start: "2026-05-11", End: "2027-05-10", Scope: []string{"old-town", "riverside"},
+		ApprovalsNeeded: 2, Deadline: "2026-05-10"}
+}
+
+// propose sends a signed proposal document, raw as given.
+func (n *purposeNode) propose(t *testing.T, w *crypto.Wallet, id string, version int, doc []byte) (int, string) {
+	t.Helper()
+	s := n.signed(t, w, crypto.Statement{Type: crypto.TypePurposePropose, Purpose: id, PurposeVersion: version, Document: crypto.DocumentHash(doc)})
+	return n.post(t, "/api/v1/purposes", map[string]any{"statement": s.Statement, "signature": s.Signature, "proposal": json.RawMessage(doc)})
+}
+
+func (n *purposeNode) proposeDoc(t *testing.T, w *crypto.Wallet, p api.PurposeProposal) (int, string) {
+	t.Helper()
+	doc, err := purpose.CanonicalProposal(p)
+	require.NoError(t, err)
+	return n.propose(t, w, p.ID, p.Version, doc)
+}
+
+func (n *purposeNode) choose(t *testing.T, w *crypto.Wallet, id string, approve bool) (int, string) {
+	t.Helper()
+	typ := crypto.TypePurposeObject
+	if approve {
+		typ = crypto.TypePurposeApprove
+	}
+	return n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: typ, Purpose: id, PurposeVersion: 1,
+		Nullifier: w.Nullifier(crypto.PurposeNullifierScope(id, 1))}))
+}
+
+func (n *purposeNode) consent(t *testing.T, w *crypto.Wallet, id string) (int, string) {
+	t.Helper()
+	return n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: id, PurposeVersion: 1}))
+}
+
+func (n *purposeNode) admin(t *testing.T, action, id, reason string) (int, string) {
+	t.Helper()
+	return n.post(t, "/api/v1/admin/purposes/"+action+"/"+id, map[string]string{"reason": reason}, "Authorization", "Bearer "+testToken)
+}
+
+func (n *purposeNode) purpose(t *testing.T, id string) api.PublicPurpose {
+	t.Helper()
+	resp := n.do(t, "GET", "/api/v1/purposes/"+id, "")
+	body := readBody(t, resp)
+	require.Equal(t, 200, resp.StatusCode, body)
+	var p api.PublicPurpose
+	require.NoError(t, json.Unmarshal([]byte(body), &p))
+	return p
+}
+
+// TestPurposeLifecycle proposes a purpose, has two neighbourhoods decide (one meets the
+// threshold, one does not), activates it where it was approved, takes consents and share
+// copies, then retires it: its share copies and key are gone and consent is refused.
+func TestPurposeLifecycle(t *testing.T) {
+	t.Parallel()
+	n := newPurposeNode(t)
+	org := n.organiser(t)
+	status, code := n.proposeDoc(t, org, pm10Study())
+	require.Equal(t, 201, status, code)
+	p := n.purpose(t, "pm10-study")
+	assert.Equal(t, api.StatusProposed, p.Status)
+	assert.Equal(t, org.CitizenID(), p.Proposer)
+	assert.InDelta(t, 0.05, p.EpsilonPerDay, 1e-12)
+
+	old1, old2, old3 := n.resident(t, "old-town"), n.resident(t, "old-town"), n.resident(t, "old-town")
+	river1, river2 := n.resident(t, "riverside"), n.resident(t, "riverside")
+	for _, c := range []struct {
+		w       *crypto.Wallet
+		approve bool
+	}{{old1, true}, {old2, true}, {old3, false}, {river1, true}, {river2, true}} {
+		status, code := n.choose(t, c.w, "pm10-study", c.approve)
+		require.Equal(t, 201, status, code)
+	}
+	// A resident changes her mind while the proposal is open: riverside falls below the threshold.
+	status, code = n.choose(t, river2, "pm10-study", false)
+	require.Equal(t, 201, status, code)
+
+	status, code = n.consent(t, old1, "pm10-study")
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "purpose_not_active", code, "no consent before the operator activates it")
+
+	p = n.purpose(t, "pm10-study")
+	assert.Equal(t, []api.NeighbourhoodApprovals{
+		{Neighbourhood: "old-town", Approve: 2, Object: 1, Met: true},
+		{Neighbourhood: "riverside", Approve: 1, Object: 1},
+	}, p.Approvals)
+
+	n.clock.Set(time.Date(2026, 5, 11, 8, 0, 0, 0, time.UTC))
+	status, code = n.choose(t, old3, "pm10-study", true)
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "proposal_closed", code, "the deadline passed")
+
+	status, code = n.admin(t, "activate", "pm10-study", "")
+	require.Equal(t, 201, status, code)
+	p = n.purpose(t, "pm10-study")
+	assert.Equal(t, api.StatusActive, p.Status)
+	require.NotNil(t, p.Purpose)
+	assert.Equal(t, []string{"old-town"}, p.Purpose.Neighbourhoods)
+	assert.True(t, p.Approvals[0].Active)
+	assert.False(t, p.Approvals[1].Active)
+	require.NotNil(t, n.key("pm10-study"))
+	assert.Equal(t, n.key("pm10-study").Recipient().String(), p.Purpose.Recipient)
+
+	status, code = n.consent(t, old1, "pm10-study")
+	require.Equal(t, 201, status, code)
+	status, code = n.consent(t, river1, "pm10-study")
+	assert.Equal(t, 403, status)
+	assert.Equal(t, "outside_scope", code, "riverside did not approve: approval never enrols anyone, and no approval, no use")
+
+	day := n.clock.Now().UTC().Format(time.DateOnly)
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, old1,
+		sealedEnvelope(t, day, "pm10-study", n.key("pm10-study").Recipient())))
+	require.Equal(t, 201, status, code)
+	copies, err := n.Store.ShareCopyCount("pm10-study")
+	require.NoError(t, err)
+	assert.Equal(t, 1, copies)
+
+	status, code = n.admin(t, "retire", "pm10-study", "the study found its answer")
+	require.Equal(t, 200, status, code)
+	p = n.purpose(t, "pm10-study")
+	assert.Equal(t, api.StatusRetired, p.Status)
+	assert.True(t, p.KeyDestroyed)
+	require.NotNil(t, p.Decision)
+	assert.Equal(t, api.PurposeDecision{By: "operator", Reason: "the study found its answer"}, *p.Decision)
+	copies, err = n.Store.ShareCopyCount("pm10-study")
+	require.NoError(t, err)
+	assert.Zero(t, copies, "the share copies are deleted")
+	assert.Nil(t, n.key("pm10-study"), "the key is destroyed")
+	assert.False(t, n.State.ActiveConsent(old1.CitizenID(), "pm10-study"), "consents lapse")
+	status, code = n.consent(t, old2, "pm10-study")
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "purpose_not_active", code)
+	status, code = n.admin(t, "retire", "pm10-study", "again")
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "purpose_not_active", code)
+}
+
+// TestPurposeRefusalsEachHaveTheirOwnCode sends every kind of bad proposal, choice and
+// operator decision: each gets its own status and code, and the ledger does not grow.
+func TestPurposeRefusalsEachHaveTheirOwnCode(t *testing.T) {
+	t.Parallel()
+	n := newPurposeNode(t)
+	org := n.organiser(t)
+	resident := n.resident(t, "old-town")
+	refused := func(name string, wantStatus int, wantCode string, send func() (int, string)) {
+		t.Helper()
+		before := n.Ledger.Size()
+		status, code := send()
+		assert.Equal(t, wantStatus, status, name)
+		assert.Equal(t, wantCode, code, name)
+		assert.Equal(t, before, n.Ledger.Size(), "%s logs nothing", name)
+	}
+	with := func(edit func(*api.PurposeProposal)) func() (int, string) {
+		return func() (int, string) {
+			p := pm10Study()
+			edit(&p)
+			return n.proposeDoc(t, org, p)
+		}
+	}
+	refused("a malformed document", 400, "malformed_json", func() (int, string) {
+		s := n.signed(t, org, crypto.Statement{Type: crypto.TypePurposePropose, Purpose: "pm10-study", PurposeVersion: 1, Document: crypto.DocumentHash([]byte(`{"id":`))})
+		st, err := json.Marshal(s.Statement)
+		require.NoError(t, err)
+		resp := n.do(t, "POST", "/api/v1/purposes", `{"statement":`+string(st)+`,"signature":"`+s.Signature+`","proposal":{"id":}`)
+		var eb errorBody
+		require.NoError(t, json.Unmarshal([]byte(readBody(t, resp)), &eb))
+		return resp.StatusCode, eb.Error.Code
+	})
+	refused("an unknown field", 400, "unknown_field", func() (int, string) {
+		doc, err := purpose.CanonicalProposal(pm10Study())
+		require.NoError(t, err)
+		return n.propose(t, org, "pm10-study", 1, append([]byte(`{"budget":9,`), doc[1:]...))
+	})
+	refused("an unsigned document", 401, "bad_signature", func() (int, string) {
+		doc, err := purpose.CanonicalProposal(pm10Study())
+		require.NoError(t, err)
+		s := n.signed(t, org, crypto.Statement{Type: crypto.TypePurposePropose, Purpose: "pm10-study", PurposeVersion: 1, Document: crypto.DocumentHash(doc)})
+		return n.post(t, "/api/v1/purposes", map[string]any{"statement": s.Statement, "signature": "", "proposal": json.RawMessage(doc)})
+	})
+	refused("a document its statement does not sign", 401, "bad_signature", func() (int, string) {
+		doc, err := purpose.CanonicalProposal(pm10Study())
+		require.NoError(t, err)
+		s := n.signed(t, org, crypto.Statement{Type: crypto.TypePurposePropose, Purpose: "pm10-study", PurposeVersion: 1, Document: crypto.DocumentHash([]byte("{}"))})
+		return n.post(t, "/api/v1/purposes", map[string]any{"statement": s.Statement, "signature": s.Signature, "proposal": json.RawMessage(doc)})
+	})
+	refused("a resident who is no organiser", 403, "not_organiser", func() (int, string) {
+		return n.proposeDoc(t, resident, pm10Study())
+	})
+	refused("ε above the cap", 422, "epsilon_above_cap", with(func(p *api.PurposeProposal) { p.EpsilonRelease = 1.5 }))
+	refused("an end before its start", 422, "end_before_start", with(func(p *api.PurposeProposal) { p.End = "2026-05-01" }))
+	refused("an unknown neighbourhood", 422, "unknown_neighbourhood", with(func(p *api.PurposeProposal) { p.Scope = []string{"old-town", "atlantis"} }))
+	refused("a missing title", 422, "invalid_field", with(func(p *api.PurposeProposal) { p.Title.FR = "" }))
+	refused("a second version before the first", 409, "purpose_version_skipped", with(func(p *api.PurposeProposal) { p.Version = 2 }))
+	refused("a built-in id", 422, "invalid_field", with(func(p *api.PurposeProposal) { p.ID = purpose.Air }))
+
+	status, code := n.proposeDoc(t, org, pm10Study())
+	require.Equal(t, 201, status, code)
+	refused("the same version twice", 409, "purpose_exists", with(func(*api.PurposeProposal) {}))
+
+	status, code = n.choose(t, resident, "pm10-study", true)
+	require.Equal(t, 201, status, code)
+	refused("a second approval from one resident", 409, "already_approved", func() (int, string) {
+		return n.choose(t, resident, "pm10-study", true)
+	})
+	outsider := n.resident(t, "harbour")
+	refused("an approval from outside the scope", 403, "outside_scope", func() (int, string) {
+		return n.choose(t, outsider, "pm10-study", true)
+	})
+	other := n.resident(t, "old-town")
+	refused("an approval under another resident's nullifier", 409, "nullifier_taken", func() (int, string) {
+		return n.post(t, "/api/v1/statements", n.signed(t, other, crypto.Statement{Type: crypto.TypePurposeApprove,
+			Purpose: "pm10-study", PurposeVersion: 1, Nullifier: resident.Nullifier(crypto.PurposeNullifierScope("pm10-study", 1))}))
+	})
+	refused("an approval of an unknown purpose", 422, "unknown_purpose", func() (int, string) {
+		return n.choose(t, resident, "bikes", true)
+	})
+	refused("consent to a purpose that is not active", 409, "purpose_not_active", func() (int, string) {
+		return n.consent(t, resident, "pm10-study")
+	})
+	refused("activation below the threshold", 409, "threshold_not_met", func() (int, string) {
+		return n.admin(t, "activate", "pm10-study", "")
+	})
+	refused("a refusal without a reason", 422, "reason_required", func() (int, string) {
+		return n.admin(t, "refuse", "pm10-study", " ")
+	})
+	refused("retiring a purpose that is not active", 409, "purpose_not_active", func() (int, string) {
+		return n.admin(t, "retire", "pm10-study", "no longer needed")
+	})
+	refused("activating an unknown purpose", 404, "not_found", func() (int, string) {
+		return n.admin(t, "activate", "bikes", "")
+	})
+
+	status, code = n.admin(t, "refuse", "pm10-study", "the node publishes no PM10 this year")
+	require.Equal(t, 201, status, code)
+	assert.Equal(t, api.StatusRefused, n.purpose(t, "pm10-study").Status)
+	refused("activating a refused purpose", 409, "purpose_not_proposed", func() (int, string) {
+		return n.admin(t, "activate", "pm10-study", "")
+	})
+}
+
+// TestOneBudgetAcrossPurposes: a resident's ε per day over every purpose she consents to stays
+// within the node's cap; the consent that would pass it is refused and logs nothing.
+func TestOneBudgetAcrossPurposes(t *testing.T) {
+	t.Parallel()
+	n := newPurposeNode(t)
+	w, _ := airResident(t, n.testNode) // air: ε = 1 per day
+	org := n.organiser(t)
+	daily := pm10Study()
+	daily.ID, daily.Grid, daily.EpsilonRelease, daily.ApprovalsNeeded = "noise-map", "neighbourhood×day", 0.6, 1
+	for _, p := range []api.PurposeProposal{pm10Study(), daily} {
+		p.ApprovalsNeeded = 1
+		status, code := n.proposeDoc(t, org, p)
+		require.Equal(t, 201, status, code)
+		status, code = n.choose(t, w, p.ID, true)
+		require.Equal(t, 201, status, code)
+		status, code = n.admin(t, "activate", p.ID, "")
+		require.Equal(t, 201, status, code)
+	}
+	status, code := n.consent(t, w, "pm10-study") // 1 + 0.05
+	require.Equal(t, 201, status, code)
+	before := n.Ledger.Size()
+	status, code = n.consent(t, w, "noise-map") // 1 + 0.05 + 0.6 > 1.5
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "budget_exceeded", code)
+	assert.Equal(t, before, n.Ledger.Size())
+	status, code = n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: crypto.TypeConsentRevoke, Purpose: purpose.Air, PurposeVersion: 1}))
+	require.Equal(t, 201, status, code)
+	status, code = n.consent(t, w, "noise-map") // 0.05 + 0.6
+	assert.Equal(t, 201, status, code)
+}
