@@ -19,7 +19,7 @@ import (
 
 // GridNeighbourhoodWeek is the grid of weekly per-neighbourhood releases a proposal may ask
 // for (the air purpose's weekly figures use the same ISO weeks).
-const GridNeighbourhoodWeek = "neighbourhood×week"
+const GridNeighbourhoodWeek = release.GridNeighbourhoodWeek
 
 // DailyCap is the node's cap on what one resident spends per day, as ε, over every purpose
 // she consents to: a consent that would take her past it is refused. The air purpose spends
