@@ -90,4 +90,7 @@ type PublicPurpose struct {
 	EpsilonPerDay float64 `json:"epsilon_per_day"`
 	// KeyDestroyed: the purpose's key is destroyed and its share copies deleted (logged).
 	KeyDestroyed bool `json:"key_destroyed,omitempty"`
+	// Releases are the purpose's published epochs (days, ISO weeks), in order: each is
+	// downloaded from GET /api/v1/purposes/{id}?release=EPOCH.
+	Releases []string `json:"releases,omitempty"`
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/purpose"
+	"github.com/commons-city/commons/release"
 	"github.com/commons-city/commons/store"
 )
 
@@ -90,16 +91,47 @@ func (a *handlers) publicProposal(p *state.Proposal) api.PublicPurpose {
 	return purpose.Public(p, defined)
 }
 
-// getPurpose answers one purpose, by id (which may hold a slash: the route's wildcard).
+// getPurpose answers one purpose, by id (which may hold a slash: the route's wildcard), with
+// its releases; ?release=EPOCH downloads one of them, as stored and logged.
 func (a *handlers) getPurpose(c *fiber.Ctx) error {
 	id := c.Params("*")
+	var view api.PublicPurpose
 	if p, ok := a.State.Proposal(id); ok {
-		return c.JSON(a.publicProposal(p))
+		view = a.publicProposal(p)
+	} else if p, ok := a.State.Purpose(id); ok {
+		view = purpose.PublicBuiltIn(p)
+	} else {
+		return errNotFound
 	}
-	if p, ok := a.State.Purpose(id); ok {
-		return c.JSON(purpose.PublicBuiltIn(p))
+	for k := range c.Queries() {
+		if k != "release" {
+			return errNotFound
+		}
 	}
-	return errNotFound
+	days, err := a.Store.Epochs(id)
+	if err != nil {
+		return err
+	}
+	weeks, err := a.Store.Epochs(release.WeekPurpose(id))
+	if err != nil {
+		return err
+	}
+	view.Releases = append(append(view.Releases, days...), weeks...)
+	if epoch := c.Query("release"); epoch != "" {
+		storeAs := id
+		if slices.Contains(weeks, epoch) {
+			storeAs = release.WeekPurpose(id)
+		} else if !slices.Contains(days, epoch) {
+			return errNotFound
+		}
+		b, err := a.Store.Release(storeAs, epoch)
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(b)
+	}
+	return c.JSON(view)
 }
 
 // purposeRequest is an organiser's signed proposal: the statement's document field is the

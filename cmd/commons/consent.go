@@ -46,6 +46,10 @@ func consentCmd(args []string) error {
 	}
 	var a client.Answer
 	kind, done := crypto.TypeConsentGrant, "consent to "+p.ID+" granted"
+	if verb == "grant" && !g.json {
+		fmt.Printf("%s (version %d, %s): %s\n  what it receives: %s\n  costs ε %.3g per day of your privacy budget (the node's cap over all purposes: %g)\n",
+			p.ID, p.Version, statusOf(p), p.Title, p.Data, p.EpsilonPerDay, dailyCap)
+	}
 	if verb == "grant" {
 		a, err = s.c.Grant(s.ctx, s.w, p)
 	} else {

@@ -192,3 +192,6 @@ func purposeAfter(ctx context.Context, s *session, id string) error {
 	}
 	return s.show(p, func(w io.Writer) { showPurpose(w, p) })
 }
+
+// dailyCap is the node's cap on a resident's ε per day over every purpose she consents to.
+const dailyCap = purpose.DailyCap
