@@ -122,8 +122,8 @@ func (a *handlers) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
 		if err := a.consentAllowed(st.Citizen, p); err != nil {
 			return err
 		}
-	} else if cur, ok := a.State.Consent(st.Citizen, st.Purpose); !ok || !cur.Active {
-		return errNoConsent
+	} else if cur, ok := a.State.Consent(st.Citizen, st.Purpose); !ok || !cur.Active || a.State.Retired(p.ID, p.Version) {
+		return errNoConsent // a retired purpose's consents lapsed with it
 	}
 	typ := api.EntryConsentGrant
 	if !grant {
