@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,6 +207,71 @@ func TestPurposeLifecycle(t *testing.T) {
 	status, code = n.admin(t, "retire", "pm10-study", "again")
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "purpose_not_active", code)
+
+	// Anyone recounts it from the ledger alone, and catches a forged entry.
+	entries := ledgerEntries(t, n.testNode)
+	count, err := purpose.Recount("pm10-study", walk(entries))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"old-town": 2, "riverside": 1}, count.Approve)
+	assert.Equal(t, map[string]int{"old-town": 1, "riverside": 1}, count.Object)
+	assert.Equal(t, 6, count.Choices)
+	assert.Equal(t, []string{"old-town"}, count.Active)
+	assert.NoError(t, count.CheckPublished(n.purpose(t, "pm10-study")))
+	for name, forge := range map[string]func([]api.Entry) []api.Entry{
+		"an approval from outside the scope": func(es []api.Entry) []api.Entry {
+			for i, e := range es {
+				if e.Type == api.EntryPurposeApprove {
+					es[i].Neighbourhood = "harbour"
+					break
+				}
+			}
+			return es
+		},
+		"an activation where the threshold was not met": func(es []api.Entry) []api.Entry {
+			for i, e := range es {
+				if e.Type == api.EntryPurposeApprove && e.Neighbourhood == "old-town" {
+					return append(es[:i], es[i+1:]...)
+				}
+			}
+			return es
+		},
+		"a proposal not signed by its proposer": func(es []api.Entry) []api.Entry {
+			for i, e := range es {
+				if e.Type == api.EntryPurposePropose {
+					es[i].Body = []byte(strings.Replace(string(e.Body), "2027-05-10", "2030-05-10", 1))
+					es[i].Hash = crypto.DocumentHash(es[i].Body)
+				}
+			}
+			return es
+		},
+	} {
+		_, err := purpose.Recount("pm10-study", walk(forge(slices.Clone(entries))))
+		assert.Error(t, err, name)
+	}
+}
+
+// ledgerEntries reads every entry of a node's ledger.
+func ledgerEntries(t *testing.T, n *testNode) []api.Entry {
+	t.Helper()
+	var out []api.Entry
+	require.NoError(t, n.Ledger.Scan(context.Background(), 0, n.Ledger.Size(), func(_ uint64, b []byte) error {
+		e, err := api.ParseEntry(b)
+		out = append(out, e)
+		return err
+	}))
+	return out
+}
+
+// walk visits entries in order, as an auditor's walk over a node's log does.
+func walk(entries []api.Entry) func(visit func(uint64, api.Entry) error) error {
+	return func(visit func(uint64, api.Entry) error) error {
+		for i, e := range entries {
+			if err := visit(uint64(i), e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // TestPurposeRefusalsEachHaveTheirOwnCode sends every kind of bad proposal, choice and

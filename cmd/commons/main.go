@@ -57,6 +57,7 @@ Resident:
   commons petition verify ID | --result FILE   recount a petition, or check a signed result, from the ledger
   commons purpose list | show ID       the purposes: who asks, what for, at what privacy cost, their status
   commons purpose approve ID | object ID   your neighbourhood's say on a proposed purpose (changeable while open)
+  commons purpose verify ID            recount a purpose's approvals and objections from the ledger
   commons export --out DIR [--decrypt] your vault as .age files (age -d -i WALLET opens them)
   commons status [--outbox DIR]        your consents, what the server holds for you, your gateway's outbox
 

@@ -16,7 +16,7 @@ import (
 // purposeCmd is `commons purpose`: a purpose proposed by an organiser, decided by the
 // residents of each neighbourhood it asks, shown to anyone.
 func purposeCmd(args []string) error {
-	verb, rest, err := sub("purpose", args, "propose", "list", "show", "approve", "object", "retire")
+	verb, rest, err := sub("purpose", args, "propose", "list", "show", "verify", "approve", "object", "retire")
 	if err != nil {
 		return err
 	}
@@ -38,11 +38,15 @@ func purposeCmd(args []string) error {
 	if verb == "propose" && *file == "" {
 		return usagef("purpose propose: --file is required")
 	}
-	if verb == "list" || verb == "show" {
-		s := g.connect(time.Minute)
+	switch verb {
+	case "list", "show", "verify":
+		s := g.connect(30 * time.Minute)
 		defer s.close()
-		if verb == "list" {
+		switch verb {
+		case "list":
 			return purposeList(s)
+		case "verify":
+			return purposeVerify(s, pos[0])
 		}
 		return purposeShow(s, pos[0])
 	}
@@ -153,6 +157,36 @@ func showPurpose(w io.Writer, p api.PublicPurpose) {
 	if p.KeyDestroyed {
 		fmt.Fprintln(w, "its share copies are deleted and its key destroyed (logged)")
 	}
+}
+
+// purposeVerify recounts a proposal's approvals and objections from the ledger under the
+// server's signed checkpoint, and compares them with what the server publishes.
+func purposeVerify(s *session, id string) error {
+	a, err := newAuditor(s.ctx, s.c)
+	if err != nil {
+		return fmt.Errorf("purpose verify: %w", err)
+	}
+	fmt.Printf("ok  checkpoint signature verifies (origin %s, size %d)\n", a.latest.Origin, a.latest.Size)
+	r, err := purpose.Recount(id, a.entries(s.ctx))
+	if err != nil {
+		return fmt.Errorf("purpose verify: FAILED: %w", err)
+	}
+	fmt.Printf("ok  re-hashed all %d entries: the root matches the checkpoint\n", a.latest.Size)
+	fmt.Printf("ok  the proposal (version %d) is signed by its proposer %s, an organiser\n", r.Proposal.Version, r.Proposer)
+	fmt.Printf("ok  recount: %s, the last under each nullifier counted, all from its scope\n", plural(r.Choices, "choice"))
+	for _, n := range r.Proposal.Scope {
+		fmt.Printf("      %s: %d approve, %d object\n", n, r.Approve[n], r.Object[n])
+	}
+	fmt.Printf("ok  status from the ledger: %s\n", r.Status)
+	p, err := s.c.PurposeStatus(s.ctx, id)
+	if err != nil {
+		return fmt.Errorf("purpose verify: %w", err)
+	}
+	if err := r.CheckPublished(p); err != nil {
+		return fmt.Errorf("purpose verify: FAILED: %w", err)
+	}
+	fmt.Println("ok  the published approvals and status equal the recount")
+	return nil
 }
 
 // adminPurpose is `commons admin purpose activate|refuse|retire ID [--reason R]`.

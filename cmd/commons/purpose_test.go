@@ -93,6 +93,11 @@ func TestPurposeEndToEnd(t *testing.T) {
 	assert.Regexp(t, `old-town\s+12 approve\s+0 object\s+met`, out)
 	assert.Regexp(t, `riverside\s+3 approve\s+1 object\s+not met`, out)
 
+	out, err = n.cli("", "purpose", "verify", "pm10-study")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "ok  recount: 16 choices, the last under each nullifier counted, all from its scope")
+	assert.Contains(t, out, "ok  the published approvals and status equal the recount")
+
 	out, err = n.cli("", "admin", "purpose", "activate", "pm10-study", "--admin-token-file", token)
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "pm10-study (version 1): active")
