@@ -175,6 +175,25 @@ func TestPurposeLifecycle(t *testing.T) {
 	require.NotNil(t, n.key("pm10-study"))
 	assert.Equal(t, n.key("pm10-study").Recipient().String(), p.Purpose.Recipient)
 
+	// Its pages say the same in both languages, without a script.
+	for lang, want := range map[string][]string{
+		"en": {"Weekly PM10 study", "University of the demo city", "runs here", "not approved", "ε 0.35 per resident per release"},
+		"fr": {"Étude hebdomadaire des PM10", "University of the demo city", "Approuvent", "non approuvé", "ε 0.35 par habitant et par publication"},
+	} {
+		resp := n.do(t, "GET", "/purposes/pm10-study?lang="+lang, "")
+		page := readBody(t, resp)
+		require.Equal(t, 200, resp.StatusCode, page)
+		for _, w := range want {
+			assert.Contains(t, page, w, lang)
+		}
+		assert.NotContains(t, page, "<script", lang)
+		resp = n.do(t, "GET", "/purposes?lang="+lang, "")
+		list := readBody(t, resp)
+		require.Equal(t, 200, resp.StatusCode)
+		assert.Contains(t, list, want[0], lang)
+	}
+	assert.Equal(t, 404, n.do(t, "GET", "/purposes/nope", "").StatusCode)
+
 	status, code = n.consent(t, old1, "pm10-study")
 	require.Equal(t, 201, status, code)
 	status, code = n.consent(t, river1, "pm10-study")

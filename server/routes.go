@@ -65,6 +65,8 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	app.Get("/about/accuracy", pages.Accuracy)
 	app.Get("/petitions", pages.Petitions)
 	app.Get("/petitions/:id", pages.Petition)
+	app.Get("/purposes", pages.Purposes)
+	app.Get("/purposes/*", pages.Purpose) // a purpose id may hold a slash
 	app.Get("/ledger", pages.Ledger)
 	// Atom feeds (RFC 4287): the city's, and each neighbourhood's (?lang= as on the pages).
 	app.Get(dashboards.FeedPath, pages.Feed)
