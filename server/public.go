@@ -28,6 +28,8 @@ type purposeAnswer struct {
 	EpsilonPerDay float64 `json:"epsilon_per_day"`
 	// Approvals are a proposed purpose's counts per neighbourhood in its scope.
 	Approvals []api.NeighbourhoodApprovals `json:"approvals,omitempty"`
+	// Proposed is a proposed purpose's signed document: its texts in both languages, who asks.
+	Proposed *api.PurposeProposal `json:"proposed,omitempty"`
 }
 
 // listPurposes answers every purpose, with its status (purposeList).

@@ -71,7 +71,7 @@ func (a *handlers) purposeList() []purposeAnswer {
 			view = a.publicProposal(prop)
 		}
 		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: p.Index, Hash: p.Hash, AcceptsFrom: from,
-			Status: view.Status, EpsilonPerDay: view.EpsilonPerDay, Approvals: view.Approvals})
+			Status: view.Status, EpsilonPerDay: view.EpsilonPerDay, Approvals: view.Approvals, Proposed: view.Proposal})
 	}
 	for _, prop := range a.State.Proposals() {
 		if defined, ok := a.State.Purpose(prop.ID); ok && defined.Version >= prop.Version {
@@ -81,7 +81,7 @@ func (a *handlers) purposeList() []purposeAnswer {
 		p := &state.Purpose{Purpose: api.Purpose{ID: prop.ID, Version: prop.Version, Title: prop.Title.EN,
 			Description: prop.Description.EN}}
 		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: prop.Index, Hash: prop.Hash,
-			Status: view.Status, EpsilonPerDay: view.EpsilonPerDay, Approvals: view.Approvals})
+			Status: view.Status, EpsilonPerDay: view.EpsilonPerDay, Approvals: view.Approvals, Proposed: view.Proposal})
 	}
 	return out
 }
