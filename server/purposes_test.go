@@ -426,3 +426,31 @@ func TestOneBudgetAcrossPurposes(t *testing.T) {
 	status, code = n.consent(t, w, "noise-map") // 0.05 + 0.6
 	assert.Equal(t, 201, status, code)
 }
+
+// TestTheAirPurposeOfAnExistingNodeKeepsItsConsents: a node whose ledger holds only what
+// nodes logged before purposes could be proposed (the air purpose's pinned purpose.define,
+// registrations, consents) lists its air purpose as active at ε 1 per day, keeps every consent
+// active, takes share copies for it, and counts it in the resident's budget.
+func TestTheAirPurposeOfAnExistingNodeKeepsItsConsents(t *testing.T) {
+	t.Parallel()
+	n := newPurposeNode(t)
+	w, air := airResident(t, n.testNode)
+	var purposes []purposeAnswer
+	require.NoError(t, json.Unmarshal([]byte(readBody(t, n.do(t, "GET", "/api/v1/purposes", ""))), &purposes))
+	require.Len(t, purposes, 1)
+	p := purposes[0]
+	assert.Equal(t, purpose.Air, p.ID)
+	assert.Equal(t, api.StatusActive, p.Status)
+	assert.InDelta(t, 1, p.EpsilonPerDay, 1e-12)
+	assert.Equal(t, air.(*age.X25519Recipient).String(), p.Recipient)
+	assert.Empty(t, p.Proposal, "the logged purpose is the built-in one, its bytes unchanged")
+	assert.True(t, n.State.ActiveConsent(w.CitizenID(), purpose.Air))
+	day := n.clock.Now().UTC().Format(time.DateOnly)
+	status, code := n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, day, purpose.Air, air)))
+	require.Equal(t, 201, status, code)
+	status, code = n.consent(t, w, purpose.Air)
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "already_granted", code)
+	assert.Equal(t, api.PublicPurpose{ID: purpose.Air, Version: 1, Status: api.StatusActive, EpsilonPerDay: 1,
+		Purpose: &p.Purpose.Purpose}, n.purpose(t, purpose.Air))
+}
