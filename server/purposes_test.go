@@ -454,3 +454,67 @@ func TestTheAirPurposeOfAnExistingNodeKeepsItsConsents(t *testing.T) {
 	assert.Equal(t, api.PublicPurpose{ID: purpose.Air, Version: 1, Status: api.StatusActive, EpsilonPerDay: 1,
 		Purpose: &p.Purpose.Purpose}, n.purpose(t, purpose.Air))
 }
+
+// TestPurposesEnd: the proposer retires her own purpose (no one else may), and a purpose past
+// its end date expires at the node's next tick — each time its share copies and key go and
+// its consents lapse.
+func TestPurposesEnd(t *testing.T) {
+	t.Parallel()
+	n := newPurposeNode(t)
+	org := n.organiser(t)
+	w := n.resident(t, "old-town")
+	short := pm10Study()
+	short.ID, short.ApprovalsNeeded, short.End = "short-study", 1, "2026-05-20"
+	long := pm10Study()
+	long.ApprovalsNeeded = 1
+	for _, p := range []api.PurposeProposal{short, long} {
+		status, code := n.proposeDoc(t, org, p)
+		require.Equal(t, 201, status, code)
+		status, code = n.choose(t, w, p.ID, true)
+		require.Equal(t, 201, status, code)
+		status, code = n.admin(t, "activate", p.ID, "")
+		require.Equal(t, 201, status, code)
+		status, code = n.consent(t, w, p.ID)
+		require.Equal(t, 201, status, code)
+		day := n.clock.Now().UTC().Format(time.DateOnly)
+		status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, day, p.ID, n.key(p.ID).Recipient())))
+		require.Equal(t, 201, status, code)
+	}
+	retire := func(who *crypto.Wallet, id string) (int, string) {
+		return n.post(t, "/api/v1/statements", n.signed(t, who, crypto.Statement{Type: crypto.TypePurposeRetire, Purpose: id, PurposeVersion: 1}))
+	}
+	status, code := retire(w, "pm10-study")
+	assert.Equal(t, 403, status)
+	assert.Equal(t, "not_proposer", code)
+	status, code = retire(org, "pm10-study")
+	require.Equal(t, 200, status, code)
+	p := n.purpose(t, "pm10-study")
+	assert.Equal(t, api.StatusRetired, p.Status)
+	assert.Equal(t, &api.PurposeDecision{By: purpose.ByProposer, Reason: "retired by its proposer"}, p.Decision)
+	assert.Nil(t, n.key("pm10-study"))
+
+	r := purpose.Retirer{Ledger: n.Ledger, State: n.State, Store: n.Store, DestroyKey: func(id string, v int) error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		delete(n.keys, fmt.Sprintf("%s@%d", id, v))
+		return nil
+	}}
+	retired, err := r.RetireDue(context.Background(), time.Date(2026, 5, 20, 23, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Zero(t, retired, "not before its end date is over")
+	assert.Equal(t, api.StatusActive, n.purpose(t, "short-study").Status)
+	retired, err = r.RetireDue(context.Background(), time.Date(2026, 5, 21, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Equal(t, 1, retired)
+	p = n.purpose(t, "short-study")
+	assert.Equal(t, api.StatusExpired, p.Status)
+	assert.True(t, p.KeyDestroyed)
+	assert.Nil(t, n.key("short-study"))
+	copies, err := n.Store.ShareCopyCount("short-study")
+	require.NoError(t, err)
+	assert.Zero(t, copies)
+	assert.False(t, n.State.ActiveConsent(w.CitizenID(), "short-study"))
+	retired, err = r.RetireDue(context.Background(), time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Zero(t, retired, "once is enough")
+}
