@@ -107,6 +107,8 @@ func CheckProposal(p api.PurposeProposal, has func(string) bool, now time.Time) 
 		return ErrEpsilonCap
 	case p.RetentionDays < 1 || p.RetentionDays > 366:
 		return invalid("retention_days", "1 to 366 days")
+	case p.Grid == GridNeighbourhoodWeek && p.RetentionDays < 8:
+		return invalid("retention_days", "at least 8 days for a weekly release, which reads a whole week")
 	case p.ApprovalsNeeded < 1:
 		return invalid("approvals_needed", "at least 1")
 	case len(p.Scope) == 0:
@@ -270,9 +272,12 @@ func DecisionEntry(typ string, p *state.Proposal, d api.PurposeDecision) ([]byte
 // ActivationEntry is the purpose.define entry that activates a proposal.
 func ActivationEntry(p api.Purpose) ([]byte, error) { return defineEntry(p) }
 
-// Store deletes what a retired purpose leaves: a node's *store.Store.
+// Store deletes what a retired purpose leaves, and the share copies its retention no longer
+// covers: a node's *store.Store.
 type Store interface {
 	DeletePurpose(ctx context.Context, purpose string) error
+	Days(purpose string) ([]string, error)
+	DeleteDay(ctx context.Context, purpose, day string) error
 }
 
 // Retirer ends purposes: it logs the retirement, deletes every share copy, destroys the key
@@ -330,6 +335,33 @@ func (r *Retirer) RetireDue(ctx context.Context, now time.Time) (int, error) {
 			return n, err
 		}
 		n++
+	}
+	return n, nil
+}
+
+// PruneDue deletes the share copies of every active proposed purpose that are older than its
+// retention at now: a day's copies go once retention_days whole days have passed since it
+// ended, released or not. It returns how many days it pruned.
+func (r *Retirer) PruneDue(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	for _, p := range r.State.Proposals() {
+		if !p.Activated || p.Retired != nil {
+			continue
+		}
+		cutoff := now.UTC().AddDate(0, 0, -p.RetentionDays-1).Format(time.DateOnly)
+		days, err := r.Store.Days(p.ID)
+		if err != nil {
+			return n, err
+		}
+		for _, day := range days {
+			if day > cutoff {
+				break
+			}
+			if err := r.Store.DeleteDay(ctx, p.ID, day); err != nil {
+				return n, fmt.Errorf("purpose %s: retention: %w", p.ID, err)
+			}
+			n++
+		}
 	}
 	return n, nil
 }

@@ -455,9 +455,9 @@ func TestTheAirPurposeOfAnExistingNodeKeepsItsConsents(t *testing.T) {
 		Purpose: &p.Purpose.Purpose}, n.purpose(t, purpose.Air))
 }
 
-// TestPurposesEnd: the proposer retires her own purpose (no one else may), and a purpose past
-// its end date expires at the node's next tick — each time its share copies and key go and
-// its consents lapse.
+// TestPurposesEnd: share copies go once their purpose's retention is over; the proposer
+// retires her own purpose (no one else may), and a purpose past its end date expires at the
+// node's next tick — each time its share copies and key go and its consents lapse.
 func TestPurposesEnd(t *testing.T) {
 	t.Parallel()
 	n := newPurposeNode(t)
@@ -480,6 +480,24 @@ func TestPurposesEnd(t *testing.T) {
 		status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, day, p.ID, n.key(p.ID).Recipient())))
 		require.Equal(t, 201, status, code)
 	}
+	// Share copies go once their purpose's retention (14 days) is over, released or not.
+	r := purpose.Retirer{Ledger: n.Ledger, State: n.State, Store: n.Store, DestroyKey: func(id string, v int) error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		delete(n.keys, fmt.Sprintf("%s@%d", id, v))
+		return nil
+	}}
+	pruned, err := r.PruneDue(context.Background(), time.Date(2026, 5, 18, 23, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Zero(t, pruned, "the 4th's copies are kept through the 18th")
+	pruned, err = r.PruneDue(context.Background(), time.Date(2026, 5, 19, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Equal(t, 2, pruned, "the 4th's copies of both purposes")
+	for _, id := range []string{"pm10-study", "short-study"} {
+		copies, err := n.Store.ShareCopyCount(id)
+		require.NoError(t, err)
+		assert.Zero(t, copies, id)
+	}
 	retire := func(who *crypto.Wallet, id string) (int, string) {
 		return n.post(t, "/api/v1/statements", n.signed(t, who, crypto.Statement{Type: crypto.TypePurposeRetire, Purpose: id, PurposeVersion: 1}))
 	}
@@ -493,12 +511,6 @@ func TestPurposesEnd(t *testing.T) {
 	assert.Equal(t, &api.PurposeDecision{By: purpose.ByProposer, Reason: "retired by its proposer"}, p.Decision)
 	assert.Nil(t, n.key("pm10-study"))
 
-	r := purpose.Retirer{Ledger: n.Ledger, State: n.State, Store: n.Store, DestroyKey: func(id string, v int) error {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		delete(n.keys, fmt.Sprintf("%s@%d", id, v))
-		return nil
-	}}
 	retired, err := r.RetireDue(context.Background(), time.Date(2026, 5, 20, 23, 0, 0, 0, time.UTC))
 	require.NoError(t, err)
 	assert.Zero(t, retired, "not before its end date is over")

@@ -60,3 +60,16 @@ func (s *Store) ShareCopyCount(purpose string) (int, error) {
 	}
 	return len(keys), nil
 }
+
+// DeleteDay deletes every share copy of a purpose for one day: a purpose's retention is over
+// for it.
+func (s *Store) DeleteDay(ctx context.Context, purpose, day string) error {
+	keys, err := s.keys(append(key("s/", purpose, day), sep...))
+	if err == nil {
+		err = s.delete(ctx, keys)
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete day: %w", err)
+	}
+	return nil
+}

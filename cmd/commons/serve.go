@@ -256,7 +256,8 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 }
 
-// runDue retires the purposes past their end date, then publishes every release due.
+// runDue retires the purposes past their end date, publishes every release due, then deletes
+// the share copies past their purpose's retention (after the releases that read them).
 func runDue(ctx context.Context, retirer *purpose.Retirer, engine *release.Engine, now func() time.Time, logger *slog.Logger) {
 	if n, err := retirer.RetireDue(ctx, now()); err != nil && ctx.Err() == nil {
 		logger.Error("purposes: retire at the end date", "err", err)
@@ -265,6 +266,11 @@ func runDue(ctx context.Context, retirer *purpose.Retirer, engine *release.Engin
 	}
 	if _, err := engine.RunDue(ctx); err != nil && ctx.Err() == nil {
 		logger.Error("releases", "err", err)
+	}
+	if n, err := retirer.PruneDue(ctx, now()); err != nil && ctx.Err() == nil {
+		logger.Error("purposes: retention", "err", err)
+	} else if n > 0 {
+		logger.Info("share copies past their purpose's retention deleted", "days", n)
 	}
 }
 
