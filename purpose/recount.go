@@ -69,10 +69,13 @@ func Recount(id string, entries petition.Entries) (Count, error) {
 			proposalHash = e.Hash
 			return nil
 		}
+		if version == 0 && e.Type == api.EntryPurpose {
+			return nil // a built-in purpose: no proposal to recount
+		}
+		if e.PurposeVersion < version && e.PurposeVersion > 0 {
+			return nil // an earlier version, replaced: the latest is recounted
+		}
 		if version == 0 || e.PurposeVersion != version {
-			if e.Type == api.EntryPurpose && version == 0 {
-				return nil // a built-in purpose: no proposal to recount
-			}
 			return fmt.Errorf("entry %d: %s for a version never proposed", i, e.Type)
 		}
 		switch e.Type {

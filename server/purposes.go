@@ -357,6 +357,18 @@ func (a *handlers) activatePurpose(c *fiber.Ctx) error {
 	if len(met) == 0 {
 		return errThresholdNotMet
 	}
+	// A new version replaces the one running: residents consent to it afresh (their consents
+	// to the old one lapse with it, purpose_version_changed), and the old version's share
+	// copies and key go, as at any retirement.
+	for v := 1; v < p.Version; v++ {
+		if old, ok := a.State.ProposalVersion(p.ID, v); ok && old.Activated && !old.Destroyed {
+			r := purpose.Retirer{Ledger: a.Ledger, State: a.State, Store: a.Store, DestroyKey: a.DestroyPurposeKey}
+			if err := r.Retire(c.UserContext(), old, api.PurposeDecision{By: purpose.ByOperator,
+				Reason: fmt.Sprintf("replaced by version %d", p.Version)}); err != nil {
+				return appendError(err)
+			}
+		}
+	}
 	recipient, err := a.PurposeKey(p.ID, p.Version)
 	if err != nil {
 		return err

@@ -530,3 +530,63 @@ func TestPurposesEnd(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, retired, "once is enough")
 }
+
+// TestANewVersionNeedsNewApprovalAndFreshConsent: version 2 of an active purpose is proposed
+// and approved anew; until it is activated, version 1 runs and its consents hold; its
+// activation retires version 1 (share copies and key gone), and residents consent again.
+func TestANewVersionNeedsNewApprovalAndFreshConsent(t *testing.T) {
+	t.Parallel()
+	n := newPurposeNode(t)
+	org := n.organiser(t)
+	w := n.resident(t, "old-town")
+	v1 := pm10Study()
+	v1.ApprovalsNeeded = 1
+	v2 := v1
+	v2.Version, v2.EpsilonRelease = 2, 0.5
+	status, code := n.proposeDoc(t, org, v1)
+	require.Equal(t, 201, status, code)
+	status, code = n.choose(t, w, v1.ID, true)
+	require.Equal(t, 201, status, code)
+	status, code = n.admin(t, "activate", v1.ID, "")
+	require.Equal(t, 201, status, code)
+	status, code = n.consent(t, w, v1.ID)
+	require.Equal(t, 201, status, code)
+	day := n.clock.Now().UTC().Format(time.DateOnly)
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, day, v1.ID, n.key(v1.ID).Recipient())))
+	require.Equal(t, 201, status, code)
+
+	status, code = n.proposeDoc(t, org, v2)
+	require.Equal(t, 201, status, code)
+	assert.True(t, n.State.ActiveConsent(w.CitizenID(), v1.ID), "version 1 runs until version 2 is activated")
+	status, code = n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: crypto.TypePurposeApprove,
+		Purpose: v2.ID, PurposeVersion: 2, Nullifier: w.Nullifier(crypto.PurposeNullifierScope(v2.ID, 2))}))
+	require.Equal(t, 201, status, code)
+	status, code = n.admin(t, "activate", v2.ID, "")
+	require.Equal(t, 201, status, code)
+
+	assert.False(t, n.State.ActiveConsent(w.CitizenID(), v1.ID), "the consent to version 1 lapsed")
+	old, ok := n.State.ProposalVersion(v1.ID, 1)
+	require.True(t, ok)
+	assert.True(t, old.Destroyed)
+	assert.Equal(t, &api.PurposeDecision{By: purpose.ByOperator, Reason: "replaced by version 2"}, old.Retired)
+	copies, err := n.Store.ShareCopyCount(v1.ID)
+	require.NoError(t, err)
+	assert.Zero(t, copies, "version 1's share copies are gone with its key")
+	n.mu.Lock()
+	_, kept := n.keys[v1.ID+"@1"]
+	n.mu.Unlock()
+	assert.False(t, kept)
+	status, code = n.consent(t, w, v1.ID)
+	assert.Equal(t, 409, status)
+	assert.Equal(t, "purpose_version_changed", code, "a statement for the old version")
+	status, code = n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: v2.ID, PurposeVersion: 2}))
+	require.Equal(t, 201, status, code)
+	p := n.purpose(t, v2.ID)
+	assert.Equal(t, 2, p.Version)
+	assert.Equal(t, api.StatusActive, p.Status)
+	count, err := purpose.Recount(v2.ID, walk(ledgerEntries(t, n.testNode)))
+	require.NoError(t, err)
+	assert.Equal(t, 2, count.Proposal.Version)
+	assert.Equal(t, map[string]int{"old-town": 1}, count.Approve)
+	assert.NoError(t, count.CheckPublished(p))
+}
