@@ -105,6 +105,10 @@ func CheckProposal(p api.PurposeProposal, has func(string) bool, now time.Time) 
 		return invalid("epsilon_release", "ε per release and per month above 0")
 	case p.EpsilonRelease > release.MaxEpsilon || p.EpsilonMonth > 30*DailyCap:
 		return ErrEpsilonCap
+	case p.EpsilonMonth < p.EpsilonRelease*releasesPer30Days(p.Grid)*(1-1e-9):
+		return invalid("epsilon_month", "at least ε per release times the releases of any 30 days (30 daily, 5 weekly)")
+	case p.Grid == release.GridNeighbourhoodDay && !slices.Equal(p.Readings, []string{"pm2_5"}):
+		return invalid("readings", "a daily release publishes pm2_5 only; ask for a weekly grid for the others")
 	case p.RetentionDays < 1 || p.RetentionDays > 366:
 		return invalid("retention_days", "1 to 366 days")
 	case p.Grid == GridNeighbourhoodWeek && p.RetentionDays < 8:
@@ -138,6 +142,15 @@ func CheckProposal(p api.PurposeProposal, has func(string) bool, now time.Time) 
 		seen[n] = true
 	}
 	return nil
+}
+
+// releasesPer30Days is the most releases of a grid any 30 days hold: 30 daily ones, or 5
+// weekly ones (a 30-day window meets at most five ISO weeks' ends).
+func releasesPer30Days(grid string) float64 {
+	if grid == GridNeighbourhoodWeek {
+		return 5
+	}
+	return 30
 }
 
 func blank(s string) bool { return strings.TrimSpace(s) == "" }

@@ -276,7 +276,7 @@ func (e *Engine) releaseWeek(ctx context.Context, p *state.Purpose, week string)
 		return err
 	}
 	aggregate := aggregateWeek
-	if weeklyOnly(p) {
+	if p.Proposal != "" {
 		readings, err := e.readings(p)
 		if err != nil {
 			return err

@@ -66,8 +66,9 @@ func weeklyPlan(eps float64) Plan {
 	return Plan{EpsilonDay: eps / 7, Weekly: rho, unit: rho / weekly}
 }
 
-// onlyReadings removes from a weekly release the statistics a purpose did not ask for. They
-// are computed with the others (their noise is in the budget spent), never published.
+// onlyReadings removes from a weekly release the statistics a proposed purpose did not ask
+// for, and the hour-of-day profile. They are computed with the others (their noise is in the
+// budget spent), never published.
 func onlyReadings(w AirWeek, readings []string) AirWeek {
 	if len(readings) == 0 {
 		return w

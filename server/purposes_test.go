@@ -73,7 +73,7 @@ func pm10Study() api.PurposeProposal {
 		Title:       api.Text{EN: "Weekly PM10 study", FR: "Étude hebdomadaire des PM10"},
 		Description: api.Text{EN: "The university studies weekly PM10 per neighbourhood.", FR: "L'université étudie les PM10 par quartier et par semaine."},
 		Requester:   "University of the demo city", Readings: []string{"pm10"}, Statistics: []string{"mean"},
-		Grid: purpose.GridNeighbourhoodWeek, EpsilonRelease: 0.35, EpsilonMonth: 1.6, RetentionDays: 14,
+		Grid: purpose.GridNeighbourhoodWeek, EpsilonRelease: 0.35, EpsilonMonth: 1.75, RetentionDays: 14,
 		Start: "2026-05-11", End: "2027-05-10", Scope: []string{"old-town", "riverside"},
 		ApprovalsNeeded: 2, Deadline: "2026-05-10"}
 }
@@ -348,6 +348,9 @@ func TestPurposeRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	refused("an end before its start", 422, "end_before_start", with(func(p *api.PurposeProposal) { p.End = "2026-05-01" }))
 	refused("an unknown neighbourhood", 422, "unknown_neighbourhood", with(func(p *api.PurposeProposal) { p.Scope = []string{"old-town", "atlantis"} }))
 	refused("a missing title", 422, "invalid_field", with(func(p *api.PurposeProposal) { p.Title.FR = "" }))
+	refused("a month below its releases", 422, "invalid_field", with(func(p *api.PurposeProposal) { p.EpsilonMonth = 1 }))
+	refused("a daily release of PM10", 422, "invalid_field", with(func(p *api.PurposeProposal) { p.Grid = "neighbourhood×day"; p.EpsilonMonth = 30 }))
+	refused("a weekly release kept less than a week", 422, "invalid_field", with(func(p *api.PurposeProposal) { p.RetentionDays = 7 }))
 	refused("a second version before the first", 409, "purpose_version_skipped", with(func(p *api.PurposeProposal) { p.Version = 2 }))
 	refused("a built-in id", 422, "invalid_field", with(func(p *api.PurposeProposal) { p.ID = purpose.Air }))
 
@@ -404,7 +407,7 @@ func TestOneBudgetAcrossPurposes(t *testing.T) {
 	w, _ := airResident(t, n.testNode) // air: ε = 1 per day
 	org := n.organiser(t)
 	daily := pm10Study()
-	daily.ID, daily.Grid, daily.EpsilonRelease, daily.ApprovalsNeeded = "noise-map", "neighbourhood×day", 0.6, 1
+	daily.ID, daily.Grid, daily.Readings, daily.EpsilonRelease, daily.EpsilonMonth = "pm25-daily", "neighbourhood×day", []string{"pm2_5"}, 0.6, 18
 	for _, p := range []api.PurposeProposal{pm10Study(), daily} {
 		p.ApprovalsNeeded = 1
 		status, code := n.proposeDoc(t, org, p)
@@ -417,13 +420,13 @@ func TestOneBudgetAcrossPurposes(t *testing.T) {
 	status, code := n.consent(t, w, "pm10-study") // 1 + 0.05
 	require.Equal(t, 201, status, code)
 	before := n.Ledger.Size()
-	status, code = n.consent(t, w, "noise-map") // 1 + 0.05 + 0.6 > 1.5
+	status, code = n.consent(t, w, "pm25-daily") // 1 + 0.05 + 0.6 > 1.5
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "budget_exceeded", code)
 	assert.Equal(t, before, n.Ledger.Size())
 	status, code = n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: crypto.TypeConsentRevoke, Purpose: purpose.Air, PurposeVersion: 1}))
 	require.Equal(t, 201, status, code)
-	status, code = n.consent(t, w, "noise-map") // 0.05 + 0.6
+	status, code = n.consent(t, w, "pm25-daily") // 0.05 + 0.6
 	assert.Equal(t, 201, status, code)
 }
 
@@ -542,7 +545,7 @@ func TestANewVersionNeedsNewApprovalAndFreshConsent(t *testing.T) {
 	v1 := pm10Study()
 	v1.ApprovalsNeeded = 1
 	v2 := v1
-	v2.Version, v2.EpsilonRelease = 2, 0.5
+	v2.Version, v2.EpsilonRelease, v2.EpsilonMonth = 2, 0.5, 2.5
 	status, code := n.proposeDoc(t, org, v1)
 	require.Equal(t, 201, status, code)
 	status, code = n.choose(t, w, v1.ID, true)

@@ -45,7 +45,7 @@ func TestPurposeEndToEnd(t *testing.T) {
 		Title:       api.Text{EN: "Weekly PM10 study", FR: "Étude hebdomadaire des PM10"},
 		Description: api.Text{EN: "The university publishes the weekly mean PM10 of each neighbourhood that agrees.", FR: "L'université publie la moyenne hebdomadaire des PM10 de chaque quartier qui accepte."},
 		Requester:   "University of the demo city", Readings: []string{"pm10"}, Statistics: []string{"mean"},
-		Grid: release.GridNeighbourhoodWeek, EpsilonRelease: 0.35, EpsilonMonth: 1.6, RetentionDays: 14,
+		Grid: release.GridNeighbourhoodWeek, EpsilonRelease: 0.35, EpsilonMonth: 1.75, RetentionDays: 14,
 		Start: day.AddDate(0, 0, -7).Format(time.DateOnly), End: day.AddDate(1, 0, 0).Format(time.DateOnly),
 		Scope: []string{"old-town", "riverside"}, ApprovalsNeeded: 10, Deadline: day.AddDate(0, 0, 9).Format(time.DateOnly)}
 	file := filepath.Join(home, "pm10.json")

@@ -37,7 +37,7 @@ func TestWalletPurposes(t *testing.T) {
 		Title:       api.Text{EN: "Weekly PM10 study", FR: "Étude hebdomadaire des PM10"},
 		Description: api.Text{EN: "The university publishes the weekly mean PM10 of each neighbourhood that agrees.", FR: "L'université publie la moyenne hebdomadaire des PM10 de chaque quartier qui accepte."},
 		Requester:   "University of the demo city", Readings: []string{"pm10"}, Statistics: []string{"mean"},
-		Grid: release.GridNeighbourhoodWeek, EpsilonRelease: 0.35, EpsilonMonth: 1.6, RetentionDays: 14,
+		Grid: release.GridNeighbourhoodWeek, EpsilonRelease: 0.35, EpsilonMonth: 1.75, RetentionDays: 14,
 		Start: "2026-01-05", End: "2036-01-04", Scope: []string{"old-town", "riverside"}, ApprovalsNeeded: 1, Deadline: "2035-12-31"}
 	file := filepath.Join(home, "pm10.json")
 	require.NoError(t, os.WriteFile(file, must(json.Marshal(proposal)), 0o600))
