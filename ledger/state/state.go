@@ -1,7 +1,7 @@
 // Package state is Commons' read model: the current citizens, purposes and their proposals with
-// their approvals, consents and petitions, kept in go-memdb and rebuilt at start by replaying the ledger. It is never
-// the source of truth: the ledger is. Apply is called by the ledger's sequencer for each
-// committed entry, in log order, and by Replay at start.
+// their approvals, consents and petitions, kept in go-memdb and rebuilt at start by replaying
+// the ledger. It is never the source of truth: the ledger is. Apply is called by the ledger's
+// sequencer for each committed entry, in log order, and by Replay at start.
 //
 // State also arbitrates concurrent writes: a handler Reserves the keys its statement would
 // use (a nonce, a consent, an invite, a nullifier) before appending, so two requests can never
