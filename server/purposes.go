@@ -70,7 +70,7 @@ func (a *handlers) purposeList() []purposeAnswer {
 		if prop, ok := a.State.ProposalVersion(p.ID, p.Version); ok && p.Proposal != "" {
 			view = a.publicProposal(prop)
 		}
-		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: p.Index, Hash: p.Hash, AcceptsFrom: from,
+		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: p.Index, Hash: p.Hash, AcceptsFrom: a.acceptsFrom(p, from),
 			Status: view.Status, EpsilonPerDay: view.EpsilonPerDay, Approvals: view.Approvals, Proposed: view.Proposal})
 	}
 	for _, prop := range a.State.Proposals() {
@@ -84,6 +84,15 @@ func (a *handlers) purposeList() []purposeAnswer {
 			Status: view.Status, EpsilonPerDay: view.EpsilonPerDay, Approvals: view.Approvals, Proposed: view.Proposal})
 	}
 	return out
+}
+
+// acceptsFrom is the oldest day a share copy for purpose p is accepted for: the node's
+// look-back day from, or a proposed purpose's start day if later.
+func (a *handlers) acceptsFrom(p *state.Purpose, from string) string {
+	if prop, ok := a.State.ProposalVersion(p.ID, p.Version); ok && p.Proposal != "" && prop.Start > from {
+		return prop.Start
+	}
+	return from
 }
 
 func (a *handlers) publicProposal(p *state.Proposal) api.PublicPurpose {

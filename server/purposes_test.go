@@ -200,6 +200,15 @@ func TestPurposeLifecycle(t *testing.T) {
 	assert.Equal(t, 403, status)
 	assert.Equal(t, "outside_scope", code, "riverside did not approve: approval never enrols anyone, and no approval, no use")
 
+	// No share copy before its start day (the 11th), which the list gives as accepts_from.
+	var purposes []purposeAnswer
+	require.NoError(t, json.Unmarshal([]byte(readBody(t, n.do(t, "GET", "/api/v1/purposes", ""))), &purposes))
+	require.Len(t, purposes, 1)
+	assert.Equal(t, "2026-05-11", purposes[0].AcceptsFrom)
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, old1,
+		sealedEnvelope(t, "2026-05-10", "pm10-study", n.key("pm10-study").Recipient())))
+	assert.Equal(t, 422, status)
+	assert.Equal(t, "share_day_too_old", code)
 	day := n.clock.Now().UTC().Format(time.DateOnly)
 	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, old1,
 		sealedEnvelope(t, day, "pm10-study", n.key("pm10-study").Recipient())))
@@ -467,9 +476,9 @@ func TestPurposesEnd(t *testing.T) {
 	org := n.organiser(t)
 	w := n.resident(t, "old-town")
 	short := pm10Study()
-	short.ID, short.ApprovalsNeeded, short.End = "short-study", 1, "2026-05-20"
+	short.ID, short.ApprovalsNeeded, short.Start, short.End = "short-study", 1, "2026-05-04", "2026-05-20"
 	long := pm10Study()
-	long.ApprovalsNeeded = 1
+	long.ApprovalsNeeded, long.Start = 1, "2026-05-04"
 	for _, p := range []api.PurposeProposal{short, long} {
 		status, code := n.proposeDoc(t, org, p)
 		require.Equal(t, 201, status, code)
@@ -543,7 +552,7 @@ func TestANewVersionNeedsNewApprovalAndFreshConsent(t *testing.T) {
 	org := n.organiser(t)
 	w := n.resident(t, "old-town")
 	v1 := pm10Study()
-	v1.ApprovalsNeeded = 1
+	v1.ApprovalsNeeded, v1.Start = 1, "2026-05-04"
 	v2 := v1
 	v2.Version, v2.EpsilonRelease, v2.EpsilonMonth = 2, 0.5, 2.5
 	status, code := n.proposeDoc(t, org, v1)
