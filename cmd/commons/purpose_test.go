@@ -23,7 +23,8 @@ import (
 // TestPurposeEndToEnd runs a second purpose through its whole life with the real binary: an
 // organiser proposes a weekly PM10 study of old-town and riverside; old-town's residents
 // approve it, riverside's do not reach the threshold; the operator activates it; old-town's
-// residents consent and contribute, riverside's cannot consent; its weekly release shows
+// residents consent and contribute, riverside's cannot consent; a consent that would take a
+// resident past the daily ε cap across purposes is refused; its weekly release shows
 // old-town alone and PM10 alone; the operator retires it, and its share copies and key are
 // gone from the data folder, its consents lapsed, a new consent refused.
 func TestPurposeEndToEnd(t *testing.T) {
@@ -131,6 +132,28 @@ func TestPurposeEndToEnd(t *testing.T) {
 		require.NoError(t, err, out)
 		assert.Contains(t, out, `"imported": 24`)
 	}
+
+	// One budget across purposes: with the air purpose (ε 1 a day) and the study (0.05), a
+	// daily PM2.5 purpose at 0.6 would take a resident past the node's cap of 1.5.
+	daily := proposal
+	daily.ID, daily.Grid, daily.Readings, daily.EpsilonRelease, daily.EpsilonMonth = "pm25-daily", "neighbourhood×day", []string{"pm2_5"}, 0.6, 18
+	daily.Scope, daily.ApprovalsNeeded, daily.RetentionDays = []string{"old-town"}, 1, 3
+	require.NoError(t, os.WriteFile(file, must(json.Marshal(daily)), 0o600))
+	out, err = n.cli(organiser, "purpose", "propose", "--file", file)
+	require.NoError(t, err, out)
+	_, err = n.cli(rs[0].wallet, "purpose", "approve", "pm25-daily")
+	require.NoError(t, err)
+	_, err = n.cli("", "admin", "purpose", "activate", "pm25-daily", "--admin-token-file", token)
+	require.NoError(t, err)
+	out, err = n.cli(rs[0].wallet, "consent", "grant", "--purpose", "air-quality/daily")
+	require.NoError(t, err, out)
+	_, err = n.cli(rs[0].wallet, "consent", "grant", "--purpose", "pm25-daily")
+	assert.ErrorContains(t, err, "budget_exceeded")
+	assert.ErrorContains(t, err, "cap of ε = 1.5 per day")
+	_, err = n.cli(rs[0].wallet, "consent", "revoke", "--purpose", "air-quality/daily")
+	require.NoError(t, err)
+	_, err = n.cli(rs[0].wallet, "consent", "grant", "--purpose", "pm25-daily")
+	require.NoError(t, err, "0.05 + 0.6 fits")
 
 	// The study's week closes: its release shows old-town alone, and PM10 alone.
 	week, err := release.ISOWeek(day.Format(time.DateOnly))
