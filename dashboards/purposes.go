@@ -35,7 +35,10 @@ type purposeView struct {
 	DecisionBy             string
 	KeyDestroyed           bool
 	Releases               []releaseLink
-	Command                string
+	// Spent is the most a resident in every release has spent on the purpose so far: its
+	// releases times its ε per release (a proposed purpose only).
+	Spent   string
+	Command string
 }
 
 // approvalRow is one neighbourhood's decision on a proposal.
@@ -158,6 +161,9 @@ func (p *Pages) Purpose(c *fiber.Ctx) error {
 		for _, e := range epochs {
 			v.Releases = append(v.Releases, releaseLink{Epoch: e, URL: "/api/v1/purposes/" + id + "?release=" + e})
 		}
+	}
+	if prop, ok := p.src.State.Proposal(id); ok {
+		v.Spent = decimal(float64(len(v.Releases)) * prop.EpsilonRelease)
 	}
 	return p.show(c, l, fiber.StatusOK, page{"purpose", v.Title, "purposes", v, "/purposes/" + id})
 }

@@ -177,8 +177,8 @@ func TestPurposeLifecycle(t *testing.T) {
 
 	// Its pages say the same in both languages, without a script.
 	for lang, want := range map[string][]string{
-		"en": {"Weekly PM10 study", "University of the demo city", "runs here", "not approved", "ε 0.35 per resident per release"},
-		"fr": {"Étude hebdomadaire des PM10", "University of the demo city", "Approuvent", "non approuvé", "ε 0.35 par habitant et par publication"},
+		"en": {"Weekly PM10 study", "University of the demo city", "runs here", "not approved", "ε 0.35 per resident per release", "at most ε 0 per resident (releases: 0)"},
+		"fr": {"Étude hebdomadaire des PM10", "University of the demo city", "Approuvent", "non approuvé", "ε 0.35 par habitant et par publication", "au plus ε 0 par habitant (publications : 0)"},
 	} {
 		resp := n.do(t, "GET", "/purposes/pm10-study?lang="+lang, "")
 		page := readBody(t, resp)

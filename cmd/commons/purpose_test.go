@@ -176,6 +176,9 @@ func TestPurposeEndToEnd(t *testing.T) {
 		assert.Nil(t, c.Humidity)
 	}
 	assert.Empty(t, w.Hours)
+	page := string(httpGet(t, n.url+"/purposes/pm10-study?lang=en"))
+	assert.Contains(t, page, "Budget used so far: at most ε 0.35 per resident (releases: 1).")
+	assert.Contains(t, page, `href="/api/v1/purposes/pm10-study?release=`+week+`"`)
 	clock.Set(0)
 
 	// The operator retires it: share copies deleted, key destroyed, both logged.
