@@ -20,6 +20,12 @@ const (
 	EntryOrganiserGrant  = "organiser.grant"
 	EntryOrganiserRevoke = "organiser.revoke"
 	EntryRelease         = "release.publish"
+	EntryPurposePropose  = "purpose.propose"
+	EntryPurposeApprove  = "purpose.approve"
+	EntryPurposeObject   = "purpose.object"
+	EntryPurposeRefuse   = "purpose.refuse"
+	EntryPurposeRetire   = "purpose.retire"
+	EntryPurposeDestroy  = "purpose.destroy"
 )
 
 // Entry is the JSON shape of every ledger entry. Which fields are set depends on Type:
@@ -44,6 +50,18 @@ const (
 //     wallet), Epoch (the UTC day the server accepted it) — never the citizen id, the signing
 //     key or the signature.
 //   - release.publish: Purpose, PurposeVersion, Epoch, Hash (SHA-256 of the release bytes).
+//   - purpose.propose: Purpose, PurposeVersion, Body (the proposer's api.PurposeProposal),
+//     Hash, Citizen (the proposer, an organiser), IssuedAt, Nonce, Signature (their statement,
+//     whose document field is Hash). The operator activates it by logging a purpose.define
+//     whose body names Hash as its proposal.
+//   - purpose.approve / purpose.object: Purpose, PurposeVersion, Nullifier (the resident's
+//     pseudonym on this proposal, as for a petition), Neighbourhood (where the resident is
+//     registered), Epoch (the UTC day) — never the citizen id or the signature. The last
+//     choice under a nullifier counts.
+//   - purpose.refuse / purpose.retire: Purpose, PurposeVersion, Body (api.PurposeDecision),
+//     Hash.
+//   - purpose.destroy: Purpose, PurposeVersion — the node deleted the purpose's share copies
+//     and destroyed its key.
 //
 // Fields are declared in lexicographic key order and entries are marshalled without HTML
 // escaping, like statements.
@@ -54,6 +72,7 @@ type Entry struct {
 	Erase          bool            `json:"erase,omitempty"`
 	Hash           string          `json:"hash,omitempty"`
 	IssuedAt       string          `json:"issued_at,omitempty"`
+	Neighbourhood  string          `json:"neighbourhood,omitempty"`
 	Nonce          string          `json:"nonce,omitempty"`
 	Nullifier      string          `json:"nullifier,omitempty"`
 	Petition       string          `json:"petition,omitempty"`

@@ -31,4 +31,12 @@ type Purpose struct {
 	Data        string        `json:"data"`
 	Recipient   string        `json:"recipient"`
 	Release     ReleasePolicy `json:"release"`
+	// Proposal is the hash of the purpose.propose body this purpose was approved as; empty
+	// for a purpose built into the node.
+	Proposal string `json:"proposal,omitempty"`
+	// Neighbourhoods are where the purpose runs: those whose residents approved it; empty for
+	// a built-in purpose, which runs everywhere.
+	Neighbourhoods []string `json:"neighbourhoods,omitempty"`
+	// End is the purpose's last UTC day of use (YYYY-MM-DD); empty: no end.
+	End string `json:"end,omitempty"`
 }

@@ -133,7 +133,15 @@ type Purpose struct {
 	// AcceptsFrom is the oldest day, YYYY-MM-DD, the server accepted share copies for when it
 	// listed the purpose: Seal keeps older days in the vault copy only.
 	AcceptsFrom string `json:"accepts_from"`
+	// Status is the purpose's status (api.StatusActive...); a node from before purposes could
+	// be proposed leaves it empty, and its purposes are all active.
+	Status string `json:"status"`
+	// EpsilonPerDay is what consenting costs the resident per day of their privacy budget.
+	EpsilonPerDay float64 `json:"epsilon_per_day"`
 }
+
+// Active reports whether a purpose takes consents and share copies.
+func (p Purpose) Active() bool { return p.Status == "" || p.Status == api.StatusActive }
 
 // Purposes lists the server's purposes.
 func (c *Client) Purposes(ctx context.Context) ([]Purpose, error) {

@@ -22,6 +22,15 @@ const (
 	// TypePetitionResult signs a petition's final result document. It is not logged: the
 	// organiser hands it over, and anyone checks it against the ledger.
 	TypePetitionResult = "petition.result"
+	// TypePurposePropose is an organiser's purpose proposal; Document is the hash of its
+	// document, Purpose and PurposeVersion name it.
+	TypePurposePropose = "purpose.propose"
+	// TypePurposeApprove and TypePurposeObject are a resident's choice on a proposal, under
+	// their nullifier on it (Wallet.Nullifier of PurposeNullifierScope).
+	TypePurposeApprove = "purpose.approve"
+	TypePurposeObject  = "purpose.object"
+	// TypePurposeRetire is the proposer retiring their active purpose.
+	TypePurposeRetire = "purpose.retire"
 	// TypeVaultExport asks for the resident's own vault copies. It is not logged.
 	TypeVaultExport = "vault.export"
 )
@@ -86,4 +95,11 @@ func (s SignedStatement) Verify(pub ed25519.PublicKey) error {
 func DocumentHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
+}
+
+// PurposeNullifierScope is what a resident's nullifier on a purpose proposal version is
+// derived from (Wallet.Nullifier): it differs from every petition's, as petition ids hold no
+// colon, and from every other proposal's and version's.
+func PurposeNullifierScope(purpose string, version int) string {
+	return fmt.Sprintf("purpose:%s@%d", purpose, version)
 }

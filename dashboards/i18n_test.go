@@ -213,7 +213,7 @@ func TestFrenchPagesHaveNoEnglish(t *testing.T) {
 	ownContent := []string{"Trees for the river", "A closed petition", "Done.", "Plant a hundred trees along the river.",
 		"We ask the council to <script>alert(1)</script> act.", "Third paragraph, over two lines.", "North Hill", "South Docks", "East <Island>"}
 	for _, path := range []string{"/", "/air", "/air?day=2026-10-01", "/about/accuracy", "/petitions",
-		"/petitions/" + petitionID, "/petitions/old-one", "/ledger", "/petitions/nope"} {
+		"/petitions/" + petitionID, "/petitions/old-one", "/ledger", "/petitions/nope", "/purposes", "/purposes/nope"} {
 		_, b := fetch(t, h, path, "Accept-Language", "fr")
 		text := pageText(b)
 		require.Contains(t, b, `<html lang="fr">`, path)

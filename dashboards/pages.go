@@ -110,7 +110,7 @@ func (p *Pages) released() (days, weeks []string, err error) {
 }
 
 // pageNames are the templates, each rendered inside templates/layout.html.
-var pageNames = []string{"home", "air", "accuracy", "petitions", "petition", "ledger", "error"}
+var pageNames = []string{"home", "air", "accuracy", "petitions", "petition", "purposes", "purpose", "ledger", "error"}
 
 // New parses templates and the map once (error on a bad template/GeoJSON), ready to serve.
 func New(src Source) (*Pages, error) {

@@ -69,6 +69,8 @@ func newHarness(t *testing.T, geojson string, now time.Time) *harness {
 	app.Get("/about/accuracy", pages.Accuracy)
 	app.Get("/petitions", pages.Petitions)
 	app.Get("/petitions/:id", pages.Petition)
+	app.Get("/purposes", pages.Purposes)
+	app.Get("/purposes/*", pages.Purpose)
 	app.Get("/ledger", pages.Ledger)
 	app.Get(FeedPath, pages.Feed)
 	app.Get(NeighbourhoodFeedPath(":id"), pages.NeighbourhoodFeed)

@@ -3,10 +3,13 @@
 // the body of a purpose.define entry; residents consent to one version, and their share copies
 // are sealed to that version's recipient, whose identity only the release engine holds.
 //
-// Purposes are built in: a node logs each one on its first start, with the recipient of the key
-// it made for it, and refuses to start when the ledger already names a version with another
-// recipient (its key was lost or replaced). Purposes cannot yet be defined through
-// commons admin.
+// A built-in purpose is logged by a node on its first start, with the recipient of the key it
+// made for it; the node refuses to start when the ledger already names a version with another
+// recipient (its key was lost or replaced). Every other purpose is proposed by an organiser
+// (api.PurposeProposal), approved or objected to by the residents of each neighbourhood it
+// asks, and activated by the operator where enough approved (lifecycle.go); it ends at its end
+// date or when retired, its share copies deleted and its key destroyed (Retirer). Recount
+// recounts a proposal's approvals from the ledger alone.
 package purpose
 
 import (

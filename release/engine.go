@@ -37,6 +37,9 @@ type Config struct {
 	State  *state.State
 	// Identities are the purpose identities, by purpose id, loaded from their own files.
 	Identities map[string]age.Identity
+	// PurposeIdentity returns the identity of a purpose the neighbourhoods approved (one whose
+	// definition names its proposal), loaded from its own file; nil: none is released.
+	PurposeIdentity func(id string, version int) (age.Identity, error)
 	// PetitionIdentity returns a petition's tally identity (purpose "petition/<id>"), loaded
 	// from its own file; nil: no petition breakdowns are released.
 	PetitionIdentity func(petition string) (age.Identity, error)
@@ -83,7 +86,7 @@ func (e *Engine) RunDue(ctx context.Context) (int, error) {
 	defer e.mu.Unlock()
 	n := 0
 	for _, p := range e.cfg.State.Purposes() {
-		if p.Release.Grid != GridNeighbourhoodDay || e.cfg.Identities[p.ID] == nil {
+		if !e.runs(p) {
 			continue
 		}
 		if p.Release.K < MinK {
@@ -147,7 +150,7 @@ func (e *Engine) due(p *state.Purpose) ([]dueEpoch, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !released[day] && !now.Before(closes) {
+		if !released[day] && !now.Before(closes) && !weeklyOnly(p) {
 			out = append(out, dueEpoch{epoch: day, closes: closes})
 		}
 		week, err := ISOWeek(day)
@@ -181,9 +184,12 @@ func (e *Engine) params(p *state.Purpose, epoch, firstDay string) (Params, error
 		return Params{}, err
 	}
 	params := Params{
-		K: p.Release.K, Clamp: clamps(p), Cells: e.cfg.Cells, Purpose: p.ID, Version: p.Version,
+		K: p.Release.K, Clamp: clamps(p), Cells: e.cellsOf(p), Purpose: p.ID, Version: p.Version,
 		Epoch: epoch, Resolution: 0.1, Plan: PlanFor(p.Release),
 		Noise: e.noise(), Population: e.cfg.State.CitizenCount(),
+	}
+	if weeklyOnly(p) {
+		params.Plan = weeklyPlan(p.Release.Epsilon)
 	}
 	b, err := e.cfg.Store.Release(WeekPurpose(p.ID), previousWeek)
 	if errors.Is(err, store.ErrNotFound) {
@@ -269,7 +275,18 @@ func (e *Engine) releaseWeek(ctx context.Context, p *state.Purpose, week string)
 	if err != nil {
 		return err
 	}
-	return publish(ctx, e, p, WeekPurpose(p.ID), week, week, params, params.Plan.Weekly, contribs, aggregateWeek, r)
+	aggregate := aggregateWeek
+	if p.Proposal != "" {
+		readings, err := e.readings(p)
+		if err != nil {
+			return err
+		}
+		aggregate = func(params Params, cs []contribution) (AirWeek, error) {
+			w, err := aggregateWeek(params, cs)
+			return onlyReadings(w, readings), err
+		}
+	}
+	return publish(ctx, e, p, WeekPurpose(p.ID), week, week, params, params.Plan.Weekly, contribs, aggregate, r)
 }
 
 // closeEpochs closes the days' epochs to new share copies and returns the copies they hold.
@@ -423,7 +440,7 @@ type dayCopy struct {
 // Each plaintext is wiped once parsed, and the parsed readings are dropped when reduce
 // returns: only the bounded means leave it.
 func (e *Engine) reduce(copies []dayCopy, p *state.Purpose) ([]contribution, int, phases) {
-	id := e.cfg.Identities[p.ID]
+	id := e.identity(p)
 	type opened struct {
 		plain []byte
 		rs    []reading.Reading
@@ -458,7 +475,7 @@ func (e *Engine) reduce(copies []dayCopy, p *state.Purpose) ([]contribution, int
 		}
 		c := copies[i]
 		for _, r := range o.rs {
-			if reading.Day(r.RecordedAt) == c.day && e.cells[r.Cell] {
+			if reading.Day(r.RecordedAt) == c.day && e.cells[r.Cell] && inScope(p, r.Cell) {
 				byCitizen[c.Citizen] = append(byCitizen[c.Citizen], r)
 			}
 		}

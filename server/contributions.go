@@ -143,13 +143,14 @@ func (a *handlers) contribute(c *fiber.Ctx) error {
 		if e.Purpose == crypto.VaultPurpose {
 			continue
 		}
-		if _, ok := a.State.Purpose(e.Purpose); !ok {
+		p, ok := a.State.Purpose(e.Purpose)
+		if !ok {
 			return errUnknownPurpose
 		}
 		if !a.State.ActiveConsent(con.Citizen, e.Purpose) {
 			return errNoConsent
 		}
-		if e.Day < from {
+		if from := a.acceptsFrom(p, from); e.Day < from {
 			return errShareTooOld(from)
 		}
 	}

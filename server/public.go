@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"github.com/commons-city/commons/api"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,17 +21,19 @@ type purposeAnswer struct {
 	LedgerIndex uint64 `json:"ledger_index"`
 	Hash        string `json:"hash"`
 	// AcceptsFrom is the oldest day a share copy for the purpose is accepted for today.
-	AcceptsFrom string `json:"accepts_from"`
+	AcceptsFrom string `json:"accepts_from,omitempty"`
+	// Status is proposed, active, refused, expired or retired (api.StatusActive...).
+	Status string `json:"status"`
+	// EpsilonPerDay is what consenting costs a resident per day.
+	EpsilonPerDay float64 `json:"epsilon_per_day"`
+	// Approvals are a proposed purpose's counts per neighbourhood in its scope.
+	Approvals []api.NeighbourhoodApprovals `json:"approvals,omitempty"`
+	// Proposed is a proposed purpose's signed document: its texts in both languages, who asks.
+	Proposed *api.PurposeProposal `json:"proposed,omitempty"`
 }
 
-func (a *handlers) listPurposes(c *fiber.Ctx) error {
-	out := []purposeAnswer{}
-	from := a.shareFrom()
-	for _, p := range a.State.Purposes() {
-		out = append(out, purposeAnswer{Purpose: p, LedgerIndex: p.Index, Hash: p.Hash, AcceptsFrom: from})
-	}
-	return c.JSON(out)
-}
+// listPurposes answers every purpose, with its status (purposeList).
+func (a *handlers) listPurposes(c *fiber.Ctx) error { return c.JSON(a.purposeList()) }
 
 func (a *handlers) neighbourhoods(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "application/geo+json")

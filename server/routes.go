@@ -25,6 +25,8 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	// The JSON API (docs/api.md).
 	v1 := app.Group("/api/v1")
 	v1.Get("/purposes", a.listPurposes)
+	v1.Get("/purposes/*", a.getPurpose) // a purpose id may hold a slash
+	v1.Post("/purposes", limit, a.proposePurpose)
 	v1.Get("/neighbourhoods", a.neighbourhoods)
 	v1.Post("/citizens", limit, a.register)
 	v1.Post("/statements", limit, a.statement)
@@ -48,6 +50,9 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	admin.Post("/organisers", a.grantOrganiser)
 	admin.Delete("/organisers/:citizen", a.revokeOrganiser)
 	admin.Post("/releases", a.runReleases)
+	admin.Post("/purposes/activate/*", a.activatePurpose)
+	admin.Post("/purposes/refuse/*", a.refusePurpose)
+	admin.Post("/purposes/retire/*", a.retirePurpose)
 	admin.Get("/backup", a.backup)
 
 	// C2SP tlog-tiles, so standard tools can mirror the log.
@@ -60,6 +65,8 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	app.Get("/about/accuracy", pages.Accuracy)
 	app.Get("/petitions", pages.Petitions)
 	app.Get("/petitions/:id", pages.Petition)
+	app.Get("/purposes", pages.Purposes)
+	app.Get("/purposes/*", pages.Purpose) // a purpose id may hold a slash
 	app.Get("/ledger", pages.Ledger)
 	// Atom feeds (RFC 4287): the city's, and each neighbourhood's (?lang= as on the pages).
 	app.Get(dashboards.FeedPath, pages.Feed)

@@ -46,6 +46,11 @@ type Config struct {
 	// TallyKey returns the age recipient of a new petition's tally key (purpose
 	// "petition/<id>"), creating its identity where only the release engine reads it.
 	TallyKey func(petition string) (string, error)
+	// PurposeKey makes the age key of an activated purpose version, where only the release
+	// engine reads it, and returns its recipient.
+	PurposeKey func(id string, version int) (string, error)
+	// DestroyPurposeKey deletes a retired purpose version's key for good.
+	DestroyPurposeKey func(id string, version int) error
 	// AirPurpose is the id of the daily air-quality purpose the dashboards show.
 	AirPurpose string
 	// BodyLimit bounds request bodies (default 4 MiB).

@@ -33,6 +33,14 @@ func (a *handlers) statement(c *fiber.Ctx) error {
 		return a.consent(c, req.SignedStatement)
 	case crypto.TypePetitionSign, crypto.TypePetitionWithdraw:
 		return a.petitionSignature(c, req)
+	case crypto.TypePurposeApprove, crypto.TypePurposeObject, crypto.TypePurposeRetire:
+		if len(req.Answers) > 0 {
+			return invalid("answers", "only with a petition signature")
+		}
+		if req.Statement.Type == crypto.TypePurposeRetire {
+			return a.proposerRetire(c, req.SignedStatement)
+		}
+		return a.purposeChoice(c, req.SignedStatement)
 	default:
 		return errWrongType
 	}
@@ -96,7 +104,7 @@ func (a *handlers) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
 	st := s.Statement
 	p, ok := a.State.Purpose(st.Purpose)
 	if !ok {
-		return errUnknownPurpose
+		return a.notActive(st.Purpose)
 	}
 	release, err := a.reserve(st, "consent|"+st.Citizen+"|"+st.Purpose)
 	if err != nil {
@@ -111,8 +119,11 @@ func (a *handlers) consent(c *fiber.Ctx, s crypto.SignedStatement) error {
 		if a.State.ActiveConsent(st.Citizen, st.Purpose) {
 			return errAlreadyGranted
 		}
-	} else if cur, ok := a.State.Consent(st.Citizen, st.Purpose); !ok || !cur.Active {
-		return errNoConsent
+		if err := a.consentAllowed(st.Citizen, p); err != nil {
+			return err
+		}
+	} else if cur, ok := a.State.Consent(st.Citizen, st.Purpose); !ok || !cur.Active || a.State.Retired(p.ID, p.Version) {
+		return errNoConsent // a retired purpose's consents lapsed with it
 	}
 	typ := api.EntryConsentGrant
 	if !grant {

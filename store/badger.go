@@ -21,6 +21,7 @@
 //	p/nonce/<citizen>␀<nonce>                   statement nonce, refuses replays (private)
 //	p/signer/<petition>␀<citizen>               the resident's nullifier on a petition (private)
 //	p/answers/<petition>␀<nullifier>            a signer's sealed answers; empty once withdrawn
+//	p/approver/<purpose>␀<version>␀<citizen>    the resident's nullifier on a purpose proposal (private)
 //	f/follower/<actor>␀<follower actor>          a Fediverse follower of an actor, its inbox (private)
 //	f/fanned/<actor>␀<event>                     the event was announced to the actor's followers
 //	f/queue/<delivery>                           an activity still to deliver to an inbox, its retries

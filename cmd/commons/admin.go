@@ -9,9 +9,12 @@ import (
 )
 
 func adminCmd(args []string) error {
-	verb, rest, err := sub("admin", args, "invite", "release", "organiser", "petition")
+	verb, rest, err := sub("admin", args, "invite", "release", "organiser", "petition", "purpose")
 	if err != nil {
 		return err
+	}
+	if verb == "purpose" {
+		return adminPurpose(rest)
 	}
 	if verb == "petition" {
 		return adminPetition(rest)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/purpose"
 )
 
 func consentCmd(args []string) error {
@@ -45,6 +46,10 @@ func consentCmd(args []string) error {
 	}
 	var a client.Answer
 	kind, done := crypto.TypeConsentGrant, "consent to "+p.ID+" granted"
+	if verb == "grant" && !g.json {
+		fmt.Printf("%s (version %d, %s): %s\n  what it receives: %s\n  costs ε %.3g per day of your privacy budget (the node's cap over all purposes: %g)\n",
+			p.ID, p.Version, statusOf(p), p.Title, p.Data, p.EpsilonPerDay, dailyCap)
+	}
 	if verb == "grant" {
 		a, err = s.c.Grant(s.ctx, s.w, p)
 	} else {
@@ -68,6 +73,9 @@ type consentView struct {
 	Data        string `json:"data"`
 	K           int    `json:"k"`
 	Consent     string `json:"your_consent"`
+	// Status and EpsilonPerDay: whether the purpose takes consents, and what it costs.
+	Status        string  `json:"status"`
+	EpsilonPerDay float64 `json:"epsilon_per_day"`
 }
 
 type receiptCheck struct {
@@ -97,7 +105,7 @@ func consentList(s *session) error {
 	var views []consentView
 	for _, p := range ps {
 		v := consentView{Purpose: p.ID, Version: p.Version, Title: p.Title, Description: p.Description,
-			Data: p.Data, K: p.Release.K, Consent: "none"}
+			Data: p.Data, K: p.Release.K, Consent: "none", Status: statusOf(p), EpsilonPerDay: p.EpsilonPerDay}
 		if on, seen := active[p.ID]; seen {
 			v.Consent = map[bool]string{true: "granted", false: "withdrawn"}[on]
 		}
@@ -127,6 +135,8 @@ func consentList(s *session) error {
 			fmt.Fprintf(w, "%s (version %d): %s\n", v.Purpose, v.Version, v.Title)
 			fmt.Fprintf(w, "  %s\n", v.Description)
 			fmt.Fprintf(w, "  what it receives: %s\n", v.Data)
+			fmt.Fprintf(w, "  status: %s; costs ε %.3g per day of your privacy budget (the node's cap over all purposes: %g)\n",
+				v.Status, v.EpsilonPerDay, purpose.DailyCap)
 			fmt.Fprintf(w, "  your consent: %s\n\n", v.Consent)
 		}
 		fmt.Fprintf(w, "%s saved beside your wallet, checked against the latest checkpoint (size %d):\n", plural(len(checks), "receipt"), au.latest.Size)

@@ -126,7 +126,26 @@ func TestDemoCity(t *testing.T) {
 		assert.GreaterOrEqual(t, full.Timeline[0].Day, full.Opens.UTC().Format(time.DateOnly), "%s: no signature before it opens", p.ID)
 		assert.LessOrEqual(t, full.Timeline[len(full.Timeline)-1].Day, time.Now().UTC().Format(time.DateOnly), p.ID)
 	}
-	for _, page := range []string{"/", "/air", "/about/accuracy", "/petitions", "/ledger"} {
+	// The second purpose: a university's weekly PM10 study, approved in old-town and riverside
+	// only and activated there, with its weekly releases; and a proposal still open.
+	var study api.PublicPurpose
+	fetchJSON(t, n.url+"/api/v1/purposes/"+fixtures.PM10Study, &study)
+	assert.Equal(t, api.StatusActive, study.Status)
+	require.NotNil(t, study.Purpose)
+	assert.Equal(t, []string{"old-town", "riverside"}, study.Purpose.Neighbourhoods)
+	assert.GreaterOrEqual(t, len(study.Releases), 3, "every closed ISO week of the month")
+	for _, week := range study.Releases {
+		var w release.AirWeek
+		fetchJSON(t, n.url+"/api/v1/purposes/"+fixtures.PM10Study+"?release="+week, &w)
+		require.Len(t, w.Cells, 2, week)
+		for _, c := range w.Cells {
+			assert.Nil(t, c.PM25, "%s: the study asked for PM10 only", week)
+		}
+	}
+	var heat api.PublicPurpose
+	fetchJSON(t, n.url+"/api/v1/purposes/"+fixtures.HeatStudy, &heat)
+	assert.Equal(t, api.StatusProposed, heat.Status)
+	for _, page := range []string{"/", "/air", "/about/accuracy", "/petitions", "/ledger", "/purposes", "/purposes/" + fixtures.PM10Study} {
 		status, _ := seen.get(t, n.url+page)
 		assert.Equal(t, http.StatusOK, status, page)
 	}

@@ -55,6 +55,9 @@ Resident:
                                        accept your sensors' posts (Sensor.Community firmware) and forward them
   commons petition list | sign ID [--age-band B] [--neighbourhood N] | withdraw ID
   commons petition verify ID | --result FILE   recount a petition, or check a signed result, from the ledger
+  commons purpose list | show ID       the purposes: who asks, what for, at what privacy cost, their status
+  commons purpose approve ID | object ID   your neighbourhood's say on a proposed purpose (changeable while open)
+  commons purpose verify ID            recount a purpose's approvals and objections from the ledger
   commons export --out DIR [--decrypt] your vault as .age files (age -d -i WALLET opens them)
   commons status [--outbox DIR]        your consents, what the server holds for you, your gateway's outbox
 
@@ -63,12 +66,16 @@ Operator (admin token from --admin-token-file FILE or COMMONS_ADMIN_TOKEN):
   commons admin release                publish every closed day now
   commons admin organiser grant|revoke CITIZEN_ID   the organiser role, logged
   commons admin petition --title T --text-file F ...  create a petition as the operator (your wallet becomes an organiser)
+  commons admin purpose activate ID | refuse ID --reason R | retire ID --reason R
+                                       countersign an approved purpose, refuse it, or end it (logged)
 
 Organiser (a resident the operator granted the role, with their own wallet):
   commons petition create --title T --text-file F.md [--id ID] [--scope A,B|city] [--opens T] [--closes T]
                           [--threshold N] [--ask age_band,neighbourhood]
   commons petition paper ID --count N [--note T]     paper signatures, logged and shown apart
   commons petition result ID --out FILE              the signed final result, once closed
+  commons purpose propose --file P.json              a new use of residents' data, signed, for their approval
+  commons purpose retire ID                          end a purpose you proposed (logged)
 
 Auditor:
   commons ledger verify [--state FILE] [--all]
@@ -113,6 +120,7 @@ var commands = map[string]func([]string) error{
 	"export":         exportCmd,
 	"status":         statusCmd,
 	"petition":       petitionCmd,
+	"purpose":        purposeCmd,
 	"ledger":         ledgerCmd,
 	"mirror":         mirrorCmd,
 }

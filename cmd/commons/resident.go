@@ -212,7 +212,7 @@ func consentedPurposes(ctx context.Context, c *client.Client, wallet string) ([]
 	}
 	var out []client.Purpose
 	for _, p := range ps {
-		if active[p.ID] {
+		if active[p.ID] && p.Active() {
 			out = append(out, p)
 		}
 	}

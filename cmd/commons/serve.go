@@ -133,6 +133,10 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	proposed := proposedKeys{cfg.Data}
+	if err := proposed.check(st); err != nil {
+		return fmt.Errorf("serve: refusing to start: %w", err)
+	}
 	// A demo node that loads its city runs on the demo's clock: the node's clock, except while
 	// the loader pins it to a past day to sign that day's signatures (fixtures.Load). No other
 	// node has one.
@@ -160,7 +164,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 	stor := store.New(db, lg)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
-		Identities: identities, PetitionIdentity: tallyKeys{cfg.Data}.identity,
+		Identities: identities, PurposeIdentity: proposed.identity, PetitionIdentity: tallyKeys{cfg.Data}.identity,
 		Cells: gridMap.IDs(), Now: cfg.clock(), Logger: logger})
 	backups := &onlineBackups{db: db}
 	defer backups.Close() // before the ledger and the database close
@@ -177,7 +181,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	var ready atomic.Bool
 	app, err := server.New(server.Config{Fediverse: fed, Pages: pages, Ledger: lg, State: st, Store: stor, Releases: engine,
 		VerifierKey: keys.verifierKey, Cosigned: cosigned, GeoJSON: grid, AdminToken: keys.adminToken,
-		TallyKey: tallyKeys{cfg.Data}.recipient, AirPurpose: purpose.Air, BodyLimit: cfg.BodyLimit,
+		TallyKey: tallyKeys{cfg.Data}.recipient, PurposeKey: proposed.recipient, DestroyPurposeKey: proposed.destroy, AirPurpose: purpose.Air, BodyLimit: cfg.BodyLimit,
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
 		ShareDays: shareDays, EnvelopeQuota: int64(cfg.EnvelopeQuota) << 20,
 		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
@@ -224,19 +228,18 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	defer func() { stopWorker(); <-worker }()
 	tick := time.NewTicker(cfg.ReleaseEvery)
 	defer tick.Stop()
+	// A purpose past its end date is retired before the releases run: its share copies are
+	// deleted, its key destroyed, both logged.
+	retirer := purpose.Retirer{Ledger: lg, State: st, Store: stor, DestroyKey: proposed.destroy}
 	for {
 		select {
 		case err := <-served:
 			return fmt.Errorf("serve: %w", err)
 		case <-due:
-			if _, err := engine.RunDue(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("releases", "err", err)
-			}
+			runDue(ctx, &retirer, engine, cfg.clock(), logger)
 			fed.Poke()
 		case <-tick.C:
-			if _, err := engine.RunDue(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("releases", "err", err)
-			}
+			runDue(ctx, &retirer, engine, cfg.clock(), logger)
 			fed.Poke()
 		case <-ctx.Done():
 			ready.Store(false)
@@ -250,6 +253,24 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 			}
 			return nil
 		}
+	}
+}
+
+// runDue retires the purposes past their end date, publishes every release due, then deletes
+// the share copies past their purpose's retention (after the releases that read them).
+func runDue(ctx context.Context, retirer *purpose.Retirer, engine *release.Engine, now func() time.Time, logger *slog.Logger) {
+	if n, err := retirer.RetireDue(ctx, now()); err != nil && ctx.Err() == nil {
+		logger.Error("purposes: retire at the end date", "err", err)
+	} else if n > 0 {
+		logger.Info("purposes retired at their end date: share copies deleted, keys destroyed", "purposes", n)
+	}
+	if _, err := engine.RunDue(ctx); err != nil && ctx.Err() == nil {
+		logger.Error("releases", "err", err)
+	}
+	if n, err := retirer.PruneDue(ctx, now()); err != nil && ctx.Err() == nil {
+		logger.Error("purposes: retention", "err", err)
+	} else if n > 0 {
+		logger.Info("share copies past their purpose's retention deleted", "days", n)
 	}
 }
 

@@ -12,6 +12,8 @@ const (
 	tableNullifiers = "nullifiers"
 	tableDays       = "petition_days"
 	tableOrganisers = "organisers"
+	tableProposals  = "proposals"
+	tableApprovals  = "approvals"
 )
 
 // schema is the whole read model. Every object has a string Key as its primary id; secondary
@@ -36,5 +38,8 @@ func schema() *memdb.DBSchema {
 		tableDays: simple(tableDays,
 			&memdb.IndexSchema{Name: "petition", Indexer: &memdb.StringFieldIndex{Field: "Petition"}}),
 		tableOrganisers: simple(tableOrganisers),
+		tableProposals: simple(tableProposals,
+			&memdb.IndexSchema{Name: "purpose", Indexer: &memdb.StringFieldIndex{Field: "ID"}}),
+		tableApprovals: simple(tableApprovals),
 	}}
 }

@@ -1,6 +1,7 @@
-// Package state is Commons' read model: the current citizens, purposes, consents and petitions, kept in go-memdb and rebuilt at start by replaying the ledger. It is never
-// the source of truth: the ledger is. Apply is called by the ledger's sequencer for each
-// committed entry, in log order, and by Replay at start.
+// Package state is Commons' read model: the current citizens, purposes and their proposals with
+// their approvals, consents and petitions, kept in go-memdb and rebuilt at start by replaying
+// the ledger. It is never the source of truth: the ledger is. Apply is called by the ledger's
+// sequencer for each committed entry, in log order, and by Replay at start.
 //
 // State also arbitrates concurrent writes: a handler Reserves the keys its statement would
 // use (a nonce, a consent, an invite, a nullifier) before appending, so two requests can never
@@ -176,6 +177,12 @@ func required(e api.Entry) error {
 		missing = e.Petition == "" || e.Citizen == ""
 	case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
 		missing = e.Citizen == ""
+	case api.EntryPurposePropose:
+		missing = e.Purpose == "" || e.Citizen == "" || e.Hash == ""
+	case api.EntryPurposeApprove, api.EntryPurposeObject:
+		missing = e.Purpose == "" || e.Nullifier == "" || e.Neighbourhood == ""
+	case api.EntryPurposeRefuse, api.EntryPurposeRetire, api.EntryPurposeDestroy:
+		missing = e.Purpose == ""
 	}
 	if missing {
 		return fmt.Errorf("%s entry misses a required field", e.Type)
@@ -197,7 +204,18 @@ func apply(txn *memdb.Txn, index uint64, e api.Entry) error {
 			return fmt.Errorf("purpose without id")
 		}
 		p.Key, p.Index, p.Hash = fmt.Sprintf("%s@%d", p.ID, p.Version), index, e.Hash
+		if p.Proposal != "" {
+			if err := applyActivation(txn, p); err != nil {
+				return err
+			}
+		}
 		return txn.Insert(tablePurposes, &p)
+	case api.EntryPurposePropose:
+		return applyProposal(txn, index, e)
+	case api.EntryPurposeApprove, api.EntryPurposeObject:
+		return applyApproval(txn, e)
+	case api.EntryPurposeRefuse, api.EntryPurposeRetire, api.EntryPurposeDestroy:
+		return applyDecision(txn, e)
 	case api.EntryInvite:
 		return txn.Insert(tableInvites, &Invite{Key: e.Hash})
 	case api.EntryRegister:
@@ -368,14 +386,14 @@ func (s *State) Consent(citizen, purpose string) (*Consent, bool) {
 }
 
 // ActiveConsent reports whether a resident currently consents to the latest version of a
-// purpose.
+// purpose that is not retired (a retired purpose's consents lapse).
 func (s *State) ActiveConsent(citizen, purpose string) bool {
 	c, ok := s.Consent(citizen, purpose)
 	if !ok || !c.Active {
 		return false
 	}
 	p, ok := s.Purpose(purpose)
-	return ok && p.Version == c.Version
+	return ok && p.Version == c.Version && !s.Retired(p.ID, p.Version)
 }
 
 // Petition returns a petition with its live counts.

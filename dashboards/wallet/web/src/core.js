@@ -111,6 +111,12 @@ export async function deriveKeys(identity) {
   };
 }
 
+// purposeNullifier is the resident's nullifier on a purpose proposal version, as
+// crypto.PurposeNullifierScope names it: the nullifier of "purpose:ID@VERSION".
+export function purposeNullifier(keys, purpose, version) {
+  return nullifier(keys, `purpose:${purpose}@${version}`);
+}
+
 // nullifier is the lower-case hex HMAC-SHA-256 of the petition id under the nullifier key.
 export function nullifier(keys, petition) {
   return toHex(hmac(sha256, keys.nullifierKey, enc.encode(petition)));

@@ -200,7 +200,20 @@ async function consent(p, grant, erase) {
   const type = grant ? "consent.grant" : "consent.revoke";
   const a = await send("/api/v1/statements", { type, purpose: p.id, purpose_version: p.version, erase: !grant && erase });
   await keep(type, { purpose: p.id }, a.receipt);
-  return state.t(grant ? "done_grant" : "done_revoke", { purpose: p.title });
+  state.purposes = await api.getJSON("/api/v1/purposes");
+  return state.t(grant ? "done_grant" : "done_revoke", { purpose: purposeTitle(p) });
+}
+
+// choose approves or objects to a proposed purpose, under the wallet's nullifier on that
+// proposal version (core.purposeNullifier), as client.ChoosePurpose does; the purposes are
+// fetched again to show the new counts.
+async function choose(p, approve) {
+  const type = approve ? "purpose.approve" : "purpose.object";
+  const a = await send("/api/v1/statements", { type, purpose: p.id, purpose_version: p.version,
+    nullifier: core.purposeNullifier(state.keys, p.id, p.version) });
+  await keep(type, { purpose: p.id }, a.receipt);
+  state.purposes = await api.getJSON("/api/v1/purposes");
+  return state.t(approve ? "done_approve" : "done_object", { purpose: purposeTitle(p) });
 }
 
 // petition signs or withdraws. A signature carries the answers to the petition's questions
@@ -230,10 +243,12 @@ function askedAnswers(p, answers) {
   return Object.fromEntries((p.ask ?? []).map((q) => [q, answers[q] ?? ""]));
 }
 
-// latestChoice is the kind of the newest receipt for a purpose or petition, or "".
-function latestChoice(field, id) {
+// latestChoice is the kind of the newest receipt for a purpose or petition, or "";
+// prefix, if given, keeps only the kinds it starts ("consent.", "purpose.").
+function latestChoice(field, id, prefix = "") {
   for (let i = state.receipts.length - 1; i >= 0; i--) {
-    if (state.receipts[i][field] === id) return state.receipts[i].kind;
+    const r = state.receipts[i];
+    if (r[field] === id && r.kind.startsWith(prefix)) return r.kind;
   }
   return "";
 }
@@ -457,15 +472,32 @@ function policyWords(p) {
   return out;
 }
 
+// purposeTitle and purposeDescription are a purpose's texts in the page's language: a
+// proposal's own, in both languages, or a built-in purpose's through texts.
+function purposeTitle(p) {
+  return p.proposed?.title?.[state.lang] || text(p.title);
+}
+
+function purposeDescription(p) {
+  return p.proposed?.description?.[state.lang] || text(p.description);
+}
+
 function purposesView() {
   const t = state.t;
   return section("purposes", t("purposes_heading"),
     h("ul", { class: "cards" }, ...state.purposes.map((p) => {
-      const kind = latestChoice("purpose", p.id);
+      const status = p.status || "active";
+      const head = [h("h3", {}, purposeTitle(p)), h("p", {}, purposeDescription(p))];
+      if (p.proposed) head.push(h("p", { class: "meta" }, t("asked_by", { who: p.proposed.requester })));
+      head.push(h("p", { class: "meta", id: "status-" + slug(p.id) }, t("purpose_status", { status: t("status_" + status) }),
+        " · ", t("purpose_cost", { eps: String(Number(Number(p.epsilon_per_day ?? 1).toPrecision(3))) })));
+      if (status === "proposed") return h("li", { class: "card", id: "purpose-" + slug(p.id) }, ...head, proposalView(p));
+      if (status !== "active") return h("li", { class: "card", id: "purpose-" + slug(p.id) }, ...head);
+      const kind = latestChoice("purpose", p.id, "consent.");
       const choice = kind === "consent.grant" ? "granted" : kind === "consent.revoke" ? "withdrawn" : "none";
       const erase = h("input", { type: "checkbox", id: "erase-" + slug(p.id) });
       return h("li", { class: "card", id: "purpose-" + slug(p.id) },
-        h("h3", {}, text(p.title)), h("p", {}, text(p.description)),
+        ...head,
         h("ul", { class: "policy" }, ...policyWords(p).map((w) => h("li", {}, w))),
         h("p", { class: "meta" }, t("version", { v: p.version }), " · ", h("strong", { class: "choice" }, t("your_choice", { state: t("state_" + choice) }))),
         choice === "granted"
@@ -475,6 +507,24 @@ function purposesView() {
           : h("div", { class: "actions" },
             h("button", { type: "button", id: "grant-" + slug(p.id), onclick: () => act(() => consent(p, true, false)) }, t("grant"))));
     })));
+}
+
+// proposalView is a proposed purpose's counts per neighbourhood and the resident's say:
+// approve or object, changeable while the proposal is open.
+function proposalView(p) {
+  const t = state.t;
+  const names = new Map(state.neighbourhoods.map((n) => [n.id, n.name]));
+  const kind = latestChoice("purpose", p.id, "purpose.");
+  const mine = kind === "purpose.approve" ? "approved" : kind === "purpose.object" ? "objected" : "none";
+  return h("div", {},
+    h("p", {}, t("approvals_help", { n: p.proposed?.approvals_needed ?? "?", deadline: p.proposed?.deadline ?? "" })),
+    h("ul", { class: "policy" }, ...(p.approvals ?? []).map((a) =>
+      h("li", { id: "approvals-" + slug(p.id) + "-" + slug(a.neighbourhood) },
+        t("approvals_line", { name: names.get(a.neighbourhood) ?? a.neighbourhood, approve: a.approve, object: a.object })))),
+    h("p", { class: "meta" }, h("strong", { class: "choice", id: "say-" + slug(p.id) }, t("your_say", { state: t("say_" + mine) }))),
+    h("div", { class: "actions" },
+      mine === "approved" ? null : h("button", { type: "button", id: "approve-" + slug(p.id), onclick: () => act(() => choose(p, true)) }, t("approve")),
+      mine === "objected" ? null : h("button", { type: "button", class: "secondary", id: "object-" + slug(p.id), onclick: () => act(() => choose(p, false)) }, t("object"))));
 }
 
 // questionOptions are a question's answers as [value, label]: the age bands, or the
