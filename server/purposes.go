@@ -332,36 +332,45 @@ type decisionRequest struct {
 	Reason string `json:"reason"`
 }
 
-func (a *handlers) adminProposal(c *fiber.Ctx) (*state.Proposal, string, error) {
+// operatorDecision reads the operator's decision on the proposal the path names, with its
+// reason (required unless the decision takes none), and holds the purpose for the caller, who
+// calls done once its entries are logged. The proposal must be in status want; wrong answers
+// any other.
+func (a *handlers) operatorDecision(c *fiber.Ctx, needsReason bool, want string, wrong error) (p *state.Proposal, reason string, done func(), err error) {
 	p, ok := a.State.Proposal(c.Params("*"))
 	if !ok {
-		return nil, "", errNotFound
+		return nil, "", nil, errNotFound
 	}
 	var req decisionRequest
 	if len(c.Body()) > 0 {
 		if err := decode(c, &req); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	}
-	return p, strings.TrimSpace(req.Reason), nil
+	reason = strings.TrimSpace(req.Reason)
+	if needsReason && (reason == "" || len(reason) > 1000) {
+		return nil, "", nil, errNoReason
+	}
+	done, err = a.State.Reserve("purpose|" + p.ID)
+	if err != nil {
+		return nil, "", nil, errBusy
+	}
+	if purpose.Status(p) != want {
+		done()
+		return nil, "", nil, wrong
+	}
+	return p, reason, done, nil
 }
 
 // activatePurpose is the operator countersigning a proposal: the node makes the purpose's key
 // and logs the purpose it defines, running in the neighbourhoods whose approvals met the
 // threshold.
 func (a *handlers) activatePurpose(c *fiber.Ctx) error {
-	p, _, err := a.adminProposal(c)
+	p, _, done, err := a.operatorDecision(c, false, api.StatusProposed, errNotProposed)
 	if err != nil {
 		return err
 	}
-	release, err := a.State.Reserve("purpose|" + p.ID)
-	if err != nil {
-		return errBusy
-	}
-	defer release()
-	if purpose.Status(p) != api.StatusProposed {
-		return errNotProposed
-	}
+	defer done()
 	met := purpose.Met(p)
 	if len(met) == 0 {
 		return errThresholdNotMet
@@ -396,21 +405,11 @@ func (a *handlers) activatePurpose(c *fiber.Ctx) error {
 
 // refusePurpose is the operator refusing a proposal, with a logged reason.
 func (a *handlers) refusePurpose(c *fiber.Ctx) error {
-	p, reason, err := a.adminProposal(c)
+	p, reason, done, err := a.operatorDecision(c, true, api.StatusProposed, errNotProposed)
 	if err != nil {
 		return err
 	}
-	if reason == "" || len(reason) > 1000 {
-		return errNoReason
-	}
-	release, err := a.State.Reserve("purpose|" + p.ID)
-	if err != nil {
-		return errBusy
-	}
-	defer release()
-	if purpose.Status(p) != api.StatusProposed {
-		return errNotProposed
-	}
+	defer done()
 	entry, err := purpose.DecisionEntry(api.EntryPurposeRefuse, p, api.PurposeDecision{By: purpose.ByOperator, Reason: reason})
 	if err != nil {
 		return err
@@ -425,21 +424,11 @@ func (a *handlers) refusePurpose(c *fiber.Ctx) error {
 
 // retirePurpose is the operator retiring an active purpose, with a logged reason.
 func (a *handlers) retirePurpose(c *fiber.Ctx) error {
-	p, reason, err := a.adminProposal(c)
+	p, reason, done, err := a.operatorDecision(c, true, api.StatusActive, errNotActive)
 	if err != nil {
 		return err
 	}
-	if reason == "" || len(reason) > 1000 {
-		return errNoReason
-	}
-	release, err := a.State.Reserve("purpose|" + p.ID)
-	if err != nil {
-		return errBusy
-	}
-	defer release()
-	if purpose.Status(p) != api.StatusActive {
-		return errNotActive
-	}
+	defer done()
 	return a.retire(c, p, api.PurposeDecision{By: purpose.ByOperator, Reason: reason})
 }
 
