@@ -107,6 +107,27 @@ func (n *purposeNode) consent(t *testing.T, w *crypto.Wallet, id string) (int, s
 	return n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: id, PurposeVersion: 1}))
 }
 
+// activated has org propose p, w approve it and the operator activate it, each step accepted.
+func (n *purposeNode) activated(t *testing.T, org, w *crypto.Wallet, p api.PurposeProposal) {
+	t.Helper()
+	status, code := n.proposeDoc(t, org, p)
+	require.Equal(t, 201, status, code)
+	status, code = n.choose(t, w, p.ID, true)
+	require.Equal(t, 201, status, code)
+	status, code = n.admin(t, "activate", p.ID, "")
+	require.Equal(t, 201, status, code)
+}
+
+// sharing has w consent to the active purpose id and upload a share copy for today.
+func (n *purposeNode) sharing(t *testing.T, w *crypto.Wallet, id string) {
+	t.Helper()
+	status, code := n.consent(t, w, id)
+	require.Equal(t, 201, status, code)
+	day := n.clock.Now().UTC().Format(time.DateOnly)
+	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, day, id, n.key(id).Recipient())))
+	require.Equal(t, 201, status, code)
+}
+
 func (n *purposeNode) admin(t *testing.T, action, id, reason string) (int, string) {
 	t.Helper()
 	return n.post(t, "/api/v1/admin/purposes/"+action+"/"+id, map[string]string{"reason": reason}, "Authorization", "Bearer "+testToken)
@@ -419,12 +440,7 @@ func TestOneBudgetAcrossPurposes(t *testing.T) {
 	daily.ID, daily.Grid, daily.Readings, daily.EpsilonRelease, daily.EpsilonMonth = "pm25-daily", "neighbourhood×day", []string{"pm2_5"}, 0.6, 18
 	for _, p := range []api.PurposeProposal{pm10Study(), daily} {
 		p.ApprovalsNeeded = 1
-		status, code := n.proposeDoc(t, org, p)
-		require.Equal(t, 201, status, code)
-		status, code = n.choose(t, w, p.ID, true)
-		require.Equal(t, 201, status, code)
-		status, code = n.admin(t, "activate", p.ID, "")
-		require.Equal(t, 201, status, code)
+		n.activated(t, org, w, p)
 	}
 	status, code := n.consent(t, w, "pm10-study") // 1 + 0.05
 	require.Equal(t, 201, status, code)
@@ -480,17 +496,8 @@ func TestPurposesEnd(t *testing.T) {
 	long := pm10Study()
 	long.ApprovalsNeeded, long.Start = 1, "2026-05-04"
 	for _, p := range []api.PurposeProposal{short, long} {
-		status, code := n.proposeDoc(t, org, p)
-		require.Equal(t, 201, status, code)
-		status, code = n.choose(t, w, p.ID, true)
-		require.Equal(t, 201, status, code)
-		status, code = n.admin(t, "activate", p.ID, "")
-		require.Equal(t, 201, status, code)
-		status, code = n.consent(t, w, p.ID)
-		require.Equal(t, 201, status, code)
-		day := n.clock.Now().UTC().Format(time.DateOnly)
-		status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, day, p.ID, n.key(p.ID).Recipient())))
-		require.Equal(t, 201, status, code)
+		n.activated(t, org, w, p)
+		n.sharing(t, w, p.ID)
 	}
 	// Share copies go once their purpose's retention (14 days) is over, released or not.
 	r := purpose.Retirer{Ledger: n.Ledger, State: n.State, Store: n.Store, DestroyKey: func(id string, v int) error {
@@ -555,19 +562,10 @@ func TestANewVersionNeedsNewApprovalAndFreshConsent(t *testing.T) {
 	v1.ApprovalsNeeded, v1.Start = 1, "2026-05-04"
 	v2 := v1
 	v2.Version, v2.EpsilonRelease, v2.EpsilonMonth = 2, 0.5, 2.5
-	status, code := n.proposeDoc(t, org, v1)
-	require.Equal(t, 201, status, code)
-	status, code = n.choose(t, w, v1.ID, true)
-	require.Equal(t, 201, status, code)
-	status, code = n.admin(t, "activate", v1.ID, "")
-	require.Equal(t, 201, status, code)
-	status, code = n.consent(t, w, v1.ID)
-	require.Equal(t, 201, status, code)
-	day := n.clock.Now().UTC().Format(time.DateOnly)
-	status, code = n.post(t, "/api/v1/contributions", n.signedContribution(t, w, sealedEnvelope(t, day, v1.ID, n.key(v1.ID).Recipient())))
-	require.Equal(t, 201, status, code)
+	n.activated(t, org, w, v1)
+	n.sharing(t, w, v1.ID)
 
-	status, code = n.proposeDoc(t, org, v2)
+	status, code := n.proposeDoc(t, org, v2)
 	require.Equal(t, 201, status, code)
 	assert.True(t, n.State.ActiveConsent(w.CitizenID(), v1.ID), "version 1 runs until version 2 is activated")
 	status, code = n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: crypto.TypePurposeApprove,
