@@ -12,6 +12,8 @@ const (
 	TypeRegister         = "citizen.register"
 	TypeConsentGrant     = "consent.grant"
 	TypeConsentRevoke    = "consent.revoke"
+	// TypePetitionSign and TypePetitionWithdraw are the types of petition acts (PetitionAct),
+	// signed by a per-petition key, never by the resident's own.
 	TypePetitionSign     = "petition.sign"
 	TypePetitionWithdraw = "petition.withdraw"
 	// TypePetitionCreate is an organiser's petition; Document is the hash of its document.
@@ -22,6 +24,9 @@ const (
 	// TypePetitionResult signs a petition's final result document. It is not logged: the
 	// organiser hands it over, and anyone checks it against the ledger.
 	TypePetitionResult = "petition.result"
+	// TypePetitionTokens asks for the resident's blind petition tokens; Document is
+	// TokenRequestDocument of the blinded messages. It is not logged.
+	TypePetitionTokens = "petition.tokens"
 	// TypeVaultExport asks for the resident's own vault copies. It is not logged.
 	TypeVaultExport = "vault.export"
 )
