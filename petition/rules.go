@@ -47,6 +47,7 @@ var (
 	ErrPending              = errors.New("petition: the signature is not in the ledger yet")
 	ErrBadToken             = errors.New("petition: the token does not verify for this petition and key")
 	ErrNoTokenKey           = errors.New("petition: the petition has no token key")
+	ErrOutOfScope           = errors.New("petition: not open to residents of this neighbourhood")
 )
 
 // InvalidError is a refusal that names the field breaking a rule and the rule, never the
@@ -275,6 +276,23 @@ func (s Slot) Check(sign bool) error {
 		return ErrPending
 	case !sign && !s.Active:
 		return ErrWithdrawn
+	}
+	return nil
+}
+
+// CanIssue reports whether a resident of neighbourhood home may be issued p's token at now:
+// p is open, holds a token key (hasKey) and home is in its scope. Scope and dates are checked
+// here, at issuance, as the signature that spends the token names no one.
+func CanIssue(p *api.Petition, hasKey bool, home string, now time.Time) error {
+	switch {
+	case Status(p, now) == StatusUpcoming:
+		return ErrNotYetOpen
+	case Status(p, now) == StatusClosed:
+		return ErrClosed
+	case !hasKey:
+		return ErrNoTokenKey
+	case !InScope(p, home):
+		return ErrOutOfScope
 	}
 	return nil
 }

@@ -35,6 +35,9 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	v1.Get("/petitions/:id", a.getPetition) // ?format=json|csv|breakdown-csv
 	v1.Post("/petitions", limit, a.createPetition)
 	v1.Post("/petitions/:id/paper", limit, a.enterPaper)
+	v1.Post("/petitions/tokens", limit, a.issueTokens)
+	v1.Post("/petitions/:id/signatures", limit, a.petitionAct)
+	v1.Get("/petitions/:id/signatures/:nullifier", a.signature)
 
 	v1.Get("/ledger/checkpoint", a.checkpoint)
 	v1.Get("/ledger/checkpoint/cosigned", a.cosignedCheckpoint)

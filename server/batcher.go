@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/store"
+)
+
+// BatchPolicy says when accepted petition acts (signatures and withdrawals) are appended to
+// the ledger: in one shuffled batch once Every has passed since the last batch and at least Min
+// acts are pending, whichever comes later. Acts for a petition that has closed are appended at
+// the next tick whatever their number. The zero policy appends each act as it is accepted.
+type BatchPolicy struct {
+	Every time.Duration
+	Min   int
+}
+
+// immediate reports whether the policy appends each act as it is accepted.
+func (p BatchPolicy) immediate() bool { return p.Every <= 0 && p.Min <= 1 }
+
+// Batcher appends pending petition acts to the ledger in shuffled batches. Acts are durable
+// in the store (store.PutPending) before the node acknowledges them, so a batch lost to a crash
+// is appended after the restart; each act's entry is appended in the same transaction that
+// deletes its pending record, so none is appended twice.
+type Batcher struct {
+	Policy BatchPolicy
+	Ledger *ledger.Log
+	Store  *store.Store
+	State  *state.State
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	mu   sync.Mutex // one batch at a time
+	last time.Time  // when the last batch was appended
+	kick chan struct{}
+}
+
+// NewBatcher returns a batcher; its clock starts at now, so the first batch waits a full Every.
+func NewBatcher(p BatchPolicy, lg *ledger.Log, st *store.Store, s *state.State, now func() time.Time, logger *slog.Logger) *Batcher {
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Batcher{Policy: p, Ledger: lg, Store: st, State: s, Now: now, Logger: logger, last: now(),
+		kick: make(chan struct{}, 1)}
+}
+
+// accepted is called once an act is durably pending: an immediate policy appends it now,
+// before the node answers; any other wakes Run.
+func (b *Batcher) accepted(ctx context.Context) error {
+	if b.Policy.immediate() {
+		_, err := b.Tick(ctx)
+		return err
+	}
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run ticks every interval (real time) and whenever an act is accepted, until ctx ends. The
+// policy reads the batcher's clock (Now), so a test drives batches with Tick and its own clock.
+func (b *Batcher) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-b.kick:
+		}
+		if _, err := b.Tick(ctx); err != nil {
+			b.Logger.Error("petition batch failed", "err", err)
+		}
+	}
+}
+
+// Tick appends the pending acts if the policy says a batch is due, and returns how many it
+// appended. A batch is shuffled with crypto/rand; a withdrawal and its signature are never in
+// the same batch, as a withdrawal is accepted only once its signature is logged.
+func (b *Batcher) Tick(ctx context.Context) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pending, err := b.Store.Pendings()
+	if err != nil {
+		return 0, err
+	}
+	if len(pending) == 0 {
+		return 0, nil
+	}
+	now := b.Now()
+	due := now.Sub(b.last) >= b.Policy.Every && len(pending) >= max(b.Policy.Min, 1)
+	if !due {
+		// Acts of a petition that has closed cannot wait for more company.
+		var closed []store.Pending
+		for _, p := range pending {
+			if pt, ok := b.State.Petition(p.Petition); !ok || !now.Before(pt.Closes) {
+				closed = append(closed, p)
+			}
+		}
+		if len(closed) == 0 {
+			return 0, nil
+		}
+		pending = closed
+	}
+	if err := shuffle(pending); err != nil {
+		return 0, err
+	}
+	entries := make([]ledger.Logged, len(pending))
+	for i, p := range pending {
+		entries[i] = p.Landed()
+	}
+	if _, err := b.Ledger.AppendAll(ctx, entries); err != nil {
+		return 0, fmt.Errorf("server: petition batch: %w", err)
+	}
+	b.last = now
+	b.Logger.Info("petition batch appended", "acts", len(entries))
+	return len(entries), nil
+}
+
+// shuffle puts acts in a uniformly random order (Fisher–Yates with crypto/rand).
+func shuffle(ps []store.Pending) error {
+	for i := len(ps) - 1; i > 0; i-- {
+		j, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		if err != nil {
+			return fmt.Errorf("server: shuffle: %w", err)
+		}
+		ps[i], ps[j.Int64()] = ps[j.Int64()], ps[i]
+	}
+	return nil
+}
