@@ -101,9 +101,13 @@ type TimelineDay struct {
 }
 
 // TokensAnswer answers POST /api/v1/petitions/tokens: the node's blind signatures of the
-// resident's blinded token messages (RFC 9474, standard base64), by petition id.
+// resident's blinded token messages (RFC 9474, standard base64), by petition id, and the
+// error code of each petition it issued no token for (unknown_petition, petition_not_open,
+// petition_closed, out_of_scope, no_token_key, already_issued, invalid_field), so a wallet
+// may ask for every open petition without knowing its scope.
 type TokensAnswer struct {
-	Tokens map[string][]byte `json:"tokens"`
+	Tokens  map[string][]byte `json:"tokens"`
+	Refused map[string]string `json:"refused,omitempty"`
 }
 
 // SignatureRequest is the body of POST /api/v1/petitions/{id}/signatures: a petition act

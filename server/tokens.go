@@ -29,8 +29,9 @@ type tokensRequest struct {
 	Blinded map[string][]byte `json:"blinded"`
 }
 
-// issueTokens blind-signs a registered resident's token for every petition the request names:
-// each must be open, in the resident's scope and hold a token key. A resident is issued one
+// issueTokens blind-signs a registered resident's token for every petition the request names
+// that is open, in the resident's scope and holds a token key; the others are named in the
+// answer's refusals. A resident is issued one
 // token per petition: the same blinded message is signed again (a second device of the same
 // wallet blinds the same way), another is refused. Each new issuance is logged (petition.issue)
 // with a private record of the blinded message's digest; a wallet asks for every open petition
@@ -74,19 +75,23 @@ func (a *handlers) issueTokens(c *fiber.Ctx) error {
 		return err
 	}
 	defer release()
-	out := api.TokensAnswer{Tokens: map[string][]byte{}}
+	out := api.TokensAnswer{Tokens: map[string][]byte{}, Refused: map[string]string{}}
+	refuse := func(id string, err error) {
+		var ae *apiError
+		if errors.As(petitionError(err), &ae) {
+			out.Refused[id] = ae.code
+		}
+	}
 	var logged []ledger.Logged
 	for _, id := range ids {
 		p, ok := a.State.Petition(id)
 		if !ok {
-			return errNoPetition
+			refuse(id, errNoPetition)
+			continue
 		}
 		if err := petition.CanIssue(&p.Petition, p.TokenKey != "", home, now); err != nil {
-			return petitionError(err)
-		}
-		sk, err := a.Store.TokenKey(id)
-		if err != nil {
-			return err
+			refuse(id, err)
+			continue
 		}
 		blinded := req.Blinded[id]
 		issued, err := a.Store.Issued(id, st.Citizen)
@@ -94,11 +99,17 @@ func (a *handlers) issueTokens(c *fiber.Ctx) error {
 			return err
 		}
 		if issued != "" && issued != store.BlindedDigest(blinded) {
-			return errIssued
+			refuse(id, errIssued)
+			continue
+		}
+		sk, err := a.Store.TokenKey(id)
+		if err != nil {
+			return err
 		}
 		sig, err := crypto.BlindSign(sk, blinded)
 		if err != nil {
-			return invalid("blinded", "an RSA-2048 blinded message of 256 bytes")
+			refuse(id, invalid("blinded", "an RSA-2048 blinded message of 256 bytes"))
+			continue
 		}
 		out.Tokens[id] = sig
 		if issued == "" {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -140,16 +141,33 @@ func (p Pending) Landed() ledger.Logged {
 	return ledger.Logged{Entry: p.Entry, Write: w}
 }
 
-// DeleteSigners deletes the private bindings of residents to nullifiers older nodes kept
-// (p/signer/<petition>␀<citizen>), for the data format 3 upgrade, and returns how many there were.
-func (s *Store) DeleteSigners(ctx context.Context) (int, error) {
-	keys, err := s.keys([]byte("p/signer/"))
-	if err == nil {
-		err = s.delete(ctx, keys)
-	}
+// legacyIssued is the value of an issuance record made at the format 3 upgrade for a resident
+// who had signed under format 2: it matches no blinded message, so they are issued no token.
+const legacyIssued = "format-2 signature"
+
+// UpgradeSigners replaces the private bindings of residents to nullifiers that format 2 kept
+// (p/signer/<petition>␀<citizen>, valued with the nullifier) with issuance records without the
+// nullifier, so a resident who signed before the upgrade is issued no token to sign again and
+// nothing joins them to their nullifier or answers. It returns how many it replaced.
+func (s *Store) UpgradeSigners(ctx context.Context) (int, error) {
+	prefix := []byte("p/signer/")
+	keys, err := s.keys(prefix)
 	if err != nil {
-		return 0, fmt.Errorf("store: delete signer bindings: %w", err)
+		return 0, fmt.Errorf("store: upgrade signer bindings: %w", err)
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	w := ledger.Write{Deletes: keys}
+	for _, k := range keys {
+		petition, citizen, ok := strings.Cut(string(k[len(prefix):]), sep)
+		if !ok {
+			return 0, fmt.Errorf("store: upgrade signer bindings: malformed key %q", k)
+		}
+		w.Puts = append(w.Puts, ledger.Put{Key: issuedKey(petition, citizen), Value: []byte(legacyIssued)})
+	}
+	if err := s.log.Write(ctx, w); err != nil {
+		return 0, fmt.Errorf("store: upgrade signer bindings: %w", err)
 	}
 	return len(keys), nil
 }
-

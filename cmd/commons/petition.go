@@ -19,7 +19,7 @@ import (
 )
 
 func petitionCmd(args []string) error {
-	verb, rest, err := sub("petition", args, "sign", "withdraw", "list", "verify", "create", "paper", "result")
+	verb, rest, err := sub("petition", args, "sign", "withdraw", "receipt", "list", "verify", "create", "paper", "result")
 	if err != nil {
 		return err
 	}
@@ -67,6 +67,8 @@ func petitionCmd(args []string) error {
 		return petitionPaper(s, pos[0], f)
 	case "result":
 		return petitionResult(s, pos[0], f.out)
+	case "receipt":
+		return petitionReceipt(s, pos[0], f.wait)
 	}
 	return petitionSign(s, verb, pos[0], f)
 }
@@ -90,11 +92,32 @@ func petitionSign(s *session, verb, id string, f petitionFlags) error {
 	if err != nil {
 		return fmt.Errorf("petition %s: %w", verb, err)
 	}
-	if err := saveReceipt(s.wallet, savedReceipt{Kind: "petition." + verb, Petition: id, Receipt: a.Receipt}); err != nil {
+	if a.Status == api.SignaturePending {
+		fmt.Fprintf(os.Stderr, "accepted: your %s joins the next shuffled batch of the ledger; waiting for its receipt (up to %s)\n",
+			map[string]string{"sign": "signature", "withdraw": "withdrawal"}[verb], f.wait)
+	}
+	return petitionReceipt(s, id, f.wait)
+}
+
+// petitionReceipt waits up to wait for the wallet's latest act on a petition to be in the
+// ledger, then saves and shows its receipt. Still pending, it says how to ask again.
+func petitionReceipt(s *session, id string, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(s.ctx, wait)
+	defer cancel()
+	a, err := s.c.WaitSignature(ctx, id, s.w.Nullifier(id), 2*time.Second)
+	if errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintf(os.Stderr, "still pending: the node appends signatures in batches. Ask for the receipt later with: commons petition receipt %s\n", id)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("petition receipt: %w", err)
+	}
+	kind := map[string]string{api.SignatureSigned: "petition.sign", api.SignatureWithdrawn: "petition.withdraw"}[a.Status]
+	if err := saveReceipt(s.wallet, savedReceipt{Kind: kind, Petition: id, Receipt: *a.Receipt}); err != nil {
 		return err
 	}
-	done := map[string]string{"sign": "signed ", "withdraw": "signature withdrawn from "}[verb] + id
-	return s.showReceipt(done, a.Receipt)
+	done := map[string]string{api.SignatureSigned: "signed ", api.SignatureWithdrawn: "signature withdrawn from "}[a.Status] + id
+	return s.showReceipt(done, *a.Receipt)
 }
 
 // petitionFlags are the flags of the petition verbs, each registered only where it applies.
@@ -102,9 +125,14 @@ type petitionFlags struct {
 	id, title, textFile, scope, opens, closes, ask string
 	threshold, count                               int
 	note, out, result, ageBand, neighbourhood      string
+	wait                                           time.Duration
 }
 
 func (f *petitionFlags) register(fs *flag.FlagSet, verb string) {
+	switch verb {
+	case "sign", "withdraw", "receipt":
+		fs.DurationVar(&f.wait, "wait", 15*time.Minute, "how long to wait for the receipt: signatures are appended to the ledger in shuffled batches")
+	}
 	switch verb {
 	case "sign":
 		fs.StringVar(&f.ageBand, "age-band", "", "your answer to the petition's age question: "+strings.Join(api.AgeBands, ", ")+" (sealed to the petition's tally key)")
