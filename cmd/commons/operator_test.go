@@ -175,22 +175,26 @@ func TestFormatFile(t *testing.T) {
 	require.NoError(t, checkDataFormat(fresh))
 	b, err := os.ReadFile(filepath.Join(fresh, "FORMAT"))
 	require.NoError(t, err)
-	assert.Equal(t, "commons-data 2\n", string(b), "a first start writes the format")
+	assert.Equal(t, "commons-data 3\n", string(b), "a first start writes the format")
 	require.NoError(t, checkDataFormat(fresh), "and accepts it next time")
 
+	upgraded := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(upgraded, "FORMAT"), []byte("commons-data 2\n"), 0o644))
+	require.NoError(t, checkDataFormat(upgraded), "format 2 is served, upgraded at start (upgradeData)")
+
 	newer := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(newer, "FORMAT"), []byte("commons-data 3\n"), 0o644))
-	assert.ErrorContains(t, checkDataFormat(newer), "written by a newer Commons (data format 3; this binary reads format 2)")
+	require.NoError(t, os.WriteFile(filepath.Join(newer, "FORMAT"), []byte("commons-data 4\n"), 0o644))
+	assert.ErrorContains(t, checkDataFormat(newer), "written by a newer Commons (data format 4; this binary reads format 3)")
 
 	older := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(older, "FORMAT"), []byte("commons-data 1\n"), 0o644))
 	err = checkDataFormat(older)
-	assert.ErrorContains(t, err, "is data format 1, which this binary does not read (it reads format 2)")
+	assert.ErrorContains(t, err, "is data format 1, which this binary does not read (it reads format 3)")
 	assert.ErrorContains(t, err, "nullifiers keyed by the node's keys/nullifier.key")
 
 	garbled := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(garbled, "FORMAT"), []byte("version=1\n"), 0o644))
-	assert.ErrorContains(t, checkDataFormat(garbled), `not a Commons data format line (want "commons-data 2")`)
+	assert.ErrorContains(t, checkDataFormat(garbled), `not a Commons data format line (want "commons-data 3")`)
 
 	unversioned := t.TempDir()
 	require.NoError(t, os.Mkdir(filepath.Join(unversioned, "badger"), 0o700))
