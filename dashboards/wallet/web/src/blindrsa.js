@@ -134,7 +134,7 @@ async function emsaPSSEncode(msg, emBits, salt) {
 // again until the integer lies in [1, n).
 function randomBelow(rand, n, bits, len) {
   for (let i = 0; i < MAX_DRAWS; i++) {
-    const b = draw(rand, len);
+    const b = draw(rand, len).slice();
     b[0] &= 0xff >> (8 * len - bits);
     const r = bytesToInt(b);
     if (r >= 1n && r < n) return r;
@@ -171,7 +171,7 @@ export async function finalize(spkiB64, prepared, blindSig, inv) {
     throw new Error(`blindrsa: unexpected input size: ${blindSig.length}-byte blind signature, ${inv.length}-byte inverse, ${pk.len}-byte modulus`);
   }
   const sig = intToBytes((bytesToInt(blindSig) * bytesToInt(inv)) % pk.n, pk.len);
-  if (!(await verify(spkiB64, prepared, sig))) {
+  if (!(await pssVerify(pk, prepared, sig))) {
     throw new Error("blindrsa: invalid signature: the signer's blind signature does not unblind to a valid signature");
   }
   return sig;
@@ -180,6 +180,9 @@ export async function finalize(spkiB64, prepared, blindSig, inv) {
 // verify (§4.5) is RSASSA-PSS-VERIFY with SHA-384 and a 48-byte salt, by WebCrypto: anyone
 // holding the public key can check a token's signature.
 export async function verify(spkiB64, prepared, sig) {
-  const pk = await publicKey(spkiB64);
+  return pssVerify(await publicKey(spkiB64), prepared, sig);
+}
+
+function pssVerify(pk, prepared, sig) {
   return crypto.subtle.verify({ name: "RSA-PSS", saltLength: SALT_LEN }, pk.key, sig, prepared);
 }
