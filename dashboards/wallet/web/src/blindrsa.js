@@ -6,11 +6,11 @@
 // modular exponentiation with the public key. So the encoding (RFC 8017 §9.1.1) is written
 // here over crypto.subtle.digest, and the arithmetic modulo n uses BigInt. BigInt is not
 // constant-time; the one secret it handles, the blinding factor r, is used on the resident's
-// device before anything is sent, where the signer cannot time it.
+// device before anything is sent, where only that device can time it.
 //
 // Byte strings are Uint8Arrays; public keys are SPKI DER in standard base64 (Go's
-// x509.MarshalPKIXPublicKey). Every function takes an optional rand(len) → Uint8Array of len
-// bytes, crypto.getRandomValues by default, so that test vectors can be reproduced.
+// x509.MarshalPKIXPublicKey). prepare and blind take an optional rand(len) → Uint8Array of
+// len bytes, crypto.getRandomValues by default, so that test vectors can be reproduced.
 
 const HASH = "SHA-384";
 const HASH_LEN = 48;
