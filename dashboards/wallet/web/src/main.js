@@ -4,6 +4,7 @@
 // is never put in a request, a log line or the page.
 
 import * as core from "./core.js";
+import * as blindrsa from "./blindrsa.js";
 import * as store from "./store.js";
 import * as api from "./api.js";
 import { pickLanguage, texts, translator } from "./i18n.js";
@@ -728,6 +729,8 @@ async function start() {
 // The pure functions, for the cross-implementation tests and for anyone auditing the page
 // from the browser console. They hold no key: each takes the keys it uses.
 globalThis.CommonsWalletCore = Object.freeze({ ...core });
+// RFC 9474 blind signatures (blindrsa.js), for the same tests and audits.
+globalThis.CommonsBlindRSA = Object.freeze({ ...blindrsa });
 
 if (document.getElementById("app")) {
   // Whatever the page did not expect leaves a message rather than a blank or frozen page.
