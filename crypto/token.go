@@ -7,10 +7,10 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"sort"
 	"strings"
 
@@ -164,10 +164,11 @@ type TokenRequest struct {
 }
 
 // BlindToken prepares and blinds the wallet's token message for a petition under its token
-// key. The randomness comes from a ChaCha8 stream keyed by the wallet for that petition and
-// key, so every device holding the wallet sends the same blinded message (the node answers a
-// repeated one again, and refuses any other); the node, which never sees the stream, cannot
-// unblind it.
+// key. Its randomness (the 32-byte prefix, the 48-byte PSS salt, then 256-byte draws for the
+// blinding factor r, as RFC 9474 reads them) comes from BlindingStream, keyed by the wallet for
+// that petition and key, so every device holding the wallet — the CLI or the browser — sends
+// the same blinded message (the node answers a repeated one again, and refuses any other);
+// the node, which never sees the stream, cannot unblind it.
 func (w *Wallet) BlindToken(petition string, tokenKey *rsa.PublicKey) (*TokenRequest, error) {
 	k, err := w.PetitionKey(petition)
 	if err != nil {
@@ -181,7 +182,7 @@ func (w *Wallet) BlindToken(petition string, tokenKey *rsa.PublicKey) (*TokenReq
 	if err != nil {
 		return nil, err
 	}
-	stream := mrand.NewChaCha8([32]byte(seed))
+	stream := &BlindingStream{seed: seed}
 	c, err := blindrsa.NewClient(TokenVariant, tokenKey)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: blind token: %w", err)
@@ -196,6 +197,31 @@ func (w *Wallet) BlindToken(petition string, tokenKey *rsa.PublicKey) (*TokenReq
 	}
 	return &TokenRequest{Petition: petition, Key: k, Randomizer: prepared[:RandomizerSize], Blinded: blinded,
 		client: c, state: st}, nil
+}
+
+// BlindingStream is the deterministic randomness of BlindToken: the concatenation of
+// SHA-256(seed ‖ uint32 big-endian counter) for counter 0, 1, 2…, where seed is HKDF-SHA-256
+// of the identity with the label "commons/v1 petition token blinding\n", the petition id,
+// "\n" and the token key (standard base64 SPKI).
+type BlindingStream struct {
+	seed    []byte
+	counter uint32
+	buf     []byte
+}
+
+// Read fills p from the stream; it never fails.
+func (s *BlindingStream) Read(p []byte) (int, error) {
+	for n := 0; n < len(p); {
+		if len(s.buf) == 0 {
+			h := sha256.New()
+			h.Write(s.seed)
+			h.Write(binary.BigEndian.AppendUint32(nil, s.counter))
+			s.buf, s.counter = h.Sum(nil), s.counter+1
+		}
+		c := copy(p[n:], s.buf)
+		s.buf, n = s.buf[c:], n+c
+	}
+	return len(p), nil
 }
 
 // Finalize unblinds the node's blind signature into the token, checking it verifies.
