@@ -117,14 +117,6 @@ func TestWalletBrowserAnswers(t *testing.T) {
 			Options: []string{"Prefer not to say", "Ciutat Vella", "La Ribera"}},
 	}}, shown)
 
-	// "Prefer not to say" signs without answers: no document, nothing beside the statement.
-	do(chromedp.Click(chromedp.CSS("#sign-"+id)), chromedp.WaitVisible(chromedp.CSS("#withdraw-"+id)))
-	first := signBodies(t, bctx, requests)
-	require.Len(t, first, 1)
-	assert.Empty(t, first[0].Statement.Document)
-	assert.Empty(t, first[0].Answers)
-	do(chromedp.Click(chromedp.CSS("#withdraw-"+id)), chromedp.WaitVisible(chromedp.CSS("#sign-"+id)))
-
 	// The resident answers; the choice stays through a change of language (in French, the
 	// form's words are French), and the signature goes with the answers.
 	choose := func(sel, value string) {
@@ -154,15 +146,24 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	do(chromedp.Click(chromedp.CSS("#sign-"+id)), chromedp.WaitVisible(chromedp.CSS("#withdraw-"+id)))
 	assert.Equal(t, 1, petitionSignatures(t, n.url, id))
 
-	// What the browser sent: the CLI's request, with the answers sealed to the tally key.
+	// What the browser sent: the CLI's request, signed by the wallet's key for the petition,
+	// naming no one, with the answers sealed to the tally key.
 	bodies := signBodies(t, bctx, requests)
-	require.Len(t, bodies, 2, "two signatures, one withdrawal")
-	sent := bodies[1]
-	require.NoError(t, sent.Verify(resident.SigningPublicKey()), "the browser's statement verifies in Go")
-	assert.Equal(t, crypto.TypePetitionSign, sent.Statement.Type)
-	assert.Equal(t, resident.Nullifier(id), sent.Statement.Nullifier)
+	require.Len(t, bodies, 1, "one signature")
+	sent := bodies[0]
+	pub, err := crypto.VerifyAct(crypto.PetitionAct{Document: sent.Document, Key: sent.Key, Petition: sent.Petition, Type: sent.Type}, sent.Signature)
+	require.NoError(t, err, "the browser's act verifies in Go")
+	assert.Equal(t, crypto.TypePetitionSign, sent.Type)
+	assert.Equal(t, resident.Nullifier(id), crypto.PetitionNullifier(pub), "under the wallet's key for the petition")
+	_, raws := requests.sent(t, bctx)
+	for _, b := range raws {
+		if strings.Contains(string(b), `"petition.sign"`) {
+			assert.NotContains(t, string(b), resident.CitizenID(), "the signature names no citizen")
+			assert.NotContains(t, string(b), crypto.EncodeKey(resident.SigningPublicKey()))
+		}
+	}
 	assert.NoError(t, crypto.CheckSealed(sent.Answers, petition.MaxAnswers), "the answers are an age ciphertext to one X25519 recipient")
-	assert.Equal(t, crypto.DocumentHash(sent.Answers), sent.Statement.Document, "the signed document is the sealed answers' hash")
+	assert.Equal(t, crypto.DocumentHash(sent.Answers), sent.Document, "the signed document is the sealed answers' hash")
 	tally, err := tallyKeys{data}.identity(id)
 	require.NoError(t, err)
 	plain, err := crypto.Open(sent.Answers, tally)
@@ -225,22 +226,16 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	assert.Empty(t, requests.errors(), "the browser logged no script error, policy violation or failed load")
 }
 
-// signedWithAnswers is a petition statement request as the wallet posts it.
-type signedWithAnswers struct {
-	crypto.SignedStatement
-	Answers []byte `json:"answers"`
-}
-
 // signBodies are the petition.sign requests the browser sent, in order.
-func signBodies(t *testing.T, ctx context.Context, rl *requestLog) []signedWithAnswers {
+func signBodies(t *testing.T, ctx context.Context, rl *requestLog) []api.SignatureRequest {
 	t.Helper()
 	_, bodies := rl.sent(t, ctx)
-	var out []signedWithAnswers
+	var out []api.SignatureRequest
 	for _, b := range bodies {
 		if !strings.Contains(string(b), `"petition.sign"`) {
 			continue
 		}
-		var s signedWithAnswers
+		var s api.SignatureRequest
 		require.NoError(t, json.Unmarshal(b, &s), "%s", b)
 		out = append(out, s)
 	}

@@ -784,7 +784,6 @@ async function start() {
     state.neighbourhoods = geo.features.map((f) => ({ id: f.properties.id, name: f.properties.name }))
       .sort((a, b) => a.name.localeCompare(b.name));
     render();
-    document.getElementById("app").dataset.ready = "true";
   } catch (err) {
     say(errorText(err), true);
     return;
@@ -797,6 +796,7 @@ async function start() {
   } catch (err) {
     say(errorText(err), true);
   }
+  document.getElementById("app").dataset.ready = "true";
 }
 
 // The pure functions, for the cross-implementation tests and for anyone auditing the page
