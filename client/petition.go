@@ -95,33 +95,48 @@ func (c *Client) Tokens(ctx context.Context, w *crypto.Wallet, ps []api.PublicPe
 	return out, ans.Refused, nil
 }
 
+// SyncTokens asks for the wallet's tokens for every open petition (Tokens), as a wallet does
+// whenever it syncs, and returns them with the node's refusals and the petitions it read.
+func (c *Client) SyncTokens(ctx context.Context, w *crypto.Wallet) (map[string]Token, map[string]string, []api.PublicPetition, error) {
+	ps, err := c.Petitions(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tokens, refused, err := c.Tokens(ctx, w, ps)
+	return tokens, refused, ps, err
+}
+
 // SignPetition signs a petition under the wallet's key for it, or withdraws that signature.
-// A signature first syncs the wallet's tokens (Tokens, for every open petition) and spends the
-// petition's; answers, if any, are sealed to the petition's tally key, and the act's document
-// field is their hash, so the key's signature covers them. The request names no citizen. The
-// node answers once the act is durable: its status is pending until its batch is in the
-// ledger (WaitSignature).
+// A signature first syncs the wallet's tokens (SyncTokens, for every open petition) and
+// spends the petition's (Act).
 func (c *Client) SignPetition(ctx context.Context, w *crypto.Wallet, petition string, withdraw bool, answers *api.Answers) (api.SignatureStatus, error) {
+	var tok Token
+	if !withdraw {
+		tokens, refused, ps, err := c.SyncTokens(ctx, w)
+		if err != nil {
+			return api.SignatureStatus{}, err
+		}
+		var ok bool
+		if tok, ok = tokens[petition]; !ok {
+			return api.SignatureStatus{}, noToken(ps, petition, refused[petition])
+		}
+	}
+	return c.Act(ctx, w, petition, withdraw, tok, answers)
+}
+
+// Act posts a signature spending tok, or a withdrawal (tok unused), signed by the wallet's key
+// for the petition. Answers, if any, are sealed to the petition's tally key; the act's
+// document field is their hash, so the key's signature covers them. The request names no
+// citizen. The node answers once the act is durable: its status is pending until its batch is
+// in the ledger (WaitSignature).
+func (c *Client) Act(ctx context.Context, w *crypto.Wallet, petition string, withdraw bool, tok Token, answers *api.Answers) (api.SignatureStatus, error) {
 	key, err := w.PetitionKey(petition)
 	if err != nil {
 		return api.SignatureStatus{}, err
 	}
 	req := api.SignatureRequest{Type: crypto.TypePetitionWithdraw, Petition: petition}
 	if !withdraw {
-		req.Type = crypto.TypePetitionSign
-		ps, err := c.Petitions(ctx)
-		if err != nil {
-			return api.SignatureStatus{}, err
-		}
-		tokens, refused, err := c.Tokens(ctx, w, ps)
-		if err != nil {
-			return api.SignatureStatus{}, err
-		}
-		tok, ok := tokens[petition]
-		if !ok {
-			return api.SignatureStatus{}, noToken(ps, petition, refused[petition])
-		}
-		req.Randomizer, req.Token = tok.Randomizer, tok.Signature
+		req.Type, req.Randomizer, req.Token = crypto.TypePetitionSign, tok.Randomizer, tok.Signature
 		if answers != nil {
 			p, err := c.Petition(ctx, petition)
 			if err != nil {
