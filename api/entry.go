@@ -44,9 +44,11 @@ const (
 //     Nonce, Signature — signed by the petition's organiser like petition.create.
 //   - petition.key: Petition, TokenKey (the petition's RSA-2048 token key, standard base64 DER
 //     SubjectPublicKeyInfo, made by the node; RFC 9474 RSABSSA-SHA384-PSS-Randomized).
-//   - petition.issue: Citizen, Petition, Epoch (the UTC day) — the node blind-signed the
-//     resident's token for the petition. Every syncing wallet asks for every open petition of
-//     its scope, so the entry says nothing of whether the resident will sign.
+//   - petition.issue: Petition, Epoch (the UTC day) — the node blind-signed a resident's token
+//     for the petition. It names no one (whose token it was would tell the resident's scope,
+//     hence neighbourhood), and is appended in the shuffled batches of signatures, so its place
+//     says nothing of whose registration it followed. Every syncing wallet asks for every open
+//     petition of its scope, so it says nothing of who will sign either.
 //   - petition.sign: Petition, Nullifier (SHA-256 of the wallet's key for the petition),
 //     SigningKey (that key), Randomizer and Token (the finalised token over the key), Hash (the
 //     hash of the sealed answers, if any), Signature (the petition key's signature of the act),

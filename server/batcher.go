@@ -16,7 +16,8 @@ import (
 
 // BatchPolicy says when accepted petition acts (signatures and withdrawals) are appended to
 // the ledger: in one shuffled batch once Every has passed since the last batch and at least Min
-// acts are pending, whichever comes later. Acts for a petition that has closed are appended at
+// acts are pending, whichever comes later. Token issuances (petition.issue entries) wait in the
+// same batches without counting towards Min. Acts for a petition that has closed are appended at
 // the next tick whatever their number. The zero policy appends each act as it is accepted.
 type BatchPolicy struct {
 	Every time.Duration
@@ -101,8 +102,14 @@ func (b *Batcher) Tick(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	now := b.Now()
+	acts := 0 // signatures and withdrawals: token issuances ride along but make no company
+	for _, p := range pending {
+		if p.Type != store.PendingIssueType {
+			acts++
+		}
+	}
 	// An immediate policy is always due, even on a clock that moves back (the demo's does).
-	due := b.Policy.immediate() || now.Sub(b.last) >= b.Policy.Every && len(pending) >= max(b.Policy.Min, 1)
+	due := b.Policy.immediate() || now.Sub(b.last) >= b.Policy.Every && acts >= max(b.Policy.Min, 1)
 	if !due {
 		// Acts of a petition that has closed cannot wait for more company.
 		var closed []store.Pending

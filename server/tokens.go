@@ -31,11 +31,12 @@ type tokensRequest struct {
 
 // issueTokens blind-signs a registered resident's token for every petition the request names
 // that is open, in the resident's scope and holds a token key; the others are named in the
-// answer's refusals. A resident is issued one
-// token per petition: the same blinded message is signed again (a second device of the same
-// wallet blinds the same way), another is refused. Each new issuance is logged (petition.issue)
-// with a private record of the blinded message's digest; a wallet asks for every open petition
-// of its scope whenever it syncs, so neither says whether the resident will sign.
+// answer's refusals. A resident is issued one token per petition: the same blinded message is
+// signed again (a second device of the same wallet blinds the same way), another is refused.
+// Each new issuance is kept privately (the blinded message's digest, under the resident and
+// the petition) and logged without naming the resident (petition.issue, in the next shuffled
+// batch); a wallet asks for every open petition of its scope whenever it syncs, so neither
+// says whether the resident will sign.
 func (a *handlers) issueTokens(c *fiber.Ctx) error {
 	var req tokensRequest
 	if err := decode(c, &req); err != nil {
@@ -82,7 +83,7 @@ func (a *handlers) issueTokens(c *fiber.Ctx) error {
 			out.Refused[id] = ae.code
 		}
 	}
-	var logged []ledger.Logged
+	var records []ledger.Put
 	for _, id := range ids {
 		p, ok := a.State.Petition(id)
 		if !ok {
@@ -113,24 +114,31 @@ func (a *handlers) issueTokens(c *fiber.Ctx) error {
 		}
 		out.Tokens[id] = sig
 		if issued == "" {
-			e, err := api.Entry{Type: api.EntryPetitionIssue, Citizen: st.Citizen, Petition: id,
-				Epoch: now.UTC().Format(time.DateOnly)}.Marshal()
+			// The entry names no one, and waits for the next shuffled batch: it counts the
+			// petition's tokens without saying whose, or whose registration it followed.
+			e, err := api.Entry{Type: api.EntryPetitionIssue, Petition: id, Epoch: now.UTC().Format(time.DateOnly)}.Marshal()
 			if err != nil {
 				return err
 			}
-			logged = append(logged, ledger.Logged{Entry: e, Write: ledger.Write{Puts: []ledger.Put{store.IssuedRecord(id, st.Citizen, blinded)}}})
+			pending, err := store.PendingIssue(id, e)
+			if err != nil {
+				return err
+			}
+			records = append(records, store.IssuedRecord(id, st.Citizen, blinded), pending)
 		}
 	}
-	nonce := store.NonceRecord(st.Citizen, st.Nonce)
-	if len(logged) == 0 {
+	if len(records) == 0 {
 		if err := a.Store.UseNonce(c.UserContext(), st.Citizen, st.Nonce); err != nil {
 			return err
 		}
 		return c.JSON(out)
 	}
-	logged[0].Write.Puts = append(logged[0].Write.Puts, nonce)
-	if _, err := a.Ledger.AppendAll(c.UserContext(), logged); err != nil {
+	records = append(records, store.NonceRecord(st.Citizen, st.Nonce))
+	if err := a.Ledger.Write(c.UserContext(), ledger.Write{Puts: records}); err != nil {
 		return appendError(err)
+	}
+	if err := a.batcher.accepted(c.UserContext()); err != nil {
+		a.Logger.Error("petition batch failed", "err", err)
 	}
 	return c.JSON(out)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -68,11 +69,13 @@ func spentKey(petition, nullifier, typ string) []byte { return key("p/spent/", p
 
 func pendingKey(petition, nullifier, typ string) []byte { return key("q/", petition, nullifier, typ) }
 
-// Pending is a petition act accepted and not yet in the ledger.
+// Pending is a petition act accepted, or a token issued, and not yet in the ledger.
 type Pending struct {
-	Petition  string `json:"petition"`
+	Petition string `json:"petition"`
+	// Nullifier is the act's nullifier, or a random id for an issuance.
 	Nullifier string `json:"nullifier"`
-	Type      string `json:"type"`
+	// Type is petition.sign, petition.withdraw or petition.issue (PendingIssueType).
+	Type string `json:"type"`
 	// Entry is the ledger entry to append.
 	Entry []byte `json:"entry"`
 	// Answers are the sealed answers to store with a signature; Asks says whether the
@@ -80,6 +83,26 @@ type Pending struct {
 	Answers []byte `json:"answers,omitempty"`
 	Asks    bool   `json:"asks,omitempty"`
 }
+
+// PendingIssue is the private record of a petition.issue entry waiting for the next batch,
+// under a random id rather than anything of the resident: issuance entries are appended in the
+// same shuffled batches as signatures, so their place in the ledger says nothing of when, or
+// right after whose registration, a token was issued. Write it with IssuedRecord.
+func PendingIssue(petition string, entry []byte) (ledger.Put, error) {
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return ledger.Put{}, fmt.Errorf("store: pending issue: %w", err)
+	}
+	p := Pending{Petition: petition, Nullifier: hex.EncodeToString(id), Type: PendingIssueType, Entry: entry}
+	v, err := json.Marshal(p)
+	if err != nil {
+		return ledger.Put{}, fmt.Errorf("store: pending issue: %w", err)
+	}
+	return ledger.Put{Key: pendingKey(p.Petition, p.Nullifier, p.Type), Value: v}, nil
+}
+
+// PendingIssueType is the Type of a pending petition.issue entry.
+const PendingIssueType = "petition.issue"
 
 // PutPending durably accepts a petition act: it marks the nullifier spent for the act's type
 // and queues the act for the next batch, refusing (ErrSpent) a nullifier already spent for it.

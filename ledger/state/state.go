@@ -172,8 +172,10 @@ func required(e api.Entry) error {
 		missing = e.Petition == "" || e.Citizen == "" || e.Recipient == ""
 	case api.EntryPetitionSign, api.EntryPetitionRevoke:
 		missing = e.Petition == "" || e.Nullifier == "" || e.Epoch == ""
-	case api.EntryPetitionPaper, api.EntryPetitionIssue:
+	case api.EntryPetitionPaper:
 		missing = e.Petition == "" || e.Citizen == ""
+	case api.EntryPetitionIssue:
+		missing = e.Petition == ""
 	case api.EntryPetitionKey:
 		missing = e.Petition == "" || e.TokenKey == ""
 	case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
