@@ -44,7 +44,7 @@ const (
 //     Nonce, Signature — signed by the petition's organiser like petition.create.
 //   - petition.key: Petition, TokenKey (the petition's RSA-2048 token key, standard base64 DER
 //     SubjectPublicKeyInfo, made by the node; RFC 9474 RSABSSA-SHA384-PSS-Randomized).
-//   - petition.issue: Petition, Epoch (the UTC day) — the node blind-signed a resident's token
+//   - petition.issue: Petition, Epoch (its batch's day) — the node blind-signed a resident's token
 //     for the petition. It names no one (whose token it was would tell the resident's scope,
 //     hence neighbourhood), and is appended in the shuffled batches of signatures, so its place
 //     says nothing of whose registration it followed. Every syncing wallet asks for every open
@@ -52,8 +52,8 @@ const (
 //   - petition.sign: Petition, Nullifier (SHA-256 of the wallet's key for the petition),
 //     SigningKey (that key), Randomizer and Token (the finalised token over the key), Hash (the
 //     hash of the sealed answers, if any), Signature (the petition key's signature of the act),
-//     Epoch (the UTC day the node accepted it) — never the citizen id or anything of theirs.
-//     Signatures are appended in shuffled batches.
+//     Epoch (the UTC day its batch was appended, at latest the petition's last open day) —
+//     never the citizen id or anything of theirs. Signatures are appended in shuffled batches.
 //   - petition.withdraw: Petition, Nullifier, SigningKey, Signature, Epoch, in the same batches.
 //   - Before data format 3, petition.sign and petition.withdraw held only Petition, Nullifier
 //     and Epoch; they stay countable.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/store"
@@ -128,6 +129,9 @@ func (b *Batcher) Tick(ctx context.Context) (int, error) {
 	}
 	entries := make([]ledger.Logged, len(pending))
 	for i, p := range pending {
+		if p.Entry, err = b.stamped(p, now); err != nil {
+			return 0, err
+		}
 		entries[i] = p.Landed()
 	}
 	if _, err := b.Ledger.AppendAll(ctx, entries); err != nil {
@@ -136,6 +140,23 @@ func (b *Batcher) Tick(ctx context.Context) (int, error) {
 	b.last = now
 	b.Logger.Info("petition batch appended", "acts", len(entries))
 	return len(entries), nil
+}
+
+// stamped is a pending entry with its epoch: the UTC day its batch is appended, or the
+// petition's last open day for a batch appended after the close. Every entry of a batch has the
+// same day, so the day tells no more than the batch's place; the node keeps no record of when
+// an act was accepted.
+func (b *Batcher) stamped(p store.Pending, now time.Time) ([]byte, error) {
+	e, err := api.ParseEntry(p.Entry)
+	if err != nil {
+		return nil, fmt.Errorf("server: petition batch: %w", err)
+	}
+	day := now
+	if pt, ok := b.State.Petition(p.Petition); ok && !now.Before(pt.Closes) {
+		day = pt.Closes.Add(-time.Nanosecond)
+	}
+	e.Epoch = day.UTC().Format(time.DateOnly)
+	return e.Marshal()
 }
 
 // shuffle puts acts in a uniformly random order (Fisher–Yates with crypto/rand).

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -116,7 +115,7 @@ func (a *handlers) issueTokens(c *fiber.Ctx) error {
 		if issued == "" {
 			// The entry names no one, and waits for the next shuffled batch: it counts the
 			// petition's tokens without saying whose, or whose registration it followed.
-			e, err := api.Entry{Type: api.EntryPetitionIssue, Petition: id, Epoch: now.UTC().Format(time.DateOnly)}.Marshal()
+			e, err := api.Entry{Type: api.EntryPetitionIssue, Petition: id}.Marshal() // its epoch is its batch's
 			if err != nil {
 				return err
 			}
@@ -188,8 +187,10 @@ func (a *handlers) petitionAct(c *fiber.Ctx) error {
 	if err := slot.Check(sign); err != nil {
 		return petitionError(err)
 	}
+	// The entry's epoch is set when its batch is appended (Batcher.stamped): the node keeps
+	// no record of when the act arrived.
 	e := api.Entry{Type: api.EntryPetitionRevoke, Petition: p.ID, Nullifier: nullifier, SigningKey: req.Key,
-		Signature: req.Signature, Epoch: now.UTC().Format(time.DateOnly)}
+		Signature: req.Signature}
 	if sign {
 		e.Type, e.Hash, e.Randomizer, e.Token = api.EntryPetitionSign, req.Document, req.Randomizer, req.Token
 	}
