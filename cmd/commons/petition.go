@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -14,12 +17,13 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/petition"
 )
 
 func petitionCmd(args []string) error {
-	verb, rest, err := sub("petition", args, "sign", "withdraw", "receipt", "list", "verify", "create", "paper", "result")
+	verb, rest, err := sub("petition", args, "sync", "sign", "withdraw", "receipt", "list", "verify", "create", "paper", "result")
 	if err != nil {
 		return err
 	}
@@ -28,7 +32,7 @@ func petitionCmd(args []string) error {
 	f.register(fs, verb)
 	least, most := 1, 1
 	switch verb {
-	case "list", "create":
+	case "list", "create", "sync":
 		least, most = 0, 0
 	case "verify":
 		least = 0
@@ -69,6 +73,9 @@ func petitionCmd(args []string) error {
 		return petitionResult(s, pos[0], f.out)
 	case "receipt":
 		return petitionReceipt(s, pos[0], f.wait)
+	case "sync":
+		_, _, err := petitionSync(s)
+		return err
 	}
 	return petitionSign(s, verb, pos[0], f)
 }
@@ -88,7 +95,14 @@ func petitionSign(s *session, verb, id string, f petitionFlags) error {
 			return fmt.Errorf("petition %s: --neighbourhood: %w", verb, err)
 		}
 	}
-	a, err := s.c.SignPetition(s.ctx, s.w, id, verb == "withdraw", answers)
+	var tok client.Token
+	if verb == "sign" {
+		var err error
+		if tok, err = petitionToken(s, id); err != nil {
+			return fmt.Errorf("petition sign: %w", err)
+		}
+	}
+	a, err := s.c.Act(s.ctx, s.w, id, verb == "withdraw", tok, answers)
 	if err != nil {
 		return fmt.Errorf("petition %s: %w", verb, err)
 	}
@@ -97,6 +111,78 @@ func petitionSign(s *session, verb, id string, f petitionFlags) error {
 			map[string]string{"sign": "signature", "withdraw": "withdrawal"}[verb], f.wait)
 	}
 	return petitionReceipt(s, id, f.wait)
+}
+
+func tokensPath(wallet string) string { return wallet + ".tokens.json" }
+
+// petitionSync asks the node for the wallet's token for every open petition, as the browser
+// wallet does when it opens, and keeps them beside the wallet (WALLET.tokens.json): a later
+// `petition sign` spends the kept token without a request that names the resident.
+func petitionSync(s *session) (map[string]client.Token, map[string]string, error) {
+	tokens, refused, _, err := s.c.SyncTokens(s.ctx, s.w)
+	if err != nil {
+		return nil, nil, fmt.Errorf("petition sync: %w", err)
+	}
+	kept, err := loadTokens(s.wallet)
+	if err != nil {
+		return nil, nil, err
+	}
+	maps.Copy(kept, tokens)
+	b, err := json.MarshalIndent(kept, "", "  ")
+	if err == nil {
+		err = durable.WriteFile(tokensPath(s.wallet), b)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("petition sync: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "%s for open petitions kept in %s (%d refused: outside your neighbourhood, or not open)\n",
+		plural(len(tokens), "token"), tokensPath(s.wallet), len(refused))
+	return kept, refused, nil
+}
+
+// loadTokens reads the tokens kept beside the wallet (none yet: an empty map).
+func loadTokens(wallet string) (map[string]client.Token, error) {
+	out := map[string]client.Token{}
+	b, err := os.ReadFile(tokensPath(wallet))
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tokensPath(wallet), err)
+	}
+	return out, nil
+}
+
+// petitionToken is the wallet's token for a petition: the one kept by an earlier
+// `petition sync`, or, without one, a sync now (right before the signature: see
+// docs/privacy.md on network-level linkage).
+func petitionToken(s *session, id string) (client.Token, error) {
+	kept, err := loadTokens(s.wallet)
+	if err != nil {
+		return client.Token{}, err
+	}
+	if tok, ok := kept[id]; ok {
+		return tok, nil
+	}
+	kept, refused, err := petitionSync(s)
+	if err != nil {
+		return client.Token{}, err
+	}
+	if tok, ok := kept[id]; ok {
+		return tok, nil
+	}
+	if code := refused[id]; code != "" {
+		return client.Token{}, fmt.Errorf("the node issued no token for this petition: %s", code)
+	}
+	p, err := s.c.Petition(s.ctx, id)
+	if err != nil {
+		return client.Token{}, err
+	}
+	code := map[string]string{petition.StatusUpcoming: "petition_not_open", petition.StatusClosed: "petition_closed"}[p.Status]
+	return client.Token{}, fmt.Errorf("the node issued no token for this petition: %s", cmp.Or(code, "no_token_key"))
 }
 
 // petitionReceipt waits up to wait for the wallet's latest act on a petition to be in the

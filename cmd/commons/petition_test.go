@@ -75,6 +75,11 @@ func TestPetitionLifecycle(t *testing.T) {
 		}
 		return err
 	}
+	// Resident 0 syncs ahead, as the browser wallet does when it opens, and signs later with
+	// the kept token; the others sync as they sign.
+	out, err = n.cli(wallets[0], "petition", "sync")
+	require.NoError(t, err, out)
+	assert.FileExists(t, wallets[0]+".tokens.json")
 	require.NoError(t, sign(0, "--age-band", "30-44"))
 	require.NoError(t, sign(1))
 	require.NoError(t, sign(2, "--age-band", "65+"))
