@@ -170,7 +170,11 @@ func noToken(ps []api.PublicPetition, petition, refused string) error {
 	}
 	for _, p := range ps {
 		if p.ID == petition {
-			return &APIError{Status: http.StatusConflict, Code: "petition_" + p.Status, Message: "petition " + petition + " is " + p.Status}
+			code := map[string]string{"upcoming": "petition_not_open", "closed": "petition_closed"}[p.Status]
+			if code == "" {
+				code = "no_token_key"
+			}
+			return &APIError{Status: http.StatusConflict, Code: code, Message: "petition " + petition + " is " + p.Status}
 		}
 	}
 	return &APIError{Status: http.StatusNotFound, Code: "unknown_petition", Message: "no petition with this id"}

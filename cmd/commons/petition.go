@@ -347,6 +347,10 @@ func recountPublished(ctx context.Context, c *client.Client, a *auditor, id stri
 	fmt.Printf("ok  re-hashed all %d entries: the root matches the checkpoint\n", a.latest.Size)
 	fmt.Printf("ok  the petition and its %s are signed by its organiser %s\n", plural(r.Batches, "paper count"), r.Organiser)
 	fmt.Printf("ok  recount: %s (%d signed, %d withdrawn), one per nullifier\n", plural(r.Online, "signature"), r.Signed, r.Withdrawn)
+	if r.Issued > 0 || r.Tokened > 0 {
+		fmt.Printf("ok  tokens: %d signatures each spend a token that verifies under the petition's key, signed by its own key; %d tokens issued\n",
+			r.Tokened, r.Issued)
+	}
 	fmt.Printf("ok  recount: %s, %d in total\n", plural(r.Paper, "paper signature"), r.Total())
 	p, err := c.Petition(ctx, id)
 	if err != nil {

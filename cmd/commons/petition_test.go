@@ -98,6 +98,7 @@ func TestPetitionLifecycle(t *testing.T) {
 	out, err = n.cli("", "petition", "verify", id)
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "recount: 2 signatures (3 signed, 1 withdrawn), one per nullifier")
+	assert.Contains(t, out, "tokens: 3 signatures each spend a token that verifies under the petition's key")
 	assert.Contains(t, out, "recount: 7 paper signatures, 9 in total")
 	assert.Contains(t, out, "the published total (9) equals the recount")
 	_, err = n.cli(organiser, "petition", "result", id, "--out", filepath.Join(home, "early.json"))
