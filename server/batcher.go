@@ -40,9 +40,10 @@ type Batcher struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 
-	mu   sync.Mutex // one batch at a time
-	last time.Time  // when the last batch was appended
-	kick chan struct{}
+	mu      sync.Mutex // one batch at a time
+	last    time.Time  // when the last batch was appended
+	scanned time.Time  // when the pending acts were last read for a petition's close
+	kick    chan struct{}
 }
 
 // NewBatcher returns a batcher; its clock starts at now, so the first batch waits a full Every.
@@ -71,9 +72,13 @@ func (b *Batcher) accepted(ctx context.Context) error {
 	return nil
 }
 
-// Run ticks every interval (real time) and whenever an act is accepted, until ctx ends. The
-// policy reads the batcher's clock (Now), so a test drives batches with Tick and its own clock.
+// Run ticks every interval (real time; at least four times per cadence) and whenever an act is
+// accepted, until ctx ends. The policy reads the batcher's clock (Now), so a test drives
+// batches with Tick and its own clock.
 func (b *Batcher) Run(ctx context.Context, interval time.Duration) {
+	if quarter := b.Policy.Every / 4; quarter > 0 && quarter < interval {
+		interval = quarter
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -95,6 +100,10 @@ func (b *Batcher) Run(ctx context.Context, interval time.Duration) {
 func (b *Batcher) Tick(ctx context.Context) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := b.Now()
+	if !b.Policy.immediate() && now.Sub(b.last) < b.Policy.Every && !b.closedSince(now) {
+		return 0, nil // nothing can be due: no need to read the pending acts
+	}
 	pending, err := b.Store.Pendings()
 	if err != nil {
 		return 0, err
@@ -102,7 +111,6 @@ func (b *Batcher) Tick(ctx context.Context) (int, error) {
 	if len(pending) == 0 {
 		return 0, nil
 	}
-	now := b.Now()
 	acts := 0 // signatures and withdrawals: token issuances ride along but make no company
 	for _, p := range pending {
 		if p.Type != store.PendingIssueType {
@@ -140,6 +148,21 @@ func (b *Batcher) Tick(ctx context.Context) (int, error) {
 	b.last = now
 	b.Logger.Info("petition batch appended", "acts", len(entries))
 	return len(entries), nil
+}
+
+// closedSince reports whether a petition closed since the last time it was asked (and records
+// now): its pending acts must then go whatever the cadence. The first call reports true.
+func (b *Batcher) closedSince(now time.Time) bool {
+	defer func() { b.scanned = now }()
+	if b.scanned.IsZero() {
+		return true
+	}
+	for _, p := range b.State.Petitions() {
+		if p.Closes.After(b.scanned) && !now.Before(p.Closes) {
+			return true
+		}
+	}
+	return false
 }
 
 // stamped is a pending entry with its epoch: the UTC day its batch is appended, or the

@@ -178,17 +178,20 @@ func (a *handlers) petitionAct(c *fiber.Ctx) error {
 		return errBusy
 	}
 	defer release()
+	// A signature's double spending is refused atomically by PutPending (the spent mark); the
+	// read model answers for a signature already logged. A withdrawal needs to know whether
+	// the signature is still pending.
 	var slot petition.Slot
 	if n, ok := a.State.NullifierEntry(p.ID, nullifier); ok {
 		slot = petition.Slot{Seen: true, Logged: true, Active: n.Active}
-	} else if slot.Seen, err = a.Store.NullifierSpent(p.ID, nullifier, crypto.TypePetitionSign); err != nil {
-		return err
+	} else if !sign {
+		if slot.Seen, err = a.Store.NullifierSpent(p.ID, nullifier, crypto.TypePetitionSign); err != nil {
+			return err
+		}
 	}
 	if err := slot.Check(sign); err != nil {
 		return petitionError(err)
 	}
-	// The entry's epoch is set when its batch is appended (Batcher.stamped): the node keeps
-	// no record of when the act arrived.
 	e := api.Entry{Type: api.EntryPetitionRevoke, Petition: p.ID, Nullifier: nullifier, SigningKey: req.Key,
 		Signature: req.Signature}
 	if sign {
@@ -212,9 +215,12 @@ func (a *handlers) petitionAct(c *fiber.Ctx) error {
 		// The act is durable and pending: the next batch appends it.
 		a.Logger.Error("petition batch failed", "err", err)
 	}
-	status, err := a.signatureStatus(p.ID, nullifier)
-	if err != nil {
-		return err
+	status := api.SignatureStatus{Nullifier: nullifier, Status: api.SignaturePending}
+	if a.batcher.Policy.immediate() {
+		// Appended already: answer with the receipt.
+		if status, err = a.signatureStatus(p.ID, nullifier); err != nil {
+			return err
+		}
 	}
 	return c.Status(fiber.StatusAccepted).JSON(status)
 }
