@@ -18,7 +18,7 @@ import (
 // BatchPolicy says when accepted petition acts (signatures and withdrawals) are appended to
 // the ledger: in one shuffled batch once Every has passed since the last batch and at least Min
 // acts are pending, whichever comes later. Token issuances (petition.issue entries) wait in the
-// same batches without counting towards Min. Acts for a petition that has closed are appended at
+// same batches without counting towards Min; with no act pending, they go at the cadence. Acts for a petition that has closed are appended at
 // the next tick whatever their number. The zero policy appends each act as it is accepted.
 type BatchPolicy struct {
 	Every time.Duration
@@ -118,7 +118,8 @@ func (b *Batcher) Tick(ctx context.Context) (int, error) {
 		}
 	}
 	// An immediate policy is always due, even on a clock that moves back (the demo's does).
-	due := b.Policy.immediate() || now.Sub(b.last) >= b.Policy.Every && acts >= max(b.Policy.Min, 1)
+	// Token issuances alone go at the cadence: they wait for no signature.
+	due := b.Policy.immediate() || now.Sub(b.last) >= b.Policy.Every && (acts >= max(b.Policy.Min, 1) || acts == 0)
 	if !due {
 		// Acts of a petition that has closed cannot wait for more company.
 		var closed []store.Pending

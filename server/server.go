@@ -119,6 +119,7 @@ type handlers struct {
 	adminFailures *failureLimiter
 	batcher       *Batcher
 	verifiers     sync.Map // token key → crypto.TokenVerifier
+	tokenKeys     sync.Map // petition id → its *rsa.PrivateKey
 }
 
 // DefaultAdminFailureLimit is the default Config.AdminFailureLimit: room for an operator's

@@ -102,7 +102,7 @@ func (a *handlers) issueTokens(c *fiber.Ctx) error {
 			refuse(id, errIssued)
 			continue
 		}
-		sk, err := a.Store.TokenKey(id)
+		sk, err := a.tokenKey(id)
 		if err != nil {
 			return err
 		}
@@ -302,6 +302,20 @@ func (a *handlers) receiptOf(index uint64) (api.Receipt, error) {
 		return api.Receipt{}, fmt.Errorf("server: receipt: %w", err)
 	}
 	return api.Receipt{Index: index, LeafHash: leaf, Checkpoint: string(cp), Proof: nonNil(proof)}, nil
+}
+
+// tokenKey is a petition's RSA token key, read from the store once and kept (parsing and
+// precomputing it costs more than the signature).
+func (a *handlers) tokenKey(id string) (*rsa.PrivateKey, error) {
+	if k, ok := a.tokenKeys.Load(id); ok {
+		return k.(*rsa.PrivateKey), nil
+	}
+	sk, err := a.Store.TokenKey(id)
+	if err != nil {
+		return nil, err
+	}
+	k, _ := a.tokenKeys.LoadOrStore(id, sk)
+	return k.(*rsa.PrivateKey), nil
 }
 
 // newTokenKey makes a petition's token key with the configured source.
