@@ -316,14 +316,10 @@ func BenchmarkPetitionSignaturesHTTP(b *testing.B) {
 	})
 }
 
-var viralNode = func(b *testing.B) *node {
-	return startNode(b, b.TempDir(), &nodetest.Logs{}, "--signature-batch-every", "100ms", "--signature-batch-min", "1")
-}
-
 // viralPetition starts a node with an open petition and 10,000 registered residents, each
 // issued their token, and returns each resident's signature request, ready to post.
 func viralPetition(b *testing.B) (*node, [][]byte) {
-	n := viralNode(b)
+	n := startNode(b, b.TempDir(), &nodetest.Logs{}, "--signature-batch-every", "100ms", "--signature-batch-min", "1")
 	ctx := context.Background()
 	c := client.New(n.url)
 	c.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: 128}

@@ -181,15 +181,10 @@ func startClockedNode(t testing.TB) (*node, *testClock, *nodetest.Logs) {
 // default options but an hourly release ticker), reading the time from clock. Its log lines
 // go to logs; cli calls run the real binary against it.
 func startNodeWithClock(t testing.TB, data string, logs *nodetest.Logs, clock *testClock) *node {
-	return startNodeWithClockBatch(t, data, logs, clock, 0)
-}
-
-func startNodeWithClockBatch(t testing.TB, data string, logs *nodetest.Logs, clock *testClock, every time.Duration) *node {
 	t.Helper()
 	cfg := defaultServeConfig()
 	cfg.Data, cfg.Addr, cfg.MetricsAddr, cfg.ReleaseEvery, cfg.Now = data, "127.0.0.1:0", "127.0.0.1:0", time.Hour, clock.Now
-	cfg.SignatureBatchEvery, cfg.SignatureBatchMin = every, 1 // each signature at once, unless a test batches
-	cfg.RateLimit, cfg.CitizenLimit = 0, 0
+	cfg.SignatureBatchEvery, cfg.SignatureBatchMin = 0, 1 // each signature at once, unless a test batches
 	urls := make(chan string, 1)
 	logger := slog.New(slog.NewTextHandler(lineWatch{logs, servingLine, urls}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
