@@ -2,8 +2,8 @@ package crypto
 
 import (
 	"bytes"
-	"crypto/hkdf"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"

@@ -9,9 +9,9 @@ import (
 
 // Statement types.
 const (
-	TypeRegister         = "citizen.register"
-	TypeConsentGrant     = "consent.grant"
-	TypeConsentRevoke    = "consent.revoke"
+	TypeRegister      = "citizen.register"
+	TypeConsentGrant  = "consent.grant"
+	TypeConsentRevoke = "consent.revoke"
 	// TypePetitionSign and TypePetitionWithdraw are the types of petition acts (PetitionAct),
 	// signed by a per-petition key, never by the resident's own.
 	TypePetitionSign     = "petition.sign"

@@ -65,7 +65,9 @@ func (s *Store) Issued(petition, citizen string) (string, error) {
 	return string(b), err
 }
 
-func spentKey(petition, nullifier, typ string) []byte { return key("p/spent/", petition, nullifier, typ) }
+func spentKey(petition, nullifier, typ string) []byte {
+	return key("p/spent/", petition, nullifier, typ)
+}
 
 func pendingKey(petition, nullifier, typ string) []byte { return key("q/", petition, nullifier, typ) }
 
