@@ -265,7 +265,8 @@ const dumpRecordsJS = `new Promise((resolve, reject) => {
 // TestWalletShowsAPendingSignatureUntilItsBatchLands runs a node that appends signatures in
 // batches of two: the browser's signature is accepted and shown pending, with no receipt; once
 // another resident's signature completes the batch, the wallet fetches the receipt, shows the
-// petition signed, and the receipt checks against the ledger.
+// petition signed, and the receipt checks against the ledger. The withdrawal goes the same
+// way, after which the petition offers no signature again.
 func TestWalletShowsAPendingSignatureUntilItsBatchLands(t *testing.T) {
 	t.Parallel()
 	ctx := browserContext(t)
@@ -316,5 +317,15 @@ func TestWalletShowsAPendingSignatureUntilItsBatchLands(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, receipts, id, "the signature's receipt is kept")
 	assert.NotContains(t, receipts, "failed")
+
+	// The withdrawal waits in its batch too; once it lands, the petition cannot be signed again.
+	do(chromedp.Click(chromedp.CSS("#withdraw-"+id)), chromedp.WaitVisible(chromedp.CSS("#pending-"+id)))
+	_, err = c.SignPetition(ctx, other, id, true, nil)
+	require.NoError(t, err)
+	require.True(t, eventually(n.ctx, func() bool { return petitionSignatures(t, n.url, id) == 0 }), "the batch of two withdrawals lands")
+	do(chromedp.Click(chromedp.CSS("#check-pending-"+id)), chromedp.WaitVisible(chromedp.CSS("#withdrawn-"+id)))
+	forms, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll("#sign-`+id+`").length`))
+	require.NoError(t, err)
+	assert.Zero(t, forms, "no sign button: the token is spent")
 	assert.Empty(t, requests.errors(), "the browser logged no script error, policy violation or failed load")
 }

@@ -595,6 +595,8 @@ function petitionsView() {
     h("ul", { class: "cards" }, ...state.petitions.map((p) => {
       const waiting = state.pending.find((q) => q.petition === p.id);
       const signed = waiting ? waiting.kind === "petition.sign" : latestChoice("petition", p.id) === "petition.sign";
+      // A withdrawn signature's token is spent: the petition cannot be signed again.
+      const withdrawn = !waiting && latestChoice("petition", p.id) === "petition.withdraw";
       const open = p.status === "open";
       return h("li", { class: p.id === state.linked ? "card linked" : "card", id: "petition-" + slug(p.id) },
         h("h3", { tabindex: "-1" }, h("a", { href: "/petitions/" + encodeURIComponent(p.id) }, p.title)),
@@ -602,8 +604,9 @@ function petitionsView() {
           " · ", t("status_" + p.status), open ? " · " + t("closes", { date: p.closes.slice(0, 10) }) : ""),
         waiting ? h("p", { class: "choice pending", id: "pending-" + slug(p.id) }, t("pending_" + waiting.kind),
           " ", h("button", { type: "button", class: "secondary", id: "check-pending-" + slug(p.id), onclick: () => act(checkPending) }, t("check_pending")))
-        : signed ? h("p", { class: "choice" }, t("signed")) : null,
-        !open || waiting ? null : !signed && !inScope(p)
+        : signed ? h("p", { class: "choice" }, t("signed"))
+        : withdrawn ? h("p", { class: "choice", id: "withdrawn-" + slug(p.id) }, t("withdrawn_once")) : null,
+        !open || waiting || withdrawn ? null : !signed && !inScope(p)
           ? h("p", { class: "note out-of-scope" }, t("not_in_scope"))
           : signed
           ? h("div", { class: "actions" },
