@@ -7,6 +7,7 @@ require (
 	filippo.io/torchwood v0.6.1
 	github.com/chromedp/cdproto v0.160.8
 	github.com/chromedp/chromedp v0.24.0
+	github.com/cloudflare/circl v1.6.5
 	github.com/dgraph-io/badger/v4 v4.9.6
 	github.com/go-fed/httpsig v1.1.0
 	github.com/gofiber/fiber/v2 v2.52.16

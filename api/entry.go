@@ -17,6 +17,8 @@ const (
 	EntryPetitionSign    = "petition.sign"
 	EntryPetitionRevoke  = "petition.withdraw"
 	EntryPetitionPaper   = "petition.paper"
+	EntryPetitionKey     = "petition.key"
+	EntryPetitionIssue   = "petition.issue"
 	EntryOrganiserGrant  = "organiser.grant"
 	EntryOrganiserRevoke = "organiser.revoke"
 	EntryRelease         = "release.publish"
@@ -46,9 +48,21 @@ const (
 //     document field is Hash), Recipient (the petition's age tally key, made by the node).
 //   - petition.paper: Petition, Body (a count of paper signatures), Hash, Citizen, IssuedAt,
 //     Nonce, Signature — signed by the petition's organiser like petition.create.
-//   - petition.sign / petition.withdraw: Petition, Nullifier (derived from the resident's
-//     wallet), Epoch (the UTC day the server accepted it) — never the citizen id, the signing
-//     key or the signature.
+//   - petition.key: Petition, TokenKey (the petition's RSA-2048 token key, standard base64 DER
+//     SubjectPublicKeyInfo, made by the node; RFC 9474 RSABSSA-SHA384-PSS-Randomized).
+//   - petition.issue: Petition, Epoch (its batch's day) — the node blind-signed a resident's token
+//     for the petition. It names no one (whose token it was would tell the resident's scope,
+//     hence neighbourhood), and is appended in the shuffled batches of signatures, so its place
+//     says nothing of whose registration it followed. Every syncing wallet asks for every open
+//     petition of its scope, so it says nothing of who will sign either.
+//   - petition.sign: Petition, Nullifier (SHA-256 of the wallet's key for the petition),
+//     SigningKey (that key), Randomizer and Token (the finalised token over the key), Hash (the
+//     hash of the sealed answers, if any), Signature (the petition key's signature of the act),
+//     Epoch (the UTC day its batch was appended, at latest the petition's last open day) —
+//     never the citizen id or anything of theirs. Signatures are appended in shuffled batches.
+//   - petition.withdraw: Petition, Nullifier, SigningKey, Signature, Epoch, in the same batches.
+//   - Before data format 3, petition.sign and petition.withdraw held only Petition, Nullifier
+//     and Epoch; they stay countable.
 //   - release.publish: Purpose, PurposeVersion, Epoch, Hash (SHA-256 of the release bytes).
 //   - purpose.propose: Purpose, PurposeVersion, Body (the proposer's api.PurposeProposal),
 //     Hash, Citizen (the proposer, an organiser), IssuedAt, Nonce, Signature (their statement,
@@ -78,9 +92,12 @@ type Entry struct {
 	Petition       string          `json:"petition,omitempty"`
 	Purpose        string          `json:"purpose,omitempty"`
 	PurposeVersion int             `json:"purpose_version,omitempty"`
+	Randomizer     []byte          `json:"randomizer,omitempty"`
 	Recipient      string          `json:"recipient,omitempty"`
 	Signature      string          `json:"signature,omitempty"`
 	SigningKey     string          `json:"signing_key,omitempty"`
+	Token          []byte          `json:"token,omitempty"`
+	TokenKey       string          `json:"token_key,omitempty"`
 	Type           string          `json:"type"`
 }
 

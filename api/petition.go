@@ -63,7 +63,8 @@ type Paper struct {
 // PublicPetition is a petition as the API publishes it (GET /api/v1/petitions[/{id}]) and as
 // clients read it: the document, its organiser and tally key, and its exact counts — online
 // and paper apart, their total and the paper share of it (a whole percentage), and the
-// progress towards the threshold, capped at 1000 %. Text, Timeline and Breakdown come only
+// progress towards the threshold, capped at 1000 %. TokenKey is the RSA key its tokens
+// are issued under (standard base64 DER SubjectPublicKeyInfo). Text, Timeline and Breakdown come only
 // with one petition.
 type PublicPetition struct {
 	ID               string          `json:"id"`
@@ -76,6 +77,7 @@ type PublicPetition struct {
 	Ask              []string        `json:"ask"`
 	Organiser        string          `json:"organiser"`
 	Recipient        string          `json:"recipient"`
+	TokenKey         string          `json:"token_key,omitempty"`
 	Signatures       int             `json:"signatures"`
 	Withdrawn        int             `json:"withdrawn"`
 	Paper            int             `json:"paper"`
@@ -96,4 +98,45 @@ type TimelineDay struct {
 	Signed    int    `json:"signed"`
 	Withdrawn int    `json:"withdrawn"`
 	Online    int    `json:"online"`
+}
+
+// TokensAnswer answers POST /api/v1/petitions/tokens: the node's blind signatures of the
+// resident's blinded token messages (RFC 9474, standard base64), by petition id, and the
+// error code of each petition it issued no token for (unknown_petition, petition_not_open,
+// petition_closed, out_of_scope, no_token_key, already_issued, invalid_field), so a wallet
+// may ask for every open petition without knowing its scope.
+type TokensAnswer struct {
+	Tokens  map[string][]byte `json:"tokens"`
+	Refused map[string]string `json:"refused,omitempty"`
+}
+
+// SignatureRequest is the body of POST /api/v1/petitions/{id}/signatures: a petition act
+// (crypto.PetitionAct: type petition.sign or petition.withdraw, the petition, the wallet's key
+// for it, the hash of the sealed answers) signed by that key, with, for a signature, the token
+// (Randomizer, Token) and the sealed answers. It names no one.
+type SignatureRequest struct {
+	Type       string `json:"type"`
+	Petition   string `json:"petition"`
+	Key        string `json:"key"`
+	Document   string `json:"document,omitempty"`
+	Signature  string `json:"signature"`
+	Randomizer []byte `json:"randomizer,omitempty"`
+	Token      []byte `json:"token,omitempty"`
+	Answers    []byte `json:"answers,omitempty"`
+}
+
+// Signature states of a nullifier (SignatureStatus.Status).
+const (
+	SignaturePending   = "pending"
+	SignatureSigned    = "signed"
+	SignatureWithdrawn = "withdrawn"
+)
+
+// SignatureStatus answers POST /api/v1/petitions/{id}/signatures (202, Status pending) and
+// GET /api/v1/petitions/{id}/signatures/{nullifier}: pending until the act's batch is in the
+// ledger, then signed or withdrawn with the receipt of the latest entry.
+type SignatureStatus struct {
+	Nullifier string   `json:"nullifier"`
+	Status    string   `json:"status"`
+	Receipt   *Receipt `json:"receipt,omitempty"`
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/crypto"
 )
 
@@ -36,17 +37,17 @@ func TestStatementsAreIssuedOnTheClientsClock(t *testing.T) {
 	t.Cleanup(srv.Close)
 	w, err := crypto.NewWallet()
 	require.NoError(t, err)
-	const petition = "demo-petition"
+	purpose := Purpose{Purpose: api.Purpose{ID: "air-quality/daily", Version: 1}}
 
 	pinned := time.Date(2026, 9, 3, 12, 0, 0, 0, time.UTC)
 	c := New(srv.URL)
 	c.Now = func() time.Time { return pinned }
-	_, err = c.SignPetition(context.Background(), w, petition, false, nil)
+	_, err = c.Grant(context.Background(), w, purpose)
 	require.NoError(t, err)
 	assert.Equal(t, "2026-09-03T12:00:00Z", <-issued)
 
 	c.Now = nil
-	_, err = c.SignPetition(context.Background(), w, petition, false, nil)
+	_, err = c.Grant(context.Background(), w, purpose)
 	require.NoError(t, err)
 	at, err := time.Parse(time.RFC3339, <-issued)
 	require.NoError(t, err)

@@ -2,8 +2,8 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -244,12 +244,11 @@ func TestNullifierIsStablePerPetitionAndFollowsTheSpec(t *testing.T) {
 	assert.NotContains(t, w.Nullifier("p-1"), w.CitizenID())
 
 	// The derivation written out from its description in docs/wallet.md, for other implementations.
-	nk, err := hkdf.Key(sha256.New, []byte(w.Identity().String()), []byte("commons/v1"),
-		"commons/v1 petition nullifier hmac-sha256", 32)
+	seed, err := hkdf.Key(sha256.New, []byte(w.Identity().String()), []byte("commons/v1"),
+		"commons/v1 petition key ed25519\np-1", 32)
 	require.NoError(t, err)
-	m := hmac.New(sha256.New, nk)
-	m.Write([]byte("p-1"))
-	assert.Equal(t, hex.EncodeToString(m.Sum(nil)), w.Nullifier("p-1"))
+	sum := sha256.Sum256(append([]byte("commons/v1 petition nullifier\n"), ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)...))
+	assert.Equal(t, hex.EncodeToString(sum[:]), w.Nullifier("p-1"))
 
 	assert.True(t, ValidNullifier(w.Nullifier("p-1")))
 	for _, bad := range []string{"", strings.ToUpper(w.Nullifier("p-1")), w.Nullifier("p-1")[:63], w.Nullifier("p-1") + "0",

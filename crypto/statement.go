@@ -9,9 +9,11 @@ import (
 
 // Statement types.
 const (
-	TypeRegister         = "citizen.register"
-	TypeConsentGrant     = "consent.grant"
-	TypeConsentRevoke    = "consent.revoke"
+	TypeRegister      = "citizen.register"
+	TypeConsentGrant  = "consent.grant"
+	TypeConsentRevoke = "consent.revoke"
+	// TypePetitionSign and TypePetitionWithdraw are the types of petition acts (PetitionAct),
+	// signed by a per-petition key, never by the resident's own.
 	TypePetitionSign     = "petition.sign"
 	TypePetitionWithdraw = "petition.withdraw"
 	// TypePetitionCreate is an organiser's petition; Document is the hash of its document.
@@ -31,6 +33,9 @@ const (
 	TypePurposeObject  = "purpose.object"
 	// TypePurposeRetire is the proposer retiring their active purpose.
 	TypePurposeRetire = "purpose.retire"
+	// TypePetitionTokens asks for the resident's blind petition tokens; Document is
+	// TokenRequestDocument of the blinded messages. It is not logged.
+	TypePetitionTokens = "petition.tokens"
 	// TypeVaultExport asks for the resident's own vault copies. It is not logged.
 	TypeVaultExport = "vault.export"
 )

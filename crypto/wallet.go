@@ -5,11 +5,9 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -24,8 +22,7 @@ const hkdfSalt = "commons/v1"
 
 // Derivation labels. A label is never reused for a different key.
 const (
-	labelSigning   = "commons/v1 statement signing ed25519"
-	labelNullifier = "commons/v1 petition nullifier hmac-sha256"
+	labelSigning = "commons/v1 statement signing ed25519"
 )
 
 // ErrWalletExists is returned when creating a wallet would overwrite an existing file.
@@ -33,9 +30,8 @@ var ErrWalletExists = errors.New("crypto: wallet file already exists")
 
 // Wallet is a resident's keys: one age X25519 identity and the keys derived from it.
 type Wallet struct {
-	identity  *age.X25519Identity
-	signing   ed25519.PrivateKey
-	nullifier []byte
+	identity *age.X25519Identity
+	signing  ed25519.PrivateKey
 }
 
 // NewWallet creates a wallet from a fresh random age identity.
@@ -52,11 +48,7 @@ func walletFrom(id *age.X25519Identity) (*Wallet, error) {
 	if err != nil {
 		return nil, err
 	}
-	nk, err := derive(id, labelNullifier, sha256.Size)
-	if err != nil {
-		return nil, err
-	}
-	return &Wallet{identity: id, signing: ed25519.NewKeyFromSeed(seed), nullifier: nk}, nil
+	return &Wallet{identity: id, signing: ed25519.NewKeyFromSeed(seed)}, nil
 }
 
 // derive returns n bytes of HKDF-SHA-256 output keyed by the identity's canonical encoding.
@@ -139,17 +131,7 @@ func (w *Wallet) SigningPublicKey() ed25519.PublicKey {
 // CitizenID is the resident's pseudonymous id, derived from the signing public key.
 func (w *Wallet) CitizenID() string { return CitizenID(w.SigningPublicKey()) }
 
-// Nullifier is the resident's public pseudonym on one petition: the lower-case hex of
-// HMAC-SHA-256 over the petition id, keyed by a key derived from the wallet. It is the same on
-// every device that holds the wallet, differs between petitions, and cannot be linked to the
-// citizen id (or to the same resident's nullifier on another petition) without the wallet.
-func (w *Wallet) Nullifier(petition string) string {
-	m := hmac.New(sha256.New, w.nullifier)
-	m.Write([]byte(petition))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// ValidNullifier reports whether n has the shape Nullifier returns: 64 lower-case hex digits.
+// ValidNullifier reports whether n has the shape PetitionNullifier returns: 64 lower-case hex digits.
 // The server checks it before logging a signature, and verifiers before recounting one.
 func ValidNullifier(n string) bool {
 	if len(n) != 2*sha256.Size {

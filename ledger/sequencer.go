@@ -124,6 +124,54 @@ func (l *Log) Append(ctx context.Context, entry []byte, private ...Put) (api.Rec
 	return api.Receipt{Index: res.index, LeafHash: leaf, Checkpoint: string(res.checkpoint), Proof: path}, nil
 }
 
+// Logged is one entry of AppendAll with the private records written and deleted atomically
+// with it (its Write's Require is not allowed: an append is never refused).
+type Logged struct {
+	Entry []byte
+	Write Write
+}
+
+// AppendAll queues entries in their order, one after the other, and returns once every one is
+// durable, with their indexes. Entries of other callers may fall between them, never an entry
+// of theirs out of order. Each entry's private records are committed atomically with it. Like
+// Append, it waits for every queued entry even if ctx ends.
+func (l *Log) AppendAll(ctx context.Context, entries []Logged) ([]uint64, error) {
+	reqs := make([]*request, 0, len(entries))
+	for _, e := range entries {
+		if len(e.Entry) > MaxEntrySize {
+			return nil, ErrTooLarge
+		}
+		if len(e.Write.Require) > 0 {
+			return nil, errors.New("ledger: append all: an append has no precondition")
+		}
+		r, err := newRequest(true, e.Entry, e.Write)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: append all: %w", err)
+		}
+		reqs = append(reqs, r)
+	}
+	var queued []*request
+	var err error
+	for _, r := range reqs {
+		if err = l.enqueue(ctx, r, "append all"); err != nil {
+			break
+		}
+		queued = append(queued, r)
+	}
+	out := make([]uint64, 0, len(queued))
+	for _, r := range queued {
+		res := <-r.done
+		if res.err != nil && err == nil {
+			err = fmt.Errorf("ledger: append all: %w", res.err)
+		}
+		out = append(out, res.index)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Write commits w in the sequencer's next batch, with the appends and writes queued beside it,
 // and returns once it is durable. If a precondition is unmet it returns that precondition's Err
 // and nothing of w is written. A batch of writes alone grows no tree and signs no checkpoint.

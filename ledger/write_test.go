@@ -245,3 +245,30 @@ func TestWriteRefusesKeysInTheLogSpaceAndSilentPreconditions(t *testing.T) {
 	require.NoError(t, l.Close())
 	assert.ErrorIs(t, l.Write(context.Background(), Write{Puts: []Put{put("p/a")}}), ErrClosed)
 }
+
+func TestAppendAllKeepsOrderAndCommitsPrivateRecordsWithEachEntry(t *testing.T) {
+	t.Parallel()
+	db := tempDB(t)
+	k := newKeys(t)
+	l, err := Open(db, k.signer, k.verifier, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	require.NoError(t, l.Write(context.Background(), Write{Puts: []Put{put("p/pending-1"), put("p/pending-2")}}))
+	idx, err := l.AppendAll(context.Background(), []Logged{
+		{Entry: entry(7), Write: Write{Puts: []Put{put("p/done-1")}, Deletes: [][]byte{[]byte("p/pending-1")}}},
+		{Entry: entry(3), Write: Write{Puts: []Put{put("p/done-2")}, Deletes: [][]byte{[]byte("p/pending-2")}}},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{0, 1}, idx)
+	for i, want := range [][]byte{entry(7), entry(3)} {
+		got, err := l.Entry(uint64(i))
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	assert.True(t, has(t, db, "p/done-1"))
+	assert.True(t, has(t, db, "p/done-2"))
+	assert.False(t, has(t, db, "p/pending-1"))
+	assert.False(t, has(t, db, "p/pending-2"))
+	_, err = l.AppendAll(context.Background(), []Logged{{Entry: entry(1), Write: Write{Require: []Absent{{Key: []byte("p/x"), Err: errors.New("x")}}}}})
+	assert.Error(t, err, "an append has no precondition")
+}

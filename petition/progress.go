@@ -60,7 +60,7 @@ func Reached(total, threshold int) bool { return total >= threshold }
 func Public(p *state.Petition, now time.Time) api.PublicPetition {
 	return api.PublicPetition{ID: p.ID, Title: p.Title, Scope: append([]string{}, p.Scope...), Opens: p.Opens,
 		Closes: p.Closes, Threshold: p.Threshold, Ask: append([]string{}, p.Ask...), Organiser: p.Organiser,
-		Recipient: p.Recipient, Signatures: p.Signatures, Withdrawn: p.Withdrawn, Paper: p.Paper,
+		Recipient: p.Recipient, TokenKey: p.TokenKey, Signatures: p.Signatures, Withdrawn: p.Withdrawn, Paper: p.Paper,
 		Total: p.Total(), PaperPercent: PaperShare(p.Paper, p.Total()), ProgressPercent: Progress(p.Total(), p.Threshold), ThresholdReached: Reached(p.Total(), p.Threshold),
 		Status: Status(&p.Petition, now), Ledger: p.Index}
 }

@@ -1,6 +1,8 @@
 package petition
 
 import (
+	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -167,4 +169,91 @@ func TestCheckPublished(t *testing.T) {
 	for _, p := range []api.PublicPetition{{Signatures: 4, Paper: 7, Total: 11}, {Signatures: 3, Paper: 6, Total: 9}, {Signatures: 3, Paper: 7, Total: 11}} {
 		assert.ErrorContains(t, c.CheckPublished(p), "the ledger holds 3 + 7 = 10")
 	}
+}
+
+// tokened is the petition.sign entry of w's token for petition under sk, as the node logs it.
+func tokened(t *testing.T, sk *rsa.PrivateKey, w *crypto.Wallet, petition string) api.Entry {
+	t.Helper()
+	r, err := w.BlindToken(petition, &sk.PublicKey)
+	require.NoError(t, err)
+	blindSig, err := crypto.BlindSign(sk, r.Blinded)
+	require.NoError(t, err)
+	tok, err := r.Finalize(blindSig)
+	require.NoError(t, err)
+	act, sig, err := crypto.SignAct(r.Key, crypto.PetitionAct{Petition: petition, Type: crypto.TypePetitionSign})
+	require.NoError(t, err)
+	return api.Entry{Type: api.EntryPetitionSign, Petition: petition, Nullifier: w.Nullifier(petition), SigningKey: act.Key,
+		Signature: sig, Randomizer: r.Randomizer, Token: tok, Epoch: "2026-10-02"}
+}
+
+// withdrawn is the petition.withdraw entry of w's key for petition, signed by signer's.
+func withdrawn(t *testing.T, w, signer *crypto.Wallet, petition string) api.Entry {
+	t.Helper()
+	k, err := signer.PetitionKey(petition)
+	require.NoError(t, err)
+	own, err := w.PetitionKey(petition)
+	require.NoError(t, err)
+	_, sig, err := crypto.SignAct(k, crypto.PetitionAct{Key: "", Petition: petition, Type: crypto.TypePetitionWithdraw})
+	require.NoError(t, err)
+	return api.Entry{Type: api.EntryPetitionRevoke, Petition: petition, Nullifier: w.Nullifier(petition),
+		SigningKey: crypto.EncodeKey(own.Public().(ed25519.PublicKey)), Signature: sig, Epoch: "2026-10-03"}
+}
+
+// TestRecountChecksTokens recounts a petition whose signatures spend tokens: legacy
+// signatures before its petition.key still count, every later one must spend a token for the
+// petition and its key, a nullifier signs once, only its key withdraws it, and no more tokens
+// are spent than the ledger shows issued.
+func TestRecountChecksTokens(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t)
+	sk, err := crypto.NewTokenKey()
+	require.NoError(t, err)
+	spki, err := crypto.EncodeTokenKey(&sk.PublicKey)
+	require.NoError(t, err)
+	a, b := newWallet(t), newWallet(t)
+	trees := api.Petition{ID: "trees", Title: "Trees", Opens: opens, Closes: opens.AddDate(0, 0, 10), Threshold: 10}
+	key := api.Entry{Type: api.EntryPetitionKey, Petition: "trees", TokenKey: spki}
+	issue := func(*crypto.Wallet) api.Entry {
+		return api.Entry{Type: api.EntryPetitionIssue, Petition: "trees", Epoch: "2026-10-01"}
+	}
+	base := []api.Entry{register(f.organiser), {Type: api.EntryOrganiserGrant, Citizen: f.organiser.CitizenID()},
+		f.create(f.organiser, trees), sign("trees", 5), key, issue(a), issue(b)}
+	good := append(slices.Clone(base), tokened(t, sk, a, "trees"), tokened(t, sk, b, "trees"), withdrawn(t, a, a, "trees"))
+	c, err := Recount("trees", entries(good...))
+	require.NoError(t, err)
+	assert.Equal(t, 2, c.Online, "the legacy signature and b's")
+	assert.Equal(t, 3, c.Signed)
+	assert.Equal(t, 2, c.Issued)
+	assert.Equal(t, 2, c.Tokened)
+
+	forged := tokened(t, sk, a, "trees")
+	forged.Token = slices.Clone(forged.Token)
+	forged.Token[0] ^= 1
+	stolen := tokened(t, sk, a, "trees")
+	stolen.SigningKey = tokened(t, sk, b, "trees").SigningKey
+	other, err := crypto.NewTokenKey()
+	require.NoError(t, err)
+	for name, tc := range map[string]struct {
+		es   []api.Entry
+		want string
+	}{
+		"a token spent twice":         {append(slices.Clone(base), tokened(t, sk, a, "trees"), withdrawn(t, a, a, "trees"), tokened(t, sk, a, "trees")), "spent nullifier"},
+		"a forged token":              {append(slices.Clone(base), forged), "does not verify"},
+		"another key's token":         {append(slices.Clone(base), tokened(t, other, a, "trees")), "does not verify"},
+		"a token under another key":   {append(slices.Clone(base), stolen), "not the hash"},
+		"a tokenless signature":       {append(slices.Clone(base), sign("trees", 3)), "not the hash"},
+		"a withdrawal by another key": {append(slices.Clone(base), tokened(t, sk, a, "trees"), withdrawn(t, a, b, "trees")), "not signed by the signature's key"},
+		"more spent than issued": {append([]api.Entry{register(f.organiser), {Type: api.EntryOrganiserGrant, Citizen: f.organiser.CitizenID()},
+			f.create(f.organiser, trees), key, issue(a)}, tokened(t, sk, a, "trees"), tokened(t, sk, b, "trees")), "only 1 tokens were issued"},
+	} {
+		_, err := Recount("trees", entries(tc.es...))
+		assert.ErrorContains(t, err, tc.want, name)
+	}
+}
+
+func newWallet(t *testing.T) *crypto.Wallet {
+	t.Helper()
+	w, err := crypto.NewWallet()
+	require.NoError(t, err)
+	return w
 }

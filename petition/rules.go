@@ -44,8 +44,10 @@ var (
 	ErrAlreadySigned        = errors.New("petition: already signed under this nullifier")
 	ErrNotSigned            = errors.New("petition: no signature to withdraw")
 	ErrWithdrawn            = errors.New("petition: the signature is already withdrawn")
-	ErrOtherNullifier       = errors.New("petition: the signer signed under another nullifier")
-	ErrNullifierTaken       = errors.New("petition: the nullifier belongs to another signer")
+	ErrPending              = errors.New("petition: the signature is not in the ledger yet")
+	ErrBadToken             = errors.New("petition: the token does not verify for this petition and key")
+	ErrNoTokenKey           = errors.New("petition: the petition has no token key")
+	ErrOutOfScope           = errors.New("petition: not open to residents of this neighbourhood")
 )
 
 // InvalidError is a refusal that names the field breaking a rule and the rule, never the
@@ -211,65 +213,86 @@ func CanEnterPaper(p *state.Petition, citizen string, now time.Time) error {
 	return nil
 }
 
-// CheckSignature checks a signature or withdrawal statement (st) of p at now before anything
-// is reserved: p is open, the nullifier is one a wallet derives, and the answers are allowed.
-// Answers come only with a signature of a petition that asks questions, sealed with age, at
-// most MaxAnswers long, and the statement's document field is their hash, so the signer's
-// signature covers them; without answers the document field is empty.
-func CheckSignature(p *api.Petition, st crypto.Statement, answers []byte, now time.Time) error {
+// CheckAct checks a petition act (a signature or its withdrawal, signed by the wallet's key
+// for p) at now before anything is reserved: p is open, the act names p, and it carries what
+// its type needs. A signature carries a token (its randomizer and signature); answers come
+// only with a signature of a petition that asks questions, sealed with age, at most MaxAnswers
+// long, and the act's document field is their hash, so the key's signature covers them;
+// without answers the document field is empty. A withdrawal carries none of these.
+func CheckAct(p *api.Petition, r api.SignatureRequest, now time.Time) error {
+	if r.Petition != p.ID {
+		return invalid("petition", "the path and the act name different petitions")
+	}
 	switch Status(p, now) {
 	case StatusUpcoming:
 		return ErrNotYetOpen
 	case StatusClosed:
 		return ErrClosed
 	}
-	if !crypto.ValidNullifier(st.Nullifier) {
-		return invalid("nullifier", "64 lower-case hex digits, derived by the wallet")
+	sign := r.Type == crypto.TypePetitionSign
+	switch {
+	case !sign && r.Type != crypto.TypePetitionWithdraw:
+		return invalid("type", "petition.sign or petition.withdraw")
+	case !sign && (len(r.Token) > 0 || len(r.Randomizer) > 0 || len(r.Answers) > 0 || r.Document != ""):
+		return invalid("token", "a withdrawal carries no token, answers or document")
+	case sign && (len(r.Token) == 0 || len(r.Randomizer) != crypto.RandomizerSize):
+		return invalid("token", "a signature carries its token and its 32-byte randomizer")
 	}
-	if len(answers) == 0 {
-		if st.Document != "" {
+	if len(r.Answers) == 0 {
+		if r.Document != "" {
 			return invalid("document", "only with answers")
 		}
 		return nil
 	}
 	switch {
-	case st.Type != crypto.TypePetitionSign:
-		return invalid("answers", "only with a signature")
 	case len(p.Ask) == 0:
 		return invalid("answers", "this petition asks no questions")
-	case len(answers) > MaxAnswers:
+	case len(r.Answers) > MaxAnswers:
 		return invalid("answers", "at most 4096 bytes")
-	case crypto.CheckSealed(answers, MaxAnswers) != nil:
+	case crypto.CheckSealed(r.Answers, MaxAnswers) != nil:
 		return ErrNotSealed
-	case crypto.DocumentHash(answers) != st.Document:
+	case crypto.DocumentHash(r.Answers) != r.Document:
 		return ErrDocumentHash
 	}
 	return nil
 }
 
-// Slot is what the node holds about one signer and one nullifier of a petition: the nullifier
-// bound to the signer, privately, by their first signature ("" if none), whether the nullifier
-// was ever used, and whether it holds an active signature.
+// Slot is what the node holds about one nullifier of a petition: whether it was ever used for
+// a signature (logged or pending), and whether the signature is logged and active.
 type Slot struct {
-	Bound        string
-	Seen, Active bool
+	Seen, Logged, Active bool
 }
 
-// Check reports whether a signature (sign) or a withdrawal under nullifier may take place: a
-// signer keeps the nullifier they first signed under, a nullifier serves only the signer bound
-// to it, it holds at most one active signature, and only an active signature is withdrawn.
-func (s Slot) Check(sign bool, nullifier string) error {
+// Check reports whether a signature (sign) or a withdrawal may take place under the slot's
+// nullifier: a nullifier signs once (its token is spent), and only a logged active signature
+// is withdrawn.
+func (s Slot) Check(sign bool) error {
 	switch {
-	case s.Bound != "" && s.Bound != nullifier:
-		return ErrOtherNullifier
-	case s.Bound == "" && s.Seen:
-		return ErrNullifierTaken
-	case sign && s.Active:
+	case sign && s.Seen:
 		return ErrAlreadySigned
-	case !sign && s.Bound == "":
+	case !sign && !s.Seen:
 		return ErrNotSigned
+	case !sign && !s.Logged:
+		return ErrPending
 	case !sign && !s.Active:
 		return ErrWithdrawn
+	}
+	return nil
+}
+
+// CanIssue reports whether a resident of neighbourhood home may be issued p's token at now:
+// p is open, holds a token key (hasKey) and home is in its scope. Scope and dates are checked
+// here, at issuance, as the signature that spends the token names no one.
+func CanIssue(p *api.Petition, hasKey bool, home string, now time.Time) error {
+	switch {
+	case Status(p, now) == StatusUpcoming:
+		return ErrNotYetOpen
+	case Status(p, now) == StatusClosed:
+		return ErrClosed
+	case !hasKey:
+		return ErrNoTokenKey
+	case !InScope(p, home):
+		return ErrOutOfScope
 	}
 	return nil
 }

@@ -168,69 +168,72 @@ func TestPaperRules(t *testing.T) {
 	}
 }
 
-func TestCheckSignature(t *testing.T) {
+func TestCheckAct(t *testing.T) {
 	t.Parallel()
 	tally, err := crypto.NewWallet()
 	require.NoError(t, err)
 	sealed, err := crypto.Seal([]byte(`{"v":1,"age_band":"30-44"}`), tally.Identity().Recipient())
 	require.NoError(t, err)
-	nullifier := strings.Repeat("ab", 32)
 	asks := &api.Petition{ID: "trees", Opens: opens, Closes: opens.AddDate(0, 0, 10), Ask: []string{api.AskAgeBand}}
-	silent := &api.Petition{ID: "bikes", Opens: opens, Closes: opens.AddDate(0, 0, 10)}
-	sign := crypto.Statement{Type: crypto.TypePetitionSign, Nullifier: nullifier}
+	silent := &api.Petition{ID: "trees", Opens: opens, Closes: opens.AddDate(0, 0, 10)}
+	token := []byte("a token")
+	randomizer := make([]byte, crypto.RandomizerSize)
+	sign := api.SignatureRequest{Type: crypto.TypePetitionSign, Petition: "trees", Token: token, Randomizer: randomizer}
 	withAnswers := sign
-	withAnswers.Document = crypto.DocumentHash(sealed)
-	withdraw := crypto.Statement{Type: crypto.TypePetitionWithdraw, Nullifier: nullifier}
+	withAnswers.Document, withAnswers.Answers = crypto.DocumentHash(sealed), sealed
+	withdraw := api.SignatureRequest{Type: crypto.TypePetitionWithdraw, Petition: "trees"}
+	with := func(r api.SignatureRequest, f func(*api.SignatureRequest)) api.SignatureRequest { f(&r); return r }
 	open := opens.Add(time.Hour)
 	for _, tc := range []struct {
-		name    string
-		p       *api.Petition
-		st      crypto.Statement
-		answers []byte
-		at      time.Time
-		want    refusal
+		name string
+		p    *api.Petition
+		r    api.SignatureRequest
+		at   time.Time
+		want refusal
 	}{
-		{"a plain signature", silent, sign, nil, open, ok},
-		{"a withdrawal", silent, withdraw, nil, open, ok},
-		{"signature with answers", asks, withAnswers, sealed, open, ok},
-		{"a petition that asks, answered with nothing", asks, sign, nil, open, ok},
-		{"before it opens", silent, sign, nil, opens.Add(-time.Second), is(ErrNotYetOpen)},
-		{"at the close", silent, sign, nil, silent.Closes, is(ErrClosed)},
-		{"withdrawing after the close", silent, withdraw, nil, silent.Closes.Add(time.Hour), is(ErrClosed)},
-		{"a nullifier no wallet derives", silent, crypto.Statement{Type: crypto.TypePetitionSign, Nullifier: "not-hex"}, nil, open, field("nullifier")},
-		{"a document without answers", asks, withAnswers, nil, open, field("document")},
-		{"answers with a withdrawal", asks, crypto.Statement{Type: crypto.TypePetitionWithdraw, Nullifier: nullifier, Document: withAnswers.Document}, sealed, open, field("answers")},
-		{"answers to a petition that asks none", silent, withAnswers, sealed, open, field("answers")},
-		{"answers too long", asks, withAnswers, append(sealed, make([]byte, MaxAnswers)...), open, field("answers")},
-		{"answers in the clear", asks, crypto.Statement{Type: crypto.TypePetitionSign, Nullifier: nullifier, Document: crypto.DocumentHash([]byte(`{"v":1}`))}, []byte(`{"v":1}`), open, is(ErrNotSealed)},
-		{"answers the signature does not cover", asks, sign, sealed, open, is(ErrDocumentHash)},
+		{"a plain signature", silent, sign, open, ok},
+		{"a withdrawal", silent, withdraw, open, ok},
+		{"signature with answers", asks, withAnswers, open, ok},
+		{"a petition that asks, answered with nothing", asks, sign, open, ok},
+		{"another petition's act", silent, with(sign, func(r *api.SignatureRequest) { r.Petition = "bikes" }), open, field("petition")},
+		{"before it opens", silent, sign, opens.Add(-time.Second), is(ErrNotYetOpen)},
+		{"at the close", silent, sign, silent.Closes, is(ErrClosed)},
+		{"withdrawing after the close", silent, withdraw, silent.Closes.Add(time.Hour), is(ErrClosed)},
+		{"another type", silent, with(sign, func(r *api.SignatureRequest) { r.Type = crypto.TypeConsentGrant }), open, field("type")},
+		{"a signature without a token", silent, with(sign, func(r *api.SignatureRequest) { r.Token = nil }), open, field("token")},
+		{"a short randomizer", silent, with(sign, func(r *api.SignatureRequest) { r.Randomizer = randomizer[1:] }), open, field("token")},
+		{"a withdrawal with a token", silent, with(withdraw, func(r *api.SignatureRequest) { r.Token = token }), open, field("token")},
+		{"a withdrawal with answers", asks, with(withdraw, func(r *api.SignatureRequest) { r.Answers, r.Document = sealed, withAnswers.Document }), open, field("token")},
+		{"a document without answers", asks, with(withAnswers, func(r *api.SignatureRequest) { r.Answers = nil }), open, field("document")},
+		{"answers to a petition that asks none", silent, withAnswers, open, field("answers")},
+		{"answers too long", asks, with(withAnswers, func(r *api.SignatureRequest) { r.Answers = append(sealed, make([]byte, MaxAnswers)...) }), open, field("answers")},
+		{"answers in the clear", asks, with(sign, func(r *api.SignatureRequest) {
+			r.Answers, r.Document = []byte(`{"v":1}`), crypto.DocumentHash([]byte(`{"v":1}`))
+		}), open, is(ErrNotSealed)},
+		{"answers the signature does not cover", asks, with(sign, func(r *api.SignatureRequest) { r.Answers = sealed }), open, is(ErrDocumentHash)},
 	} {
-		tc.want.check(t, CheckSignature(tc.p, tc.st, tc.answers, tc.at), tc.name)
+		tc.want.check(t, CheckAct(tc.p, tc.r, tc.at), tc.name)
 	}
 }
 
 func TestSlot(t *testing.T) {
 	t.Parallel()
-	const mine, theirs = "n-mine", "n-theirs"
 	for _, tc := range []struct {
-		name      string
-		slot      Slot
-		sign      bool
-		nullifier string
-		want      refusal
+		name string
+		slot Slot
+		sign bool
+		want refusal
 	}{
-		{"first signature", Slot{}, true, mine, ok},
-		{"re-signing after a withdrawal", Slot{Bound: mine, Seen: true}, true, mine, ok},
-		{"withdrawing", Slot{Bound: mine, Seen: true, Active: true}, false, mine, ok},
-		{"signing twice", Slot{Bound: mine, Seen: true, Active: true}, true, mine, is(ErrAlreadySigned)},
-		{"signing under another nullifier", Slot{Bound: mine, Seen: true, Active: true}, true, theirs, is(ErrOtherNullifier)},
-		{"withdrawing under another nullifier", Slot{Bound: mine, Seen: true}, false, theirs, is(ErrOtherNullifier)},
-		{"someone else's nullifier", Slot{Seen: true, Active: true}, true, theirs, is(ErrNullifierTaken)},
-		{"withdrawing someone else's signature", Slot{Seen: true, Active: true}, false, theirs, is(ErrNullifierTaken)},
-		{"withdrawing without a signature", Slot{}, false, mine, is(ErrNotSigned)},
-		{"withdrawing twice", Slot{Bound: mine, Seen: true}, false, mine, is(ErrWithdrawn)},
+		{"first signature", Slot{}, true, ok},
+		{"withdrawing", Slot{Seen: true, Logged: true, Active: true}, false, ok},
+		{"signing twice", Slot{Seen: true, Logged: true, Active: true}, true, is(ErrAlreadySigned)},
+		{"signing twice before the first is logged", Slot{Seen: true}, true, is(ErrAlreadySigned)},
+		{"signing again after a withdrawal: the token is spent", Slot{Seen: true, Logged: true}, true, is(ErrAlreadySigned)},
+		{"withdrawing without a signature", Slot{}, false, is(ErrNotSigned)},
+		{"withdrawing before the signature is logged", Slot{Seen: true}, false, is(ErrPending)},
+		{"withdrawing twice", Slot{Seen: true, Logged: true}, false, is(ErrWithdrawn)},
 	} {
-		tc.want.check(t, tc.slot.Check(tc.sign, tc.nullifier), tc.name)
+		tc.want.check(t, tc.slot.Check(tc.sign), tc.name)
 	}
 }
 

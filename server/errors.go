@@ -53,8 +53,11 @@ var (
 	errAlreadySigned  = newErr(409, "already_signed", "you already signed this petition")
 	errNotSigned      = newErr(409, "not_signed", "you have no signature on this petition to withdraw")
 	errWithdrawn      = newErr(409, "already_withdrawn", "your signature on this petition is already withdrawn")
-	errOtherNullifier = newErr(409, "nullifier_mismatch", "you signed this petition under another nullifier: use the wallet you signed with")
-	errNullifierTaken = newErr(409, "nullifier_taken", "this nullifier belongs to another signature")
+	errPending        = newErr(409, "signature_pending", "the signature is not in the ledger yet: withdraw it once its receipt is there")
+	errBadToken       = newErr(403, "invalid_token", "the token does not verify for this petition and key")
+	errNoTokenKey     = newErr(409, "no_token_key", "the petition issues no tokens yet")
+	errIssued         = newErr(409, "already_issued", "a token for this petition was already issued to you for another blinded message")
+	errPetitionAct    = newErr(422, "petition_act", "petition signatures and withdrawals go to POST /api/v1/petitions/{id}/signatures, signed by the wallet's key for the petition")
 	errPetitionExists = newErr(409, "petition_exists", "a petition with this id already exists")
 	errNotOrganiser   = newErr(403, "not_organiser", "only an organiser may do this")
 	errNotYours       = newErr(403, "not_your_petition", "only the petition's organiser may do this")
@@ -82,8 +85,10 @@ var petitionErrors = map[error]*apiError{
 	petition.ErrAlreadySigned:        errAlreadySigned,
 	petition.ErrNotSigned:            errNotSigned,
 	petition.ErrWithdrawn:            errWithdrawn,
-	petition.ErrOtherNullifier:       errOtherNullifier,
-	petition.ErrNullifierTaken:       errNullifierTaken,
+	petition.ErrPending:              errPending,
+	petition.ErrBadToken:             errBadToken,
+	petition.ErrNoTokenKey:           errNoTokenKey,
+	petition.ErrOutOfScope:           errOutOfScope,
 }
 
 // jsonError answers a refusal of the api package's strict decoders; other errors pass as they

@@ -57,9 +57,9 @@ func queryUint(c *fiber.Ctx, name string) (uint64, error) {
 	return v, nil
 }
 
-// proof serves a proof between two points of the log, named by the query parameters first
+// serveProof serves a proof between two points of the log, named by the query parameters first
 // and second (non-negative integers): prove reads it from the ledger and shapes the answer.
-func proof[T any](first, second string, prove func(x, y uint64) (T, error)) fiber.Handler {
+func serveProof[T any](first, second string, prove func(x, y uint64) (T, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		x, err := queryUint(c, first)
 		if err != nil {

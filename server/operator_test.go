@@ -48,7 +48,7 @@ func newTestNode(t *testing.T, edit func(*Config)) *testNode {
 	core := nodetest.New(t, nodetest.Options{OnCommit: metrics.ObserveCommit})
 	cfg := Config{Ledger: core.Ledger, State: core.State, Store: core.Store, VerifierKey: core.VerifierKey,
 		GeoJSON: geo.Default(), AdminToken: testToken, TallyKey: testTallyKey, AirPurpose: purpose.Air,
-		DB: core.DB, Metrics: metrics, Logger: core.Logger}
+		DB: core.DB, Metrics: metrics, TokenKeys: testTokenKeys, Logger: core.Logger}
 	if edit != nil {
 		edit(&cfg)
 	}

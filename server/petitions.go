@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -145,14 +146,51 @@ func (a *handlers) createPetition(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("server: tally key: %w", err)
 	}
-	r, err := a.appendEntry(c, api.Entry{Type: api.EntryPetition, Petition: p.ID, Body: body, Hash: st.Document,
+	create, err := api.Entry{Type: api.EntryPetition, Petition: p.ID, Body: body, Hash: st.Document,
 		Citizen: st.Citizen, IssuedAt: st.IssuedAt, Nonce: st.Nonce, Signature: req.Signature,
-		Recipient: recipient}, store.NonceRecord(st.Citizen, st.Nonce))
+		Recipient: recipient}.Marshal()
+	if err != nil {
+		return err
+	}
+	key, err := a.tokenKeyEntry(p.ID)
+	if err != nil {
+		return err
+	}
+	key.Write.Puts = append(key.Write.Puts, store.NonceRecord(st.Citizen, st.Nonce))
+	idx, err := a.Ledger.AppendAll(c.UserContext(), []ledger.Logged{{Entry: create}, key})
+	if err != nil {
+		return appendError(err)
+	}
+	r, err := a.receiptOf(idx[0])
 	if err != nil {
 		return err
 	}
 	a.Logger.Info("petition created", "petition", p.ID, "index", r.Index)
 	return created(c, receiptAnswer{Receipt: r})
+}
+
+// tokenKeyEntry makes a petition's token key: its petition.key entry, with the private key
+// written beside it.
+func (a *handlers) tokenKeyEntry(id string) (ledger.Logged, error) {
+	sk, err := a.newTokenKey()
+	if err != nil {
+		return ledger.Logged{}, err
+	}
+	return TokenKeyEntry(id, sk)
+}
+
+// TokenKeyEntry is the petition.key entry of a petition's token key sk, with sk as its private
+// record: for a new petition, and for an open petition of an older node at its upgrade.
+func TokenKeyEntry(id string, sk *rsa.PrivateKey) (ledger.Logged, error) {
+	pub, err := crypto.EncodeTokenKey(&sk.PublicKey)
+	if err != nil {
+		return ledger.Logged{}, err
+	}
+	e, err := api.Entry{Type: api.EntryPetitionKey, Petition: id, TokenKey: pub}.Marshal()
+	if err != nil {
+		return ledger.Logged{}, err
+	}
+	return ledger.Logged{Entry: e, Write: ledger.Write{Puts: []ledger.Put{store.TokenKeyRecord(id, sk)}}}, nil
 }
 
 // enterPaper logs a count of paper signatures signed by the petition's organiser. Counts are
@@ -211,64 +249,6 @@ func (a *handlers) paperBound(scope []string) int {
 func errPaperBound(bound int) *apiError {
 	return newErr(409, "paper_exceeds_population", fmt.Sprintf(
 		"with this count the petition's paper signatures would exceed %d, the population of its scope", bound))
-}
-
-// petitionSignature logs a signature or its withdrawal under the nullifier the resident's
-// wallet derived for the petition, never the citizen id. A private record, written in the
-// same transaction, binds the citizen to that nullifier: a resident signs once, under one
-// nullifier, and no one else may use it.
-func (a *handlers) petitionSignature(c *fiber.Ctx, req statementRequest) error {
-	st := req.Statement
-	p, ok := a.State.Petition(st.Petition)
-	if !ok {
-		return errNoPetition
-	}
-	now := a.Now()
-	if err := petition.CheckSignature(&p.Petition, st, req.Answers, now); err != nil {
-		return petitionError(err)
-	}
-	sign := st.Type == crypto.TypePetitionSign
-	release, err := a.reserve(st, "signer|"+p.ID+"|"+st.Citizen, "nullifier|"+p.ID+"|"+st.Nullifier)
-	if err != nil {
-		return err
-	}
-	defer release()
-	bound, err := a.Store.Signer(p.ID, st.Citizen)
-	if err != nil {
-		return err
-	}
-	slot := petition.Slot{Bound: bound}
-	slot.Seen, slot.Active = a.State.Nullifier(p.ID, st.Nullifier)
-	if err := slot.Check(sign, st.Nullifier); err != nil {
-		return petitionError(err)
-	}
-	if sign && len(p.Scope) > 0 { // a city-wide petition needs no look-up
-		home, err := a.Store.Neighbourhood(st.Citizen)
-		if err != nil {
-			return err
-		}
-		if !petition.InScope(&p.Petition, home) {
-			return errOutOfScope
-		}
-	}
-	typ := api.EntryPetitionSign
-	if !sign {
-		typ = api.EntryPetitionRevoke
-	}
-	puts := []ledger.Put{store.NonceRecord(st.Citizen, st.Nonce)}
-	if sign {
-		puts = append(puts, store.SignerRecord(p.ID, st.Citizen, st.Nullifier))
-	}
-	if len(p.Ask) > 0 {
-		// Answers follow the signature: replaced on each signature, emptied on withdrawal.
-		puts = append(puts, store.AnswersRecord(p.ID, st.Nullifier, req.Answers))
-	}
-	r, err := a.appendEntry(c, api.Entry{Type: typ, Petition: p.ID, Nullifier: st.Nullifier,
-		Epoch: now.UTC().Format(time.DateOnly)}, puts...)
-	if err != nil {
-		return err
-	}
-	return created(c, receiptAnswer{Receipt: r})
 }
 
 // petitionAnswer is a petition as the API publishes it; full adds its text, timeline and

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/geo"
 	"github.com/commons-city/commons/ledger/state"
@@ -36,6 +39,12 @@ func testTallyKey(petition string) (string, error) {
 	actual, _ := tallyIdentities.LoadOrStore(petition, id)
 	return actual.(*age.X25519Identity).Recipient().String(), nil
 }
+
+// testTokenKey is the one RSA token key every petition of the test nodes uses: generating
+// one per petition would dominate the tests' time, and a token names its petition anyway.
+var testTokenKey = sync.OnceValues(crypto.NewTokenKey)
+
+func testTokenKeys() (*rsa.PrivateKey, error) { return testTokenKey() }
 
 // petitionNode is a test node with a movable clock, an organiser and residents.
 type petitionNode struct {
@@ -72,13 +81,83 @@ func (n *petitionNode) create(t *testing.T, w *crypto.Wallet, p api.Petition) (i
 	return n.post(t, "/api/v1/petitions", n.document(t, w, crypto.TypePetitionCreate, "petition", p.ID, p))
 }
 
+// tokens asks for w's tokens for petitions, as a wallet does, and returns them finalised with
+// the node's refusals.
+func (n *petitionNode) tokens(t *testing.T, w *crypto.Wallet, petitions ...string) (map[string]client.Token, map[string]string) {
+	t.Helper()
+	reqs := map[string]*crypto.TokenRequest{}
+	blinded, encoded := map[string][]byte{}, map[string]string{}
+	for _, id := range petitions {
+		p, ok := n.State.Petition(id)
+		require.True(t, ok, id)
+		pk, err := crypto.DecodeTokenKey(p.TokenKey)
+		require.NoError(t, err)
+		r, err := w.BlindToken(id, pk)
+		require.NoError(t, err)
+		reqs[id], blinded[id], encoded[id] = r, r.Blinded, base64.StdEncoding.EncodeToString(r.Blinded)
+	}
+	s := n.signed(t, w, crypto.Statement{Type: crypto.TypePetitionTokens, Document: crypto.TokenRequestDocument(encoded)})
+	resp := n.do(t, "POST", "/api/v1/petitions/tokens", mustJSON(t, tokensRequest{SignedStatement: s, Blinded: blinded}))
+	body := readBody(t, resp)
+	require.Equal(t, 200, resp.StatusCode, body)
+	var ans api.TokensAnswer
+	require.NoError(t, json.Unmarshal([]byte(body), &ans))
+	out := map[string]client.Token{}
+	for id, sig := range ans.Tokens {
+		tok, err := reqs[id].Finalize(sig)
+		require.NoError(t, err)
+		out[id] = client.Token{Petition: id, Randomizer: reqs[id].Randomizer, Signature: tok}
+	}
+	return out, ans.Refused
+}
+
+// actRequest is w's act on a petition under its key for the petition, spending tok when it
+// signs, with sealed answers if any.
+func actRequest(t *testing.T, w *crypto.Wallet, petition string, withdraw bool, tok client.Token, answers []byte) api.SignatureRequest {
+	t.Helper()
+	k, err := w.PetitionKey(petition)
+	require.NoError(t, err)
+	r := api.SignatureRequest{Type: crypto.TypePetitionWithdraw, Petition: petition}
+	if !withdraw {
+		r.Type, r.Randomizer, r.Token, r.Answers = crypto.TypePetitionSign, tok.Randomizer, tok.Signature, answers
+		if len(answers) > 0 {
+			r.Document = crypto.DocumentHash(answers)
+		}
+	}
+	act, sig, err := crypto.SignAct(k, crypto.PetitionAct{Document: r.Document, Petition: petition, Type: r.Type})
+	require.NoError(t, err)
+	r.Key, r.Signature = act.Key, sig
+	return r
+}
+
+// act posts a petition act to the petition named in its path.
+func (n *petitionNode) act(t *testing.T, path string, r api.SignatureRequest) (int, string) {
+	t.Helper()
+	return n.post(t, "/api/v1/petitions/"+path+"/signatures", r)
+}
+
+// sign signs (fetching w's token first) or withdraws, as a wallet does.
 func (n *petitionNode) sign(t *testing.T, w *crypto.Wallet, petition string, withdraw bool) (int, string) {
 	t.Helper()
-	typ := crypto.TypePetitionSign
-	if withdraw {
-		typ = crypto.TypePetitionWithdraw
+	var tok client.Token
+	if !withdraw {
+		if _, ok := n.State.Petition(petition); !ok {
+			return n.act(t, petition, actRequest(t, w, petition, false, client.Token{Randomizer: make([]byte, crypto.RandomizerSize), Signature: []byte{1}}, nil))
+		}
+		toks, refused := n.tokens(t, w, petition)
+		if code, ok := refused[petition]; ok {
+			return 0, code
+		}
+		tok = toks[petition]
 	}
-	return n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: typ, Petition: petition, Nullifier: w.Nullifier(petition)}))
+	return n.act(t, petition, actRequest(t, w, petition, withdraw, tok, nil))
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
 }
 
 func (n *petitionNode) petition(t *testing.T, id string) api.PublicPetition {
@@ -96,8 +175,8 @@ func treesPetition(opens time.Time) api.Petition {
 		Scope: []string{"old-town"}, Opens: opens, Closes: opens.Add(48 * time.Hour), Threshold: 10}
 }
 
-// TestPetitionRefusalsEachHaveTheirOwnCode signs, withdraws and re-signs, and sends every kind
-// of refused statement: each gets its own status and code, and the count never moves.
+// TestPetitionRefusalsEachHaveTheirOwnCode signs and withdraws, and sends every kind of
+// refused act: each gets its own status and code, and the count never moves.
 func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	t.Parallel()
 	n := newPetitionNode(t)
@@ -106,6 +185,10 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 	outsider := n.resident(t, "riverside")
 	opens := n.clock.Now().Add(time.Hour)
 	status, code := n.create(t, org, treesPetition(opens))
+	require.Equal(t, 201, status, code)
+	bikes := treesPetition(opens)
+	bikes.ID, bikes.Scope = "bikes", nil
+	status, code = n.create(t, org, bikes)
 	require.Equal(t, 201, status, code)
 
 	count := func() int { return n.petition(t, "trees").Total }
@@ -117,81 +200,90 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 		assert.Equal(t, before, count(), "%s leaves the count unchanged", name)
 	}
 
-	status, code = n.sign(t, alice, "trees", false)
-	refused("before it opens", 409, "petition_not_open", status, code)
+	_, why := n.tokens(t, alice, "trees")
+	assert.Equal(t, map[string]string{"trees": "petition_not_open"}, why, "no token before it opens")
 	n.clock.Set(opens.Add(time.Minute))
 
-	status, code = n.sign(t, alice, "trees", false)
-	require.Equal(t, 201, status, code)
+	toks, why := n.tokens(t, alice, "trees", "bikes")
+	require.Empty(t, why)
+	again, _ := n.tokens(t, alice, "trees")
+	assert.Equal(t, toks["trees"], again["trees"], "the same wallet is issued the same token again")
+	status, code = n.act(t, "trees", actRequest(t, alice, "trees", false, toks["trees"], nil))
+	require.Equal(t, 202, status, code)
 	assert.Equal(t, 1, count())
 
-	status, code = n.sign(t, alice, "trees", false)
-	refused("double signing", 409, "already_signed", status, code)
+	status, code = n.act(t, "trees", actRequest(t, alice, "trees", false, toks["trees"], nil))
+	refused("spending the token twice", 409, "already_signed", status, code)
+	status, code = n.act(t, "trees", actRequest(t, alice, "trees", false, toks["bikes"], nil))
+	refused("another petition's token", 403, "invalid_token", status, code)
+	status, code = n.act(t, "bikes", actRequest(t, alice, "trees", false, toks["trees"], nil))
+	assert.Equal(t, 422, status, "an act sent to another petition's path")
+	assert.Equal(t, "invalid_field", code)
+	forgedTok := toks["trees"]
+	forgedTok.Signature = append([]byte{}, forgedTok.Signature...)
+	forgedTok.Signature[7] ^= 1
+	status, code = n.act(t, "trees", actRequest(t, bob, "trees", false, forgedTok, nil))
+	refused("a forged token", 403, "invalid_token", status, code)
+	status, code = n.act(t, "trees", actRequest(t, bob, "trees", false, toks["trees"], nil))
+	refused("alice's token under bob's key", 403, "invalid_token", status, code)
 
-	// Signing and withdrawing under a nullifier not the signer's own are refused alike.
-	underNullifier := func(name string, w *crypto.Wallet, nullifier, wantCode string) {
-		t.Helper()
-		for _, typ := range []string{crypto.TypePetitionSign, crypto.TypePetitionWithdraw} {
-			status, code := n.post(t, "/api/v1/statements", n.signed(t, w, crypto.Statement{Type: typ, Petition: "trees", Nullifier: nullifier}))
-			refused(typ+" "+name, 409, wantCode, status, code)
-		}
-	}
-	underNullifier("under another nullifier", alice, alice.Nullifier("bikes"), "nullifier_mismatch")
-	underNullifier("under someone else's nullifier", bob, alice.Nullifier("trees"), "nullifier_taken")
-
-	status, code = n.sign(t, outsider, "trees", false)
-	refused("outside the scope", 403, "out_of_scope", status, code)
-
-	bad := n.signed(t, bob, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees", Nullifier: "not-hex"})
-	status, code = n.post(t, "/api/v1/statements", bad)
-	refused("a malformed nullifier", 422, "invalid_field", status, code)
-
-	forged := n.signed(t, bob, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees", Nullifier: bob.Nullifier("trees")})
-	forged.Statement.Nullifier = strings.Repeat("a", 64) // a changed byte after signing
-	status, code = n.post(t, "/api/v1/statements", forged)
-	refused("a changed statement", 401, "bad_signature", status, code)
-	mallory, err := crypto.NewWallet()
+	// Another wallet's blinding for the same resident is refused: one token per resident.
+	other, err := crypto.NewWallet()
 	require.NoError(t, err)
-	forged = n.signed(t, mallory, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees", Nullifier: bob.Nullifier("trees")})
-	forged.Statement.Citizen = bob.CitizenID()
-	status, code = n.post(t, "/api/v1/statements", forged)
-	refused("signed with another key in bob's name", 401, "bad_signature", status, code)
+	p, _ := n.State.Petition("trees")
+	pk, err := crypto.DecodeTokenKey(p.TokenKey)
+	require.NoError(t, err)
+	r, err := other.BlindToken("trees", pk)
+	require.NoError(t, err)
+	doc := crypto.TokenRequestDocument(map[string]string{"trees": base64.StdEncoding.EncodeToString(r.Blinded)})
+	resp := n.do(t, "POST", "/api/v1/petitions/tokens", mustJSON(t, tokensRequest{
+		SignedStatement: n.signed(t, alice, crypto.Statement{Type: crypto.TypePetitionTokens, Document: doc}),
+		Blinded:         map[string][]byte{"trees": r.Blinded}}))
+	assert.Contains(t, readBody(t, resp), `"refused":{"trees":"already_issued"}`)
 
-	status, code = n.sign(t, bob, "trees", true)
+	_, why = n.tokens(t, outsider, "trees", "bikes")
+	assert.Equal(t, map[string]string{"trees": "out_of_scope"}, why, "scope is enforced at issuance")
+
+	// Withdrawal: only the key that signed proves it.
+	withdraw := actRequest(t, alice, "trees", true, client.Token{}, nil)
+	stolen := withdraw
+	stolen.Key = actRequest(t, bob, "trees", true, client.Token{}, nil).Key
+	status, code = n.act(t, "trees", stolen)
+	refused("a withdrawal with another key than the signature's", 401, "bad_signature", status, code)
+	status, code = n.act(t, "trees", actRequest(t, bob, "trees", true, client.Token{}, nil))
 	refused("withdrawing without a signature", 409, "not_signed", status, code)
-
-	withdraw := n.signed(t, alice, crypto.Statement{Type: crypto.TypePetitionWithdraw, Petition: "trees", Nullifier: alice.Nullifier("trees")})
-	status, code = n.post(t, "/api/v1/statements", withdraw)
-	require.Equal(t, 201, status, code)
+	status, code = n.act(t, "trees", withdraw)
+	require.Equal(t, 202, status, code)
 	assert.Equal(t, 0, count())
-	status, code = n.sign(t, alice, "trees", true)
+	status, code = n.act(t, "trees", withdraw)
 	refused("withdrawing twice", 409, "already_withdrawn", status, code)
-	status, code = n.post(t, "/api/v1/statements", withdraw)
-	refused("a replayed withdrawal", 409, "replayed", status, code)
+	status, code = n.act(t, "trees", actRequest(t, alice, "trees", false, toks["trees"], nil))
+	refused("signing again after a withdrawal: the token is spent", 409, "already_signed", status, code)
 
-	status, code = n.sign(t, alice, "trees", false)
-	require.Equal(t, 201, status, "re-signing after a withdrawal while open: %s", code)
-	status, code = n.post(t, "/api/v1/statements", withdraw)
-	refused("a replayed withdrawal after re-signing", 409, "replayed", status, code)
 	status, code = n.sign(t, bob, "trees", false)
-	require.Equal(t, 201, status, code)
-	assert.Equal(t, 2, count())
-
-	status, code = n.post(t, "/api/v1/statements", n.signed(t, bob, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "nothing", Nullifier: bob.Nullifier("nothing")}))
+	require.Equal(t, 202, status, code)
+	assert.Equal(t, 1, count())
+	status, code = n.sign(t, bob, "nothing", false)
 	assert.Equal(t, 404, status)
 	assert.Equal(t, "unknown_petition", code)
 
+	// Petition statements of the citizen are no longer accepted.
+	status, code = n.post(t, "/api/v1/statements", n.signed(t, bob, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees"}))
+	assert.Equal(t, 422, status)
+	assert.Equal(t, "petition_act", code)
+
 	n.clock.Set(opens.Add(48 * time.Hour))
-	status, code = n.sign(t, n.resident(t, "old-town"), "trees", false)
+	status, code = n.act(t, "trees", actRequest(t, n.resident(t, "old-town"), "trees", false, toks["trees"], nil))
 	refused("after it closes", 409, "petition_closed", status, code)
 	status, code = n.sign(t, bob, "trees", true)
 	refused("withdrawing after it closes", 409, "petition_closed", status, code)
-	p := n.petition(t, "trees")
-	assert.Equal(t, "closed", p.Status)
-	assert.Equal(t, 2, p.Total, "the count keeps showing after the close")
-	assert.Equal(t, 1, p.Withdrawn)
+	pub := n.petition(t, "trees")
+	assert.Equal(t, "closed", pub.Status)
+	assert.Equal(t, 1, pub.Total, "the count keeps showing after the close")
+	assert.Equal(t, 1, pub.Withdrawn)
 
-	// The public entries carry the petition and the nullifier, nothing that names the signer.
+	// The public entries carry the petition, the nullifier, the petition key, the token and the
+	// key's signature: nothing that names the signer.
 	signer := map[string]bool{alice.CitizenID(): true, bob.CitizenID(): true}
 	var signatures int
 	require.NoError(t, n.Ledger.Scan(context.Background(), 0, n.Ledger.Size(), func(_ uint64, b []byte) error {
@@ -201,30 +293,29 @@ func TestPetitionRefusalsEachHaveTheirOwnCode(t *testing.T) {
 			return nil
 		}
 		signatures++
-		var fields map[string]any
-		require.NoError(t, json.Unmarshal(b, &fields))
-		assert.Len(t, fields, 4, "type, petition, nullifier, epoch only: %s", b)
+		assert.Empty(t, e.Citizen)
 		assert.Equal(t, "2026-05-04", e.Epoch)
 		assert.False(t, signer[e.Citizen])
-		assert.NotContains(t, string(b), crypto.EncodeKey(alice.SigningPublicKey()))
+		for _, w := range []*crypto.Wallet{alice, bob} {
+			assert.NotContains(t, string(b), crypto.EncodeKey(w.SigningPublicKey()))
+			assert.NotContains(t, string(b), w.CitizenID())
+		}
 		return nil
 	}))
-	assert.Equal(t, 4, signatures, "sign, withdraw, re-sign, bob's sign")
+	assert.Equal(t, 3, signatures, "alice's sign and withdrawal, bob's sign")
 
-	// The read model is rebuilt from the ledger alone; the private bindings stay in Badger.
+	// The read model is rebuilt from the ledger alone.
 	replayed, err := state.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	require.NoError(t, replayed.Replay(context.Background(), n.Ledger))
-	again, _ := replayed.Petition("trees")
-	assert.Equal(t, 2, again.Signatures)
-	assert.Equal(t, 1, again.Withdrawn)
-	bound, err := n.Store.Signer("trees", alice.CitizenID())
-	require.NoError(t, err)
-	assert.Equal(t, alice.Nullifier("trees"), bound)
+	rebuilt, _ := replayed.Petition("trees")
+	assert.Equal(t, 1, rebuilt.Signatures)
+	assert.Equal(t, 1, rebuilt.Withdrawn)
+	assert.Equal(t, 2, rebuilt.Issued, "alice and bob; the outsider was refused")
 }
 
-// TestConcurrentSignaturesCountOnce sends the same resident's signature many times at once,
-// under their nullifier and others: exactly one is accepted.
+// TestConcurrentSignaturesCountOnce spends the same token many times at once, under its key
+// and others: exactly one is accepted.
 func TestConcurrentSignaturesCountOnce(t *testing.T) {
 	t.Parallel()
 	n := newPetitionNode(t)
@@ -233,15 +324,18 @@ func TestConcurrentSignaturesCountOnce(t *testing.T) {
 	p := treesPetition(n.clock.Now().Add(-time.Minute))
 	status, code := n.create(t, org, p)
 	require.Equal(t, 201, status, code)
+	toks, _ := n.tokens(t, alice, "trees")
 	var wg sync.WaitGroup
 	accepted := make(chan int, 16)
 	for i := range 16 {
 		wg.Go(func() {
-			nullifier := alice.Nullifier("trees")
+			w := alice
 			if i%2 == 1 {
-				nullifier = alice.Nullifier(fmt.Sprintf("other-%d", i))
+				other, err := crypto.NewWallet()
+				assert.NoError(t, err)
+				w = other
 			}
-			st, _ := n.post(t, "/api/v1/statements", n.signed(t, alice, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees", Nullifier: nullifier}))
+			st, _ := n.act(t, "trees", actRequest(t, w, "trees", false, toks["trees"], nil))
 			accepted <- st
 		})
 	}
@@ -249,7 +343,7 @@ func TestConcurrentSignaturesCountOnce(t *testing.T) {
 	close(accepted)
 	ok := 0
 	for st := range accepted {
-		if st == 201 {
+		if st == 202 {
 			ok++
 		}
 	}
@@ -336,7 +430,7 @@ func TestOrganisersCreatePetitionsAndEnterPaper(t *testing.T) {
 	assert.Equal(t, 403, status)
 	assert.Equal(t, "not_your_petition", code)
 	status, code = n.sign(t, n.resident(t, "old-town"), "trees", false)
-	require.Equal(t, 201, status, code)
+	require.Equal(t, 202, status, code)
 	got = n.petition(t, "trees")
 	assert.Equal(t, 1, got.Signatures)
 	assert.Equal(t, 25, got.Paper)
@@ -397,34 +491,33 @@ func TestPetitionAnswersAreSealedAndReleasedOnce(t *testing.T) {
 		require.NoError(t, err)
 		sealed, err := crypto.Seal(plain, recipient)
 		require.NoError(t, err)
-		s := n.signed(t, w, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees",
-			Nullifier: w.Nullifier("trees"), Document: crypto.DocumentHash(sealed)})
-		return n.post(t, "/api/v1/statements", statementRequest{SignedStatement: s, Answers: sealed})
+		toks, _ := n.tokens(t, w, "trees")
+		return n.act(t, "trees", actRequest(t, w, "trees", false, toks["trees"], sealed))
 	}
 	var quitter *crypto.Wallet
 	for i := range 12 {
 		w := n.resident(t, "old-town")
 		status, code := signWith(w, api.Answers{V: 1, AgeBand: "30-44", Neighbourhood: "old-town"})
-		require.Equal(t, 201, status, code)
+		require.Equal(t, 202, status, code)
 		if i == 0 {
 			quitter = w
 		}
 	}
 	status, code = n.sign(t, quitter, "trees", true)
-	require.Equal(t, 201, status, code)
+	require.Equal(t, 202, status, code)
 
 	// Answers must be sealed, and covered by the signature.
 	w := n.resident(t, "old-town")
-	s := n.signed(t, w, crypto.Statement{Type: crypto.TypePetitionSign, Petition: "trees",
-		Nullifier: w.Nullifier("trees"), Document: crypto.DocumentHash([]byte(`{"v":1}`))})
-	status, code = n.post(t, "/api/v1/statements", statementRequest{SignedStatement: s, Answers: []byte(`{"v":1}`)})
+	toks, _ := n.tokens(t, w, "trees")
+	status, code = n.act(t, "trees", actRequest(t, w, "trees", false, toks["trees"], []byte(`{"v":1}`)))
 	assert.Equal(t, 422, status)
 	assert.Equal(t, "not_sealed", code)
 	plain, _ := json.Marshal(api.Answers{V: 1, AgeBand: "65+"})
 	sealed, err := crypto.Seal(plain, recipient)
 	require.NoError(t, err)
-	status, code = n.post(t, "/api/v1/statements", statementRequest{SignedStatement: n.signed(t, w, crypto.Statement{
-		Type: crypto.TypePetitionSign, Petition: "trees", Nullifier: w.Nullifier("trees")}), Answers: sealed})
+	uncovered := actRequest(t, w, "trees", false, toks["trees"], nil)
+	uncovered.Answers = sealed
+	status, code = n.act(t, "trees", uncovered)
 	assert.Equal(t, 401, status, "answers the signature does not cover")
 	assert.Equal(t, "bad_signature", code)
 
@@ -561,7 +654,7 @@ func TestPaperSignaturesBoundedByPopulation(t *testing.T) {
 	assert.Equal(t, "paper_exceeds_population", code)
 
 	status, code = n.sign(t, n.resident(t, "old-town"), "trees", false)
-	require.Equal(t, 201, status, code)
+	require.Equal(t, 202, status, code)
 	got := n.petition(t, "trees")
 	assert.Equal(t, 31_000, got.Paper)
 	assert.Equal(t, 31_001, got.Total)

@@ -30,6 +30,7 @@ var (
 	errAlreadyApproved    = newErr(409, "already_approved", "your approval of this proposal is already counted")
 	errAlreadyObjected    = newErr(409, "already_objected", "your objection to this proposal is already counted")
 	errApprovalNullifier  = newErr(409, "nullifier_mismatch", "you chose on this proposal under another nullifier: use the wallet you chose with")
+	errNullifierTaken     = newErr(409, "nullifier_taken", "this nullifier belongs to another resident's choice")
 	errNotProposed        = newErr(409, "purpose_not_proposed", "the purpose is not awaiting the operator's decision")
 	errThresholdNotMet    = newErr(409, "threshold_not_met", "no neighbourhood in scope reached the approvals the purpose needs")
 	errNotActive          = newErr(409, "purpose_not_active", "the purpose is not active: it is proposed, refused, expired or retired")

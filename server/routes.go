@@ -37,13 +37,16 @@ func (a *handlers) routes(app *fiber.App, pages *dashboards.Pages, walletPage *w
 	v1.Get("/petitions/:id", a.getPetition) // ?format=json|csv|breakdown-csv
 	v1.Post("/petitions", limit, a.createPetition)
 	v1.Post("/petitions/:id/paper", limit, a.enterPaper)
+	v1.Post("/petitions/tokens", limit, a.issueTokens)
+	v1.Post("/petitions/:id/signatures", limit, a.petitionAct)
+	v1.Get("/petitions/:id/signatures/:nullifier", a.signature)
 
 	v1.Get("/ledger/checkpoint", a.checkpoint)
 	v1.Get("/ledger/checkpoint/cosigned", a.cosignedCheckpoint)
 	v1.Get("/ledger/key", a.verifierKey)
 	v1.Get("/ledger/entries/:index", a.entry)
-	v1.Get("/ledger/proof/inclusion", proof("index", "size", a.Ledger.ProveInclusion))
-	v1.Get("/ledger/proof/consistency", proof("from", "to", a.Ledger.ProveConsistency))
+	v1.Get("/ledger/proof/inclusion", serveProof("index", "size", a.Ledger.ProveInclusion))
+	v1.Get("/ledger/proof/consistency", serveProof("from", "to", a.Ledger.ProveConsistency))
 
 	admin := v1.Group("/admin", limit, a.requireAdmin)
 	admin.Post("/invites", a.createInvites)

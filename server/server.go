@@ -8,6 +8,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -51,6 +52,11 @@ type Config struct {
 	PurposeKey func(id string, version int) (string, error)
 	// DestroyPurposeKey deletes a retired purpose version's key for good.
 	DestroyPurposeKey func(id string, version int) error
+	// TokenKeys makes a new petition's RSA token key (default crypto.NewTokenKey).
+	TokenKeys func() (*rsa.PrivateKey, error)
+	// Batcher appends accepted petition acts to the ledger (default: a batcher that appends
+	// each act as it is accepted; the node runs one with its policy, NewBatcher).
+	Batcher *Batcher
 	// AirPurpose is the id of the daily air-quality purpose the dashboards show.
 	AirPurpose string
 	// BodyLimit bounds request bodies (default 4 MiB).
@@ -116,6 +122,9 @@ type handlers struct {
 	uploads       citizenLocks    // one resident's quota check and write, one at a time
 	paper         sync.Mutex      // a petition's paper bound check and entry, one at a time
 	adminFailures *failureLimiter
+	batcher       *Batcher
+	verifiers     sync.Map // token key → crypto.TokenVerifier
+	tokenKeys     sync.Map // petition id → its *rsa.PrivateKey
 }
 
 // DefaultAdminFailureLimit is the default Config.AdminFailureLimit: room for an operator's
@@ -183,7 +192,11 @@ func New(cfg Config) (*fiber.App, error) {
 		AppName:               "commons",
 	})
 	a := &handlers{Config: cfg, grid: grid, backups: &backupSet{open: map[*backupStream]bool{}},
-		adminFailures: &failureLimiter{limit: cfg.AdminFailureLimit, ips: map[string]*failureWindow{}}}
+		adminFailures: &failureLimiter{limit: cfg.AdminFailureLimit, ips: map[string]*failureWindow{}},
+		batcher:       cfg.Batcher}
+	if a.batcher == nil {
+		a.batcher = NewBatcher(BatchPolicy{}, cfg.Ledger, cfg.Store, cfg.State, cfg.Now, cfg.Logger)
+	}
 	if cfg.CitizenLimit > 0 {
 		a.citizens = &citizenLimiter{perMinute: cfg.CitizenLimit, buckets: map[string]*rate.Limiter{}}
 	}

@@ -8,39 +8,28 @@ import (
 	"github.com/commons-city/commons/store"
 )
 
-// statementRequest is the body of POST /api/v1/statements: a signed statement and, with a
-// petition signature, the signer's answers sealed to the petition's tally key (the statement's
-// document field is their hash, so the signature covers them).
-type statementRequest struct {
-	crypto.SignedStatement
-	Answers []byte `json:"answers,omitempty"`
-}
-
-// statement accepts a signed consent or petition statement and answers with its receipt.
+// statement accepts a signed consent or purpose statement and answers with its receipt. Petition
+// signatures are not statements of the resident: they go, under the wallet's key for the
+// petition, to POST /api/v1/petitions/{id}/signatures.
 func (a *handlers) statement(c *fiber.Ctx) error {
-	var req statementRequest
+	var req crypto.SignedStatement
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if err := a.authenticate(c, req.SignedStatement); err != nil {
+	switch req.Statement.Type {
+	case crypto.TypePetitionSign, crypto.TypePetitionWithdraw:
+		return errPetitionAct
+	}
+	if err := a.authenticate(c, req); err != nil {
 		return err
 	}
 	switch req.Statement.Type {
 	case crypto.TypeConsentGrant, crypto.TypeConsentRevoke:
-		if len(req.Answers) > 0 {
-			return invalid("answers", "only with a petition signature")
-		}
-		return a.consent(c, req.SignedStatement)
-	case crypto.TypePetitionSign, crypto.TypePetitionWithdraw:
-		return a.petitionSignature(c, req)
-	case crypto.TypePurposeApprove, crypto.TypePurposeObject, crypto.TypePurposeRetire:
-		if len(req.Answers) > 0 {
-			return invalid("answers", "only with a petition signature")
-		}
-		if req.Statement.Type == crypto.TypePurposeRetire {
-			return a.proposerRetire(c, req.SignedStatement)
-		}
-		return a.purposeChoice(c, req.SignedStatement)
+		return a.consent(c, req)
+	case crypto.TypePurposeApprove, crypto.TypePurposeObject:
+		return a.purposeChoice(c, req)
+	case crypto.TypePurposeRetire:
+		return a.proposerRetire(c, req)
 	default:
 		return errWrongType
 	}

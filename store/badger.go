@@ -19,8 +19,15 @@
 //	p/citizen/<citizen>                          the resident's neighbourhood (private)
 //	p/budget/<citizen>␀<ISO week>               ε the resident spent that week (private)
 //	p/nonce/<citizen>␀<nonce>                   statement nonce, refuses replays (private)
-//	p/signer/<petition>␀<citizen>               the resident's nullifier on a petition (private)
 //	p/answers/<petition>␀<nullifier>            a signer's sealed answers; empty once withdrawn
+//	p/tokenkey/<petition>                        the petition's RSA token key (private)
+//	p/issued/<petition>␀<citizen>               the resident was issued the petition's token: the
+//	                                             SHA-256 of the blinded message (blind: says nothing
+//	                                             of the token or its nullifier)
+//	p/spent/<petition>␀<nullifier>␀<type>       the nullifier was used for petition.sign or
+//	                                             petition.withdraw (accepted, pending or logged)
+//	q/<petition>␀<nullifier>␀<type>             a petition act accepted and not yet in the ledger:
+//	                                             its entry and sealed answers, until its batch lands
 //	p/approver/<purpose>␀<version>␀<citizen>    the resident's nullifier on a purpose proposal (private)
 //	f/follower/<actor>␀<follower actor>          a Fediverse follower of an actor, its inbox (private)
 //	f/fanned/<actor>␀<event>                     the event was announced to the actor's followers

@@ -434,30 +434,12 @@ func (s *Store) UseNonce(ctx context.Context, citizen, nonce string) error {
 	return err
 }
 
-func signerKey(petition, citizen string) []byte { return key("p/signer/", petition, citizen) }
-
-// SignerRecord binds a resident to their nullifier on one petition, to write with each
-// petition.sign entry (ledger.Log.Append): the public log names only the nullifier, while the
-// server can still hold every resident to one nullifier per petition, and every nullifier to
-// one resident.
-func SignerRecord(petition, citizen, nullifier string) ledger.Put {
-	return ledger.Put{Key: signerKey(petition, citizen), Value: []byte(nullifier)}
-}
-
-// Signer returns the nullifier a resident signed a petition under, or "" if they never did.
-func (s *Store) Signer(petition, citizen string) (string, error) {
-	b, err := s.get(signerKey(petition, citizen), "signer")
-	if errors.Is(err, ErrNotFound) {
-		return "", nil
-	}
-	return string(b), err
-}
-
 func answersKey(petition, nullifier string) []byte { return key("p/answers/", petition, nullifier) }
 
 // AnswersRecord is a signer's answers to a petition's questions, sealed to the petition's tally
 // key (a copy of sealed), to write with the petition.sign entry, and empty with the
-// petition.withdraw entry (ledger.Log.Append), so that withdrawn answers are never tallied.
+// petition.withdraw entry (ledger.Log.AppendAll), so that withdrawn answers are never tallied.
+// It is keyed by the nullifier only: nothing the node holds joins it to a resident.
 func AnswersRecord(petition, nullifier string, sealed []byte) ledger.Put {
 	return ledger.Put{Key: answersKey(petition, nullifier), Value: append([]byte{}, sealed...)}
 }

@@ -27,30 +27,34 @@ import (
 // file named by --config (or $COMMONS_CONFIG), the environment, the flags. No option holds a
 // secret: the node's secrets are files under Data (keys.go).
 type serveConfig struct {
-	Data           string        // data directory: FORMAT, Badger, keys/, admin.token
-	Addr           string        // listen address, HOST:PORT
-	MetricsAddr    string        // listen address of /metrics, HOST:PORT ("" serves no metrics)
-	Demo           bool          // load the demo city into an empty node
-	Origin         string        // ledger origin, used when the ledger key is first created
-	Grid           string        // GeoJSON file of neighbourhoods ("" = the demo city's)
-	ReleaseEvery   time.Duration // how often closed epochs are released
-	BodyLimit      int           // request body limit in bytes
-	StatementSkew  time.Duration // how far issued_at may be from the clock
-	Fsck           bool          // re-hash the whole ledger before serving
-	RateLimit      int           // POST requests per minute per client IP (0: no limit)
-	CitizenLimit   int           // signed writes per minute per resident (0: no limit)
-	ShareDays      int           // how many days back a share copy may be for
-	EnvelopeQuota  int           // MiB of sealed envelopes stored per resident
-	MaxConnections int           // concurrent connections (fiber's Concurrency)
-	ProxyHeader    string        // header holding the client IP, set by a trusted reverse proxy
-	TrustedProxies []string      // addresses or CIDR ranges whose ProxyHeader is believed
-	ShutdownDelay  time.Duration // time between /readyz turning 503 and the listener closing
-	LogLevel       slog.Level    // the least level logged: debug adds one line per request
-	MemoryLimit    int           // soft limit of the Go heap in MiB (0: none; GOMEMLIMIT wins)
-	Witnesses      []string      // witnesses that cosign the ledger's checkpoints, each URL=VKEY
-	WitnessEvery   time.Duration // how often a grown checkpoint is submitted to the witnesses
-	PublicURL      string        // the node's public address, base of its ActivityPub ids
-	FediverseRate  int           // ActivityPub deliveries per second
+	Data         string        // data directory: FORMAT, Badger, keys/, admin.token
+	Addr         string        // listen address, HOST:PORT
+	MetricsAddr  string        // listen address of /metrics, HOST:PORT ("" serves no metrics)
+	Demo         bool          // load the demo city into an empty node
+	Origin       string        // ledger origin, used when the ledger key is first created
+	Grid         string        // GeoJSON file of neighbourhoods ("" = the demo city's)
+	ReleaseEvery time.Duration // how often closed epochs are released
+	// SignatureBatchEvery and SignatureBatchMin: petition signatures are appended in shuffled
+	// batches once this long has passed since the last and this many are pending.
+	SignatureBatchEvery time.Duration
+	SignatureBatchMin   int
+	BodyLimit           int           // request body limit in bytes
+	StatementSkew       time.Duration // how far issued_at may be from the clock
+	Fsck                bool          // re-hash the whole ledger before serving
+	RateLimit           int           // POST requests per minute per client IP (0: no limit)
+	CitizenLimit        int           // signed writes per minute per resident (0: no limit)
+	ShareDays           int           // how many days back a share copy may be for
+	EnvelopeQuota       int           // MiB of sealed envelopes stored per resident
+	MaxConnections      int           // concurrent connections (fiber's Concurrency)
+	ProxyHeader         string        // header holding the client IP, set by a trusted reverse proxy
+	TrustedProxies      []string      // addresses or CIDR ranges whose ProxyHeader is believed
+	ShutdownDelay       time.Duration // time between /readyz turning 503 and the listener closing
+	LogLevel            slog.Level    // the least level logged: debug adds one line per request
+	MemoryLimit         int           // soft limit of the Go heap in MiB (0: none; GOMEMLIMIT wins)
+	Witnesses           []string      // witnesses that cosign the ledger's checkpoints, each URL=VKEY
+	WitnessEvery        time.Duration // how often a grown checkpoint is submitted to the witnesses
+	PublicURL           string        // the node's public address, base of its ActivityPub ids
+	FediverseRate       int           // ActivityPub deliveries per second
 
 	// Now is the node's clock, nil for time.Now. It is no option: tests that run a node in
 	// their own process move it.
@@ -90,6 +94,8 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.Origin, "origin", cfg.Origin, "ledger `origin`, fixed when the ledger key is created on first start")
 	fs.StringVar(&cfg.Grid, "neighbourhoods", cfg.Grid, "GeoJSON `file` of the public grid's neighbourhoods (default: the demo city's)")
 	fs.Var(durationValue{&cfg.ReleaseEvery, true}, "release-every", "publish releases of closed days every `duration`")
+	fs.Var(durationValue{&cfg.SignatureBatchEvery, false}, "signature-batch-every", "append petition signatures to the ledger in shuffled batches at most every `duration` (0 with signature-batch-min 1: each at once)")
+	fs.Var(intValue{&cfg.SignatureBatchMin, 1}, "signature-batch-min", "a signature batch waits for at least this many `signatures` (those of a closed petition go at the next batch whatever their number)")
 	fs.Var(intValue{&cfg.BodyLimit, 1}, "body-limit", "largest request body in `bytes`")
 	fs.Var(durationValue{&cfg.StatementSkew, true}, "statement-skew", "largest accepted `duration` between a statement's issued_at and the clock")
 	fs.BoolVar(&cfg.Fsck, "fsck", cfg.Fsck, "before serving, re-hash every ledger entry and tree node and refuse to start on any mismatch")
@@ -116,23 +122,25 @@ func serveFlags(cfg *serveConfig, out io.Writer) *flag.FlagSet {
 // defaultServeConfig holds the defaults of every option.
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		Data:           "./data",
-		Addr:           "127.0.0.1:8080",
-		MetricsAddr:    defaultMetricsAddr,
-		Origin:         "commons.localhost/ledger",
-		ReleaseEvery:   time.Minute,
-		BodyLimit:      4 << 20,
-		StatementSkew:  10 * time.Minute,
-		RateLimit:      600,
-		CitizenLimit:   120,
-		ShareDays:      server.DefaultShareDays,
-		EnvelopeQuota:  int(server.DefaultEnvelopeQuota >> 20),
-		MaxConnections: 256 * 1024,
-		TrustedProxies: []string{"127.0.0.1", "::1"},
-		LogLevel:       slog.LevelInfo,
-		MemoryLimit:    160,
-		WitnessEvery:   10 * time.Second,
-		FediverseRate:  5,
+		Data:                "./data",
+		Addr:                "127.0.0.1:8080",
+		MetricsAddr:         defaultMetricsAddr,
+		Origin:              "commons.localhost/ledger",
+		ReleaseEvery:        time.Minute,
+		SignatureBatchEvery: 10 * time.Minute,
+		SignatureBatchMin:   10,
+		BodyLimit:           4 << 20,
+		StatementSkew:       10 * time.Minute,
+		RateLimit:           600,
+		CitizenLimit:        120,
+		ShareDays:           server.DefaultShareDays,
+		EnvelopeQuota:       int(server.DefaultEnvelopeQuota >> 20),
+		MaxConnections:      256 * 1024,
+		TrustedProxies:      []string{"127.0.0.1", "::1"},
+		LogLevel:            slog.LevelInfo,
+		MemoryLimit:         160,
+		WitnessEvery:        10 * time.Second,
+		FediverseRate:       5,
 	}
 }
 

@@ -118,7 +118,7 @@ func startNodeEnv(t testing.TB, env []string, data string, logs *nodetest.Logs, 
 	// Every node serves its metrics on a port of its own (tests run in parallel); extra may
 	// override it.
 	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
-		"--release-every", "1h"}, extra...)
+		"--release-every", "1h", "--signature-batch-every", "0s", "--signature-batch-min", "1"}, extra...)
 	return startProcess(t, "server", env, data, logs, bin, args...)
 }
 
@@ -185,6 +185,7 @@ func startNodeWithClock(t testing.TB, data string, logs *nodetest.Logs, clock *t
 	t.Helper()
 	cfg := defaultServeConfig()
 	cfg.Data, cfg.Addr, cfg.MetricsAddr, cfg.ReleaseEvery, cfg.Now = data, "127.0.0.1:0", "127.0.0.1:0", time.Hour, clock.Now
+	cfg.SignatureBatchEvery, cfg.SignatureBatchMin = 0, 1 // each signature at once, unless a test batches
 	urls := make(chan string, 1)
 	logger := slog.New(slog.NewTextHandler(lineWatch{logs, servingLine, urls}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -531,7 +532,7 @@ func TestEndToEnd(t *testing.T) {
 	assert.Contains(t, out, `"your_consent": "granted"`)
 	out, err = n.cli(residents[0].wallet, "petition", "list")
 	require.NoError(t, err)
-	assert.Regexp(t, `more-trees\s+1\s+1\s+0\s+10\s+open`, out)
+	assert.Regexp(t, `more-trees\s+0\s+0\s+0\s+10\s+open`, out, "signed, then withdrawn")
 	_, err = n.cli(residents[1].wallet, "register", "--invite", invites[1], "--neighbourhood", "old-town")
 	require.ErrorContains(t, err, "already_registered")
 	// The C2SP tiles of the log: one partial level-0 tile of leaf hashes.
@@ -544,10 +545,10 @@ func TestEndToEnd(t *testing.T) {
 	out, err = n.cli(residents[0].wallet, "ledger", "verify", "--all")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "root matches the checkpoint")
-	// The petition's total is recounted from the ledger: signed, withdrawn, re-signed.
+	// The petition's total is recounted from the ledger: signed, then withdrawn.
 	out, err = n.cli("", "petition", "verify", "more-trees")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "recount: 1 signature (2 signed, 1 withdrawn)")
+	assert.Contains(t, out, "recount: 0 signatures (1 signed, 1 withdrawn)")
 	assert.Contains(t, out, "equals the recount")
 
 	// What the ActivityPub actors publish (and send to followers) is in the leak scan too.
@@ -663,18 +664,22 @@ func badInputs(t *testing.T, n *node, r *resident) {
 	assert.Equal(t, 413, resp.StatusCode)
 	assert.Equal(t, "body_too_large", errCode(tooLarge))
 
-	// Replay: the same signed statement twice. The petition is signed; a withdrawal replayed
-	// after a re-sign must not remove the new signature.
-	withdraw := sign(crypto.Statement{Type: crypto.TypePetitionWithdraw, Petition: "more-trees", Nullifier: w.Nullifier("more-trees")})
-	status, _ := post(t, statements, "application/json", withdraw)
-	require.Equal(t, 201, status)
-	status, body := post(t, statements, "application/json", withdraw)
+	// Replay: the same petition act twice. The petition is signed; its withdrawal is accepted
+	// once, and a petition statement of the citizen is refused outright.
+	key, err := w.PetitionKey("more-trees")
+	require.NoError(t, err)
+	act, actSig, err := crypto.SignAct(key, crypto.PetitionAct{Petition: "more-trees", Type: crypto.TypePetitionWithdraw})
+	require.NoError(t, err)
+	withdraw, _ := json.Marshal(api.SignatureRequest{Type: act.Type, Petition: act.Petition, Key: act.Key, Signature: actSig})
+	acts := n.url + "/api/v1/petitions/more-trees/signatures"
+	status, _ := post(t, acts, "application/json", withdraw)
+	require.Equal(t, 202, status)
+	status, body := post(t, acts, "application/json", withdraw)
 	assert.Equal(t, 409, status)
-	assert.Equal(t, "replayed", errCode(body))
-	status, _ = post(t, statements, "application/json", sign(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "more-trees", Nullifier: w.Nullifier("more-trees")}))
-	require.Equal(t, 201, status)
-	status, _ = post(t, statements, "application/json", withdraw)
-	assert.Equal(t, 409, status, "a replayed withdrawal never removes a later signature")
+	assert.Equal(t, "already_withdrawn", errCode(body))
+	status, body = post(t, statements, "application/json", sign(crypto.Statement{Type: crypto.TypePetitionSign, Petition: "more-trees"}))
+	assert.Equal(t, 422, status)
+	assert.Equal(t, "petition_act", errCode(body))
 
 	// A contribution to a purpose without consent, and a replayed contribution.
 	sealed, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
@@ -700,8 +705,8 @@ func badInputs(t *testing.T, n *node, r *resident) {
 	assert.Equal(t, 422, status)
 	assert.Equal(t, "not_sealed", errCode(body))
 
-	// Only the two accepted petition statements grew the ledger.
-	assert.Equal(t, before+2, ledgerSize(t, n))
+	// Only the accepted withdrawal grew the ledger.
+	assert.Equal(t, before+1, ledgerSize(t, n))
 
 	// Without consent: revoke, then try to contribute a share copy.
 	status, _ = post(t, statements, "application/json", sign(revoke))

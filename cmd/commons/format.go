@@ -6,27 +6,38 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/ledger"
+	"github.com/commons-city/commons/ledger/state"
+	"github.com/commons-city/commons/server"
+	"github.com/commons-city/commons/store"
 )
 
 // dataFormat is the version of the data directory's layout this binary reads and writes:
 // DIR/badger with the key spaces of docs/architecture.md, DIR/keys, DIR/admin.token. A change
 // an older binary would misread gets a new number.
 //
+// Format 3: petition signatures spend tokens the node issued blind (petition.key,
+// petition.issue), under nullifiers that hash a per-petition wallet key, and are appended in
+// shuffled batches; the store binds no resident to a nullifier. A format-2 directory is
+// upgraded at start (upgradeData): its bindings become issuance records without the nullifier,
+// and its open petitions get a token key; its logged signatures stay countable.
 // Format 2: petition signatures are logged under nullifiers the residents' wallets derive, bound
 // to residents by private records; petitions are signed by organisers and carry a tally key.
 // Format 1 logged nullifiers keyed by a node secret (keys/nullifier.key), which this binary
 // cannot check, so it refuses format 1 rather than miscount its petitions.
-const dataFormat = 2
+const dataFormat = 3
 
 // formatFile names the data format of a data directory, in one line: "commons-data 1".
 const formatFile = "FORMAT"
@@ -85,6 +96,41 @@ func writeDataFormat(dir string) error {
 		return fmt.Errorf("data format: %w", err)
 	}
 	return nil
+}
+
+// upgradeData brings a data directory of format 2 (or a restored format-2 backup) to format 3,
+// and is a no-op on one already there: the private bindings of residents to nullifiers become
+// issuance records without the nullifier (store.UpgradeSigners), and every petition still open
+// at now without a token key gets one (a petition.key entry). It then writes DIR/FORMAT.
+func upgradeData(ctx context.Context, dir string, lg *ledger.Log, stor *store.Store, st *state.State, now time.Time, logger *slog.Logger) error {
+	n, err := stor.UpgradeSigners(ctx)
+	if err != nil {
+		return fmt.Errorf("data format: %w", err)
+	}
+	var keys []ledger.Logged
+	for _, p := range st.Petitions() {
+		if p.TokenKey != "" || !now.Before(p.Closes) {
+			continue
+		}
+		sk, err := crypto.NewTokenKey()
+		if err != nil {
+			return fmt.Errorf("data format: %w", err)
+		}
+		e, err := server.TokenKeyEntry(p.ID, sk)
+		if err != nil {
+			return fmt.Errorf("data format: %w", err)
+		}
+		keys = append(keys, e)
+	}
+	if len(keys) > 0 {
+		if _, err := lg.AppendAll(ctx, keys); err != nil {
+			return fmt.Errorf("data format: %w", err)
+		}
+	}
+	if n > 0 || len(keys) > 0 {
+		logger.Info("data upgraded to format 3", "signer bindings removed", n, "petitions given a token key", len(keys))
+	}
+	return writeDataFormat(dir)
 }
 
 // errFormat1 says a database holds format-1 petitions.

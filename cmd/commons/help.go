@@ -21,8 +21,10 @@ var helpText = map[string]string{
 	"status":         "[--outbox DIR]\nYour consents (from your saved receipts), what the server holds for you, and your gateway's outbox.",
 
 	"petition list":     "\nEvery petition with its online and paper counts, threshold, status and closing day.",
-	"petition sign":     "ID [--age-band B] [--neighbourhood N]\nSigns a petition under a pseudonym your wallet derives for it alone. The optional answers are\nsealed to the petition's own key.",
-	"petition withdraw": "ID\nWithdraws your signature while the petition is open.",
+	"petition sync":     "\nAsks the node, as the registered resident you are, for your token for every open petition of\nyour neighbourhood (blind: the node never sees what it signs), and keeps them beside your wallet.\nSync on one network and sign later from another: the node cannot pair the two by address.",
+	"petition sign":     "ID [--age-band B] [--neighbourhood N] [--wait D]\nSigns a petition with a key your wallet derives for it alone, spending the token kept by\npetition sync (synced now if there is none): the request names no one. The optional answers are sealed to the petition's own key. The\nsignature joins the next shuffled batch of the ledger; the command waits for its receipt.",
+	"petition withdraw": "ID [--wait D]\nWithdraws your signature while the petition is open, proven with the petition's key.",
+	"petition receipt":  "ID [--wait D]\nWaits for your latest signature or withdrawal on a petition to be in the ledger, and saves\nits receipt.",
 	"petition verify":   "ID | --result FILE\nRecounts a petition from the ledger and compares it with what the server publishes, or checks a\nsigned result document against the ledger.",
 	"petition create":   "--title T --text-file F.md [--id ID] [--scope A,B|city] [--opens T] [--closes T] [--threshold N] [--ask age_band,neighbourhood]\nCreates a petition, signed by your wallet (an organiser's).",
 	"petition paper":    "ID --count N [--note T]\nEnters a count of paper signatures, logged and shown apart (organisers).",

@@ -368,16 +368,12 @@ func TestAdminReleasesReadsItsBody(t *testing.T) {
 	assert.NoError(t, err, "commons admin release still works: %s", out)
 }
 
-// TestNullifierSquattingNeedsTheVictimsWallet pins what a petition nullifier is bound to today
-// (issue 16's "also"; docs/decisions.md says why it stays until issue 15's anonymous tokens):
-//   - a nullifier comes only from the wallet: another wallet derives another one;
-//   - once a resident signed, her nullifier, public in the ledger, serves no one else — neither
-//     to sign under nor to withdraw her signature — and she still withdraws it herself;
-//   - but the node does not check that a fresh nullifier is the signing wallet's: whoever
-//     learns a resident's nullifier key (a leaked wallet) can sign under it first, and she is
-//     then refused nullifier_taken. Issue 15's design must close this by binding the
-//     nullifier to a key only her wallet derives; this test then changes with it.
-func TestNullifierSquattingNeedsTheVictimsWallet(t *testing.T) {
+// TestNullifierSquattingIsImpossible checks what a petition nullifier is bound to since issue
+// 15: the hash of a key only the resident's wallet derives for the petition, with a token the
+// node issued blind over that key. No one signs or withdraws under a nullifier without its
+// key — not with the victim's public key and token copied from the ledger, not with a token of
+// their own — so no one can take a resident's place before or after she signs.
+func TestNullifierSquattingIsImpossible(t *testing.T) {
 	t.Parallel()
 	n, token := startAdminNode(t)
 	ctx := testContext(t)
@@ -398,17 +394,26 @@ func TestNullifierSquattingNeedsTheVictimsWallet(t *testing.T) {
 		_, err = c.Register(ctx, *w, invites[i], "old-town")
 		require.NoError(t, err)
 	}
-	signAs := func(w *crypto.Wallet, typ, petition, nullifier string) (int, string) {
-		s, err := w.SignStatement(crypto.Statement{Type: typ, Petition: petition, Nullifier: nullifier,
-			IssuedAt: crypto.Now(), Nonce: crypto.NewNonce()})
+	send := func(petition string, r api.SignatureRequest) (int, string) {
+		b, err := json.Marshal(r)
 		require.NoError(t, err)
-		b, err := json.Marshal(s)
-		require.NoError(t, err)
-		status, body := sendRaw(t, http.MethodPost, n.url+"/api/v1/statements", "application/json", "", b)
+		status, body := sendRaw(t, http.MethodPost, n.url+"/api/v1/petitions/"+petition+"/signatures", "application/json", "", b)
 		if status >= 400 {
 			return status, jsonErrCode(t, body)
 		}
 		return status, ""
+	}
+	// act is an act signed by signer's key for the petition but naming key (the victim's, when
+	// the attacker copies it), spending tok.
+	act := func(signer *crypto.Wallet, key, typ, petition string, randomizer, tok []byte) api.SignatureRequest {
+		k, err := signer.PetitionKey(petition)
+		require.NoError(t, err)
+		a, sig, err := crypto.SignAct(k, crypto.PetitionAct{Petition: petition, Type: typ})
+		require.NoError(t, err)
+		if key == "" {
+			key = a.Key
+		}
+		return api.SignatureRequest{Type: typ, Petition: petition, Key: key, Signature: sig, Randomizer: randomizer, Token: tok}
 	}
 	online := func(petition string) int {
 		p, err := c.Petition(ctx, petition)
@@ -417,28 +422,36 @@ func TestNullifierSquattingNeedsTheVictimsWallet(t *testing.T) {
 	}
 	assert.NotEqual(t, victim.Nullifier("squat"), attacker.Nullifier("squat"), "each wallet derives its own nullifier")
 
-	// Once she signed, her public nullifier is hers alone.
-	_, err = c.SignPetition(ctx, victim, "guarded", false, nil)
+	// Once she signed, her nullifier, key and token are public in the ledger, and serve no one.
+	signed, err := c.SignPetition(ctx, victim, "guarded", false, nil)
 	require.NoError(t, err)
-	status, code := signAs(attacker, crypto.TypePetitionSign, "guarded", victim.Nullifier("guarded"))
-	assert.Equal(t, 409, status)
-	assert.Equal(t, "nullifier_taken", code, "no one signs under a nullifier the ledger shows")
-	status, code = signAs(attacker, crypto.TypePetitionWithdraw, "guarded", victim.Nullifier("guarded"))
-	assert.Equal(t, 409, status)
-	assert.Equal(t, "nullifier_taken", code, "no one withdraws another's signature")
+	_, raw := sendRaw(t, http.MethodGet, fmt.Sprintf("%s/api/v1/ledger/entries/%d", n.url, signed.Receipt.Index), "", "", nil)
+	e, err := api.ParseEntry(raw)
+	require.NoError(t, err)
+	require.Equal(t, victim.Nullifier("guarded"), e.Nullifier)
+	status, code := send("guarded", act(attacker, e.SigningKey, crypto.TypePetitionSign, "guarded", e.Randomizer, e.Token))
+	assert.Equal(t, 401, status, "her key and token, signed with another key")
+	assert.Equal(t, "bad_signature", code)
+	status, code = send("guarded", act(attacker, "", crypto.TypePetitionSign, "guarded", e.Randomizer, e.Token))
+	assert.Equal(t, 403, status, "her token under another key")
+	assert.Equal(t, "invalid_token", code)
+	status, code = send("guarded", act(attacker, e.SigningKey, crypto.TypePetitionWithdraw, "guarded", nil, nil))
+	assert.Equal(t, 401, status, "no one withdraws her signature without her key")
+	assert.Equal(t, "bad_signature", code)
 	assert.Equal(t, 1, online("guarded"))
 	_, err = c.SignPetition(ctx, victim, "guarded", true, nil)
 	require.NoError(t, err, "she withdraws her own signature")
 	assert.Equal(t, 0, online("guarded"))
 
-	// The limit that stays until issue 15: with her nullifier key leaked, the attacker signs
-	// first under her nullifier, and she cannot sign.
-	status, code = signAs(attacker, crypto.TypePetitionSign, "squat", victim.Nullifier("squat"))
-	assert.Equal(t, 201, status, code)
+	// Signing first does not take her place: the attacker's token and key give his own
+	// nullifier, and she signs after him.
+	_, err = c.SignPetition(ctx, attacker, "squat", false, nil)
+	require.NoError(t, err)
 	_, err = c.SignPetition(ctx, victim, "squat", false, nil)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "nullifier_taken")
-	assert.Equal(t, 1, online("squat"), "one signature counted, the attacker's")
+	require.NoError(t, err, "her nullifier was never his to take")
+	assert.Equal(t, 2, online("squat"))
+	_, err = c.SignPetition(ctx, attacker, "squat", false, nil)
+	assert.ErrorContains(t, err, "already_signed", "and he signs once")
 }
 
 // startAdminNode starts the real binary on a fresh data directory and returns it with its

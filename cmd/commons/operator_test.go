@@ -175,22 +175,26 @@ func TestFormatFile(t *testing.T) {
 	require.NoError(t, checkDataFormat(fresh))
 	b, err := os.ReadFile(filepath.Join(fresh, "FORMAT"))
 	require.NoError(t, err)
-	assert.Equal(t, "commons-data 2\n", string(b), "a first start writes the format")
+	assert.Equal(t, "commons-data 3\n", string(b), "a first start writes the format")
 	require.NoError(t, checkDataFormat(fresh), "and accepts it next time")
 
+	upgraded := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(upgraded, "FORMAT"), []byte("commons-data 2\n"), 0o644))
+	require.NoError(t, checkDataFormat(upgraded), "format 2 is served, upgraded at start (upgradeData)")
+
 	newer := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(newer, "FORMAT"), []byte("commons-data 3\n"), 0o644))
-	assert.ErrorContains(t, checkDataFormat(newer), "written by a newer Commons (data format 3; this binary reads format 2)")
+	require.NoError(t, os.WriteFile(filepath.Join(newer, "FORMAT"), []byte("commons-data 4\n"), 0o644))
+	assert.ErrorContains(t, checkDataFormat(newer), "written by a newer Commons (data format 4; this binary reads format 3)")
 
 	older := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(older, "FORMAT"), []byte("commons-data 1\n"), 0o644))
 	err = checkDataFormat(older)
-	assert.ErrorContains(t, err, "is data format 1, which this binary does not read (it reads format 2)")
+	assert.ErrorContains(t, err, "is data format 1, which this binary does not read (it reads format 3)")
 	assert.ErrorContains(t, err, "nullifiers keyed by the node's keys/nullifier.key")
 
 	garbled := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(garbled, "FORMAT"), []byte("version=1\n"), 0o644))
-	assert.ErrorContains(t, checkDataFormat(garbled), `not a Commons data format line (want "commons-data 2")`)
+	assert.ErrorContains(t, checkDataFormat(garbled), `not a Commons data format line (want "commons-data 3")`)
 
 	unversioned := t.TempDir()
 	require.NoError(t, os.Mkdir(filepath.Join(unversioned, "badger"), 0o700))
@@ -443,7 +447,7 @@ func TestOperatorBackupRestore(t *testing.T) {
 	assert.LessOrEqual(t, size, after.Size)
 	format, err := os.ReadFile(filepath.Join(restoredDir, "FORMAT"))
 	require.NoError(t, err)
-	assert.Equal(t, "commons-data 2\n", string(format))
+	assert.Equal(t, "commons-data 3\n", string(format))
 
 	// Without its keys, the restored node refuses to start (and creates none).
 	out, err = runBinary(t, nil, "serve", "--data", restoredDir, "--addr", "127.0.0.1:0")
@@ -673,24 +677,27 @@ func TestOperatorDataFormat(t *testing.T) {
 	n.stop()
 	b, err := os.ReadFile(filepath.Join(data, "FORMAT"))
 	require.NoError(t, err)
-	assert.Equal(t, "commons-data 2\n", string(b))
+	assert.Equal(t, "commons-data 3\n", string(b))
 
 	serve := func() string {
 		out, err := runBinary(t, nil, "serve", "--data", data, "--addr", "127.0.0.1:0")
 		require.Error(t, err, "the node must refuse: %s", out)
 		return out
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 3\n"), 0o644))
-	assert.Contains(t, serve(), "refusing to start: "+data+" was written by a newer Commons (data format 3; this binary reads format 2)")
+	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 4\n"), 0o644))
+	assert.Contains(t, serve(), "refusing to start: "+data+" was written by a newer Commons (data format 4; this binary reads format 3)")
 	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 1\n"), 0o644))
 	assert.Contains(t, serve(), "refusing to start: "+data+" is data format 1, which this binary does not read")
 	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("{\"format\":1}\n"), 0o644))
-	assert.Contains(t, serve(), `FORMAT: not a Commons data format line (want "commons-data 2")`)
+	assert.Contains(t, serve(), `FORMAT: not a Commons data format line (want "commons-data 3")`)
 	require.NoError(t, os.Remove(filepath.Join(data, "FORMAT")))
 	assert.Contains(t, serve(), "holds a badger/ database but no FORMAT file")
 
 	require.NoError(t, os.WriteFile(filepath.Join(data, "FORMAT"), []byte("commons-data 2\n"), 0o644))
 	startNode(t, data, &nodetest.Logs{}).stop()
+	b, err = os.ReadFile(filepath.Join(data, "FORMAT"))
+	require.NoError(t, err)
+	assert.Equal(t, "commons-data 3\n", string(b), "a format-2 directory is served, upgraded to format 3")
 }
 
 // backupHoldingProxy is a reverse proxy to a node that calls hold before it passes on the

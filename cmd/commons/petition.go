@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -14,12 +17,13 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/durable"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/petition"
 )
 
 func petitionCmd(args []string) error {
-	verb, rest, err := sub("petition", args, "sign", "withdraw", "list", "verify", "create", "paper", "result")
+	verb, rest, err := sub("petition", args, "sync", "sign", "withdraw", "receipt", "list", "verify", "create", "paper", "result")
 	if err != nil {
 		return err
 	}
@@ -28,7 +32,7 @@ func petitionCmd(args []string) error {
 	f.register(fs, verb)
 	least, most := 1, 1
 	switch verb {
-	case "list", "create":
+	case "list", "create", "sync":
 		least, most = 0, 0
 	case "verify":
 		least = 0
@@ -67,6 +71,11 @@ func petitionCmd(args []string) error {
 		return petitionPaper(s, pos[0], f)
 	case "result":
 		return petitionResult(s, pos[0], f.out)
+	case "receipt":
+		return petitionReceipt(s, pos[0], f.wait)
+	case "sync":
+		_, _, err := petitionSync(s)
+		return err
 	}
 	return petitionSign(s, verb, pos[0], f)
 }
@@ -86,15 +95,115 @@ func petitionSign(s *session, verb, id string, f petitionFlags) error {
 			return fmt.Errorf("petition %s: --neighbourhood: %w", verb, err)
 		}
 	}
-	a, err := s.c.SignPetition(s.ctx, s.w, id, verb == "withdraw", answers)
+	var tok client.Token
+	if verb == "sign" {
+		var err error
+		if tok, err = petitionToken(s, id); err != nil {
+			return fmt.Errorf("petition sign: %w", err)
+		}
+	}
+	a, err := s.c.Act(s.ctx, s.w, id, verb == "withdraw", tok, answers)
 	if err != nil {
 		return fmt.Errorf("petition %s: %w", verb, err)
 	}
-	if err := saveReceipt(s.wallet, savedReceipt{Kind: "petition." + verb, Petition: id, Receipt: a.Receipt}); err != nil {
+	if a.Status == api.SignaturePending {
+		fmt.Fprintf(os.Stderr, "accepted: your %s joins the next shuffled batch of the ledger; waiting for its receipt (up to %s)\n",
+			map[string]string{"sign": "signature", "withdraw": "withdrawal"}[verb], f.wait)
+	}
+	return petitionReceipt(s, id, f.wait)
+}
+
+func tokensPath(wallet string) string { return wallet + ".tokens.json" }
+
+// petitionSync asks the node for the wallet's token for every open petition, as the browser
+// wallet does when it opens, and keeps them beside the wallet (WALLET.tokens.json): a later
+// `petition sign` spends the kept token without a request that names the resident.
+func petitionSync(s *session) (map[string]client.Token, map[string]string, error) {
+	tokens, refused, _, err := s.c.SyncTokens(s.ctx, s.w)
+	if err != nil {
+		return nil, nil, fmt.Errorf("petition sync: %w", err)
+	}
+	kept, err := loadTokens(s.wallet)
+	if err != nil {
+		return nil, nil, err
+	}
+	maps.Copy(kept, tokens)
+	b, err := json.MarshalIndent(kept, "", "  ")
+	if err == nil {
+		err = durable.WriteFile(tokensPath(s.wallet), b)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("petition sync: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "%s for open petitions kept in %s (%d refused: outside your neighbourhood, or not open)\n",
+		plural(len(tokens), "token"), tokensPath(s.wallet), len(refused))
+	return kept, refused, nil
+}
+
+// loadTokens reads the tokens kept beside the wallet (none yet: an empty map).
+func loadTokens(wallet string) (map[string]client.Token, error) {
+	out := map[string]client.Token{}
+	b, err := os.ReadFile(tokensPath(wallet))
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tokensPath(wallet), err)
+	}
+	return out, nil
+}
+
+// petitionToken is the wallet's token for a petition: the one kept by an earlier
+// `petition sync`, or, without one, a sync now (right before the signature: see
+// docs/privacy.md on network-level linkage).
+func petitionToken(s *session, id string) (client.Token, error) {
+	kept, err := loadTokens(s.wallet)
+	if err != nil {
+		return client.Token{}, err
+	}
+	if tok, ok := kept[id]; ok {
+		return tok, nil
+	}
+	kept, refused, err := petitionSync(s)
+	if err != nil {
+		return client.Token{}, err
+	}
+	if tok, ok := kept[id]; ok {
+		return tok, nil
+	}
+	if code := refused[id]; code != "" {
+		return client.Token{}, fmt.Errorf("the node issued no token for this petition: %s", code)
+	}
+	p, err := s.c.Petition(s.ctx, id)
+	if err != nil {
+		return client.Token{}, err
+	}
+	code := map[string]string{petition.StatusUpcoming: "petition_not_open", petition.StatusClosed: "petition_closed"}[p.Status]
+	return client.Token{}, fmt.Errorf("the node issued no token for this petition: %s", cmp.Or(code, "no_token_key"))
+}
+
+// petitionReceipt waits up to wait for the wallet's latest act on a petition to be in the
+// ledger, then saves and shows its receipt. Still pending, it says how to ask again.
+func petitionReceipt(s *session, id string, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(s.ctx, wait)
+	defer cancel()
+	a, err := s.c.WaitSignature(ctx, id, s.w.Nullifier(id), 2*time.Second)
+	if errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintf(os.Stderr, "still pending: the node appends signatures in batches. Ask for the receipt later with: commons petition receipt %s\n", id)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("petition receipt: %w", err)
+	}
+	kind := map[string]string{api.SignatureSigned: "petition.sign", api.SignatureWithdrawn: "petition.withdraw"}[a.Status]
+	if err := saveReceipt(s.wallet, savedReceipt{Kind: kind, Petition: id, Receipt: *a.Receipt}); err != nil {
 		return err
 	}
-	done := map[string]string{"sign": "signed ", "withdraw": "signature withdrawn from "}[verb] + id
-	return s.showReceipt(done, a.Receipt)
+	done := map[string]string{api.SignatureSigned: "signed ", api.SignatureWithdrawn: "signature withdrawn from "}[a.Status] + id
+	return s.showReceipt(done, *a.Receipt)
 }
 
 // petitionFlags are the flags of the petition verbs, each registered only where it applies.
@@ -102,9 +211,14 @@ type petitionFlags struct {
 	id, title, textFile, scope, opens, closes, ask string
 	threshold, count                               int
 	note, out, result, ageBand, neighbourhood      string
+	wait                                           time.Duration
 }
 
 func (f *petitionFlags) register(fs *flag.FlagSet, verb string) {
+	switch verb {
+	case "sign", "withdraw", "receipt":
+		fs.DurationVar(&f.wait, "wait", 15*time.Minute, "how long to wait for the receipt: signatures are appended to the ledger in shuffled batches")
+	}
 	switch verb {
 	case "sign":
 		fs.StringVar(&f.ageBand, "age-band", "", "your answer to the petition's age question: "+strings.Join(api.AgeBands, ", ")+" (sealed to the petition's tally key)")
@@ -233,6 +347,10 @@ func recountPublished(ctx context.Context, c *client.Client, a *auditor, id stri
 	fmt.Printf("ok  re-hashed all %d entries: the root matches the checkpoint\n", a.latest.Size)
 	fmt.Printf("ok  the petition and its %s are signed by its organiser %s\n", plural(r.Batches, "paper count"), r.Organiser)
 	fmt.Printf("ok  recount: %s (%d signed, %d withdrawn), one per nullifier\n", plural(r.Online, "signature"), r.Signed, r.Withdrawn)
+	if r.Issued > 0 || r.Tokened > 0 {
+		fmt.Printf("ok  tokens: %d signatures each spend a token that verifies under the petition's key, signed by its own key; %d tokens issued\n",
+			r.Tokened, r.Issued)
+	}
 	fmt.Printf("ok  recount: %s, %d in total\n", plural(r.Paper, "paper signature"), r.Total())
 	p, err := c.Petition(ctx, id)
 	if err != nil {

@@ -163,6 +163,14 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		cosigned = cosigner.Cosigned
 	}
 	stor := store.New(db, lg)
+	if err := upgradeData(ctx, cfg.Data, lg, stor, st, cfg.clock()(), logger); err != nil {
+		return fmt.Errorf("serve: refusing to start: %w", err)
+	}
+	policy := server.BatchPolicy{Every: cfg.SignatureBatchEvery, Min: cfg.SignatureBatchMin}
+	if demoClock != nil {
+		policy = server.BatchPolicy{} // the demo city's residents sign on its calendar, each at once
+	}
+	batcher := server.NewBatcher(policy, lg, stor, st, cfg.clock(), logger)
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
 		Identities: identities, PurposeIdentity: proposed.identity, PetitionIdentity: tallyKeys{cfg.Data}.identity,
 		Cells: gridMap.IDs(), Now: cfg.clock(), Logger: logger})
@@ -185,7 +193,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		StatementSkew: cfg.StatementSkew, DB: backups, Metrics: metrics, Ready: ready.Load,
 		ShareDays: shareDays, EnvelopeQuota: int64(cfg.EnvelopeQuota) << 20,
 		RateLimit: cfg.RateLimit, CitizenLimit: cfg.CitizenLimit, MaxConnections: cfg.MaxConnections, ProxyHeader: cfg.ProxyHeader,
-		TrustedProxies: cfg.TrustedProxies, Now: cfg.clock(), Logger: logger})
+		TrustedProxies: cfg.TrustedProxies, Batcher: batcher, Now: cfg.clock(), Logger: logger})
 	if err != nil {
 		ln.Close()
 		return err
@@ -221,6 +229,12 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	due <- struct{}{}
 
 	go store.RunValueLogGC(ctx, db, 10*time.Minute, logger)
+	// The petition batcher stops before the ledger closes; acts it has not appended stay
+	// pending in the store for the next start.
+	batchCtx, stopBatches := context.WithCancel(ctx)
+	batches := make(chan struct{})
+	go func() { defer close(batches); batcher.Run(batchCtx, time.Second) }()
+	defer func() { stopBatches(); <-batches }()
 	// The delivery worker stops before the ledger and the database close (defers run last first).
 	workerCtx, stopWorker := context.WithCancel(ctx)
 	worker := make(chan struct{})

@@ -318,7 +318,17 @@ func soakResident(c *client.Client, inv *inviteSource, air client.Purpose, all *
 		}
 		soakStep(counts, statement(func() (client.Answer, error) { return c.Grant(ctx, w, air) }))
 		soakStep(counts, contribute(w))
-		soakStep(counts, statement(func() (client.Answer, error) { return c.SignPetition(ctx, w, "soak-trees", false, nil) }))
+		soakStep(counts, statement(func() (client.Answer, error) {
+			// The soak node appends each signature at once: its receipt comes with the answer.
+			a, err := c.SignPetition(ctx, w, "soak-trees", false, nil)
+			if err == nil && a.Receipt == nil {
+				err = fmt.Errorf("signature %s without its receipt", a.Status)
+			}
+			if err != nil {
+				return client.Answer{}, err
+			}
+			return client.Answer{Receipt: *a.Receipt}, nil
+		}))
 		soakStep(counts, statement(func() (client.Answer, error) { return c.Revoke(ctx, w, air, false) }))
 		soakStep(counts, statement(func() (client.Answer, error) { return c.Grant(ctx, w, air) }))
 		soakStep(counts, contribute(w))

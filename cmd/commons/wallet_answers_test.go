@@ -18,15 +18,17 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/fixtures"
+	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/petition"
 	"github.com/commons-city/commons/release"
 )
 
 // TestWalletBrowserAnswers signs, in the browser, a petition that asks both optional
-// questions: the form shows them with "prefer not to say" chosen, which sends nothing; the
-// answers chosen are sealed on the device to the petition's tally key and sent as the CLI
-// sends them (the statement's document is the hash of the sealed bytes, and it verifies in
-// Go). No request carries an answer in clear, and IndexedDB keeps none. Other residents
+// questions: the form shows them with "prefer not to say" chosen; the answers chosen are
+// sealed on the device to the petition's tally key and sent as the CLI sends them (the act's
+// document is the hash of the sealed bytes, signed by the wallet's key for the petition, and
+// it verifies in Go; the request names no citizen). No request carries an answer in clear, and IndexedDB keeps none. Other residents
 // give the same answers through the Go client, the petition closes, and the breakdown
 // release counts the browser's answer with theirs. The node runs in the test process, so that
 // the test can move its clock past the close.
@@ -117,14 +119,6 @@ func TestWalletBrowserAnswers(t *testing.T) {
 			Options: []string{"Prefer not to say", "Ciutat Vella", "La Ribera"}},
 	}}, shown)
 
-	// "Prefer not to say" signs without answers: no document, nothing beside the statement.
-	do(chromedp.Click(chromedp.CSS("#sign-"+id)), chromedp.WaitVisible(chromedp.CSS("#withdraw-"+id)))
-	first := signBodies(t, bctx, requests)
-	require.Len(t, first, 1)
-	assert.Empty(t, first[0].Statement.Document)
-	assert.Empty(t, first[0].Answers)
-	do(chromedp.Click(chromedp.CSS("#withdraw-"+id)), chromedp.WaitVisible(chromedp.CSS("#sign-"+id)))
-
 	// The resident answers; the choice stays through a change of language (in French, the
 	// form's words are French), and the signature goes with the answers.
 	choose := func(sel, value string) {
@@ -154,15 +148,24 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	do(chromedp.Click(chromedp.CSS("#sign-"+id)), chromedp.WaitVisible(chromedp.CSS("#withdraw-"+id)))
 	assert.Equal(t, 1, petitionSignatures(t, n.url, id))
 
-	// What the browser sent: the CLI's request, with the answers sealed to the tally key.
+	// What the browser sent: the CLI's request, signed by the wallet's key for the petition,
+	// naming no one, with the answers sealed to the tally key.
 	bodies := signBodies(t, bctx, requests)
-	require.Len(t, bodies, 2, "two signatures, one withdrawal")
-	sent := bodies[1]
-	require.NoError(t, sent.Verify(resident.SigningPublicKey()), "the browser's statement verifies in Go")
-	assert.Equal(t, crypto.TypePetitionSign, sent.Statement.Type)
-	assert.Equal(t, resident.Nullifier(id), sent.Statement.Nullifier)
+	require.Len(t, bodies, 1, "one signature")
+	sent := bodies[0]
+	pub, err := crypto.VerifyAct(crypto.PetitionAct{Document: sent.Document, Key: sent.Key, Petition: sent.Petition, Type: sent.Type}, sent.Signature)
+	require.NoError(t, err, "the browser's act verifies in Go")
+	assert.Equal(t, crypto.TypePetitionSign, sent.Type)
+	assert.Equal(t, resident.Nullifier(id), crypto.PetitionNullifier(pub), "under the wallet's key for the petition")
+	_, raws := requests.sent(t, bctx)
+	for _, b := range raws {
+		if strings.Contains(string(b), `"petition.sign"`) {
+			assert.NotContains(t, string(b), resident.CitizenID(), "the signature names no citizen")
+			assert.NotContains(t, string(b), crypto.EncodeKey(resident.SigningPublicKey()))
+		}
+	}
 	assert.NoError(t, crypto.CheckSealed(sent.Answers, petition.MaxAnswers), "the answers are an age ciphertext to one X25519 recipient")
-	assert.Equal(t, crypto.DocumentHash(sent.Answers), sent.Statement.Document, "the signed document is the sealed answers' hash")
+	assert.Equal(t, crypto.DocumentHash(sent.Answers), sent.Document, "the signed document is the sealed answers' hash")
 	tally, err := tallyKeys{data}.identity(id)
 	require.NoError(t, err)
 	plain, err := crypto.Open(sent.Answers, tally)
@@ -225,22 +228,16 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	assert.Empty(t, requests.errors(), "the browser logged no script error, policy violation or failed load")
 }
 
-// signedWithAnswers is a petition statement request as the wallet posts it.
-type signedWithAnswers struct {
-	crypto.SignedStatement
-	Answers []byte `json:"answers"`
-}
-
 // signBodies are the petition.sign requests the browser sent, in order.
-func signBodies(t *testing.T, ctx context.Context, rl *requestLog) []signedWithAnswers {
+func signBodies(t *testing.T, ctx context.Context, rl *requestLog) []api.SignatureRequest {
 	t.Helper()
 	_, bodies := rl.sent(t, ctx)
-	var out []signedWithAnswers
+	var out []api.SignatureRequest
 	for _, b := range bodies {
 		if !strings.Contains(string(b), `"petition.sign"`) {
 			continue
 		}
-		var s signedWithAnswers
+		var s api.SignatureRequest
 		require.NoError(t, json.Unmarshal(b, &s), "%s", b)
 		out = append(out, s)
 	}
@@ -264,3 +261,71 @@ const dumpRecordsJS = `new Promise((resolve, reject) => {
 		req.onerror = () => reject(req.error);
 	};
 })`
+
+// TestWalletShowsAPendingSignatureUntilItsBatchLands runs a node that appends signatures in
+// batches of two: the browser's signature is accepted and shown pending, with no receipt; once
+// another resident's signature completes the batch, the wallet fetches the receipt, shows the
+// petition signed, and the receipt checks against the ledger. The withdrawal goes the same
+// way, after which the petition offers no signature again.
+func TestWalletShowsAPendingSignatureUntilItsBatchLands(t *testing.T) {
+	t.Parallel()
+	ctx := browserContext(t)
+	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--signature-batch-every", "0s", "--signature-batch-min", "2")
+	c := client.New(n.url)
+	token := adminTokenOf(t, n.data)
+	invites, err := c.Invites(ctx, token, 3)
+	require.NoError(t, err)
+	organiser, err := fixtures.NewOrganiser(ctx, c, token, invites[0])
+	require.NoError(t, err)
+	const id = "quiet-street"
+	now := time.Now().UTC().Truncate(time.Second)
+	_, err = c.CreatePetition(ctx, organiser, api.Petition{ID: id, Title: "A quiet street", Text: "Fewer cars.",
+		Opens: now.Add(-time.Hour), Closes: now.Add(24 * time.Hour), Threshold: 10})
+	require.NoError(t, err)
+	other, err := crypto.NewWallet()
+	require.NoError(t, err)
+	_, err = c.Register(ctx, other, invites[2], "riverside")
+	require.NoError(t, err)
+
+	resident, err := crypto.NewWallet()
+	require.NoError(t, err)
+	residentFile := filepath.Join(t.TempDir(), "wallet")
+	require.NoError(t, os.WriteFile(residentFile, resident.Marshal(), 0o600))
+	bctx, requests := walletBrowser(t, ctx, "")
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(bctx, steps...))
+	}
+	openWalletPage(t, bctx, n.url+"/wallet?invite="+invites[1])
+	do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{residentFile}), chromedp.Click(chromedp.CSS("#import")),
+		chromedp.WaitVisible(chromedp.CSS("#citizen")))
+	do(chromedp.SetValue(chromedp.CSS("#neighbourhood"), "old-town"), chromedp.Click(chromedp.CSS("#register-button")),
+		chromedp.WaitVisible(chromedp.CSS("#registered")))
+	openWalletPage(t, bctx, n.url+"/wallet")
+	do(chromedp.Click(chromedp.CSS("#sign-"+id)), chromedp.WaitVisible(chromedp.CSS("#pending-"+id)))
+	assert.Zero(t, petitionSignatures(t, n.url, id), "alone, the signature waits for its batch")
+	s, err := c.SignatureStatus(ctx, id, resident.Nullifier(id))
+	require.NoError(t, err)
+	assert.Equal(t, api.SignaturePending, s.Status)
+
+	_, err = c.SignPetition(ctx, other, id, false, nil)
+	require.NoError(t, err)
+	require.True(t, eventually(n.ctx, func() bool { return petitionSignatures(t, n.url, id) == 2 }), "the batch of two lands")
+	do(chromedp.Click(chromedp.CSS("#check-pending-"+id)), chromedp.WaitVisible(chromedp.CSS("#withdraw-"+id)))
+	do(chromedp.Click(chromedp.CSS("#check")), chromedp.WaitVisible(chromedp.CSS(".receipts .checked.ok")))
+	receipts, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector(".receipts").textContent`))
+	require.NoError(t, err)
+	assert.Contains(t, receipts, id, "the signature's receipt is kept")
+	assert.NotContains(t, receipts, "failed")
+
+	// The withdrawal waits in its batch too; once it lands, the petition cannot be signed again.
+	do(chromedp.Click(chromedp.CSS("#withdraw-"+id)), chromedp.WaitVisible(chromedp.CSS("#pending-"+id)))
+	_, err = c.SignPetition(ctx, other, id, true, nil)
+	require.NoError(t, err)
+	require.True(t, eventually(n.ctx, func() bool { return petitionSignatures(t, n.url, id) == 0 }), "the batch of two withdrawals lands")
+	do(chromedp.Click(chromedp.CSS("#check-pending-"+id)), chromedp.WaitVisible(chromedp.CSS("#withdrawn-"+id)))
+	forms, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll("#sign-`+id+`").length`))
+	require.NoError(t, err)
+	assert.Zero(t, forms, "no sign button: the token is spent")
+	assert.Empty(t, requests.errors(), "the browser logged no script error, policy violation or failed load")
+}

@@ -341,14 +341,14 @@ func tamperRecordJS(record, field string) string {
 }
 
 // secretForms are the ways a wallet's secrets could be written: the identity, and the
-// derived signing seed and nullifier key in hex and base64.
+// derived signing seed and the seed of its key for the test petition in hex and base64.
 func secretForms(t *testing.T, w *crypto.Wallet) []string {
 	t.Helper()
 	id := w.Identity().String()
-	seed, nk := derivedSecrets(t, id)
+	seed, petitionSeeds := derivedSecrets(t, id, testPetition)
 	var out []string
 	out = append(out, id)
-	for _, k := range [][]byte{seed, nk} {
+	for _, k := range [][]byte{seed, petitionSeeds[0]} {
 		out = append(out, hex.EncodeToString(k), base64.StdEncoding.EncodeToString(k),
 			base64.RawURLEncoding.EncodeToString(k))
 	}

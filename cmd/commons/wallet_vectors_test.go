@@ -44,14 +44,18 @@ import (
 const vectorIdentity = "AGE-SECRET-KEY-1U4KDJ6NL0JET7U5ZHP4LMXP3S730E6R2Z4EG3QP6XDTAJ89DLYNS5JQ33Z"
 
 // derivedSecrets are the HKDF outputs of docs/wallet.md's table, computed independently of
-// package crypto (which keeps them private), for the vectors and the leak scans.
-func derivedSecrets(t *testing.T, identity string) (seed, nullifierKey []byte) {
+// package crypto (which keeps them private), for the vectors and the leak scans: the signing
+// seed, and the seed of the wallet's key for each petition named.
+func derivedSecrets(t *testing.T, identity string, petitions ...string) (seed []byte, petitionSeeds [][]byte) {
 	t.Helper()
 	seed, err := hkdf.Key(sha256.New, []byte(identity), []byte("commons/v1"), "commons/v1 statement signing ed25519", 32)
 	require.NoError(t, err)
-	nullifierKey, err = hkdf.Key(sha256.New, []byte(identity), []byte("commons/v1"), "commons/v1 petition nullifier hmac-sha256", 32)
-	require.NoError(t, err)
-	return seed, nullifierKey
+	for _, p := range petitions {
+		ps, err := hkdf.Key(sha256.New, []byte(identity), []byte("commons/v1"), "commons/v1 petition key ed25519\n"+p, 32)
+		require.NoError(t, err)
+		petitionSeeds = append(petitionSeeds, ps)
+	}
+	return seed, petitionSeeds
 }
 
 // walletBrowser starts headless chromium for the wallet tests with a phone's screen (390×844,
@@ -141,40 +145,59 @@ func openWalletPage(t *testing.T, ctx context.Context, pageURL string) {
 
 // jsVector is what the browser script derives and signs for one wallet file.
 type jsVector struct {
-	Citizen      string            `json:"citizen"`
-	Recipient    string            `json:"recipient"`
-	Seed         string            `json:"seed"`
-	NullifierKey string            `json:"nullifierKey"`
-	PublicKey    string            `json:"publicKey"`
-	Nullifiers   map[string]string `json:"nullifiers"`
-	Statements   []struct {
+	Citizen       string            `json:"citizen"`
+	Recipient     string            `json:"recipient"`
+	Seed          string            `json:"seed"`
+	PetitionSeeds map[string]string `json:"petitionSeeds"`
+	PublicKey     string            `json:"publicKey"`
+	Nullifiers    map[string]string `json:"nullifiers"`
+	// The token protocol for one petition and token key: the blinded message, the randomizer,
+	// the token finalised from the Go node's blind signature, the request document and the act.
+	Blinded    []byte            `json:"blinded"`
+	Randomizer []byte            `json:"randomizer"`
+	Token      []byte            `json:"token"`
+	Document   string            `json:"document"`
+	Act        map[string]string `json:"act"`
+	Statements []struct {
 		Canonical string                 `json:"canonical"`
 		Signed    crypto.SignedStatement `json:"signed"`
 	} `json:"statements"`
 	BadField string `json:"badField"`
 }
 
-const vectorJS = `(async (file, petitions, statements) => {
-	const W = CommonsWalletCore;
+const vectorJS = `(async (file, petitions, statements, spki, blindSig) => {
+	const W = CommonsWalletCore, B = CommonsBlindRSA;
 	const { keys } = await W.openWalletFile(new TextEncoder().encode(file), "");
 	const out = {
 		citizen: keys.citizen, recipient: keys.recipient, seed: W.toHex(keys.seed),
-		nullifierKey: W.toHex(keys.nullifierKey), publicKey: W.toBase64(keys.publicKey),
+		petitionSeeds: Object.fromEntries(petitions.map((p) => [p, W.toHex(W.petitionKey(keys, p).seed)])),
+		publicKey: W.toBase64(keys.publicKey),
 		nullifiers: Object.fromEntries(petitions.map((p) => [p, W.nullifier(keys, p)])),
 		statements: statements.map((st) => {
 			const signed = W.signStatement(keys, st);
 			return { canonical: W.canonicalStatement(signed.statement), signed };
 		}),
 	};
+	const p = petitions[0];
+	const rand = W.blindingRandom(keys, p, spki);
+	const prepared = await B.prepare(W.tokenMessage(p, W.petitionKey(keys, p).publicKey), rand);
+	const b = await B.blind(spki, prepared, rand);
+	out.blinded = W.toBase64(b.blindedMsg);
+	out.randomizer = W.toBase64(prepared.slice(0, 32));
+	out.token = W.toBase64(await B.finalize(spki, prepared, W.fromBase64(blindSig), b.inv));
+	out.document = W.tokenRequestDocument({ [p]: out.blinded, "x": "AAAA" });
+	out.act = W.signAct(keys, { type: "petition.sign", petition: p, document: "ab" });
 	try { W.canonicalStatement({ ...statements[0], invite: "a b" }); out.badField = "accepted"; }
 	catch (e) { out.badField = e.code; }
 	return out;
 })`
 
 // TestWalletVectors checks the bundled browser script against the Go packages: for a fixed
-// wallet and fresh random ones, the same derived keys, citizen id, petition nullifiers,
-// canonical statement bytes and Ed25519 signatures; statements signed in the browser verify
-// in Go; passphrase-protected wallet files open both ways; and the script's checkpoint and
+// wallet and fresh random ones, the same derived keys, citizen id, petition keys and
+// nullifiers, canonical statement bytes and Ed25519 signatures; statements signed in the
+// browser verify in Go; the token protocol gives the same blinded message, randomizer, request
+// document and signed act in both, and the token the browser finalises from the Go node's blind
+// signature verifies in Go; passphrase-protected wallet files open both ways; and the script's checkpoint and
 // inclusion-proof checks accept the real ledger's and refuse altered ones.
 func TestWalletVectors(t *testing.T) {
 	t.Parallel()
@@ -201,18 +224,43 @@ func TestWalletVectors(t *testing.T) {
 		{Type: crypto.TypeVaultExport, IssuedAt: "2026-11-27T10:00:05Z", Nonce: "n6"},
 		{Type: crypto.TypePetitionCreate, Petition: "riverside-trees", Document: "3q2+7w==", IssuedAt: "2026-11-27T10:00:06Z", Nonce: "n7"},
 	}
+	tokenKey, err := crypto.NewTokenKey()
+	require.NoError(t, err)
+	spki, err := crypto.EncodeTokenKey(&tokenKey.PublicKey)
+	require.NoError(t, err)
+	verifier, err := crypto.NewTokenVerifier(&tokenKey.PublicKey)
+	require.NoError(t, err)
 	for _, file := range files {
 		w, err := crypto.ParseWallet([]byte(file))
 		require.NoError(t, err)
 		sts := slices.Clone(statements)
-		sts[3].Nullifier = w.Nullifier("riverside-trees")
-		sts[4].Nullifier = w.Nullifier("riverside-trees")
-		js, err := chromedp.Run(bctx, chromedp.Evaluate[jsVector](callJS(t, vectorJS, file, petitions, sts), chromedp.EvalAwaitPromise))
+		req, err := w.BlindToken(petitions[0], &tokenKey.PublicKey)
+		require.NoError(t, err)
+		blindSig, err := crypto.BlindSign(tokenKey, req.Blinded)
+		require.NoError(t, err)
+		js, err := chromedp.Run(bctx, chromedp.Evaluate[jsVector](callJS(t, vectorJS, file, petitions, sts, spki,
+			base64.StdEncoding.EncodeToString(blindSig)), chromedp.EvalAwaitPromise))
 		require.NoError(t, err)
 
-		seed, nk := derivedSecrets(t, w.Identity().String())
+		seed, petitionSeeds := derivedSecrets(t, w.Identity().String(), petitions...)
 		assert.Equal(t, hex.EncodeToString(seed), js.Seed, "Ed25519 seed")
-		assert.Equal(t, hex.EncodeToString(nk), js.NullifierKey, "nullifier key")
+		for i, p := range petitions {
+			assert.Equal(t, hex.EncodeToString(petitionSeeds[i]), js.PetitionSeeds[p], "the key of petition %s", p)
+		}
+		assert.Equal(t, req.Blinded, js.Blinded, "the same blinded message from Go and the browser")
+		assert.Equal(t, req.Randomizer, js.Randomizer)
+		token, err := req.Finalize(blindSig)
+		require.NoError(t, err)
+		assert.Equal(t, token, js.Token, "the same token")
+		pk, err := w.PetitionKey(petitions[0])
+		require.NoError(t, err)
+		assert.NoError(t, verifier.Verify(petitions[0], pk.Public().(ed25519.PublicKey), js.Randomizer, js.Token), "the browser's token verifies in Go")
+		assert.Equal(t, crypto.TokenRequestDocument(map[string]string{petitions[0]: base64.StdEncoding.EncodeToString(req.Blinded), "x": "AAAA"}), js.Document)
+		act, sig, err := crypto.SignAct(pk, crypto.PetitionAct{Type: crypto.TypePetitionSign, Petition: petitions[0], Document: "ab"})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{"type": act.Type, "petition": act.Petition, "document": act.Document, "key": act.Key, "signature": sig}, js.Act)
+		_, err = crypto.VerifyAct(crypto.PetitionAct{Type: js.Act["type"], Petition: js.Act["petition"], Document: js.Act["document"], Key: js.Act["key"]}, js.Act["signature"])
+		assert.NoError(t, err, "the browser's act verifies in Go")
 		assert.Equal(t, w.SigningPublicKey(), ed25519.NewKeyFromSeed(seed).Public(), "the documented derivation is package crypto's")
 		assert.Equal(t, crypto.EncodeKey(w.SigningPublicKey()), js.PublicKey)
 		assert.Equal(t, w.CitizenID(), js.Citizen)

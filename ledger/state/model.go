@@ -51,6 +51,10 @@ type Petition struct {
 	Index     uint64 `json:"-"` // ledger index of the petition.create entry
 	Organiser string `json:"-"` // citizen id of the organiser who signed the document
 	Recipient string `json:"-"` // the petition's age tally key
+	// TokenKey is the petition's RSA token key (petition.key entry), "" before data format 3.
+	TokenKey string `json:"-"`
+	// Issued counts the tokens the node issued for the petition (petition.issue entries).
+	Issued int `json:"-"`
 	// Signatures is the number of active online signatures; Withdrawn counts withdrawals.
 	Signatures int `json:"-"`
 	Withdrawn  int `json:"-"`
@@ -72,10 +76,12 @@ type PetitionDay struct {
 	Withdrawn int
 }
 
-// Nullifier is one signature slot of one petition.
+// Nullifier is one signature slot of one petition, with the ledger indexes of its entries.
 type Nullifier struct {
 	Key    string // petition|nullifier
 	Active bool
+	// Index is the ledger index of the latest entry under the nullifier.
+	Index uint64
 }
 
 // Organiser is a citizen the operator granted the organiser role.

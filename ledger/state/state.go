@@ -175,6 +175,10 @@ func required(e api.Entry) error {
 		missing = e.Petition == "" || e.Nullifier == "" || e.Epoch == ""
 	case api.EntryPetitionPaper:
 		missing = e.Petition == "" || e.Citizen == ""
+	case api.EntryPetitionIssue:
+		missing = e.Petition == ""
+	case api.EntryPetitionKey:
+		missing = e.Petition == "" || e.TokenKey == ""
 	case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
 		missing = e.Citizen == ""
 	case api.EntryPurposePropose:
@@ -243,7 +247,18 @@ func apply(txn *memdb.Txn, index uint64, e api.Entry) error {
 		p.Key, p.Index, p.Organiser, p.Recipient = p.ID, index, e.Citizen, e.Recipient
 		return txn.Insert(tablePetitions, &p)
 	case api.EntryPetitionSign, api.EntryPetitionRevoke:
-		return applySignature(txn, e)
+		return applySignature(txn, index, e)
+	case api.EntryPetitionKey, api.EntryPetitionIssue:
+		p, err := petitionCopy(txn, e.Petition)
+		if err != nil {
+			return err
+		}
+		if e.Type == api.EntryPetitionKey {
+			p.TokenKey = e.TokenKey
+		} else {
+			p.Issued++
+		}
+		return txn.Insert(tablePetitions, &p)
 	case api.EntryPetitionPaper:
 		return applyPaper(txn, e)
 	case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
@@ -255,7 +270,7 @@ func apply(txn *memdb.Txn, index uint64, e api.Entry) error {
 	}
 }
 
-func applySignature(txn *memdb.Txn, e api.Entry) error {
+func applySignature(txn *memdb.Txn, index uint64, e api.Entry) error {
 	p, err := petitionCopy(txn, e.Petition)
 	if err != nil {
 		return err
@@ -281,7 +296,7 @@ func applySignature(txn *memdb.Txn, e api.Entry) error {
 	if err := txn.Insert(tableDays, &day); err != nil {
 		return err
 	}
-	return txn.Insert(tableNullifiers, &Nullifier{Key: join(e.Petition, e.Nullifier), Active: sign})
+	return txn.Insert(tableNullifiers, &Nullifier{Key: join(e.Petition, e.Nullifier), Active: sign, Index: index})
 }
 
 func applyPaper(txn *memdb.Txn, e api.Entry) error {
@@ -411,6 +426,11 @@ func (s *State) Petitions() []*Petition {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index > out[j].Index })
 	return out
+}
+
+// NullifierEntry returns a petition nullifier's slot, with the index of its latest entry.
+func (s *State) NullifierEntry(petition, n string) (*Nullifier, bool) {
+	return first[Nullifier](s, tableNullifiers, join(petition, n))
 }
 
 // Nullifier reports whether a petition nullifier was ever used and whether it is active.

@@ -6,7 +6,6 @@
 import * as age from "age-encryption";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
-import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 const enc = new TextEncoder();
@@ -15,7 +14,12 @@ const dec = new TextDecoder();
 // Derivation constants: crypto/wallet.go.
 const HKDF_SALT = "commons/v1";
 const LABEL_SIGNING = "commons/v1 statement signing ed25519";
-const LABEL_NULLIFIER = "commons/v1 petition nullifier hmac-sha256";
+// Petition keys and tokens: crypto/token.go.
+const LABEL_PETITION_KEY = "commons/v1 petition key ed25519\n";
+const LABEL_TOKEN_BLINDING = "commons/v1 petition token blinding\n";
+const DOMAIN_NULLIFIER = "commons/v1 petition nullifier\n";
+const DOMAIN_TOKEN = "commons/v1 petition token\n";
+const DOMAIN_ACT = "commons/v1 petition act\n";
 // Signature domains: crypto/signed.go.
 const DOMAIN_STATEMENT = "commons/v1 statement\n";
 
@@ -99,13 +103,11 @@ export async function deriveKeys(identity) {
   const ikm = enc.encode(identity);
   const salt = enc.encode(HKDF_SALT);
   const seed = hkdf(sha256, ikm, salt, enc.encode(LABEL_SIGNING), 32);
-  const nullifierKey = hkdf(sha256, ikm, salt, enc.encode(LABEL_NULLIFIER), 32);
   const publicKey = ed25519.getPublicKey(seed);
   return {
     identity,
     recipient: await age.identityToRecipient(identity),
     seed,
-    nullifierKey,
     publicKey,
     citizen: citizenId(publicKey),
   };
@@ -117,9 +119,66 @@ export function purposeNullifier(keys, purpose, version) {
   return nullifier(keys, `purpose:${purpose}@${version}`);
 }
 
-// nullifier is the lower-case hex HMAC-SHA-256 of the petition id under the nullifier key.
+// petitionKey is the Ed25519 key the wallet derives for one petition alone: its seed is
+// HKDF-SHA-256 of the identity with the label "commons/v1 petition key ed25519\n" and the
+// petition id.
+export function petitionKey(keys, petition) {
+  const seed = hkdf(sha256, enc.encode(keys.identity), enc.encode(HKDF_SALT), enc.encode(LABEL_PETITION_KEY + petition), 32);
+  return { seed, publicKey: ed25519.getPublicKey(seed) };
+}
+
+// nullifier is the lower-case hex SHA-256 of "commons/v1 petition nullifier\n" and the
+// petition key: only this wallet can derive it, or sign under it.
 export function nullifier(keys, petition) {
-  return toHex(hmac(sha256, keys.nullifierKey, enc.encode(petition)));
+  return toHex(sha256(concat(enc.encode(DOMAIN_NULLIFIER), petitionKey(keys, petition).publicKey)));
+}
+
+// tokenMessage is what a petition token signs: the petition and the wallet's key for it.
+export function tokenMessage(petition, publicKey) {
+  return enc.encode(DOMAIN_TOKEN + petition + "\n" + toBase64(publicKey));
+}
+
+// blindingRandom is the deterministic randomness of a token's blinding (rand for blindrsa's
+// prepare and blind): SHA-256(seed ‖ uint32 counter) blocks, the seed derived from the wallet,
+// the petition and its token key, so every device of the wallet sends the node the same
+// blinded message, as crypto.BlindingStream does.
+export function blindingRandom(keys, petition, tokenKey) {
+  const seed = hkdf(sha256, enc.encode(keys.identity), enc.encode(HKDF_SALT),
+    enc.encode(LABEL_TOKEN_BLINDING + petition + "\n" + tokenKey), 32);
+  let counter = 0;
+  let buf = new Uint8Array(0);
+  return (len) => {
+    const out = new Uint8Array(len);
+    for (let n = 0; n < len;) {
+      if (buf.length === 0) {
+        const c = new Uint8Array(4);
+        new DataView(c.buffer).setUint32(0, counter++);
+        buf = sha256(concat(seed, c));
+      }
+      const k = Math.min(buf.length, len - n);
+      out.set(buf.subarray(0, k), n);
+      buf = buf.subarray(k);
+      n += k;
+    }
+    return out;
+  };
+}
+
+// tokenRequestDocument is the document of a petition.tokens statement: the hex SHA-256 of one
+// line "<petition> <blinded message, base64>\n" per petition, in petition order.
+export function tokenRequestDocument(blinded) {
+  const ids = Object.keys(blinded).sort();
+  return toHex(sha256(enc.encode(ids.map((id) => id + " " + blinded[id] + "\n").join(""))));
+}
+
+// signAct signs a petition act ({type, petition, document?}) with the wallet's key for the
+// petition, as crypto.SignAct does: the canonical JSON {document, key, petition, type}.
+export function signAct(keys, act) {
+  const k = petitionKey(keys, act.petition);
+  const full = { ...(act.document ? { document: act.document } : {}), key: toBase64(k.publicKey), petition: act.petition, type: act.type };
+  for (const [name, v] of Object.entries(full)) checkField(name, v);
+  const msg = enc.encode(JSON.stringify(full));
+  return { ...full, signature: toBase64(ed25519.sign(concat(enc.encode(DOMAIN_ACT), msg), k.seed)) };
 }
 
 // parseIdentityFile reads a plain wallet file: comment and blank lines are skipped, exactly

@@ -4,6 +4,7 @@
 // is never put in a request, a log line or the page.
 
 import * as core from "./core.js";
+import * as blindrsa from "./blindrsa.js";
 import * as store from "./store.js";
 import * as api from "./api.js";
 import { pickLanguage, texts, translator } from "./i18n.js";
@@ -17,6 +18,8 @@ const state = {
   record: null, // the stored wallet record
   keys: null, // derived keys, in memory once the wallet is open
   receipts: [],
+  pending: [], // petition acts not yet in the ledger: {kind, petition, nullifier}
+  tokens: {}, // petition id → {randomizer, token}, finalised
   registered: false,
   neighbourhood: null, // the neighbourhood this browser registered with, if it did
   ledgerKey: null,
@@ -137,6 +140,7 @@ async function unlock(pass) {
   const { keys } = await core.openWalletFile(state.record.file, pass);
   if (keys.citizen !== state.record.citizen) throw new core.WalletError("wallet_invalid");
   state.keys = keys;
+  await syncTokens();
   return state.t("done_import");
 }
 
@@ -158,8 +162,9 @@ async function forget() {
   if (!confirm(state.t("forget_confirm"))) return;
   // The wallet and what is the resident's go; the node's pinned key and last checkpoint are
   // public and stay, so a later wallet here still notices a changed key or a forked ledger.
-  for (const name of ["wallet", "receipts", "registered", "neighbourhood"]) await store.remove(name);
-  Object.assign(state, { record: null, keys: null, receipts: [], registered: false, neighbourhood: null, data: null });
+  for (const name of ["wallet", "receipts", "registered", "neighbourhood", "pending", "tokens"]) await store.remove(name);
+  Object.assign(state, { record: null, keys: null, receipts: [], registered: false, neighbourhood: null, data: null,
+    pending: [], tokens: {} });
   state.checks.clear();
   state.answers.clear();
 }
@@ -193,6 +198,7 @@ async function register(invite, neighbourhood) {
   }
   state.registered = true;
   await store.put("registered", true);
+  await syncTokens();
   return state.t("done_register");
 }
 
@@ -216,25 +222,79 @@ async function choose(p, approve) {
   return state.t(approve ? "done_approve" : "done_object", { purpose: purposeTitle(p) });
 }
 
-// petition signs or withdraws. A signature carries the answers to the petition's questions
-// (from the sign form), if any, as client.SignPetition sends them: sealed here to the
-// petition's tally key, the statement's document being the hash of the sealed bytes, the
-// sealed bytes beside it.
+// syncTokens asks the node, once registered, for the wallet's token for every open petition
+// it has none for, whether or not the resident will sign: the request says nothing of intent.
+// The node signs blind (RFC 9474, blindrsa.js); the blinding's randomness is derived from the
+// wallet (core.blindingRandom), so another device of the same wallet is answered the same
+// token. The tokens are kept on this device; petitions the node issues none for (out of the
+// resident's scope) are asked again at the next sync.
+async function syncTokens() {
+  if (!state.keys || !state.registered) return;
+  const wanted = state.petitions.filter((p) => p.status === "open" && p.token_key && !state.tokens[p.id]);
+  if (wanted.length === 0) return;
+  const pending = {};
+  const blinded = {};
+  for (const p of wanted) {
+    const rand = core.blindingRandom(state.keys, p.id, p.token_key);
+    const prepared = await blindrsa.prepare(core.tokenMessage(p.id, core.petitionKey(state.keys, p.id).publicKey), rand);
+    const b = await blindrsa.blind(p.token_key, prepared, rand);
+    pending[p.id] = { prepared, inv: b.inv, key: p.token_key };
+    blinded[p.id] = core.toBase64(b.blindedMsg);
+  }
+  const a = await send("/api/v1/petitions/tokens", { type: "petition.tokens", document: core.tokenRequestDocument(blinded) }, { blinded });
+  for (const [id, sig] of Object.entries(a.tokens ?? {})) {
+    const r = pending[id];
+    if (!r) continue;
+    const token = await blindrsa.finalize(r.key, r.prepared, core.fromBase64(sig), r.inv);
+    state.tokens[id] = { randomizer: core.toBase64(r.prepared.slice(0, 32)), token: core.toBase64(token) };
+  }
+  await store.put("tokens", state.tokens);
+}
+
+// petition signs or withdraws, with the wallet's key for the petition and nothing that names
+// the resident. A signature spends the petition's token and carries the answers to its
+// questions (from the sign form), if any, sealed here to the petition's tally key, the act's
+// document being the hash of the sealed bytes. The node appends acts to the ledger in
+// shuffled batches: until the act's batch lands it is pending, and its receipt is fetched
+// then (checkPending).
 async function petition(p, sign, answers = {}) {
   const type = sign ? "petition.sign" : "petition.withdraw";
-  const st = { type, petition: p.id, nullifier: core.nullifier(state.keys, p.id) };
+  const act = { type, petition: p.id };
   const extra = {};
-  const sealed = sign && p.ask?.length ? await core.sealAnswers(p.recipient, askedAnswers(p, answers)) : null;
-  if (sealed) {
-    st.document = sealed.document;
-    extra.answers = core.toBase64(sealed.sealed);
+  if (sign) {
+    await syncTokens();
+    const tok = state.tokens[p.id];
+    if (!tok) throw new core.WalletError("no_token");
+    Object.assign(extra, tok);
+    const sealed = p.ask?.length ? await core.sealAnswers(p.recipient, askedAnswers(p, answers)) : null;
+    if (sealed) {
+      act.document = sealed.document;
+      extra.answers = core.toBase64(sealed.sealed);
+    }
   }
-  const a = await send("/api/v1/statements", st, extra);
+  const a = await api.postJSON("/api/v1/petitions/" + encodeURIComponent(p.id) + "/signatures", { ...core.signAct(state.keys, act), ...extra });
   if (sign) state.answers.delete(p.id);
-  await keep(type, { petition: p.id }, a.receipt);
+  state.pending = [...state.pending.filter((q) => q.petition !== p.id), { kind: type, petition: p.id, nullifier: a.nullifier }];
+  await store.put("pending", state.pending);
+  await checkPending();
   const fresh = await api.getJSON("/api/v1/petitions/" + encodeURIComponent(p.id));
   state.petitions = state.petitions.map((q) => (q.id === fresh.id ? fresh : q));
+  if (state.pending.some((q) => q.petition === p.id)) return state.t(sign ? "done_sign_pending" : "done_withdraw_pending");
   return state.t(sign ? "done_sign" : "done_withdraw", { n: fresh.signatures });
+}
+
+// checkPending asks the node where each pending act stands, and keeps the receipt of each
+// one whose batch is in the ledger.
+async function checkPending() {
+  const still = [];
+  for (const q of state.pending) {
+    const s = await api.getJSON(`/api/v1/petitions/${encodeURIComponent(q.petition)}/signatures/${q.nullifier}`);
+    if (s.status === "pending" || !s.receipt) still.push(q);
+    else await keep(q.kind, { petition: q.petition }, s.receipt);
+  }
+  state.pending = still;
+  await store.put("pending", state.pending);
+  return state.t(still.length ? "still_pending" : "pending_done");
 }
 
 // askedAnswers keeps the answers to the questions the petition asks ("" for "prefer not to
@@ -583,14 +643,20 @@ function petitionsView() {
   if (state.petitions.length === 0) return section("petitions", t("petitions_heading"), h("p", {}, t("no_petitions")));
   return section("petitions", t("petitions_heading"),
     h("ul", { class: "cards" }, ...state.petitions.map((p) => {
-      const signed = latestChoice("petition", p.id) === "petition.sign";
+      const waiting = state.pending.find((q) => q.petition === p.id);
+      const signed = waiting ? waiting.kind === "petition.sign" : latestChoice("petition", p.id) === "petition.sign";
+      // A withdrawn signature's token is spent: the petition cannot be signed again.
+      const withdrawn = !waiting && latestChoice("petition", p.id) === "petition.withdraw";
       const open = p.status === "open";
       return h("li", { class: p.id === state.linked ? "card linked" : "card", id: "petition-" + slug(p.id) },
         h("h3", { tabindex: "-1" }, h("a", { href: "/petitions/" + encodeURIComponent(p.id) }, p.title)),
         h("p", { class: "meta" }, h("span", { class: "count" }, signatureCount(p)),
           " · ", t("status_" + p.status), open ? " · " + t("closes", { date: p.closes.slice(0, 10) }) : ""),
-        signed ? h("p", { class: "choice" }, t("signed")) : null,
-        !open ? null : !signed && !inScope(p)
+        waiting ? h("p", { class: "choice pending", id: "pending-" + slug(p.id) }, t("pending_" + waiting.kind),
+          " ", h("button", { type: "button", class: "secondary", id: "check-pending-" + slug(p.id), onclick: () => act(checkPending) }, t("check_pending")))
+        : signed ? h("p", { class: "choice" }, t("signed"))
+        : withdrawn ? h("p", { class: "choice", id: "withdrawn-" + slug(p.id) }, t("withdrawn_once")) : null,
+        !open || waiting || withdrawn ? null : !signed && !inScope(p)
           ? h("p", { class: "note out-of-scope" }, t("not_in_scope"))
           : signed
           ? h("div", { class: "actions" },
@@ -737,12 +803,14 @@ async function start() {
   let records;
   try {
     records = await Promise.all(
-      ["wallet", "receipts", "registered", "ledgerKey", "lastCheckpoint", "neighbourhood", "witnesses"].map((k) => store.get(k)));
+      ["wallet", "receipts", "registered", "ledgerKey", "lastCheckpoint", "neighbourhood", "witnesses", "pending", "tokens"].map((k) => store.get(k)));
   } catch (err) {
     fail("storage_failed", err);
     return;
   }
-  const [record, receipts, registered, ledgerKey, lastCheckpoint, neighbourhood, witnesses] = records;
+  const [record, receipts, registered, ledgerKey, lastCheckpoint, neighbourhood, witnesses, pending, tokens] = records;
+  state.pending = pending ?? [];
+  state.tokens = tokens ?? {};
   state.witnesses = witnesses ?? [];
   state.neighbourhood = neighbourhood ?? null;
   state.record = record ?? null;
@@ -769,15 +837,26 @@ async function start() {
     state.neighbourhoods = geo.features.map((f) => ({ id: f.properties.id, name: f.properties.name }))
       .sort((a, b) => a.name.localeCompare(b.name));
     render();
-    document.getElementById("app").dataset.ready = "true";
+  } catch (err) {
+    say(errorText(err), true);
+    return;
+  }
+  try {
+    // A wallet that syncs asks for its tokens and for the receipts of its pending acts.
+    await syncTokens();
+    if (state.keys && state.pending.length > 0) await checkPending();
+    render();
   } catch (err) {
     say(errorText(err), true);
   }
+  document.getElementById("app").dataset.ready = "true";
 }
 
 // The pure functions, for the cross-implementation tests and for anyone auditing the page
 // from the browser console. They hold no key: each takes the keys it uses.
 globalThis.CommonsWalletCore = Object.freeze({ ...core });
+// RFC 9474 blind signatures (blindrsa.js), for the same tests and audits.
+globalThis.CommonsBlindRSA = Object.freeze({ ...blindrsa });
 
 if (document.getElementById("app")) {
   // Whatever the page did not expect leaves a message rather than a blank or frozen page.
