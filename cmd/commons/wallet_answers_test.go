@@ -53,9 +53,6 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	require.NoError(t, err)
 	resident, err := crypto.NewWallet()
 	require.NoError(t, err)
-	residentFile := filepath.Join(home, "resident", "wallet")
-	require.NoError(t, os.MkdirAll(filepath.Dir(residentFile), 0o700))
-	require.NoError(t, os.WriteFile(residentFile, resident.Marshal(), 0o600))
 	var signers []*crypto.Wallet
 	for i := range others {
 		w, err := crypto.NewWallet()
@@ -66,16 +63,7 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	}
 
 	// The resident opens the page with their wallet and registers in old-town.
-	bctx, requests := walletBrowser(t, ctx, "")
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(bctx, steps...))
-	}
-	openWalletPage(t, bctx, n.url+"/wallet?invite="+invites[1])
-	do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{residentFile}), chromedp.Click(chromedp.CSS("#import")),
-		chromedp.WaitVisible(chromedp.CSS("#citizen")))
-	do(chromedp.SetValue(chromedp.CSS("#neighbourhood"), "old-town"), chromedp.Click(chromedp.CSS("#register-button")),
-		chromedp.WaitVisible(chromedp.CSS("#registered")))
+	bctx, requests, do := browserResident(t, ctx, n, resident, invites[1])
 
 	// The operator's petition asks both questions and closes when the test moves the node's
 	// clock past it, by less than the statement skew (10 minutes): the browser and the CLI
@@ -228,6 +216,25 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	assert.Empty(t, requests.errors(), "the browser logged no script error, policy violation or failed load")
 }
 
+// browserResident opens the wallet page in a fresh browser, imports w's wallet file and registers
+// it in old-town with invite. do runs steps on the page, failing the test on an error.
+func browserResident(t *testing.T, ctx context.Context, n *node, w *crypto.Wallet, invite string) (context.Context, *requestLog, func(...chromedp.Action[chromedp.Void])) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "wallet")
+	require.NoError(t, os.WriteFile(file, w.Marshal(), 0o600))
+	bctx, requests := walletBrowser(t, ctx, "")
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(bctx, steps...))
+	}
+	openWalletPage(t, bctx, n.url+"/wallet?invite="+invite)
+	do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{file}), chromedp.Click(chromedp.CSS("#import")),
+		chromedp.WaitVisible(chromedp.CSS("#citizen")))
+	do(chromedp.SetValue(chromedp.CSS("#neighbourhood"), "old-town"), chromedp.Click(chromedp.CSS("#register-button")),
+		chromedp.WaitVisible(chromedp.CSS("#registered")))
+	return bctx, requests, do
+}
+
 // signBodies are the petition.sign requests the browser sent, in order.
 func signBodies(t *testing.T, ctx context.Context, rl *requestLog) []api.SignatureRequest {
 	t.Helper()
@@ -289,18 +296,7 @@ func TestWalletShowsAPendingSignatureUntilItsBatchLands(t *testing.T) {
 
 	resident, err := crypto.NewWallet()
 	require.NoError(t, err)
-	residentFile := filepath.Join(t.TempDir(), "wallet")
-	require.NoError(t, os.WriteFile(residentFile, resident.Marshal(), 0o600))
-	bctx, requests := walletBrowser(t, ctx, "")
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(bctx, steps...))
-	}
-	openWalletPage(t, bctx, n.url+"/wallet?invite="+invites[1])
-	do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{residentFile}), chromedp.Click(chromedp.CSS("#import")),
-		chromedp.WaitVisible(chromedp.CSS("#citizen")))
-	do(chromedp.SetValue(chromedp.CSS("#neighbourhood"), "old-town"), chromedp.Click(chromedp.CSS("#register-button")),
-		chromedp.WaitVisible(chromedp.CSS("#registered")))
+	bctx, requests, do := browserResident(t, ctx, n, resident, invites[1])
 	openWalletPage(t, bctx, n.url+"/wallet")
 	do(chromedp.Click(chromedp.CSS("#sign-"+id)), chromedp.WaitVisible(chromedp.CSS("#pending-"+id)))
 	assert.Zero(t, petitionSignatures(t, n.url, id), "alone, the signature waits for its batch")
