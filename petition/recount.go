@@ -42,39 +42,30 @@ func (c Count) Total() int { return c.Online + c.Paper }
 // before the key (data format 2) hold one active signature per nullifier at a time. Only an
 // active signature is withdrawn. It refuses the first entry that breaks a rule.
 func Recount(id string, entries Entries) (Count, error) {
-	keys := map[string]string{}
-	organisers := map[string]bool{}
+	org := NewOrganisers()
 	c := Count{ID: id}
 	created := false
 	active := map[string]bool{}
 	signers := map[string]string{} // nullifier → petition key, for signatures spending a token
 	var tokens *crypto.TokenVerifier
 	err := entries(func(i uint64, e api.Entry) error {
-		switch e.Type {
-		case api.EntryRegister:
-			keys[e.Citizen] = e.SigningKey
-			return nil
-		case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
-			organisers[e.Citizen] = e.Type == api.EntryOrganiserGrant
-			return nil
-		}
-		if e.Petition != id {
+		if org.Observe(e) || e.Petition != id {
 			return nil
 		}
 		switch e.Type {
 		case api.EntryPetition:
-			if err := verifyOrganiserEntry(e, keys[e.Citizen], crypto.TypePetitionCreate); err != nil {
+			if err := org.Verify(e, crypto.TypePetitionCreate); err != nil {
 				return fmt.Errorf("entry %d: the petition document: %w", i, err)
 			}
-			if !organisers[e.Citizen] {
+			if !org.Organiser(e.Citizen) {
 				return fmt.Errorf("entry %d: the petition was created by a citizen without the organiser role", i)
 			}
 			if err := json.Unmarshal(e.Body, &c.Petition); err != nil {
 				return fmt.Errorf("entry %d: %w", i, err)
 			}
-			c.Organiser, c.SigningKey, created = e.Citizen, keys[e.Citizen], true
+			c.Organiser, c.SigningKey, created = e.Citizen, org.Key(e.Citizen), true
 		case api.EntryPetitionPaper:
-			if err := verifyOrganiserEntry(e, keys[e.Citizen], crypto.TypePetitionPaper); err != nil {
+			if err := org.Verify(e, crypto.TypePetitionPaper); err != nil {
 				return fmt.Errorf("entry %d: a paper count: %w", i, err)
 			}
 			var p api.Paper
@@ -170,21 +161,6 @@ func checkTokenedSignature(v crypto.TokenVerifier, id string, e api.Entry) error
 		return errors.New("the signature is not signed by its key")
 	}
 	return nil
-}
-
-// verifyOrganiserEntry checks an organiser's logged statement: its document hash and its
-// signature with the organiser's registered key.
-func verifyOrganiserEntry(e api.Entry, signingKey, typ string) error {
-	pub, err := crypto.DecodeKey(signingKey)
-	if err != nil {
-		return errors.New("its signer is not registered before it")
-	}
-	if crypto.DocumentHash(e.Body) != e.Hash {
-		return errors.New("the body does not match its hash")
-	}
-	s := crypto.SignedStatement{Statement: crypto.Statement{Citizen: e.Citizen, Document: e.Hash, IssuedAt: e.IssuedAt,
-		Nonce: e.Nonce, Petition: e.Petition, Type: typ}, Signature: e.Signature}
-	return s.Verify(pub)
 }
 
 // CheckPublished compares the count with the counts a node publishes for the petition.

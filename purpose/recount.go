@@ -33,8 +33,7 @@ type Count struct {
 // neighbourhoods whose approvals met the threshold. It refuses the first entry that breaks a
 // rule.
 func Recount(id string, entries petition.Entries) (Count, error) {
-	keys := map[string]string{}
-	organisers := map[string]bool{}
+	org := petition.NewOrganisers()
 	var c Count
 	var version int
 	choice := map[string]bool{}  // nullifier → approve
@@ -42,22 +41,14 @@ func Recount(id string, entries petition.Entries) (Count, error) {
 	var decided, activated, retired bool
 	var proposalHash string
 	err := entries(func(i uint64, e api.Entry) error {
-		switch e.Type {
-		case api.EntryRegister:
-			keys[e.Citizen] = e.SigningKey
-			return nil
-		case api.EntryOrganiserGrant, api.EntryOrganiserRevoke:
-			organisers[e.Citizen] = e.Type == api.EntryOrganiserGrant
-			return nil
-		}
-		if e.Purpose != id {
+		if org.Observe(e) || e.Purpose != id {
 			return nil
 		}
 		if e.Type == api.EntryPurposePropose {
-			if err := verifyProposal(e, keys[e.Citizen]); err != nil {
+			if err := org.Verify(e, crypto.TypePurposePropose); err != nil {
 				return fmt.Errorf("entry %d: the proposal: %w", i, err)
 			}
-			if !organisers[e.Citizen] {
+			if !org.Organiser(e.Citizen) {
 				return fmt.Errorf("entry %d: the proposal was signed by a citizen without the organiser role", i)
 			}
 			p, err := ParseProposal(e.Body)
@@ -149,21 +140,6 @@ func decisionOf(e api.Entry) (api.PurposeDecision, error) {
 		return d, errors.New("the decision does not match its hash")
 	}
 	return d, api.DecodeStrict(e.Body, &d)
-}
-
-// verifyProposal checks a purpose.propose entry: its document hash and its signature with the
-// proposer's registered key.
-func verifyProposal(e api.Entry, signingKey string) error {
-	pub, err := crypto.DecodeKey(signingKey)
-	if err != nil {
-		return errors.New("its signer is not registered before it")
-	}
-	if crypto.DocumentHash(e.Body) != e.Hash {
-		return errors.New("the body does not match its hash")
-	}
-	s := crypto.SignedStatement{Statement: crypto.Statement{Citizen: e.Citizen, Document: e.Hash, IssuedAt: e.IssuedAt,
-		Nonce: e.Nonce, Purpose: e.Purpose, PurposeVersion: e.PurposeVersion, Type: crypto.TypePurposePropose}, Signature: e.Signature}
-	return s.Verify(pub)
 }
 
 // CheckPublished compares the recount with the approvals a node publishes for the purpose.
