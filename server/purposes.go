@@ -208,17 +208,26 @@ func (a *handlers) proposePurpose(c *fiber.Ctx) error {
 	return created(c, receiptAnswer{Receipt: r})
 }
 
+// statedProposal is the proposal a resident's statement names, in its latest version.
+func (a *handlers) statedProposal(st crypto.Statement) (*state.Proposal, error) {
+	p, ok := a.State.Proposal(st.Purpose)
+	if !ok {
+		return nil, errUnknownPurpose
+	}
+	if st.PurposeVersion != p.Version {
+		return nil, errOldVersion
+	}
+	return p, nil
+}
+
 // purposeChoice logs a resident's approval of, or objection to, an open proposal of their
 // neighbourhood, under their nullifier on it. A resident has one choice, which they may change
 // while the proposal is open.
 func (a *handlers) purposeChoice(c *fiber.Ctx, s crypto.SignedStatement) error {
 	st := s.Statement
-	p, ok := a.State.Proposal(st.Purpose)
-	if !ok {
-		return errUnknownPurpose
-	}
-	if st.PurposeVersion != p.Version {
-		return errOldVersion
+	p, err := a.statedProposal(st)
+	if err != nil {
+		return err
 	}
 	if !crypto.ValidNullifier(st.Nullifier) {
 		return invalid("nullifier", "64 lower-case hex digits")
@@ -270,12 +279,9 @@ func (a *handlers) purposeChoice(c *fiber.Ctx, s crypto.SignedStatement) error {
 // proposerRetire is the proposer retiring their active purpose.
 func (a *handlers) proposerRetire(c *fiber.Ctx, s crypto.SignedStatement) error {
 	st := s.Statement
-	p, ok := a.State.Proposal(st.Purpose)
-	if !ok {
-		return errUnknownPurpose
-	}
-	if st.PurposeVersion != p.Version {
-		return errOldVersion
+	p, err := a.statedProposal(st)
+	if err != nil {
+		return err
 	}
 	if p.Proposer != st.Citizen {
 		return errNotProposer

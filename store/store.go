@@ -447,18 +447,9 @@ func AnswersRecord(petition, nullifier string, sealed []byte) ledger.Put {
 // Answers returns the sealed answers of a petition's active signatures.
 func (s *Store) Answers(petition string) ([][]byte, error) {
 	var out [][]byte
-	prefix := append(key("p/answers/", petition), sep...)
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefix})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if len(v) > 0 {
-				out = append(out, v)
-			}
+	err := s.scan(append(key("p/answers/", petition), sep...), func(_, v []byte) error {
+		if len(v) > 0 {
+			out = append(out, v)
 		}
 		return nil
 	})
