@@ -20,6 +20,7 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
+	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
@@ -141,9 +142,7 @@ func verifyAcked(t *testing.T, n *node, all *acked) {
 		require.NoError(t, err)
 		_, err = au.checkReceipt(ctx, r)
 		require.NoError(t, err, "acknowledged entry %d lost or changed after kill -9", r.Index)
-		var p struct {
-			Proof [][]byte `json:"proof"`
-		}
+		var p api.InclusionProof
 		b, err := c.Get(ctx, fmt.Sprintf("/api/v1/ledger/proof/inclusion?index=%d&size=%d", r.Index, au.latest.Size))
 		require.NoError(t, err)
 		require.NoError(t, json.Unmarshal(b, &p))
@@ -157,4 +156,53 @@ func verifyAcked(t *testing.T, n *node, all *acked) {
 		require.True(t, errors.As(err, &ae), "contribution must be refused as a replay, got %v", err)
 		assert.True(t, ae.Code == "replayed" || ae.Code == "stale_statement", "got %s", ae.Code)
 	}
+}
+
+// TestKill9KeepsPendingPetitionSignatures: a petition signature is acknowledged (202, pending)
+// before its batch reaches the ledger. The node is killed with SIGKILL while the signatures
+// wait for a batch that would not come for an hour; restarted, it appends every one of them,
+// each with a receipt that checks out, and the petition counts them all.
+func TestKill9KeepsPendingPetitionSignatures(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	ctx := testContext(t)
+	data := t.TempDir()
+	logs := &nodetest.Logs{}
+	n := startNode(t, data, logs, "--signature-batch-every", "1h", "--signature-batch-min", "1000")
+	c := client.New(n.url)
+	admin := adminTokenOf(t, data)
+	invites, err := c.Invites(ctx, admin, 1)
+	require.NoError(t, err)
+	organiser, err := fixtures.NewOrganiser(ctx, c, admin, invites[0])
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	const id = "crossing"
+	_, err = c.CreatePetition(ctx, organiser, api.Petition{ID: id, Title: "A safe crossing", Text: "At the school gates.",
+		Opens: now.Add(-time.Hour), Closes: now.AddDate(0, 0, 14), Threshold: 10})
+	require.NoError(t, err)
+	signers := make([]*crypto.Wallet, 6)
+	for i := range signers {
+		signers[i] = newResident(ctx, t, c, admin, "old-town")
+		s, err := c.SignPetition(ctx, signers[i], id, false, nil)
+		require.NoError(t, err)
+		require.Equal(t, api.SignaturePending, s.Status, "acknowledged, waiting for its batch")
+	}
+	require.NoError(t, n.cmd.Process.Kill())
+	n.cmd.Wait()
+
+	n = startNode(t, data, logs) // each act appended at once
+	c = client.New(n.url)
+	for _, w := range signers {
+		s, err := c.WaitSignature(ctx, id, w.Nullifier(id), 50*time.Millisecond)
+		require.NoError(t, err)
+		require.Equal(t, api.SignatureSigned, s.Status, "the acknowledged signature survived kill -9")
+		require.NotNil(t, s.Receipt)
+		au, err := newAuditor(ctx, c) // the latest checkpoint, which holds every batch so far
+		require.NoError(t, err)
+		_, err = au.checkReceipt(ctx, *s.Receipt)
+		require.NoError(t, err)
+	}
+	p, err := c.Petition(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, len(signers), p.Signatures)
 }
