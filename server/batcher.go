@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/commons-city/commons/api"
@@ -33,7 +34,7 @@ func (p BatchPolicy) immediate() bool { return p.Every <= 0 && p.Min <= 1 }
 // is appended after the restart; each act's entry is appended in the same transaction that
 // deletes its pending record, so none is appended twice.
 type Batcher struct {
-	Policy BatchPolicy
+	policy atomic.Pointer[BatchPolicy]
 	Ledger *ledger.Log
 	Store  *store.Store
 	State  *state.State
@@ -54,14 +55,22 @@ func NewBatcher(p BatchPolicy, lg *ledger.Log, st *store.Store, s *state.State, 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Batcher{Policy: p, Ledger: lg, Store: st, State: s, Now: now, Logger: logger, last: now(),
-		kick: make(chan struct{}, 1)}
+	b := &Batcher{Ledger: lg, Store: st, State: s, Now: now, Logger: logger, last: now(), kick: make(chan struct{}, 1)}
+	b.policy.Store(&p)
+	return b
 }
+
+// Policy is the batcher's policy now.
+func (b *Batcher) Policy() BatchPolicy { return *b.policy.Load() }
+
+// SetPolicy replaces the policy from the next act or tick on: a demo node loads its city with
+// each act appended at once, then serves with the operator's batches.
+func (b *Batcher) SetPolicy(p BatchPolicy) { b.policy.Store(&p) }
 
 // accepted is called once an act is durably pending: an immediate policy appends it now,
 // before the node answers; any other wakes Run.
 func (b *Batcher) accepted(ctx context.Context) error {
-	if b.Policy.immediate() {
+	if b.Policy().immediate() {
 		_, err := b.Tick(ctx)
 		return err
 	}
@@ -76,7 +85,7 @@ func (b *Batcher) accepted(ctx context.Context) error {
 // accepted, until ctx ends. The policy reads the batcher's clock (Now), so a test drives
 // batches with Tick and its own clock.
 func (b *Batcher) Run(ctx context.Context, interval time.Duration) {
-	if quarter := b.Policy.Every / 4; quarter > 0 && quarter < interval {
+	if quarter := b.Policy().Every / 4; quarter > 0 && quarter < interval {
 		interval = quarter
 	}
 	t := time.NewTicker(interval)
@@ -100,8 +109,8 @@ func (b *Batcher) Run(ctx context.Context, interval time.Duration) {
 func (b *Batcher) Tick(ctx context.Context) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := b.Now()
-	if !b.Policy.immediate() && now.Sub(b.last) < b.Policy.Every && !b.closedSince(now) {
+	now, policy := b.Now(), b.Policy()
+	if !policy.immediate() && now.Sub(b.last) < policy.Every && !b.closedSince(now) {
 		return 0, nil // nothing can be due: no need to read the pending acts
 	}
 	pending, err := b.Store.Pendings()
@@ -119,7 +128,7 @@ func (b *Batcher) Tick(ctx context.Context) (int, error) {
 	}
 	// An immediate policy is always due, even on a clock that moves back (the demo's does).
 	// Token issuances alone go at the cadence: they wait for no signature.
-	due := b.Policy.immediate() || now.Sub(b.last) >= b.Policy.Every && (acts >= max(b.Policy.Min, 1) || acts == 0)
+	due := policy.immediate() || now.Sub(b.last) >= policy.Every && (acts >= max(policy.Min, 1) || acts == 0)
 	if !due {
 		// Acts of a petition that has closed cannot wait for more company.
 		var closed []store.Pending

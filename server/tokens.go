@@ -216,7 +216,7 @@ func (a *handlers) petitionAct(c *fiber.Ctx) error {
 		a.Logger.Error("petition batch failed", "err", err)
 	}
 	status := api.SignatureStatus{Nullifier: nullifier, Status: api.SignaturePending}
-	if a.batcher.Policy.immediate() {
+	if a.batcher.Policy().immediate() {
 		// Appended already: answer with the receipt.
 		if status, err = a.signatureStatus(p.ID, nullifier); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
@@ -31,7 +33,7 @@ func TestDemoCity(t *testing.T) {
 	// the load's CPU (70 s against 38 s on the test machine). The limit only paces the
 	// collector: what is loaded and released is the same.
 	logs := &nodetest.Logs{}
-	n := startNode(t, t.TempDir(), logs, "--demo", "--memory-limit", "0")
+	n := startNode(t, t.TempDir(), logs, "--demo", "--memory-limit", "0", "--signature-batch-every", "1h")
 	t.Logf("demo city loaded and released in %s", time.Since(start).Round(time.Millisecond))
 	seen := &responses{bodies: map[string][]byte{}}
 	// Ready means published: the month is there as soon as the node says so.
@@ -149,6 +151,22 @@ func TestDemoCity(t *testing.T) {
 		status, _ := seen.get(t, n.url+page)
 		assert.Equal(t, http.StatusOK, status, page)
 	}
+
+	// Loaded, the node serves with the operator's batches (here an hour): a new resident's
+	// signature waits for its batch, though the demo's own were each appended at once.
+	ctx := testContext(t)
+	c := client.New(n.url)
+	w := newResident(ctx, t, c, adminTokenOf(t, n.data), "island")
+	all, err := c.Petitions(ctx)
+	require.NoError(t, err)
+	now := time.Now()
+	i := slices.IndexFunc(all, func(p api.PublicPetition) bool {
+		return !now.Before(p.Opens) && now.Before(p.Closes) && (len(p.Scope) == 0 || slices.Contains(p.Scope, "island"))
+	})
+	require.GreaterOrEqual(t, i, 0, "an open demo petition island may sign")
+	s, err := c.SignPetition(ctx, w, all[i].ID, false, nil)
+	require.NoError(t, err)
+	assert.Equal(t, api.SignaturePending, s.Status)
 }
 
 // logLine is one line of the node's log: a slog text record, or one of the few lines the

@@ -167,10 +167,10 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return fmt.Errorf("serve: refusing to start: %w", err)
 	}
 	policy := server.BatchPolicy{Every: cfg.SignatureBatchEvery, Min: cfg.SignatureBatchMin}
-	if demoClock != nil {
-		policy = server.BatchPolicy{} // the demo city's residents sign on its calendar, each at once
-	}
 	batcher := server.NewBatcher(policy, lg, stor, st, cfg.clock(), logger)
+	if demoClock != nil {
+		batcher.SetPolicy(server.BatchPolicy{}) // the demo city's residents sign on its calendar, each at once
+	}
 	engine := release.New(release.Config{Store: stor, Ledger: lg, State: st,
 		Identities: identities, PurposeIdentity: proposed.identity, PetitionIdentity: tallyKeys{cfg.Data}.identity,
 		Cells: gridMap.IDs(), Now: cfg.clock(), Logger: logger})
@@ -219,6 +219,7 @@ func runNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		if err := loadDemo(ctx, app, keys.adminToken, demoClock, engine, logger); err != nil {
 			return err
 		}
+		batcher.SetPolicy(policy) // the demo loaded, residents' signatures wait for their batch
 	}
 	// Ready only now: a demo node promises its city, published.
 	ready.Store(true)
