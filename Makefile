@@ -10,9 +10,11 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 build:
 	$(GO) build -o $(BIN) ./cmd/commons
 
-## run: build and start the server with the demo city loaded on first start.
+## run: build and start the server with the demo city loaded on first start. Petition
+## signatures go to the ledger in shuffled batches every 30 s, so that one trying the demo alone
+## sees hers land (a real node: every 10 min once 10 are waiting).
 run: build
-	./$(BIN) serve --data $(DATA) --addr $(ADDR) --demo
+	./$(BIN) serve --data $(DATA) --addr $(ADDR) --demo --signature-batch-every 30s --signature-batch-min 1
 
 ## test: every test, with the race detector (end-to-end tests build and run the real binary).
 ## Eight tests of a package at once: most of them wait on servers, CLIs and browsers they start.
