@@ -189,7 +189,13 @@ func (e *Engine) params(p *state.Purpose, epoch, firstDay string) (Params, error
 		Noise: e.noise(), Population: e.cfg.State.CitizenCount(),
 	}
 	if weeklyOnly(p) {
-		params.Plan = weeklyPlan(p.Release.Epsilon)
+		var readings []string
+		if p.Proposal != "" {
+			if readings, err = e.readings(p); err != nil {
+				return Params{}, err
+			}
+		}
+		params.Plan = weeklyPlan(p.Release.Epsilon, readings)
 	}
 	b, err := e.cfg.Store.Release(WeekPurpose(p.ID), previousWeek)
 	if errors.Is(err, store.ErrNotFound) {

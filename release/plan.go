@@ -1,6 +1,10 @@
 package release
 
-import "github.com/commons-city/commons/api"
+import (
+	"slices"
+
+	"github.com/commons-city/commons/api"
+)
 
 // statSpec is how one statistic is released: its share of a resident's budget (in weights,
 // see Plan), how its residents' values are clamped, and when its mean is shown.
@@ -65,7 +69,22 @@ type Plan struct {
 	Hours bool
 	// Daily and Weekly are the ρ a resident spends in one daily and one weekly release.
 	Daily, Weekly float64
-	unit          float64 // ρ per unit of weight
+	// Stats are the weekly statistics computed (weekStats' indices); nil: every one. A purpose
+	// that asked for some readings spends its budget on theirs alone.
+	Stats []int
+	unit  float64 // ρ per unit of weight
+}
+
+// computes reports whether the weekly release computes statistic stat.
+func (p Plan) computes(stat int) bool { return p.Stats == nil || slices.Contains(p.Stats, stat) }
+
+// lead is the statistic whose noisy count gives a weekly cell its contributors and decides
+// whether it is shown: PM2.5's, or the first statistic computed.
+func (p Plan) lead() int {
+	if p.computes(statPM25) {
+		return statPM25
+	}
+	return p.Stats[0]
 }
 
 // NewPlan shares ρ(epsDay) among the statistics; hours adds the hour-of-day profile.

@@ -59,16 +59,28 @@ func (e *Engine) cellsOf(p *state.Purpose) []string {
 }
 
 // weeklyPlan is the plan of a weekly-only purpose: each resident's whole ε per release
-// (the policy's epsilon) is spent on the weekly release's statistics.
-func weeklyPlan(eps float64) Plan {
-	weekly := weekPM25.weight() + weekPM10.weight() + weekTemperature.weight() + weekHumidity.weight()
+// (the policy's epsilon) is spent on the weekly release's statistics of the readings it asked
+// for (every statistic when readings is empty), and on nothing else.
+func weeklyPlan(eps float64, readings []string) Plan {
+	var stats []int
+	for stat, name := range statNames {
+		if slices.Contains(readings, name) {
+			stats = append(stats, stat)
+		}
+	}
+	var weekly float64
+	for stat, s := range weekStats {
+		if stats == nil || slices.Contains(stats, stat) {
+			weekly += s.spec.weight()
+		}
+	}
 	rho := RhoFor(eps, Delta)
-	return Plan{EpsilonDay: eps / 7, Weekly: rho, unit: rho / weekly}
+	return Plan{EpsilonDay: eps / 7, Weekly: rho, Stats: stats, unit: rho / weekly}
 }
 
 // onlyReadings removes from a weekly release the statistics a proposed purpose did not ask
-// for, and the hour-of-day profile. They are computed with the others (their noise is in the
-// budget spent), never published.
+// for, and the hour-of-day profile. A weekly-only purpose does not compute them (its plan's
+// Stats); a daily one computes its weekly release whole and publishes its readings only.
 func onlyReadings(w AirWeek, readings []string) AirWeek {
 	if len(readings) == 0 {
 		return w

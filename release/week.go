@@ -215,6 +215,10 @@ func computeWeek(p Params, cs []contribution) (weekFigures, error) {
 	var f weekFigures
 	e := p.estimator()
 	for i, s := range weekStats {
+		if !p.Plan.computes(i) {
+			f.cells[i] = make([]figure, len(p.Cells)) // not computed: a count of 0 shows nothing
+			continue
+		}
 		var err error
 		f.city[i], f.cells[i], err = e.stat(s.spec, p.Clamp.policy(s.stat), p.Cells, byCell(p.Cells, cs, s.get), p.Previous.reference(s.stat), 0)
 		if err != nil {
@@ -267,7 +271,7 @@ func set(c *Cell, stat int, f, city figure, k int, step float64) {
 }
 
 // aggregateWeek builds a week's release. A cell's (and the city's) contributors are its noisy
-// PM2.5 count; a cell below k is suppressed whole.
+// PM2.5 count (or that of the plan's lead statistic); a cell below k is suppressed whole.
 func aggregateWeek(p Params, cs []contribution) (AirWeek, error) {
 	days, err := WeekDays(p.Epoch)
 	if err != nil {
@@ -283,10 +287,14 @@ func aggregateWeek(p Params, cs []contribution) (AirWeek, error) {
 		Guarantee: p.Plan.Guarantee(), Clamp: p.Clamp, Units: p.units(), Version: FormatVersion,
 		Rounding: p.Resolution, City: Cell{Suppressed: true}, Cells: make([]Cell, len(p.Cells)),
 	}
-	if n := f.city[statPM25].n; n >= p.K {
+	lead := p.Plan.lead()
+	if n := f.city[lead].n; n >= p.K {
 		w.City, w.Contributors = Cell{Contributors: n}, n
 		w.City.Reference = map[string]float64{}
 		for stat := range weekStats {
+			if !p.Plan.computes(stat) {
+				continue
+			}
 			set(&w.City, stat, f.city[stat], figure{}, p.K, p.Resolution) // the city has no ratio
 			if r, ok := cityReference(weekStats[stat].spec, f.city[stat], p.K); ok {
 				w.City.Reference[statNames[stat]] = r
@@ -295,9 +303,12 @@ func aggregateWeek(p Params, cs []contribution) (AirWeek, error) {
 	}
 	for i, id := range p.Cells {
 		w.Cells[i] = Cell{Neighbourhood: id, Suppressed: true}
-		if n := f.cells[statPM25][i].n; n >= p.K {
+		if n := f.cells[lead][i].n; n >= p.K {
 			w.Cells[i] = Cell{Neighbourhood: id, Contributors: n}
 			for stat := range weekStats {
+				if !p.Plan.computes(stat) {
+					continue
+				}
 				set(&w.Cells[i], stat, f.cells[stat][i], f.city[stat], p.K, p.Resolution)
 			}
 		}
