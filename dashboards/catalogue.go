@@ -312,6 +312,10 @@ var catalogue = map[lang]map[string]string{
 		"the operator":                                          "l'exploitant",
 		"threshold met":                                         "seuil atteint",
 		"ε %s per resident per day":                             "ε %s par habitant et par jour",
-		"ε %s per resident per release, %s per month at most (%s per day)": "ε %s par habitant et par publication, %s par mois au plus (%s par jour)",
+		"ε %s per resident per release, %s per month at most (%s per day)":                                    "ε %s par habitant et par publication, %s par mois au plus (%s par jour)",
+		"A mean is shown with its interval (95 %) when the noise leaves it precise enough; otherwise a dash.": "Une moyenne est donnée avec son intervalle (95 %) quand le bruit la laisse assez précise ; sinon, un tiret.",
+		"Latest figures":                      "Derniers chiffres",
+		"Means per neighbourhood, release %s": "Moyennes par quartier, publication %s",
+		"Release %s, in the neighbourhoods where the use runs: noisy means that protect each resident, %d residents counted in all (a noisy count).": "Publication %s, dans les quartiers où l'usage s'applique : des moyennes bruitées qui protègent chaque habitant, %d habitants comptés en tout (un compte bruité).",
 	},
 }

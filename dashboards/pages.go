@@ -149,7 +149,7 @@ func New(src Source) (*Pages, error) {
 	for _, l := range languages {
 		p.tmpl[l] = map[string]*template.Template{}
 		for _, name := range pageNames {
-			t, err := template.New(name).Funcs(l.funcs()).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+			t, err := template.New(name).Funcs(l.funcs()).ParseFS(assets, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 			if err != nil {
 				return nil, fmt.Errorf("dashboards: new: parse template %s: %w", name, err)
 			}

@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,18 @@ type purposeView struct {
 	// releases times its ε per release (a proposed purpose only).
 	Spent   string
 	Command string
+	// Figures is the latest release as a table (a proposed purpose that published one).
+	Figures *figuresView
+}
+
+// figuresView is a purpose's latest release in words and numbers: each neighbourhood's
+// figures, as the /air tables show them.
+type figuresView struct {
+	Epoch        string
+	Heads        []string
+	Rows         []cellRow
+	K            int
+	Contributors int
 }
 
 // approvalRow is one neighbourhood's decision on a proposal.
@@ -84,6 +97,44 @@ func (p *Pages) builtInView(l lang, d *state.Purpose) purposeView {
 	return purposeView{ID: d.ID, Title: l.t(d.Title), Description: l.t(d.Description),
 		Status: purposeStatusText(l, api.StatusActive), StatusClass: "open", Grid: gridName(l, d.Release.Grid),
 		EpsilonDay: decimal(purpose.PolicyEpsilonPerDay(d.Purpose)), Cap: decimal(purpose.DailyCap)}
+}
+
+// latestFigures tables the release of purpose id for epoch: its weekly release (stored under
+// release.WeekPurpose) or its daily one, a column for each reading the purpose asked for.
+func (p *Pages) latestFigures(l lang, id string, weekly bool, readings []string, epoch string) (*figuresView, error) {
+	var cells []release.Cell
+	var units release.Units
+	var rounding float64
+	v := &figuresView{Epoch: epoch}
+	if weekly {
+		w, err := parseStored(p.src.Store, release.WeekPurpose(id), epoch, release.ParseAirWeek)
+		if err != nil {
+			return nil, err
+		}
+		cells, units, rounding, v.K, v.Contributors = w.Cells, w.Units, w.Rounding, w.K, w.Contributors
+	} else {
+		d, err := parseStored(p.src.Store, id, epoch, release.ParseAirDay)
+		if err != nil {
+			return nil, err
+		}
+		cells, units, rounding, v.K, v.Contributors = d.Cells, d.Units, d.Rounding, d.K, d.Contributors
+	}
+	var cols []statColumn
+	for i, name := range []string{"pm2_5", "pm10", "temperature", "humidity"} { // statColumns' order
+		if slices.Contains(readings, name) {
+			cols = append(cols, statColumns[i])
+		}
+	}
+	for _, col := range cols {
+		v.Heads = append(v.Heads, col.head(l, units))
+	}
+	byID := cellsByID(cells)
+	for _, id := range p.neighbourhoods(cells) {
+		if c, ok := byID[id]; ok { // the neighbourhoods where the purpose runs, in map order
+			v.Rows = append(v.Rows, l.row(p.city.name(id), c, cols, decimals(rounding)))
+		}
+	}
+	return v, nil
 }
 
 // decimal prints an ε as briefly as it is exact.
@@ -164,6 +215,13 @@ func (p *Pages) Purpose(c *fiber.Ctx) error {
 	}
 	if prop, ok := p.src.State.Proposal(id); ok {
 		v.Spent = decimal(float64(len(v.Releases)) * prop.EpsilonRelease)
+		if n := len(v.Releases); n > 0 {
+			f, err := p.latestFigures(l, id, prop.Grid == release.GridNeighbourhoodWeek, prop.Readings, v.Releases[n-1].Epoch)
+			if err != nil {
+				return fmt.Errorf("dashboards: purpose figures: %w", err)
+			}
+			v.Figures = f
+		}
 	}
 	return p.show(c, l, fiber.StatusOK, page{"purpose", v.Title, "purposes", v, "/purposes/" + id})
 }

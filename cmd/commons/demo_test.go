@@ -144,6 +144,20 @@ func TestDemoCity(t *testing.T) {
 			assert.Nil(t, c.PM25, "%s: the study asked for PM10 only", week)
 		}
 	}
+	// Its page shows the latest week's figures: PM10 only, in its two neighbourhoods only, each
+	// a mean or a dash (the noise is not seeded here; release.TestWeeklyPlanSpendsItsBudgetOnTheReadingsAskedFor
+	// measures how often a mean is shown).
+	page := string(httpGet(t, n.url+"/purposes/"+fixtures.PM10Study))
+	from, to := strings.Index(page, `id="figures-heading"`), strings.Index(page, `id="releases-heading"`)
+	require.True(t, from > 0 && to > from, "the page has its latest figures")
+	figures := page[from:to]
+	assert.Contains(t, figures, study.Releases[len(study.Releases)-1])
+	assert.Contains(t, figures, "PM10 (µg/m³)")
+	assert.NotContains(t, figures, "PM2.5", "the study asked for PM10 only")
+	assert.NotContains(t, figures, "L&#39;Eixample", "nor does it run in new-town")
+	for _, name := range []string{"Ciutat Vella", "La Ribera"} {
+		assert.Regexp(t, `<th scope="row">`+name+`</th><td class="num">(\d+\.\d \(\d+\.\d–\d+\.\d\)|—)</td><td class="num">\d+</td>`, figures, name)
+	}
 	var heat api.PublicPurpose
 	fetchJSON(t, n.url+"/api/v1/purposes/"+fixtures.HeatStudy, &heat)
 	assert.Equal(t, api.StatusProposed, heat.Status)
