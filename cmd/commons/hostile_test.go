@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -199,12 +198,10 @@ func TestPaperSignaturesWithinTheScopesPopulation(t *testing.T) {
 	t.Parallel()
 	data, home := t.TempDir(), t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
-	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", filepath.Join(data, "admin.token"))
-	require.NoError(t, err)
-	organiser := cliOrganiser(t, n, data, filepath.Join(home, "organiser", "wallet"), strings.TrimSpace(out))
+	organiser := cliOrganiser(t, n, data, filepath.Join(home, "organiser", "wallet"), n.invites(1)[0])
 	text := filepath.Join(home, "text.md")
 	require.NoError(t, os.WriteFile(text, []byte("A ferry every hour."), 0o600))
-	out, err = n.cli(organiser, "petition", "create", "--id", "ferry", "--title", "Ferry", "--text-file", text,
+	out, err := n.cli(organiser, "petition", "create", "--id", "ferry", "--title", "Ferry", "--text-file", text,
 		"--scope", "island,riverside", "--threshold", "10")
 	require.NoError(t, err, out)
 

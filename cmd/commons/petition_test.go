@@ -261,9 +261,7 @@ func TestAdminPetition(t *testing.T) {
 	wallet := filepath.Join(home, "wallet")
 	_, err := n.cli(wallet, "wallet", "init")
 	require.NoError(t, err)
-	out, err := n.cli("", "admin", "invite", "--count", "1", "--admin-token-file", token)
-	require.NoError(t, err)
-	_, err = n.cli(wallet, "register", "--invite", strings.TrimSpace(out), "--neighbourhood", "old-town")
+	_, err = n.cli(wallet, "register", "--invite", n.invites(1)[0], "--neighbourhood", "old-town")
 	require.NoError(t, err)
 	text := filepath.Join(home, "text.md")
 	require.NoError(t, os.WriteFile(text, []byte("More *benches* in the square."), 0o600))
@@ -271,7 +269,7 @@ func TestAdminPetition(t *testing.T) {
 	_, err = n.cli(wallet, "admin", "petition", "--title", "More benches", "--text-file", text)
 	require.Error(t, err, "no token, no petition")
 	for _, title := range []string{"More benches", "Shade trees"} {
-		out, err = n.cli(wallet, "admin", "petition", "--admin-token-file", token, "--title", title, "--text-file", text)
+		out, err := n.cli(wallet, "admin", "petition", "--admin-token-file", token, "--title", title, "--text-file", text)
 		require.NoError(t, err, out)
 	}
 	body, err := client.New(n.url).Get(context.Background(), "/api/v1/petitions")

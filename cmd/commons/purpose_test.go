@@ -35,10 +35,7 @@ func TestPurposeEndToEnd(t *testing.T) {
 	n, clock, _ := startClockedNode(t)
 	home := t.TempDir()
 	token := filepath.Join(n.data, "admin.token")
-	out, err := n.cli("", "admin", "invite", "--count", "17", "--admin-token-file", token)
-	require.NoError(t, err)
-	invites := strings.Fields(out)
-	require.Len(t, invites, 17)
+	invites := n.invites(17)
 	organiser := cliOrganiser(t, n, n.data, filepath.Join(home, "organiser", "wallet"), invites[16])
 
 	day := time.Now().UTC().AddDate(0, 0, -2).Truncate(24 * time.Hour)
@@ -51,7 +48,7 @@ func TestPurposeEndToEnd(t *testing.T) {
 		Scope: []string{"old-town", "riverside"}, ApprovalsNeeded: 10, Deadline: day.AddDate(0, 0, 9).Format(time.DateOnly)}
 	file := filepath.Join(home, "pm10.json")
 	require.NoError(t, os.WriteFile(file, must(json.MarshalIndent(proposal, "", "  ")), 0o600))
-	out, err = n.cli(organiser, "purpose", "propose", "--file", file)
+	out, err := n.cli(organiser, "purpose", "propose", "--file", file)
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "purpose pm10-study proposed: ledger entry")
 

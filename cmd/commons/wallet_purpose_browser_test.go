@@ -28,10 +28,7 @@ func TestWalletPurposes(t *testing.T) {
 	data, home, downloads := t.TempDir(), t.TempDir(), t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
 	token := filepath.Join(data, "admin.token")
-	out, err := n.cli("", "admin", "invite", "--count", "2", "--admin-token-file", token)
-	require.NoError(t, err)
-	invites := strings.Fields(out)
-	require.Len(t, invites, 2)
+	invites := n.invites(2)
 	organiser := cliOrganiser(t, n, data, filepath.Join(home, "organiser", "wallet"), invites[1])
 	proposal := api.PurposeProposal{ID: "pm10-study", Version: 1,
 		Title:       api.Text{EN: "Weekly PM10 study", FR: "Étude hebdomadaire des PM10"},
@@ -41,7 +38,7 @@ func TestWalletPurposes(t *testing.T) {
 		Start: "2026-01-05", End: "2036-01-04", Scope: []string{"old-town", "riverside"}, ApprovalsNeeded: 1, Deadline: "2035-12-31"}
 	file := filepath.Join(home, "pm10.json")
 	require.NoError(t, os.WriteFile(file, must(json.Marshal(proposal)), 0o600))
-	_, err = n.cli(organiser, "purpose", "propose", "--file", file)
+	_, err := n.cli(organiser, "purpose", "propose", "--file", file)
 	require.NoError(t, err)
 
 	bctx, requests := walletBrowser(t, ctx, downloads)
@@ -94,7 +91,7 @@ func TestWalletPurposes(t *testing.T) {
 	card = text("#purpose-pm10-study")
 	assert.Contains(t, card, "Status: active")
 	do(chromedp.Click(chromedp.CSS("#grant-pm10-study")), chromedp.WaitVisible(chromedp.CSS("#revoke-pm10-study")))
-	out, err = n.cli(backup, "consent", "list")
+	out, err := n.cli(backup, "consent", "list")
 	require.NoError(t, err)
 	assert.Contains(t, out, "pm10-study (version 1): Weekly PM10 study")
 	assert.Regexp(t, `status: active; costs ε 0.05 per day`, out)
