@@ -68,17 +68,19 @@ func (b *Batcher) Policy() BatchPolicy { return *b.policy.Load() }
 func (b *Batcher) SetPolicy(p BatchPolicy) { b.policy.Store(&p) }
 
 // accepted is called once an act is durably pending: an immediate policy appends it now,
-// before the node answers; any other wakes Run.
-func (b *Batcher) accepted(ctx context.Context) error {
+// before the node answers; any other wakes Run. A batch that fails is logged: the act stays
+// pending, and the next batch appends it.
+func (b *Batcher) accepted(ctx context.Context) {
 	if b.Policy().immediate() {
-		_, err := b.Tick(ctx)
-		return err
+		if _, err := b.Tick(ctx); err != nil {
+			b.Logger.Error("petition batch failed", "err", err)
+		}
+		return
 	}
 	select {
 	case b.kick <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Run ticks every interval (real time; at least four times per cadence) and whenever an act is

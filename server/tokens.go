@@ -136,9 +136,7 @@ func (a *handlers) issueTokens(c *fiber.Ctx) error {
 	if err := a.Ledger.Write(c.UserContext(), ledger.Write{Puts: records}); err != nil {
 		return appendError(err)
 	}
-	if err := a.batcher.accepted(c.UserContext()); err != nil {
-		a.Logger.Error("petition batch failed", "err", err)
-	}
+	a.batcher.accepted(c.UserContext())
 	return c.JSON(out)
 }
 
@@ -211,10 +209,7 @@ func (a *handlers) petitionAct(c *fiber.Ctx) error {
 	} else if err != nil {
 		return appendError(err)
 	}
-	if err := a.batcher.accepted(c.UserContext()); err != nil {
-		// The act is durable and pending: the next batch appends it.
-		a.Logger.Error("petition batch failed", "err", err)
-	}
+	a.batcher.accepted(c.UserContext())
 	status := api.SignatureStatus{Nullifier: nullifier, Status: api.SignaturePending}
 	if a.batcher.Policy().immediate() {
 		// Appended already: answer with the receipt.
