@@ -228,9 +228,7 @@ func TestReleaseMatchesPlaintext(t *testing.T) {
 			e.contribute(w, gridDay, p.readings(t, gridDay, cell))
 		}
 	}
-	e.closeDay(gridDay)
-	require.Equal(t, 1, e.runDue())
-	d := e.released(gridDay)
+	d := e.releaseDay(gridDay)
 
 	assert.Equal(t, purposeID, d.Purpose)
 	assert.Equal(t, 1, d.PurposeVersion)
@@ -421,9 +419,7 @@ func TestEachResidentCountsInOneNeighbourhoodPerDay(t *testing.T) {
 	tied := e.register(true)
 	e.contribute(tied, gridDay, []reading.Reading{at(1, "n-west", 40), at(2, "n-east", 60), at(3, "n-west", 40), at(4, "n-east", 60)})
 
-	e.closeDay(gridDay)
-	require.Equal(t, 1, e.runDue())
-	d := e.released(gridDay)
+	d := e.releaseDay(gridDay)
 
 	n := cellOf(t, d, "n-north")
 	assert.Equal(t, k+1, n.Contributors)
@@ -490,9 +486,7 @@ func TestOnlyActiveConsentIsCounted(t *testing.T) {
 	never := e.register(false)
 	e.contribute(never, gridDay, readings(t, gridDay, "n-north", 90))
 
-	e.closeDay(gridDay)
-	require.Equal(t, 1, e.runDue())
-	c := cellOf(t, e.released(gridDay), "n-north")
+	c := cellOf(t, e.releaseDay(gridDay), "n-north")
 	assert.Equal(t, k, c.Contributors)
 	require.NotNil(t, c.PM25)
 	assert.Equal(t, 10.0, *c.PM25)
@@ -509,9 +503,7 @@ func TestNewPurposeVersionNeedsNewConsent(t *testing.T) {
 	for _, w := range old {
 		assert.False(t, e.st.ActiveConsent(w.CitizenID(), purposeID))
 	}
-	e.closeDay(gridDay)
-	require.Equal(t, 1, e.runDue())
-	d := e.released(gridDay)
+	d := e.releaseDay(gridDay)
 	assert.Equal(t, 2, d.PurposeVersion)
 	assert.True(t, cellOf(t, d, "n-north").Suppressed, "consent to version 1 does not cover version 2")
 
@@ -520,9 +512,7 @@ func TestNewPurposeVersionNeedsNewConsent(t *testing.T) {
 		e.grant(w)
 		e.contribute(w, day2, readings(t, day2, "n-north", 10))
 	}
-	e.closeDay(day2)
-	require.Equal(t, 1, e.runDue())
-	assert.Equal(t, k, cellOf(t, e.released(day2), "n-north").Contributors)
+	assert.Equal(t, k, cellOf(t, e.releaseDay(day2), "n-north").Contributors)
 }
 
 // An envelope of a day only contributes that day's readings, on the grid.
@@ -554,9 +544,7 @@ func TestReadingsOfAnotherDayOrOffTheGridAreIgnored(t *testing.T) {
 	mostlyOff := e.register(true)
 	e.contribute(mostlyOff, gridDay, append(readings(t, gridDay, "n-nowhere", 70, 70, 70), readings(t, gridDay, "n-south", 30)...))
 
-	e.closeDay(gridDay)
-	require.Equal(t, 1, e.runDue())
-	d := e.released(gridDay)
+	d := e.releaseDay(gridDay)
 	c := cellOf(t, d, "n-north")
 	assert.Equal(t, k, c.Contributors)
 	require.NotNil(t, c.PM25)
@@ -591,9 +579,7 @@ func TestUnreadableEnvelopesAreCountedNotFatal(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.put(notJSON, gridDay, ct))
 
-	e.closeDay(gridDay)
-	require.Equal(t, 1, e.runDue())
-	c := cellOf(t, e.released(gridDay), "n-north")
+	c := cellOf(t, e.releaseDay(gridDay), "n-north")
 	assert.Equal(t, k, c.Contributors)
 	require.NotNil(t, c.PM25)
 	assert.Equal(t, 20.0, *c.PM25)

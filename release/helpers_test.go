@@ -212,6 +212,14 @@ func (e *env) runDue() int {
 	return n
 }
 
+// releaseDay closes day, requires the engine to publish its one release, and returns it.
+func (e *env) releaseDay(day string) release.AirDay {
+	e.t.Helper()
+	e.closeDay(day)
+	require.Equal(e.t, 1, e.runDue())
+	return e.released(day)
+}
+
 // released returns the parsed release of day.
 func (e *env) released(day string) release.AirDay {
 	e.t.Helper()

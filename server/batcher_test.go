@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -35,12 +34,7 @@ func newBatchedNode(t *testing.T, policy BatchPolicy) (*petitionNode, *Batcher) 
 // status reads a nullifier's status as a wallet polls it.
 func (n *petitionNode) status(t *testing.T, petition, nullifier string) api.SignatureStatus {
 	t.Helper()
-	resp := n.do(t, "GET", "/api/v1/petitions/"+petition+"/signatures/"+nullifier, "")
-	body := readBody(t, resp)
-	require.Equal(t, 200, resp.StatusCode, body)
-	var s api.SignatureStatus
-	require.NoError(t, json.Unmarshal([]byte(body), &s))
-	return s
+	return decodeOK[api.SignatureStatus](t, n.do(t, "GET", "/api/v1/petitions/"+petition+"/signatures/"+nullifier, ""))
 }
 
 func tick(t *testing.T, b *Batcher) int {

@@ -82,6 +82,16 @@ func readBody(t *testing.T, resp *http.Response) string {
 	return string(b)
 }
 
+// decodeOK requires resp to be a 200 and decodes its JSON body as a T.
+func decodeOK[T any](t *testing.T, resp *http.Response) T {
+	t.Helper()
+	body := readBody(t, resp)
+	require.Equal(t, 200, resp.StatusCode, body)
+	var v T
+	require.NoError(t, json.Unmarshal([]byte(body), &v))
+	return v
+}
+
 // post sends a JSON body and returns the status and the error code, if any.
 func (n *testNode) post(t *testing.T, path string, body any, header ...string) (int, string) {
 	t.Helper()

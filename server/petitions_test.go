@@ -97,11 +97,7 @@ func (n *petitionNode) tokens(t *testing.T, w *crypto.Wallet, petitions ...strin
 		reqs[id], blinded[id], encoded[id] = r, r.Blinded, base64.StdEncoding.EncodeToString(r.Blinded)
 	}
 	s := n.signed(t, w, crypto.Statement{Type: crypto.TypePetitionTokens, Document: crypto.TokenRequestDocument(encoded)})
-	resp := n.do(t, "POST", "/api/v1/petitions/tokens", mustJSON(t, tokensRequest{SignedStatement: s, Blinded: blinded}))
-	body := readBody(t, resp)
-	require.Equal(t, 200, resp.StatusCode, body)
-	var ans api.TokensAnswer
-	require.NoError(t, json.Unmarshal([]byte(body), &ans))
+	ans := decodeOK[api.TokensAnswer](t, n.do(t, "POST", "/api/v1/petitions/tokens", mustJSON(t, tokensRequest{SignedStatement: s, Blinded: blinded})))
 	out := map[string]client.Token{}
 	for id, sig := range ans.Tokens {
 		tok, err := reqs[id].Finalize(sig)
@@ -162,12 +158,7 @@ func mustJSON(t *testing.T, v any) string {
 
 func (n *petitionNode) petition(t *testing.T, id string) api.PublicPetition {
 	t.Helper()
-	resp := n.do(t, "GET", "/api/v1/petitions/"+id, "")
-	body := readBody(t, resp)
-	require.Equal(t, 200, resp.StatusCode, body)
-	var p api.PublicPetition
-	require.NoError(t, json.Unmarshal([]byte(body), &p))
-	return p
+	return decodeOK[api.PublicPetition](t, n.do(t, "GET", "/api/v1/petitions/"+id, ""))
 }
 
 func treesPetition(opens time.Time) api.Petition {

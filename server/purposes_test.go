@@ -135,12 +135,7 @@ func (n *purposeNode) admin(t *testing.T, action, id, reason string) (int, strin
 
 func (n *purposeNode) purpose(t *testing.T, id string) api.PublicPurpose {
 	t.Helper()
-	resp := n.do(t, "GET", "/api/v1/purposes/"+id, "")
-	body := readBody(t, resp)
-	require.Equal(t, 200, resp.StatusCode, body)
-	var p api.PublicPurpose
-	require.NoError(t, json.Unmarshal([]byte(body), &p))
-	return p
+	return decodeOK[api.PublicPurpose](t, n.do(t, "GET", "/api/v1/purposes/"+id, ""))
 }
 
 // TestPurposeLifecycle proposes a purpose, has two neighbourhoods decide (one meets the
