@@ -98,6 +98,16 @@ type source struct {
 	srv     *httptest.Server
 }
 
+// releasedHistory is a history of n entries (tag "a") that logs one release of day; it
+// returns the release's bytes too.
+func releasedHistory(t testing.TB, k keys, n int, day string) (*history, []byte) {
+	t.Helper()
+	h := newHistory(t, k, n, "a")
+	body := []byte(`{"epoch":"` + day + `","cells":[]}`)
+	h.release(t, day, body)
+	return h, body
+}
+
 func newSource(t testing.TB, k keys, h *history) *source {
 	t.Helper()
 	s := &source{h: h, key: k.public}

@@ -23,9 +23,7 @@ import (
 func TestMirrorCopiesVerifiedLedgerAndReleases(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	h := newHistory(t, k, 5, "a")
-	dayBody := []byte(`{"epoch":"2026-12-01","cells":[]}`)
-	h.release(t, "2026-12-01", dayBody)
+	h, dayBody := releasedHistory(t, k, 5, "2026-12-01")
 	src := newSource(t, k, h)
 	var logs bytes.Buffer
 	m := openMirror(t, tempDB(t), src, t.TempDir(), "", &logs)
@@ -249,9 +247,7 @@ func TestMirrorCatchesEntriesThatDifferFromTheCheckpoint(t *testing.T) {
 func TestMirrorRefusesReleaseBytesThatDifferFromTheLog(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	h := newHistory(t, k, 2, "a")
-	body := []byte(`{"epoch":"2026-12-02"}`)
-	h.release(t, "2026-12-02", body)
+	h, body := releasedHistory(t, k, 2, "2026-12-02")
 	src := newSource(t, k, h)
 	src.setTamper(func(path string, b []byte) []byte {
 		if strings.HasPrefix(path, "/api/v1/stats/air?day=") {
@@ -353,9 +349,7 @@ func TestMirrorAnswersBadRequests(t *testing.T) {
 func TestMirrorOfAMirror(t *testing.T) {
 	t.Parallel()
 	k := newKeys(t)
-	h := newHistory(t, k, 4, "a")
-	body := []byte(`{"epoch":"2026-12-03"}`)
-	h.release(t, "2026-12-03", body)
+	h, body := releasedHistory(t, k, 4, "2026-12-03")
 	src := newSource(t, k, h)
 	b := openMirror(t, tempDB(t), src, t.TempDir(), k.public, &bytes.Buffer{})
 	require.NoError(t, b.Sync(context.Background()))
