@@ -106,17 +106,23 @@ async function saveWallet(fileBytes, isProtected, keys) {
   state.keys = keys;
 }
 
-async function createWallet(pass, again) {
-  if (pass !== again) throw new core.WalletError("passphrases_differ");
-  const keys = await core.deriveKeys(await core.newIdentity());
-  const plain = core.marshalWallet(keys, core.now());
-  const file = pass === "" ? plain : await core.protect(plain, pass);
+// forgetSession drops what the page kept of the previous wallet: its receipts, its
+// registration and its neighbourhood. A new or imported wallet starts from nothing.
+async function forgetSession() {
   state.receipts = [];
   state.registered = false;
   state.neighbourhood = null;
   await store.put("receipts", []);
   await store.put("registered", false);
   await store.remove("neighbourhood");
+}
+
+async function createWallet(pass, again) {
+  if (pass !== again) throw new core.WalletError("passphrases_differ");
+  const keys = await core.deriveKeys(await core.newIdentity());
+  const plain = core.marshalWallet(keys, core.now());
+  const file = pass === "" ? plain : await core.protect(plain, pass);
+  await forgetSession();
   await saveWallet(enc.encode(file), pass !== "", keys);
   return state.t("done_create");
 }
@@ -126,12 +132,7 @@ async function importWallet(input, pass) {
   if (!f) throw new core.WalletError("no_file");
   const bytes = new Uint8Array(await f.arrayBuffer());
   const { keys } = await core.openWalletFile(bytes, pass);
-  state.receipts = [];
-  state.registered = false;
-  state.neighbourhood = null;
-  await store.put("receipts", []);
-  await store.put("registered", false);
-  await store.remove("neighbourhood");
+  await forgetSession();
   await saveWallet(bytes, core.isProtected(bytes), keys);
   return state.t("done_import");
 }
