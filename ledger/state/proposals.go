@@ -3,7 +3,6 @@ package state
 import (
 	"fmt"
 	"maps"
-	"sort"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -151,22 +150,7 @@ func (s *State) ProposalVersion(id string, version int) (*Proposal, bool) {
 
 // Proposals returns the latest version of every proposal, sorted by id.
 func (s *State) Proposals() []*Proposal {
-	it, err := s.db.Txn(false).Get(tableProposals, "id")
-	if err != nil {
-		return nil
-	}
-	latest := map[string]*Proposal{}
-	for o := it.Next(); o != nil; o = it.Next() {
-		if p := o.(*Proposal); latest[p.ID] == nil || p.Version > latest[p.ID].Version {
-			latest[p.ID] = p
-		}
-	}
-	out := make([]*Proposal, 0, len(latest))
-	for _, p := range latest {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return latestVersions(s, tableProposals, func(p *Proposal) (string, int) { return p.ID, p.Version })
 }
 
 // Approval returns the current choice under a nullifier on a proposal version.

@@ -377,21 +377,33 @@ func (s *State) Purpose(id string) (*Purpose, bool) {
 
 // Purposes returns the latest version of every purpose, sorted by id.
 func (s *State) Purposes() []*Purpose {
-	it, err := s.db.Txn(false).Get(tablePurposes, "id")
+	return latestVersions(s, tablePurposes, func(p *Purpose) (string, int) { return p.ID, p.Version })
+}
+
+// latestVersions returns the highest version of every id in a table of versioned documents,
+// sorted by id; version names a row's id and version.
+func latestVersions[T any](s *State, table string, version func(T) (string, int)) []T {
+	it, err := s.db.Txn(false).Get(table, "id")
 	if err != nil {
 		return nil
 	}
-	latest := map[string]*Purpose{}
+	latest, highest := map[string]T{}, map[string]int{}
 	for o := it.Next(); o != nil; o = it.Next() {
-		if p := o.(*Purpose); latest[p.ID] == nil || p.Version > latest[p.ID].Version {
-			latest[p.ID] = p
+		row := o.(T)
+		id, v := version(row)
+		if _, ok := latest[id]; !ok || v > highest[id] {
+			latest[id], highest[id] = row, v
 		}
 	}
-	out := make([]*Purpose, 0, len(latest))
-	for _, p := range latest {
-		out = append(out, p)
+	ids := make([]string, 0, len(latest))
+	for id := range latest {
+		ids = append(ids, id)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Strings(ids)
+	out := make([]T, len(ids))
+	for i, id := range ids {
+		out[i] = latest[id]
+	}
 	return out
 }
 
