@@ -400,20 +400,14 @@ func BudgetRecord(citizen, week string, spent float64) ledger.Put {
 
 // Spent returns the budget a resident has spent in an ISO week (0 if none).
 func (s *Store) Spent(citizen, week string) (float64, error) {
-	var v float64
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(budgetKey(citizen, week))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(b []byte) error {
-			v, err = strconv.ParseFloat(string(b), 64)
-			return err
-		})
-	})
+	b, err := s.get(budgetKey(citizen, week), "spent budget")
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		return 0, fmt.Errorf("store: spent budget: %w", err)
 	}
