@@ -1,13 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/commons-city/commons/ledger"
 )
@@ -84,19 +81,7 @@ func (s *Store) RemoveFollower(ctx context.Context, actor, follower string) erro
 
 // Followers returns the followers of actor.
 func (s *Store) Followers(actor string) ([]Follower, error) {
-	var out []Follower
-	err := s.scan(append(key("f/follower/", actor), sep...), func(_, v []byte) error {
-		var f Follower
-		if err := json.Unmarshal(v, &f); err != nil {
-			return err
-		}
-		out = append(out, f)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: followers: %w", err)
-	}
-	return out, nil
+	return scanJSON[Follower](s, append(key("f/follower/", actor), sep...), "followers", nil)
 }
 
 // Fanned reports whether an event of actor was already fanned out to its followers.
@@ -129,21 +114,7 @@ func (s *Store) FanOut(ctx context.Context, actor string, events []Fanout) error
 
 // Deliveries returns every queued delivery.
 func (s *Store) Deliveries() ([]Delivery, error) {
-	var out []Delivery
-	prefix := key("f/queue/")
-	err := s.scan(prefix, func(k, v []byte) error {
-		var d Delivery
-		if err := json.Unmarshal(v, &d); err != nil {
-			return err
-		}
-		d.ID = string(k[len(prefix):])
-		out = append(out, d)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: deliveries: %w", err)
-	}
-	return out, nil
+	return scanJSON(s, key("f/queue/"), "deliveries", func(d *Delivery, id []byte) { d.ID = string(id) })
 }
 
 // Reschedule stores a delivery's new attempt count and due time.
@@ -164,22 +135,4 @@ func (s *Store) Dequeue(ctx context.Context, id string) error {
 		return fmt.Errorf("store: dequeue delivery: %w", err)
 	}
 	return nil
-}
-
-// scan calls fn with every key and value under prefix, in key order.
-func (s *Store) scan(prefix []byte, fn func(k, v []byte) error) error {
-	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefix})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if err := fn(bytes.Clone(it.Item().Key()), v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -449,6 +450,45 @@ func (s *Store) Answers(petition string) ([][]byte, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: answers: %w", err)
+	}
+	return out, nil
+}
+
+// scan calls fn with every key and value under prefix, in key order.
+func (s *Store) scan(prefix []byte, fn func(k, v []byte) error) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if err := fn(bytes.Clone(it.Item().Key()), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// scanJSON decodes every record under prefix as a T, in key order; named, if not nil, gives
+// each record the rest of its key after prefix. what names the records in errors.
+func scanJSON[T any](s *Store, prefix []byte, what string, named func(r *T, rest []byte)) ([]T, error) {
+	var out []T
+	err := s.scan(prefix, func(k, v []byte) error {
+		var r T
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if named != nil {
+			named(&r, k[len(prefix):])
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return out, nil
 }

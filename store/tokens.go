@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/commons-city/commons/ledger"
 )
 
@@ -137,23 +135,7 @@ func (s *Store) IsPending(petition, nullifier, typ string) (bool, error) {
 
 // Pendings returns every petition act accepted and not yet in the ledger.
 func (s *Store) Pendings() ([]Pending, error) {
-	var out []Pending
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: []byte("q/")})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var p Pending
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &p) }); err != nil {
-				return err
-			}
-			out = append(out, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: pending: %w", err)
-	}
-	return out, nil
+	return scanJSON[Pending](s, []byte("q/"), "pending", nil)
 }
 
 // Landed is the batch entry of a pending act: its entry, with the records written and deleted
