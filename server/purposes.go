@@ -402,12 +402,7 @@ func (a *handlers) activatePurpose(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	r, err := a.Ledger.Append(c.UserContext(), entry)
-	if err != nil {
-		return appendError(err)
-	}
-	a.Logger.Info("purpose activated by the operator", "purpose", p.ID, "version", p.Version, "neighbourhoods", len(met), "index", r.Index)
-	return created(c, receiptAnswer{Receipt: r})
+	return a.logDecision(c, entry, "purpose activated by the operator", p, "neighbourhoods", len(met))
 }
 
 // refusePurpose is the operator refusing a proposal, with a logged reason.
@@ -421,11 +416,17 @@ func (a *handlers) refusePurpose(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return a.logDecision(c, entry, "purpose refused by the operator", p)
+}
+
+// logDecision appends the operator's decision on p, logs it with msg and attrs, and answers
+// its receipt.
+func (a *handlers) logDecision(c *fiber.Ctx, entry []byte, msg string, p *state.Proposal, attrs ...any) error {
 	r, err := a.Ledger.Append(c.UserContext(), entry)
 	if err != nil {
 		return appendError(err)
 	}
-	a.Logger.Info("purpose refused by the operator", "purpose", p.ID, "version", p.Version, "index", r.Index)
+	a.Logger.Info(msg, append([]any{"purpose", p.ID, "version", p.Version, "index", r.Index}, attrs...)...)
 	return created(c, receiptAnswer{Receipt: r})
 }
 
