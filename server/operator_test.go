@@ -106,6 +106,15 @@ func (n *testNode) post(t *testing.T, path string, body any, header ...string) (
 	return resp.StatusCode, eb.Error.Code
 }
 
+// organiser registers a resident and has the operator grant them the organiser role.
+func (n *testNode) organiser(t *testing.T) *crypto.Wallet {
+	t.Helper()
+	w := n.resident(t, "old-town")
+	status, code := n.post(t, "/api/v1/admin/organisers", map[string]string{"citizen": w.CitizenID()}, "Authorization", "Bearer "+testToken)
+	require.Equal(t, 201, status, code)
+	return w
+}
+
 // resident registers a new wallet in a neighbourhood, with the server's clock.
 func (n *testNode) resident(t *testing.T, neighbourhood string) *crypto.Wallet {
 	t.Helper()

@@ -58,15 +58,6 @@ func newPetitionNode(t *testing.T) *petitionNode {
 	return &petitionNode{testNode: n, clock: c}
 }
 
-// organiser registers a resident and has the operator grant them the organiser role.
-func (n *petitionNode) organiser(t *testing.T) *crypto.Wallet {
-	t.Helper()
-	w := n.resident(t, "old-town")
-	status, code := n.post(t, "/api/v1/admin/organisers", map[string]string{"citizen": w.CitizenID()}, "Authorization", "Bearer "+testToken)
-	require.Equal(t, 201, status, code)
-	return w
-}
-
 // document is an organiser's signed document request.
 func (n *petitionNode) document(t *testing.T, w *crypto.Wallet, typ, field, petition string, doc any) map[string]any {
 	t.Helper()

@@ -59,14 +59,6 @@ func (n *purposeNode) key(id string) *age.X25519Identity {
 	return n.keys[id+"@1"]
 }
 
-func (n *purposeNode) organiser(t *testing.T) *crypto.Wallet {
-	t.Helper()
-	w := n.resident(t, "old-town")
-	status, code := n.post(t, "/api/v1/admin/organisers", map[string]string{"citizen": w.CitizenID()}, "Authorization", "Bearer "+testToken)
-	require.Equal(t, 201, status, code)
-	return w
-}
-
 // pm10Study is a university's weekly PM10 study asking old-town and riverside.
 func pm10Study() api.PurposeProposal {
 	return api.PurposeProposal{ID: "pm10-study", Version: 1,
