@@ -26,7 +26,6 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
-	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
 	"github.com/commons-city/commons/release"
 )
@@ -53,8 +52,7 @@ func TestBrowserDashboards(t *testing.T) {
 	chromiumPath(t) // skip before the node starts when there is no browser
 	ctx := testContext(t)
 
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	n := startFreshNode(t)
 	day, published := releaseDay(ctx, t, n)
 	week, weekClosed := weekOf(t, day)
 	if weekClosed {
@@ -501,11 +499,8 @@ func populate(ctx context.Context, t testing.TB, url, adminToken string, day tim
 	t.Helper()
 	c := client.New(url)
 	now := time.Now().UTC()
-	invite, err := c.Invites(ctx, adminToken, 1)
-	require.NoError(t, err)
-	organiser, err := fixtures.NewOrganiser(ctx, c, adminToken, invite[0])
-	require.NoError(t, err)
-	_, err = c.CreatePetition(ctx, organiser, api.Petition{
+	organiser := newOrganiser(ctx, t, c, adminToken)
+	_, err := c.CreatePetition(ctx, organiser, api.Petition{
 		ID: testPetition, Title: "Clean air at the school gates",
 		Text:  "We ask the council to close the streets outside primary schools to through traffic at drop-off and pick-up times.\n\nThe daily figures on this site show the morning peak.",
 		Opens: now.Add(-time.Hour), Closes: now.AddDate(0, 0, 14), Threshold: 20,
@@ -567,8 +562,7 @@ func fetchRelease(t *testing.T, url, day string) release.AirDay {
 func TestMapLabelsOnAPhone(t *testing.T) {
 	t.Parallel()
 	ctx := browserContext(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	n := startFreshNode(t)
 	releaseDay(ctx, t, n)
 
 	bctx, _ := walletBrowser(t, ctx, t.TempDir()) // a phone: 390 × 844, mobile, touch

@@ -16,8 +16,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/commons-city/commons/nodetest"
 )
 
 // TestParseFlagsAnywhere: flags before, between and after the positional arguments, and "--"
@@ -188,8 +186,7 @@ func TestCommandLineBinary(t *testing.T) {
 func TestNeighbourhoodByName(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	n := startFreshNode(t)
 	out, err := n.cli("", "neighbourhoods", "--json")
 	require.NoError(t, err)
 	var hoods []neighbourhoodView

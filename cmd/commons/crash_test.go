@@ -23,7 +23,6 @@ import (
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
-	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger"
 	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/reading"
@@ -169,18 +168,13 @@ func TestKill9KeepsPendingPetitionSignatures(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
 	ctx := testContext(t)
-	data := t.TempDir()
-	logs := &nodetest.Logs{}
-	n := startNode(t, data, logs, "--signature-batch-every", "1h", "--signature-batch-min", "1000")
+	n := startFreshNode(t, "--signature-batch-every", "1h", "--signature-batch-min", "1000")
 	c := client.New(n.url)
-	admin := adminTokenOf(t, data)
-	invites, err := c.Invites(ctx, admin, 1)
-	require.NoError(t, err)
-	organiser, err := fixtures.NewOrganiser(ctx, c, admin, invites[0])
-	require.NoError(t, err)
+	admin := adminTokenOf(t, n.data)
+	organiser := newOrganiser(ctx, t, c, admin)
 	now := time.Now().UTC()
 	const id = "crossing"
-	_, err = c.CreatePetition(ctx, organiser, api.Petition{ID: id, Title: "A safe crossing", Text: "At the school gates.",
+	_, err := c.CreatePetition(ctx, organiser, api.Petition{ID: id, Title: "A safe crossing", Text: "At the school gates.",
 		Opens: now.Add(-time.Hour), Closes: now.AddDate(0, 0, 14), Threshold: 10})
 	require.NoError(t, err)
 	signers := make([]*crypto.Wallet, 6)
@@ -193,7 +187,7 @@ func TestKill9KeepsPendingPetitionSignatures(t *testing.T) {
 	require.NoError(t, n.cmd.Process.Kill())
 	n.cmd.Wait()
 
-	n = startNode(t, data, logs) // each act appended at once
+	n = startNode(t, n.data, n.logs) // each act appended at once
 	c = client.New(n.url)
 	for _, w := range signers {
 		s, err := c.WaitSignature(ctx, id, w.Nullifier(id), 50*time.Millisecond)
@@ -269,10 +263,7 @@ func TestSoak(t *testing.T) {
 	air, err := c.Purpose(ctx, "air-quality/daily")
 	require.NoError(t, err)
 	now := time.Now().UTC()
-	invite, err := c.Invites(ctx, token, 1)
-	require.NoError(t, err)
-	organiser, err := fixtures.NewOrganiser(ctx, c, token, invite[0])
-	require.NoError(t, err)
+	organiser := newOrganiser(ctx, t, c, token)
 	_, err = c.CreatePetition(ctx, organiser, api.Petition{ID: "soak-trees", Title: "Trees", Text: "Plant trees.",
 		Scope: []string{"old-town"}, Opens: now.Add(-time.Hour), Closes: now.Add(48 * time.Hour), Threshold: 10})
 	require.NoError(t, err)

@@ -324,24 +324,24 @@ func badInputs(t *testing.T, n *node, r *resident) {
 	// A contribution to a purpose without consent, and a replayed contribution.
 	sealed, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
 	require.NoError(t, err)
-	con := crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(),
-		Envelopes: []crypto.Envelope{{Day: time.Now().UTC().Format(time.DateOnly), Purpose: "vault", Ciphertext: sealed}}}
-	signed, err := w.SignContribution(con)
-	require.NoError(t, err)
-	b, _ := json.Marshal(signed)
-	status, _ = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	contributions := n.url + "/api/v1/contributions"
+	issued, day := crypto.Now(), time.Now().UTC().Format(time.DateOnly)
+	// contribution signs a contribution of one envelope for the day, with a fresh nonce.
+	contribution := func(purpose string, ciphertext []byte) []byte {
+		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: issued, Nonce: crypto.NewNonce(),
+			Envelopes: []crypto.Envelope{{Day: day, Purpose: purpose, Ciphertext: ciphertext}}})
+		require.NoError(t, err)
+		b, _ := json.Marshal(signed)
+		return b
+	}
+	b := contribution("vault", sealed)
+	status, _ = post(t, contributions, "application/json", b)
 	require.Equal(t, 201, status)
-	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	status, body = post(t, contributions, "application/json", b)
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "replayed", errCode(body))
 
-	plain := con
-	plain.Nonce = crypto.NewNonce()
-	plain.Envelopes = []crypto.Envelope{{Day: con.Envelopes[0].Day, Purpose: "vault", Ciphertext: []byte(`{"pm2_5":12}`)}}
-	signed, err = w.SignContribution(plain)
-	require.NoError(t, err)
-	b, _ = json.Marshal(signed)
-	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	status, body = post(t, contributions, "application/json", contribution("vault", []byte(`{"pm2_5":12}`)))
 	assert.Equal(t, 422, status)
 	assert.Equal(t, "not_sealed", errCode(body))
 
@@ -351,13 +351,7 @@ func badInputs(t *testing.T, n *node, r *resident) {
 	// Without consent: revoke, then try to contribute a share copy.
 	status, _ = post(t, statements, "application/json", sign(revoke))
 	require.Equal(t, 201, status)
-	share := con
-	share.Nonce = crypto.NewNonce()
-	share.Envelopes = []crypto.Envelope{{Day: con.Envelopes[0].Day, Purpose: "air-quality/daily", Ciphertext: sealed}}
-	signed, err = w.SignContribution(share)
-	require.NoError(t, err)
-	b, _ = json.Marshal(signed)
-	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	status, body = post(t, contributions, "application/json", contribution("air-quality/daily", sealed))
 	assert.Equal(t, 403, status)
 	assert.Equal(t, "no_consent", errCode(body))
 	status, _ = post(t, statements, "application/json", sign(crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: "air-quality/daily", PurposeVersion: 1}))

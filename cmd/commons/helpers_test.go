@@ -108,6 +108,12 @@ func startNode(t testing.TB, data string, logs *nodetest.Logs, extra ...string) 
 	return startNodeEnv(t, nil, data, logs, extra...)
 }
 
+// startFreshNode starts a node on a fresh data folder (n.data), its logs in n.logs.
+func startFreshNode(t testing.TB, extra ...string) *node {
+	t.Helper()
+	return startNode(t, t.TempDir(), &nodetest.Logs{}, extra...)
+}
+
 // startNodeEnv starts a node whose server and cli calls run with env added to the test's
 // environment: tests run in parallel, so none of them may change the process's own.
 func startNodeEnv(t testing.TB, env []string, data string, logs *nodetest.Logs, extra ...string) *node {
@@ -119,6 +125,17 @@ func startNodeEnv(t testing.TB, env []string, data string, logs *nodetest.Logs, 
 	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--release-every", "1h", "--signature-batch-every", "0s", "--signature-batch-min", "1"}, extra...)
 	return startProcess(t, "server", env, data, logs, bin, args...)
+}
+
+// runBinary runs the commons binary to completion and returns its combined output.
+func runBinary(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	bin, err := binary()
+	require.NoError(t, err)
+	cmd := exec.CommandContext(testContext(t), bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // startProcess runs bin with args (what names it in failures) and env added to the test's

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -76,7 +75,7 @@ func airRecipient(t *testing.T, n *node) (age.Recipient, string) {
 // resident's vault, and `commons contribute` keeps older days in the vault and names them.
 func TestShareCopiesOnlyForRecentDays(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, t.TempDir(), &nodetest.Logs{})
+	n := startFreshNode(t)
 	wallet, _ := gatewayResident(t, n)
 	w, err := crypto.LoadWallet(wallet)
 	require.NoError(t, err)
@@ -165,7 +164,7 @@ func TestShareCopiesOnlyForRecentDays(t *testing.T) {
 // and the resident's export, streamed, holds what was accepted.
 func TestEnvelopesAreSealedAndWithinQuota(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--envelope-quota", "1")
+	n := startFreshNode(t, "--envelope-quota", "1")
 	wallet, _ := gatewayResident(t, n)
 	w, err := crypto.LoadWallet(wallet)
 	require.NoError(t, err)
@@ -208,9 +207,9 @@ func TestEnvelopesAreSealedAndWithinQuota(t *testing.T) {
 // publishes the paper share and a progress capped at 1000 %.
 func TestPaperSignaturesWithinTheScopesPopulation(t *testing.T) {
 	t.Parallel()
-	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	organiser := cliOrganiser(t, n, data, filepath.Join(home, "organiser", "wallet"), n.invites(1)[0])
+	home := t.TempDir()
+	n := startFreshNode(t)
+	organiser := cliOrganiser(t, n, n.data, filepath.Join(home, "organiser", "wallet"), n.invites(1)[0])
 	text := filepath.Join(home, "text.md")
 	require.NoError(t, os.WriteFile(text, []byte("A ferry every hour."), 0o600))
 	out, err := n.cli(organiser, "petition", "create", "--id", "ferry", "--title", "Ferry", "--text-file", text,
@@ -270,6 +269,17 @@ func newResident(ctx context.Context, t testing.TB, c *client.Client, token, hoo
 	w, err := crypto.NewWallet()
 	require.NoError(t, err)
 	_, err = c.Register(ctx, w, invites[0], hood)
+	require.NoError(t, err)
+	return w
+}
+
+// newOrganiser registers a fresh organiser (fixtures.NewOrganiser), with an invite the operator
+// makes, through the API.
+func newOrganiser(ctx context.Context, t testing.TB, c *client.Client, token string) *crypto.Wallet {
+	t.Helper()
+	invites, err := c.Invites(ctx, token, 1)
+	require.NoError(t, err)
+	w, err := fixtures.NewOrganiser(ctx, c, token, invites[0])
 	require.NoError(t, err)
 	return w
 }
@@ -437,7 +447,7 @@ func TestMetricsOnlyOnTheirOwnListener(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, net.ParseIP(host).IsLoopback(), "metrics listen on loopback by default, not %s", host)
 
-	n := startNode(t, t.TempDir(), &nodetest.Logs{})
+	n := startFreshNode(t)
 	status, body := sendRaw(t, http.MethodGet, n.url+"/metrics", "", "", nil)
 	assert.Equal(t, 404, status, "the public address serves no metrics: %.200s", body)
 	assert.Equal(t, "not_found", jsonErrCode(t, body))
@@ -499,7 +509,7 @@ func TestSecondNodeOnOneDataDir(t *testing.T) {
 func TestConnectionCapAnswersJSON(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--max-connections", "3")
+	n := startFreshNode(t, "--max-connections", "3")
 	addr := strings.TrimPrefix(n.url, "http://")
 	deadline := testDeadline(t)
 	var held []net.Conn
@@ -565,9 +575,8 @@ func TestConnectionCapAnswersJSON(t *testing.T) {
 func TestAdminReleasesReadsItsBody(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	token := adminTokenOf(t, data)
+	n := startFreshNode(t)
+	token := adminTokenOf(t, n.data)
 	url := n.url + "/api/v1/admin/releases"
 	for _, b := range []struct {
 		name, ctype, body string
@@ -589,7 +598,7 @@ func TestAdminReleasesReadsItsBody(t *testing.T) {
 		assert.Equal(t, 200, status, "%q: %s", b.body, body)
 		assert.JSONEq(t, `{"published":0}`, string(body))
 	}
-	out, err := n.cli("", "admin", "release", "--admin-token-file", filepath.Join(data, "admin.token"))
+	out, err := n.cli("", "admin", "release", "--admin-token-file", filepath.Join(n.data, "admin.token"))
 	assert.NoError(t, err, "commons admin release still works: %s", out)
 }
 
@@ -684,9 +693,8 @@ func TestNullifierSquattingIsImpossible(t *testing.T) {
 func startAdminNode(t *testing.T) (*node, string) {
 	t.Helper()
 	needsBinary(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	return n, adminTokenOf(t, data)
+	n := startFreshNode(t)
+	return n, adminTokenOf(t, n.data)
 }
 
 // TestBadInputBattery sends every kind of bad input to every write endpoint of the real
@@ -699,10 +707,8 @@ func startAdminNode(t *testing.T) (*node, string) {
 func TestBadInputBattery(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data := t.TempDir()
-	logs := &nodetest.Logs{}
-	n := startNode(t, data, logs)
-	token := adminTokenOf(t, data)
+	n := startFreshNode(t)
+	token := adminTokenOf(t, n.data)
 	ctx := context.Background()
 
 	// One registered resident, so that signed-but-tampered statements reach the signature check.
@@ -991,15 +997,14 @@ func slowloris(base string) slowResult {
 func TestTamperedLedgerIsCaught(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	n := startFreshNode(t)
 	state := filepath.Join(t.TempDir(), "audit.json")
 	out, err := n.cli("", "ledger", "verify", "--all", "--state", state)
 	require.NoError(t, err, out)
 	n.stop()
 
 	// Entry 0 is the purpose definition; flip one byte of its stored bytes.
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(data, "badger")).WithLogger(nil))
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(n.data, "badger")).WithLogger(nil))
 	require.NoError(t, err)
 	key := enc.BigEndian.AppendUint64([]byte("l/e/"), 0)
 	require.NoError(t, db.Update(func(txn *badger.Txn) error {
@@ -1016,16 +1021,13 @@ func TestTamperedLedgerIsCaught(t *testing.T) {
 	}))
 	require.NoError(t, db.Close())
 
-	n = startNode(t, data, &nodetest.Logs{})
+	n = startNode(t, n.data, &nodetest.Logs{})
 	out, err = n.cli("", "ledger", "verify", "--all", "--state", state)
 	require.Error(t, err, "the auditor must notice: %s", out)
 	assert.Contains(t, err.Error(), "FAILED")
 	n.stop()
 
-	bin, err := binary()
-	require.NoError(t, err)
-	cmd := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--fsck")
-	msg, err := cmd.CombinedOutput()
+	msg, err := runBinary(t, nil, "serve", "--data", n.data, "--addr", "127.0.0.1:0", "--fsck")
 	require.Error(t, err, "serve --fsck must refuse a tampered ledger")
-	assert.Contains(t, string(msg), "corrupt")
+	assert.Contains(t, msg, "corrupt")
 }

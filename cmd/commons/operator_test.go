@@ -14,7 +14,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -28,7 +27,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/client"
@@ -205,17 +203,6 @@ func TestFormatFile(t *testing.T) {
 	assert.ErrorContains(t, err, "holds a badger/ database but no FORMAT file")
 	assert.ErrorContains(t, err, "wrote format 1, which this binary does not read")
 	assert.NoFileExists(t, filepath.Join(unversioned, "FORMAT"), "a refused directory is left as it was")
-}
-
-// runBinary runs the commons binary to completion and returns its combined output.
-func runBinary(t *testing.T, env []string, args ...string) (string, error) {
-	t.Helper()
-	bin, err := binary()
-	require.NoError(t, err)
-	cmd := exec.CommandContext(testContext(t), bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 // TestOperatorConfigBinary runs the real binary: -h documents the file keys and environment
@@ -397,10 +384,7 @@ func TestOperatorBackupRestore(t *testing.T) {
 	data, home := t.TempDir(), t.TempDir()
 	n := startNode(t, data, &nodetest.Logs{})
 	residents := cliResidents(t, n, home, 3)
-	vkey, err := os.ReadFile(filepath.Join(data, "keys", "ledger.pub"))
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
-	require.NoError(t, err)
+	verifier := verifierOf(t, data)
 	before, err := ledger.OpenCheckpoint(checkpointOf(t, n), verifier)
 	require.NoError(t, err)
 
@@ -562,7 +546,7 @@ func TestOperatorMetrics(t *testing.T) {
 func TestOperatorRateLimit(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--rate-limit", "3")
+	n := startFreshNode(t, "--rate-limit", "3")
 	for i := range 3 {
 		status, body := post(t, n.url+"/api/v1/statements", "application/json", []byte(`{`))
 		assert.Equal(t, 400, status, "request %d: %v", i, body)
@@ -604,7 +588,7 @@ func ledgerStatus(t *testing.T, url string) int {
 func TestOperatorMaxConnections(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--max-connections", "2")
+	n := startFreshNode(t, "--max-connections", "2")
 	addr := strings.TrimPrefix(n.url, "http://")
 	deadline, _ := n.ctx.Deadline() // none without a -timeout
 	get := func(c net.Conn) (*http.Response, error) {

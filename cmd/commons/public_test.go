@@ -501,8 +501,7 @@ func TestFeedsReadByAnIndependentParser(t *testing.T) {
 	needsBinary(t)
 	python := feedparser(t)
 	ctx := testContext(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	n := startFreshNode(t)
 	day, _ := releaseDay(ctx, t, n)
 	dayText := day.Format(time.DateOnly)
 
@@ -635,8 +634,7 @@ func TestFediverseFollowerWithFedify(t *testing.T) {
 	needsBinary(t)
 	node := fedify(t)
 	ctx := testContext(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	n := startFreshNode(t)
 	host := strings.TrimPrefix(n.url, "http://")
 
 	cmd := exec.CommandContext(ctx, node, "follower.mjs", "acct:"+oldTown+"@"+host)

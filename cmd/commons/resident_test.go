@@ -53,9 +53,9 @@ func decodeSummary(t *testing.T, out string) importSummary {
 // arrived exactly once, with a summary that says what happened to every row.
 func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 	t.Parallel()
-	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	token := filepath.Join(data, "admin.token")
+	home := t.TempDir()
+	n := startFreshNode(t)
+	token := filepath.Join(n.data, "admin.token")
 	wallet, _ := gatewayResident(t, n) // an old-town resident who shares with air-quality/daily
 
 	archive := filepath.Join(home, "archive")
@@ -136,7 +136,7 @@ func TestImportFolderResumesWithoutDuplicates(t *testing.T) {
 func TestImportSurvivesALostAnswer(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
-	n := startNode(t, t.TempDir(), &nodetest.Logs{})
+	n := startFreshNode(t)
 	wallet, _ := gatewayResident(t, n)
 
 	archive := filepath.Join(home, "archive")
@@ -174,8 +174,8 @@ func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
 		}
 		t.Skip("the age command is not installed (apt-get install age)")
 	}
-	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	home := t.TempDir()
+	n := startFreshNode(t)
 	wallet := filepath.Join(home, "wallet")
 	_, err = n.cli(wallet, "wallet", "init")
 	require.NoError(t, err)
@@ -227,8 +227,8 @@ func TestExportOpensWithTheStandardAgeTool(t *testing.T) {
 func TestPassphraseWalletCLI(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	home := t.TempDir()
+	n := startFreshNode(t)
 	const pass = "purple-otter-seventeen"
 	passFile := filepath.Join(home, "pass")
 	require.NoError(t, os.WriteFile(passFile, []byte(pass+"\n"), 0o600))
@@ -392,8 +392,8 @@ func status(t *testing.T, n *node, wallet string) statusOut {
 func TestStatus(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	home := t.TempDir()
+	n := startFreshNode(t)
 	wallet := filepath.Join(home, "wallet")
 	_, err := n.cli(wallet, "wallet", "init")
 	require.NoError(t, err)

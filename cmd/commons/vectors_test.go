@@ -42,7 +42,6 @@ import (
 	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/ledger"
-	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/petition"
 )
 
@@ -209,8 +208,7 @@ const vectorJS = `(async (file, petitions, statements, spki, blindSig) => {
 func TestWalletVectors(t *testing.T) {
 	t.Parallel()
 	ctx := browserContext(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
+	n := startFreshNode(t)
 	bctx, _ := walletBrowser(t, ctx, "")
 	openWalletPage(t, bctx, n.url+"/wallet")
 
@@ -404,7 +402,7 @@ func TestWalletVectors(t *testing.T) {
 	t.Run("ledger", func(t *testing.T) {
 		// A few entries, so the proofs have several levels.
 		c := client.New(n.url)
-		admin := adminTokenOf(t, data)
+		admin := adminTokenOf(t, n.data)
 		invites, err := c.Invites(ctx, admin, 5)
 		require.NoError(t, err)
 		var receipts []api.Receipt
@@ -755,7 +753,7 @@ func TestBlindRSAVectors(t *testing.T) {
 	require.NotNil(t, r)
 
 	ctx := browserContext(t)
-	n := startNode(t, t.TempDir(), &nodetest.Logs{})
+	n := startFreshNode(t)
 	bctx, rl := walletBrowser(t, ctx, "")
 	openWalletPage(t, bctx, n.url+"/wallet")
 
@@ -838,7 +836,7 @@ func TestBlindRSAInterop(t *testing.T) {
 	require.NoError(t, err)
 
 	ctx := browserContext(t)
-	n := startNode(t, t.TempDir(), &nodetest.Logs{})
+	n := startFreshNode(t)
 	bctx, rl := walletBrowser(t, ctx, "")
 	openWalletPage(t, bctx, n.url+"/wallet")
 

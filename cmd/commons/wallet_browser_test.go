@@ -83,16 +83,7 @@ func TestWalletBrowser(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, png, 0o644))
 		t.Logf("screenshot: %s", path)
 	}
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(bctx, steps...))
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		require.NoError(t, err)
-		return strings.TrimSpace(s)
-	}
+	do, text := pageDo(t, bctx), pageText(t, bctx)
 
 	// A neighbour's link with an invite code opens the page; the resident makes a wallet.
 	openWalletPage(t, bctx, n.url+"/wallet?invite="+url.QueryEscape(invite)+"&petition="+petitionID)
@@ -621,10 +612,7 @@ func browserResident(t *testing.T, ctx context.Context, n *node, w *crypto.Walle
 	file := filepath.Join(t.TempDir(), "wallet")
 	require.NoError(t, os.WriteFile(file, w.Marshal(), 0o600))
 	bctx, requests := walletBrowser(t, ctx, "")
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(bctx, steps...))
-	}
+	do := pageDo(t, bctx)
 	openWalletPage(t, bctx, n.url+"/wallet?invite="+invite)
 	do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{file}), chromedp.Click(chromedp.CSS("#import")),
 		chromedp.WaitVisible(chromedp.CSS("#citizen")))
@@ -675,7 +663,7 @@ const dumpRecordsJS = `new Promise((resolve, reject) => {
 func TestWalletShowsAPendingSignatureUntilItsBatchLands(t *testing.T) {
 	t.Parallel()
 	ctx := browserContext(t)
-	n := startNode(t, t.TempDir(), &nodetest.Logs{}, "--signature-batch-every", "0s", "--signature-batch-min", "2")
+	n := startFreshNode(t, "--signature-batch-every", "0s", "--signature-batch-min", "2")
 	c := client.New(n.url)
 	token := adminTokenOf(t, n.data)
 	invites, err := c.Invites(ctx, token, 3)
@@ -733,9 +721,8 @@ func TestWalletShowsAPendingSignatureUntilItsBatchLands(t *testing.T) {
 func TestWalletBrowserInFrench(t *testing.T) {
 	t.Parallel()
 	ctx := browserContext(t)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	admin := adminTokenOf(t, data)
+	n := startFreshNode(t)
+	admin := adminTokenOf(t, n.data)
 	c := client.New(n.url)
 	invites, err := c.Invites(ctx, admin, 2)
 	require.NoError(t, err)
@@ -765,12 +752,7 @@ func TestWalletBrowserInFrench(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, png, 0o644))
 		t.Logf("screenshot: %s", path)
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		require.NoError(t, err)
-		return strings.TrimSpace(s)
-	}
+	text := pageText(t, bctx)
 	openWalletPage(t, bctx, n.url+"/wallet?lang=fr&invite="+invites[0])
 	require.NoError(t, chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#citizen")),
 		chromedp.SetValue(chromedp.CSS("#neighbourhood"), "old-town"), chromedp.Click(chromedp.CSS("#register-button")),
@@ -886,16 +868,7 @@ func TestWalletPurposes(t *testing.T) {
 	require.NoError(t, err)
 
 	bctx, requests := walletBrowser(t, ctx, downloads)
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(bctx, steps...))
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		require.NoError(t, err)
-		return strings.TrimSpace(s)
-	}
+	do, text := pageDo(t, bctx), pageText(t, bctx)
 	counts := func() api.NeighbourhoodApprovals {
 		t.Helper()
 		var p api.PublicPurpose
@@ -951,18 +924,14 @@ func TestWalletChecksTheWitnessesItTrusts(t *testing.T) {
 	ctx := browserContext(t)
 	sshTools(t)
 	w := startLitewitness(t, ctx)
-	data := t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{}, "--witnesses", w.url+"="+w.vkey, "--witness-every", "100ms")
+	n := startFreshNode(t, "--witnesses", w.url+"="+w.vkey, "--witness-every", "100ms")
 	key := strings.TrimSpace(string(httpGet(t, n.url+"/api/v1/ledger/key")))
 	origin, _, _ := strings.Cut(key, "+")
 	w.trust(t, ctx, origin, key)
 	invite := n.invites(1)[0]
 
 	bctx, _ := walletBrowser(t, ctx, t.TempDir())
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(bctx, steps...))
-	}
+	do := pageDo(t, bctx)
 	// text reads an element's text in one evaluation: the page re-renders after each action,
 	// so a node looked up first may be gone by the time it is read.
 	text := func(sel string) string {
@@ -1000,4 +969,23 @@ func TestWalletChecksTheWitnessesItTrusts(t *testing.T) {
 	do(chromedp.SetValue(chromedp.CSS("#witness-key"), key), chromedp.Click(chromedp.CSS("#add-witness")))
 	require.True(t, eventually(ctx, func() bool { return strings.Contains(text("#alert"), "This is not a witness key") }), text("#alert"))
 	assert.Equal(t, "stranger.test/witness Remove", text("#witness-list"))
+}
+
+// pageDo returns a function that runs steps on the page of bctx, failing t on an error.
+func pageDo(t *testing.T, bctx context.Context) func(...chromedp.Action[chromedp.Void]) {
+	return func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(bctx, steps...))
+	}
+}
+
+// pageText returns a function that reads the text of the element sel selects on the page of
+// bctx, trimmed, failing t on an error.
+func pageText(t *testing.T, bctx context.Context) func(sel string) string {
+	return func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		require.NoError(t, err)
+		return strings.TrimSpace(s)
+	}
 }
