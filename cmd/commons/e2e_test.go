@@ -3,22 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,333 +21,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commons-city/commons/api"
+	"github.com/commons-city/commons/client"
 	"github.com/commons-city/commons/crypto"
 	"github.com/commons-city/commons/fixtures"
 	"github.com/commons-city/commons/ledger/state"
 	"github.com/commons-city/commons/nodetest"
 	"github.com/commons-city/commons/release"
 )
-
-// binary is built once per test run, without the race detector, exactly as `make build` does.
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "commons-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "commons")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// deadlineMargin is how long before the test binary's -timeout a waiting test gives up, so
-// that it fails with its own message and logs rather than with the binary's panic.
-const deadlineMargin = 30 * time.Second
-
-// testDeadline is when a test stops waiting: deadlineMargin before the test binary's -timeout,
-// or the zero time (no deadline) without one. Whatever a test waits for — a process, a
-// browser, a page, a metric — may take as long as a loaded machine needs: no fixed watchdog
-// stands in for "too slow".
-func testDeadline(tb testing.TB) time.Time {
-	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
-		if deadline, set := d.Deadline(); set {
-			return deadline.Add(-deadlineMargin)
-		}
-	}
-	return time.Time{}
-}
-
-// testContext ends at testDeadline, and at the latest when the test's cleanups are done.
-func testContext(tb testing.TB) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	if deadline := testDeadline(tb); !deadline.IsZero() {
-		cancel()
-		ctx, cancel = context.WithDeadline(context.Background(), deadline)
-	}
-	tb.Cleanup(cancel)
-	return ctx
-}
-
-// eventually polls cond every 20 ms until it holds, and reports whether it did before ctx
-// ended (see testContext).
-func eventually(ctx context.Context, cond func() bool) bool {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return cond()
-		}
-	}
-	return true
-}
-
-// node is a running `commons serve` process, or a node in the test process (startNodeWithClock).
-type node struct {
-	t    testing.TB
-	cmd  *exec.Cmd       // the process; nil for a node in the test process
-	halt func()          // stops a node in the test process
-	ctx  context.Context // bounds its start, stop and cli calls: ends at the test's deadline
-	url  string
-	data string
-	logs *nodetest.Logs
-	env  []string // added to the environment of the server and of every cli call
-}
-
-var readyLine = regexp.MustCompile(`ready — open (http://127\.0\.0\.1:\d+)/`)
-
-func startNode(t testing.TB, data string, logs *nodetest.Logs, extra ...string) *node {
-	t.Helper()
-	return startNodeEnv(t, nil, data, logs, extra...)
-}
-
-// startNodeEnv starts a node whose server and cli calls run with env added to the test's
-// environment: tests run in parallel, so none of them may change the process's own.
-func startNodeEnv(t testing.TB, env []string, data string, logs *nodetest.Logs, extra ...string) *node {
-	t.Helper()
-	bin, err := binary()
-	require.NoError(t, err)
-	// Every node serves its metrics on a port of its own (tests run in parallel); extra may
-	// override it.
-	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
-		"--release-every", "1h", "--signature-batch-every", "0s", "--signature-batch-min", "1"}, extra...)
-	return startProcess(t, "server", env, data, logs, bin, args...)
-}
-
-// startProcess runs bin with args (what names it in failures) and env added to the test's
-// environment, until the test ends; it returns once the process logged the URL it serves.
-// Its log lines go to logs.
-func startProcess(t testing.TB, what string, env []string, data string, logs *nodetest.Logs, bin string, args ...string) *node {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	urls := make(chan string, 1)
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			logs.Write([]byte(line + "\n"))
-			if m := readyLine.FindStringSubmatch(line); m != nil {
-				urls <- m[1]
-			}
-		}
-	}()
-	n := &node{t: t, cmd: cmd, ctx: testContext(t), data: data, logs: logs, env: env}
-	select {
-	case n.url = <-urls:
-	case <-closed:
-		t.Fatalf("%s exited before it was ready: %v; logs:\n%s", what, cmd.Wait(), logs.String())
-	case <-n.ctx.Done():
-		cmd.Process.Kill()
-		t.Fatalf("%s not ready by the test's deadline; logs:\n%s", what, logs.String())
-	}
-	t.Cleanup(n.stop)
-	return n
-}
-
-// testClock is the wall clock plus an offset that the test sets: a node in the test process
-// that reads it lets a test move time past a deadline instead of sleeping until it.
-type testClock struct{ offset atomic.Int64 }
-
-// Now is the clock's time.
-func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
-
-// Set makes the clock run d ahead of the wall clock.
-func (c *testClock) Set(d time.Duration) { c.offset.Store(int64(d)) }
-
-var servingLine = regexp.MustCompile(`msg=serving url=(http://127\.0\.0\.1:\d+)/`)
-
-// startClockedNode starts an in-process node on a fresh data folder, with a clock the test
-// sets and its logs.
-func startClockedNode(t testing.TB) (*node, *testClock, *nodetest.Logs) {
-	t.Helper()
-	logs, clock := &nodetest.Logs{}, &testClock{}
-	return startNodeWithClock(t, t.TempDir(), logs, clock), clock, logs
-}
-
-// startNodeWithClock runs a node in the test process, as `commons serve` does (runNode, the
-// default options but an hourly release ticker), reading the time from clock. Its log lines
-// go to logs; cli calls run the real binary against it.
-func startNodeWithClock(t testing.TB, data string, logs *nodetest.Logs, clock *testClock) *node {
-	t.Helper()
-	cfg := defaultServeConfig()
-	cfg.Data, cfg.Addr, cfg.MetricsAddr, cfg.ReleaseEvery, cfg.Now = data, "127.0.0.1:0", "127.0.0.1:0", time.Hour, clock.Now
-	cfg.SignatureBatchEvery, cfg.SignatureBatchMin = 0, 1 // each signature at once, unless a test batches
-	urls := make(chan string, 1)
-	logger := slog.New(slog.NewTextHandler(lineWatch{logs, servingLine, urls}, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runNode(ctx, cfg, logger) }()
-	n := &node{t: t, ctx: testContext(t), data: data, logs: logs}
-	n.halt = sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	select {
-	case n.url = <-urls:
-	case err := <-done:
-		t.Fatalf("node stopped before serving: %v; logs:\n%s", err, logs.String())
-	case <-n.ctx.Done():
-		n.halt()
-		t.Fatalf("node not serving by the test's deadline; logs:\n%s", logs.String())
-	}
-	t.Cleanup(n.stop)
-	return n
-}
-
-// lineWatch is a log writer that keeps every line in logs and sends the first submatch of
-// re, for the first line that matches, to found (buffered).
-type lineWatch struct {
-	logs  *nodetest.Logs
-	re    *regexp.Regexp
-	found chan<- string
-}
-
-// Write implements io.Writer: slog handlers write one whole line per call.
-func (w lineWatch) Write(p []byte) (int, error) {
-	if m := w.re.FindSubmatch(p); m != nil {
-		select {
-		case w.found <- string(m[1]):
-		default:
-		}
-	}
-	return w.logs.Write(p)
-}
-
-var metricsLine = regexp.MustCompile(`msg="serving metrics" url=(http://127\.0\.0\.1:\d+/metrics)`)
-
-// metricsURL is the URL of the node's /metrics, on its own listener (logged before the node is
-// ready).
-func (n *node) metricsURL() string {
-	n.t.Helper()
-	m := metricsLine.FindStringSubmatch(n.logs.String())
-	require.NotNil(n.t, m, "no metrics listener in the logs:\n%s", n.logs.String())
-	return m[1]
-}
-
-// stop shuts the node down as SIGTERM does and waits for it, until the test's deadline.
-func (n *node) stop() {
-	if n.halt != nil {
-		n.halt()
-		return
-	}
-	if n.cmd.ProcessState != nil {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-n.ctx.Done():
-		n.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// invites has the operator make count invite codes with the CLI, as `admin invite` prints them:
-// one a line.
-func (n *node) invites(count int) []string {
-	n.t.Helper()
-	out, err := n.cli("", "admin", "invite", "--count", strconv.Itoa(count), "--admin-token-file", filepath.Join(n.data, "admin.token"))
-	require.NoError(n.t, err, out)
-	codes := strings.Fields(out)
-	require.Len(n.t, codes, count, "one code a line")
-	return codes
-}
-
-// cli runs the commons binary as a resident or operator would.
-func (n *node) cli(wallet string, args ...string) (string, error) {
-	bin, err := binary()
-	require.NoError(n.t, err)
-	// The global flags come first, before the command, as `commons --server URL …` allows.
-	full := []string{"--server", n.url}
-	if wallet != "" {
-		full = append(full, "--wallet", wallet)
-	}
-	full = append(full, args...)
-	cmd := exec.CommandContext(n.ctx, bin, full...)
-	cmd.Env = append(append(os.Environ(), n.env...), "XDG_CONFIG_HOME="+filepath.Dir(wallet))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	if err != nil {
-		return out.String(), fmt.Errorf("%v: %s", err, errb.String())
-	}
-	return out.String(), nil
-}
-
-// cliOrganiser makes a wallet, registers it in old-town with an invite, and has the operator
-// grant it the organiser role, all through the binary. It returns the wallet's path.
-func cliOrganiser(t *testing.T, n *node, data, wallet, invite string) string {
-	t.Helper()
-	_, err := n.cli(wallet, "wallet", "init")
-	require.NoError(t, err)
-	_, err = n.cli(wallet, "register", "--invite", invite, "--neighbourhood", "old-town")
-	require.NoError(t, err)
-	w, err := crypto.LoadWallet(wallet)
-	require.NoError(t, err)
-	// The citizen id first and the flags after it, as the README prints the command.
-	out, err := n.cli("", "admin", "organiser", "grant", w.CitizenID(), "--admin-token-file", filepath.Join(data, "admin.token"), "--json")
-	require.NoError(t, err, out)
-	assert.Contains(t, out, `"checkpoint"`, "the grant is logged and prints its receipt")
-	return wallet
-}
-
-// responses records every body the test saw, for the leak scan.
-type responses struct {
-	mu     sync.Mutex
-	bodies map[string][]byte
-}
-
-func (r *responses) get(t *testing.T, url string) (int, []byte) {
-	t.Helper()
-	status, b := httpGetAny(t, url)
-	r.mu.Lock()
-	r.bodies[url] = b
-	r.mu.Unlock()
-	return status, b
-}
-
-func post(t *testing.T, url, contentType string, body []byte) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", contentType)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	require.NoError(t, json.Unmarshal(b, &out), "body %q", b)
-	return resp.StatusCode, out
-}
-
-func errCode(body map[string]any) string {
-	e, _ := body["error"].(map[string]any)
-	s, _ := e["code"].(string)
-	return s
-}
-
-// resident is one test resident in old-town with a day of hourly readings.
-type resident struct {
-	wallet  string
-	lat     float64
-	lon     float64
-	pm25    []float64
-	marker  string // a PM10 value only this resident sent, to hunt for in every output
-	citizen string
-}
 
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
@@ -560,41 +235,6 @@ func TestEndToEnd(t *testing.T) {
 	leakScan(t, n, seen, residents, logs)
 }
 
-// weekOf returns the ISO week of day and whether it has closed (the built-in purpose's grace is
-// two hours), so that its weekly release is due.
-func weekOf(t *testing.T, day time.Time) (string, bool) {
-	t.Helper()
-	week, err := release.ISOWeek(day.Format(time.DateOnly))
-	require.NoError(t, err)
-	closes, err := release.WeekCloses(week, 2)
-	require.NoError(t, err)
-	return week, !time.Now().Before(closes)
-}
-
-// ledgerHasRelease looks for the release.publish entry of a day and compares its hash with
-// the served release bytes.
-func ledgerHasRelease(t *testing.T, n *node, day string, body []byte) bool {
-	t.Helper()
-	for i := 0; i < int(ledgerSize(t, n)); i++ {
-		e, err := api.ParseEntry(httpGet(t, fmt.Sprintf("%s/api/v1/ledger/entries/%d", n.url, i)))
-		require.NoError(t, err)
-		if e.Type == api.EntryRelease && e.Epoch == day {
-			return e.Hash == state.Hash(body)
-		}
-	}
-	return false
-}
-
-func ledgerSize(t *testing.T, n *node) float64 {
-	t.Helper()
-	resp, err := http.Get(n.url + "/healthz")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var h map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
-	return h["ledger_size"].(float64)
-}
-
 // badInputs sends every kind of bad request and checks each gets its precise 4xx, with the
 // ledger untouched.
 func badInputs(t *testing.T, n *node, r *resident) {
@@ -684,24 +324,24 @@ func badInputs(t *testing.T, n *node, r *resident) {
 	// A contribution to a purpose without consent, and a replayed contribution.
 	sealed, err := crypto.Seal([]byte(`{"v":1,"readings":[]}`), w.Recipient())
 	require.NoError(t, err)
-	con := crypto.Contribution{IssuedAt: crypto.Now(), Nonce: crypto.NewNonce(),
-		Envelopes: []crypto.Envelope{{Day: time.Now().UTC().Format(time.DateOnly), Purpose: "vault", Ciphertext: sealed}}}
-	signed, err := w.SignContribution(con)
-	require.NoError(t, err)
-	b, _ := json.Marshal(signed)
-	status, _ = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	contributions := n.url + "/api/v1/contributions"
+	issued, day := crypto.Now(), time.Now().UTC().Format(time.DateOnly)
+	// contribution signs a contribution of one envelope for the day, with a fresh nonce.
+	contribution := func(purpose string, ciphertext []byte) []byte {
+		signed, err := w.SignContribution(crypto.Contribution{IssuedAt: issued, Nonce: crypto.NewNonce(),
+			Envelopes: []crypto.Envelope{{Day: day, Purpose: purpose, Ciphertext: ciphertext}}})
+		require.NoError(t, err)
+		b, _ := json.Marshal(signed)
+		return b
+	}
+	b := contribution("vault", sealed)
+	status, _ = post(t, contributions, "application/json", b)
 	require.Equal(t, 201, status)
-	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	status, body = post(t, contributions, "application/json", b)
 	assert.Equal(t, 409, status)
 	assert.Equal(t, "replayed", errCode(body))
 
-	plain := con
-	plain.Nonce = crypto.NewNonce()
-	plain.Envelopes = []crypto.Envelope{{Day: con.Envelopes[0].Day, Purpose: "vault", Ciphertext: []byte(`{"pm2_5":12}`)}}
-	signed, err = w.SignContribution(plain)
-	require.NoError(t, err)
-	b, _ = json.Marshal(signed)
-	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	status, body = post(t, contributions, "application/json", contribution("vault", []byte(`{"pm2_5":12}`)))
 	assert.Equal(t, 422, status)
 	assert.Equal(t, "not_sealed", errCode(body))
 
@@ -711,13 +351,7 @@ func badInputs(t *testing.T, n *node, r *resident) {
 	// Without consent: revoke, then try to contribute a share copy.
 	status, _ = post(t, statements, "application/json", sign(revoke))
 	require.Equal(t, 201, status)
-	share := con
-	share.Nonce = crypto.NewNonce()
-	share.Envelopes = []crypto.Envelope{{Day: con.Envelopes[0].Day, Purpose: "air-quality/daily", Ciphertext: sealed}}
-	signed, err = w.SignContribution(share)
-	require.NoError(t, err)
-	b, _ = json.Marshal(signed)
-	status, body = post(t, n.url+"/api/v1/contributions", "application/json", b)
+	status, body = post(t, contributions, "application/json", contribution("air-quality/daily", sealed))
 	assert.Equal(t, 403, status)
 	assert.Equal(t, "no_consent", errCode(body))
 	status, _ = post(t, statements, "application/json", sign(crypto.Statement{Type: crypto.TypeConsentGrant, Purpose: "air-quality/daily", PurposeVersion: 1}))
@@ -814,4 +448,314 @@ func withoutGrid(t *testing.T, url string, body []byte) []byte {
 		props = append(props, f.Properties)
 	}
 	return bytes.Join(props, []byte("\n"))
+}
+
+// walkthroughBlock is one shell block of the README's walkthrough: the fenced ```sh block
+// that follows a line "<!-- walkthrough -->" or "<!-- walkthrough: WHEN -->".
+type walkthroughBlock struct {
+	when   string // "" (in order), "setup" (first, in every shell), or "once the petition has closed"
+	script string
+	line   int // of the marker in README.md
+}
+
+var walkthroughMarker = regexp.MustCompile(`^<!-- walkthrough(?:: (.+?))? -->$`)
+
+// walkthroughBlocks reads the marked blocks of a README, exactly as printed.
+func walkthroughBlocks(t *testing.T, readme string) []walkthroughBlock {
+	t.Helper()
+	f, err := os.Open(readme)
+	require.NoError(t, err)
+	defer f.Close()
+	var blocks []walkthroughBlock
+	var cur *walkthroughBlock
+	inBlock := false
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		switch {
+		case inBlock && line == "```":
+			blocks, cur, inBlock = append(blocks, *cur), nil, false
+		case inBlock:
+			cur.script += line + "\n"
+		case cur != nil:
+			require.Equal(t, "```sh", line, "README.md:%d: a walkthrough marker is followed by a ```sh block", cur.line)
+			inBlock = true
+		default:
+			if m := walkthroughMarker.FindStringSubmatch(line); m != nil {
+				cur = &walkthroughBlock{when: m[1], line: n}
+			}
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.False(t, inBlock || cur != nil, "README.md: a walkthrough block is not closed")
+	return blocks
+}
+
+// TestReadmeWalkthrough replays the README's walkthrough, its commands exactly as printed, in
+// a temporary directory laid out as the checkout after `make run` (bin/commons, data/ of a
+// demo node on 127.0.0.1:0): only the value of the README's own `export COMMONS_SERVER=` is
+// replaced, with the node's address. Any command that fails fails the test. The blocks to run
+// once the petition has closed run against the same data served by a node whose clock is 31
+// days ahead (the CLI signs nothing there). The walkthrough writes nothing beside bin/, data/
+// and its scratch folder, all three ignored by git.
+func TestReadmeWalkthrough(t *testing.T) {
+	t.Parallel()
+	needsBinary(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("the README's shell is bash:", err)
+	}
+	blocks := walkthroughBlocks(t, filepath.Join("..", "..", "README.md"))
+	var setup, before, after []string
+	for _, b := range blocks {
+		switch b.when {
+		case "setup":
+			setup = append(setup, b.script)
+		case "":
+			before = append(before, b.script)
+		case "once the petition has closed":
+			after = append(after, b.script)
+		default:
+			t.Fatalf("README.md:%d: unknown walkthrough marker %q", b.line, b.when)
+		}
+	}
+	require.Len(t, setup, 1, "one setup block")
+	require.GreaterOrEqual(t, len(before), 3)
+	require.Len(t, after, 1)
+	serverLine := regexp.MustCompile(`(?m)^export COMMONS_SERVER=\S+`)
+	require.Len(t, serverLine.FindAllString(setup[0], -1), 1, "the setup exports COMMONS_SERVER once")
+
+	root := t.TempDir()
+	bin, err := binary()
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(root, "bin"), 0o755))
+	require.NoError(t, os.Symlink(bin, filepath.Join(root, "bin", "commons")))
+	data := filepath.Join(root, "data")
+	home := t.TempDir()
+	shell := func(url, script string) string {
+		t.Helper()
+		full := serverLine.ReplaceAllLiteralString(setup[0], "export COMMONS_SERVER="+url) + script
+		cmd := exec.CommandContext(testContext(t), "bash", "-e", "-o", "pipefail", "-x", "-c", full)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+			"TMPDIR="+home, "COMMONS_WALLET=", "COMMONS_ADMIN_TOKEN=", "COMMONS_WALLET_PASSPHRASE=")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		require.NoError(t, err, "a README command failed (the last + line); output:\n%s", out.String())
+		return out.String()
+	}
+
+	n := startNode(t, data, &nodetest.Logs{}, "--demo", "--memory-limit", "0")
+	out := shell(n.url, strings.Join(before, ""))
+	assert.Regexp(t, `\nold-town +Ciutat Vella\n`, out, "commons neighbourhoods lists ids and names")
+	for _, want := range []string{"in Ciutat Vella (old-town)", "consent to air-quality/daily granted",
+		"imported 2 readings from 1 file", "signed riverside-trees", "ok  re-hashed all", "exported ", "petition sunday-library created",
+		"12 paper signatures entered for sunday-library"} {
+		assert.Contains(t, out, want)
+	}
+	assert.NotContains(t, out, "{\n", "text, not JSON, without --json")
+
+	// Thirty-one days later, on the same data: the petition has closed.
+	n.stop()
+	clock := &testClock{}
+	clock.Set(31 * 24 * time.Hour)
+	later := startNodeWithClock(t, data, &nodetest.Logs{}, clock)
+	out = shell(later.url, after[0])
+	assert.Contains(t, out, "ok  recount up to the checkpoint: 13 signatures (1 online, 12 paper)")
+	later.stop()
+
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{"bin", "data", "walkthrough"}, names, "the walkthrough writes in its scratch folder only")
+	assert.FileExists(t, filepath.Join(root, "walkthrough", "result.json"))
+	ignore, err := os.ReadFile(filepath.Join("..", "..", ".gitignore"))
+	require.NoError(t, err)
+	for _, dir := range names {
+		assert.True(t, slices.Contains(strings.Split(string(ignore), "\n"), fmt.Sprintf("/%s/", dir)), ".gitignore ignores /%s/", dir)
+	}
+}
+
+// TestDemoCity is `make run` on a fresh machine: serve --demo loads the demo city through the
+// real client paths, publishes the month, and the public answers match what the fixtures
+// predict.
+func TestDemoCity(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("loads the whole demo city; skipped with -short")
+	}
+	start := time.Now()
+	// Without the default soft memory limit (160 MiB): the demo's loader runs in the server
+	// process and its heap wants about 1 GB, so under the limit the collector nearly doubles
+	// the load's CPU (70 s against 38 s on the test machine). The limit only paces the
+	// collector: what is loaded and released is the same.
+	logs := &nodetest.Logs{}
+	n := startNode(t, t.TempDir(), logs, "--demo", "--memory-limit", "0", "--signature-batch-every", "1h")
+	t.Logf("demo city loaded and released in %s", time.Since(start).Round(time.Millisecond))
+	seen := &responses{bodies: map[string][]byte{}}
+	// Ready means published: the month is there as soon as the node says so.
+	status, body := seen.get(t, n.url+"/readyz")
+	require.Equal(t, http.StatusOK, status, string(body))
+	defer checkOneLineLogs(t, logs)
+
+	status, body = seen.get(t, n.url+"/api/v1/stats/air")
+	require.Equal(t, http.StatusOK, status)
+	var idx struct{ Epochs, Weeks []string }
+	require.NoError(t, json.Unmarshal(body, &idx))
+	require.Len(t, idx.Epochs, len(fixtures.Days()), "a month of releases")
+	// The month ends on the latest closed day, yesterday: the fixtures' days moved by whole days.
+	last, err := time.Parse(time.DateOnly, idx.Epochs[len(idx.Epochs)-1])
+	require.NoError(t, err)
+	assert.Equal(t, fixtures.LastDay(start), last, "the demo's month ends yesterday")
+	offset := last.Sub(fixtures.Days()[len(fixtures.Days())-1])
+	assert.GreaterOrEqual(t, len(idx.Weeks), 3, "every closed ISO week of the month has its weekly release")
+
+	// Expected contributors per neighbourhood and day, from the fixtures' own plaintext. The
+	// released counts carry Gaussian noise of σ about 13: ±70 is exceeded with probability
+	// below 10⁻⁷ per cell.
+	const slack = 70
+	residents := fixtures.Residents()
+	meansOfTheLargest := 0
+	for _, day := range fixtures.Days() {
+		want := map[string]int{}
+		for _, r := range residents {
+			if len(fixtures.Readings(r, day)) > 0 {
+				want[r.Neighbourhood]++
+			}
+		}
+		status, body := seen.get(t, n.url+"/api/v1/stats/air?day="+day.Add(offset).Format(time.DateOnly))
+		require.Equal(t, http.StatusOK, status)
+		d, err := release.ParseAirDay(body)
+		require.NoError(t, err)
+		require.Len(t, d.Cells, len(fixtures.Neighbourhoods()))
+		assert.Contains(t, d.Noise, "Gaussian")
+		for _, c := range d.Cells {
+			n := want[c.Neighbourhood]
+			switch {
+			case c.Suppressed:
+				assert.Less(t, n, d.K+slack, "%s on %s: only a cell near k may fall below it by noise", c.Neighbourhood, day)
+			default:
+				assert.InDelta(t, n, c.Contributors, slack, "%s on %s", c.Neighbourhood, day)
+				if n < d.K {
+					assert.Nil(t, c.PM25, "%s on %s: %d contributors never give a mean", c.Neighbourhood, day, n)
+				}
+				if c.Neighbourhood == "new-town" && c.PM25 != nil {
+					meansOfTheLargest++
+				}
+			}
+		}
+	}
+	assert.Greater(t, meansOfTheLargest, len(fixtures.Days())*9/10, "the largest neighbourhood's mean is precise enough on nearly every day")
+	for _, week := range idx.Weeks {
+		status, body := seen.get(t, n.url+"/api/v1/stats/air?week="+week)
+		require.Equal(t, http.StatusOK, status, week)
+		w, err := release.ParseAirWeek(body)
+		require.NoError(t, err)
+		assert.Len(t, w.Hours, release.HoursPerDay, week)
+	}
+
+	var ps []struct {
+		ID         string
+		Signatures int
+	}
+	status, body = seen.get(t, n.url+"/api/v1/petitions")
+	require.Equal(t, http.StatusOK, status)
+	require.NoError(t, json.Unmarshal(body, &ps))
+	signers := map[string]int{}
+	for _, r := range residents {
+		for _, p := range r.Petitions {
+			signers[p]++
+		}
+	}
+	require.Len(t, ps, len(fixtures.Petitions()))
+	for _, p := range ps {
+		assert.Equal(t, signers[p.ID], p.Signatures, p.ID)
+		// Its signatures spread over its open days, as the node stamped them, not all today.
+		status, body := seen.get(t, n.url+"/api/v1/petitions/"+p.ID)
+		require.Equal(t, http.StatusOK, status, p.ID)
+		var full api.PublicPetition
+		require.NoError(t, json.Unmarshal(body, &full))
+		require.NotEmpty(t, full.Timeline, p.ID)
+		signed := 0
+		for _, d := range full.Timeline {
+			signed += d.Signed
+		}
+		assert.Equal(t, signers[p.ID], signed, p.ID)
+		assert.GreaterOrEqual(t, len(full.Timeline), min(5, signers[p.ID]), "%s: its timeline spans several days", p.ID)
+		assert.GreaterOrEqual(t, full.Timeline[0].Day, full.Opens.UTC().Format(time.DateOnly), "%s: no signature before it opens", p.ID)
+		assert.LessOrEqual(t, full.Timeline[len(full.Timeline)-1].Day, time.Now().UTC().Format(time.DateOnly), p.ID)
+	}
+	// The second purpose: a university's weekly PM10 study, approved in old-town and riverside
+	// only and activated there, with its weekly releases; and a proposal still open.
+	var study api.PublicPurpose
+	fetchJSON(t, n.url+"/api/v1/purposes/"+fixtures.PM10Study, &study)
+	assert.Equal(t, api.StatusActive, study.Status)
+	require.NotNil(t, study.Purpose)
+	assert.Equal(t, []string{"old-town", "riverside"}, study.Purpose.Neighbourhoods)
+	assert.GreaterOrEqual(t, len(study.Releases), 3, "every closed ISO week of the month")
+	for _, week := range study.Releases {
+		var w release.AirWeek
+		fetchJSON(t, n.url+"/api/v1/purposes/"+fixtures.PM10Study+"?release="+week, &w)
+		require.Len(t, w.Cells, 2, week)
+		for _, c := range w.Cells {
+			assert.Nil(t, c.PM25, "%s: the study asked for PM10 only", week)
+		}
+	}
+	// Its page shows the latest week's figures: PM10 only, in its two neighbourhoods only, each
+	// a mean or a dash (the noise is not seeded here; release.TestWeeklyPlanSpendsItsBudgetOnTheReadingsAskedFor
+	// measures how often a mean is shown).
+	page := string(httpGet(t, n.url+"/purposes/"+fixtures.PM10Study))
+	from, to := strings.Index(page, `id="figures-heading"`), strings.Index(page, `id="releases-heading"`)
+	require.True(t, from > 0 && to > from, "the page has its latest figures")
+	figures := page[from:to]
+	assert.Contains(t, figures, study.Releases[len(study.Releases)-1])
+	assert.Contains(t, figures, "PM10 (µg/m³)")
+	assert.NotContains(t, figures, "PM2.5", "the study asked for PM10 only")
+	assert.NotContains(t, figures, "L&#39;Eixample", "nor does it run in new-town")
+	for _, name := range []string{"Ciutat Vella", "La Ribera"} {
+		assert.Regexp(t, `<th scope="row">`+name+`</th><td class="num">(\d+\.\d \(\d+\.\d–\d+\.\d\)|—)</td><td class="num">\d+</td>`, figures, name)
+	}
+	var heat api.PublicPurpose
+	fetchJSON(t, n.url+"/api/v1/purposes/"+fixtures.HeatStudy, &heat)
+	assert.Equal(t, api.StatusProposed, heat.Status)
+	for _, page := range []string{"/", "/air", "/about/accuracy", "/petitions", "/ledger", "/purposes", "/purposes/" + fixtures.PM10Study} {
+		status, _ := seen.get(t, n.url+page)
+		assert.Equal(t, http.StatusOK, status, page)
+	}
+
+	// Loaded, the node serves with the operator's batches (here an hour): a new resident's
+	// signature waits for its batch, though the demo's own were each appended at once.
+	ctx := testContext(t)
+	c := client.New(n.url)
+	w := newResident(ctx, t, c, adminTokenOf(t, n.data), "island")
+	all, err := c.Petitions(ctx)
+	require.NoError(t, err)
+	now := time.Now()
+	i := slices.IndexFunc(all, func(p api.PublicPetition) bool {
+		return !now.Before(p.Opens) && now.Before(p.Closes) && (len(p.Scope) == 0 || slices.Contains(p.Scope, "island"))
+	})
+	require.GreaterOrEqual(t, i, 0, "an open demo petition island may sign")
+	s, err := c.SignPetition(ctx, w, all[i].ID, false, nil)
+	require.NoError(t, err)
+	assert.Equal(t, api.SignaturePending, s.Status)
+}
+
+// logLine is one line of the node's log: a slog text record, or one of the few lines the
+// binary writes for a person ("commons: …").
+var logLine = regexp.MustCompile(`^(time=\S+ level=(DEBUG|INFO|WARN|ERROR) msg=|commons: )`)
+
+// checkOneLineLogs checks that every line a node logged is one whole record: no message spans
+// lines or carries a literal \n, and Badger said nothing above debug level but on one line.
+func checkOneLineLogs(t *testing.T, logs *nodetest.Logs) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(logs.String(), "\n"), "\n")
+	require.NotEmpty(t, lines)
+	for _, line := range lines {
+		assert.Regexp(t, logLine, line, "one record per line")
+		assert.NotContains(t, line, `\n`, "no literal newline in a record")
+		assert.NotContains(t, line, "might be too small", "Badger's cache advice is debug only")
+	}
 }

@@ -275,9 +275,7 @@ func pm10s(rs []reading.Reading) map[string]int {
 func TestGatewayDeliversSensorReadings(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
-	data := t.TempDir()
-	logs := &nodetest.Logs{}
-	n := startNode(t, data, logs)
+	n := startFreshNode(t)
 	wallet, home := gatewayResident(t, n)
 	outbox := filepath.Join(t.TempDir(), "outbox")
 	gw := startGateway(t, n.url, wallet, outbox, home, "--basic-auth", "sensor:hunter2")
@@ -318,7 +316,7 @@ func TestGatewayDeliversSensorReadings(t *testing.T) {
 
 	gw.stop()
 	n.stop()
-	got := storedReadings(t, data, wallet)
+	got := storedReadings(t, n.data, wallet)
 	require.Len(t, got.shares, 10, "each accepted reading is shared exactly once")
 	require.Len(t, got.vault, 10, "and kept in the resident's vault exactly once")
 	perSensor := map[string]int{}
@@ -346,7 +344,7 @@ func TestGatewayDeliversSensorReadings(t *testing.T) {
 	}
 	for _, s := range []string{lat, lon, "48.778112", "1021.845", "16.85"} {
 		assert.NotContains(t, gw.logs.String(), s, "the gateway's logs")
-		assert.NotContains(t, logs.String(), s, "the server's logs")
+		assert.NotContains(t, n.logs.String(), s, "the server's logs")
 	}
 }
 
@@ -357,7 +355,6 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
 	n, clock, logs := startClockedNode(t)
-	data := n.data
 	wallet, home := gatewayResident(t, n)
 	outbox := filepath.Join(t.TempDir(), "outbox")
 	gw := startGateway(t, n.url, wallet, outbox, home)
@@ -384,7 +381,7 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 	// anew. The gateway's clock is the wall clock, so the server's returns to it once the
 	// gateway has said so (its retries refused meanwhile are signed afresh again).
 	clock.Set(defaultServeConfig().StatementSkew + time.Minute)
-	n = startNodeWithClock(t, data, logs, clock)
+	n = startNodeWithClock(t, n.data, logs, clock)
 	gw = startGateway(t, n.url, wallet, outbox, home)
 	const resigned = "signing it again\" code=stale_statement"
 	if !eventually(gw.ctx, func() bool { return strings.Contains(gw.logs.String(), resigned) }) {
@@ -398,7 +395,7 @@ func TestGatewayOutboxAcrossServerOutage(t *testing.T) {
 	gw.stop()
 	n.stop()
 
-	got := storedReadings(t, data, wallet)
+	got := storedReadings(t, n.data, wallet)
 	want := map[string]int{"11.01": 1, "11.02": 1, "11.03": 1, "11.04": 1, "11.05": 1, "11.06": 1}
 	assert.Equal(t, want, pm10s(got.shares), "every reading exactly once")
 	assert.Equal(t, want, pm10s(got.vault))
@@ -485,7 +482,6 @@ func TestGatewayLostAcknowledgement(t *testing.T) {
 	t.Parallel()
 	needsBinary(t)
 	n, clock, _ := startClockedNode(t)
-	data := n.data
 	wallet, home := gatewayResident(t, n)
 	proxy, via := newFlakyProxy(t, n.url)
 	outbox := filepath.Join(t.TempDir(), "outbox")
@@ -519,7 +515,7 @@ func TestGatewayLostAcknowledgement(t *testing.T) {
 	gw.stop()
 	n.stop()
 
-	got := storedReadings(t, data, wallet)
+	got := storedReadings(t, n.data, wallet)
 	want := map[string]int{"21.01": 1, "21.02": 1}
 	assert.Equal(t, want, pm10s(got.shares), "each batch stored exactly once")
 	assert.Equal(t, want, pm10s(got.vault))

@@ -255,9 +255,9 @@ func linkGuesses(petition, public string) []string {
 // petition in their own name, their wallet becoming an organiser on the first one (logged).
 func TestAdminPetition(t *testing.T) {
 	t.Parallel()
-	data, home := t.TempDir(), t.TempDir()
-	n := startNode(t, data, &nodetest.Logs{})
-	token := filepath.Join(data, "admin.token")
+	home := t.TempDir()
+	n := startFreshNode(t)
+	token := filepath.Join(n.data, "admin.token")
 	wallet := filepath.Join(home, "wallet")
 	_, err := n.cli(wallet, "wallet", "init")
 	require.NoError(t, err)
