@@ -99,6 +99,9 @@ type Log struct {
 	closed  bool
 
 	mu         sync.RWMutex // guards size and checkpoint
+	// settling is held by the sequencer from a batch's commit until its entries are applied
+	// to the read model (Options.Apply), so that Settle can wait for the read model.
+	settling sync.RWMutex
 	size       uint64
 	checkpoint []byte
 

@@ -239,8 +239,19 @@ func (l *Log) sequence() {
 				break drain
 			}
 		}
+		l.settling.Lock()
 		l.commit(batch)
+		l.settling.Unlock()
 	}
+}
+
+// Settle waits until the read model has caught up with Badger: until every batch committed so
+// far has been applied (Options.Apply). A batch is committed before it is applied, so a reader
+// that checks a record in Badger and then the read model can find neither (a pending petition
+// act that has just landed); after Settle the read model holds what Badger held.
+func (l *Log) Settle() {
+	l.settling.RLock()
+	defer l.settling.RUnlock()
 }
 
 // commit writes one batch in one transaction and answers its waiters. A batch too big for one

@@ -272,3 +272,26 @@ func TestAppendAllKeepsOrderAndCommitsPrivateRecordsWithEachEntry(t *testing.T) 
 	_, err = l.AppendAll(context.Background(), []Logged{{Entry: entry(1), Write: Write{Require: []Absent{{Key: []byte("p/x"), Err: errors.New("x")}}}}})
 	assert.Error(t, err, "an append has no precondition")
 }
+
+// A batch is committed to Badger before the read model applies it; while it is applied, Settle
+// waits, and once Append returns it does not.
+func TestSettleWaitsForTheReadModel(t *testing.T) {
+	t.Parallel()
+	k, db := newKeys(t), tempDB(t)
+	var l *Log
+	heldDuringApply := make(chan bool, 1)
+	l, err := Open(db, k.signer, k.verifier, Options{Apply: func(uint64, [][]byte) {
+		// Badger already holds the batch's write; a reader that tried to settle now must wait.
+		free := l.settling.TryRLock()
+		if free {
+			l.settling.RUnlock()
+		}
+		heldDuringApply <- !free && has(t, db, "p/a")
+	}})
+	require.NoError(t, err)
+	_, err = l.AppendAll(context.Background(), []Logged{{Entry: entry(0), Write: Write{Puts: []Put{put("p/a")}}}})
+	require.NoError(t, err)
+	assert.True(t, <-heldDuringApply, "Settle waits while a committed batch is applied")
+	l.Settle() // returns: nothing is being applied
+	require.NoError(t, l.Close())
+}

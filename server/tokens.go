@@ -255,7 +255,12 @@ func (a *handlers) signatureStatus(id, nullifier string) (api.SignatureStatus, e
 	}
 	n, ok := a.State.NullifierEntry(id, nullifier)
 	if !ok {
-		return out, errNotFound
+		// Its batch may have landed between the two reads: the pending record is deleted
+		// when the batch commits, and the entry reaches the read model just after.
+		a.Ledger.Settle()
+		if n, ok = a.State.NullifierEntry(id, nullifier); !ok {
+			return out, errNotFound
+		}
 	}
 	out.Status = api.SignatureWithdrawn
 	if n.Active {
