@@ -2,6 +2,7 @@ package purpose
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -126,4 +127,64 @@ func walk(es []api.Entry) petition.Entries {
 		}
 		return nil
 	}
+}
+
+// active logs p's proposal, the approvals that meet its threshold in its first neighbourhood
+// and its activation there, and returns the proposal as the read model then holds it.
+func (tw *town) active(p api.PurposeProposal) *state.Proposal {
+	tw.t.Helper()
+	prop := tw.proposal(tw.org, p)
+	tw.log(prop)
+	for range p.ApprovalsNeeded {
+		tw.log(choice(wallet(tw.t), p.ID, p.Scope[0], true))
+	}
+	tw.log(tw.activation(prop, p.Scope[0]))
+	return tw.proposalNow(p.ID)
+}
+
+// proposalNow is the latest version of proposal id as the read model holds it.
+func (tw *town) proposalNow(id string) *state.Proposal {
+	tw.t.Helper()
+	p, ok := tw.core.State.Proposal(id)
+	require.True(tw.t, ok, id)
+	return p
+}
+
+// share stores one contribution of w holding a share copy of purpose id for each day.
+func (tw *town) share(w *crypto.Wallet, id string, days ...string) {
+	tw.t.Helper()
+	c := crypto.Contribution{Citizen: w.CitizenID(), Nonce: crypto.NewNonce(), IssuedAt: "2026-05-11T10:00:00Z"}
+	for _, day := range days {
+		c.Envelopes = append(c.Envelopes, crypto.Envelope{Day: day, Purpose: id, Ciphertext: []byte("sealed " + day)})
+	}
+	cid, err := c.ID()
+	require.NoError(tw.t, err)
+	require.NoError(tw.t, tw.core.Store.PutContribution(context.Background(), c, cid))
+}
+
+// copies is how many share copies of purpose id the store holds.
+func (tw *town) copies(id string) int {
+	tw.t.Helper()
+	n, err := tw.core.Store.ShareCopyCount(id)
+	require.NoError(tw.t, err)
+	return n
+}
+
+// keyring records the purpose keys a Retirer destroys, and fails while fail is set.
+type keyring struct {
+	destroyed []string
+	fail      error
+}
+
+func (k *keyring) destroy(id string, version int) error {
+	if k.fail != nil {
+		return k.fail
+	}
+	k.destroyed = append(k.destroyed, fmt.Sprintf("%s@%d", id, version))
+	return nil
+}
+
+// retirer is the node's Retirer, destroying keys in k.
+func (tw *town) retirer(k *keyring) *Retirer {
+	return &Retirer{Ledger: tw.core.Ledger, State: tw.core.State, Store: tw.core.Store, DestroyKey: k.destroy}
 }
