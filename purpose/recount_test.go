@@ -15,7 +15,7 @@ import (
 )
 
 // TestRecountAgreesWithTheNode logs, through a real ledger and read model, the built-in
-// purpose, a proposal with approvals and objections from five residents in two
+// purpose, a proposal with approvals and objections from seven residents in two
 // neighbourhoods (one changes her mind), another proposal's choices, the activation where the
 // threshold was met and the retirement at the end date. The recount from the ledger alone
 // gives the counts and the status the node publishes, at each step; a published view that
@@ -24,13 +24,14 @@ func TestRecountAgreesWithTheNode(t *testing.T) {
 	t.Parallel()
 	tw := newTown(t)
 	tw.core.DefinePurpose(t, AirDaily(recipient))
-	r := []*crypto.Wallet{wallet(t), wallet(t), wallet(t), wallet(t), wallet(t)}
+	r := []*crypto.Wallet{wallet(t), wallet(t), wallet(t), wallet(t), wallet(t), wallet(t), wallet(t)}
 	other := study()
 	other.ID = "other-study"
 	prop := tw.proposal(tw.org, study())
 	tw.log(prop, tw.proposal(tw.org, other),
 		choice(r[0], "pm10-study", "a", true), choice(r[1], "pm10-study", "a", true), choice(r[2], "pm10-study", "a", false),
 		choice(r[3], "pm10-study", "b", true), choice(r[4], "pm10-study", "b", false),
+		choice(r[5], "pm10-study", "b", true), choice(r[6], "pm10-study", "b", false),
 		choice(r[0], "other-study", "b", false), choice(r[2], "pm10-study", "a", true))
 
 	published := func() api.PublicPurpose {
@@ -43,8 +44,8 @@ func TestRecountAgreesWithTheNode(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, study(), c.Proposal)
 	assert.Equal(t, tw.org.CitizenID(), c.Proposer)
-	assert.Equal(t, 6, c.Choices, "every choice on this proposal, the change of mind included")
-	assert.Equal(t, []int{3, 0, 1, 1}, []int{c.Approve["a"], c.Object["a"], c.Approve["b"], c.Object["b"]})
+	assert.Equal(t, 8, c.Choices, "every choice on this proposal, the change of mind included")
+	assert.Equal(t, []int{3, 0, 2, 2}, []int{c.Approve["a"], c.Object["a"], c.Approve["b"], c.Object["b"]})
 	assert.Equal(t, api.StatusProposed, c.Status)
 	assert.Nil(t, c.Active)
 	require.NoError(t, c.CheckPublished(published()))
@@ -53,7 +54,7 @@ func TestRecountAgreesWithTheNode(t *testing.T) {
 	c, err = Recount("pm10-study", walk(tw.entries()))
 	require.NoError(t, err)
 	assert.Equal(t, api.StatusActive, c.Status)
-	assert.Equal(t, []string{"a"}, c.Active, "b's objections are as many as its approvals")
+	assert.Equal(t, []string{"a"}, c.Active, "b met the threshold, but its objections are as many as its approvals")
 	require.NoError(t, c.CheckPublished(published()))
 
 	tw.log(tw.decision(api.EntryPurposeRetire, "pm10-study", ByEnd))
@@ -67,7 +68,7 @@ func TestRecountAgreesWithTheNode(t *testing.T) {
 	tampered.Approvals = slices.Clone(pub.Approvals)
 	tampered.Approvals[1].Object = 0
 	assert.EqualError(t, c.CheckPublished(tampered),
-		"purpose: the server publishes 1 approve, 0 object in b; the ledger holds 1 and 1")
+		"purpose: the server publishes 2 approve, 0 object in b; the ledger holds 2 and 2")
 	tampered = pub
 	tampered.Status = api.StatusActive
 	assert.EqualError(t, c.CheckPublished(tampered), "purpose: the server says active, the ledger expired")
