@@ -2,6 +2,7 @@ package purpose
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,17 @@ func TestCheckProposal(t *testing.T) {
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 	has := func(n string) bool { return n == "a" || n == "b" }
 	require.NoError(t, CheckProposal(study(), has, now))
+	daily := study()
+	daily.Readings, daily.Grid, daily.EpsilonRelease, daily.EpsilonMonth = []string{"pm2_5"}, "neighbourhood×day", 0.1, 3
+	require.NoError(t, CheckProposal(daily, has, now), "a daily PM2.5 release")
+	assert.InDelta(t, 0.1, EpsilonPerDay(daily), 1e-12, "a daily release costs its ε every day")
+	deadlineDay := study()
+	deadlineDay.Deadline = "2026-05-04"
+	require.NoError(t, CheckProposal(deadlineDay, has, now), "open through its deadline day")
+	retention := study()
+	retention.RetentionDays = 0
+	assert.EqualError(t, CheckProposal(retention, has, now), "purpose: retention_days: 1 to 366 days",
+		"the rule is named, never the value")
 	for name, tc := range map[string]struct {
 		edit func(*api.PurposeProposal)
 		want error
@@ -48,6 +60,18 @@ func TestCheckProposal(t *testing.T) {
 		"an id with capitals":        {func(p *api.PurposeProposal) { p.ID = "PM10" }, nil, "id"},
 		"a petition's id":            {func(p *api.PurposeProposal) { p.ID = "petition/trees" }, nil, "id"},
 		"no French title":            {func(p *api.PurposeProposal) { p.Title.FR = " " }, nil, "title"},
+		"an id of 65 characters":     {func(p *api.PurposeProposal) { p.ID = strings.Repeat("a", 65) }, nil, "id"},
+		"the air purpose's id":       {func(p *api.PurposeProposal) { p.ID = Air }, nil, "id"},
+		"version 0":                  {func(p *api.PurposeProposal) { p.Version = 0 }, nil, "version"},
+		"no English description":     {func(p *api.PurposeProposal) { p.Description.EN = "" }, nil, "description"},
+		"no requester":               {func(p *api.PurposeProposal) { p.Requester = "\t" }, nil, "requester"},
+		"no statistic":               {func(p *api.PurposeProposal) { p.Statistics = nil }, nil, "statistics"},
+		"a median":                   {func(p *api.PurposeProposal) { p.Statistics = []string{"median"} }, nil, "statistics"},
+		"ε per release of 0":         {func(p *api.PurposeProposal) { p.EpsilonRelease = 0 }, nil, "epsilon_release"},
+		"a retention of 367 days":    {func(p *api.PurposeProposal) { p.RetentionDays = 367 }, nil, "retention_days"},
+		"no scope":                   {func(p *api.PurposeProposal) { p.Scope = nil }, nil, "scope"},
+		"a start that is no day":     {func(p *api.PurposeProposal) { p.Start = "11/05/2026" }, nil, "start"},
+		"a deadline after the end":   {func(p *api.PurposeProposal) { p.Deadline = "2027-05-11" }, nil, "deadline"},
 	} {
 		p := study()
 		tc.edit(&p)

@@ -11,6 +11,28 @@ import (
 	"github.com/commons-city/commons/ledger/state"
 )
 
+// proposalEntry is the purpose.propose entry of version of proposal id, asking a and b.
+func proposalEntry(t *testing.T, id string, version int) api.Entry {
+	t.Helper()
+	body, err := json.Marshal(api.PurposeProposal{ID: id, Version: version, Scope: []string{"a", "b"}, ApprovalsNeeded: 1})
+	require.NoError(t, err)
+	return api.Entry{Type: api.EntryPurposePropose, Purpose: id, PurposeVersion: version, Body: body, Hash: state.Hash(body), Citizen: "c-organiser"}
+}
+
+// choiceEntry is an approval or objection (typ) of version of proposal id under nullifier,
+// from neighbourhood where.
+func choiceEntry(typ, id string, version int, nullifier, where string) api.Entry {
+	return api.Entry{Type: typ, Purpose: id, PurposeVersion: version, Nullifier: nullifier, Neighbourhood: where, Epoch: "2026-05-04"}
+}
+
+// decisionEntry is the operator's refusal or retirement (typ) of version of proposal id.
+func decisionEntry(t *testing.T, typ, id string, version int) api.Entry {
+	t.Helper()
+	body, err := json.Marshal(api.PurposeDecision{By: "operator", Reason: "done"})
+	require.NoError(t, err)
+	return api.Entry{Type: typ, Purpose: id, PurposeVersion: version, Body: body, Hash: state.Hash(body)}
+}
+
 // TestProposalsCountTheLastChoicePerNullifier applies a proposal, choices and changes of mind,
 // the activation and the retirement: the counts per neighbourhood hold each nullifier's last
 // choice once, the same choice twice under one nullifier is not applied, an activation naming
@@ -18,13 +40,10 @@ import (
 func TestProposalsCountTheLastChoicePerNullifier(t *testing.T) {
 	t.Parallel()
 	m := newModel(t)
-	doc := api.PurposeProposal{ID: "study", Version: 1, Scope: []string{"a", "b"}, ApprovalsNeeded: 1}
-	body, err := json.Marshal(doc)
-	require.NoError(t, err)
-	m.apply(api.Entry{Type: api.EntryPurposePropose, Purpose: "study", PurposeVersion: 1, Body: body, Hash: state.Hash(body), Citizen: "c-organiser"})
-	choose := func(typ, nullifier, where string) {
-		m.apply(api.Entry{Type: typ, Purpose: "study", PurposeVersion: 1, Nullifier: nullifier, Neighbourhood: where, Epoch: "2026-05-04"})
-	}
+	proposal := proposalEntry(t, "study", 1)
+	body := proposal.Body
+	m.apply(proposal)
+	choose := func(typ, nullifier, where string) { m.apply(choiceEntry(typ, "study", 1, nullifier, where)) }
 	choose(api.EntryPurposeApprove, "n1", "a")
 	choose(api.EntryPurposeApprove, "n2", "a")
 	choose(api.EntryPurposeObject, "n2", "a") // a change of mind
@@ -57,9 +76,7 @@ func TestProposalsCountTheLastChoicePerNullifier(t *testing.T) {
 	m.apply(r.register())
 	m.apply(r.consent(true, "study", 1, false, "2026-05-05T10:00:00Z"))
 	assert.True(t, m.st.ActiveConsent(r.id, "study"))
-	decision, err := json.Marshal(api.PurposeDecision{By: "operator", Reason: "done"})
-	require.NoError(t, err)
-	m.apply(api.Entry{Type: api.EntryPurposeRetire, Purpose: "study", PurposeVersion: 1, Body: decision, Hash: state.Hash(decision)})
+	m.apply(decisionEntry(t, api.EntryPurposeRetire, "study", 1))
 	m.apply(api.Entry{Type: api.EntryPurposeDestroy, Purpose: "study", PurposeVersion: 1})
 	require.Equal(t, 2, m.notApplied())
 	p, _ = m.st.Proposal("study")
@@ -67,4 +84,81 @@ func TestProposalsCountTheLastChoicePerNullifier(t *testing.T) {
 	assert.True(t, p.Destroyed)
 	assert.True(t, m.st.Retired("study", 1))
 	assert.False(t, m.st.ActiveConsent(r.id, "study"), "the consent lapsed with the purpose")
+}
+
+// TestProposalsListTheLatestVersionOfEach: Proposals lists each proposal once, in its latest
+// version, sorted by id, while every version keeps its own counts; a change of mind from an
+// objection to an approval moves the count; a refusal is shown and is no retirement.
+func TestProposalsListTheLatestVersionOfEach(t *testing.T) {
+	t.Parallel()
+	m := newModel(t)
+	m.apply(proposalEntry(t, "study", 1))
+	m.apply(proposalEntry(t, "other", 1))
+	m.apply(choiceEntry(api.EntryPurposeObject, "study", 1, "n1", "b"))
+	m.apply(choiceEntry(api.EntryPurposeApprove, "study", 1, "n1", "b"))
+	m.apply(proposalEntry(t, "study", 2))
+	m.apply(decisionEntry(t, api.EntryPurposeRefuse, "other", 1))
+	require.Zero(t, m.notApplied(), m.logs.String())
+
+	var keys []string
+	for _, p := range m.st.Proposals() {
+		keys = append(keys, p.Key)
+	}
+	assert.Equal(t, []string{"other@1", "study@2"}, keys)
+	v1, ok := m.st.ProposalVersion("study", 1)
+	require.True(t, ok)
+	assert.Equal(t, map[string]int{"b": 1}, v1.Approve)
+	assert.Equal(t, map[string]int{"b": 0}, v1.Object)
+	v2, _ := m.st.Proposal("study")
+	assert.Empty(t, v2.Approve, "a new version starts from no approval")
+	other, _ := m.st.Proposal("other")
+	assert.Equal(t, &api.PurposeDecision{By: "operator", Reason: "done"}, other.Refused)
+	assert.Nil(t, other.Retired)
+	assert.False(t, m.st.Retired("other", 1), "a refused proposal was never a running purpose")
+}
+
+// TestInapplicableProposalEntriesAreSkipped: proposal entries that do not parse, name another
+// purpose, or act on a proposal version never logged are logged as not applied and change
+// nothing; the model goes on applying what follows.
+func TestInapplicableProposalEntriesAreSkipped(t *testing.T) {
+	t.Parallel()
+	m := newModel(t)
+	m.apply(proposalEntry(t, "study", 1))
+	badBody := proposalEntry(t, "study", 2)
+	badBody.Body = json.RawMessage(`{"id":"study","version":"two"}`)
+	elsewhere := proposalEntry(t, "study", 2)
+	elsewhere.Purpose = "other"
+	activation := purposeDoc("study", 2)
+	activation.Proposal = state.Hash([]byte("a proposal never logged"))
+	badDecision := decisionEntry(t, api.EntryPurposeRetire, "study", 1)
+	badDecision.Body = json.RawMessage(`{"by":1}`)
+	for name, e := range map[string]api.Entry{
+		"a proposal that does not parse":      badBody,
+		"a proposal naming another purpose":   elsewhere,
+		"a choice on an unknown proposal":     choiceEntry(api.EntryPurposeApprove, "nothing", 1, "n1", "a"),
+		"a choice on an unknown version":      choiceEntry(api.EntryPurposeApprove, "study", 2, "n1", "a"),
+		"a choice without its neighbourhood":  choiceEntry(api.EntryPurposeObject, "study", 1, "n1", ""),
+		"an activation of an unknown version": purposeEntry(t, activation),
+		"a refusal of an unknown proposal":    decisionEntry(t, api.EntryPurposeRefuse, "nothing", 1),
+		"a retirement that does not parse":    badDecision,
+		"a destruction of an unknown version": {Type: api.EntryPurposeDestroy, Purpose: "study", PurposeVersion: 3},
+	} {
+		before := m.notApplied()
+		m.apply(e)
+		assert.Equal(t, before+1, m.notApplied(), name)
+	}
+	p, ok := m.st.Proposal("study")
+	require.True(t, ok)
+	assert.Equal(t, 1, p.Version)
+	assert.Empty(t, p.Approve)
+	assert.Empty(t, p.Object)
+	assert.Nil(t, p.Retired)
+	assert.False(t, p.Activated)
+	_, defined := m.st.Purpose("study")
+	assert.False(t, defined, "the purpose of an activation not applied is not defined either")
+	assert.Len(t, m.st.Proposals(), 1)
+
+	m.apply(choiceEntry(api.EntryPurposeApprove, "study", 1, "n1", "a"))
+	p, _ = m.st.Proposal("study")
+	assert.Equal(t, map[string]int{"a": 1}, p.Approve)
 }

@@ -309,6 +309,34 @@ func TestPetitionCountsFollowSignaturesAndWithdrawals(t *testing.T) {
 	assert.Zero(t, m.notApplied(), m.logs.String())
 }
 
+// TestPetitionTokenKeyIssuesAndNullifierEntries: a petition.key entry gives the petition its token key, each
+// petition.issue entry counts one issue, and a nullifier's slot points at its latest entry.
+func TestPetitionTokenKeyIssuesAndNullifierEntries(t *testing.T) {
+	t.Parallel()
+	m := newModel(t)
+	m.apply(petitionEntry(t, petitionDoc("trees")))
+	m.apply(api.Entry{Type: api.EntryPetitionKey, Petition: "trees", TokenKey: "a2V5"})
+	m.apply(api.Entry{Type: api.EntryPetitionIssue, Petition: "trees"})
+	m.apply(api.Entry{Type: api.EntryPetitionIssue, Petition: "trees"})
+	signed := m.apply(sign("trees", "n1"))
+	m.apply(sign("trees", "n2"))
+	withdrawn := m.apply(withdraw("trees", "n2"))
+	require.Zero(t, m.notApplied(), m.logs.String())
+
+	p, _ := m.st.Petition("trees")
+	assert.Equal(t, "a2V5", p.TokenKey)
+	assert.Equal(t, 2, p.Issued)
+	assert.Equal(t, 1, p.Signatures, "issues are not signatures")
+	n, ok := m.st.NullifierEntry("trees", "n1")
+	require.True(t, ok)
+	assert.Equal(t, state.Nullifier{Key: "trees|n1", Active: true, Index: signed}, *n)
+	n, ok = m.st.NullifierEntry("trees", "n2")
+	require.True(t, ok)
+	assert.Equal(t, state.Nullifier{Key: "trees|n2", Index: withdrawn}, *n)
+	_, ok = m.st.NullifierEntry("bikes", "n1")
+	assert.False(t, ok, "nullifiers are per petition")
+}
+
 func TestPetitionTimelinePaperAndTotal(t *testing.T) {
 	t.Parallel()
 	m := newModel(t)
@@ -456,6 +484,15 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 		"petition no id":   mustMarshal(t, api.Entry{Type: api.EntryPetition, Body: json.RawMessage(`{"title":"t"}`)}),
 		"sign unknown":     mustMarshal(t, sign("no-such-petition", "n1")),
 		"withdraw unknown": mustMarshal(t, withdraw("no-such-petition", "n1")),
+		"petition elsewhere": mustMarshal(t, api.Entry{Type: api.EntryPetition, Petition: "bikes", Body: petitionEntry(t, petitionDoc("trees")).Body,
+			Citizen: "c-organiser", Recipient: "age1tally"}),
+		"paper body":       mustMarshal(t, api.Entry{Type: api.EntryPetitionPaper, Petition: "trees", Body: json.RawMessage(`{"count":"many"}`), Citizen: "c-organiser"}),
+		"paper unknown":    mustMarshal(t, api.Entry{Type: api.EntryPetitionPaper, Petition: "bikes", Body: json.RawMessage(`{"petition":"bikes","count":3}`), Citizen: "c-organiser"}),
+		"paper no citizen": mustMarshal(t, api.Entry{Type: api.EntryPetitionPaper, Petition: "trees", Body: json.RawMessage(`{"petition":"trees","count":3}`)}),
+		"issue no id":      mustMarshal(t, api.Entry{Type: api.EntryPetitionIssue}),
+		"issue unknown":    mustMarshal(t, api.Entry{Type: api.EntryPetitionIssue, Petition: "bikes"}),
+		"key unknown":      mustMarshal(t, api.Entry{Type: api.EntryPetitionKey, Petition: "bikes", TokenKey: "a2V5"}),
+		"key missing":      mustMarshal(t, api.Entry{Type: api.EntryPetitionKey, Petition: "trees"}),
 	}
 	for name, b := range cases {
 		before := m.notApplied()
@@ -475,6 +512,9 @@ func TestMalformedEntriesAreSkipped(t *testing.T) {
 	assert.Len(t, m.st.Petitions(), 1)
 	tr, _ := m.st.Petition("trees")
 	assert.Zero(t, tr.Signatures)
+	assert.Zero(t, tr.Paper)
+	assert.Zero(t, tr.Issued)
+	assert.Empty(t, tr.TokenKey)
 	seen, _ := m.st.Nullifier("no-such-petition", "n1")
 	assert.False(t, seen)
 
