@@ -332,10 +332,11 @@ func (r *Retirer) Retire(ctx context.Context, p *state.Proposal, d api.PurposeDe
 }
 
 // RetireDue retires every active purpose whose end date is past at now, and finishes any
-// retirement a crash interrupted. It returns how many it retired.
+// retirement a crash interrupted. It returns how many it retired. It looks at every version:
+// the running one may be an earlier version than a newer one still proposed.
 func (r *Retirer) RetireDue(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	for _, p := range r.State.Proposals() {
+	for _, p := range r.State.ProposalVersions() {
 		end, err := time.Parse(time.DateOnly, p.End)
 		if err != nil || p.Destroyed || !p.Activated && p.Retired == nil {
 			continue
@@ -354,10 +355,11 @@ func (r *Retirer) RetireDue(ctx context.Context, now time.Time) (int, error) {
 
 // PruneDue deletes the share copies of every active proposed purpose that are older than its
 // retention at now: a day's copies go once retention_days whole days have passed since it
-// ended, released or not. It returns how many days it pruned.
+// ended, released or not. It returns how many days it pruned. The copies were made under the
+// version that runs, so its retention applies, even while a newer version is only proposed.
 func (r *Retirer) PruneDue(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	for _, p := range r.State.Proposals() {
+	for _, p := range r.State.ProposalVersions() {
 		if !p.Activated || p.Retired != nil {
 			continue
 		}

@@ -239,3 +239,42 @@ func TestCompact(t *testing.T) {
 		assert.ErrorIs(t, err, api.ErrMalformed, doc)
 	}
 }
+
+// TestARunningVersionEndsWhileANewerIsProposed: version 1 runs while version 2 is only
+// proposed; version 1 still ends at its end date and its share copies still go after its
+// retention, although the latest version of the proposal is version 2.
+func TestARunningVersionEndsWhileANewerIsProposed(t *testing.T) {
+	t.Parallel()
+	for _, ends := range []bool{true, false} {
+		t.Run(map[bool]string{true: "end date", false: "retention"}[ends], func(t *testing.T) {
+			t.Parallel()
+			tw := newTown(t)
+			v1 := study()
+			if ends {
+				v1.End = "2026-05-20"
+			}
+			tw.active(v1)
+			tw.share(wallet(t), v1.ID, "2026-05-11")
+			v2 := v1
+			v2.Version, v2.End = 2, "2027-05-10"
+			tw.log(tw.proposal(tw.org, v2))
+			require.Equal(t, 2, tw.proposalNow(v1.ID).Version)
+			r := tw.retirer(&keyring{})
+			june := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+			if ends {
+				n, err := r.RetireDue(context.Background(), june)
+				require.NoError(t, err)
+				assert.Equal(t, 1, n, "version 1 reached its end date")
+				running, ok := tw.core.State.ProposalVersion(v1.ID, 1)
+				require.True(t, ok)
+				assert.Equal(t, api.StatusExpired, Status(running))
+			} else {
+				n, err := r.PruneDue(context.Background(), june)
+				require.NoError(t, err)
+				assert.Equal(t, 1, n, "version 1's retention of 14 days is over for the 11th")
+			}
+			assert.Zero(t, tw.copies(v1.ID))
+			assert.Equal(t, api.StatusProposed, Status(tw.proposalNow(v1.ID)), "version 2 is untouched")
+		})
+	}
+}

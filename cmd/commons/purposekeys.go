@@ -47,9 +47,10 @@ func (k proposedKeys) destroy(id string, version int) error {
 }
 
 // check refuses to start a node whose ledger names an active proposed purpose without its key
-// file: share copies sealed to it could no longer be opened.
+// file: share copies sealed to it could no longer be opened. The running version may be older
+// than a newer one still proposed.
 func (k proposedKeys) check(st *state.State) error {
-	for _, p := range st.Proposals() {
+	for _, p := range st.ProposalVersions() {
 		if !p.Activated || p.Destroyed {
 			continue
 		}

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"maps"
+	"sort"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -146,6 +147,23 @@ func (s *State) Proposal(id string) (*Proposal, bool) {
 // ProposalVersion returns one version of a proposal.
 func (s *State) ProposalVersion(id string, version int) (*Proposal, bool) {
 	return first[Proposal](s, tableProposals, ProposalKey(id, version))
+}
+
+// ProposalVersions returns every version of every proposal, sorted by id then version: an
+// earlier version still runs while a later one is only proposed.
+func (s *State) ProposalVersions() []*Proposal {
+	it, err := s.db.Txn(false).Get(tableProposals, "id")
+	if err != nil {
+		return nil
+	}
+	var out []*Proposal
+	for o := it.Next(); o != nil; o = it.Next() {
+		out = append(out, o.(*Proposal))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].ID < out[j].ID || out[i].ID == out[j].ID && out[i].Version < out[j].Version
+	})
+	return out
 }
 
 // Proposals returns the latest version of every proposal, sorted by id.
