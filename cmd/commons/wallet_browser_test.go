@@ -586,18 +586,25 @@ func TestWalletBrowserAnswers(t *testing.T) {
 	require.NotEmpty(t, p.Breakdown, "the breakdown is released once the petition closed")
 	d, err := release.ParseBreakdown(p.Breakdown)
 	require.NoError(t, err)
+	// The node's noise is real (Laplace of scale 2 per question, k = 10), so only what holds
+	// whatever it draws is checked here: the group every signer chose is published with a
+	// count near theirs (off by more than 25 with probability 4·10⁻⁶). A group no one chose is
+	// usually suppressed, but its noise alone reaches k about 0.3 % of the time, and with a
+	// about ten such groups a test that required them all suppressed failed about one run in 30;
+	// release.TestPetitionBreakdownThresholdsTheNoisyCountOnly checks the threshold on seeded
+	// noise.
 	published = 0
 	for _, q := range d.Questions {
 		for _, g := range q.Groups {
-			ours := g.Answer == map[string]string{api.AskAgeBand: "45-64", api.AskNeighbourhood: "riverside"}[q.Question]
-			assert.Equal(t, !ours, g.Suppressed, "%s %s: %+v", q.Question, g.Answer, g)
-			if ours {
-				published++
-				assert.InDelta(t, others+1, g.Signers, 15, "a noisy count of the 25 signers")
+			if g.Answer != map[string]string{api.AskAgeBand: "45-64", api.AskNeighbourhood: "riverside"}[q.Question] {
+				continue
 			}
+			assert.False(t, g.Suppressed, "%s %s: %+v", q.Question, g.Answer, g)
+			assert.InDelta(t, others+1, g.Signers, 25, "a noisy count of the 25 signers")
+			published++
 		}
 	}
-	assert.Equal(t, 2, published, "one group of each question is published")
+	assert.Equal(t, 2, published, "the browser's answer to each question is in a published group")
 	m := regexp.MustCompile(`petition breakdown published" petition=` + id + ` answers=(\d+) unreadable=(\d+)`).FindStringSubmatch(logs.String())
 	require.NotNil(t, m, "the release logged what it opened")
 	assert.Equal(t, []string{fmt.Sprint(others + 1), "0"}, m[1:], "every answer opened, the browser's too")
