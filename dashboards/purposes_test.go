@@ -228,3 +228,28 @@ func TestPurposePagesInFrench(t *testing.T) {
 	assert.Contains(t, active, "s&#39;applique ici")
 	assert.Contains(t, active, "Derniers chiffres")
 }
+
+// A purpose published each day shows its latest day's release, with the readings it asked for.
+func TestDailyPurposeShowsItsLatestDay(t *testing.T) {
+	t.Parallel()
+	h := seeded(t)
+	doc := study("daily-study")
+	doc.Grid, doc.Readings = release.GridNeighbourhoodDay, []string{"pm2_5", "humidity"}
+	h.propose(t, doc, map[string][2]int{"south": {2, 0}, "north": {3, 1}})
+	h.activate(t, doc.ID, "south", "north")
+	d := airDay("2026-10-03",
+		release.Cell{Neighbourhood: "south", Contributors: 12, PM25: ptr(8.2), Humidity: ptr(61.5)},
+		release.Cell{Neighbourhood: "north", Suppressed: true})
+	d.Purpose = doc.ID
+	h.publish(t, d)
+	body := h.get(t, "/purposes/"+doc.ID, http.StatusOK)
+	assert.Contains(t, body, "each neighbourhood, each day")
+	assert.Contains(t, body, "<dd>PM2.5, humidity</dd>")
+	figures := section(t, body, "figures-heading")
+	assert.Contains(t, figures, "Release 2026-10-03")
+	assert.Contains(t, figures, `<th scope="col">PM2.5 (µg/m³)</th><th scope="col">Humidity (%)</th><th scope="col">Contributors</th>`)
+	assert.Contains(t, figures, `<th scope="row">South Docks</th>`)
+	assert.Contains(t, figures, `8.2 <span class="band">good</span></td><td class="num">61.5</td><td class="num">12</td>`)
+	assert.Contains(t, figures, `<th scope="row">North Hill</th><td colspan="3" class="suppressed">`)
+	assert.Contains(t, section(t, body, "releases-heading"), `<a href="/api/v1/purposes/daily-study?release=2026-10-03">2026-10-03</a>`)
+}
