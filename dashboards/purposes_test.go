@@ -229,12 +229,13 @@ func TestPurposePagesInFrench(t *testing.T) {
 	assert.Contains(t, active, "Derniers chiffres")
 }
 
-// A purpose published each day shows its latest day's release, with the readings it asked for.
+// A purpose published each day shows its latest day's release: PM2.5, the one reading a daily
+// release publishes (purpose.CheckProposal).
 func TestDailyPurposeShowsItsLatestDay(t *testing.T) {
 	t.Parallel()
 	h := seeded(t)
 	doc := study("daily-study")
-	doc.Grid, doc.Readings = release.GridNeighbourhoodDay, []string{"pm2_5", "humidity"}
+	doc.Grid, doc.Readings, doc.EpsilonRelease, doc.EpsilonMonth = release.GridNeighbourhoodDay, []string{"pm2_5"}, 0.2, 6
 	h.propose(t, doc, map[string][2]int{"south": {2, 0}, "north": {3, 1}})
 	h.activate(t, doc.ID, "south", "north")
 	d := airDay("2026-10-03",
@@ -244,12 +245,12 @@ func TestDailyPurposeShowsItsLatestDay(t *testing.T) {
 	h.publish(t, d)
 	body := h.get(t, "/purposes/"+doc.ID, http.StatusOK)
 	assert.Contains(t, body, "each neighbourhood, each day")
-	assert.Contains(t, body, "<dd>PM2.5, humidity</dd>")
+	assert.Contains(t, body, "ε 0.2 per resident per release, 6 per month at most (0.2 per day)")
 	figures := section(t, body, "figures-heading")
 	assert.Contains(t, figures, "Release 2026-10-03")
-	assert.Contains(t, figures, `<th scope="col">PM2.5 (µg/m³)</th><th scope="col">Humidity (%)</th><th scope="col">Contributors</th>`)
-	assert.Contains(t, figures, `<th scope="row">South Docks</th>`)
-	assert.Contains(t, figures, `8.2 <span class="band">good</span></td><td class="num">61.5</td><td class="num">12</td>`)
-	assert.Contains(t, figures, `<th scope="row">North Hill</th><td colspan="3" class="suppressed">`)
+	assert.Contains(t, figures, `<th scope="col">PM2.5 (µg/m³)</th><th scope="col">Contributors</th>`)
+	assert.Contains(t, figures, `<th scope="row">South Docks</th><td class="num"><span class="swatch b-good" aria-hidden="true"></span>8.2 <span class="band">good</span></td><td class="num">12</td>`)
+	assert.Contains(t, figures, `<th scope="row">North Hill</th><td colspan="2" class="suppressed">`)
+	assert.NotContains(t, figures, "61.5", "a reading the purpose did not ask for")
 	assert.Contains(t, section(t, body, "releases-heading"), `<a href="/api/v1/purposes/daily-study?release=2026-10-03">2026-10-03</a>`)
 }
