@@ -1,13 +1,17 @@
 package dashboards
 
 import (
+	"context"
 	"encoding/xml"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/release"
 )
 
@@ -142,4 +146,47 @@ func TestEveryPageLinksTheFeeds(t *testing.T) {
 	}
 	_, fr := fetch(t, h, "/air?lang=fr")
 	assert.Contains(t, fr, `href="/feed.atom?lang=fr"`)
+}
+
+// A petition that closed short of its threshold says so, with the singular of one signature.
+func TestFeedSaysAPetitionMissedItsThreshold(t *testing.T) {
+	t.Parallel()
+	h := seeded(t)
+	opens, err := time.Parse(time.RFC3339, "2026-09-01T12:00:00Z")
+	require.NoError(t, err)
+	h.createPetition(t, api.Petition{ID: "short", Title: "Too few", Text: "Short.", Opens: opens, Closes: opens.AddDate(0, 0, 10), Threshold: 5}, 1)
+	f, _ := readFeed(t, h, "/feed.atom")
+	var closed []string
+	for _, e := range f.Entries {
+		if e.Title == "Petition closed: Too few" {
+			closed = append(closed, e.Summary)
+		}
+	}
+	assert.Equal(t, []string{"It closed with 1 signature, of 5 signatures needed: the threshold was not reached."}, closed)
+}
+
+// The posts of the ActivityPub actors are the Atom feeds' entries, in every language.
+func TestPostsAreTheFeedsInEveryLanguage(t *testing.T) {
+	t.Parallel()
+	h := seeded(t)
+	assert.Equal(t, []string{"en", "fr"}, Languages())
+	assert.Equal(t, []string{"north", "south", "east"}, h.pages.Neighbourhoods())
+	assert.Equal(t, "East <Island>", h.pages.NeighbourhoodName("east"))
+	for neighbourhood, path := range map[string]string{"": FeedPath, "east": NeighbourhoodFeedPath("east")} {
+		posts, err := h.pages.Posts(context.Background(), "http://example.com", neighbourhood)
+		require.NoError(t, err)
+		en, _ := readFeed(t, h, path+"?lang=en")
+		fr, _ := readFeed(t, h, path+"?lang=fr")
+		require.Len(t, posts, len(en.Entries), path)
+		for i, p := range posts {
+			assert.Equal(t, en.Entries[i].ID, p.Tag, path)
+			assert.Equal(t, map[string]string{"en": en.Entries[i].Title, "fr": fr.Entries[i].Title}, p.Title, path)
+			assert.Equal(t, map[string]string{"en": en.Entries[i].Summary, "fr": fr.Entries[i].Summary}, p.Summary, path)
+			assert.Equal(t, map[string]string{"en": en.Entries[i].Links[0].Href, "fr": fr.Entries[i].Links[0].Href}, p.Link, path)
+			assert.True(t, strings.HasSuffix(p.Tag, ":"+p.Event), "%s: the event is the tag's name", p.Tag)
+		}
+		assert.Equal(t, "release", posts[0].Kind)
+		assert.Equal(t, "release/"+airPurpose+"/2026-10-02", posts[0].Event)
+		assert.Equal(t, "petition", posts[len(posts)-1].Kind)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/commons-city/commons/api"
 	"github.com/commons-city/commons/purpose"
 )
 
@@ -202,18 +203,22 @@ func englishFragments() []string {
 }
 
 // TestFrenchPagesHaveNoEnglish renders every page in French, the home page with the
-// built-in purpose, and finds no English: no sentence of the catalogue's English, and no
-// English stopword once the test's own content (petition titles and texts, written in
-// English by the harness, and neighbourhood names) is taken out.
+// built-in purpose, the purpose pages of a proposed, an active and a refused proposal, and
+// finds no English: no sentence of the catalogue's English, and no English stopword once the
+// test's own content (petition titles and texts, written in English by the harness, the
+// requester and neighbourhood names) is taken out.
 func TestFrenchPagesHaveNoEnglish(t *testing.T) {
 	t.Parallel()
-	h := seeded(t)
+	h := withStudies(t)
+	h.propose(t, study("refused-study"), nil)
+	h.decide(t, "refused-study", api.EntryPurposeRefuse, api.PurposeDecision{By: purpose.ByOperator, Reason: "hors du périmètre"}, true)
 	fragments := englishFragments()
 	require.Greater(t, len(fragments), 100)
 	ownContent := []string{"Trees for the river", "A closed petition", "Done.", "Plant a hundred trees along the river.",
-		"We ask the council to <script>alert(1)</script> act.", "Third paragraph, over two lines.", "North Hill", "South Docks", "East <Island>"}
+		"We ask the council to <script>alert(1)</script> act.", "Third paragraph, over two lines.", "North Hill", "South Docks", "East <Island>", requester}
 	for _, path := range []string{"/", "/air", "/air?day=2026-10-01", "/about/accuracy", "/petitions",
-		"/petitions/" + petitionID, "/petitions/old-one", "/ledger", "/petitions/nope", "/purposes", "/purposes/nope"} {
+		"/petitions/" + petitionID, "/petitions/old-one", "/ledger", "/petitions/nope", "/purposes", "/purposes/nope",
+		"/purposes/" + studyID, "/purposes/active-study", "/purposes/refused-study", "/purposes/" + airPurpose} {
 		_, b := fetch(t, h, path, "Accept-Language", "fr")
 		text := pageText(b)
 		require.Contains(t, b, `<html lang="fr">`, path)

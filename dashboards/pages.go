@@ -303,7 +303,15 @@ type homeView struct {
 	Petitions      int
 	OpenPetitions  int
 	CheckpointSize uint64
-	Purposes       []*state.Purpose
+	Purposes       []homePurpose
+}
+
+// homePurpose is a purpose residents can consent to, titled and described in the page's
+// language: a built-in purpose from the catalogue, an activated proposal from its own text.
+type homePurpose struct {
+	ID                 string
+	Version            int
+	Title, Description string
 }
 
 // Home answers the home page: the residents, the latest released day, petitions and purposes.
@@ -316,7 +324,14 @@ func (p *Pages) Home(c *fiber.Ctx) error {
 	_, size := p.src.Ledger.Checkpoint()
 	v := homeView{
 		Residents: p.src.State.CitizenCount(), Days: len(epochs),
-		CheckpointSize: size, Purposes: p.src.State.Purposes(),
+		CheckpointSize: size,
+	}
+	for _, d := range p.src.State.Purposes() {
+		hp := homePurpose{ID: d.ID, Version: d.Version, Title: l.t(d.Title), Description: l.t(d.Description)}
+		if prop, ok := p.src.State.ProposalVersion(d.ID, d.Version); ok && l == french {
+			hp.Title, hp.Description = prop.Title.FR, prop.Description.FR
+		}
+		v.Purposes = append(v.Purposes, hp)
 	}
 	if len(epochs) > 0 {
 		v.LatestDay = epochs[len(epochs)-1]

@@ -647,3 +647,67 @@ func TestWritesAfterTheLedgerClosesAreRefused(t *testing.T) {
 	assert.ErrorIs(t, s.CloseEpoch(context.Background(), air, day1), ledger.ErrClosed)
 	assert.Empty(t, vaultCopies(t, s, alice))
 }
+
+// TestHourlyReleasesAreTheirOwnSpace: a day's city × hour release is read back for its purpose
+// and day, listed in day order, and is not a daily release (nor the other way round).
+func TestHourlyReleasesAreTheirOwnSpace(t *testing.T) {
+	t.Parallel()
+	s, _, lg := openStore(t)
+	_, err := s.HourlyRelease(air, day1)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	for _, d := range []string{day3, day1} {
+		_, err = lg.Append(context.Background(), []byte(`{"type":"release.hourly"}`), store.HourlyReleaseRecord(air, d, []byte("hours of "+d)))
+		require.NoError(t, err)
+	}
+	markReleased(t, lg, air, day2)
+
+	hours, err := s.HourlyDays(air)
+	require.NoError(t, err)
+	assert.Equal(t, []string{day1, day3}, hours)
+	got, err := s.HourlyRelease(air, day3)
+	require.NoError(t, err)
+	assert.Equal(t, "hours of "+day3, string(got))
+	assert.Equal(t, []string{day2}, epochs(t, s, air))
+	_, err = s.HourlyRelease(air, day2)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	hours, err = s.HourlyDays(airx)
+	require.NoError(t, err)
+	assert.Empty(t, hours)
+}
+
+// TestSpentBudgetPerResidentAndWeek reads back the exact budget recorded, and zero for any
+// other resident or week.
+func TestSpentBudgetPerResidentAndWeek(t *testing.T) {
+	t.Parallel()
+	s, _, lg := openStore(t)
+	_, err := lg.Append(context.Background(), []byte(`{"type":"release"}`),
+		store.BudgetRecord(alice, "2026-W18", 0.1+0.2), store.BudgetRecord(bob, "2026-W18", 1))
+	require.NoError(t, err)
+	for _, c := range []struct {
+		citizen, week string
+		want          float64
+	}{{alice, "2026-W18", 0.1 + 0.2}, {bob, "2026-W18", 1}, {alice, "2026-W19", 0}, {abe, "2026-W18", 0}} {
+		got, err := s.Spent(c.citizen, c.week)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got, "%+v", c) // exactly: the budget is compared to the cap
+	}
+}
+
+// TestContributionNonceUsedAnswersEarly: a contribution's nonce reads as used once stored, for
+// its resident only, and is not a statement nonce.
+func TestContributionNonceUsedAnswersEarly(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	put(t, s, alice, "n1", vault(alice, day1, "1"))
+	for _, c := range []struct {
+		citizen, nonce string
+		want           bool
+	}{{alice, "n1", true}, {alice, "n2", false}, {abe, "n1", false}, {bob, "n1", false}} {
+		used, err := s.ContributionNonceUsed(c.citizen, c.nonce)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, used, "%+v", c)
+	}
+	used, err := s.NonceUsed(alice, "n1")
+	require.NoError(t, err)
+	assert.False(t, used, "contribution and statement nonces are separate spaces")
+}
