@@ -100,11 +100,16 @@ func TestProposalsListTheLatestVersionOfEach(t *testing.T) {
 	m.apply(decisionEntry(t, api.EntryPurposeRefuse, "other", 1))
 	require.Zero(t, m.notApplied(), m.logs.String())
 
-	var keys []string
-	for _, p := range m.st.Proposals() {
-		keys = append(keys, p.Key)
+	keysOf := func(ps []*state.Proposal) []string {
+		var keys []string
+		for _, p := range ps {
+			keys = append(keys, p.Key)
+		}
+		return keys
 	}
-	assert.Equal(t, []string{"other@1", "study@2"}, keys)
+	assert.Equal(t, []string{"other@1", "study@2"}, keysOf(m.st.Proposals()))
+	assert.Equal(t, []string{"other@1", "study@1", "study@2"}, keysOf(m.st.ProposalVersions()),
+		"every version, by id then version")
 	v1, ok := m.st.ProposalVersion("study", 1)
 	require.True(t, ok)
 	assert.Equal(t, map[string]int{"b": 1}, v1.Approve)
