@@ -99,11 +99,12 @@ type Log struct {
 	closed  bool
 
 	mu         sync.RWMutex // guards size and checkpoint
+	size       uint64
+	checkpoint []byte
+
 	// settling is held by the sequencer from a batch's commit until its entries are applied
 	// to the read model (Options.Apply), so that Settle can wait for the read model.
 	settling sync.RWMutex
-	size       uint64
-	checkpoint []byte
 
 	rng      *compact.Range // owned by the sequencer goroutine after Open, by Extend in a replica
 	extendMu sync.Mutex     // serialises Extend
