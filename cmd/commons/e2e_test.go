@@ -31,9 +31,7 @@ import (
 
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	data := t.TempDir()
 	home := t.TempDir()
 	logs := &nodetest.Logs{}

@@ -29,9 +29,7 @@ import (
 // gone from the data folder, its consents lapsed, a new consent refused.
 func TestPurposeEndToEnd(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary; skipped with -short")
-	}
+	needsBinary(t)
 	n, clock, _ := startClockedNode(t)
 	home := t.TempDir()
 	token := filepath.Join(n.data, "admin.token")

@@ -496,9 +496,7 @@ func TestStatus(t *testing.T) {
 // from Badger, and only the erasing resident's vault copies are gone.
 func TestWithdrawEndToEnd(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("runs the real binary; skipped with -short")
-	}
+	needsBinary(t)
 	const purpose = "air-quality/daily"
 	data, home := t.TempDir(), t.TempDir()
 	logs := &nodetest.Logs{}
